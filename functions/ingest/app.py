@@ -1,0 +1,33 @@
+"""Ingest function: a partner's completed SFTP upload → validated Parquet, raw archive, receipt.
+
+Thin by rule: the work is in :mod:`mast.feeds`. Triggered by Transfer Family's upload-completed
+event via EventBridge and SQS (never a bare object-created event: an interrupted upload never
+fires it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mast.feeds.events import UploadCompletedEvent
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _record_handler(record: SQSRecord) -> None:
+    upload = UploadCompletedEvent.from_eventbridge_json(record.body)
+    logger.info("upload completed", extra={"bucket": upload.bucket, "key": upload.key, "bytes": upload.bytes})
+    from mast.feeds.ingest import ingest_upload  # pyarrow: imported on first use, not at cold start
+
+    ingest_upload(upload)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)

@@ -1,0 +1,177 @@
+"""Deliver the events the template wires, as Lambda's event source mappings would.
+
+EventBridge rules are moto's own (the SFTP gateway puts Transfer Family's event on the bus and
+moto's rule delivers it to the ingest queue). What moto does not run is Lambda's poller, so here
+one thread per event source mapping polls its SQS queue or DynamoDB stream and invokes the
+function in-process: a batch that fails is retried (SQS: the message becomes visible again and
+the queue's redrive policy moves it to the DLQ; streams: up to ``MaximumRetryAttempts``, then
+the on-failure destination gets the batch's description, as Lambda sends it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from infra.local.provision import EventSourceSpec
+
+logger = logging.getLogger(__name__)
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+class EventRouter:
+    """One polling thread per event source mapping; :meth:`idle` says when nothing is in flight."""
+
+    def __init__(self, session: Any, sources: list[EventSourceSpec], invoke: Invoke, region: str) -> None:
+        self.session = session
+        self.sources = sources
+        self.invoke = invoke
+        self.region = region
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    def start(self) -> None:
+        for source in self.sources:
+            service = source.source_arn.split(":")[2]
+            if service == "sqs":
+                target = self._poll_sqs
+            elif service == "dynamodb":
+                target = self._poll_stream
+            else:
+                raise RuntimeError(f"event source {source.logical_id}: {service} is not supported locally")
+            thread = threading.Thread(target=target, args=(source,), name=f"esm-{source.logical_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _invoke(self, source: EventSourceSpec, event: dict[str, Any]) -> bool:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            self.invoke(source.function, event)
+            return True
+        except Exception:
+            logger.exception("function failed on a batch", extra={"function": source.function})
+            return False
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    @property
+    def busy(self) -> bool:
+        with self._busy_lock:
+            return self._busy > 0
+
+    # -- SQS -----------------------------------------------------------------------------------
+
+    def _poll_sqs(self, source: EventSourceSpec) -> None:
+        sqs = self.session.client("sqs")
+        name = source.source_arn.rsplit(":", 1)[1]
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        while not self._stop.is_set():
+            try:
+                response = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(source.batch_size, 10),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except Exception:
+                if self._stop.is_set():
+                    return
+                logger.exception("polling failed", extra={"queue": name})
+                time.sleep(1)
+                continue
+            messages = response.get("Messages", [])
+            if not messages:
+                continue
+            event = {"Records": [self._sqs_record(m, source.source_arn) for m in messages]}
+            if self._invoke(source, event):
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
+            else:
+                # Visible again soon (not after the full visibility timeout): a local retry.
+                for message in messages:
+                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1)
+
+    def _sqs_record(self, message: dict[str, Any], arn: str) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": self.region,
+        }
+
+    # -- DynamoDB streams ----------------------------------------------------------------------
+
+    def _poll_stream(self, source: EventSourceSpec) -> None:
+        streams = self.session.client("dynamodbstreams")
+        shard_iterators: dict[str, str] = {}
+        while not self._stop.is_set():
+            try:
+                description = streams.describe_stream(StreamArn=source.source_arn)["StreamDescription"]
+                for shard in description.get("Shards", []):
+                    shard_id = shard["ShardId"]
+                    if shard_id not in shard_iterators:
+                        shard_iterators[shard_id] = streams.get_shard_iterator(
+                            StreamArn=source.source_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                        )["ShardIterator"]
+                for shard_id, iterator in list(shard_iterators.items()):
+                    response = streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
+                    records = response.get("Records", [])
+                    if records:
+                        self._deliver_stream_batch(source, records)
+                    shard_iterators[shard_id] = response.get("NextShardIterator") or iterator
+            except Exception:
+                if self._stop.is_set():
+                    return
+                logger.exception("stream polling failed", extra={"source": source.logical_id})
+            self._stop.wait(0.5)
+
+    def _deliver_stream_batch(self, source: EventSourceSpec, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            record.setdefault("eventSourceARN", source.source_arn)
+            record.setdefault("awsRegion", self.region)
+        event = {"Records": records}
+        attempts = (source.maximum_retry_attempts if source.maximum_retry_attempts is not None else 3) + 1
+        for attempt in range(attempts):
+            if self._invoke(source, event):
+                return
+            self._stop.wait(min(0.2 * 2**attempt, 2))
+        if source.on_failure_arn:
+            sqs = self.session.client("sqs")
+            url = sqs.get_queue_url(QueueName=source.on_failure_arn.rsplit(":", 1)[1])["QueueUrl"]
+            sqs.send_message(
+                QueueUrl=url,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": source.function},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": source.source_arn,
+                            "startSequenceNumber": records[0]["dynamodb"].get("SequenceNumber"),
+                            "endSequenceNumber": records[-1]["dynamodb"].get("SequenceNumber"),
+                            "batchSize": len(records),
+                        },
+                    },
+                    default=str,
+                ),
+            )

@@ -1,0 +1,338 @@
+"""`mast local`: the whole MAST stack on loopback, built from ``template.yaml``.
+
+Order of start: moto (AWS) → the template's resources → the handlers' shared environment →
+the API and web page → the SFTP gateway → the event pollers. ``MAST is ready: <url>`` is printed
+only once each part has answered. For trying and developing MAST only: never real people's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger
+from infra.local.functions import FunctionRunner
+from infra.local.provision import Provisioned, Provisioner
+from infra.local.router import EventRouter
+from infra.local.template import Resolver, expand_sam, load_template
+from infra.local.web import LocalWebServer
+
+logger = logging.getLogger(__name__)
+
+REGION = "eu-west-2"
+ACCOUNT = "123456789012"  # moto's default account
+ENVIRONMENT = "local"
+ROOT = Path(__file__).resolve().parents[2]
+UPLOAD_COMPLETED = "SFTP Server File Upload Completed"
+
+
+class PortInUse(RuntimeError):
+    """A port the local stack needs is taken; the message names it."""
+
+
+@dataclass
+class LocalOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    sftp_port: int = 2222
+    aws_port: int = 4566
+    state_dir: Path = field(default_factory=lambda: ROOT / ".local-stack")
+    template: Path = field(default_factory=lambda: ROOT / "template.yaml")
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+
+def check_ports_free(options: LocalOptions) -> None:
+    """Refuse to start, naming the port, if any port is taken (rather than fail half-started)."""
+    wanted = [("--port", options.host, options.port), ("--sftp-port", options.host, options.sftp_port),
+              ("--aws-port", "127.0.0.1", options.aws_port)]
+    for flag, host, port in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise PortInUse(f"port {port} on {host} is in use ({flag}); stop what uses it or choose another with {flag}") from None
+
+
+def aws_environment(options: LocalOptions) -> dict[str, str]:
+    """What makes boto3 (and awswrangler, and the handlers) talk to the local moto."""
+    return {
+        "AWS_ENDPOINT_URL": options.aws_endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+class Outbox:
+    """Mail that AWS would send (Cognito invitations) lands here as files, and is shown."""
+
+    def __init__(self, folder: Path, announce: Callable[[str], None]) -> None:
+        self.folder = folder
+        self.announce = announce
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def deliver(self, to: str, subject: str, text: str) -> Path:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.folder / f"{stamp}-{to.replace('@', '_at_')}.txt"
+        path.write_text(f"To: {to}\nSubject: {subject}\n\n{text}\n", encoding="utf-8")
+        self.announce(f"mail to {to}: {subject!r} (local outbox: {path})")
+        return path
+
+    def messages(self) -> list[Path]:
+        return sorted(self.folder.glob("*.txt"))
+
+
+def _hook_cognito_invitations(outbox: Outbox) -> None:
+    """When moto creates a user with a temporary password, mail the invitation as Cognito would."""
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    original = CognitoIdpBackend.admin_create_user
+    if getattr(original, "_mast_outbox", False):
+        CognitoIdpBackend.admin_create_user = original.__wrapped__  # type: ignore[attr-defined]
+        original = CognitoIdpBackend.admin_create_user
+
+    def admin_create_user(self: Any, user_pool_id: str, username: str, message_action: str, temporary_password: str, attributes: list[dict[str, str]]) -> Any:
+        user = original(self, user_pool_id, username, message_action, temporary_password, attributes)
+        if message_action != "SUPPRESS":
+            pool = self.describe_user_pool(user_pool_id)
+            template = (pool.extended_config.get("AdminCreateUserConfig") or {}).get("InviteMessageTemplate") or {}
+            email = next((a["Value"] for a in user.attributes if a["Name"] == "email"), username)
+            text = template.get("EmailMessage", "Your username is {username} and temporary password is {####}.")
+            outbox.deliver(email, template.get("EmailSubject", "Your temporary password"),
+                           text.replace("{username}", email).replace("{####}", user.password))
+        return user
+
+    admin_create_user._mast_outbox = True  # type: ignore[attr-defined]
+    admin_create_user.__wrapped__ = original  # type: ignore[attr-defined]
+    CognitoIdpBackend.admin_create_user = admin_create_user  # type: ignore[method-assign]
+
+
+@dataclass
+class RunningStack:
+    """Handles on every part of a started local stack (tests use it too)."""
+
+    options: LocalOptions
+    session: Any
+    provisioned: Provisioned
+    runner: FunctionRunner
+    outputs: dict[str, str]
+    environment: dict[str, str]
+    outbox: Outbox
+    stop: Callable[[], None]
+    router: EventRouter
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def wait_idle(self, timeout: float = 60.0, quiet: float = 1.5) -> None:
+        """Wait until no queue holds a message and no handler has run for ``quiet`` seconds."""
+        sqs = self.client("sqs")
+        deadline = time.time() + timeout
+        quiet_since = None
+        queues = [s.source_arn.rsplit(":", 1)[1] for s in self.provisioned.event_sources if ":sqs:" in s.source_arn]
+        while time.time() < deadline:
+            pending = self.router.busy
+            for name in queues:
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                )["Attributes"]
+                pending = pending or int(attrs["ApproximateNumberOfMessages"]) > 0 or int(attrs["ApproximateNumberOfMessagesNotVisible"]) > 0
+            if pending:
+                quiet_since = None
+            else:
+                quiet_since = quiet_since or time.time()
+                if time.time() - quiet_since >= quiet:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError("the local stack did not settle in time")
+
+
+def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for name, definition in template.get("Parameters", {}).items():
+        value = options.parameters.get(name, definition.get("Default"))
+        if value is None:
+            raise ValueError(f"template parameter {name} has no default; pass it")
+        if definition.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+            value = value.split(",")
+        parameters[name] = value
+    parameters["EnvironmentName"] = options.parameters.get("EnvironmentName", ENVIRONMENT)
+    return parameters
+
+
+def start(options: LocalOptions, announce: Callable[[str], None] = print) -> RunningStack:
+    """Start every part; returns once each answers. Raises :class:`PortInUse` naming a taken port."""
+    check_ports_free(options)
+    os.environ.update(aws_environment(options))
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(options.state_dir / "outbox", announce)
+    stoppers: list[Callable[[], None]] = []
+
+    def stop() -> None:
+        for stopper in reversed(stoppers):
+            try:
+                stopper()
+            except Exception:  # keep stopping the rest
+                logger.exception("stopping a part failed")
+        stoppers.clear()
+
+    try:
+        from moto.server import ThreadedMotoServer
+
+        _hook_cognito_invitations(outbox)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=options.aws_port, verbose=False)
+        moto.start()
+        stoppers.append(moto.stop)
+        _wait_for(lambda: requests.get(f"{options.aws_endpoint}/moto-api/", timeout=2).ok, "moto")
+
+        session = boto3.session.Session(region_name=REGION)
+        template = load_template(options.template)
+        parameters = template_parameters(options, template)
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                  "AWS::StackName": f"mast-{ENVIRONMENT}", "AWS::URLSuffix": "amazonaws.com"}
+        expanded = expand_sam(template, {**parameters, **pseudo}, REGION)
+        resolver = Resolver(parameters={**parameters, **pseudo}, conditions=expanded.get("Conditions", {}))
+        provisioner = Provisioner(session, resolver, region=REGION, account=ACCOUNT, prefix=f"mast-{ENVIRONMENT}")
+        provisioned = provisioner.provision(expanded["Resources"])
+        outputs = {name: str(resolver.resolve(o["Value"])) for name, o in expanded.get("Outputs", {}).items()}
+
+        runner = FunctionRunner(provisioned.functions, ROOT, REGION, ACCOUNT)
+        environment = runner.shared_environment()
+        os.environ.update(environment)
+        runner.load_all()
+
+        pool_id = outputs["UserPoolId"]
+        clients = session.client("cognito-idp").list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
+        verifier = TokenVerifier(region=REGION, aws_endpoint=options.aws_endpoint,
+                                 pool_clients={pool_id: {c["ClientId"] for c in clients["UserPoolClients"]}})
+        routes = [route for body in provisioned.rest_apis for route in routes_from_swagger(body)]
+        if len(provisioned.stages) != 1 or len(provisioned.rest_apis) != 1:
+            raise RuntimeError("the local stack serves exactly one REST API with one stage")
+        stage = provisioned.stages[0]
+        _check_distribution(provisioned, stage)
+        api = LocalApi(routes, verifier, runner.invoke, stage=stage, account=ACCOUNT, api_id="local")
+        config = {
+            "apiUrl": f"{options.url}/{stage}",
+            "region": REGION,
+            "cognitoEndpoint": f"{options.url}/cognito/",
+            "userPoolId": pool_id,
+            "userPoolClientId": outputs["UserPoolClientId"],
+            "environment": ENVIRONMENT,
+            "local": True,
+        }
+        (options.state_dir / "config.json").write_text(json.dumps(config, indent=2))
+        web = LocalWebServer(host=options.host, port=options.port, web_root=ROOT / "web", api=api,
+                             config=config, aws_endpoint=options.aws_endpoint, region=REGION)
+        web.start()
+        stoppers.append(web.stop)
+
+        gateway = _start_sftp(options, session, provisioned, announce)
+        stoppers.append(gateway.stop)
+
+        router = EventRouter(session, provisioned.event_sources, runner.invoke, REGION)
+        router.start()
+        stoppers.append(router.stop)
+
+        _wait_for(lambda: requests.get(f"{options.url}/{stage}/health", timeout=2).ok, "the API")
+        _wait_for(lambda: _port_answers(options.host, options.sftp_port), "the SFTP gateway")
+    except BaseException:
+        stop()
+        raise
+    return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router)
+
+
+def _start_sftp(options: LocalOptions, session: Any, provisioned: Provisioned, announce: Callable[[str], None]) -> Any:
+    from infra.local.iam import PolicyEvaluator
+    from infra.local.sftp import SftpGateway, SftpUser, UploadCompleted
+
+    events = session.client("events")
+    users = [
+        SftpUser(
+            username=u.username,
+            authorized_keys=u.ssh_public_keys,
+            bucket=u.bucket,
+            home_prefix=u.home_prefix,
+            policy=PolicyEvaluator(u.policy_documents),
+            server_id=u.server_id,
+        )
+        for u in provisioned.transfer_users
+    ]
+
+    def on_upload_completed(upload: UploadCompleted) -> None:
+        # Transfer Family publishes this to the default bus; the template's rule takes it from there.
+        events.put_events(Entries=[{
+            "Source": "aws.transfer",
+            "DetailType": UPLOAD_COMPLETED,
+            "Detail": json.dumps(upload.detail),
+            "Resources": [f"arn:aws:transfer:{REGION}:{ACCOUNT}:server/{upload.detail.get('server-id')}"],
+        }])
+
+    gateway = SftpGateway(users=users, s3_client=session.client("s3"), on_upload_completed=on_upload_completed,
+                          host=options.host, port=options.sftp_port, host_key_path=options.state_dir / "sftp_host_key")
+    gateway.start()
+    return gateway
+
+
+def _check_distribution(provisioned: Provisioned, stage: str) -> None:
+    """The web server plays CloudFront: the template must route /api/* to the API, the rest to web."""
+    for config in provisioned.distributions:
+        patterns = {b["PathPattern"] for b in config.get("CacheBehaviors", [])}
+        if f"/{stage}/*" not in patterns:
+            raise RuntimeError(f"the distribution does not route /{stage}/* to the API; the local web server would differ")
+
+
+def _port_answers(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=2):
+        return True
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    last: Exception | None = None
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception as error:  # not up yet
+            last = error
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer within {timeout:.0f} s: {last}")
+
+
+def serve_forever(running: RunningStack, announce: Callable[[str], None] = print) -> None:
+    """Block until Ctrl-C, then stop every part."""
+    stop_event = threading.Event()
+    try:
+        while not stop_event.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        announce("stopping MAST…")
+    finally:
+        running.stop()

@@ -1,0 +1,34 @@
+"""The upload-completed event, as Transfer Family puts it on EventBridge and SQS delivers it."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UploadCompletedEvent(BaseModel):
+    """Where the completed upload is: ``file-path`` is ``/<bucket>/<key>``."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    server_id: str = Field(alias="server-id")
+    username: str
+    file_path: str = Field(alias="file-path")
+    bytes: int = 0
+
+    @property
+    def bucket(self) -> str:
+        return self.file_path.lstrip("/").split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.file_path.lstrip("/").split("/", 1)[1]
+
+    @classmethod
+    def from_eventbridge_json(cls, body: str) -> UploadCompletedEvent:
+        """Parse the EventBridge envelope (an SQS message body) and validate its detail."""
+        envelope = json.loads(body)
+        if envelope.get("detail-type") != "SFTP Server File Upload Completed":
+            raise ValueError(f"not an upload-completed event: {envelope.get('detail-type')!r}")
+        return cls.model_validate(envelope["detail"])
