@@ -1,6 +1,7 @@
 """`mast …`: the operator's command.
 
-Each subcommand lives in its own module under :mod:`mast.commands` and exposes
+Each subcommand lives in its own module under :mod:`mast.commands` (or, for commands outside
+the package such as the local stack, behind a ``mast.commands`` entry point) and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
 arguments and returning an exit code. Modules are discovered, so adding a command touches no
 shared file. Heavy imports (moto, pyarrow) stay inside the command functions, so ``mast --help``
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
         module.register(subparsers)
+    for entry_point in importlib.metadata.entry_points(group="mast.commands"):
+        entry_point.load()(subparsers)
     return parser
 
 

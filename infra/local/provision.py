@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.local.template import Resolver, UnsupportedTemplateFeature, creation_order
 
@@ -141,7 +141,7 @@ class Provisioner:
             properties = self.resolver.resolve(resource.get("Properties", {}))
             try:
                 ref, attributes = self._types[resource["Type"]](logical_id, properties)
-            except ClientError as error:
+            except (ClientError, BotoCoreError) as error:
                 raise RuntimeError(f"creating {logical_id} ({resource['Type']}) failed: {error}") from error
             self.resolver.refs[logical_id] = ref
             self.resolver.attributes[logical_id] = attributes
@@ -186,9 +186,24 @@ class Provisioner:
         if "VersioningConfiguration" in p:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": p["VersioningConfiguration"]["Status"]})
         if "ObjectLockConfiguration" in p:
-            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=p["ObjectLockConfiguration"])
+            lock = p["ObjectLockConfiguration"]
+            retention = dict(lock.get("Rule", {}).get("DefaultRetention", {}))
+            for unit in ("Days", "Years"):
+                if unit in retention:
+                    retention[unit] = int(retention[unit])
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={"ObjectLockEnabled": lock["ObjectLockEnabled"], "Rule": {"DefaultRetention": retention}},
+            )
         if "BucketEncryption" in p:
-            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=p["BucketEncryption"])
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": bool(rule["BucketKeyEnabled"])} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in p:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
         if "OwnershipControls" in p:
@@ -312,8 +327,11 @@ class Provisioner:
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]))["Role"]
         documents = []
         for policy in p.get("Policies", []):
-            iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"]))
-            documents.append(policy["PolicyDocument"])
+            # SAM's policy templates carry no Version; IAM accepts that and moto does not. The
+            # documents use no policy variables, so the 2012 version means the same thing.
+            document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
+            iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+            documents.append(document)
         for arn in p.get("ManagedPolicyArns", []):
             iam.attach_role_policy(RoleName=name, PolicyArn=arn)
         self.out.role_policies[role["Arn"]] = documents

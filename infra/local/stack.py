@@ -191,6 +191,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
     """Start every part; returns once each answers. Raises :class:`PortInUse` naming a taken port."""
     check_ports_free(options)
     os.environ.update(aws_environment(options))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     options.state_dir.mkdir(parents=True, exist_ok=True)
     outbox = Outbox(options.state_dir / "outbox", announce)
     stoppers: list[Callable[[], None]] = []
