@@ -1,0 +1,169 @@
+"""Column-at-a-time normalisers for what the canonical record needs at ingest.
+
+Only what storage needs happens here: blanks become nulls, titles are removed, a single name
+column is split, codes are mapped, identifiers are checked. Matching-grade normalisation (case,
+accents, nicknames, phonetic codes, postcode validation and formatting) belongs to
+:mod:`mast.normalise`, which reads the stored values; nothing here duplicates it.
+
+Every function takes and returns pyarrow arrays, with problems as numpy boolean masks, so a
+million-row extract is handled in a handful of vectorised passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Titles removed from the front of a forename or full name (case-insensitive, dot optional).
+TITLES: Final = (
+    "mr", "mrs", "miss", "ms", "mx", "dr", "master", "rev", "revd", "prof", "sir", "dame",
+    "lady", "lord", "fr", "sr",
+)  # fmt: skip
+_TITLE_RE: Final = r"(?i)^(?:(?:" + "|".join(TITLES) + r")\.?(?:\s+|$))+"
+#: Surname particles kept with the family name when splitting "Forename … Surname".
+_PARTICLES: Final = r"(?i:van|von|der|den|de|da|del|della|di|du|le|la|st\.?|al|el|bin|ul|ur|ud)"
+_GIVEN_FIRST_RE: Final = (
+    r"^(?P<given>\S+)(?:\s+(?P<middle>.+?))??\s+(?P<family>(?:" + _PARTICLES + r"\s+)*\S+)$"
+)
+_FAMILY_FIRST_RE: Final = r"^(?P<family>[^,]+?)\s*,\s*(?P<rest>.*)$"
+_FORENAMES_RE: Final = r"^(?P<given>\S+)(?:\s+(?P<middle>.+))?$"
+
+
+def mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean pyarrow result as a numpy mask, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def clean(values: pa.Array | pa.ChunkedArray, null_values: Iterable[str] = ()) -> pa.Array:
+    """Trim; blank cells and the feed's null markers ("NULL") become null."""
+    arr = _combine(values)
+    arr = pc.utf8_trim_whitespace(arr)
+    blank = pc.equal(pc.utf8_length(arr), 0)
+    markers = [v.casefold() for v in null_values]
+    if markers:
+        blank = pc.or_(blank, pc.is_in(pc.utf8_lower(arr), value_set=pa.array(markers)))
+    return pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+
+
+def squash(values: pa.Array) -> pa.Array:
+    """Runs of whitespace (line breaks inside a quoted name or address) become one space."""
+    if len(values) == 0 or not mask(pc.match_substring_regex(values, r"\s\s|[\t\r\n]")).any():
+        return values
+    return pc.replace_substring_regex(values, r"\s+", " ")
+
+
+def blank_to_null(values: pa.Array) -> pa.Array:
+    values = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def strip_titles(values: pa.Array) -> pa.Array:
+    """"Mrs Sarah" -> "Sarah"; a title alone becomes null."""
+    return blank_to_null(pc.replace_substring_regex(values, _TITLE_RE, ""))
+
+
+def join_columns(columns: list[tuple[pa.Array, str]]) -> pa.Array:
+    """Several columns into one field, skipping blanks: ("12", " ") + ("Elm Road", …)."""
+    out = columns[0][0]
+    for values, sep in columns[1:]:
+        both = pc.and_(pc.is_valid(out), pc.is_valid(values))
+        joined = pc.binary_join_element_wise(out, values, sep)
+        out = pc.if_else(both, joined, pc.coalesce(out, values))
+    return out
+
+
+def split_full_name(values: pa.Array, order: str) -> tuple[pa.Array, pa.Array, pa.Array, np.ndarray]:
+    """Split a whole name into given, middle and family names, titles removed.
+
+    ``family_first``: "SURNAME, Forename Middle"; no comma means a surname alone, unless it has
+    several words, which is refused rather than guessed. ``given_first``: "Forename Middle
+    Surname", surname particles (van, de, ul …) staying with the surname; a single word is a
+    surname ("Mr Patel"). Returns the three arrays and a mask of names that could not be split.
+    """
+    values = squash(values)
+    present = mask(pc.is_valid(values))
+    if order == "family_first":
+        parts = pc.extract_regex(values, _FAMILY_FIRST_RE)
+        matched = mask(pc.is_valid(parts))
+        family = pc.if_else(pa.array(matched), parts.field("family"), values)
+        rest = strip_titles(pc.if_else(pa.array(matched), parts.field("rest"), pa.scalar("")))
+        fore = pc.extract_regex(rest, _FORENAMES_RE)
+        given = blank_to_null(fore.field("given"))
+        middle = blank_to_null(fore.field("middle"))
+        family = blank_to_null(family)
+        one_word = ~mask(pc.match_substring_regex(values, r"\s"))
+        bad = present & ~matched & ~one_word
+        family = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), family)
+        return given, middle, family, bad
+    values = strip_titles(values)
+    parts = pc.extract_regex(values, _GIVEN_FIRST_RE)
+    matched = mask(pc.is_valid(parts))
+    given = blank_to_null(parts.field("given"))
+    middle = blank_to_null(parts.field("middle"))
+    family = pc.if_else(pa.array(matched), blank_to_null(parts.field("family")), values)
+    bad = np.zeros(len(values), dtype=bool)
+    return (
+        pc.if_else(pa.array(matched), given, pa.scalar(None, pa.string())),
+        pc.if_else(pa.array(matched), middle, pa.scalar(None, pa.string())),
+        family,
+        bad,
+    )
+
+
+def map_codes(values: pa.Array, codes: Mapping[str, str]) -> tuple[pa.Array, np.ndarray]:
+    """Map codes compared case-insensitively; returns the mapped values and a mask of unknowns."""
+    keys = list(codes)
+    idx = pc.index_in(pc.utf8_lower(values), value_set=pa.array(keys))
+    out = pc.take(pa.array([codes[k] for k in keys], pa.string()), idx)
+    unknown = mask(pc.is_valid(values)) & ~mask(pc.is_valid(idx))
+    return out, unknown
+
+
+def flags(values: pa.Array, true_values: Iterable[str], false_values: Iterable[str]) -> tuple[pa.Array, np.ndarray]:
+    """Yes/no column: true values -> True, false values or blank -> False, else unknown (mask)."""
+    codes = {v.casefold(): "1" for v in true_values} | {v.casefold(): "0" for v in false_values}
+    mapped, unknown = map_codes(values, codes)
+    out = pc.fill_null(pc.equal(mapped, "1"), False)
+    return out, unknown
+
+
+def postcodes(values: pa.Array) -> pa.Array:
+    """Upper case, one space at most between parts. Validation is :mod:`mast.normalise`'s."""
+    return squash(pc.utf8_upper(values))
+
+
+def nhs_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Spaces and hyphens removed; ten digits whose modulus-11 check digit holds, else invalid."""
+    digits = pc.replace_substring_regex(values, r"[\s-]", "")
+    shaped = mask(pc.match_substring_regex(digits, r"^\d{10}$"))
+    ok = shaped.copy()
+    idx = np.flatnonzero(shaped)
+    if len(idx):
+        raw = pc.take(digits, pa.array(idx)).combine_chunks() if isinstance(
+            digits, pa.ChunkedArray) else pc.take(digits, pa.array(idx))
+        # every taken value is exactly ten ASCII digits, so the data buffer is a 10-wide matrix
+        offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32)[raw.offset : raw.offset + len(raw) + 1]
+        data = np.frombuffer(raw.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        d = data.reshape(-1, 10).astype(np.int64) - 48
+        total = d[:, :9] @ np.arange(10, 1, -1, dtype=np.int64)
+        check = 11 - total % 11
+        check = np.where(check == 11, 0, check)
+        ok[idx] = (check != 10) & (check == d[:, 9])
+    invalid = mask(pc.is_valid(values)) & ~ok
+    return pc.if_else(pa.array(ok), digits, pa.scalar(None, pa.string())), invalid
+
+
+def uprns(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A UPRN is one to twelve digits; leading zeros are not part of it."""
+    ok = mask(pc.match_substring_regex(values, r"^\d{1,12}$"))
+    stripped = pc.replace_substring_regex(values, r"^0+(\d)", r"\1")
+    invalid = mask(pc.is_valid(values)) & ~ok
+    return pc.if_else(pa.array(ok), stripped, pa.scalar(None, pa.string())), invalid
+
+
+def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

@@ -1,0 +1,640 @@
+"""Parse one upload with its feed definition: accepted records, rejections, receipt.
+
+:func:`parse_extract` is pure (bytes in, tables and bytes out; no AWS, no clock unless you let it
+default the ingest date), so the ingest handler is left with moving bytes, and a crash and retry
+gives the same result as one clean run. Order of work, each step a column at a time:
+
+1. read: refuse what is not a CSV (:mod:`mast.feeds.reading`) -> quarantine;
+2. header: required columns present, else quarantine; columns outside the definition are dropped
+   and named (never their contents);
+3. rows: blank rows skipped and counted; withdrawal rows (delta feeds) set aside; rows the
+   relevance rule leaves out counted as filtered and forgotten; the rest validated and normalised;
+4. rows repeated within the file stored once and reported; the same case ref with different
+   details is rejected (the first stays), because two versions of one record cannot both be true;
+5. a file where nothing survives (every row rejected, or a snapshot with no rows, which would
+   close every open case) is quarantined whole.
+
+Counts always add up: ``rows_read = accepted + rejected + filtered + duplicate + withdrawal``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mast.feeds import columns as col
+from mast.feeds.dates import parse_dates
+from mast.feeds.definition import (
+    ColumnSpec,
+    FeedDefinition,
+    FeedDefinitionError,
+    header_key,
+    load_feed_definition,
+)
+from mast.feeds.reading import RawExtract, Unreadable, read_extract, sniff
+from mast.feeds.receipt import (
+    RECEIPT_LIST_LIMIT,
+    Duplicate,
+    Receipt,
+    RejectedRow,
+    Rejection,
+    receipt_json,
+    rejected_csv,
+)
+from mast.feeds.supersede import content_hash
+from mast.records import RECORD_COLUMNS, RECORD_PARTITIONS, Record
+
+_ARROW_TYPES: Final = {"string": pa.string(), "date": pa.date32(), "boolean": pa.bool_()}
+#: The curated Parquet schema, from :data:`mast.records.RECORD_COLUMNS`.
+RECORD_SCHEMA: Final = pa.schema([(name, _ARROW_TYPES[t]) for name, t in RECORD_COLUMNS])
+PARTITION_SCHEMA: Final = pa.schema([(name, _ARROW_TYPES[t]) for name, t in RECORD_PARTITIONS])
+
+EARLIEST_DOB: Final = dt.date(1880, 1, 1)
+EARLIEST_RECORD_DATE: Final = dt.date(1900, 1, 1)
+
+
+@dataclass(frozen=True)
+class ParsedExtract:
+    """The outcome of one upload.
+
+    ``records`` holds the accepted rows in :data:`RECORD_SCHEMA` (a row withdrawn by a later row
+    of the same file is there with ``withdrawn = true``); ``source_rows`` gives each one's
+    spreadsheet row. ``withdrawals`` are the record ids this file withdraws: the handler applies
+    them to earlier uploads. ``partition`` is partner, feed and ingest date (``None`` when the
+    feed is unknown).
+    """
+
+    receipt: Receipt
+    records: pa.Table
+    source_rows: np.ndarray
+    withdrawals: tuple[str, ...]
+    rejected: tuple[RejectedRow, ...]
+    rejected_columns: tuple[str, ...]
+    partition: Mapping[str, str] | None
+
+    @property
+    def quarantined(self) -> bool:
+        return self.receipt.quarantine is not None
+
+    def records_with_partitions(self) -> pa.Table:
+        """``records`` with the partition columns appended (for a partitioned dataset writer)."""
+        table = self.records
+        for name, _ in RECORD_PARTITIONS:
+            value = (self.partition or {}).get(name)
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+        return table
+
+    def receipt_json(self) -> bytes:
+        return receipt_json(self.receipt)
+
+    def rejected_csv(self) -> bytes:
+        return rejected_csv(self.rejected, self.rejected_columns)
+
+
+def empty_records() -> pa.Table:
+    return RECORD_SCHEMA.empty_table()
+
+
+def parse_upload(
+    data: bytes,
+    feed_id: str,
+    *,
+    ingest_id: str,
+    file_name: str,
+    ingest_date: dt.date | None = None,
+) -> ParsedExtract:
+    """Parse an upload for ``feed_id``, quarantining it if the feed has no usable definition."""
+    try:
+        definition = load_feed_definition(feed_id)
+    except KeyError:
+        return _quarantine(data, None, f"unknown feed {feed_id!r}: no feed definition",
+                           ingest_id, file_name, ingest_date, feed=feed_id)  # fmt: skip
+    except FeedDefinitionError:
+        return _quarantine(
+            data, None, f"the definition of feed {feed_id!r} is invalid (an operator must fix it)",
+            ingest_id, file_name, ingest_date, feed=feed_id,
+        )  # fmt: skip
+    return parse_extract(data, definition, ingest_id=ingest_id, file_name=file_name,
+                         ingest_date=ingest_date)  # fmt: skip
+
+
+def parse_extract(
+    data: bytes,
+    definition: FeedDefinition,
+    *,
+    ingest_id: str,
+    file_name: str,
+    ingest_date: dt.date | None = None,
+) -> ParsedExtract:
+    """Parse and validate one extract with its definition (see the module docstring)."""
+    ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
+    try:
+        fmt = sniff(data)
+        raw = read_extract(data, fmt)
+    except Unreadable as exc:
+        return _quarantine(data, definition, exc.reason, ingest_id, file_name, ingest_date)
+    return _Parser(data, definition, raw, ingest_id, file_name, ingest_date).run()
+
+
+def _quarantine(
+    data: bytes,
+    definition: FeedDefinition | None,
+    reason: str,
+    ingest_id: str,
+    file_name: str,
+    ingest_date: dt.date | None,
+    *,
+    feed: str | None = None,
+    **counts: object,
+) -> ParsedExtract:
+    receipt = Receipt(
+        file_name=file_name,
+        feed=definition.id if definition else feed,
+        partner=definition.partner if definition else None,
+        ingest_id=ingest_id,
+        ingest_date=ingest_date or dt.datetime.now(dt.UTC).date(),
+        content_sha256=content_hash(data),
+        size_bytes=len(data),
+        status="quarantined",
+        quarantine=reason,
+        mode=definition.mode if definition else None,
+        **counts,  # type: ignore[arg-type]
+    )
+    return ParsedExtract(
+        receipt=receipt,
+        records=empty_records(),
+        source_rows=np.empty(0, np.int64),
+        withdrawals=(),
+        rejected=(),
+        rejected_columns=(),
+        partition=_partition(definition, receipt.ingest_date) if definition else None,
+    )
+
+
+def _partition(definition: FeedDefinition, ingest_date: dt.date) -> dict[str, str]:
+    return {"partner": definition.partner, "feed": definition.id, "ingest_date": ingest_date.isoformat()}
+
+
+class _Parser:
+    """One parse; a class only to share its inputs between small steps."""
+
+    def __init__(
+        self,
+        data: bytes,
+        definition: FeedDefinition,
+        raw: RawExtract,
+        ingest_id: str,
+        file_name: str,
+        ingest_date: dt.date,
+    ) -> None:
+        self.data = data
+        self.d = definition
+        self.raw = raw
+        self.ingest_id = ingest_id
+        self.file_name = file_name
+        self.ingest_date = ingest_date
+        self.n = raw.table.num_rows
+        self.problems: list[tuple[np.ndarray, str, str]] = []
+
+    # --- steps -------------------------------------------------------------------------------
+    def run(self) -> ParsedExtract:
+        d, raw, n = self.d, self.raw, self.n
+        positions, problem = self._resolve_header()
+        if problem:
+            return self._quarantine(problem)
+        self.positions = positions
+        present = [c for c in d.columns if c.name in positions]
+        self.present_columns = tuple(sorted((c.name for c in present), key=lambda c: positions[c]))
+        cells = {c.name: self._cell(c) for c in d.columns}
+        self.cells = cells
+
+        # blank rows: nothing in any cell, defined or not
+        any_defined = np.zeros(n, dtype=bool)
+        for name in self.present_columns:
+            any_defined |= col.mask(pc.is_valid(cells[name]))
+        blank = ~any_defined
+        if blank.any():
+            for i in self.dropped_positions:
+                values = col.clean(raw.table.column(f"c{i}"))
+                blank &= ~col.mask(pc.is_valid(values))
+        live = ~blank
+
+        src_col = d.column_for("source_record_id")
+        assert src_col is not None
+        src = col.squash(cells[src_col.name])
+        has_src = col.mask(pc.is_valid(src))
+
+        withdrawal = np.zeros(n, dtype=bool)
+        if d.withdrawal is not None:
+            wcol = d.column_for("withdrawal")
+            assert wcol is not None
+            values = pa.array([v.casefold() for v in d.withdrawal.values])
+            withdrawal = live & col.mask(pc.is_in(pc.utf8_lower(cells[wcol.name]), value_set=values))
+        filtered = np.zeros(n, dtype=bool)
+        if d.relevance is not None:
+            rcol = d.column_for("relevance")
+            assert rcol is not None
+            rel = col.squash(cells[rcol.name])
+            keep = col.mask(pc.is_in(pc.utf8_lower(rel), value_set=pa.array(
+                [" ".join(v.split()).casefold() for v in d.relevance.keep])))  # fmt: skip
+            rel_present = col.mask(pc.is_valid(rel))
+            filtered = live & ~withdrawal & rel_present & ~keep
+            if not rcol.required:
+                self._problem(~rel_present, rcol.name, f"{rcol.name} is needed to decide relevance")
+        normal = live & ~withdrawal & ~filtered
+
+        fields = self._fields(cells, src)
+
+        problem_any = np.zeros(n, dtype=bool)
+        for m, _, _ in self.problems:
+            problem_any |= m
+        rejected_mask = (normal & problem_any) | (withdrawal & ~has_src)
+        accepted = normal & ~rejected_mask
+
+        # duplicates within the file
+        rid_all = pc.binary_join_element_wise(pa.scalar(f"{d.id}:"), src, "")
+        dup_rows, conflict_rows = self._duplicates(fields, rid_all, accepted)
+        if len(conflict_rows):
+            conflict_mask = np.zeros(n, dtype=bool)
+            conflict_mask[[i for i, _ in conflict_rows]] = True
+            first_of = dict(conflict_rows)
+            accepted &= ~conflict_mask
+            rejected_mask |= conflict_mask
+        else:
+            first_of = {}
+        dup_mask = np.zeros(n, dtype=bool)
+        dup_mask[[i for i, _ in dup_rows]] = True
+        accepted &= ~dup_mask
+
+        # withdrawals
+        w_idx = np.flatnonzero(withdrawal & has_src)
+        w_src = pc.take(src, pa.array(w_idx)).to_pylist() if len(w_idx) else []
+        w_ids = tuple(dict.fromkeys(Record.make_id(d.id, s) for s in w_src))
+        w_refs = list(dict.fromkeys(w_src))
+
+        rejected_rows = self._rejected_rows(rejected_mask, src, withdrawal & ~has_src, src_col, first_of)
+        rejections = [
+            Rejection(row=r.row, line=r.line, case_ref=r.case_ref, column=c, reason=reason)
+            for r in rejected_rows
+            for c, reason in zip(r.columns, r.reasons, strict=True)
+        ]
+        duplicates = [
+            Duplicate(row=int(raw.rows[i]), line=int(raw.lines[i]), first_row=int(raw.rows[f]),
+                      case_ref=str(src[i].as_py()))
+            for i, f in dup_rows[:RECEIPT_LIST_LIMIT]
+        ]  # fmt: skip
+
+        acc_idx = np.flatnonzero(accepted)
+        records = self._records(fields, rid_all, acc_idx, set(w_ids))
+        n_read = int(live.sum()) + len(raw.bad_records)
+        n_rejected = int(rejected_mask.sum()) + len(raw.bad_records)
+        counts = dict(
+            rows_read=n_read,
+            rows_accepted=len(acc_idx),
+            rows_rejected=n_rejected,
+            rows_filtered=int(filtered.sum()),
+            rows_duplicate=len(dup_rows),
+            rows_withdrawal=int((withdrawal & has_src).sum()),
+            blank_rows=int(blank.sum()) + raw.blank_lines,
+            placeholder_dobs=int(self.placeholder_dobs[accepted].sum()),
+        )
+        quarantine = None
+        if n_rejected and not len(acc_idx) and not counts["rows_withdrawal"]:
+            quarantine = f"every row failed validation ({n_rejected} rows): nothing was stored"
+        elif d.mode == "snapshot" and not len(acc_idx):
+            quarantine = (
+                "a snapshot with no accepted rows would close every open case: refused"
+                " (if the feed really has no open cases, tell the MAST operator)"
+            )
+        if quarantine:
+            counts["rows_accepted"] = 0
+            records = empty_records()
+            acc_idx = acc_idx[:0]
+            w_ids, w_refs = (), []
+        status = "quarantined" if quarantine else (
+            "accepted_with_rejections" if n_rejected else "accepted")  # fmt: skip
+        notes = []
+        if not raw.exact_positions:
+            notes.append("row and line numbers are approximate: a quote inside an unquoted cell "
+                         "confused the count; rows are numbered among those that could be read")  # fmt: skip
+        receipt = Receipt(
+            file_name=self.file_name,
+            feed=d.id,
+            partner=d.partner,
+            ingest_id=self.ingest_id,
+            ingest_date=self.ingest_date,
+            content_sha256=content_hash(self.data),
+            size_bytes=len(self.data),
+            status=status,  # type: ignore[arg-type]
+            quarantine=quarantine,
+            mode=d.mode,
+            encoding=raw.fmt.encoding + (" (with BOM)" if raw.fmt.bom else ""),
+            delimiter=raw.fmt.delimiter_name,
+            withdrawn_case_refs=w_refs[:RECEIPT_LIST_LIMIT],
+            dropped_columns=self.dropped,
+            missing_optional_columns=[c.name for c in d.columns if c.name not in positions],
+            rejections=rejections[:RECEIPT_LIST_LIMIT],
+            rejections_truncated=len(rejections) > RECEIPT_LIST_LIMIT,
+            duplicates=duplicates,
+            positions_exact=raw.exact_positions,
+            note="; ".join(notes) or None,
+            **counts,  # type: ignore[arg-type]
+        )
+        return ParsedExtract(
+            receipt=receipt,
+            records=records,
+            source_rows=raw.rows[acc_idx],
+            withdrawals=w_ids,
+            rejected=tuple(rejected_rows),
+            rejected_columns=self.present_columns,
+            partition=_partition(d, self.ingest_date),
+        )
+
+    def _quarantine(self, reason: str) -> ParsedExtract:
+        return _quarantine(self.data, self.d, reason, self.ingest_id, self.file_name,
+                           self.ingest_date, encoding=self.raw.fmt.encoding,
+                           delimiter=self.raw.fmt.delimiter_name)  # fmt: skip
+
+    def _resolve_header(self) -> tuple[dict[str, int], str | None]:
+        keys = [header_key(h) for h in self.raw.header]
+        positions: dict[str, int] = {}
+        for c in self.d.columns:
+            wanted = {header_key(h) for h in c.headers()}
+            hits = [i for i, k in enumerate(keys) if k in wanted]
+            if len(hits) > 1:
+                return {}, f"column {c.name!r} appears {len(hits)} times in the header"
+            if hits:
+                positions[c.name] = hits[0]
+        used = set(positions.values())
+        self.dropped_positions = [i for i in range(len(keys)) if i not in used]
+        self.dropped = list(dict.fromkeys(
+            self.raw.header[i].strip() or f"(unnamed column {i + 1})" for i in self.dropped_positions
+        ))  # fmt: skip
+        missing = [c.name for c in self.d.required_columns if c.name not in positions]
+        if missing:
+            shown = ", ".join(repr(h) for h in self.raw.header[:30])
+            return {}, (
+                f"missing required column(s): {', '.join(repr(m) for m in missing)}."
+                f" The first row must be the header; it reads: {shown}"
+            )
+        return positions, None
+
+    def _cell(self, c: ColumnSpec) -> pa.Array:
+        if c.name not in self.positions:
+            return pa.nulls(self.n, pa.string())
+        return col.clean(self.raw.table.column(f"c{self.positions[c.name]}"), self.d.null_values)
+
+    def _problem(self, m: np.ndarray, column: str, reason: str) -> None:
+        if m.any():
+            self.problems.append((m, column, reason))
+
+    def _required(self, c: ColumnSpec, values: pa.Array, reason: str | None = None) -> None:
+        if c.required:
+            self._problem(~col.mask(pc.is_valid(values)), c.name, reason or f"{c.name} is required")
+
+    # --- fields --------------------------------------------------------------------------------
+    def _fields(self, cells: dict[str, pa.Array], src: pa.Array) -> dict[str, pa.Array]:
+        d, n = self.d, self.n
+        out: dict[str, pa.Array] = {}
+        null = pa.nulls(n, pa.string())
+        src_col = d.column_for("source_record_id")
+        assert src_col is not None
+        self._required(src_col, src)
+        out["source_record_id"] = src
+
+        # names
+        full = d.column_for("full_name")
+        if full is not None:
+            given, middle, family, bad = col.split_full_name(cells[full.name], d.name_order or "")
+            self._problem(bad, full.name, "name is not in 'SURNAME, Forename' form"
+                          if d.name_order == "family_first" else "name could not be split")  # fmt: skip
+            self._required(full, family, f"{full.name} is required (a surname at least)")
+            out.update(given_name=given, middle_name=middle, family_name=family)
+        else:
+            for field in ("given_name", "middle_name", "family_name"):
+                c = d.column_for(field)
+                if c is None:
+                    out[field] = null
+                    continue
+                values = col.squash(cells[c.name])
+                if field == "given_name":
+                    values = col.strip_titles(values)
+                    self._required(c, values, f"{c.name} is required (a title alone is not a name)")
+                else:
+                    self._required(c, values)
+                out[field] = values
+
+        # dates
+        self.placeholder_dobs = np.zeros(n, dtype=bool)
+        for field in ("record_date", "end_date", "dob"):
+            c = d.column_for(field)
+            if c is None:
+                out[field] = pa.nulls(n, pa.date32())
+                continue
+            fmt = d.date_format_of(c)
+            parsed = parse_dates(cells[c.name], fmt)
+            self._required(c, cells[c.name])
+            self._problem(parsed.malformed, c.name, f"not a date in {fmt} form")
+            self._problem(parsed.impossible, c.name, "not a real date")
+            values = parsed.values
+            if field == "dob":
+                placeholder = col.mask(pc.is_in(values, value_set=pa.array(
+                    list(d.placeholder_dates), pa.date32())))  # fmt: skip
+                self.placeholder_dobs = placeholder
+                values = pc.if_else(pa.array(placeholder), pa.scalar(None, pa.date32()), values)
+                self._problem(col.mask(pc.greater(values, pa.scalar(self.ingest_date))),
+                              c.name, "date of birth is in the future")  # fmt: skip
+                self._problem(col.mask(pc.less(values, pa.scalar(EARLIEST_DOB))),
+                              c.name, f"date of birth before {EARLIEST_DOB.year}")  # fmt: skip
+            else:
+                latest = self.ingest_date + dt.timedelta(days=1)
+                self._problem(col.mask(pc.greater(values, pa.scalar(latest))),
+                              c.name, "date is in the future")  # fmt: skip
+                self._problem(col.mask(pc.less(values, pa.scalar(EARLIEST_RECORD_DATE))),
+                              c.name, f"date before {EARLIEST_RECORD_DATE.year}")  # fmt: skip
+            out[field] = values
+        end = d.column_for("end_date")
+        if end is not None:
+            self._problem(col.mask(pc.less(out["end_date"], out["record_date"])),
+                          end.name, "end date before the start date")  # fmt: skip
+
+        # sex
+        c = d.column_for("sex")
+        if c is not None:
+            sex, unknown = col.map_codes(cells[c.name], d.sex_code_map())
+            own = list(d.sex_codes) or ["M", "F", "U"]
+            self._problem(unknown, c.name, f"not a known code: use {', '.join(own)}")
+            self._required(c, cells[c.name])
+            out["sex"] = sex
+        else:
+            out["sex"] = null
+
+        # address
+        for field in ("address_line1", "address_line2"):
+            cs = d.columns_for(field)
+            if not cs:
+                out[field] = null
+                continue
+            for c in cs:
+                self._required(c, cells[c.name])
+            out[field] = col.join_columns([(col.squash(cells[c.name]), c.join_with) for c in cs])
+        c = d.column_for("postcode")
+        if c is not None:
+            self._required(c, cells[c.name])
+            out["postcode"] = col.postcodes(cells[c.name])
+        else:
+            out["postcode"] = null
+
+        # identifiers
+        c = d.column_for("nhs_number")
+        if c is not None:
+            out["nhs_number"], bad = col.nhs_numbers(cells[c.name])
+            self._problem(bad, c.name, "not a valid NHS number (10 digits, check digit must hold)")
+            self._required(c, cells[c.name])
+        else:
+            out["nhs_number"] = null
+        c = d.column_for("uprn")
+        if c is not None:
+            out["uprn"], bad = col.uprns(cells[c.name])
+            self._problem(bad, c.name, "not a UPRN (up to 12 digits)")
+            self._required(c, cells[c.name])
+        else:
+            out["uprn"] = null
+
+        # sensitive flag
+        c = d.column_for("sensitive")
+        if c is not None and d.sensitive is not None:
+            flag, unknown = col.flags(cells[c.name], d.sensitive.true_values, d.sensitive.false_values)
+            allowed = [*d.sensitive.true_values[:1], *d.sensitive.false_values[:1], "blank"]
+            self._problem(unknown, c.name, f"not a known flag: use {', '.join(allowed)}")
+            self._required(c, cells[c.name])
+            out["sensitive"] = flag
+        else:
+            out["sensitive"] = pa.array(np.zeros(n, dtype=bool))
+
+        # contact: fixed per feed, a per-row column overriding it where filled
+        for part in ("name", "team", "phone", "email"):
+            fixed = getattr(d.contact, part)
+            c = d.column_for(f"contact_{part}")
+            values = col.squash(cells[c.name]) if c is not None else null
+            if c is not None:
+                self._required(c, values)
+            out[f"contact_{part}"] = pc.coalesce(values, pa.scalar(fixed, pa.string())) if fixed else values
+
+        # the role columns carry no field of their own, but may still be required
+        for c in d.columns:
+            if c.field in ("withdrawal", "relevance"):
+                self._required(c, cells[c.name])
+        return out
+
+    # --- duplicates ----------------------------------------------------------------------------
+    def _duplicates(
+        self, fields: dict[str, pa.Array], rid: pa.Array, accepted: np.ndarray
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(repeat, first) pairs: exact repeats, and same case ref with different details."""
+        idx = np.flatnonzero(accepted)
+        if len(idx) < 2:
+            return [], []
+        ids = pc.take(rid, pa.array(idx))
+        if pc.count_distinct(ids).as_py() == len(idx):
+            return [], []
+        table = pa.table({"rid": ids, "pos": pa.array(np.arange(len(idx)))})
+        firsts = table.group_by("rid", use_threads=False).aggregate([("pos", "min")])
+        which = pc.index_in(ids, value_set=firsts.column("rid"))
+        first_pos = pc.take(firsts.column("pos_min"), which).to_numpy()
+        later = np.flatnonzero(first_pos != np.arange(len(idx)))
+        content = self._content_key(fields, idx)
+        dups: list[tuple[int, int]] = []
+        conflicts: list[tuple[int, int]] = []
+        for p in later:
+            f = int(first_pos[p])
+            pair = (int(idx[p]), int(idx[f]))
+            (dups if content[p] == content[f] else conflicts).append(pair)
+        return dups, conflicts
+
+    def _content_key(self, fields: dict[str, pa.Array], idx: np.ndarray) -> list[str | None]:
+        take = pa.array(idx)
+        parts = [pc.cast(pc.take(fields[name], take), pa.string())
+                 for name, _ in RECORD_COLUMNS if name in fields]  # fmt: skip
+        joined = pc.binary_join_element_wise(
+            *parts, "\x1f", null_handling="replace", null_replacement="\x00"
+        )
+        return joined.to_pylist()
+
+    # --- rejected rows -------------------------------------------------------------------------
+    def _rejected_rows(
+        self,
+        rejected: np.ndarray,
+        src: pa.Array,
+        withdrawal_without_ref: np.ndarray,
+        src_col: ColumnSpec,
+        conflicts: dict[int, int],
+    ) -> list[RejectedRow]:
+        raw = self.raw
+        idx = np.flatnonzero(rejected)
+        reasons: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for m, column, reason in self.problems:
+            for i in np.flatnonzero(m & rejected & ~withdrawal_without_ref):
+                reasons[int(i)].append((column, reason))
+        for i in np.flatnonzero(withdrawal_without_ref):
+            reasons[int(i)].append((src_col.name, f"{src_col.name} is required to withdraw a row"))
+        for i, first in conflicts.items():
+            reasons[i].append((src_col.name, f"{src_col.name} repeats row {int(raw.rows[first])} "
+                                             "with different details"))  # fmt: skip
+        out: list[RejectedRow] = []
+        if len(idx):
+            take = pa.array(idx)
+            values = {
+                name: pc.take(raw.table.column(f"c{self.positions[name]}"), take).to_pylist()
+                for name in self.present_columns
+            }
+            refs = pc.take(src, take).to_pylist()
+            for k, i in enumerate(idx):
+                items = reasons[int(i)]
+                out.append(RejectedRow(
+                    row=int(raw.rows[i]), line=int(raw.lines[i]),
+                    columns=tuple(c for c, _ in items), reasons=tuple(r for _, r in items),
+                    values={name: values[name][k] for name in self.present_columns},
+                    case_ref=refs[k],
+                ))  # fmt: skip
+        width = len(raw.header)
+        for bad in raw.bad_records:
+            vals = {name: bad.values[p] for name in self.present_columns
+                    if (p := self.positions[name]) < len(bad.values)}  # fmt: skip
+            out.append(RejectedRow(
+                row=bad.row, line=bad.line, columns=("(whole row)",),
+                reasons=(f"the row has {bad.fields} cells but the header has {width}",),
+                values=vals, case_ref=vals.get(src_col.name) or None,
+            ))  # fmt: skip
+        out.sort(key=lambda r: (r.row, r.line))
+        return out
+
+    # --- output --------------------------------------------------------------------------------
+    def _records(
+        self, fields: dict[str, pa.Array], rid: pa.Array, acc_idx: np.ndarray, withdrawn: set[str]
+    ) -> pa.Table:
+        take = pa.array(acc_idx, pa.int64())
+        ids = pc.take(rid, take)
+        arrays: dict[str, pa.Array] = {"record_id": ids}
+        for name, _ in RECORD_COLUMNS:
+            if name in fields:
+                arrays[name] = pc.take(fields[name], take)
+        k = len(acc_idx)
+        arrays["ingest_id"] = pa.array([self.ingest_id] * k, pa.string())
+        if withdrawn:
+            arrays["withdrawn"] = col.mask(pc.is_in(ids, value_set=pa.array(sorted(withdrawn))))
+        else:
+            arrays["withdrawn"] = pa.array(np.zeros(k, dtype=bool))
+        return pa.table(
+            [pa.array(arrays[name], type=RECORD_SCHEMA.field(name).type)
+             if not isinstance(arrays[name], pa.Array) else arrays[name].cast(RECORD_SCHEMA.field(name).type)
+             for name in RECORD_SCHEMA.names],
+            schema=RECORD_SCHEMA,
+        )  # fmt: skip

@@ -1,0 +1,363 @@
+"""Reading a partner's upload into a table of strings, knowing where each row came from.
+
+Three steps, none of them row by row in Python:
+
+1. :func:`sniff` refuses what is not a CSV at all (empty, binary, a workbook, UTF-16) and decides
+   the encoding (valid UTF-8, else Windows-1252) and the delimiter (from the header line).
+2. :func:`scan_layout` finds record boundaries with numpy over the raw bytes: a newline ends a
+   record unless it sits inside a quoted field (an odd number of quotes before it). That gives,
+   for every record, its spreadsheet row and the physical line it starts on, and its field count,
+   so a rejected row can be named in terms a data lead can find even when quoted fields hold
+   line breaks, blank lines are skipped, or ragged rows are dropped by the CSV reader.
+3. :func:`read_extract` lets pyarrow parse the body (every column as a string) and lines its rows
+   up with the layout. If the two disagree (a stray quote in the middle of an unquoted field is
+   literal text to a CSV reader but not to a parity count) the layout is rebuilt with Python's
+   ``csv`` module, which follows the same rules as the reader; slower, but only for odd files.
+
+**Row numbers.** ``row`` is the row a spreadsheet shows: the header is row 1 and the first data
+row is row 2; a record whose quoted field holds line breaks is still one row, and a blank line
+is a row. ``line`` is the physical line (as a text editor counts) on which the record starts.
+Receipts give both.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+Encoding = Literal["utf-8", "windows-1252"]
+
+_CHUNK: Final = 1 << 23  # 8 MiB: bounds the scan's temporary arrays
+_QUOTE: Final = ord('"')
+_NEWLINE: Final = ord("\n")
+_CR: Final = ord("\r")
+_DELIMITERS: Final = (",", "\t", "|", ";")
+_MAGIC: Final = (
+    (b"PK\x03\x04", "a zip archive or Excel workbook (.xlsx), not a CSV file: save it as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), not a CSV file: save it as CSV"),
+    (b"%PDF", "a PDF document, not a CSV file"),
+    (b"\x1f\x8b", "a gzip archive, not a CSV file: upload it uncompressed"),
+    (b"\xff\xfe", "UTF-16 text (Excel 'Unicode Text'): save it as 'CSV UTF-8' instead"),
+    (b"\xfe\xff", "UTF-16 text: save it as 'CSV UTF-8' instead"),
+)
+
+
+class Unreadable(Exception):
+    """The whole file is refused (quarantined); ``reason`` is written on its receipt."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """What :func:`sniff` found: how to decode the bytes and split the fields."""
+
+    encoding: Encoding
+    bom: bool
+    delimiter: str
+
+    @property
+    def start(self) -> int:
+        """Offset of the first byte after any UTF-8 byte-order mark."""
+        return 3 if self.bom else 0
+
+    @property
+    def delimiter_name(self) -> str:
+        return {",": "comma", "\t": "tab", "|": "pipe", ";": "semicolon"}[self.delimiter]
+
+
+def sniff(data: bytes) -> TextFormat:
+    """Decide encoding and delimiter, or raise :class:`Unreadable` with a reason a data lead can act on."""
+    if not data:
+        raise Unreadable("empty file (0 bytes)")
+    for magic, reason in _MAGIC:
+        if data.startswith(magic):
+            raise Unreadable(f"the file is {reason}")
+    if b"\x00" in data:
+        raise Unreadable("binary data (NUL bytes), not a text CSV file")
+    bom = data.startswith(codecs.BOM_UTF8)
+    start = 3 if bom else 0
+    first = re.compile(rb"[^\s]").search(data, start)
+    if first is None:
+        raise Unreadable("empty file: no header row and no data")
+    encoding = _detect_encoding(data)
+    line_start = data.rfind(b"\n", start, first.start()) + 1
+    line_end = data.find(b"\n", first.start())
+    header = data[max(line_start, start) : line_end if line_end >= 0 else len(data)]
+    text = header.decode("utf-8" if encoding == "utf-8" else "cp1252")
+    counts = [text.count(d) for d in _DELIMITERS]
+    delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+    return TextFormat(encoding=encoding, bom=bom, delimiter=delimiter)
+
+
+def _detect_encoding(data: bytes) -> Encoding:
+    """Valid UTF-8 is UTF-8; anything else must be Windows-1252 (what Excel and older systems
+    write on UK Windows). Checked in chunks so a large file is never held twice as text."""
+    if data.isascii():
+        return "utf-8"
+    if _decodes(data, "utf-8"):
+        return "utf-8"
+    bad = _first_undecodable(data, "cp1252")
+    if bad is None:
+        return "windows-1252"
+    raise Unreadable(
+        f"not readable text: neither UTF-8 nor Windows-1252 (byte 0x{data[bad]:02x} at offset {bad})"
+    )
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    return _first_undecodable(data, codec) is None
+
+
+def _first_undecodable(data: bytes, codec: str) -> int | None:
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    for offset in range(0, len(data), _CHUNK):
+        chunk = view[offset : offset + _CHUNK]
+        try:
+            decoder.decode(chunk, final=offset + _CHUNK >= len(data))
+        except UnicodeDecodeError as exc:
+            return offset + exc.start
+    return None
+
+
+# --- layout ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """Where each record of the file is. Arrays are aligned, one entry per record after the header
+    (blank ones included, so that row numbers count them as a spreadsheet does)."""
+
+    header_start: int
+    header_end: int  # offset just past the header record's newline (where the body starts)
+    starts: np.ndarray  # byte offset of each data record
+    ends: np.ndarray  # byte offset of its terminating newline (or end of file)
+    rows: np.ndarray  # spreadsheet row (header row = 1)
+    lines: np.ndarray  # physical line it starts on (1-based)
+    fields: np.ndarray  # number of fields
+    blank: np.ndarray  # bool: nothing but a line ending
+    header_fields: int
+    exact: bool = True  # False only when no method agreed with the reader (numbers approximate)
+
+
+def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
+    """Record boundaries by quote parity, vectorised and chunked (see the module docstring)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    start = fmt.start
+    delim = ord(fmt.delimiter)
+    ends_l: list[np.ndarray] = []
+    cum_delims_l: list[np.ndarray] = []
+    cum_lines_l: list[np.ndarray] = []
+    parity = 0
+    delims_before = 0
+    lines_before = 0
+    for s in range(start, len(buf), _CHUNK):
+        chunk = buf[s : s + _CHUNK]
+        in_quotes = (np.cumsum(chunk == _QUOTE, dtype=np.uint8) & 1).astype(bool)
+        if parity:
+            in_quotes = ~in_quotes
+        is_nl = chunk == _NEWLINE
+        outside = ~in_quotes
+        ends = np.flatnonzero(is_nl & outside)
+        cd = np.cumsum((chunk == delim) & outside, dtype=np.int64)
+        cl = np.cumsum(is_nl, dtype=np.int64)
+        ends_l.append(ends + s)
+        cum_delims_l.append(cd[ends] + delims_before)
+        cum_lines_l.append(cl[ends] + lines_before)
+        delims_before += int(cd[-1]) if len(cd) else 0
+        lines_before += int(cl[-1]) if len(cl) else 0
+        parity = int(in_quotes[-1]) if len(in_quotes) else parity
+    ends = np.concatenate(ends_l) if ends_l else np.empty(0, np.int64)
+    cum_delims = np.concatenate(cum_delims_l) if cum_delims_l else np.empty(0, np.int64)
+    cum_lines = np.concatenate(cum_lines_l) if cum_lines_l else np.empty(0, np.int64)
+    if len(buf) > start and (len(ends) == 0 or ends[-1] != len(buf) - 1):
+        # the last record has no newline after it
+        ends = np.append(ends, len(buf))
+        cum_delims = np.append(cum_delims, delims_before)
+        cum_lines = np.append(cum_lines, lines_before)
+    starts = np.concatenate(([start], ends[:-1] + 1)).astype(np.int64)
+    fields = np.diff(np.concatenate(([0], cum_delims))) + 1
+    lines = np.concatenate(([1], cum_lines[:-1] + 1))  # line of record start
+    length = ends - starts
+    last = np.minimum(np.maximum(ends - 1, 0), len(buf) - 1)
+    blank = (length == 0) | ((length == 1) & (buf[last] == _CR))
+    return _with_header(starts, ends, lines, fields, blank)
+
+
+def _with_header(
+    starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray, blank: np.ndarray
+) -> Layout:
+    nonblank = np.flatnonzero(~blank)
+    if len(nonblank) == 0:
+        raise Unreadable("empty file: no header row and no data")
+    h = int(nonblank[0])
+    rest = slice(h + 1, None)
+    n = len(starts) - h - 1
+    return Layout(
+        header_start=int(starts[h]),
+        header_end=int(ends[h]) + 1,
+        starts=starts[rest],
+        ends=ends[rest],
+        rows=np.arange(h + 2, h + n + 2, dtype=np.int64),
+        lines=lines[rest].astype(np.int64),
+        fields=fields[rest].astype(np.int64),
+        blank=blank[rest],
+        header_fields=int(fields[h]),
+    )
+
+
+def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tuple[str, ...]]]:
+    """The same layout from Python's ``csv`` module, which treats a quote in the middle of an
+    unquoted field as text, as the CSV reader does. It has no byte offsets, so it also returns the
+    values of every record whose field count differs from the header's (index into the layout)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter)
+    lines, fields, blank = [], [], []
+    odd: dict[int, tuple[str, ...]] = {}
+    header_len: int | None = None
+    prev_line = 0
+    for record in reader:
+        lines.append(prev_line + 1)
+        fields.append(len(record))
+        blank.append(len(record) == 0)
+        prev_line = reader.line_num
+        if record and header_len is None:
+            header_len = len(record)
+        elif record and len(record) != header_len:
+            odd[len(lines) - 1] = tuple(record)
+    if not lines:
+        raise Unreadable("empty file: no header row and no data")
+    zeros = np.zeros(len(lines), np.int64)
+    layout = _with_header(
+        zeros, zeros, np.asarray(lines, np.int64), np.asarray(fields, np.int64),
+        np.asarray(blank, bool),
+    )
+    first = len(lines) - len(layout.rows)  # records before the first data record
+    return layout, {i - first: v for i, v in odd.items() if i >= first}
+
+
+# --- reading -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BadRecord:
+    """A record the CSV reader could not take: the wrong number of fields."""
+
+    row: int
+    line: int
+    fields: int
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RawExtract:
+    """The upload as strings: the partner's header, one string column per header cell (named
+    ``c0``, ``c1`` … so repeated or blank headers cannot collide), and where each row came from."""
+
+    fmt: TextFormat
+    header: tuple[str, ...]
+    table: pa.Table
+    rows: np.ndarray  # spreadsheet row of each table row
+    lines: np.ndarray  # physical start line of each table row
+    bad_records: tuple[BadRecord, ...]
+    blank_lines: int
+    exact_positions: bool
+
+
+def _codec(fmt: TextFormat) -> str:
+    return "utf-8" if fmt.encoding == "utf-8" else "cp1252"
+
+
+def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
+    """Parse ``data`` into strings with pyarrow, every cell kept as sent (no type guessing, no
+    null guessing: ``NA`` is somebody's initials before it is a missing value)."""
+    fmt = fmt or sniff(data)
+    layout = scan_layout(data, fmt)
+    header = _parse_one(data[layout.header_start : layout.header_end], fmt)
+    names = [f"c{i}" for i in range(len(header))]
+    invalid: list[int] = []
+
+    def on_invalid(_row: object) -> str:
+        invalid.append(1)
+        return "skip"
+
+    body = pa.py_buffer(data).slice(layout.header_end)
+    table = pacsv.read_csv(
+        pa.BufferReader(body),
+        read_options=pacsv.ReadOptions(
+            column_names=names,
+            encoding="utf8" if fmt.encoding == "utf-8" else "cp1252",
+            block_size=1 << 24,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=fmt.delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=True,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    ncols = len(header)
+    exact = True
+    odd: dict[int, tuple[str, ...]] | None = None
+    if not _agrees(layout, ncols, table.num_rows, len(invalid)):
+        text = data[fmt.start :].decode(_codec(fmt))
+        layout, odd = scan_layout_python(text, fmt)
+        if not _agrees(layout, ncols, table.num_rows, len(invalid)):
+            exact = False
+    nonblank = ~layout.blank
+    good = nonblank & (layout.fields == ncols)
+    bad = nonblank & (layout.fields != ncols)
+    if exact:
+        rows, lines = layout.rows[good], layout.lines[good]
+        bad_records = tuple(
+            BadRecord(
+                row=int(layout.rows[i]),
+                line=int(layout.lines[i]),
+                fields=int(layout.fields[i]),
+                values=odd.get(int(i), ()) if odd is not None else _record_values(
+                    data, layout, int(i), fmt
+                ),
+            )
+            for i in np.flatnonzero(bad)
+        )
+    else:  # numbering by position among what the reader kept; said so on the receipt
+        rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
+        lines = rows.copy()
+        bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in invalid)
+    return RawExtract(
+        fmt=fmt,
+        header=tuple(header),
+        table=table,
+        rows=rows,
+        lines=lines,
+        bad_records=bad_records,
+        blank_lines=int(layout.blank.sum()),
+        exact_positions=exact,
+    )
+
+
+def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
+    nonblank = ~layout.blank
+    good = int((nonblank & (layout.fields == ncols)).sum())
+    bad = int((nonblank & (layout.fields != ncols)).sum())
+    return good == table_rows and bad == invalid and layout.header_fields == ncols
+
+
+def _record_values(data: bytes, layout: Layout, i: int, fmt: TextFormat) -> tuple[str, ...]:
+    return tuple(_parse_one(data[int(layout.starts[i]) : int(layout.ends[i])], fmt))
+
+
+def _parse_one(raw: bytes, fmt: TextFormat) -> list[str]:
+    text = raw.decode(_codec(fmt)).rstrip("\r\n")
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter), [])
