@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Literal, Any
 
 __all__ = ["PolicyEvaluator"]
 
@@ -208,6 +208,9 @@ class _Statement:
         return all(condition.holds(context) for condition in self.conditions)
 
 
+Decision = Literal["allow", "deny", "none"]
+
+
 class PolicyEvaluator:
     """Evaluates IAM policy documents (already resolved: no CloudFormation intrinsics).
 
@@ -237,11 +240,19 @@ class PolicyEvaluator:
         and a ForAnyValue:/ForAllValues: prefix. Unknown operators raise ValueError naming them
         (already when the evaluator is built); so does a ${variable} missing from `context`.
         """
+        return self.decision(action, resource, context) == "allow"
+
+    def decision(self, action: str, resource: str, context: dict[str, str] | None = None) -> Decision:
+        """``deny`` if a Deny applies, else ``allow`` if an Allow applies, else ``none``.
+
+        A resource policy needs the three-way answer: its silence leaves the caller's own
+        policies to decide, which an explicit deny does not.
+        """
         ctx = {key.lower(): str(value) for key, value in (context or {}).items()}
         allowed = False
         for statement in self._statements:
             if statement.applies(action, resource, ctx):
                 if not statement.allow:
-                    return False
+                    return "deny"
                 allowed = True
-        return allowed
+        return "allow" if allowed else "none"

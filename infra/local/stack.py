@@ -27,6 +27,7 @@ from infra.local.functions import FunctionRunner
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
 from infra.local.template import Resolver, expand_sam, load_template
+from infra.local.tls import ensure_certificate
 from infra.local.web import LocalWebServer
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,11 @@ class LocalOptions:
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.aws_port}"
+        return f"https://127.0.0.1:{self.aws_port}"
+
+    @property
+    def aws_ca_bundle(self) -> Path:
+        return self.state_dir / "tls" / "aws-local.pem"
 
 
 def check_ports_free(options: LocalOptions) -> None:
@@ -86,6 +91,8 @@ def aws_environment(options: LocalOptions) -> dict[str, str]:
         "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
         "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
         "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CA_BUNDLE": str(options.aws_ca_bundle),
+        "REQUESTS_CA_BUNDLE": str(options.aws_ca_bundle),
     }
 
 
@@ -174,6 +181,52 @@ class RunningStack:
         raise TimeoutError("the local stack did not settle in time")
 
 
+def _fix_moto_bucket_policies() -> None:
+    """Evaluate bucket policies as S3 does, with the local IAM evaluator, inside moto.
+
+    moto (5.x) enforces bucket policies but ignores condition operators it does not know, such
+    as ``Bool``: a statement whose condition cannot be evaluated is taken to apply. The template's
+    TLS-only statement (Deny s3:* if ``aws:SecureTransport`` is false) would then refuse every
+    request. Here statements with principal ``*`` are evaluated with their conditions, and a
+    request to local AWS carries ``aws:SecureTransport`` = true because it is served over HTTPS only.
+    Statements for other principals (CloudFront's service principal) concern no local caller.
+    """
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    from infra.local.iam import PolicyEvaluator
+
+    if getattr(FakeBucket.get_permission, "_mast_fixed", False):
+        return
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy)
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        public = [s for s in statements if s.get("Principal") in ("*", {"AWS": "*"})]
+        if not public:
+            return PermissionResult.NEUTRAL
+        decision = PolicyEvaluator([{"Statement": public}]).decision(action, resource, {"aws:SecureTransport": "true"})
+        return {"deny": PermissionResult.DENIED, "allow": PermissionResult.PERMITTED}.get(decision, PermissionResult.NEUTRAL)
+
+    get_permission._mast_fixed = True  # type: ignore[attr-defined]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _start_moto(options: LocalOptions) -> Any:
+    """moto's server app over HTTPS on 127.0.0.1 (never another address), in a thread."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    _fix_moto_bucket_policies()
+    cert, key = ensure_certificate(options.aws_ca_bundle.parent)
+    server = make_server("127.0.0.1", options.aws_port, DomainDispatcherApplication(create_backend_app), threaded=True,
+                         request_handler=MotoRequestHandler, ssl_context=(str(cert), str(key)))
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    return server
+
+
 def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     for name, definition in template.get("Parameters", {}).items():
@@ -190,6 +243,7 @@ def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> d
 def start(options: LocalOptions, announce: Callable[[str], None] = print) -> RunningStack:
     """Start every part; returns once each answers. Raises :class:`PortInUse` naming a taken port."""
     check_ports_free(options)
+    ensure_certificate(options.aws_ca_bundle.parent)
     os.environ.update(aws_environment(options))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -205,12 +259,9 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         stoppers.clear()
 
     try:
-        from moto.server import ThreadedMotoServer
-
         _hook_cognito_invitations(outbox)
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=options.aws_port, verbose=False)
-        moto.start()
-        stoppers.append(moto.stop)
+        moto = _start_moto(options)
+        stoppers.append(moto.shutdown)
         _wait_for(lambda: requests.get(f"{options.aws_endpoint}/moto-api/", timeout=2).ok, "moto")
 
         session = boto3.session.Session(region_name=REGION)

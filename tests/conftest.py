@@ -1,0 +1,103 @@
+"""Shared fixtures. The local stack fixture runs the README's own command, `mast local --demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalStackProcess:
+    """A running `mast local --demo` and how to reach each of its parts."""
+
+    process: subprocess.Popen[str]
+    url: str
+    sftp_port: int
+    aws_port: int
+    state_dir: Path
+    output: list[str]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/config.json", timeout=10).json()
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-west-2"
+        ).client(service, endpoint_url=f"https://127.0.0.1:{self.aws_port}",
+                 verify=str(self.state_dir / "tls" / "aws-local.pem"))
+
+    def cognito(self, target: str, payload: dict[str, Any]) -> requests.Response:
+        """Call Cognito as the browser does: unsigned JSON to the configured endpoint."""
+        return requests.post(
+            self.config["cognitoEndpoint"],
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/x-amz-json-1.1",
+                     "X-Amz-Target": f"AWSCognitoIdentityProviderService.{target}"},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    """`mast local --demo` as a user runs it, on free ports, in a throwaway state folder."""
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    port, sftp_port, aws_port = free_port(), free_port(), free_port()
+    mast = Path(sys.executable).parent / "mast"
+    command = [str(mast), "local", "--demo", "--port", str(port), "--sftp-port", str(sftp_port),
+               "--aws-port", str(aws_port), "--state-dir", str(state_dir)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.time() + 180
+    url = None
+    while time.time() < deadline and url is None:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        if line.startswith("MAST is ready: "):
+            url = line.removeprefix("MAST is ready: ").strip().rstrip("/")
+    if url is None:
+        process.kill()
+        pytest.fail("mast local --demo did not become ready:\n" + "".join(output[-60:]))
+    yield LocalStackProcess(process, url, sftp_port, aws_port, state_dir, output)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

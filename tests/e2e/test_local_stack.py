@@ -1,0 +1,187 @@
+"""The foundation, end to end: `mast local --demo` up, sign-in with a real TOTP code, tokens
+checked as API Gateway checks them, and a feed user's upload with OpenSSH's `sftp`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from infra.local.demo import DEMO_USERS, totp_code
+from tests.conftest import LocalStackProcess
+
+pytestmark = pytest.mark.e2e
+
+PRACTITIONER = next(u for u in DEMO_USERS if u.groups == ("practitioners",) and u.organisation == "walsall-council")
+
+
+def sign_in(stack: LocalStackProcess, email: str, password: str) -> dict[str, Any]:
+    """Password, then the TOTP challenge, through the local Cognito endpoint the page uses."""
+    client_id = stack.config["userPoolClientId"]
+    first = stack.cognito("InitiateAuth", {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+                                           "AuthParameters": {"USERNAME": email, "PASSWORD": password}})
+    assert first.status_code == 200, first.text
+    challenge = first.json()
+    assert challenge["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    second = stack.cognito("RespondToAuthChallenge", {
+        "ClientId": client_id, "ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": challenge["Session"],
+        "ChallengeResponses": {"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": totp_code()},
+    })
+    assert second.status_code == 200, second.text
+    return second.json()["AuthenticationResult"]
+
+
+def get_options(stack: LocalStackProcess, token: str | None) -> requests.Response:
+    headers = {"Authorization": token} if token is not None else {}
+    return requests.get(f"{stack.url}/api/declaration-options", headers=headers, timeout=10)
+
+
+def moto_signing_key() -> RSAKey:
+    """moto's own token-signing key: lets a test mint a token the pool itself could have issued."""
+    from moto.utilities.utils import load_resource
+
+    return RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+
+
+def test_health_needs_no_token(local_stack: LocalStackProcess) -> None:
+    assert requests.get(f"{local_stack.url}/api/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_config_names_pool_client_and_endpoints(local_stack: LocalStackProcess) -> None:
+    config = local_stack.config
+    assert config["apiUrl"] == f"{local_stack.url}/api"
+    assert config["region"] == "eu-west-2"
+    pools = local_stack.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    assert config["userPoolId"] in {p["Id"] for p in pools}
+
+
+def test_practitioner_signs_in_with_totp_and_calls_the_api(local_stack: LocalStackProcess) -> None:
+    tokens = sign_in(local_stack, PRACTITIONER.email, PRACTITIONER.password)
+    response = get_options(local_stack, tokens["IdToken"])
+    assert response.status_code == 200, response.text
+    gateways = {g["id"] for g in response.json()["gateways"]}
+    assert {"ca1989-s47", "care2014-s42", "cda1998-s115", "other"} <= gateways
+
+
+def test_wrong_totp_code_is_refused(local_stack: LocalStackProcess) -> None:
+    client_id = local_stack.config["userPoolClientId"]
+    first = local_stack.cognito("InitiateAuth", {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+                                                 "AuthParameters": {"USERNAME": PRACTITIONER.email,
+                                                                    "PASSWORD": PRACTITIONER.password}}).json()
+    wrong = f"{(int(totp_code()) + 1) % 1_000_000:06d}"
+    second = local_stack.cognito("RespondToAuthChallenge", {
+        "ClientId": client_id, "ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": first["Session"],
+        "ChallengeResponses": {"USERNAME": PRACTITIONER.email, "SOFTWARE_TOKEN_MFA_CODE": wrong},
+    })
+    assert second.status_code == 400
+    assert "CodeMismatch" in second.text
+
+
+def test_wrong_password_is_refused(local_stack: LocalStackProcess) -> None:
+    response = local_stack.cognito("InitiateAuth", {
+        "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": local_stack.config["userPoolClientId"],
+        "AuthParameters": {"USERNAME": PRACTITIONER.email, "PASSWORD": "Not-The-Password-1!"}})
+    assert response.status_code == 400
+    assert "NotAuthorized" in response.text
+
+
+def test_no_token_is_401(local_stack: LocalStackProcess) -> None:
+    assert get_options(local_stack, None).status_code == 401
+
+
+def test_forged_signature_is_401(local_stack: LocalStackProcess) -> None:
+    tokens = sign_in(local_stack, PRACTITIONER.email, PRACTITIONER.password)
+    claims = jwt.decode(tokens["IdToken"], moto_signing_key()).claims
+    claims["cognito:groups"] = ["practitioners", "org-admins", "auditors"]  # the point of forging
+    forger = RSAKey.generate_key(2048, parameters={"kid": "dummy"})
+    forged = jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, forger)
+    assert get_options(local_stack, forged).status_code == 401
+    # and a token whose payload was edited after signing
+    header, _payload, signature = tokens["IdToken"].split(".")
+    import base64
+
+    edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    assert get_options(local_stack, f"{header}.{edited}.{signature}").status_code == 401
+
+
+def test_expired_token_is_401(local_stack: LocalStackProcess) -> None:
+    tokens = sign_in(local_stack, PRACTITIONER.email, PRACTITIONER.password)
+    key = moto_signing_key()
+    claims = jwt.decode(tokens["IdToken"], key).claims
+    assert get_options(local_stack, jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)).status_code == 200
+    claims["exp"] = int(time.time()) - 60
+    claims["iat"] = int(time.time()) - 3660
+    expired = jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)
+    assert get_options(local_stack, expired).status_code == 401
+
+
+def test_access_token_instead_of_id_token_is_401(local_stack: LocalStackProcess) -> None:
+    tokens = sign_in(local_stack, PRACTITIONER.email, PRACTITIONER.password)
+    assert get_options(local_stack, tokens["AccessToken"]).status_code == 401
+
+
+def test_token_from_another_pool_is_401(local_stack: LocalStackProcess) -> None:
+    cognito = local_stack.client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName="not-mast")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="other",
+                                             ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    cognito.admin_create_user(UserPoolId=pool, Username="intruder", MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "custom:organisation", "Value": "walsall-council"}])
+    cognito.admin_set_user_password(UserPoolId=pool, Username="intruder", Password="Intruder-Pass-2026!", Permanent=True)
+    result = cognito.admin_initiate_auth(UserPoolId=pool, ClientId=client, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                         AuthParameters={"USERNAME": "intruder", "PASSWORD": "Intruder-Pass-2026!"})
+    assert get_options(local_stack, result["AuthenticationResult"]["IdToken"]).status_code == 401
+
+
+def test_route_checks_group_in_the_handler(local_stack: LocalStackProcess) -> None:
+    admin = next(u for u in DEMO_USERS if u.groups == ("org-admins",))
+    tokens = sign_in(local_stack, admin.email, admin.password)
+    response = get_options(local_stack, tokens["IdToken"])
+    assert response.status_code == 403
+    assert "practitioners" in response.json()["message"]
+
+
+def _sftp(stack: LocalStackProcess, user: str, commands: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sftp", "-b", "-", "-P", str(stack.sftp_port), "-i", str(stack.state_dir / "keys" / user),
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"],
+        input=commands, text=True, capture_output=True, timeout=60,
+    )
+
+
+def test_feed_user_uploads_with_openssh_sftp_and_is_confined(local_stack: LocalStackProcess, tmp_path: Path) -> None:
+    extract = tmp_path / "police-upload-check.csv"
+    extract.write_text("incident_ref,surname\nX1,Test\n", encoding="utf-8")
+    uploaded = _sftp(local_stack, "wm-police", f"put {extract} police-upload-check.csv\nls\n")
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "police-upload-check.csv" in uploaded.stdout
+
+    s3 = local_stack.client("s3")
+    landing = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-landing-" in b["Name"])
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=landing).get("Contents", [])}
+    assert "wm-police/wm-police/police-upload-check.csv" in keys
+
+    # Outside its folder: another feed's folder is unreachable, whatever the path.
+    for attempt in ("ls ../../walsall-council/walsall-adults", "cd /../wm-fire", "get /../../wm-fire/wm-fire/any.csv"):
+        refused = _sftp(local_stack, "wm-police", attempt + "\n")
+        assert refused.returncode != 0, attempt
+    _sftp(local_stack, "wm-police", f"put {extract} ../../wm-fire/wm-fire/x.csv\n")  # stays in its own folder
+    keys_after = {o["Key"] for o in s3.list_objects_v2(Bucket=landing).get("Contents", [])}
+    assert not any(k.startswith("wm-fire/") for k in keys_after)
+    assert not any(k.startswith("walsall-council/") for k in keys_after)
+
+    # Another feed's key does not open this feed's account.
+    wrong_key = subprocess.run(
+        ["sftp", "-b", "-", "-P", str(local_stack.sftp_port), "-i", str(local_stack.state_dir / "keys" / "wm-fire"),
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-o", "LogLevel=ERROR", "wm-police@127.0.0.1"],
+        input="ls\n", text=True, capture_output=True, timeout=60)
+    assert wrong_key.returncode != 0
