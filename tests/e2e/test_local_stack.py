@@ -185,3 +185,22 @@ def test_feed_user_uploads_with_openssh_sftp_and_is_confined(local_stack: LocalS
          "-o", "LogLevel=ERROR", "wm-police@127.0.0.1"],
         input="ls\n", text=True, capture_output=True, timeout=60)
     assert wrong_key.returncode != 0
+
+
+def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    import socket
+    import sys
+
+    from tests.conftest import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "mast"), "local", "--port", str(free_port()), "--sftp-port", str(busy),
+             "--aws-port", str(free_port()), "--state-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 2
+    assert f"port {busy}" in result.stderr and "--sftp-port" in result.stderr

@@ -1,0 +1,85 @@
+"""`mast package`: each function's deployment folder, for the template's runtime and architecture.
+
+For every ``AWS::Serverless::Function`` of ``template.yaml``: its handler folder, the ``mast``
+package, the configuration it reads (``infra/*.yaml``), and its Python dependencies installed from
+wheels built for the template's runtime and architecture (``pip --platform … --only-binary``).
+Which dependencies a function carries is said here, per function: the search function must carry
+neither pandas nor pyarrow (its cold start is a practitioner waiting). Prints each unzipped size,
+refuses any over Lambda's 250 MB, and writes ``build/template.yaml`` pointing at the folders, for
+``sam deploy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from infra.local.template import load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+CORE = ["pydantic>=2.7,<3", "aws-lambda-powertools>=3.0,<4", "PyYAML>=6", "rapidfuzz>=3.6,<4", "numpy>=1.26"]
+PARQUET = ["pyarrow>=16", "awswrangler>=3.9,<4"]
+#: What each function needs beyond the Lambda runtime (which brings boto3).
+DEPENDENCIES: dict[str, list[str]] = {
+    "IngestFunction": CORE + PARQUET,
+    "MatchFunction": CORE + PARQUET,
+    "SearchFunction": CORE,
+    "AuditFunction": CORE + ["pyarrow>=16"],
+    "UsersFunction": CORE,
+}
+FORBIDDEN = {"SearchFunction": ("pandas", "pyarrow")}
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("package", help="build each function's deployment folder and print its size")
+    parser.add_argument("--out", type=Path, default=ROOT / "build", help="where to build (default build/)")
+    parser.set_defaults(func=run)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def run(args: argparse.Namespace) -> int:
+    template = load_template(ROOT / "template.yaml")
+    globals_ = template.get("Globals", {}).get("Function", {})
+    out: Path = args.out
+    shutil.rmtree(out / "functions", ignore_errors=True)
+    failures = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        runtime = properties.get("Runtime", globals_.get("Runtime"))
+        architecture = (properties.get("Architectures") or globals_.get("Architectures") or ["x86_64"])[0]
+        folder = out / "functions" / logical_id
+        shutil.copytree(ROOT / properties["CodeUri"], folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "mast", folder / "mast", ignore=shutil.ignore_patterns("__pycache__", "commands", "cli.py"))
+        config = folder / "config"
+        shutil.copytree(ROOT / "infra", config, ignore=shutil.ignore_patterns("*.py", "__pycache__", "local"))
+        python_version = runtime.removeprefix("python")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(folder),
+             "--platform", PLATFORMS[architecture], "--implementation", "cp", "--python-version", python_version,
+             "--only-binary=:all:", *DEPENDENCIES[logical_id]],
+            check=True,
+        )
+        present = [name for name in FORBIDDEN.get(logical_id, ()) if (folder / name).exists()]
+        size = _size(folder)
+        verdict = "ok" if size < LAMBDA_UNZIPPED_LIMIT and not present else "TOO BIG" if not present else f"carries {present}"
+        print(f"{logical_id:16} {runtime} {architecture:7} {size / 1024 / 1024:7.1f} MB unzipped  {verdict}")
+        if verdict != "ok":
+            failures.append(logical_id)
+        properties["CodeUri"] = str(folder.relative_to(out))
+        properties.setdefault("Environment", {}).setdefault("Variables", {})["MAST_CONFIG_DIR"] = "/var/task/config"
+    # Intrinsics are in their long form (Fn::Sub, Ref): valid CloudFormation YAML as they are.
+    (out / "template.yaml").write_text(yaml.safe_dump(template, sort_keys=False))
+    print(f"wrote {out / 'template.yaml'}")
+    return 1 if failures else 0
