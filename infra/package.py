@@ -24,15 +24,19 @@ from infra.local.template import load_template
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 CORE = ["pydantic>=2.7,<3", "aws-lambda-powertools>=3.0,<4", "PyYAML>=6", "rapidfuzz>=3.6,<4", "numpy>=1.26"]
-PARQUET = ["pyarrow>=16", "awswrangler>=3.9,<4"]
-#: What each function needs beyond the Lambda runtime (which brings boto3).
+#: What each function needs beyond the Lambda runtime. pandas, pyarrow and awswrangler come from
+#: AWS's own "AWS SDK for pandas" layer, which the template attaches to the functions that write
+#: Parquet (together they exceed Lambda's 250 MB if packaged beside the code).
 DEPENDENCIES: dict[str, list[str]] = {
-    "IngestFunction": CORE + PARQUET,
-    "MatchFunction": CORE + PARQUET,
+    "IngestFunction": CORE,
+    "MatchFunction": CORE,
     "SearchFunction": CORE,
-    "AuditFunction": CORE + ["pyarrow>=16"],
+    "AuditFunction": CORE,
     "UsersFunction": CORE,
 }
+#: Provided by the Lambda Python runtime itself, or by the SDK-for-pandas layer: never packaged.
+PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+PROVIDED_BY_LAYER = ("numpy", "numpy.libs", "pandas", "pyarrow", "awswrangler")
 FORBIDDEN = {"SearchFunction": ("pandas", "pyarrow")}
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
@@ -66,11 +70,16 @@ def run(args: argparse.Namespace) -> int:
         shutil.copytree(ROOT / "infra", config, ignore=shutil.ignore_patterns("*.py", "__pycache__", "local"))
         python_version = runtime.removeprefix("python")
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(folder),
+            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
+             "--target", str(folder),
              "--platform", PLATFORMS[architecture], "--implementation", "cp", "--python-version", python_version,
              "--only-binary=:all:", *DEPENDENCIES[logical_id]],
             check=True,
         )
+        layered = bool(properties.get("Layers"))
+        for name in PROVIDED + (PROVIDED_BY_LAYER if layered else ()):
+            for path in list(folder.glob(name)) + list(folder.glob(f"{name.split('.')[0]}-*.dist-info")):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         present = [name for name in FORBIDDEN.get(logical_id, ()) if (folder / name).exists()]
         size = _size(folder)
         verdict = "ok" if size < LAMBDA_UNZIPPED_LIMIT and not present else "TOO BIG" if not present else f"carries {present}"
