@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -125,6 +126,9 @@ def _hook_cognito_invitations(outbox: Outbox) -> None:
         original = CognitoIdpBackend.admin_create_user
 
     def admin_create_user(self: Any, user_pool_id: str, username: str, message_action: str, temporary_password: str, attributes: list[dict[str, str]]) -> Any:
+        if not temporary_password:
+            # Cognito makes one that meets the pool's policy; moto leaves it unset.
+            temporary_password = f"Tmp-{secrets.token_urlsafe(9)}-7a!"
         user = original(self, user_pool_id, username, message_action, temporary_password, attributes)
         if message_action != "SUPPRESS":
             pool = self.describe_user_pool(user_pool_id)

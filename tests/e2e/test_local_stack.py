@@ -204,3 +204,20 @@ def test_a_port_in_use_is_named(tmp_path: Path) -> None:
         )
     assert result.returncode == 2
     assert f"port {busy}" in result.stderr and "--sftp-port" in result.stderr
+
+
+def test_invitation_mail_lands_in_the_local_outbox(local_stack: LocalStackProcess) -> None:
+    cognito = local_stack.client("cognito-idp")
+    pool = local_stack.config["userPoolId"]
+    cognito.admin_create_user(UserPoolId=pool, Username="new.starter@walsall.example",
+                              UserAttributes=[{"Name": "email", "Value": "new.starter@walsall.example"},
+                                              {"Name": "custom:organisation", "Value": "walsall-council"}])
+    mails = list((local_stack.state_dir / "outbox").glob("*new.starter_at_walsall.example.txt"))
+    assert len(mails) == 1
+    text = mails[0].read_text()
+    assert "Subject: Your MAST account" in text and "new.starter@walsall.example" in text
+    assert "{####}" not in text  # the temporary password was filled in
+    deadline = time.time() + 10
+    while time.time() < deadline and not any("mail to new.starter@walsall.example" in line for line in local_stack.output):
+        time.sleep(0.2)
+    assert any("mail to new.starter@walsall.example" in line for line in local_stack.output)
