@@ -158,8 +158,8 @@ def nhs_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def uprns(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """A UPRN is one to twelve digits; leading zeros are not part of it."""
-    ok = mask(pc.match_substring_regex(values, r"^\d{1,12}$"))
+    """A UPRN is one to twelve digits; leading zeros (a padded export) are dropped."""
+    ok = mask(pc.match_substring_regex(values, r"^0*\d{1,12}$"))
     stripped = pc.replace_substring_regex(values, r"^0+(\d)", r"\1")
     invalid = mask(pc.is_valid(values)) & ~ok
     return pc.if_else(pa.array(ok), stripped, pa.scalar(None, pa.string())), invalid

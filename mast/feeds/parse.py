@@ -415,7 +415,7 @@ class _Parser:
             given, middle, family, bad = col.split_full_name(cells[full.name], d.name_order or "")
             self._problem(bad, full.name, "name is not in 'SURNAME, Forename' form"
                           if d.name_order == "family_first" else "name could not be split")  # fmt: skip
-            self._required(full, family, f"{full.name} is required (a surname at least)")
+            self._required(full, cells[full.name], f"{full.name} is required (a surname at least)")
             out.update(given_name=given, middle_name=middle, family_name=family)
         else:
             for field in ("given_name", "middle_name", "family_name"):

@@ -288,25 +288,10 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
         return "skip"
 
     body = pa.py_buffer(data).slice(layout.header_end)
-    table = pacsv.read_csv(
-        pa.BufferReader(body),
-        read_options=pacsv.ReadOptions(
-            column_names=names,
-            encoding="utf8" if fmt.encoding == "utf-8" else "cp1252",
-            block_size=1 << 24,
-        ),
-        parse_options=pacsv.ParseOptions(
-            delimiter=fmt.delimiter,
-            newlines_in_values=True,
-            ignore_empty_lines=True,
-            invalid_row_handler=on_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    if not (~layout.blank).any():  # a header and nothing else (or blank lines)
+        table = pa.table({n: pa.array([], pa.string()) for n in names})
+    else:
+        table = _read_body(body, names, fmt, on_invalid)
     ncols = len(header)
     exact = True
     odd: dict[int, tuple[str, ...]] | None = None
@@ -335,6 +320,10 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
         rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
         lines = rows.copy()
         bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in invalid)
+    # a line of spaces is a blank line to a reader, even if the CSV reader saw one odd cell
+    spaces = [b for b in bad_records if b.values and not "".join(b.values).strip()]
+    if spaces:
+        bad_records = tuple(b for b in bad_records if b not in spaces)
     return RawExtract(
         fmt=fmt,
         header=tuple(header),
@@ -342,9 +331,35 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
         rows=rows,
         lines=lines,
         bad_records=bad_records,
-        blank_lines=int(layout.blank.sum()),
+        blank_lines=int(layout.blank.sum()) + len(spaces),
         exact_positions=exact,
     )
+
+
+def _read_body(body: pa.Buffer, names: list[str], fmt: TextFormat, on_invalid: object) -> pa.Table:
+    """pyarrow's multi-threaded CSV reader over the body; every column a string."""
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(
+                column_names=list(names),
+                encoding="utf8" if fmt.encoding == "utf-8" else "cp1252",
+                block_size=1 << 24,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=fmt.delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise Unreadable(f"the CSV could not be read: {str(exc).splitlines()[0]}") from None
 
 
 def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
