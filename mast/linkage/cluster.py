@@ -1,0 +1,231 @@
+"""Clustering records into people so that every cluster holds together as a whole.
+
+Connected components over "match" edges chain A–B–C into one person even where A and C clearly
+disagree: one ambiguous record (``J SMITH``, no date of birth, at the family's address) would
+merge a whole household. So:
+
+1. Components of the match edges are only a first cut. Within each component every pair is
+   scored (the components are small: they are people), so nothing is judged on a chain alone.
+2. A component in which no pair conflicts — no guard fired (twins, parent and child, siblings), no
+   pair with evidence against them stronger than the model's ``conflict_bf``, no steward's "not the
+   same person" — is one person.
+3. Any other component is split by constrained agglomeration: edges in descending order of weight
+   (steward's "same person" first), and two groups merge only if no pair across them conflicts.
+
+The same function clusters a full rebuild and the neighbourhood touched by an incremental link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mast.linkage.pairs import Blocks, block_pairs
+
+#: (lo, hi) -> (match weight, log2 Bayes factor, guard bits): the model's scorer over row pairs
+ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label (the smallest row in it) of every row; vectorised."""
+    labels = np.arange(n, dtype=np.int64)
+    if len(a) == 0:
+        return labels
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    while True:
+        la, lb = labels[a], labels[b]
+        if np.array_equal(la, lb):
+            return labels
+        low = np.minimum(la, lb)
+        np.minimum.at(labels, la, low)
+        np.minimum.at(labels, lb, low)
+        while True:  # pointer jumping until every row points at its root
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
+                break
+            labels = jumped
+
+
+@dataclass
+class ClusterStats:
+    components: int = 0
+    clean: int = 0
+    split: int = 0
+    pairs_scored: int = 0
+    conflicts: int = 0
+    giant: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Constraints:
+    """Steward decisions as row pairs: forced together, and kept apart."""
+
+    same_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    same_hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    apart_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    apart_hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _pair_code(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    return lo.astype(np.int64) << 32 | hi.astype(np.int64)
+
+
+def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, threshold_weight: float,
+            conflict_bf: float, constraints: Constraints | None = None, max_complete: int = 2000,
+            rows: np.ndarray | None = None) -> tuple[np.ndarray, ClusterStats]:
+    """Cluster rows ``0..n-1`` (or only ``rows``) into people; returns a label per row and stats.
+
+    ``edge_lo``/``edge_hi`` are the candidate pairs at or above the threshold that no guard vetoed.
+    Labels are the smallest row of each cluster.
+    """
+    constraints = constraints or Constraints()
+    stats = ClusterStats()
+    a = np.concatenate([edge_lo, constraints.same_lo]).astype(np.int64)
+    b = np.concatenate([edge_hi, constraints.same_hi]).astype(np.int64)
+    labels = components(n, a, b)
+    active = np.unique(np.concatenate([a, b])) if rows is None else np.asarray(rows, dtype=np.int64)
+    if len(active) == 0:
+        return labels, stats
+
+    # Members of each multi-record component, grouped.
+    comp = labels[active]
+    order = np.argsort(comp, kind="stable")
+    members, comp_sorted = active[order], comp[order]
+    starts = np.nonzero(np.r_[True, comp_sorted[1:] != comp_sorted[:-1]])[0]
+    sizes = np.diff(np.append(starts, len(members)))
+    multi = sizes >= 2
+    stats.components = int(multi.sum())
+    small = multi & (sizes <= max_complete)
+    giant = multi & (sizes > max_complete)
+    stats.giant = int(giant.sum())
+
+    same_codes = set(_pair_code(constraints.same_lo, constraints.same_hi).tolist())
+    apart_codes = _pair_code(constraints.apart_lo, constraints.apart_hi)
+
+    # 1. every pair within each small component, scored at once
+    blocks = Blocks(comp_sorted[starts[small]], starts[small], sizes[small], members, 0)
+    lo, hi = block_pairs(blocks)
+    stats.pairs_scored = int(len(lo))
+    if len(lo):
+        weight, bf, guards = score(lo, hi)
+        codes = _pair_code(lo, hi)
+        forced = np.isin(codes, np.fromiter(same_codes, np.int64, len(same_codes))) if same_codes else np.zeros(len(lo), bool)
+        apart = np.isin(codes, apart_codes) if len(apart_codes) else np.zeros(len(lo), bool)
+        conflict = (((guards != 0) | (bf < conflict_bf)) & ~forced) | apart
+        stats.conflicts = int(conflict.sum())
+        conflicted = np.unique(labels[lo[conflict]])
+        split = np.isin(labels[lo], conflicted)
+        stats.split = int(len(conflicted))
+        stats.clean = int(small.sum()) - stats.split
+        if len(conflicted):
+            _split_components(labels, lo[split], hi[split], weight[split], conflict[split], forced[split],
+                              apart[split], threshold_weight, guards[split])
+
+    # 2. components too large to score completely: agglomerate with conflicts checked on demand
+    for g in np.nonzero(giant)[0]:
+        comp_rows = members[starts[g] : starts[g] + sizes[g]]
+        inside = np.isin(a, comp_rows) & np.isin(b, comp_rows)
+        _agglomerate_lazily(labels, comp_rows, a[inside], b[inside], score, threshold_weight, conflict_bf,
+                            same_codes, set(apart_codes.tolist()))
+        stats.notes.append(f"component of {len(comp_rows)} records agglomerated without complete scoring")
+    return labels, stats
+
+
+def _split_components(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
+                      conflict: np.ndarray, forced: np.ndarray, apart: np.ndarray, threshold_weight: float,
+                      guards: np.ndarray) -> None:
+    """Constrained agglomeration inside each conflicted component (complete pair information)."""
+    comp = labels[lo]
+    order = np.lexsort((-weight, comp))
+    lo, hi, weight, conflict, forced, apart, comp = (x[order] for x in (lo, hi, weight, conflict, forced, apart, comp))
+    guards = guards[order]
+    bounds = np.nonzero(np.r_[True, comp[1:] != comp[:-1], True])[0]
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        rows = np.unique(np.concatenate([lo[s:e], hi[s:e]]))
+        k = len(rows)
+        la = np.searchsorted(rows, lo[s:e])
+        lb = np.searchsorted(rows, hi[s:e])
+        cannot = np.zeros((k, k), dtype=bool)
+        cannot[la[conflict[s:e]], lb[conflict[s:e]]] = True
+        cannot |= cannot.T
+        never = np.zeros((k, k), dtype=bool)
+        never[la[apart[s:e]], lb[apart[s:e]]] = True
+        never |= never.T
+        w = weight[s:e]
+        f = forced[s:e]
+        link = f | ((w >= threshold_weight) & (guards[s:e] == 0))
+        idx = np.nonzero(link)[0]
+        idx = idx[np.lexsort((-w[idx], ~f[idx]))]  # forced first, then strongest
+        parent = list(range(k))
+        groups: dict[int, list[int]] = {i: [i] for i in range(k)}
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for t in idx.tolist():
+            ra, rb = find(int(la[t])), find(int(lb[t]))
+            if ra == rb:
+                continue
+            ga, gb = groups[ra], groups[rb]
+            cross = np.ix_(ga, gb)
+            if never[cross].any() or (not f[t] and cannot[cross].any()):
+                continue
+            if len(ga) < len(gb):
+                ra, rb, ga, gb = rb, ra, gb, ga
+            parent[rb] = ra
+            ga.extend(gb)
+            del groups[rb]
+        for members in groups.values():
+            member_rows = rows[members]
+            labels[member_rows] = member_rows.min()
+
+
+def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: np.ndarray, score: ScoreFn,
+                        threshold_weight: float, conflict_bf: float, same_codes: set[int],
+                        apart_codes: set[int]) -> None:
+    """Agglomeration for a very large component: cross pairs are scored when a merge is tried."""
+    weight, _, _ = score(a, b) if len(a) else (np.zeros(0), None, None)
+    codes = _pair_code(a, b)
+    forced = np.asarray([c in same_codes for c in codes.tolist()], dtype=bool)
+    order = np.lexsort((-weight, ~forced))
+    parent = {int(r): int(r) for r in rows.tolist()}
+    groups = {int(r): [int(r)] for r in rows.tolist()}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for t in order.tolist():
+        if not forced[t] and weight[t] < threshold_weight:
+            continue
+        ra, rb = find(int(a[t])), find(int(b[t]))
+        if ra == rb:
+            continue
+        ga, gb = groups[ra], groups[rb]
+        cross_lo = np.repeat(np.asarray(ga), len(gb))
+        cross_hi = np.tile(np.asarray(gb), len(ga))
+        cross_codes = _pair_code(cross_lo, cross_hi).tolist()
+        if any(c in apart_codes for c in cross_codes):
+            continue
+        if not forced[t]:
+            _, bf, guards = score(np.minimum(cross_lo, cross_hi), np.maximum(cross_lo, cross_hi))
+            if ((guards != 0) | (bf < conflict_bf)).any():
+                continue
+        if len(ga) < len(gb):
+            ra, rb, ga, gb = rb, ra, gb, ga
+        parent[rb] = ra
+        ga.extend(gb)
+        del groups[rb]
+    for members in groups.values():
+        member_rows = np.asarray(members)
+        labels[member_rows] = member_rows.min()

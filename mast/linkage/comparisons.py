@@ -1,0 +1,275 @@
+"""Comparisons, their levels and the guards, as data.
+
+Each :class:`Comparison` is an ordered list of :class:`Level` s, as in Splink: a pair falls in the
+first level whose condition holds, the last level is "anything else", and a null level (nothing to
+compare) weighs nothing. Every level carries a label, an explanation of what it means for the
+person, and a prior m-probability (how often records of one person land there) that training
+refines. Which levels apply the term-frequency adjustment is part of the definition too.
+
+:class:`Guard` s are the household rules from DESIGN.md written the same way: a pair that meets a
+guard is never placed in one person, whatever its score. They encode what Fellegi–Sunter's
+independence assumption cannot see: inside one household, surname and address agree for everyone,
+so agreement there says little, and a disagreeing given name says a lot.
+
+Address evidence is counted once. A family shares its surname and its address, so among different
+people who share an address a shared surname is the rule, not a coincidence: a :class:`Dependence`
+says that the family-name comparison is weighed against how often *different people at the same
+address* agree on surname (learnt from the data), not against how often strangers do. Scored as
+independent fields, postcode, address line and surname would add up to more than a disagreeing
+given name and date of birth can take away, and a household would collapse into one person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mast.linkage.predicates import (
+    Always,
+    And,
+    CrossEqual,
+    DateTypo,
+    DayMonthSwapped,
+    DaysApartAtMost,
+    EditDistanceAtMost,
+    EditSimilarity,
+    Exact,
+    Initial,
+    JaroWinkler,
+    LevelIn,
+    Nickname,
+    Not,
+    NotComparable,
+    Null,
+    Or,
+    Phonetic,
+    Predicate,
+    Reversed,
+    SameInitial,
+    SharedToken,
+    YearsApartAtLeast,
+)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One comparison level."""
+
+    label: str
+    explanation: str
+    when: Predicate
+    m_prior: float = 0.0
+    #: table field whose value frequency adjusts this level's weight (exact agreement only)
+    tf: str | None = None
+    null: bool = False
+    #: u used until data says otherwise (identifiers few random pairs share); None: uniform
+    u_prior: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One piece of evidence about a pair: a field (or a few that belong together) compared."""
+
+    name: str
+    description: str
+    levels: tuple[Level, ...]
+
+    def index(self, label: str) -> int:
+        for i, level in enumerate(self.levels):
+            if level.label == label:
+                return i
+        raise KeyError(f"{self.name} has no level {label!r}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(level.label for level in self.levels)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A pattern that means two different people: the pair must never be in one cluster."""
+
+    name: str
+    explanation: str
+    when: Predicate
+
+
+@dataclass(frozen=True)
+class Context:
+    """Levels of one comparison that put a pair in a shared setting (e.g. "same home")."""
+
+    name: str
+    comparison: str
+    labels: tuple[str, ...]
+    #: u of the dependent comparison's levels in this context, until data says otherwise
+    u_prior: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Dependence:
+    """A comparison whose chance agreement depends on the setting the pair shares.
+
+    Within a context, the dependent comparison's weight is ``log2(m / u_context)``, where
+    ``u_context`` is how often different people *in that context* fall in the level — estimated in
+    training from pairs in the context that other fields show to be different people.
+    """
+
+    comparison: str
+    contexts: tuple[Context, ...]
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole linkage model definition (what training fills with numbers)."""
+
+    comparisons: tuple[Comparison, ...]
+    guards: tuple[Guard, ...] = field(default_factory=tuple)
+    dependences: tuple[Dependence, ...] = field(default_factory=tuple)
+
+
+NULL = "missing"
+ELSE = "different"
+
+GIVEN = Comparison(
+    "given_name",
+    "first given name",
+    (
+        Level(NULL, "missing on one side: says nothing", Null(("given",)), null=True),
+        Level("exact", "the same given name", Exact("given"), 0.86, tf="given"),
+        Level("nickname", "a name and its short form (Bill / William)", Nickname("given"), 0.04),
+        Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
+              Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
+        Level("swapped", "given name written as the middle name, or given and family names reversed",
+              Or((CrossEqual("given", "middle"), Reversed("given", "family"))), 0.01),
+        Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
+        Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
+              Or((JaroWinkler("given", 0.80), Phonetic("given"))), 0.02),
+        Level(ELSE, "a different given name: strong evidence of a different person", Always(), 0.02),
+    ),
+)
+
+FAMILY = Comparison(
+    "family_name",
+    "family name",
+    (
+        Level(NULL, "missing on one side: says nothing", Null(("family",)), null=True),
+        Level("exact", "the same family name", Exact("family"), 0.85, tf="family"),
+        Level("reversed", "given and family names typed the wrong way round", Reversed("given", "family"), 0.01),
+        Level("part", "a double-barrelled name shares a part (Smith / Smith-Jones)", SharedToken("family"), 0.03),
+        Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
+              Or((EditDistanceAtMost("family", 1), JaroWinkler("family", 0.92))), 0.04),
+        Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
+              Or((JaroWinkler("family", 0.80), Phonetic("family"))), 0.02),
+        Level(ELSE, "a different family name (marriage, or a different person)", Always(), 0.05),
+    ),
+)
+
+DOB = Comparison(
+    "dob",
+    "date of birth",
+    (
+        Level(NULL, "missing or a placeholder on one side: says nothing", Null(("dob",)), null=True),
+        Level("exact", "the same date of birth", Exact("dob"), 0.90),
+        Level("swapped", "day and month exchanged", DayMonthSwapped(), 0.02),
+        Level("typo", "one digit wrong or two adjacent digits exchanged", DateTypo(), 0.04),
+        Level("within_year", "within a year", DaysApartAtMost(366), 0.02),
+        Level(ELSE, "a different date of birth", Always(), 0.02),
+    ),
+)
+
+MIDDLE = Comparison(
+    "middle_name",
+    "middle name",
+    (
+        Level(NULL, "missing on one side (often simply not recorded): says nothing", Null(("middle",)), null=True),
+        Level("exact", "the same middle name", Exact("middle"), 0.80),
+        Level("initial", "the same initial", SameInitial("middle"), 0.15),
+        Level(ELSE, "a different middle name", Always(), 0.05),
+    ),
+)
+
+SEX = Comparison(
+    "sex",
+    "sex",
+    (
+        Level(NULL, "not recorded on one side", Null(("sex",)), null=True),
+        Level("exact", "the same", Exact("sex"), 0.97),
+        Level(ELSE, "different (a recording error, or a different person)", Always(), 0.03),
+    ),
+)
+
+ADDRESS = Comparison(
+    "address",
+    "address: UPRN, postcode and address line, one piece of evidence",
+    (
+        Level(NULL, "no address field present on both sides", NotComparable(("uprn", "postcode", "dwelling")),
+              null=True),
+        Level("uprn", "the same property (UPRN)", Exact("uprn"), 0.35, u_prior=1e-6),
+        Level("home", "the same flat, number and street, postcode agreeing or absent",
+              And((Exact("dwelling"), Not(And((Not(Exact("postcode")), Not(Null(("postcode",)))))))), 0.20,
+              tf="dwelling"),
+        Level("building", "the same postcode and house number", And((Exact("postcode"), Exact("number"))), 0.05),
+        Level("postcode", "the same postcode (neighbours share it)", Exact("postcode"), 0.05, tf="postcode"),
+        Level("street", "the same number and street, postcode differs", And((Exact("number"), Exact("street"))), 0.03),
+        Level("near", "the same postcode sector, or a postcode one slip away",
+              Or((Exact("sector"), EditSimilarity("postcode", 0.75))), 0.05),
+        Level(ELSE, "a different address (people move: weak evidence)", Always(), 0.27),
+    ),
+)
+
+NHS = Comparison(
+    "nhs_number",
+    "NHS number (valid check digit) where both records have one",
+    (
+        Level(NULL, "missing on one side", Null(("nhs",)), null=True),
+        Level("exact", "the same NHS number", Exact("nhs"), 0.97, u_prior=1e-7),
+        Level(ELSE, "different NHS numbers: strong evidence of different people", Always(), 0.03, u_prior=1.0),
+    ),
+)
+
+COMPARISONS: tuple[Comparison, ...] = (GIVEN, FAMILY, DOB, MIDDLE, SEX, ADDRESS, NHS)
+
+
+def _levels(comparison: Comparison, *labels: str) -> LevelIn:
+    return LevelIn(comparison.name, labels, tuple(comparison.index(label) for label in labels))
+
+
+GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo")
+FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
+
+GUARDS: tuple[Guard, ...] = (
+    Guard(
+        "twins",
+        "same date of birth (or one slip from it) but a different given name: twins, or another child of the"
+        " household",
+        And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"))),
+    ),
+    Guard(
+        "different_people",
+        "given name and date of birth both disagree: siblings, or strangers who share a surname and address",
+        And((_levels(GIVEN, ELSE), _levels(DOB, "within_year", ELSE))),
+    ),
+    Guard(
+        "parent_and_child",
+        "the same name with dates of birth a generation apart: a parent and a child named after them",
+        And((GIVEN_AGREES, FAMILY_AGREES, _levels(DOB, ELSE), YearsApartAtLeast(12))),
+    ),
+)
+
+# Family-name levels:      missing, exact, reversed, part, typo, similar, different
+_HOUSEHOLD_FAMILY_U = (0.0, 0.60, 0.001, 0.05, 0.02, 0.03, 0.299)
+_NEIGHBOUR_FAMILY_U = (0.0, 0.15, 0.001, 0.01, 0.01, 0.03, 0.799)
+
+DEPENDENCES: tuple[Dependence, ...] = (
+    Dependence(
+        "family_name",
+        (
+            Context("same_home", "address", ("uprn", "home", "building"), _HOUSEHOLD_FAMILY_U),
+            Context("same_postcode", "address", ("postcode", "street"), _NEIGHBOUR_FAMILY_U),
+        ),
+        "at one address a shared surname is expected of different people too (a household): weighed against"
+        " how often different people there share it",
+    ),
+)
+
+DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES)

@@ -1,0 +1,184 @@
+"""Lookup keys (blocking): which records are worth comparing.
+
+Comparing every record with every other is quadratic; instead each record gets several lookup
+keys, and only records sharing a key are compared. Each :class:`KeyRule` says what a key is made
+of; several rules together catch a person whose date of birth was mistyped (name keys), whose
+name was misspelt (date keys), whose day and month were swapped (the swapped date is emitted into
+the date keys' namespace) or whose surname changed (date + given initial).
+
+:func:`record_keys` is the one function that makes keys, for a whole table in the batch link and
+for the single row of a search, so a search finds exactly what linkage would compare. A key is a
+63-bit integer built from stable hashes of the values (never the values themselves), which is
+also what the DynamoDB index stores: no name or date of birth appears in a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mast.normalise.dates import MISSING_DAY
+from mast.linkage.table import RecordTable
+from mast.linkage.vocab import stable_hash
+
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+_MUL2 = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def _mix(acc: np.ndarray, values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        h = (acc ^ values.astype(np.uint64)) * _MUL
+        h ^= h >> np.uint64(29)
+        h *= _MUL2
+        h ^= h >> np.uint64(32)
+    return h
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """A lookup key: the parts it is made of, and why it is there.
+
+    Rules in the same ``namespace`` produce comparable keys: the date-of-birth key of one record
+    meets the swapped-date key of another.
+    """
+
+    name: str
+    namespace: str
+    parts: tuple[str, ...]
+    explanation: str
+    unordered: bool = False
+    #: largest block this key may form (keys in one namespace share it); None: the link's default
+    max_block: int | None = None
+
+
+LOOKUP_KEYS: tuple[KeyRule, ...] = (
+    KeyRule("dob_family", "dob+family_initial", ("dob", "family_initial"),
+            "same date of birth and family-name initial"),
+    KeyRule("dob_swapped_family", "dob+family_initial", ("dob_swapped", "family_initial"),
+            "date of birth with day and month exchanged, same family-name initial"),
+    KeyRule("dob_given", "dob+given_initial", ("dob", "given_initial"),
+            "same date of birth and given-name initial (finds a changed surname)"),
+    KeyRule("names_year", "family_phonetic+year", ("family_phonetic", "birth_year"),
+            "family name sounds alike, same year of birth (finds a mistyped day or month)"),
+    KeyRule("names", "name_phonetics", ("given_phonetic", "family_phonetic"),
+            "given and family names sound alike, either way round (finds a wrong or missing date of birth)",
+            unordered=True),
+    KeyRule("nickname_family", "nickname+family", ("given_nickname_1", "family_phonetic"),
+            "given names in one nickname group (Bill / William), family name sounds alike"),
+    KeyRule("nickname2_family", "nickname+family", ("given_nickname_2", "family_phonetic"),
+            "as above, for a name in a second nickname group"),
+    KeyRule("given_family_prefix", "given+family_prefix", ("given_phonetic", "family_prefix"),
+            "given name sounds alike, family name starts with the same two letters (finds a typo in it)"),
+    KeyRule("family", "family", ("family",), "the same rare family name (common ones form blocks too large to use)",
+            max_block=40),
+    KeyRule("postcode_family", "postcode+family_initial", ("postcode", "family_initial"),
+            "same postcode and family-name initial"),
+    KeyRule("postcode_given", "postcode+given_initial", ("postcode", "given_initial"),
+            "same postcode and given-name initial (finds a changed or missing surname)"),
+    KeyRule("nhs", "nhs", ("nhs",), "same NHS number"),
+    KeyRule("uprn_given", "uprn+given_initial", ("uprn", "given_initial"), "same property and given-name initial"),
+)
+
+#: Blocks used to train m-probabilities (see :mod:`mast.linkage.training`): each fixes one field.
+TRAINING_KEYS: tuple[KeyRule, ...] = (
+    KeyRule("train_dob", "train_dob", ("dob",), "same date of birth (trains every field but the date)"),
+    KeyRule("train_names", "train_names", ("given", "family"),
+            "same given and family name (trains the date of birth)"),
+)
+
+#: Blocks that sample pairs in a shared setting, to learn context-dependent chance agreement.
+CONTEXT_KEYS: dict[str, KeyRule] = {
+    "same_home": KeyRule("train_home", "train_home", ("dwelling",), "same address line"),
+    "same_postcode": KeyRule("train_postcode", "train_postcode", ("postcode",), "same postcode"),
+}
+
+
+def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as uint64, present mask) of one key part for every record."""
+    names = table.vocabs.names
+    if part in ("dob", "dob_swapped"):
+        days = table.dob
+        present = days != MISSING_DAY
+        if part == "dob_swapped":
+            y, m, d = table.dob_parts()
+            swappable = present & (d <= 12) & (d != m)
+            # swapped date as a number yyyymmdd (validity does not matter: it only has to meet
+            # another record's real date, which is valid by construction)
+            value = (y.astype(np.int64) * 10000 + d * 100 + m)
+            return value.astype(np.uint64), swappable
+        y, m, d = table.dob_parts()
+        value = y.astype(np.int64) * 10000 + m * 100 + d
+        return value.astype(np.uint64), present
+    if part == "birth_year":
+        y = table.dob_parts()[0]
+        return y.astype(np.uint64), y > 0
+    if part in ("family_initial", "given_initial"):
+        codes = table.family if part == "family_initial" else table.given
+        initial = names.initial[np.maximum(codes, 0)] if len(names.initial) else np.zeros(len(codes), np.int32)
+        return initial.astype(np.uint64), codes >= 0
+    if part in ("given_nickname_1", "given_nickname_2"):
+        slot = 0 if part.endswith("1") else 1
+        codes = table.given
+        groups = names.nick[np.maximum(codes, 0), slot] if len(names.nick) else np.full(len(codes), -1)
+        return groups.astype(np.uint64), (codes >= 0) & (groups >= 0)
+    if part == "family_prefix":
+        codes = table.family
+        hashes = names.prefix_hashes()
+        value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
+        return value.astype(np.uint64), codes >= 0
+    if part in ("family_phonetic", "given_phonetic"):
+        codes = table.family if part == "family_phonetic" else table.given
+        phon = names.phon[np.maximum(codes, 0)] if len(names.phon) else np.zeros(len(codes), np.int32)
+        hashes = names.phonetics.hashes()
+        value = hashes[np.maximum(phon, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
+        return value.astype(np.uint64), (codes >= 0) & (phon >= 0)
+    if part in ("given", "family"):
+        codes = getattr(table, part)
+        hashes = names.hashes()
+        value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
+        return value.astype(np.uint64), codes >= 0
+    if part in ("postcode", "dwelling"):
+        vocab = table.vocabs.postcodes if part == "postcode" else table.vocabs.dwellings
+        codes = getattr(table, part)
+        hashes = vocab.hashes()
+        value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(table), np.int64)
+        return value.astype(np.uint64), codes >= 0
+    if part in ("nhs", "uprn"):
+        column = getattr(table, part)
+        return column.astype(np.uint64), column != 0
+    raise KeyError(part)
+
+
+def rule_keys(table: RecordTable, rule: KeyRule) -> np.ndarray:
+    """Keys of every record under ``rule`` (int64, 0 where the record has no such key)."""
+    ns = np.full(len(table), np.uint64(stable_hash(rule.namespace)), dtype=np.uint64)
+    values = [_part(table, p) for p in rule.parts]
+    present = np.ones(len(table), dtype=bool)
+    for _, mask in values:
+        present &= mask
+    parts = [v for v, _ in values]
+    if rule.unordered and len(parts) == 2:
+        parts = [np.minimum(parts[0], parts[1]), np.maximum(parts[0], parts[1])]
+    acc = ns
+    for v in parts:
+        acc = _mix(acc, v)
+    keys = (acc >> np.uint64(1)).astype(np.int64) + 1  # positive, never 0
+    return np.where(present, keys, 0)
+
+
+def block_limits(rules: tuple[KeyRule, ...], default: int) -> np.ndarray:
+    """The largest block each rule's keys may form."""
+    return np.asarray([rule.max_block or default for rule in rules], dtype=np.int64)
+
+
+def record_keys(table: RecordTable, rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> np.ndarray:
+    """Every record's keys, one column per rule (N x R int64, 0 where absent)."""
+    if len(table) == 0:
+        return np.zeros((0, len(rules)), dtype=np.int64)
+    return np.stack([rule_keys(table, rule) for rule in rules], axis=1)
+
+
+def key_strings(keys_row: np.ndarray, rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> list[str]:
+    """The index (DynamoDB) form of one record's keys: ``<namespace>#<hex>``; no personal data."""
+    return [f"{rule.namespace}#{int(k):016x}" for rule, k in zip(rules, keys_row.tolist(), strict=True) if k]

@@ -1,0 +1,418 @@
+"""Linking: the batch rebuild, the incremental link of new rows, and scoring a search.
+
+:class:`Linker` holds one linked population: the record table, the trained model, the person of
+every record, and an index of lookup keys. It is built by a batch link (:meth:`Linker.build`),
+grows by incremental links (:meth:`Linker.add`) and answers searches (:meth:`Linker.search`). All
+three score with :meth:`mast.linkage.model.Model.score` and cluster with
+:func:`mast.linkage.cluster.cluster`.
+
+The batch link shards candidate generation and scoring by lookup key and runs the shards in a
+process pool (fork: workers share the table copy-on-write); at national scale the same shards
+would be the items of a Step Functions distributed map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mast.linkage.cluster import ClusterStats, Constraints, cluster
+from mast.linkage.decisions import Decision, constraints_for
+from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
+from mast.linkage.model import Explanation, Model, PairScores
+from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, _ranges, block_pairs, dedupe, make_blocks
+from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
+from mast.linkage.training import TrainingOptions, train
+from mast.linkage.vocab import stable_hash
+from mast.linkage.keys import _mix
+
+#: pairs scored per batch inside a worker (bounds memory: ~60 bytes per pair and comparison)
+BATCH_PAIRS = 1_000_000
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    workers: int | None = None
+    shards: int = 16
+    max_block: int = DEFAULT_MAX_BLOCK
+    max_complete: int = 2000
+    training: TrainingOptions = field(default_factory=TrainingOptions)
+    #: below this many candidate pairs everything runs in this process
+    parallel_min_pairs: int = 300_000
+
+
+# ---------------------------------------------------------------------- parallel scoring
+_WORK: dict[str, Any] = {}
+
+
+def _score_batch(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarray, keep_weight: float,
+                 ) -> tuple[np.ndarray, ...]:
+    scores = model.score(table, lo, hi)
+    keep = scores.weight >= keep_weight
+    return lo[keep], hi[keep], scores.weight[keep], scores.guards[keep]
+
+
+def _score_shard(shard: int) -> tuple[np.ndarray, ...]:
+    table: RecordTable = _WORK["table"]
+    model: Model = _WORK["model"]
+    blocks: Blocks = _WORK["blocks"]
+    mine = blocks.select(blocks.keys % _WORK["shards"] == shard)
+    out: list[tuple[np.ndarray, ...]] = []
+    counts = mine.pair_counts
+    cum = np.cumsum(counts)
+    start = 0
+    while start < len(counts):
+        end = int(np.searchsorted(cum, (cum[start - 1] if start else 0) + BATCH_PAIRS, side="right"))
+        end = max(end, start + 1)
+        part = Blocks(mine.keys[start:end], mine.starts[start:end], mine.sizes[start:end], mine.rows, 0)
+        lo, hi = block_pairs(part)
+        out.append(_score_batch(table, model, lo, hi, _WORK["keep_weight"]))
+        start = end
+    if not out:
+        e = np.zeros(0, np.int64)
+        return e, e, np.zeros(0, np.float32), np.zeros(0, np.uint8)
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(4))
+
+
+def _score_chunk(args: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = args
+    scores = _WORK["model"].score(_WORK["table"], lo, hi)
+    return scores.weight, scores.bayes_factor, scores.guards
+
+
+class _Scorer:
+    """Scores row pairs of one table, in the pool when there are many."""
+
+    def __init__(self, table: RecordTable, model: Model, pool: Any, parallel_min: int) -> None:
+        self.table, self.model, self.pool, self.parallel_min = table, model, pool, parallel_min
+
+    def __call__(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.pool is None or len(lo) < self.parallel_min:
+            parts = [_score_direct(self.table, self.model, lo[i : i + BATCH_PAIRS], hi[i : i + BATCH_PAIRS])
+                     for i in range(0, max(len(lo), 1), BATCH_PAIRS)]
+        else:
+            size = max(len(lo) // (4 * (self.pool._processes or 1)), 1)  # noqa: SLF001
+            chunks = [(lo[i : i + size], hi[i : i + size]) for i in range(0, len(lo), size)]
+            parts = self.pool.map(_score_chunk, chunks)
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _score_direct(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    scores = model.score(table, lo, hi)
+    return scores.weight, scores.bayes_factor, scores.guards
+
+
+# ---------------------------------------------------------------------- ids
+def _person_ids(table: RecordTable, labels: np.ndarray) -> np.ndarray:
+    ids = np.empty(len(labels), dtype=object)
+    roots = np.unique(labels)
+    names = {int(r): "P-" + hashlib.blake2b(str(table.record_id[r]).encode(), digest_size=8).hexdigest()
+             for r in roots.tolist()}
+    for r, name in names.items():
+        pass
+    lookup = np.asarray([names[int(r)] for r in roots.tolist()], dtype=object)
+    ids[:] = lookup[np.searchsorted(roots, labels)]
+    return ids
+
+
+def address_ids(table: RecordTable) -> np.ndarray:
+    """One id per dwelling: the UPRN where known, else postcode with flat and number, else the address
+    line with its locality. Records with too little address to place get ''. Ids are hashes: no
+    address text leaks through them."""
+    v = table.vocabs
+    n = len(table)
+
+    def h(vocab: Any, codes: np.ndarray) -> np.ndarray:
+        hashes = vocab.hashes()
+        if len(hashes) == 0:
+            return np.zeros(n, np.uint64)
+        return np.where(codes >= 0, hashes[np.maximum(codes, 0)], 0).astype(np.uint64)
+
+    by_postcode = (table.postcode >= 0) & ((table.number >= 0) | (table.flat >= 0))
+    by_line = ~by_postcode & (table.dwelling >= 0) & ((table.locality >= 0) | (table.postcode >= 0))
+    acc = np.full(n, np.uint64(1), dtype=np.uint64)
+    pc_key = _mix(_mix(_mix(acc, h(v.postcodes, table.postcode)), h(v.numbers, table.number)), h(v.numbers, table.flat))
+    line_key = _mix(_mix(_mix(acc + np.uint64(7), h(v.dwellings, table.dwelling)), h(v.streets, table.locality)),
+                    h(v.postcodes, table.postcode))
+    key = np.where(by_postcode, pc_key, np.where(by_line, line_key, 0))
+    out = np.empty(n, dtype=object)
+    out[:] = ""
+    has_uprn = table.uprn != 0
+    for i in np.nonzero(has_uprn)[0].tolist():
+        out[i] = f"A-U{int(table.uprn[i])}"
+    rest = np.nonzero(~has_uprn & (key != 0))[0]
+    if len(rest):
+        hexes = np.char.mod("A-%016x", (key[rest] >> np.uint64(1)).astype(np.int64))
+        out[rest] = hexes.astype(object)
+    return out
+
+
+# ---------------------------------------------------------------------- key index
+class KeyIndex:
+    """Lookup key -> rows, as sorted arrays (the in-memory twin of the DynamoDB key items)."""
+
+    def __init__(self, keys: np.ndarray, row_offset: int = 0) -> None:
+        self.keys = np.zeros(0, np.int64)
+        self.rows = np.zeros(0, np.int64)
+        self.add(keys, row_offset)
+
+    def add(self, keys: np.ndarray, row_offset: int) -> None:
+        flat = keys.reshape(-1)
+        rows = np.repeat(np.arange(keys.shape[0], dtype=np.int64) + row_offset, keys.shape[1])
+        keep = flat != 0
+        all_keys = np.concatenate([self.keys, flat[keep]])
+        all_rows = np.concatenate([self.rows, rows[keep]])
+        order = np.argsort(all_keys, kind="stable")
+        self.keys, self.rows = all_keys[order], all_rows[order]
+
+    def lookup(self, keys: np.ndarray, max_block: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query position, row) for every indexed row sharing a key with ``keys`` (0 = none).
+
+        Keys already held by more than ``max_block`` rows are skipped, as in the batch link.
+        """
+        flat = keys.reshape(-1)
+        qpos = np.repeat(np.arange(keys.shape[0], dtype=np.int64), keys.shape[1])
+        limit = np.tile(np.broadcast_to(np.asarray(max_block, dtype=np.int64), (keys.shape[1],)), keys.shape[0])
+        keep = flat != 0
+        flat, qpos, limit = flat[keep], qpos[keep], limit[keep]
+        lo = np.searchsorted(self.keys, flat, side="left")
+        hi = np.searchsorted(self.keys, flat, side="right")
+        count = hi - lo
+        ok = (count > 0) & (count < limit)
+        lo, count, qpos = lo[ok], count[ok], qpos[ok]
+        positions = np.repeat(lo, count) + _ranges(count)
+        return np.repeat(qpos, count), self.rows[positions]
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SearchHit:
+    """One person a search may be about: their best-matching record and why."""
+
+    person_id: str
+    record_id: str
+    probability: float
+    weight: float
+    explanation: Explanation
+    record_ids: tuple[str, ...]
+
+
+@dataclass
+class AddResult:
+    """What an incremental link changed."""
+
+    new_rows: int
+    candidate_pairs: int
+    touched_people: int
+    #: record id -> person id for every record whose person id is new or changed
+    changed: dict[str, str]
+    seconds: float
+
+
+@dataclass
+class Linker:
+    """A linked population: records, model, people, lookup-key index."""
+
+    table: RecordTable
+    model: Model
+    labels: np.ndarray
+    keys: np.ndarray
+    decisions: list[Decision] = field(default_factory=list)
+    options: LinkOptions = field(default_factory=LinkOptions)
+    stats: dict[str, Any] = field(default_factory=dict)
+    index: KeyIndex | None = None
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = KeyIndex(self.keys)
+        self._row_of: dict[str, int] | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, table: RecordTable, model: Model | None = None, decisions: Iterable[Decision] = (),
+              options: LinkOptions | None = None) -> Linker:
+        """Batch link: train (unless a model is given), score all candidates, cluster."""
+        options = options or LinkOptions()
+        decisions = list(decisions)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        keys = record_keys(table)
+        blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, options.max_block))
+        timings["keys"] = time.perf_counter() - t0
+        if model is None:
+            t = time.perf_counter()
+            model = train(Model(), table, keys, blocks, options.training)
+            timings["train"] = time.perf_counter() - t
+        t = time.perf_counter()
+        workers = options.workers or os.cpu_count() or 1
+        candidate_occurrences = int(blocks.pair_counts.sum())
+        pool = None
+        _WORK.update(table=table, model=model, blocks=blocks, shards=options.shards,
+                     keep_weight=model.threshold_weight)
+        try:
+            if workers > 1 and candidate_occurrences >= options.parallel_min_pairs:
+                pool = multiprocessing.get_context("fork").Pool(workers)
+                parts = pool.map(_score_shard, range(options.shards))
+            else:
+                _WORK["shards"] = 1
+                parts = [_score_shard(0)]
+            lo, hi, weight, guards = (np.concatenate([p[i] for p in parts]) for i in range(4))
+            code = lo.astype(np.int64) << 32 | hi
+            code, first = np.unique(code, return_index=True)
+            lo, hi, weight, guards = lo[first], hi[first], weight[first], guards[first]
+            timings["score"] = time.perf_counter() - t
+            t = time.perf_counter()
+            row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
+            constraints, skipped = constraints_for(decisions, row_of)
+            ok = guards == 0
+            scorer = _Scorer(table, model, pool, options.parallel_min_pairs)
+            labels, cstats = cluster(len(table), lo[ok], hi[ok], scorer, model.threshold_weight, model.conflict_bf,
+                                     constraints, options.max_complete)
+            timings["cluster"] = time.perf_counter() - t
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+            _WORK.clear()
+        stats = {
+            "records": len(table),
+            "candidate_pair_occurrences": candidate_occurrences,
+            "blocks_skipped_over_limit": blocks.skipped,
+            "linked_pairs": int(ok.sum()),
+            "vetoed_pairs": int((~ok).sum()),
+            "decisions_skipped": skipped,
+            "cluster": cstats.__dict__,
+            "seconds": timings,
+        }
+        linker = cls(table, model, labels, keys, decisions, options, stats)
+        linker._row_of = row_of
+        return linker
+
+    # ------------------------------------------------------------------ outputs
+    def person_ids(self) -> np.ndarray:
+        return _person_ids(self.table, self.labels)
+
+    def address_ids(self) -> np.ndarray:
+        return address_ids(self.table)
+
+    def row_of(self, record_id: str) -> int:
+        if self._row_of is None or len(self._row_of) != len(self.table):
+            self._row_of = {rid: i for i, rid in enumerate(self.table.record_id.tolist())}
+        return self._row_of[record_id]
+
+    def explain(self, record_a: str, record_b: str) -> Explanation:
+        """Why two records score what they score."""
+        a, b = self.row_of(record_a), self.row_of(record_b)
+        scores = self.model.score(self.table, np.asarray([a]), np.asarray([b]))
+        return self.model.explain(scores, 0)
+
+    # ------------------------------------------------------------------ incremental
+    def add(self, columns: Mapping[str, Sequence[Any] | Factorised], decisions: Iterable[Decision] = ()) -> AddResult:
+        """Link new records against the population and each other; only their neighbourhood is re-clustered."""
+        t0 = time.perf_counter()
+        self.decisions.extend(decisions)
+        new = prepare(columns, self.table.vocabs, compute_tf=False)
+        base_n = len(self.table)
+        combined = self.table.concat(new)
+        combined.compute_tf()
+        new_keys = record_keys(new)
+        qpos, rows = self.index.lookup(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block))
+        lo_old, hi_old = rows, qpos + base_n
+        new_blocks = make_blocks(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block), row_offset=base_n)
+        lo_new, hi_new = block_pairs(new_blocks)
+        lo, hi = dedupe(np.concatenate([lo_old, lo_new]), np.concatenate([hi_old, hi_new]))
+        scores = self.model.score(combined, lo, hi)
+        edge = (scores.weight >= self.model.threshold_weight) & (scores.guards == 0)
+        labels = np.concatenate([self.labels, np.arange(base_n, base_n + len(new), dtype=np.int64)])
+        touched_rows = np.unique(np.concatenate([lo[edge], hi[edge]]))
+        touched_labels = np.unique(labels[touched_rows[touched_rows < base_n]])
+        members = np.nonzero(np.isin(labels, touched_labels))[0]
+        region = np.unique(np.concatenate([members, np.arange(base_n, base_n + len(new))]))
+        # Existing people hold together (they were clustered already): chain each one's members.
+        old = region[region < base_n]
+        old = old[np.argsort(labels[old], kind="stable")]
+        same_chain = labels[old[1:]] == labels[old[:-1]]
+        row_of = {rid: i for i, rid in enumerate(combined.record_id.tolist())}
+        constraints, _ = constraints_for(self.decisions, row_of)
+        in_region = np.isin(constraints.same_lo, region) & np.isin(constraints.same_hi, region)
+        apart_in = np.isin(constraints.apart_lo, region) & np.isin(constraints.apart_hi, region)
+        local = Constraints(
+            np.concatenate([old[:-1][same_chain], constraints.same_lo[in_region]]),
+            np.concatenate([old[1:][same_chain], constraints.same_hi[in_region]]),
+            constraints.apart_lo[apart_in], constraints.apart_hi[apart_in],
+        )
+        scorer = _Scorer(combined, self.model, None, 0)
+        region_labels, _ = cluster(len(combined), lo[edge], hi[edge], scorer, self.model.threshold_weight,
+                                   self.model.conflict_bf, local, self.options.max_complete, rows=region)
+        before = self.person_ids_of(labels, combined, region)
+        # keep existing labels where a new cluster contains an existing person
+        new_labels = labels.copy()
+        new_labels[region] = region_labels[region]
+        self.table, self.labels = combined, new_labels
+        self.keys = np.concatenate([self.keys, new_keys])
+        self.index.add(new_keys, base_n)
+        self._row_of = row_of
+        after = self.person_ids_of(new_labels, combined, region)
+        changed = {str(combined.record_id[r]): after[k] for k, r in enumerate(region.tolist()) if before[k] != after[k]}
+        return AddResult(len(new), int(len(lo)), int(len(touched_labels)), changed, time.perf_counter() - t0)
+
+    @staticmethod
+    def person_ids_of(labels: np.ndarray, table: RecordTable, rows: np.ndarray) -> list[str]:
+        return ["P-" + hashlib.blake2b(str(table.record_id[r]).encode(), digest_size=8).hexdigest()
+                for r in labels[rows].tolist()]
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: Mapping[str, Any], limit: int = 10, min_probability: float = 0.5) -> list[SearchHit]:
+        """People a search may be about, best first, each with the explanation of its best record."""
+        rows = candidate_rows(self, query)
+        if len(rows) == 0:
+            return []
+        small = self.table.take(rows)
+        return rank_candidates(self.model, query, small, self.labels[rows], self.table, limit, min_probability)
+
+
+def candidate_rows(linker: Linker, query: Mapping[str, Any]) -> np.ndarray:
+    q = prepare_records([{"record_id": "__query__", **query}], linker.table.vocabs, compute_tf=False)
+    _, rows = linker.index.lookup(record_keys(q), block_limits(LOOKUP_KEYS, linker.options.max_block))
+    return np.unique(rows)
+
+
+def rank_candidates(model: Model, query: Mapping[str, Any], candidates: RecordTable, labels: np.ndarray,
+                    population: RecordTable | None, limit: int, min_probability: float) -> list[SearchHit]:
+    """Score a query against candidate records and rank the people they belong to."""
+    q = prepare_records([{"record_id": "__query__", **query}], candidates.vocabs, compute_tf=False)
+    table = q.concat(candidates)
+    k = len(candidates)
+    scores = model.score(table, np.zeros(k, np.int64), np.arange(1, k + 1, dtype=np.int64))
+    best: dict[int, int] = {}
+    for i, label in enumerate(labels.tolist()):
+        if scores.guards[i] != 0:
+            continue
+        if label not in best or scores.weight[i] > scores.weight[best[label]]:
+            best[label] = i
+    hits = []
+    for label, i in best.items():
+        p = float(scores.probability[i])
+        if p < min_probability:
+            continue
+        members = np.nonzero(labels == label)[0]
+        source = population or candidates
+        person = "P-" + hashlib.blake2b(str(source.record_id[label]).encode(), digest_size=8).hexdigest() \
+            if population is not None else str(label)
+        hits.append(SearchHit(person, str(candidates.record_id[i]), p, float(scores.weight[i]),
+                              model.explain(scores, i), tuple(str(candidates.record_id[m]) for m in members)))
+    hits.sort(key=lambda h: -h.weight)
+    return hits[:limit]
+
+
+def link_records(rows: Sequence[Mapping[str, Any]], decisions: Iterable[Decision] = (),
+                 options: LinkOptions | None = None, model: Model | None = None) -> Linker:
+    """Batch-link a list of canonical records (dicts): the convenience entry point for tests and tools."""
+    return Linker.build(prepare_records(rows), model, decisions, options)

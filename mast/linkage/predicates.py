@@ -1,0 +1,461 @@
+"""Conditions over candidate pairs: the building blocks comparison levels are made of.
+
+A comparison level in Splink is an SQL condition; here it is a small predicate object evaluated
+over every candidate pair at once (numpy boolean arrays), so a level definition reads like data —
+``JaroWinkler("given", 0.92)`` — and the scorer stays free of pandas, pyarrow and SQL. Similarities
+of strings are computed once per distinct pair of values (a million pairs of records share far
+fewer pairs of names) with rapidfuzz, then gathered back to pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from rapidfuzz.distance import DamerauLevenshtein as _DL
+from rapidfuzz.distance import JaroWinkler as _JW
+from rapidfuzz.distance import Levenshtein as _Lev
+from rapidfuzz.process import cpdist
+
+from mast.normalise.dates import MISSING_DAY
+from mast.linkage.table import RecordTable
+from mast.linkage.vocab import MISSING, Vocab
+
+NAME_FIELDS = frozenset({"given", "middle", "family"})
+_VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwellings", "number": "numbers",
+             "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
+
+
+class PairContext:
+    """Candidate pairs ``(left[k], right[k])`` of one table, with per-batch caches."""
+
+    def __init__(self, table: RecordTable, left: np.ndarray, right: np.ndarray) -> None:
+        self.table = table
+        self.left = left
+        self.right = right
+        self.size = len(left)
+        self._cache: dict[Any, Any] = {}
+        #: comparison name -> level index per pair; filled as comparisons are evaluated (guards read it)
+        self.gamma: dict[str, np.ndarray] = {}
+
+    def values(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """The field's raw column values on the left and right of each pair."""
+        key = ("values", field)
+        if key not in self._cache:
+            column = getattr(self.table, field)
+            self._cache[key] = (column[self.left], column[self.right])
+        return self._cache[key]
+
+    def present(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        key = ("present", field)
+        if key not in self._cache:
+            a, b = self.values(field)
+            if field == "dob":
+                self._cache[key] = (a != MISSING_DAY, b != MISSING_DAY)
+            elif field in ("uprn", "nhs", "sex"):
+                self._cache[key] = (a != 0, b != 0)
+            else:
+                self._cache[key] = (a >= 0, b >= 0)
+        return self._cache[key]
+
+    def both(self, field: str) -> np.ndarray:
+        a, b = self.present(field)
+        return a & b
+
+    def vocab(self, field: str) -> Vocab:
+        if field in NAME_FIELDS:
+            return self.table.vocabs.names
+        return getattr(self.table.vocabs, _VOCAB_OF[field])
+
+    def similarity(self, field_l: str, field_r: str, metric: str) -> np.ndarray:
+        """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).
+
+        Computed once per distinct pair of values. ``metric``: ``"jw"`` (Jaro-Winkler) or ``"lev"``
+        (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal).
+        """
+        key = ("sim", field_l, field_r, metric)
+        if key in self._cache:
+            return self._cache[key]
+        a = self.values(field_l)[0]
+        b = self.values(field_r)[1]
+        if metric == "dl":
+            out = np.where((a == b) & (a >= 0), 0.0, 99.0).astype(np.float32)
+        else:
+            out = ((a == b) & (a >= 0)).astype(np.float32)
+        todo = np.nonzero((a >= 0) & (b >= 0) & (a != b))[0]
+        if todo.size:
+            vocab = self.vocab(field_l)
+            width = np.int64(len(vocab) + 1)
+            lo = np.minimum(a[todo], b[todo]).astype(np.int64)
+            hi = np.maximum(a[todo], b[todo]).astype(np.int64)
+            uniq, inverse = np.unique(lo * width + hi, return_inverse=True)
+            strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
+            ua = [strings[x] for x in (uniq // width).tolist()]
+            ub = [strings[x] for x in (uniq % width).tolist()]
+            scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance}[metric]
+            sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
+            out[todo] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+        self._cache[key] = out
+        return out
+
+    def dob_digits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dates of birth as 8 digits (YYYYMMDD) on each side, for edit distances on dates."""
+        key = ("dob_digits",)
+        if key not in self._cache:
+            y, m, d = self.table.dob_parts()
+            number = (y.astype(np.int64) * 10000 + m * 100 + d)
+            powers = 10 ** np.arange(7, -1, -1, dtype=np.int64)
+            left = (number[self.left, None] // powers) % 10
+            right = (number[self.right, None] // powers) % 10
+            self._cache[key] = (left, right)
+        return self._cache[key]
+
+
+class Predicate(Protocol):
+    """A condition over candidate pairs."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray: ...
+
+    def describe(self) -> str: ...
+
+
+# ---------------------------------------------------------------------- generic
+@dataclass(frozen=True)
+class Null:
+    """Either side lacks every one of ``fields``' values: nothing to compare."""
+
+    fields: tuple[str, ...]
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        left = np.zeros(ctx.size, bool)
+        right = np.zeros(ctx.size, bool)
+        for f in self.fields:
+            a, b = ctx.present(f)
+            left |= a
+            right |= b
+        return ~(left & right)
+
+    def describe(self) -> str:
+        return f"{' / '.join(self.fields)} missing on either side"
+
+
+@dataclass(frozen=True)
+class NotComparable:
+    """No field of ``fields`` is present on both sides."""
+
+    fields: tuple[str, ...]
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        any_both = np.zeros(ctx.size, bool)
+        for f in self.fields:
+            any_both |= ctx.both(f)
+        return ~any_both
+
+    def describe(self) -> str:
+        return f"no field of {', '.join(self.fields)} present on both sides"
+
+
+@dataclass(frozen=True)
+class Exact:
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        return (a == b) & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} equal"
+
+
+@dataclass(frozen=True)
+class Reversed:
+    """``a`` and ``b`` exchanged between the two records (given and family names typed the wrong way round)."""
+
+    a: str
+    b: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        la, ra = ctx.values(self.a)
+        lb, rb = ctx.values(self.b)
+        return (la == rb) & (lb == ra) & (la >= 0) & (lb >= 0) & (la != lb)
+
+    def describe(self) -> str:
+        return f"{self.a} and {self.b} exchanged"
+
+
+@dataclass(frozen=True)
+class CrossEqual:
+    """One record's ``a`` is the other's ``b`` (a given name used as a middle name, and vice versa)."""
+
+    a: str
+    b: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        la, ra = ctx.values(self.a)
+        lb, rb = ctx.values(self.b)
+        return ((la == rb) & (la >= 0)) | ((ra == lb) & (ra >= 0))
+
+    def describe(self) -> str:
+        return f"one record's {self.a} is the other's {self.b}"
+
+
+@dataclass(frozen=True)
+class JaroWinkler:
+    field: str
+    threshold: float
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        return ctx.similarity(self.field, self.field, "jw") >= self.threshold
+
+    def describe(self) -> str:
+        return f"{self.field} Jaro-Winkler similarity >= {self.threshold}"
+
+
+@dataclass(frozen=True)
+class EditDistanceAtMost:
+    """Damerau-Levenshtein distance (insertions, deletions, substitutions, adjacent swaps) at most ``k``."""
+
+    field: str
+    k: int
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        return ctx.similarity(self.field, self.field, "dl") <= self.k
+
+    def describe(self) -> str:
+        return f"{self.field} within {self.k} edit(s)"
+
+
+@dataclass(frozen=True)
+class EditSimilarity:
+    """Normalised Levenshtein similarity (1 - distance / longer length) at least ``threshold``."""
+
+    field: str
+    threshold: float
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        return ctx.similarity(self.field, self.field, "lev") >= self.threshold
+
+    def describe(self) -> str:
+        return f"{self.field} Levenshtein similarity >= {self.threshold}"
+
+
+@dataclass(frozen=True)
+class Phonetic:
+    """Same NYSIIS code: sounds alike."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        phon = ctx.table.vocabs.names.phon
+        pa, pb = phon[np.maximum(a, 0)], phon[np.maximum(b, 0)]
+        return (pa == pb) & (pa >= 0) & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} sounds alike (NYSIIS)"
+
+
+@dataclass(frozen=True)
+class Nickname:
+    """Both names in one nickname group (BILL / WILLIAM)."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        nick = ctx.table.vocabs.names.nick
+        na, nb = nick[np.maximum(a, 0)], nick[np.maximum(b, 0)]
+        hit = np.zeros(ctx.size, bool)
+        for i in range(na.shape[1]):
+            col = na[:, i : i + 1]
+            hit |= ((col == nb) & (col >= 0)).any(axis=1)
+        return hit & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} in the same nickname group"
+
+
+@dataclass(frozen=True)
+class Initial:
+    """One side is only an initial and it is the other's first letter."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        names = ctx.table.vocabs.names
+        ia, ib = names.initial[np.maximum(a, 0)], names.initial[np.maximum(b, 0)]
+        la, lb = names.length[np.maximum(a, 0)], names.length[np.maximum(b, 0)]
+        return (ia == ib) & ((la == 1) | (lb == 1)) & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} given only as a matching initial"
+
+
+@dataclass(frozen=True)
+class SameInitial:
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        initial = ctx.table.vocabs.names.initial
+        return (initial[np.maximum(a, 0)] == initial[np.maximum(b, 0)]) & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} same first letter"
+
+
+@dataclass(frozen=True)
+class SharedToken:
+    """Multi-word names share a word (SMITH / SMITH JONES)."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        tokens = ctx.table.vocabs.names.tokens
+        ta, tb = tokens[np.maximum(a, 0)], tokens[np.maximum(b, 0)]
+        hit = np.zeros(ctx.size, bool)
+        for i in range(ta.shape[1]):
+            col = ta[:, i : i + 1]
+            hit |= ((col == tb) & (col >= 0)).any(axis=1)
+        return hit & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} shares a word"
+
+
+# ---------------------------------------------------------------------- dates
+@dataclass(frozen=True)
+class DayMonthSwapped:
+    """Day and month exchanged (03/04 against 04/03), same year."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        y, m, d = ctx.table.dob_parts()
+        l, r = ctx.left, ctx.right
+        return (y[l] == y[r]) & (m[l] == d[r]) & (d[l] == m[r]) & (m[l] != d[l]) & ctx.both("dob")
+
+    def describe(self) -> str:
+        return "date of birth with day and month exchanged"
+
+
+@dataclass(frozen=True)
+class DateTypo:
+    """The dates written as YYYYMMDD differ by one digit or one adjacent transposition."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.dob_digits()
+        diff = a != b
+        count = diff.sum(axis=1)
+        transposed = np.zeros(ctx.size, bool)
+        two = np.nonzero(count == 2)[0]
+        if two.size:
+            da, db, dd = a[two], b[two], diff[two]
+            adjacent = dd[:, :-1] & dd[:, 1:] & (da[:, :-1] == db[:, 1:]) & (da[:, 1:] == db[:, :-1])
+            transposed[two] = adjacent.any(axis=1)
+        return ((count <= 1) | transposed) & ctx.both("dob")
+
+    def describe(self) -> str:
+        return "date of birth one typing slip away (one digit, or two adjacent digits swapped)"
+
+
+@dataclass(frozen=True)
+class DaysApartAtMost:
+    days: int
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values("dob")
+        return (np.abs(a.astype(np.int64) - b) <= self.days) & ctx.both("dob")
+
+    def describe(self) -> str:
+        return f"dates of birth within {self.days} days"
+
+
+@dataclass(frozen=True)
+class YearsApartAtLeast:
+    years: int
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values("dob")
+        return (np.abs(a.astype(np.int64) - b) >= int(self.years * 365.25)) & ctx.both("dob")
+
+    def describe(self) -> str:
+        return f"dates of birth at least {self.years} years apart"
+
+
+# ---------------------------------------------------------------------- levels of other comparisons
+@dataclass(frozen=True)
+class LevelIn:
+    """The pair fell in one of ``labels`` of an already evaluated comparison (used by guards)."""
+
+    comparison: str
+    labels: tuple[str, ...]
+    # filled in by the model: level indices for the labels
+    indices: tuple[int, ...] = ()
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        gamma = ctx.gamma[self.comparison]
+        return np.isin(gamma, np.asarray(self.indices, dtype=gamma.dtype))
+
+    def describe(self) -> str:
+        return f"{self.comparison} is {' or '.join(self.labels)}"
+
+
+# ---------------------------------------------------------------------- combinators
+@dataclass(frozen=True)
+class And:
+    parts: tuple[Any, ...]
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        out = self.parts[0](ctx)
+        for part in self.parts[1:]:
+            out = out & part(ctx)
+        return out
+
+    def describe(self) -> str:
+        return " and ".join(f"({p.describe()})" for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Or:
+    parts: tuple[Any, ...]
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        out = self.parts[0](ctx)
+        for part in self.parts[1:]:
+            out = out | part(ctx)
+        return out
+
+    def describe(self) -> str:
+        return " or ".join(f"({p.describe()})" for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Any
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        return ~self.part(ctx)
+
+    def describe(self) -> str:
+        return f"not ({self.part.describe()})"
+
+
+@dataclass(frozen=True)
+class Always:
+    """The final "anything else" level."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        return np.ones(ctx.size, bool)
+
+    def describe(self) -> str:
+        return "anything else"
+
+
+__all__ = [
+    "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
+    "EditSimilarity", "Exact",
+    "Initial", "JaroWinkler", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
+    "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
+]

@@ -1,0 +1,296 @@
+"""The record table: canonical records as integer-coded numpy columns, ready to compare.
+
+Everything the scorer reads lives here, one array per field, so a comparison over ten million
+candidate pairs is a handful of vectorised gathers. Records are normalised through their distinct
+values: a column is first factorised (distinct values + a code per row), each distinct value is
+normalised once, and the result is gathered back to rows. That is what makes a million records
+quick to prepare, and it is also why the I/O layer may hand columns over already factorised
+(pyarrow's dictionary encoding) without this module importing pyarrow.
+
+One table serves every use: the batch link (all records), the incremental link (the indexed
+records with the new ones appended, sharing vocabularies) and a search (the query row plus its
+candidates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mast.normalise.addresses import parse_address
+from mast.normalise.dates import MISSING_DAY, parse_date, to_day
+from mast.normalise.identifiers import nhs_number, uprn
+from mast.normalise.names import clean_family, clean_given, clean_middle
+from mast.normalise.postcodes import parse_postcode
+from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
+
+#: Canonical input columns (`mast link` and the curated records). Only ``record_id`` is required.
+INPUT_COLUMNS: tuple[str, ...] = (
+    "record_id", "source", "given_name", "middle_name", "family_name", "dob", "sex",
+    "address_line1", "address_line2", "postcode", "nhs_number", "uprn", "record_date",
+)
+
+#: Fields whose exact agreement is weighed by how common the value is (term frequency).
+TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling")
+
+SEX_CODES = {"F": 1, "FEMALE": 1, "W": 1, "WOMAN": 1, "GIRL": 1, "M": 2, "MALE": 2, "MAN": 2, "BOY": 2}
+
+
+@dataclass(slots=True)
+class Factorised:
+    """A column as its distinct values and one code per row (-1 for null)."""
+
+    uniques: Sequence[Any]
+    codes: np.ndarray
+
+
+def factorise(values: Sequence[Any] | Factorised) -> Factorised:
+    """Distinct values of a column and the row codes; None, NaN and blank strings are null."""
+    if isinstance(values, Factorised):
+        return values
+    index: dict[Any, int] = {}
+    uniques: list[Any] = []
+    codes = np.empty(len(values), dtype=np.int32)
+    for row, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip()):
+            codes[row] = MISSING
+            continue
+        found = index.get(value)
+        if found is None:
+            found = index[value] = len(uniques)
+            uniques.append(value)
+        codes[row] = found
+    return Factorised(uniques, codes)
+
+
+@dataclass
+class Vocabs:
+    """The vocabularies one table (and any table appended to it) shares."""
+
+    names: NameVocab = field(default_factory=NameVocab)
+    postcodes: Vocab = field(default_factory=lambda: Vocab("postcode"))
+    sectors: Vocab = field(default_factory=lambda: Vocab("sector"))
+    dwellings: Vocab = field(default_factory=lambda: Vocab("dwelling"))
+    numbers: Vocab = field(default_factory=lambda: Vocab("number"))
+    streets: Vocab = field(default_factory=lambda: Vocab("street"))
+    sources: Vocab = field(default_factory=lambda: Vocab("source"))
+
+
+_INT_FIELDS = ("source", "given", "middle", "family", "dob", "sex", "postcode", "sector", "dwelling",
+               "number", "flat", "street", "locality", "record_date")
+
+
+@dataclass
+class RecordTable:
+    """Records as columns. Codes index into :attr:`vocabs`; ``-1`` / ``MISSING_DAY`` / 0 are missing."""
+
+    vocabs: Vocabs
+    record_id: np.ndarray  # object array of str
+    source: np.ndarray
+    given: np.ndarray
+    middle: np.ndarray
+    family: np.ndarray
+    dob: np.ndarray  # days since 1970, MISSING_DAY when unknown
+    sex: np.ndarray  # 0 unknown, 1 F, 2 M
+    postcode: np.ndarray
+    sector: np.ndarray
+    dwelling: np.ndarray
+    number: np.ndarray
+    flat: np.ndarray
+    street: np.ndarray
+    locality: np.ndarray
+    uprn: np.ndarray  # int64, 0 missing
+    nhs: np.ndarray  # int64, 0 missing
+    record_date: np.ndarray
+    #: value frequency among records that have the field, per record (0 when unknown)
+    tf: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    # ------------------------------------------------------------------ derived, cached lazily
+    def dob_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(year, month, day) arrays of the dates of birth (0 where unknown)."""
+        cached = getattr(self, "_dob_parts", None)
+        if cached is None or len(cached[0]) != len(self):
+            days = self.dob
+            known = days != MISSING_DAY
+            as_dates = np.where(known, days, 0).astype("datetime64[D]")
+            years = as_dates.astype("datetime64[Y]").astype(np.int32) + 1970
+            months = as_dates.astype("datetime64[M]").astype(np.int32) % 12 + 1
+            day = (as_dates - as_dates.astype("datetime64[M]")).astype(np.int32) + 1
+            cached = (np.where(known, years, 0), np.where(known, months, 0), np.where(known, day, 0))
+            object.__setattr__(self, "_dob_parts", cached)
+        return cached
+
+    def compute_tf(self) -> None:
+        """Term frequencies from this table's own values (the batch link's population)."""
+        sizes = {"given": len(self.vocabs.names), "family": len(self.vocabs.names),
+                 "postcode": len(self.vocabs.postcodes), "dwelling": len(self.vocabs.dwellings)}
+        for name in TF_FIELDS:
+            codes = getattr(self, name)
+            present = codes[codes >= 0]
+            counts = np.bincount(present, minlength=sizes[name]).astype(np.float64)
+            freq = counts / max(len(present), 1)
+            self.tf[name] = gather(freq, codes, 0).astype(np.float32)
+
+    # ------------------------------------------------------------------ combining
+    def take(self, rows: np.ndarray) -> RecordTable:
+        """A table of the given rows (sharing vocabularies)."""
+        values = {name: getattr(self, name)[rows] for name in _INT_FIELDS}
+        out = RecordTable(self.vocabs, self.record_id[rows], uprn=self.uprn[rows], nhs=self.nhs[rows], **values)
+        out.tf = {k: v[rows] for k, v in self.tf.items()}
+        return out
+
+    def concat(self, other: RecordTable) -> RecordTable:
+        """This table with ``other``'s rows appended (both must share :attr:`vocabs`)."""
+        if other.vocabs is not self.vocabs:
+            raise ValueError("tables to concatenate must share vocabularies")
+        values = {name: np.concatenate([getattr(self, name), getattr(other, name)]) for name in _INT_FIELDS}
+        out = RecordTable(
+            self.vocabs,
+            np.concatenate([self.record_id, other.record_id]),
+            uprn=np.concatenate([self.uprn, other.uprn]),
+            nhs=np.concatenate([self.nhs, other.nhs]),
+            **values,
+        )
+        out.tf = {k: np.concatenate([v, other.tf.get(k, np.zeros(len(other), np.float32))]) for k, v in self.tf.items()}
+        return out
+
+
+# ---------------------------------------------------------------------- preparation
+def _map_uniques(col: Factorised, fn: Any, dtype: Any, fill: Any) -> np.ndarray:
+    """Apply ``fn`` to each distinct value and gather the results back to rows."""
+    mapped = np.fromiter((fn(v) for v in col.uniques), dtype=dtype, count=len(col.uniques))
+    if len(mapped) == 0:
+        return np.full(len(col.codes), fill, dtype=dtype)
+    return gather(mapped, col.codes, fill)
+
+
+def _as_day(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return MISSING_DAY if parse_date(value.isoformat()) is None else to_day(value)
+    parsed = parse_date(str(value))
+    return MISSING_DAY if parsed is None else to_day(parsed)
+
+
+def _record_day(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return to_day(value)
+    try:
+        return to_day(dt.date.fromisoformat(str(value).strip()[:10]))
+    except ValueError:
+        return MISSING_DAY
+
+
+def _sex(value: Any) -> int:
+    return SEX_CODES.get(str(value).strip().upper(), 0)
+
+
+def _column(columns: Mapping[str, Any], name: str, n: int) -> Factorised:
+    values = columns.get(name)
+    if values is None:
+        return Factorised([], np.full(n, MISSING, dtype=np.int32))
+    return factorise(values)
+
+
+def prepare(columns: Mapping[str, Sequence[Any] | Factorised], vocabs: Vocabs | None = None,
+            *, compute_tf: bool = True) -> RecordTable:
+    """Normalise canonical columns into a :class:`RecordTable`.
+
+    ``columns`` maps canonical column names (:data:`INPUT_COLUMNS`) to equal-length sequences or
+    :class:`Factorised` columns; absent columns are all-missing. Pass the ``vocabs`` of an existing
+    table to append to it later (incremental link, search against an index).
+    """
+    vocabs = vocabs or Vocabs()
+    ids = columns.get("record_id")
+    if ids is None:
+        raise ValueError("record_id is required")
+    if isinstance(ids, Factorised):
+        record_id = np.asarray([ids.uniques[c] for c in ids.codes.tolist()], dtype=object)
+    else:
+        record_id = np.asarray([str(v) for v in ids], dtype=object)
+    n = len(record_id)
+    names = vocabs.names
+
+    # Names. A given-name field may hold more than one name ("Mary Jane"): the first is the given
+    # name, the rest are middle names, ahead of any middle-name column.
+    g = _column(columns, "given_name", n)
+    g_clean = [clean_given(str(v)) for v in g.uniques]
+    given = gather(np.asarray([names.code(first) for first, _ in g_clean] or [0], dtype=np.int32), g.codes)
+    g_extra = [extra for _, extra in g_clean]
+    m = _column(columns, "middle_name", n)
+    m_first = np.asarray([names.code(clean_middle(str(v)).split(" ")[0]) for v in m.uniques] or [0], dtype=np.int32)
+    middle = gather(m_first, m.codes)
+    if any(g_extra):
+        extra_first = np.asarray([names.code(e.split(" ")[0]) if e else MISSING for e in g_extra], dtype=np.int32)
+        from_given = gather(extra_first, g.codes)
+        middle = np.where(from_given >= 0, from_given, middle).astype(np.int32)
+    f = _column(columns, "family_name", n)
+    family = gather(np.asarray([names.code(clean_family(str(v))) for v in f.uniques] or [0], dtype=np.int32), f.codes)
+    names.refresh()
+
+    dob = _map_uniques(_column(columns, "dob", n), _as_day, np.int32, MISSING_DAY)
+    record_date = _map_uniques(_column(columns, "record_date", n), _record_day, np.int32, MISSING_DAY)
+    sex = _map_uniques(_column(columns, "sex", n), _sex, np.int8, 0)
+
+    pc = _column(columns, "postcode", n)
+    parsed_pc = [parse_postcode(str(v)) for v in pc.uniques]
+    postcode = gather(np.asarray([vocabs.postcodes.code(p.text) for p in parsed_pc] or [0], dtype=np.int32), pc.codes)
+    sector = gather(np.asarray([vocabs.sectors.code(p.sector) for p in parsed_pc] or [0], dtype=np.int32), pc.codes)
+
+    # Addresses: parse each distinct (line 1, line 2) combination once.
+    l1 = _column(columns, "address_line1", n)
+    l2 = _column(columns, "address_line2", n)
+    combo = (l1.codes.astype(np.int64) + 1) * (len(l2.uniques) + 1) + (l2.codes.astype(np.int64) + 1)
+    uniq_combo, inverse = np.unique(combo, return_inverse=True)
+    dwell_u = np.empty(len(uniq_combo), np.int32)
+    num_u = np.empty(len(uniq_combo), np.int32)
+    flat_u = np.empty(len(uniq_combo), np.int32)
+    street_u = np.empty(len(uniq_combo), np.int32)
+    locality_u = np.empty(len(uniq_combo), np.int32)
+    width = len(l2.uniques) + 1
+    for k, value in enumerate(uniq_combo.tolist()):
+        c1, c2 = divmod(value, width)
+        line1 = str(l1.uniques[c1 - 1]) if c1 > 0 else None
+        line2 = str(l2.uniques[c2 - 1]) if c2 > 0 else None
+        address = parse_address(line1, line2)
+        dwell_u[k] = vocabs.dwellings.code(address.dwelling if address.present else "")
+        num_u[k] = vocabs.numbers.code(address.number)
+        flat_u[k] = vocabs.numbers.code(address.flat)
+        street_u[k] = vocabs.streets.code(address.street)
+        locality_u[k] = vocabs.streets.code(address.locality)
+    inverse = inverse.reshape(-1)
+    dwelling, number, flat, street = dwell_u[inverse], num_u[inverse], flat_u[inverse], street_u[inverse]
+    locality = locality_u[inverse]
+
+    nhs = _map_uniques(_column(columns, "nhs_number", n), nhs_number, np.int64, 0)
+    uprns = _map_uniques(_column(columns, "uprn", n), uprn, np.int64, 0)
+    src = _column(columns, "source", n)
+    source = gather(np.asarray([vocabs.sources.code(str(v)) for v in src.uniques] or [0], dtype=np.int32), src.codes)
+
+    table = RecordTable(
+        vocabs, record_id, source=source, given=given, middle=middle, family=family, dob=dob, sex=sex,
+        postcode=postcode, sector=sector, dwelling=dwelling, number=number, flat=flat, street=street,
+        locality=locality, uprn=uprns, nhs=nhs, record_date=record_date,
+    )
+    if compute_tf:
+        table.compute_tf()
+    else:
+        table.tf = {name: np.zeros(n, np.float32) for name in TF_FIELDS}
+    return table
+
+
+def prepare_records(rows: Sequence[Mapping[str, Any]], vocabs: Vocabs | None = None, *,
+                    compute_tf: bool = True) -> RecordTable:
+    """:func:`prepare` for a list of dicts (tests, a search query, a handful of new rows)."""
+    columns = {name: [row.get(name) for row in rows] for name in INPUT_COLUMNS}
+    return prepare(columns, vocabs, compute_tf=compute_tf)

@@ -1,0 +1,154 @@
+"""Vocabularies: every distinct string once, records carry integer codes.
+
+A million records hold perhaps fifty thousand distinct given names. Comparing codes is one numpy
+operation; comparing strings is a Python loop. So each field's values are interned in a
+:class:`Vocab` (string -> int code, ``-1`` for missing), and anything derived from a value (its
+phonetic code, nickname groups, a stable hash for lookup keys) is computed once per distinct value
+and stored beside it. Vocabularies only grow, so an incremental link can add new values without
+renumbering the ones already indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from mast.normalise.names import name_key, nickname_groups, phonetic
+
+MISSING = -1
+#: Nickname groups kept per name: enough for names in several groups (ALEX, CHRIS).
+NICK_SLOTS = 4
+#: Tokens kept per multi-word name (double-barrelled family names).
+TOKEN_SLOTS = 3
+
+
+def stable_hash(value: str) -> int:
+    """A 63-bit hash of ``value`` that is the same in every process and on every machine.
+
+    Lookup keys are built from these, so a key computed by the search function equals the key the
+    batch link wrote to the index. Python's ``hash`` is salted per process and cannot be used.
+    """
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+
+
+class Vocab:
+    """Interned strings of one domain (names, postcodes, streets …)."""
+
+    def __init__(self, name: str, values: Iterable[str] = ()) -> None:
+        self.name = name
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+        self._hashes = np.empty(0, dtype=np.int64)
+        for value in values:
+            self.code(value)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def code(self, value: str) -> int:
+        """The code of ``value``, adding it if new; ``MISSING`` for ''."""
+        if not value:
+            return MISSING
+        found = self.index.get(value)
+        if found is None:
+            found = len(self.values)
+            self.index[value] = found
+            self.values.append(value)
+        return found
+
+    def lookup(self, value: str) -> int:
+        """The code of ``value`` without adding it (``MISSING`` when unknown)."""
+        return self.index.get(value, MISSING) if value else MISSING
+
+    def encode(self, values: Sequence[str]) -> np.ndarray:
+        """Codes of many values at once (int32)."""
+        code = self.code
+        return np.fromiter((code(v) for v in values), dtype=np.int32, count=len(values))
+
+    def hashes(self) -> np.ndarray:
+        """Stable hashes of every value, index-aligned with the codes (int64, non-negative)."""
+        if len(self._hashes) < len(self.values):
+            extra = np.fromiter(
+                (stable_hash(f"{self.name}:{v}") for v in self.values[len(self._hashes):]),
+                dtype=np.int64,
+                count=len(self.values) - len(self._hashes),
+            )
+            self._hashes = np.concatenate([self._hashes, extra])
+        return self._hashes
+
+    def strings(self, codes: np.ndarray) -> list[str]:
+        """Strings of ``codes`` ('' for missing)."""
+        values = self.values
+        return [values[c] if c >= 0 else "" for c in codes.tolist()]
+
+
+class NameVocab(Vocab):
+    """Names, with what comparisons need derived once per name.
+
+    Given, middle and family names share one vocabulary so that "this record's given name is the
+    other's middle name" is a comparison of two integers.
+    """
+
+    def __init__(self, name: str = "name") -> None:
+        super().__init__(name)
+        self.phonetics = Vocab(f"{name}.phonetic")
+        self.phon = np.empty(0, dtype=np.int32)
+        self.nick = np.empty((0, NICK_SLOTS), dtype=np.int32)
+        self.initial = np.empty(0, dtype=np.int32)
+        self.length = np.empty(0, dtype=np.int32)
+        self.tokens = np.empty((0, TOKEN_SLOTS), dtype=np.int32)
+        self.compact: list[str] = []
+
+    def prefix_hashes(self) -> np.ndarray:
+        """Stable hashes of each name's first two letters (run together)."""
+        cached = getattr(self, "_prefix", np.empty(0, np.int64))
+        self.refresh()
+        if len(cached) < len(self.values):
+            extra = np.fromiter((stable_hash("prefix:" + c[:2]) for c in self.compact[len(cached):]), dtype=np.int64,
+                                count=len(self.values) - len(cached))
+            cached = np.concatenate([cached, extra])
+            self._prefix = cached
+        return cached
+
+    def refresh(self) -> None:
+        """Derive phonetic code, nickname groups, initial and tokens for values added since."""
+        start = len(self.phon)
+        if start == len(self.values):
+            return
+        # Tokens are names too: intern them first (this may append more values, handled in turn).
+        token_rows: list[list[int]] = []
+        i = start
+        while i < len(self.values):
+            words = self.values[i].split(" ")
+            row = [self.code(w) for w in words[:TOKEN_SLOTS]] if len(words) > 1 else [i]
+            token_rows.append(row + [MISSING] * (TOKEN_SLOTS - len(row)))
+            i += 1
+        new = self.values[start:]
+        self.compact.extend(name_key(v) for v in new)
+        phon = np.fromiter((self.phonetics.code(phonetic(v)) for v in new), dtype=np.int32, count=len(new))
+        nick = np.full((len(new), NICK_SLOTS), MISSING, dtype=np.int32)
+        for row, value in enumerate(new):
+            groups = nickname_groups(value)[:NICK_SLOTS]
+            if groups:
+                nick[row, : len(groups)] = groups
+        initial = np.fromiter((ord(v[0]) for v in new), dtype=np.int32, count=len(new))
+        length = np.fromiter((len(name_key(v)) for v in new), dtype=np.int32, count=len(new))
+        self.phon = np.concatenate([self.phon, phon])
+        self.nick = np.concatenate([self.nick, nick])
+        self.initial = np.concatenate([self.initial, initial])
+        self.length = np.concatenate([self.length, length])
+        self.tokens = np.concatenate([self.tokens, np.asarray(token_rows, dtype=np.int32).reshape(-1, TOKEN_SLOTS)])
+
+
+def gather(table: np.ndarray, codes: np.ndarray, fill: int = MISSING) -> np.ndarray:
+    """``table[codes]`` with ``fill`` where ``codes`` is missing (vectorised lookup of derived data)."""
+    if len(table) == 0:
+        return np.full(len(codes), fill, dtype=table.dtype)
+    out = table[np.maximum(codes, 0)]
+    missing = codes < 0
+    if missing.any():
+        out = out.copy()
+        out[missing] = fill
+    return out

@@ -1,0 +1,134 @@
+"""Names: one spelling per name, titles and placeholders removed, nickname groups, phonetic code.
+
+Partners write ``Mrs. Zoë O'Brien-Smith``, ``OBRIEN SMITH, ZOE`` or ``zoe obrien``. Linkage
+compares the folded forms: titles and suffixes gone (they are not the person), apostrophes
+dropped, hyphens splitting double-barrelled names into tokens, and words that stand for "no
+name" (``UNKNOWN``, ``BABY``) treated as missing, so that two blanks never look like agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from mast.normalise.phonetic import nysiis
+from mast.normalise.text import fold
+
+#: Words before or after a name that say nothing about who the person is.
+TITLES = frozenset(
+    "MR MRS MISS MS MX MSTR MASTER DR DOCTOR PROF PROFESSOR REV REVD REVEREND FR FATHER SR SISTER "
+    "SIR DAME LORD LADY CAPT CAPTAIN COL MAJOR SGT CLLR HON RT".split()
+)
+SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
+#: Values partners use for "we do not know the name".
+PLACEHOLDERS = frozenset(
+    "UNKNOWN NOTKNOWN NK NONE NULL NA TBC TBA XX XXX ZZZ BABY INFANT UNNAMED ANON ANONYMOUS "
+    "NOTGIVEN NOTSTATED REFUSED WITHHELD".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NameParts:
+    """A person's name after normalisation. Empty strings mean missing."""
+
+    given: str
+    middle: str
+    family: str
+
+    @property
+    def middle_initial(self) -> str:
+        return self.middle[:1]
+
+
+def _tokens(raw: str | None) -> list[str]:
+    words = fold(raw).split()
+    if "".join(words) in PLACEHOLDERS:
+        return []
+    return [w for w in words if w not in PLACEHOLDERS]
+
+
+@lru_cache(maxsize=131072)
+def clean_given(raw: str | None) -> tuple[str, str]:
+    """(first given name, any further given names) from a given-name field.
+
+    Titles are dropped wherever they stand; initials with full stops become single letters.
+    ``Mary-Jane`` gives ``("MARY", "JANE")``: the second part reads as a middle name, which is
+    what the middle-name comparison expects.
+    """
+    words = [w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES]
+    if not words:
+        return "", ""
+    return words[0], " ".join(words[1:])
+
+
+@lru_cache(maxsize=131072)
+def clean_middle(raw: str | None) -> str:
+    """Middle names, folded, titles dropped, space separated."""
+    return " ".join(w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES)
+
+
+@lru_cache(maxsize=131072)
+def clean_family(raw: str | None) -> str:
+    """A family name, folded; ``O'Brien-Smith`` is ``OBRIEN SMITH`` (tokens kept apart)."""
+    words = [w for w in _tokens(raw) if w not in SUFFIXES]
+    # A title typed into the family field ("Smith Mrs") is not part of the name; a lone title is
+    # not a name at all.
+    words = [w for w in words if w not in TITLES] or []
+    return " ".join(words)
+
+
+def name_parts(given: str | None, middle: str | None, family: str | None) -> NameParts:
+    """Normalise a canonical record's three name fields together."""
+    first, extra = clean_given(given)
+    mid = " ".join(p for p in (extra, clean_middle(middle)) if p)
+    return NameParts(first, mid, clean_family(family))
+
+
+@lru_cache(maxsize=131072)
+def name_key(name: str) -> str:
+    """The form names are compared in: tokens run together (``MC DONALD`` = ``MCDONALD``)."""
+    return name.replace(" ", "")
+
+
+@lru_cache(maxsize=131072)
+def phonetic(name: str) -> str:
+    """NYSIIS of the name run together; '' for no name."""
+    return nysiis(name_key(name)) if name else ""
+
+
+def _load_nicknames() -> dict[str, tuple[int, ...]]:
+    groups: dict[str, list[int]] = {}
+    text = resources.files("mast.normalise").joinpath("nicknames.txt").read_text("utf-8")
+    group_id = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        head, rest = line.split(":", 1)
+        members = {fold(head)} | {fold(n) for n in rest.split(",") if n.strip()}
+        group_id += 1
+        for member in members:
+            if member:
+                groups.setdefault(member, []).append(group_id)
+    return {name: tuple(ids) for name, ids in groups.items()}
+
+
+_NICKNAMES: dict[str, tuple[int, ...]] | None = None
+
+
+def nickname_groups(name: str) -> tuple[int, ...]:
+    """Ids of the nickname groups ``name`` belongs to (empty when it is in none).
+
+    Two given names are nickname-equivalent when their groups intersect: ``BILL`` and ``WILLIAM``
+    share a group, ``ALEX`` sits in both ``ALEXANDER``'s and ``ALEXANDRA``'s.
+    """
+    global _NICKNAMES
+    if _NICKNAMES is None:
+        _NICKNAMES = _load_nicknames()
+    return _NICKNAMES.get(name, ())
+
+
+def are_nicknames(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are different names in one nickname group."""
+    return a != b and bool(set(nickname_groups(a)) & set(nickname_groups(b)))
