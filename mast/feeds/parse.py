@@ -135,12 +135,54 @@ def parse_extract(
 ) -> ParsedExtract:
     """Parse and validate one extract with its definition (see the module docstring)."""
     ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
+    header = _Header(definition)
     try:
         fmt = sniff(data)
-        raw = read_extract(data, fmt)
     except Unreadable as exc:
         return _quarantine(data, definition, exc.reason, ingest_id, file_name, ingest_date)
-    return _Parser(data, definition, raw, ingest_id, file_name, ingest_date).run()
+    fmt_counts = {"encoding": fmt.encoding + (" (with BOM)" if fmt.bom else ""),
+                  "delimiter": fmt.delimiter_name}  # fmt: skip
+    try:
+        raw = read_extract(data, fmt, select=header.select)
+    except Unreadable as exc:
+        return _quarantine(data, definition, exc.reason, ingest_id, file_name, ingest_date,
+                           **(fmt_counts if header.problem else {}))  # fmt: skip
+    return _Parser(data, definition, raw, header, ingest_id, file_name, ingest_date).run()
+
+
+class _Header:
+    """Matches the partner's header to the definition before the body is read, so a file without
+    its required columns is refused at once and a dropped column is never materialised."""
+
+    def __init__(self, definition: FeedDefinition) -> None:
+        self.d = definition
+        self.positions: dict[str, int] = {}
+        self.dropped: list[str] = []
+        self.problem: str | None = None
+
+    def select(self, header: tuple[str, ...]) -> list[int]:
+        keys = [header_key(h) for h in header]
+        for c in self.d.columns:
+            wanted = {header_key(h) for h in c.headers()}
+            hits = [i for i, k in enumerate(keys) if k in wanted]
+            if len(hits) > 1:
+                self.problem = f"column {c.name!r} appears {len(hits)} times in the header"
+                raise Unreadable(self.problem)
+            if hits:
+                self.positions[c.name] = hits[0]
+        used = set(self.positions.values())
+        self.dropped = list(dict.fromkeys(
+            header[i].strip() or f"(unnamed column {i + 1})" for i in range(len(keys)) if i not in used
+        ))  # fmt: skip
+        missing = [c.name for c in self.d.required_columns if c.name not in self.positions]
+        if missing:
+            shown = ", ".join(repr(h) for h in header[:30])
+            self.problem = (
+                f"missing required column(s): {', '.join(repr(m) for m in missing)}."
+                f" The first row must be the header; it reads: {shown}"
+            )
+            raise Unreadable(self.problem)
+        return sorted(used)
 
 
 def _quarantine(
@@ -190,6 +232,7 @@ class _Parser:
         data: bytes,
         definition: FeedDefinition,
         raw: RawExtract,
+        header: _Header,
         ingest_id: str,
         file_name: str,
         ingest_date: dt.date,
@@ -197,6 +240,8 @@ class _Parser:
         self.data = data
         self.d = definition
         self.raw = raw
+        self.positions = header.positions
+        self.dropped = header.dropped
         self.ingest_id = ingest_id
         self.file_name = file_name
         self.ingest_date = ingest_date
@@ -206,24 +251,16 @@ class _Parser:
     # --- steps -------------------------------------------------------------------------------
     def run(self) -> ParsedExtract:
         d, raw, n = self.d, self.raw, self.n
-        positions, problem = self._resolve_header()
-        if problem:
-            return self._quarantine(problem)
-        self.positions = positions
+        positions = self.positions
         present = [c for c in d.columns if c.name in positions]
         self.present_columns = tuple(sorted((c.name for c in present), key=lambda c: positions[c]))
         cells = {c.name: self._cell(c) for c in d.columns}
-        self.cells = cells
 
-        # blank rows: nothing in any cell, defined or not
+        # blank rows: nothing in any cell (a dropped column's cells are seen only by the layout)
         any_defined = np.zeros(n, dtype=bool)
         for name in self.present_columns:
             any_defined |= col.mask(pc.is_valid(cells[name]))
-        blank = ~any_defined
-        if blank.any():
-            for i in self.dropped_positions:
-                values = col.clean(raw.table.column(f"c{i}"))
-                blank &= ~col.mask(pc.is_valid(values))
+        blank = raw.empty | (~any_defined if not self.dropped else np.zeros(n, dtype=bool))
         live = ~blank
 
         src_col = d.column_for("source_record_id")
@@ -251,6 +288,7 @@ class _Parser:
         normal = live & ~withdrawal & ~filtered
 
         fields = self._fields(cells, src)
+        del cells  # the cleaned cells are in ``fields`` now; the raw table serves rejected rows
 
         problem_any = np.zeros(n, dtype=bool)
         for m, _, _ in self.problems:
@@ -356,35 +394,6 @@ class _Parser:
             rejected_columns=self.present_columns,
             partition=_partition(d, self.ingest_date),
         )
-
-    def _quarantine(self, reason: str) -> ParsedExtract:
-        return _quarantine(self.data, self.d, reason, self.ingest_id, self.file_name,
-                           self.ingest_date, encoding=self.raw.fmt.encoding,
-                           delimiter=self.raw.fmt.delimiter_name)  # fmt: skip
-
-    def _resolve_header(self) -> tuple[dict[str, int], str | None]:
-        keys = [header_key(h) for h in self.raw.header]
-        positions: dict[str, int] = {}
-        for c in self.d.columns:
-            wanted = {header_key(h) for h in c.headers()}
-            hits = [i for i, k in enumerate(keys) if k in wanted]
-            if len(hits) > 1:
-                return {}, f"column {c.name!r} appears {len(hits)} times in the header"
-            if hits:
-                positions[c.name] = hits[0]
-        used = set(positions.values())
-        self.dropped_positions = [i for i in range(len(keys)) if i not in used]
-        self.dropped = list(dict.fromkeys(
-            self.raw.header[i].strip() or f"(unnamed column {i + 1})" for i in self.dropped_positions
-        ))  # fmt: skip
-        missing = [c.name for c in self.d.required_columns if c.name not in positions]
-        if missing:
-            shown = ", ".join(repr(h) for h in self.raw.header[:30])
-            return {}, (
-                f"missing required column(s): {', '.join(repr(m) for m in missing)}."
-                f" The first row must be the header; it reads: {shown}"
-            )
-        return positions, None
 
     def _cell(self, c: ColumnSpec) -> pa.Array:
         if c.name not in self.positions:
@@ -538,7 +547,9 @@ class _Parser:
     def _duplicates(
         self, fields: dict[str, pa.Array], rid: pa.Array, accepted: np.ndarray
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """(repeat, first) pairs: exact repeats, and same case ref with different details."""
+        """(repeat, first) pairs: exact repeats, and same case ref with different details.
+        Only rows whose case ref occurs more than once are compared, so a clean file costs one
+        distinct count."""
         idx = np.flatnonzero(accepted)
         if len(idx) < 2:
             return [], []
@@ -546,21 +557,23 @@ class _Parser:
         if pc.count_distinct(ids).as_py() == len(idx):
             return [], []
         table = pa.table({"rid": ids, "pos": pa.array(np.arange(len(idx)))})
-        firsts = table.group_by("rid", use_threads=False).aggregate([("pos", "min")])
-        which = pc.index_in(ids, value_set=firsts.column("rid"))
-        first_pos = pc.take(firsts.column("pos_min"), which).to_numpy()
-        later = np.flatnonzero(first_pos != np.arange(len(idx)))
-        content = self._content_key(fields, idx)
+        groups = table.group_by("rid", use_threads=False).aggregate([("pos", "min"), ("pos", "count")])
+        groups = groups.filter(pc.greater(groups.column("pos_count"), 1))
+        involved = np.flatnonzero(col.mask(pc.is_in(ids, value_set=groups.column("rid"))))
+        which = pc.index_in(pc.take(ids, pa.array(involved)), value_set=groups.column("rid"))
+        first_pos = pc.take(groups.column("pos_min"), which).to_numpy()
+        content = dict(zip(involved.tolist(), self._content_key(fields, idx[involved]), strict=True))
         dups: list[tuple[int, int]] = []
         conflicts: list[tuple[int, int]] = []
-        for p in later:
-            f = int(first_pos[p])
+        for p, f in zip(involved.tolist(), first_pos.tolist(), strict=True):
+            if p == f:
+                continue
             pair = (int(idx[p]), int(idx[f]))
             (dups if content[p] == content[f] else conflicts).append(pair)
         return dups, conflicts
 
     def _content_key(self, fields: dict[str, pa.Array], idx: np.ndarray) -> list[str | None]:
-        take = pa.array(idx)
+        take = pa.array(idx, pa.int64())
         parts = [pc.cast(pc.take(fields[name], take), pa.string())
                  for name, _ in RECORD_COLUMNS if name in fields]  # fmt: skip
         joined = pc.binary_join_element_wise(

@@ -26,6 +26,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -145,6 +146,7 @@ class Layout:
     lines: np.ndarray  # physical line it starts on (1-based)
     fields: np.ndarray  # number of fields
     blank: np.ndarray  # bool: nothing but a line ending
+    empty: np.ndarray  # bool: nothing but delimiters (",,,,," as Excel writes an emptied row)
     header_fields: int
     exact: bool = True  # False only when no method agreed with the reader (numbers approximate)
 
@@ -162,20 +164,18 @@ def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
     lines_before = 0
     for s in range(start, len(buf), _CHUNK):
         chunk = buf[s : s + _CHUNK]
-        in_quotes = (np.cumsum(chunk == _QUOTE, dtype=np.uint8) & 1).astype(bool)
-        if parity:
-            in_quotes = ~in_quotes
-        is_nl = chunk == _NEWLINE
-        outside = ~in_quotes
-        ends = np.flatnonzero(is_nl & outside)
-        cd = np.cumsum((chunk == delim) & outside, dtype=np.int64)
-        cl = np.cumsum(is_nl, dtype=np.int64)
+        quotes = np.flatnonzero(chunk == _QUOTE)
+        newlines = np.flatnonzero(chunk == _NEWLINE)
+        delims = np.flatnonzero(chunk == delim)
+        # a position is inside quotes when an odd number of quotes precede it
+        ends = newlines[((np.searchsorted(quotes, newlines) + parity) & 1) == 0]
+        outside = delims[((np.searchsorted(quotes, delims) + parity) & 1) == 0]
         ends_l.append(ends + s)
-        cum_delims_l.append(cd[ends] + delims_before)
-        cum_lines_l.append(cl[ends] + lines_before)
-        delims_before += int(cd[-1]) if len(cd) else 0
-        lines_before += int(cl[-1]) if len(cl) else 0
-        parity = int(in_quotes[-1]) if len(in_quotes) else parity
+        cum_delims_l.append(np.searchsorted(outside, ends) + delims_before)
+        cum_lines_l.append(np.searchsorted(newlines, ends, side="right") + lines_before)
+        delims_before += len(outside)
+        lines_before += len(newlines)
+        parity = (parity + len(quotes)) & 1
     ends = np.concatenate(ends_l) if ends_l else np.empty(0, np.int64)
     cum_delims = np.concatenate(cum_delims_l) if cum_delims_l else np.empty(0, np.int64)
     cum_lines = np.concatenate(cum_lines_l) if cum_lines_l else np.empty(0, np.int64)
@@ -189,12 +189,15 @@ def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
     lines = np.concatenate(([1], cum_lines[:-1] + 1))  # line of record start
     length = ends - starts
     last = np.minimum(np.maximum(ends - 1, 0), len(buf) - 1)
-    blank = (length == 0) | ((length == 1) & (buf[last] == _CR))
-    return _with_header(starts, ends, lines, fields, blank)
+    has_cr = (length > 0) & (buf[last] == _CR)
+    blank = (length - has_cr) == 0
+    empty = ~blank & ((length - has_cr) == fields - 1)
+    return _with_header(starts, ends, lines, fields, blank, empty)
 
 
 def _with_header(
-    starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray, blank: np.ndarray
+    starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray, blank: np.ndarray,
+    empty: np.ndarray,
 ) -> Layout:
     nonblank = np.flatnonzero(~blank)
     if len(nonblank) == 0:
@@ -211,6 +214,7 @@ def _with_header(
         lines=lines[rest].astype(np.int64),
         fields=fields[rest].astype(np.int64),
         blank=blank[rest],
+        empty=empty[rest],
         header_fields=int(fields[h]),
     )
 
@@ -220,7 +224,7 @@ def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tu
     unquoted field as text, as the CSV reader does. It has no byte offsets, so it also returns the
     values of every record whose field count differs from the header's (index into the layout)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter)
-    lines, fields, blank = [], [], []
+    lines, fields, blank, empty = [], [], [], []
     odd: dict[int, tuple[str, ...]] = {}
     header_len: int | None = None
     prev_line = 0
@@ -228,6 +232,7 @@ def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tu
         lines.append(prev_line + 1)
         fields.append(len(record))
         blank.append(len(record) == 0)
+        empty.append(bool(record) and not any(record))
         prev_line = reader.line_num
         if record and header_len is None:
             header_len = len(record)
@@ -239,6 +244,7 @@ def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tu
     layout = _with_header(
         zeros, zeros, np.asarray(lines, np.int64), np.asarray(fields, np.int64),
         np.asarray(blank, bool),
+        np.asarray(empty, bool),
     )
     first = len(lines) - len(layout.rows)  # records before the first data record
     return layout, {i - first: v for i, v in odd.items() if i >= first}
@@ -257,14 +263,16 @@ class BadRecord:
 
 @dataclass(frozen=True)
 class RawExtract:
-    """The upload as strings: the partner's header, one string column per header cell (named
-    ``c0``, ``c1`` … so repeated or blank headers cannot collide), and where each row came from."""
+    """The upload as strings: the partner's header, a string column for each header cell asked
+    for (named ``c<position>``, so repeated or blank headers cannot collide), and where each row
+    came from."""
 
     fmt: TextFormat
     header: tuple[str, ...]
     table: pa.Table
     rows: np.ndarray  # spreadsheet row of each table row
     lines: np.ndarray  # physical start line of each table row
+    empty: np.ndarray  # each table row: every cell empty
     bad_records: tuple[BadRecord, ...]
     blank_lines: int
     exact_positions: bool
@@ -274,13 +282,22 @@ def _codec(fmt: TextFormat) -> str:
     return "utf-8" if fmt.encoding == "utf-8" else "cp1252"
 
 
-def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
+def read_extract(
+    data: bytes,
+    fmt: TextFormat | None = None,
+    select: Callable[[tuple[str, ...]], Sequence[int]] | None = None,
+) -> RawExtract:
     """Parse ``data`` into strings with pyarrow, every cell kept as sent (no type guessing, no
-    null guessing: ``NA`` is somebody's initials before it is a missing value)."""
+    null guessing: ``NA`` is somebody's initials before it is a missing value).
+
+    ``select`` sees the header before the body is read and names the columns to materialise (a
+    column MAST drops is never even built); it may raise to refuse the file on its header."""
     fmt = fmt or sniff(data)
     layout = scan_layout(data, fmt)
-    header = _parse_one(data[layout.header_start : layout.header_end], fmt)
+    header = tuple(_parse_one(data[layout.header_start : layout.header_end], fmt))
+    positions = list(select(header)) if select is not None else list(range(len(header)))
     names = [f"c{i}" for i in range(len(header))]
+    wanted = [f"c{i}" for i in positions]
     invalid: list[int] = []
 
     def on_invalid(_row: object) -> str:
@@ -289,9 +306,9 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
 
     body = pa.py_buffer(data).slice(layout.header_end)
     if not (~layout.blank).any():  # a header and nothing else (or blank lines)
-        table = pa.table({n: pa.array([], pa.string()) for n in names})
+        table = pa.table({n: pa.array([], pa.string()) for n in wanted})
     else:
-        table = _read_body(body, names, fmt, on_invalid)
+        table = _read_body(body, names, wanted, fmt, on_invalid)
     ncols = len(header)
     exact = True
     odd: dict[int, tuple[str, ...]] | None = None
@@ -304,7 +321,7 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
     good = nonblank & (layout.fields == ncols)
     bad = nonblank & (layout.fields != ncols)
     if exact:
-        rows, lines = layout.rows[good], layout.lines[good]
+        rows, lines, empty = layout.rows[good], layout.lines[good], layout.empty[good]
         bad_records = tuple(
             BadRecord(
                 row=int(layout.rows[i]),
@@ -319,6 +336,7 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
     else:  # numbering by position among what the reader kept; said so on the receipt
         rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
         lines = rows.copy()
+        empty = np.zeros(table.num_rows, dtype=bool)
         bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in invalid)
     # a line of spaces is a blank line to a reader, even if the CSV reader saw one odd cell
     spaces = [b for b in bad_records if b.values and not "".join(b.values).strip()]
@@ -326,17 +344,19 @@ def read_extract(data: bytes, fmt: TextFormat | None = None) -> RawExtract:
         bad_records = tuple(b for b in bad_records if b not in spaces)
     return RawExtract(
         fmt=fmt,
-        header=tuple(header),
+        header=header,
         table=table,
         rows=rows,
         lines=lines,
+        empty=empty,
         bad_records=bad_records,
         blank_lines=int(layout.blank.sum()) + len(spaces),
         exact_positions=exact,
     )
 
 
-def _read_body(body: pa.Buffer, names: list[str], fmt: TextFormat, on_invalid: object) -> pa.Table:
+def _read_body(body: pa.Buffer, names: list[str], wanted: list[str], fmt: TextFormat,
+               on_invalid: object) -> pa.Table:  # fmt: skip
     """pyarrow's multi-threaded CSV reader over the body; every column a string."""
     try:
         return pacsv.read_csv(
@@ -353,7 +373,8 @@ def _read_body(body: pa.Buffer, names: list[str], fmt: TextFormat, on_invalid: o
                 invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                include_columns=wanted,
+                column_types={n: pa.string() for n in wanted},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),

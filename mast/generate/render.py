@@ -192,9 +192,10 @@ class FileRenderer:
         yy = dob.astype("datetime64[Y]")
         mm = (dob.astype("datetime64[M]") - yy.astype("datetime64[M]")).astype(np.int64) + 1
         dd = (dob - dob.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-        swap = (ud < p.dob_swap) & (dd <= 12) & (dd != mm)
-        swapped = yy.astype("datetime64[M]") + (dd - 1).astype("timedelta64[M]")
-        dob[swap] = swapped[swap].astype("datetime64[D]") + (mm[swap] - 1).astype("timedelta64[D]")
+        swapped = (yy.astype("datetime64[M]") + (dd - 1).astype("timedelta64[M]")).astype(
+            "datetime64[D]") + (mm - 1).astype("timedelta64[D]")  # fmt: skip
+        swap = (ud < p.dob_swap) & (dd <= 12) & (dd != mm) & (swapped <= when)
+        dob[swap] = swapped[swap]
         placeholder = (ud >= p.dob_swap) & (ud < p.dob_swap + p.placeholder_dob)
         dob[placeholder] = np.datetime64("1900-01-01")
         dob_col = d.column_for("dob")

@@ -75,6 +75,9 @@ def build_involvements(
         snap = definitions[target].mode == "snapshot"
         extra = _rows(target, unseen, start, 1, days if snap else 1, rng)
         inv = _concat([_as_dict(inv), extra])
+    # nobody is involved with an agency before they are born
+    has = inv.person >= 0
+    inv.start[has] = np.maximum(inv.start[has], pop.dob[inv.person[has]])
     _assign_case_refs(inv, definitions, rng)
     return inv
 
@@ -243,14 +246,16 @@ def _assign_case_refs(inv: Involvements, definitions: list[FeedDefinition], rng:
         seq = np.empty(len(idx), np.int64)
         seq[np.searchsorted(idx, order)] = np.arange(len(order))
         start_year = (inv.start[idx].astype("datetime64[Y]").astype(np.int64) + 1970) % 100
-        grp = inv.group[idx]
+        grp = inv.group[idx].copy()
+        alone = grp < 0  # rows in no occurrence get one of their own
+        grp[alone] = grp.max(initial=0) + 1 + np.arange(int(alone.sum()))
         member = inv.member[idx]
         if kind in ("police", "fire"):
             # one reference per occurrence, the member number after it
             first = {}
             occ = np.empty(len(idx), np.int64)
             for j in np.argsort(seq, kind="stable"):
-                occ[j] = first.setdefault(int(grp[j]), len(first)) if grp[j] >= 0 else len(first) + j
+                occ[j] = first.setdefault(int(grp[j]), len(first))
         offset = int(rng.integers(1000, 90000))
         if kind == "adult_care":
             refs = [f"{1_000_000 + offset * 3 + int(p)}" for p in inv.person[idx]]
