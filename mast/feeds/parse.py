@@ -20,7 +20,6 @@ Counts always add up: ``rows_read = accepted + rejected + filtered + duplicate +
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -43,7 +42,7 @@ from mast.feeds.receipt import (
     RECEIPT_LIST_LIMIT,
     Duplicate,
     Receipt,
-    RejectedRow,
+    REJECTED_LEAD,
     Rejection,
     receipt_json,
     rejected_csv,
@@ -66,7 +65,9 @@ class ParsedExtract:
 
     ``records`` holds the accepted rows in :data:`RECORD_SCHEMA` (a row withdrawn by a later row
     of the same file is there with ``withdrawn = true``); ``source_rows`` gives each one's
-    spreadsheet row. ``withdrawals`` are the record ids this file withdraws: the handler applies
+    spreadsheet row. ``rejected`` is a table, one row per rejected row in file order: ``row``,
+    ``line``, ``case_ref``, ``column`` and ``reason`` (``; ``-joined when several), then the row as
+    sent in the feed's own columns. ``withdrawals`` are the record ids this file withdraws: the handler applies
     them to earlier uploads. ``partition`` is partner, feed and ingest date (``None`` when the
     feed is unknown).
     """
@@ -75,8 +76,7 @@ class ParsedExtract:
     records: pa.Table
     source_rows: np.ndarray
     withdrawals: tuple[str, ...]
-    rejected: tuple[RejectedRow, ...]
-    rejected_columns: tuple[str, ...]
+    rejected: pa.Table
     partition: Mapping[str, str] | None
 
     @property
@@ -95,7 +95,7 @@ class ParsedExtract:
         return receipt_json(self.receipt)
 
     def rejected_csv(self) -> bytes:
-        return rejected_csv(self.rejected, self.rejected_columns)
+        return rejected_csv(self.rejected)
 
 
 def empty_records() -> pa.Table:
@@ -214,10 +214,26 @@ def _quarantine(
         records=empty_records(),
         source_rows=np.empty(0, np.int64),
         withdrawals=(),
-        rejected=(),
-        rejected_columns=(),
+        rejected=_empty_rejected(()),
         partition=_partition(definition, receipt.ingest_date) if definition else None,
     )
+
+
+def _empty_rejected(columns: tuple[str, ...]) -> pa.Table:
+    types = {"row": pa.int64(), "line": pa.int64()}
+    return pa.schema([(c, types.get(c, pa.string())) for c in (*REJECTED_LEAD, *columns)]).empty_table()
+
+
+def _receipt_rejections(rejected: pa.Table) -> list[Rejection]:
+    """One entry per problem for the first rows of the rejected table (the receipt is capped)."""
+    head = rejected.slice(0, RECEIPT_LIST_LIMIT).select(list(REJECTED_LEAD)).to_pylist()
+    out = []
+    for r in head:
+        for column, reason in zip((r["column"] or "").split("; "), (r["reason"] or "").split("; "),
+                                  strict=False):  # fmt: skip
+            out.append(Rejection(row=r["row"], line=r["line"], case_ref=r["case_ref"],
+                                 column=column, reason=reason))  # fmt: skip
+    return out
 
 
 def _partition(definition: FeedDefinition, ingest_date: dt.date) -> dict[str, str]:
@@ -317,12 +333,8 @@ class _Parser:
         w_ids = tuple(dict.fromkeys(Record.make_id(d.id, s) for s in w_src))
         w_refs = list(dict.fromkeys(w_src))
 
-        rejected_rows = self._rejected_rows(rejected_mask, src, withdrawal & ~has_src, src_col, first_of)
-        rejections = [
-            Rejection(row=r.row, line=r.line, case_ref=r.case_ref, column=c, reason=reason)
-            for r in rejected_rows
-            for c, reason in zip(r.columns, r.reasons, strict=True)
-        ]
+        rejected = self._rejected_table(rejected_mask, src, withdrawal & ~has_src, src_col, first_of)
+        rejections = _receipt_rejections(rejected)
         duplicates = [
             Duplicate(row=int(raw.rows[i]), line=int(raw.lines[i]), first_row=int(raw.rows[f]),
                       case_ref=str(src[i].as_py()))
@@ -379,7 +391,7 @@ class _Parser:
             dropped_columns=self.dropped,
             missing_optional_columns=[c.name for c in d.columns if c.name not in positions],
             rejections=rejections[:RECEIPT_LIST_LIMIT],
-            rejections_truncated=len(rejections) > RECEIPT_LIST_LIMIT,
+            rejections_truncated=len(rejections) > RECEIPT_LIST_LIMIT or rejected.num_rows > RECEIPT_LIST_LIMIT,
             duplicates=duplicates,
             positions_exact=raw.exact_positions,
             note="; ".join(notes) or None,
@@ -390,8 +402,7 @@ class _Parser:
             records=records,
             source_rows=raw.rows[acc_idx],
             withdrawals=w_ids,
-            rejected=tuple(rejected_rows),
-            rejected_columns=self.present_columns,
+            rejected=rejected,
             partition=_partition(d, self.ingest_date),
         )
 
@@ -582,52 +593,69 @@ class _Parser:
         return joined.to_pylist()
 
     # --- rejected rows -------------------------------------------------------------------------
-    def _rejected_rows(
+    def _rejected_table(
         self,
         rejected: np.ndarray,
         src: pa.Array,
         withdrawal_without_ref: np.ndarray,
         src_col: ColumnSpec,
         conflicts: dict[int, int],
-    ) -> list[RejectedRow]:
+    ) -> pa.Table:
+        """Every rejected row, built a column at a time: a file whose million rows all fail (a
+        partner switching date format) costs no more than one that passes."""
         raw = self.raw
         idx = np.flatnonzero(rejected)
-        reasons: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        take = pa.array(idx, pa.int64())
+        null = pa.scalar(None, pa.string())
+        col_parts: list[pa.Array] = []
+        reason_parts: list[pa.Array] = []
+
+        def add(hit: np.ndarray, column: str, reason: str | pa.Array) -> None:
+            if hit.any():
+                h = pa.array(hit)
+                col_parts.append(pc.if_else(h, pa.scalar(column), null))
+                reason_parts.append(pc.if_else(h, reason if isinstance(reason, pa.Array) else pa.scalar(reason), null))
+
+        plain = ~withdrawal_without_ref[idx]
         for m, column, reason in self.problems:
-            for i in np.flatnonzero(m & rejected & ~withdrawal_without_ref):
-                reasons[int(i)].append((column, reason))
-        for i in np.flatnonzero(withdrawal_without_ref):
-            reasons[int(i)].append((src_col.name, f"{src_col.name} is required to withdraw a row"))
-        for i, first in conflicts.items():
-            reasons[i].append((src_col.name, f"{src_col.name} repeats row {int(raw.rows[first])} "
-                                             "with different details"))  # fmt: skip
-        out: list[RejectedRow] = []
-        if len(idx):
-            take = pa.array(idx)
-            values = {
-                name: pc.take(raw.table.column(f"c{self.positions[name]}"), take).to_pylist()
-                for name in self.present_columns
-            }
-            refs = pc.take(src, take).to_pylist()
-            for k, i in enumerate(idx):
-                items = reasons[int(i)]
-                out.append(RejectedRow(
-                    row=int(raw.rows[i]), line=int(raw.lines[i]),
-                    columns=tuple(c for c, _ in items), reasons=tuple(r for _, r in items),
-                    values={name: values[name][k] for name in self.present_columns},
-                    case_ref=refs[k],
-                ))  # fmt: skip
-        width = len(raw.header)
-        for bad in raw.bad_records:
-            vals = {name: bad.values[p] for name in self.present_columns
-                    if (p := self.positions[name]) < len(bad.values)}  # fmt: skip
-            out.append(RejectedRow(
-                row=bad.row, line=bad.line, columns=("(whole row)",),
-                reasons=(f"the row has {bad.fields} cells but the header has {width}",),
-                values=vals, case_ref=vals.get(src_col.name) or None,
-            ))  # fmt: skip
-        out.sort(key=lambda r: (r.row, r.line))
-        return out
+            add(m[idx] & plain, column, reason)
+        add(withdrawal_without_ref[idx], src_col.name, f"{src_col.name} is required to withdraw a row")
+        if conflicts:
+            text = np.full(len(idx), None, dtype=object)
+            for i, first in conflicts.items():
+                text[np.searchsorted(idx, i)] = (
+                    f"{src_col.name} repeats row {int(raw.rows[first])} with different details")
+            add(np.not_equal(text, None), src_col.name, pa.array(text, pa.string()))  # fmt: skip
+        joined = {"column": col_parts, "reason": reason_parts}
+        table_cols: dict[str, pa.Array] = {
+            "row": pa.array(raw.rows[idx], pa.int64()),
+            "line": pa.array(raw.lines[idx], pa.int64()),
+            "case_ref": pc.take(src, take),
+        }
+        for key, parts in joined.items():
+            table_cols[key] = (
+                pc.binary_join_element_wise(*parts, "; ", null_handling="skip") if parts
+                else pa.nulls(len(idx), pa.string())
+            )  # fmt: skip
+        for name in self.present_columns:
+            table_cols[name] = pc.take(raw.table.column(f"c{self.positions[name]}"), take)
+        table = pa.table(table_cols)
+        if raw.bad_records:
+            width = len(raw.header)
+            bad: dict[str, list[object]] = {k: [] for k in table.column_names}
+            for b in raw.bad_records:
+                vals = {n: b.values[p] for n in self.present_columns
+                        if (p := self.positions[n]) < len(b.values)}  # fmt: skip
+                bad["row"].append(b.row)
+                bad["line"].append(b.line)
+                bad["case_ref"].append(vals.get(src_col.name) or None)
+                bad["column"].append("(whole row)")
+                bad["reason"].append(f"the row has {b.fields} cells but the header has {width}")
+                for n in self.present_columns:
+                    bad[n].append(vals.get(n))
+            table = pa.concat_tables([table, pa.table(bad, schema=table.schema)])
+            table = table.take(pc.sort_indices(table, sort_keys=[("row", "ascending"), ("line", "ascending")]))
+        return table
 
     # --- output --------------------------------------------------------------------------------
     def _records(

@@ -9,8 +9,9 @@ Three steps, none of them row by row in Python:
    for every record, its spreadsheet row and the physical line it starts on, and its field count,
    so a rejected row can be named in terms a data lead can find even when quoted fields hold
    line breaks, blank lines are skipped, or ragged rows are dropped by the CSV reader.
-3. :func:`read_extract` lets pyarrow parse the body (every column as a string) and lines its rows
-   up with the layout. If the two disagree (a stray quote in the middle of an unquoted field is
+3. :func:`read_extract` shows the header to the caller (which may refuse the file on it, and
+   names the columns it wants: a column MAST drops is never materialised), lets pyarrow parse
+   the body (every wanted column as a string) and lines its rows up with the layout. If the two disagree (a stray quote in the middle of an unquoted field is
    literal text to a CSV reader but not to a parity count) the layout is rebuilt with Python's
    ``csv`` module, which follows the same rules as the reader; slower, but only for odd files.
 
@@ -295,27 +296,21 @@ def read_extract(
     fmt = fmt or sniff(data)
     layout = scan_layout(data, fmt)
     header = tuple(_parse_one(data[layout.header_start : layout.header_end], fmt))
-    positions = list(select(header)) if select is not None else list(range(len(header)))
-    names = [f"c{i}" for i in range(len(header))]
-    wanted = [f"c{i}" for i in positions]
-    invalid: list[int] = []
-
-    def on_invalid(_row: object) -> str:
-        invalid.append(1)
-        return "skip"
-
-    body = pa.py_buffer(data).slice(layout.header_end)
-    if not (~layout.blank).any():  # a header and nothing else (or blank lines)
-        table = pa.table({n: pa.array([], pa.string()) for n in wanted})
-    else:
-        table = _read_body(body, names, wanted, fmt, on_invalid)
+    table, invalid = _read_columns(data, fmt, layout, header, select)
+    if invalid and invalid >= 0.9 * (table.num_rows + invalid):
+        # nearly every row has another number of cells than the header: a trailing delimiter?
+        py_layout, _ = scan_layout_python(data[fmt.start :].decode(_codec(fmt)), fmt)
+        fitted = _fit_header(header, py_layout)
+        if fitted != header:
+            header = fitted
+            table, invalid = _read_columns(data, fmt, layout, header, select)
     ncols = len(header)
     exact = True
     odd: dict[int, tuple[str, ...]] | None = None
-    if not _agrees(layout, ncols, table.num_rows, len(invalid)):
+    if not _agrees(layout, ncols, table.num_rows, invalid):
         text = data[fmt.start :].decode(_codec(fmt))
         layout, odd = scan_layout_python(text, fmt)
-        if not _agrees(layout, ncols, table.num_rows, len(invalid)):
+        if not _agrees(layout, ncols, table.num_rows, invalid):
             exact = False
     nonblank = ~layout.blank
     good = nonblank & (layout.fields == ncols)
@@ -337,7 +332,7 @@ def read_extract(
         rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
         lines = rows.copy()
         empty = np.zeros(table.num_rows, dtype=bool)
-        bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in invalid)
+        bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in range(invalid))
     # a line of spaces is a blank line to a reader, even if the CSV reader saw one odd cell
     spaces = [b for b in bad_records if b.values and not "".join(b.values).strip()]
     if spaces:
@@ -353,6 +348,29 @@ def read_extract(
         blank_lines=int(layout.blank.sum()) + len(spaces),
         exact_positions=exact,
     )
+
+
+def _read_columns(
+    data: bytes,
+    fmt: TextFormat,
+    layout: Layout,
+    header: tuple[str, ...],
+    select: Callable[[tuple[str, ...]], Sequence[int]] | None,
+) -> tuple[pa.Table, int]:
+    """The wanted columns of the body, and how many rows the reader skipped as ragged."""
+    positions = list(select(header)) if select is not None else list(range(len(header)))
+    names = [f"c{i}" for i in range(len(header))]
+    wanted = [f"c{i}" for i in positions]
+    invalid: list[int] = []
+
+    def on_invalid(_row: object) -> str:
+        invalid.append(1)
+        return "skip"
+
+    if not (~layout.blank).any():  # a header and nothing else (or blank lines)
+        return pa.table({n: pa.array([], pa.string()) for n in wanted}), 0
+    body = pa.py_buffer(data).slice(layout.header_end)
+    return _read_body(body, names, wanted, fmt, on_invalid), len(invalid)
 
 
 def _read_body(body: pa.Buffer, names: list[str], wanted: list[str], fmt: TextFormat,
@@ -387,7 +405,25 @@ def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
     nonblank = ~layout.blank
     good = int((nonblank & (layout.fields == ncols)).sum())
     bad = int((nonblank & (layout.fields != ncols)).sum())
-    return good == table_rows and bad == invalid and layout.header_fields == ncols
+    return good == table_rows and bad == invalid
+
+
+def _fit_header(header: tuple[str, ...], layout: Layout) -> tuple[str, ...]:
+    """A trailing delimiter on the header or on every row (a common export habit) must not make
+    every row 'ragged': when most rows have a different number of cells, blank header cells at the
+    end are dropped, or unnamed ones added (and dropped later as columns outside the definition)."""
+    counts = layout.fields[~layout.blank]
+    if not len(counts):
+        return header
+    tally = np.bincount(counts)
+    usual = int(tally.argmax())
+    if tally[usual] < 0.9 * len(counts):  # no clear habit: leave it
+        return header
+    if usual > len(header):
+        return header + ("",) * (usual - len(header))
+    if usual < len(header) and not "".join(header[usual:]).strip():
+        return header[:usual]
+    return header
 
 
 def _record_values(data: bytes, layout: Layout, i: int, fmt: TextFormat) -> tuple[str, ...]:

@@ -12,14 +12,13 @@ Pure functions returning bytes: the ingest handler only moves them.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the receipt model itself needs no pyarrow
+    import pyarrow as pa
 
 #: The receipt lists at most this many rejections and duplicates; the CSV always has them all.
 RECEIPT_LIST_LIMIT: Final = 1000
@@ -108,28 +107,15 @@ def receipt_json(receipt: Receipt) -> bytes:
     return (receipt.model_dump_json(indent=2) + "\n").encode("utf-8")
 
 
-@dataclass(frozen=True)
-class RejectedRow:
-    """A rejected row with everything the partner needs to fix it; ``values`` maps the feed's
-    column names (as in the partner's header) to the cell as sent."""
-
-    row: int
-    line: int
-    columns: tuple[str, ...]
-    reasons: tuple[str, ...]
-    values: Mapping[str, str] = field(default_factory=dict)
-    case_ref: str | None = None
+#: The leading columns of the rejected-rows table; the feed's own columns follow.
+REJECTED_LEAD: Final = ("row", "line", "case_ref", "column", "reason")
 
 
-def rejected_csv(rows: Sequence[RejectedRow], columns: Sequence[str]) -> bytes:
-    """``reports/<file>.rejected.csv``: row, line, column(s), reason(s), then the row as sent in
-    the feed's own columns. UTF-8 with a byte-order mark so that Excel opens it correctly."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["row", "line", "column", "reason", *columns])
-    for r in rows:
-        writer.writerow(
-            [r.row, r.line, "; ".join(r.columns), "; ".join(r.reasons),
-             *(r.values.get(c, "") for c in columns)]
-        )  # fmt: skip
-    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+def rejected_csv(rejected: pa.Table) -> bytes:
+    """``reports/<file>.rejected.csv`` from the rejected-rows table: row, line, column(s),
+    reason(s) (``; ``-separated when a row has several), then the row as sent in the feed's own
+    columns. UTF-8 with a byte-order mark so that Excel opens it correctly; CRLF line endings."""
+    from mast.feeds.csvout import table_csv
+
+    keep = [c for c in rejected.column_names if c != "case_ref"]
+    return table_csv(rejected.select(keep), crlf=True, bom=True)

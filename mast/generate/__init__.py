@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mast.feeds.csvout import buffer_bytes, csv_lines
 from mast.feeds.definition import FeedDefinition, load_feed_definitions
 from mast.generate.partners import profile_for
 from mast.generate.population import build_population
@@ -39,8 +40,6 @@ from mast.generate.render import (
     BAD_SEX,
     ExtractFile,
     FileRenderer,
-    _buffer_bytes,
-    csv_lines,
 )
 from mast.generate.timeline import Involvements, build_involvements
 from mast.generate.vocab import load_vocab
@@ -67,7 +66,7 @@ class GeneratedDay:
                 "person_id": _ids("P", f.truth_person),
                 "address_id": _ids("A", f.truth_address),
             })  # fmt: skip
-            parts.append(_buffer_bytes(csv_lines(table, ",")))
+            parts.append(buffer_bytes(csv_lines(table, ",")))
         return b"".join(parts)
 
     def write(self, out_dir: Path) -> list[Path]:

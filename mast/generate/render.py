@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mast.feeds.csvout import buffer_bytes, csv_lines, header_line
 from mast.feeds.definition import ColumnSpec, FeedDefinition, strftime_pattern
 from mast.generate.partners import Extra, Profile, profile_for
 from mast.generate.population import Population
@@ -471,7 +472,8 @@ class FileRenderer:
         elif kind == BAD_FUTURE_DOB:
             c = d.column_for("dob")
             assert c is not None
-            fut = np.array([np.datetime64(day + dt.timedelta(days=400), "D")])
+            # twenty years ahead: in the future whenever the file is ingested
+            fut = np.array([np.datetime64(day + dt.timedelta(days=20 * 365), "D")])
             values[c.name][i] = self._format_dates(c, fut, np.array([0]))[0].as_py()
         elif kind == BAD_NAME_FORM:
             col = name("full_name")
@@ -495,17 +497,15 @@ class FileRenderer:
 
     def _write(self, table: pa.Table, columns: list[str], ragged_positions: list[int]) -> bytes:
         fmt = self.d.file
-        header = io.StringIO(newline="")
-        csv.writer(header, delimiter=fmt.delimiter, lineterminator="\n").writerow(columns)
         lines = csv_lines(table, fmt.delimiter, quote_all=self.p.quote_all)
         ragged_rows = {pos: [table.column(k)[pos].as_py() or "" for k in range(3)]
                        for pos in ragged_positions}  # fmt: skip
         del table
-        parts = [header.getvalue().encode("utf-8")]
+        parts = [header_line(columns, fmt.delimiter)]
         start = 0
         for pos in [*ragged_positions, len(lines)]:
             if pos > start:
-                parts.append(_buffer_bytes(lines.slice(start, pos - start)))
+                parts.append(buffer_bytes(lines.slice(start, pos - start)))
             if pos < len(lines):  # a row cut short after its third cell
                 row = ragged_rows[pos]
                 line = io.StringIO(newline="")
@@ -522,29 +522,6 @@ class FileRenderer:
         if fmt.encoding == "utf-8-sig":
             return b"\xef\xbb\xbf" + data
         return data
-
-
-def csv_lines(table: pa.Table, delimiter: str, *, quote_all: bool = False) -> pa.Array:
-    """Each row as one CSV line ending in a newline, built a column at a time: a cell is quoted
-    when it holds the delimiter, a quote or a line break (or always, for ``quote_all``); a null
-    is an empty cell."""
-    special = "[" + re.escape(delimiter) + '"\r\n]'
-    cells = []
-    for column in table.columns:
-        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
-        needs = pc.is_valid(arr) if quote_all else pc.match_substring_regex(arr, special)
-        cells.append(pc.fill_null(pc.if_else(needs, quoted, arr), ""))
-    lines = pc.binary_join_element_wise(*cells, delimiter) if len(cells) > 1 else cells[0]
-    return pc.binary_join_element_wise(lines, "\n", "")
-
-
-def _buffer_bytes(lines: pa.Array) -> bytes:
-    """The concatenated values of a string array: its data buffer between first and last offset."""
-    if len(lines) == 0:
-        return b""
-    off = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
-    return lines.buffers()[2].to_pybytes()[int(off[0]) : int(off[-1])]
 
 
 def _fold_error(exc: UnicodeError) -> tuple[str, int]:

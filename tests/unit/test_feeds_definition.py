@@ -155,4 +155,5 @@ def test_a_sixth_partner_is_configuration_only(config: Path) -> None:
     assert (rec["given_name"], rec["family_name"], rec["postcode"]) == ("Aisha", "Begum", "WS3 1AB")
     assert rec["dob"] == dt.date(1980, 5, 12) and rec["contact_team"] == "Tenancy Sustainment"
     assert parsed.withdrawals == ("walsall-housing:H0",)
-    assert parsed.rejected[0].row == 3 and parsed.rejected[0].reasons == ("not a real date",)
+    first = parsed.rejected.to_pylist()[0]
+    assert (first["row"], first["line"], first["column"], first["reason"]) == (3, 3, "Born", "not a real date")

@@ -344,3 +344,33 @@ def test_many_rejections_are_capped_in_the_receipt_but_all_in_the_csv() -> None:
     r = parsed.receipt
     assert r.rows_rejected == 1200 and len(r.rejections) == 1000 and r.rejections_truncated
     assert parsed.rejected_csv().count(b"\r\n") == 1201
+
+
+@pytest.mark.parametrize("trailing", ["header", "rows"])
+def test_a_trailing_delimiter_on_the_header_or_every_row_is_tolerated(trailing: str) -> None:
+    header = POLICE_HEADER + ("," if trailing == "header" else "")
+    rows = [good("A1") + ("," if trailing == "rows" else ""), good("A2", dob="31/02/2020") + ("," if trailing == "rows" else "")]
+    parsed = parse(police(*rows, header=header))
+    assert refs(parsed) == ["A1"]
+    assert [(x.row, x.reason) for x in parsed.receipt.rejections] == [(3, "not a real date")]
+    assert parsed.receipt.dropped_columns == (["MO Summary", "(unnamed column 13)"] if trailing == "rows" else ["MO Summary"])
+
+
+def test_a_row_with_several_problems_lists_each() -> None:
+    parsed = parse(police(good("A1"), good("A2", dob="31/02/2020").replace(",M,", ",Q,")))
+    assert [(x.row, x.column, x.reason) for x in parsed.receipt.rejections] == [
+        (3, "DOB", "not a real date"), (3, "Gender", "not a known code: use M, F, U")]
+    row = parsed.rejected.to_pylist()[0]
+    assert (row["column"], row["reason"]) == ("DOB; Gender", "not a real date; not a known code: use M, F, U")
+
+
+def test_a_large_file_where_every_row_fails_is_quarantined_quickly() -> None:
+    import time
+
+    rows = [good(f"A{i}", dob="1990-08-19") for i in range(100_000)]  # ISO dates: the wrong format
+    started = time.perf_counter()
+    parsed = parse(police(*rows))
+    assert time.perf_counter() - started < 10
+    assert parsed.quarantined and parsed.receipt.rows_rejected == 100_000
+    assert parsed.rejected.num_rows == 100_000 and parsed.receipt.rejections_truncated
+    assert parsed.rejected_csv().count(b"\r\n") == 100_001

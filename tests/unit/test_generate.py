@@ -54,7 +54,7 @@ def test_every_file_parses_with_only_the_deliberately_bad_rows_rejected(day: Gen
     r = parsed.receipt
     assert not parsed.quarantined
     assert f.bad_rows, "a demo needs a real receipt"
-    assert {x.row - 1 for x in parsed.rejected} == set(f.bad_rows)  # data row = spreadsheet row - 1
+    assert {r - 1 for r in parsed.rejected.column("row").to_pylist()} == set(f.bad_rows)  # data row = spreadsheet row - 1
     assert r.rows_rejected == len(f.bad_rows)
     assert r.rows_duplicate == len(f.duplicate_rows)
     assert r.rows_filtered == len(f.filtered_rows)
@@ -119,7 +119,7 @@ def test_a_few_days_of_extracts() -> None:
         parsed = parse_extract(f2.data, load_feed_definition(feed), ingest_id="d2", file_name=f2.file_name,
                                ingest_date=d2.date)  # fmt: skip
         assert parsed.receipt.rows_withdrawal == 1 and len(parsed.withdrawals) == 1
-        assert {x.row - 1 for x in parsed.rejected} == set(f2.bad_rows)
+        assert {r - 1 for r in parsed.rejected.column("row").to_pylist()} == set(f2.bad_rows)
     assert generate_days(1500, 5, days=3, as_of=AS_OF)[2].files["wm-police"].data == d3.files["wm-police"].data
 
 
@@ -153,7 +153,7 @@ def test_a_sixth_feed_is_generated_from_its_definition(tmp_path: Path, monkeypat
     assert f.data.startswith(b"Ref\tOpened\tFirst")
     parsed = parse_extract(f.data, load_feed_definition("whg-tenancy"), ingest_id="g", file_name=f.file_name,
                            ingest_date=AS_OF)  # fmt: skip
-    assert {x.row - 1 for x in parsed.rejected} == set(f.bad_rows)
+    assert {r - 1 for r in parsed.rejected.column("row").to_pylist()} == set(f.bad_rows)
     assert parsed.receipt.rows_accepted == f.rows - len(f.bad_rows) > 0
 
 
