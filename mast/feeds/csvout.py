@@ -17,8 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def csv_lines(table: pa.Table, delimiter: str = ",", *, quote_all: bool = False) -> pa.Array:
-    """Each row as one CSV line ending in ``\\n``: a cell is quoted when it holds the delimiter, a
+def csv_lines(
+    table: pa.Table, delimiter: str = ",", *, quote_all: bool = False, line_end: str = "\n"
+) -> pa.Array:
+    """Each row as one CSV line ending in ``line_end``: a cell is quoted when it holds the delimiter, a
     quote or a line break (or, with ``quote_all``, whenever it is not null); null is empty."""
     special = "[" + re.escape(delimiter) + '"\\r\\n]'
     cells = []
@@ -32,7 +34,7 @@ def csv_lines(table: pa.Table, delimiter: str = ",", *, quote_all: bool = False)
     if not cells:
         return pa.array([], pa.string())
     lines = pc.binary_join_element_wise(*cells, delimiter) if len(cells) > 1 else cells[0]
-    return pc.binary_join_element_wise(lines, "\n", "")
+    return pc.binary_join_element_wise(lines, line_end, "")
 
 
 def buffer_bytes(lines: pa.Array) -> bytes:
@@ -43,15 +45,15 @@ def buffer_bytes(lines: pa.Array) -> bytes:
     return lines.buffers()[2].to_pybytes()[int(off[0]) : int(off[-1])]
 
 
-def header_line(names: Sequence[str], delimiter: str = ",") -> bytes:
+def header_line(names: Sequence[str], delimiter: str = ",", line_end: str = "\n") -> bytes:
     out = io.StringIO(newline="")
-    csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(list(names))
+    csv.writer(out, delimiter=delimiter, lineterminator=line_end).writerow(list(names))
     return out.getvalue().encode("utf-8")
 
 
 def table_csv(table: pa.Table, *, delimiter: str = ",", crlf: bool = False, bom: bool = False) -> bytes:
-    """A whole table as CSV bytes (UTF-8), header first."""
-    data = header_line(table.column_names, delimiter) + buffer_bytes(csv_lines(table, delimiter))
-    if crlf:
-        data = data.replace(b"\n", b"\r\n")
+    """A whole table as CSV bytes (UTF-8), header first; line breaks inside cells are kept as sent."""
+    end = "\r\n" if crlf else "\n"
+    data = header_line(table.column_names, delimiter, end) + buffer_bytes(
+        csv_lines(table, delimiter, line_end=end))  # fmt: skip
     return (b"\xef\xbb\xbf" if bom else b"") + data

@@ -20,7 +20,6 @@ import codecs
 import csv
 import datetime as dt
 import io
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Final

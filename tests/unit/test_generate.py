@@ -100,6 +100,18 @@ def test_the_data_is_realistically_messy(day: GeneratedDay) -> None:
             if r["dob"] and r["address_line1"]:
                 by_dob_address.setdefault((r["dob"], r["postcode"]), set()).add(pid)
     assert any(len(s) > 1 for s in by_dob_address.values())  # twins: same birthday, same home
+    # movers: one person, two postcodes over time
+    assert sum(len({r["postcode"].replace(" ", "").upper() for r in recs if r["postcode"]}) > 1
+               for recs in linked) > 10  # fmt: skip
+    # a parent and a child with the same name at the same address, a generation apart
+    by_name_address: dict[tuple, set] = {}
+    for pid, recs in people.items():
+        for r in recs:
+            if r["dob"] and r["given_name"] and r["family_name"]:
+                by_name_address.setdefault((r["given_name"], r["family_name"], r["postcode"]), set()).add(
+                    (pid, r["dob"].year))  # fmt: skip
+    assert any(len({p for p, _ in s}) > 1 and max(y for _, y in s) - min(y for _, y in s) > 15
+               for s in by_name_address.values())  # fmt: skip
 
 
 def test_a_few_days_of_extracts() -> None:
