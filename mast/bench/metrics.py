@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mast.linkage.arrays import unique_inverse
+
 
 @dataclass(frozen=True)
 class Quality:
@@ -37,7 +39,11 @@ class Quality:
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
-    return np.unique(np.asarray(values), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    values = np.asarray(values)
+    if values.dtype == object:
+        index: dict[object, int] = {}
+        return np.fromiter((index.setdefault(v, len(index)) for v in values.tolist()), dtype=np.int64, count=len(values))
+    return unique_inverse(values.astype(np.int64))[1]
 
 
 def cluster_quality(predicted: np.ndarray, truth: np.ndarray, side: np.ndarray | None = None) -> Quality:

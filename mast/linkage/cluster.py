@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mast.linkage.arrays import isin_sorted, unique
 from mast.linkage.pairs import Blocks, block_pairs
 
 #: (lo, hi) -> (match weight, log2 Bayes factor, guard bits): the model's scorer over row pairs
@@ -88,7 +89,7 @@ def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, th
     a = np.concatenate([edge_lo, constraints.same_lo]).astype(np.int64)
     b = np.concatenate([edge_hi, constraints.same_hi]).astype(np.int64)
     labels = components(n, a, b)
-    active = np.unique(np.concatenate([a, b])) if rows is None else np.asarray(rows, dtype=np.int64)
+    active = unique(np.concatenate([a, b])) if rows is None else np.asarray(rows, dtype=np.int64)
     if len(active) == 0:
         return labels, stats
 
@@ -114,12 +115,13 @@ def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, th
     if len(lo):
         weight, bf, guards = score(lo, hi)
         codes = _pair_code(lo, hi)
-        forced = np.isin(codes, np.fromiter(same_codes, np.int64, len(same_codes))) if same_codes else np.zeros(len(lo), bool)
-        apart = np.isin(codes, apart_codes) if len(apart_codes) else np.zeros(len(lo), bool)
+        same_sorted = np.sort(np.fromiter(same_codes, np.int64, len(same_codes)))
+        forced = isin_sorted(codes, same_sorted)
+        apart = isin_sorted(codes, np.sort(apart_codes))
         conflict = (((guards != 0) | (bf < conflict_bf)) & ~forced) | apart
         stats.conflicts = int(conflict.sum())
-        conflicted = np.unique(labels[lo[conflict]])
-        split = np.isin(labels[lo], conflicted)
+        conflicted = unique(labels[lo[conflict]])
+        split = isin_sorted(labels[lo], conflicted)
         stats.split = int(len(conflicted))
         stats.clean = int(small.sum()) - stats.split
         if len(conflicted):
@@ -129,7 +131,8 @@ def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, th
     # 2. components too large to score completely: agglomerate with conflicts checked on demand
     for g in np.nonzero(giant)[0]:
         comp_rows = members[starts[g] : starts[g] + sizes[g]]
-        inside = np.isin(a, comp_rows) & np.isin(b, comp_rows)
+        sorted_rows = np.sort(comp_rows)
+        inside = isin_sorted(a, sorted_rows) & isin_sorted(b, sorted_rows)
         _agglomerate_lazily(labels, comp_rows, a[inside], b[inside], score, threshold_weight, conflict_bf,
                             same_codes, set(apart_codes.tolist()))
         stats.notes.append(f"component of {len(comp_rows)} records agglomerated without complete scoring")
@@ -146,7 +149,7 @@ def _split_components(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight
     guards = guards[order]
     bounds = np.nonzero(np.r_[True, comp[1:] != comp[:-1], True])[0]
     for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rows = np.unique(np.concatenate([lo[s:e], hi[s:e]]))
+        rows = unique(np.concatenate([lo[s:e], hi[s:e]]))
         k = len(rows)
         la = np.searchsorted(rows, lo[s:e])
         lb = np.searchsorted(rows, hi[s:e])

@@ -17,12 +17,14 @@ import hashlib
 import multiprocessing
 import os
 import time
+from multiprocessing import shared_memory
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from mast.linkage.arrays import isin_sorted, unique, unique_first
 from mast.linkage.cluster import ClusterStats, Constraints, cluster
 from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
@@ -49,42 +51,109 @@ class LinkOptions:
 
 
 # ---------------------------------------------------------------------- parallel scoring
+# Workers are forked after the table, model, blocks and the shared pair buffer exist, so they read
+# them copy-on-write from this dict; only small descriptions of work cross the process boundary.
 _WORK: dict[str, Any] = {}
 
 
-def _score_batch(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarray, keep_weight: float,
-                 ) -> tuple[np.ndarray, ...]:
-    scores = model.score(table, lo, hi)
-    keep = scores.weight >= keep_weight
-    return lo[keep], hi[keep], scores.weight[keep], scores.guards[keep]
+def _pair_buffer() -> np.ndarray:
+    return _WORK["pairs"].buffer
 
 
-def _score_shard(shard: int) -> tuple[np.ndarray, ...]:
-    table: RecordTable = _WORK["table"]
-    model: Model = _WORK["model"]
+def _generate_shard(shard: int) -> int:
+    """Write the unique candidate pairs (as lo << 32 | hi) of one key shard into its buffer segment."""
     blocks: Blocks = _WORK["blocks"]
-    mine = blocks.select(blocks.keys % _WORK["shards"] == shard)
-    out: list[tuple[np.ndarray, ...]] = []
+    pairs: PairBuffer = _WORK["pairs"]
+    offset = int(pairs.offsets[shard])
+    mine = blocks.select(pairs.shard_of_block == shard)
+    buffer = _pair_buffer()
     counts = mine.pair_counts
     cum = np.cumsum(counts)
-    start = 0
+    start, written = 0, 0
     while start < len(counts):
-        end = int(np.searchsorted(cum, (cum[start - 1] if start else 0) + BATCH_PAIRS, side="right"))
-        end = max(end, start + 1)
+        base = int(cum[start - 1]) if start else 0
+        end = max(int(np.searchsorted(cum, base + BATCH_PAIRS, side="right")), start + 1)
         part = Blocks(mine.keys[start:end], mine.starts[start:end], mine.sizes[start:end], mine.rows, 0)
         lo, hi = block_pairs(part)
-        out.append(_score_batch(table, model, lo, hi, _WORK["keep_weight"]))
+        buffer[offset + written : offset + written + len(lo)] = lo << 32 | hi
+        written += len(lo)
         start = end
-    if not out:
-        e = np.zeros(0, np.int64)
-        return e, e, np.zeros(0, np.float32), np.zeros(0, np.uint8)
-    return tuple(np.concatenate([o[i] for o in out]) for i in range(4))
+    segment = buffer[offset : offset + written]
+    segment.sort()
+    distinct = unique(segment)
+    segment[: len(distinct)] = distinct
+    return len(distinct)
+
+
+def _score_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Score pairs ``buffer[start:end]``; keep those at or above the link threshold."""
+    start, end = bounds
+    codes = _pair_buffer()[start:end]
+    lo, hi = codes >> 32, codes & 0xFFFFFFFF
+    scores = _WORK["model"].score(_WORK["table"], lo, hi)
+    keep = scores.weight >= _WORK["keep_weight"]
+    return lo[keep], hi[keep], scores.weight[keep], scores.guards[keep]
 
 
 def _score_chunk(args: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lo, hi = args
     scores = _WORK["model"].score(_WORK["table"], lo, hi)
     return scores.weight, scores.bayes_factor, scores.guards
+
+
+@dataclass
+class PairBuffer:
+    """Room for every candidate pair occurrence, segment by key shard (shared memory when parallel)."""
+
+    buffer: np.ndarray
+    offsets: np.ndarray
+    shard_of_block: np.ndarray
+    shards: int
+    shm: Any = None
+
+    @classmethod
+    def allocate(cls, blocks: Blocks, shards: int, shared: bool) -> PairBuffer:
+        shard_of_block = blocks.keys % shards
+        per_shard = np.bincount(shard_of_block, weights=blocks.pair_counts, minlength=shards).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(per_shard)[:-1]]).astype(np.int64)
+        total = int(per_shard.sum())
+        if shared and total:
+            shm = shared_memory.SharedMemory(create=True, size=total * 8)
+            return cls(np.ndarray((total,), dtype=np.int64, buffer=shm.buf), offsets, shard_of_block, shards, shm)
+        return cls(np.empty(total, dtype=np.int64), offsets, shard_of_block, shards)
+
+    def release(self) -> None:
+        if self.shm is not None:
+            self.buffer = np.empty(0, np.int64)
+            self.shm.close()
+            self.shm.unlink()
+            self.shm = None
+
+
+def score_candidates(pool: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Every candidate pair scored once; returns those at or above the threshold, and the pair count.
+
+    Pairs are generated per key shard into :class:`PairBuffer` segments, deduplicated across shards
+    (a pair sharing several keys is scored once), then scored in chunks — in ``pool`` when given
+    (forked after ``_WORK`` was filled), else here.
+    """
+    pairs: PairBuffer = _WORK["pairs"]
+    buffer = pairs.buffer
+    shards = range(pairs.shards)
+    written = pool.map(_generate_shard, shards) if pool is not None else [_generate_shard(s) for s in shards]
+    segments = [buffer[o : o + w] for o, w in zip(pairs.offsets.tolist(), written, strict=True)]
+    codes = unique(np.concatenate(segments)) if segments else np.zeros(0, np.int64)
+    n_unique = len(codes)
+    buffer[:n_unique] = codes
+    del codes, segments
+    step = max(min(BATCH_PAIRS, n_unique // (4 * pairs.shards) + 1), 10_000)
+    ranges = [(i, min(i + step, n_unique)) for i in range(0, n_unique, step)]
+    parts = pool.map(_score_range, ranges) if pool is not None else [_score_range(r) for r in ranges]
+    if not parts:
+        e = np.zeros(0, np.int64)
+        return e, e, np.zeros(0, np.float32), np.zeros(0, np.uint8), 0
+    lo, hi, weight, guards = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    return lo, hi, weight, guards, n_unique
 
 
 class _Scorer:
@@ -112,7 +181,7 @@ def _score_direct(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarr
 # ---------------------------------------------------------------------- ids
 def _person_ids(table: RecordTable, labels: np.ndarray) -> np.ndarray:
     ids = np.empty(len(labels), dtype=object)
-    roots = np.unique(labels)
+    roots = unique(labels)
     names = {int(r): "P-" + hashlib.blake2b(str(table.record_id[r]).encode(), digest_size=8).hexdigest()
              for r in roots.tolist()}
     for r, name in names.items():
@@ -228,6 +297,8 @@ class Linker:
     options: LinkOptions = field(default_factory=LinkOptions)
     stats: dict[str, Any] = field(default_factory=dict)
     index: KeyIndex | None = None
+    #: linked candidate pairs of the last batch link: (lo, hi, weight), at or above the threshold, no guard
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -254,19 +325,14 @@ class Linker:
         workers = options.workers or os.cpu_count() or 1
         candidate_occurrences = int(blocks.pair_counts.sum())
         pool = None
-        _WORK.update(table=table, model=model, blocks=blocks, shards=options.shards,
-                     keep_weight=model.threshold_weight)
+        parallel = workers > 1 and candidate_occurrences >= options.parallel_min_pairs
+        pairs = PairBuffer.allocate(blocks, options.shards if parallel else 1, shared=parallel)
+        _WORK.update(table=table, model=model, keep_weight=model.threshold_weight, blocks=blocks, pairs=pairs)
         try:
-            if workers > 1 and candidate_occurrences >= options.parallel_min_pairs:
+            if parallel:
                 pool = multiprocessing.get_context("fork").Pool(workers)
-                parts = pool.map(_score_shard, range(options.shards))
-            else:
-                _WORK["shards"] = 1
-                parts = [_score_shard(0)]
-            lo, hi, weight, guards = (np.concatenate([p[i] for p in parts]) for i in range(4))
-            code = lo.astype(np.int64) << 32 | hi
-            code, first = np.unique(code, return_index=True)
-            lo, hi, weight, guards = lo[first], hi[first], weight[first], guards[first]
+            lo, hi, weight, guards, n_unique = score_candidates(pool)
+            pairs.release()
             timings["score"] = time.perf_counter() - t
             t = time.perf_counter()
             row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
@@ -280,10 +346,12 @@ class Linker:
             if pool is not None:
                 pool.close()
                 pool.join()
+            pairs.release()
             _WORK.clear()
         stats = {
             "records": len(table),
             "candidate_pair_occurrences": candidate_occurrences,
+            "candidate_pairs": n_unique,
             "blocks_skipped_over_limit": blocks.skipped,
             "linked_pairs": int(ok.sum()),
             "vetoed_pairs": int((~ok).sum()),
@@ -291,7 +359,7 @@ class Linker:
             "cluster": cstats.__dict__,
             "seconds": timings,
         }
-        linker = cls(table, model, labels, keys, decisions, options, stats)
+        linker = cls(table, model, labels, keys, decisions, options, stats, edges=(lo[ok], hi[ok], weight[ok]))
         linker._row_of = row_of
         return linker
 
@@ -331,18 +399,18 @@ class Linker:
         scores = self.model.score(combined, lo, hi)
         edge = (scores.weight >= self.model.threshold_weight) & (scores.guards == 0)
         labels = np.concatenate([self.labels, np.arange(base_n, base_n + len(new), dtype=np.int64)])
-        touched_rows = np.unique(np.concatenate([lo[edge], hi[edge]]))
-        touched_labels = np.unique(labels[touched_rows[touched_rows < base_n]])
-        members = np.nonzero(np.isin(labels, touched_labels))[0]
-        region = np.unique(np.concatenate([members, np.arange(base_n, base_n + len(new))]))
+        touched_rows = unique(np.concatenate([lo[edge], hi[edge]]))
+        touched_labels = unique(labels[touched_rows[touched_rows < base_n]])
+        members = np.nonzero(isin_sorted(labels, touched_labels))[0]
+        region = unique(np.concatenate([members, np.arange(base_n, base_n + len(new))]))
         # Existing people hold together (they were clustered already): chain each one's members.
         old = region[region < base_n]
         old = old[np.argsort(labels[old], kind="stable")]
         same_chain = labels[old[1:]] == labels[old[:-1]]
         row_of = {rid: i for i, rid in enumerate(combined.record_id.tolist())}
         constraints, _ = constraints_for(self.decisions, row_of)
-        in_region = np.isin(constraints.same_lo, region) & np.isin(constraints.same_hi, region)
-        apart_in = np.isin(constraints.apart_lo, region) & np.isin(constraints.apart_hi, region)
+        in_region = isin_sorted(constraints.same_lo, region) & isin_sorted(constraints.same_hi, region)
+        apart_in = isin_sorted(constraints.apart_lo, region) & isin_sorted(constraints.apart_hi, region)
         local = Constraints(
             np.concatenate([old[:-1][same_chain], constraints.same_lo[in_region]]),
             np.concatenate([old[1:][same_chain], constraints.same_hi[in_region]]),
@@ -381,7 +449,7 @@ class Linker:
 def candidate_rows(linker: Linker, query: Mapping[str, Any]) -> np.ndarray:
     q = prepare_records([{"record_id": "__query__", **query}], linker.table.vocabs, compute_tf=False)
     _, rows = linker.index.lookup(record_keys(q), block_limits(LOOKUP_KEYS, linker.options.max_block))
-    return np.unique(rows)
+    return unique(rows)
 
 
 def rank_candidates(model: Model, query: Mapping[str, Any], candidates: RecordTable, labels: np.ndarray,

@@ -221,7 +221,9 @@ class Model:
                 w[rows[known]] = adjusted[known].astype(np.float32)
             weights[:, c] = w
         for c, k, levels, w, _ in self._dependences:
-            inside = np.isin(gamma[:, k], levels)
+            lookup = np.zeros(128, dtype=bool)
+            lookup[levels] = True
+            inside = lookup[gamma[:, k]]
             weights[inside, c] = w[gamma[inside, c]]
         return weights
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mast.linkage.arrays import unique
+
 DEFAULT_MAX_BLOCK = 400
 
 
@@ -34,36 +36,73 @@ class Blocks:
         return Blocks(self.keys[mask], self.starts[mask], self.sizes[mask], self.rows, self.skipped)
 
 
+#: rows are packed beside the key in one int64 when the table is smaller than this
+_ROW_BITS = 24
+
+
 def make_blocks(key_matrix: np.ndarray, max_block: int | np.ndarray = DEFAULT_MAX_BLOCK, row_offset: int = 0) -> Blocks:
     """Group records by key (all columns of ``key_matrix`` pooled; 0 means no key).
 
-    ``max_block`` is one limit, or one per column (keys of one namespace must share it).
+    ``max_block`` is one limit, or one per column (keys of one namespace must share it). Block
+    keys are :func:`block_key` s of the lookup keys.
     """
     n, r = key_matrix.shape
-    flat_keys = key_matrix.reshape(-1)
-    flat_rows = np.repeat(np.arange(n, dtype=np.int64) + row_offset, r)
     limits = np.broadcast_to(np.asarray(max_block, dtype=np.int64), (r,))
-    flat_limits = np.tile(limits, n)
-    keep = flat_keys != 0
-    flat_keys, flat_rows, flat_limits = flat_keys[keep], flat_rows[keep], flat_limits[keep]
-    order = np.lexsort((flat_rows, flat_keys))
-    flat_keys, flat_rows, flat_limits = flat_keys[order], flat_rows[order], flat_limits[order]
-    # a record emitting one key twice (its date and its swapped date can coincide) counts once
-    dup = np.zeros(len(flat_keys), dtype=bool)
-    if len(flat_keys) > 1:
-        dup[1:] = (flat_keys[1:] == flat_keys[:-1]) & (flat_rows[1:] == flat_rows[:-1])
-    flat_keys, flat_rows, flat_limits = flat_keys[~dup], flat_rows[~dup], flat_limits[~dup]
-    if len(flat_keys) == 0:
+    parts = []
+    offset = 0
+    rows_parts = []
+    for limit in np.unique(limits).tolist():
+        cols = np.nonzero(limits == limit)[0]
+        keys, starts, sizes, rows, skipped = _group(key_matrix[:, cols], int(limit), row_offset)
+        parts.append((keys, starts + offset, sizes, skipped))
+        rows_parts.append(rows)
+        offset += len(rows)
+    keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    starts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    sizes = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+    rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, np.int64)
+    return Blocks(keys, starts, sizes, rows, sum(p[3] for p in parts))
+
+
+def block_key(keys: np.ndarray) -> np.ndarray:
+    """The block id of lookup keys (their high bits: the low bits carry the row while sorting)."""
+    return keys >> _ROW_BITS
+
+
+def _group(matrix: np.ndarray, limit: int, row_offset: int) -> tuple[np.ndarray, ...]:
+    n, r = matrix.shape
+    flat = matrix.reshape(-1)
+    rows = np.repeat(np.arange(n, dtype=np.int64) + row_offset, r)
+    keep = flat != 0
+    flat, rows = flat[keep], rows[keep]
+    if n + row_offset < (1 << _ROW_BITS):
+        packed = (block_key(flat) << _ROW_BITS) | rows
+        packed.sort()
+        # one record emitting one key twice (a date and its swap can coincide) counts once
+        first = np.empty(len(packed), dtype=bool)
+        if len(packed):
+            first[0] = True
+            np.not_equal(packed[1:], packed[:-1], out=first[1:])
+        packed = packed[first]
+        keys = packed >> _ROW_BITS
+        rows = packed & ((1 << _ROW_BITS) - 1)
+    else:
+        keys = block_key(flat)
+        order = np.lexsort((rows, keys))
+        keys, rows = keys[order], rows[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
+        keys, rows = keys[first], rows[first]
+    if len(keys) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Blocks(empty, empty, empty, flat_rows, 0)
-    boundary = np.ones(len(flat_keys), dtype=bool)
-    boundary[1:] = flat_keys[1:] != flat_keys[:-1]
+        return empty, empty, empty, rows, 0
+    boundary = np.empty(len(keys), dtype=bool)
+    boundary[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=boundary[1:])
     starts = np.nonzero(boundary)[0]
-    sizes = np.diff(np.append(starts, len(flat_keys)))
-    cap = flat_limits[starts]
-    usable = (sizes >= 2) & (sizes <= cap)
-    skipped = int(((sizes > cap)).sum())
-    return Blocks(flat_keys[starts[usable]], starts[usable], sizes[usable], flat_rows, skipped)
+    sizes = np.diff(np.append(starts, len(keys)))
+    usable = (sizes >= 2) & (sizes <= limit)
+    return keys[starts[usable]], starts[usable], sizes[usable], rows, int((sizes > limit).sum())
 
 
 def block_pairs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +128,7 @@ def dedupe(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = lo[keep], hi[keep]
     if len(lo) == 0:
         return lo, hi
-    code = np.unique(lo.astype(np.int64) << 32 | hi.astype(np.int64))
+    code = unique(lo.astype(np.int64) << 32 | hi.astype(np.int64))
     return code >> 32, code & 0xFFFFFFFF
 
 

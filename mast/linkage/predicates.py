@@ -18,6 +18,7 @@ from rapidfuzz.distance import JaroWinkler as _JW
 from rapidfuzz.distance import Levenshtein as _Lev
 from rapidfuzz.process import cpdist
 
+from mast.linkage.arrays import unique_inverse
 from mast.normalise.dates import MISSING_DAY
 from mast.linkage.table import RecordTable
 from mast.linkage.vocab import MISSING, Vocab
@@ -89,7 +90,7 @@ class PairContext:
             width = np.int64(len(vocab) + 1)
             lo = np.minimum(a[todo], b[todo]).astype(np.int64)
             hi = np.maximum(a[todo], b[todo]).astype(np.int64)
-            uniq, inverse = np.unique(lo * width + hi, return_inverse=True)
+            uniq, inverse = unique_inverse(lo * width + hi)
             strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
             ua = [strings[x] for x in (uniq // width).tolist()]
             ub = [strings[x] for x in (uniq % width).tolist()]
@@ -396,7 +397,9 @@ class LevelIn:
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         gamma = ctx.gamma[self.comparison]
-        return np.isin(gamma, np.asarray(self.indices, dtype=gamma.dtype))
+        table = np.zeros(max(self.indices, default=0) + 128, dtype=bool)
+        table[list(self.indices)] = True
+        return table[gamma.astype(np.int64)]
 
     def describe(self) -> str:
         return f"{self.comparison} is {' or '.join(self.labels)}"

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from mast.normalise.addresses import parse_address
+from mast.normalise.addresses import has_digit, locality_of, parse_address
 from mast.normalise.dates import MISSING_DAY, parse_date, to_day
 from mast.normalise.identifiers import nhs_number, uprn
 from mast.normalise.names import clean_family, clean_given, clean_middle
 from mast.normalise.postcodes import parse_postcode
+from mast.linkage.arrays import unique_inverse
 from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
 
 #: Canonical input columns (`mast link` and the curated records). Only ``record_id`` is required.
@@ -202,6 +203,41 @@ def _column(columns: Mapping[str, Any], name: str, n: int) -> Factorised:
     return factorise(values)
 
 
+def _addresses(l1: Factorised, l2: Factorised, vocabs: Vocabs, n: int) -> tuple[np.ndarray, ...]:
+    def codes_of(address: Any) -> tuple[int, int, int, int, int]:
+        return (vocabs.dwellings.code(address.dwelling if address.present else ""), vocabs.numbers.code(address.number),
+                vocabs.numbers.code(address.flat), vocabs.streets.code(address.street),
+                vocabs.streets.code(address.locality))
+
+    first = [parse_address(str(v), None) for v in l1.uniques]
+    first_codes = np.asarray([codes_of(a) for a in first] or [(MISSING,) * 5], dtype=np.int32).reshape(-1, 5)
+    first_digits = np.asarray([has_digit(str(v)) for v in l1.uniques] or [False], dtype=bool)
+    second_digits = np.asarray([has_digit(str(v)) for v in l2.uniques] or [False], dtype=bool)
+    second_locality = np.asarray([vocabs.streets.code(locality_of(str(v))) for v in l2.uniques] or [MISSING],
+                                 dtype=np.int32)
+    out = gather(first_codes, l1.codes, MISSING).reshape(n, 5).copy()
+    has1, has2 = l1.codes >= 0, l2.codes >= 0
+    # locality from the second line where the first has none
+    take_second = has2 & (out[:, 4] < 0)
+    out[take_second, 4] = second_locality[l2.codes[take_second]]
+    # a building name on line 1, the number and street on line 2: parse the pair
+    d1 = np.where(has1, first_digits[np.maximum(l1.codes, 0)], False)
+    d2 = np.where(has2, second_digits[np.maximum(l2.codes, 0)], False)
+    slow = (has2 & ~d1 & d2) | (has2 & ~has1)
+    if slow.any():
+        rows = np.nonzero(slow)[0]
+        width = np.int64(len(l2.uniques) + 1)
+        combo = (l1.codes[rows].astype(np.int64) + 1) * width + (l2.codes[rows].astype(np.int64) + 1)
+        uniq, inverse = unique_inverse(combo)
+        parsed = []
+        for value in uniq.tolist():
+            c1, c2 = divmod(value, int(width))
+            parsed.append(codes_of(parse_address(str(l1.uniques[c1 - 1]) if c1 else None,
+                                                 str(l2.uniques[c2 - 1]) if c2 else None)))
+        out[rows] = np.asarray(parsed, dtype=np.int32)[inverse]
+    return tuple(np.ascontiguousarray(out[:, k]) for k in range(5))
+
+
 def prepare(columns: Mapping[str, Sequence[Any] | Factorised], vocabs: Vocabs | None = None,
             *, compute_tf: bool = True) -> RecordTable:
     """Normalise canonical columns into a :class:`RecordTable`.
@@ -247,30 +283,12 @@ def prepare(columns: Mapping[str, Sequence[Any] | Factorised], vocabs: Vocabs | 
     postcode = gather(np.asarray([vocabs.postcodes.code(p.text) for p in parsed_pc] or [0], dtype=np.int32), pc.codes)
     sector = gather(np.asarray([vocabs.sectors.code(p.sector) for p in parsed_pc] or [0], dtype=np.int32), pc.codes)
 
-    # Addresses: parse each distinct (line 1, line 2) combination once.
+    # Addresses: parse each distinct first line once; the second line only adds the locality, except
+    # where the first line holds no number and the second does ("Rose Court" / "12 High Street"),
+    # which is parsed as a pair.
     l1 = _column(columns, "address_line1", n)
     l2 = _column(columns, "address_line2", n)
-    combo = (l1.codes.astype(np.int64) + 1) * (len(l2.uniques) + 1) + (l2.codes.astype(np.int64) + 1)
-    uniq_combo, inverse = np.unique(combo, return_inverse=True)
-    dwell_u = np.empty(len(uniq_combo), np.int32)
-    num_u = np.empty(len(uniq_combo), np.int32)
-    flat_u = np.empty(len(uniq_combo), np.int32)
-    street_u = np.empty(len(uniq_combo), np.int32)
-    locality_u = np.empty(len(uniq_combo), np.int32)
-    width = len(l2.uniques) + 1
-    for k, value in enumerate(uniq_combo.tolist()):
-        c1, c2 = divmod(value, width)
-        line1 = str(l1.uniques[c1 - 1]) if c1 > 0 else None
-        line2 = str(l2.uniques[c2 - 1]) if c2 > 0 else None
-        address = parse_address(line1, line2)
-        dwell_u[k] = vocabs.dwellings.code(address.dwelling if address.present else "")
-        num_u[k] = vocabs.numbers.code(address.number)
-        flat_u[k] = vocabs.numbers.code(address.flat)
-        street_u[k] = vocabs.streets.code(address.street)
-        locality_u[k] = vocabs.streets.code(address.locality)
-    inverse = inverse.reshape(-1)
-    dwelling, number, flat, street = dwell_u[inverse], num_u[inverse], flat_u[inverse], street_u[inverse]
-    locality = locality_u[inverse]
+    dwelling, number, flat, street, locality = _addresses(l1, l2, vocabs, n)
 
     nhs = _map_uniques(_column(columns, "nhs_number", n), nhs_number, np.int64, 0)
     uprns = _map_uniques(_column(columns, "uprn", n), uprn, np.int64, 0)

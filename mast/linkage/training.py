@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mast.linkage.arrays import isin_sorted, unique_counts
 from mast.linkage.keys import CONTEXT_KEYS, TRAINING_KEYS, record_keys
 from mast.linkage.model import Model
-from mast.linkage.pairs import Blocks, make_blocks, sample_block_pairs
+from mast.linkage.pairs import Blocks, block_key, make_blocks, sample_block_pairs
 from mast.linkage.predicates import PairContext
 from mast.linkage.table import RecordTable
 
@@ -79,7 +80,16 @@ def _patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct comparison vectors and how many pairs have each."""
     if len(gamma) == 0:
         return gamma, np.zeros(0)
-    patterns, counts = np.unique(gamma, axis=0, return_counts=True)
+    radix = np.int64(128)
+    code = np.zeros(len(gamma), dtype=np.int64)
+    for c in range(gamma.shape[1]):
+        code = code * radix + gamma[:, c].astype(np.int64)
+    values, counts = unique_counts(code)
+    patterns = np.empty((len(values), gamma.shape[1]), dtype=gamma.dtype)
+    rest = values.copy()
+    for c in range(gamma.shape[1] - 1, -1, -1):
+        patterns[:, c] = rest % radix
+        rest //= radix
     return patterns, counts.astype(np.float64)
 
 
@@ -127,8 +137,8 @@ def run_em(model: Model, gamma: np.ndarray, free: list[int], options: TrainingOp
 
 def _shared_key_counts(keys: np.ndarray, usable: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """How many distinct usable keys each pair shares (at least 1 for pairs drawn from blocks)."""
-    a = np.where(usable[left], keys[left], 0)
-    b = np.where(usable[right], keys[right], 0)
+    a = np.where(usable[left], block_key(keys[left]), 0)
+    b = np.where(usable[right], block_key(keys[right]), 0)
     a = np.sort(a, axis=1)
     dup = np.zeros(a.shape, dtype=bool)
     dup[:, 1:] = a[:, 1:] == a[:, :-1]
@@ -149,7 +159,7 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
     if occurrences == 0 or total_pairs == 0:
         return 1.0 / max(n, 2), {"candidate_pairs": 0.0, "expected_matches": 0.0}
     left, right = sample_block_pairs(blocks, options.lambda_pairs, rng)
-    usable = np.isin(keys, blocks.keys)
+    usable = isin_sorted(block_key(keys).reshape(-1), np.sort(blocks.keys)).reshape(keys.shape) & (keys != 0)
     inv_k = 1.0 / _shared_key_counts(keys, usable, left, right)
     scores = model.score(table, left, right)
     bf = (scores.weight - scores.prior).astype(np.float64)
@@ -196,7 +206,9 @@ def estimate_context_u(model: Model, table: RecordTable, options: TrainingOption
             pctx = PairContext(table, left, right)
             gamma = model.gamma(pctx)
             levels = [comps[k].index(lbl) for lbl in ctx.labels]
-            inside = np.isin(gamma[:, k], levels) & ~null[gamma[:, d]]
+            lookup = np.zeros(128, dtype=bool)
+            lookup[levels] = True
+            inside = lookup[gamma[:, k]] & ~null[gamma[:, d]]
             gamma = gamma[inside]
             if len(gamma) == 0:
                 info.append({"context": ctx.name, "pairs": 0, "prior_kept": True})

@@ -30,6 +30,7 @@ _FLAT_WORDS = frozenset("FLAT FLT APARTMENT APT UNIT ROOM RM SUITE STE MAISONETT
 _NUMBER = re.compile(r"^(\d+)([A-Z]?)$")
 _NUMBER_RANGE = re.compile(r"^(\d+[A-Z]?)[-/](\d+[A-Z]?)$")
 _NUMERIC_WORD = re.compile(r"^\d+(ST|ND|RD|TH)$")
+_HAS_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,11 @@ class Address:
 NO_ADDRESS = Address("", "", "", "")
 
 
+@lru_cache(maxsize=262144)
+def _expand_text(words: tuple[str, ...]) -> str:
+    return " ".join(_expand(list(words)))
+
+
 def _expand(words: list[str]) -> list[str]:
     out: list[str] = []
     for i, word in enumerate(words):
@@ -66,8 +72,10 @@ def _expand(words: list[str]) -> list[str]:
     return out
 
 
-def _words(line: str | None) -> list[str]:
-    """Folded words with the line's commas kept as ',' tokens (they separate street from town)."""
+@lru_cache(maxsize=524288)
+def _words(line: str | None) -> tuple[tuple[str, ...], bool]:
+    """Folded words with the line's commas kept as ',' tokens (they separate street from town),
+    and whether any word holds a digit."""
     out: list[str] = []
     for part in (line or "").split(","):
         words = fold(part).split()
@@ -75,7 +83,7 @@ def _words(line: str | None) -> list[str]:
             if out:
                 out.append(",")
             out.extend(words)
-    return out
+    return tuple(out), _HAS_DIGIT.search(line or "") is not None
 
 
 @lru_cache(maxsize=524288)
@@ -86,30 +94,33 @@ def parse_address(line1: str | None, line2: str | None = None) -> Address:
     or before a slash (``2/14``) is the flat; the words after the number are the street; a second
     line that holds no number is the locality. Ordinal street names (``145TH``) stay in the street.
     """
-    words1 = _words(line1)
-    words2 = _words(line2)
-    if words1 and not any(ch.isdigit() for w in words1 for ch in w) and any(
-        ch.isdigit() for w in words2 for ch in w
-    ):
+    words1, digits1 = _words(line1)
+    words2, digits2 = _words(line2)
+    if words1 and not digits1 and digits2:
         # "Rose Court" / "12 High Street": the building name first, the street second.
         building, words = [w for w in words1 if w != ","], words2
     else:
         building, words = [], words1
         if words2:
-            words = words1 + [","] + words2
+            words = words1 + (",",) + words2
     flat = number = ""
     street: list[str] = []
     locality: list[str] = []
     i = 0
-    seen_comma = False
     while i < len(words):
         word = words[i]
         if word == ",":
-            seen_comma = bool(street)  # a comma after the street starts the locality
+            if street:  # a comma after the street starts the locality
+                locality = [w for w in words[i + 1 :] if w != ","]
+                break
             i += 1
             continue
-        if seen_comma:
-            locality.append(word)
+        if not word[0].isdigit():
+            if word in _FLAT_WORDS and i + 1 < len(words) and not flat:
+                flat = words[i + 1]
+                i += 2
+                continue
+            street.append(word)
             i += 1
             continue
         if word in _FLAT_WORDS and i + 1 < len(words) and not flat:
@@ -138,5 +149,16 @@ def parse_address(line1: str | None, line2: str | None = None) -> Address:
         i += 1
     if building and not flat:
         flat = " ".join(building)
-    street_words = _expand([w for w in street if w != ","])
-    return Address(flat, number, " ".join(street_words), " ".join(_expand(locality)))
+    return Address(flat, number, _expand_text(tuple(w for w in street if w != ",")), _expand_text(tuple(locality)))
+
+
+def has_digit(line: str | None) -> bool:
+    """True when the line holds a digit (a house or flat number)."""
+    return bool(line) and _HAS_DIGIT.search(line) is not None
+
+
+@lru_cache(maxsize=262144)
+def locality_of(line: str | None) -> str:
+    """A line with no house number read as a locality (``Pheasey, Birmingham``)."""
+    words, _ = _words(line)
+    return _expand_text(tuple(w for w in words if w != ","))

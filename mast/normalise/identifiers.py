@@ -7,7 +7,12 @@ to 12 digits. Both are returned as integers (0 for missing) so they sit in numpy
 
 from __future__ import annotations
 
-from functools import lru_cache
+import operator
+import string
+
+_NON_DIGITS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in string.digits))
+_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_ZERO_SUM = 48 * sum(_WEIGHTS)
 
 
 def _digits(value: object) -> str:
@@ -17,18 +22,19 @@ def _digits(value: object) -> str:
         if value != value:
             return ""
         value = int(value)
-    return "".join(ch for ch in str(value) if ch.isdigit())
+    text = str(value).translate(_NON_DIGITS)
+    return text if text.isascii() else "".join(ch for ch in text if "0" <= ch <= "9")
 
 
-@lru_cache(maxsize=65536)
 def _nhs_from_text(digits: str) -> int:
     if len(digits) != 10 or digits == digits[0] * 10:
         return 0
-    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
+    raw = digits.encode("ascii")
+    total = sum(map(operator.mul, raw[:9], _WEIGHTS)) - _ZERO_SUM
     check = 11 - total % 11
     if check == 11:
         check = 0
-    if check == 10 or check != int(digits[9]):
+    if check == 10 or check != raw[9] - 48:
         return 0
     return int(digits)
 

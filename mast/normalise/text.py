@@ -21,7 +21,11 @@ _SPECIAL = str.maketrans({"ß": "SS", "Æ": "AE", "æ": "AE", "Ø": "O", "ø": "
                           "œ": "OE", "Đ": "D", "đ": "D", "Ł": "L", "ł": "L", "Þ": "TH", "þ": "TH"})
 
 
-@lru_cache(maxsize=65536)
+_ASCII_KEEP = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "'`"})
+_ASCII_KEEP.update({ord("'"): None, ord("`"): None})
+
+
+@lru_cache(maxsize=262144)
 def fold(value: str | None) -> str:
     """Fold ``value`` to upper-case ASCII words separated by single spaces ('' when empty).
 
@@ -29,6 +33,8 @@ def fold(value: str | None) -> str:
     """
     if not value:
         return ""
+    if value.isascii():  # the common case: no accents to strip
+        return " ".join(value.translate(_ASCII_KEEP).upper().split())
     text = value.translate(_SPECIAL).translate(_APOSTROPHES)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).upper()
