@@ -40,7 +40,7 @@ class Quality:
 
 def _codes(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
-    if values.dtype == object:
+    if values.dtype.kind not in "iub":
         index: dict[object, int] = {}
         return np.fromiter((index.setdefault(v, len(index)) for v in values.tolist()), dtype=np.int64, count=len(values))
     return unique_inverse(values.astype(np.int64))[1]

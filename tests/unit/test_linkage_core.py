@@ -1,0 +1,159 @@
+"""Linkage building blocks: candidate pairs, clustering as a whole, keys, the scorer's imports, I/O."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mast.bench.metrics import cluster_quality, pairwise_quality
+from mast.linkage.cluster import Constraints, cluster, components
+from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
+from mast.linkage.model import Model
+from mast.linkage.pairs import block_pairs, make_blocks, sample_block_pairs
+from mast.linkage.table import prepare_records
+
+
+def test_block_pairs_are_every_pair_sharing_a_key_once() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(1, 40, size=(300, 3)) << 30
+    keys[rng.random(keys.shape) < 0.2] = 0
+    lo, hi = block_pairs(make_blocks(keys, 1000))
+    expected = {(i, j) for i, j in itertools.combinations(range(300), 2)
+                if set(keys[i][keys[i] != 0].tolist()) & set(keys[j][keys[j] != 0].tolist())}
+    assert set(zip(lo.tolist(), hi.tolist(), strict=True)) == expected
+    assert len(lo) == len(expected)  # no duplicates
+    slo, shi = sample_block_pairs(make_blocks(keys, 1000), 500, rng)
+    assert set(zip(slo.tolist(), shi.tolist(), strict=True)) <= expected
+
+
+def test_blocks_over_their_limit_are_skipped() -> None:
+    keys = np.zeros((50, 1), dtype=np.int64)
+    keys[:, 0] = 7 << 30
+    blocks = make_blocks(keys, 10)
+    assert blocks.skipped == 1 and len(block_pairs(blocks)[0]) == 0
+
+
+def test_components() -> None:
+    labels = components(6, np.array([0, 1, 4]), np.array([1, 2, 5]))
+    assert labels.tolist() == [0, 0, 0, 3, 4, 4]
+
+
+def _stub_scores(table: dict[tuple[int, int], tuple[float, int]]):
+    def score(lo: np.ndarray, hi: np.ndarray):
+        w = np.asarray([table.get((int(a), int(b)), (-20.0, 0))[0] for a, b in zip(lo, hi, strict=True)])
+        g = np.asarray([table.get((int(a), int(b)), (-20.0, 0))[1] for a, b in zip(lo, hi, strict=True)], np.uint8)
+        return w, w, g
+    return score
+
+
+def test_a_chain_is_not_one_person_when_its_ends_disagree() -> None:
+    # A-B and B-C match; A-C is a guard (twins). Connected components would make A, B, C one person.
+    scores = {(0, 1): (20.0, 0), (1, 2): (15.0, 0), (0, 2): (5.0, 1)}
+    labels, stats = cluster(3, np.array([0, 1]), np.array([1, 2]), _stub_scores(scores), 6.0, -4.0)
+    assert labels[0] == labels[1] != labels[2]
+    assert stats.split == 1
+
+
+def test_clean_components_stay_whole_and_steward_constraints_win() -> None:
+    scores = {(0, 1): (20.0, 0), (1, 2): (15.0, 0), (0, 2): (10.0, 0)}
+    labels, _ = cluster(3, np.array([0, 1]), np.array([1, 2]), _stub_scores(scores), 6.0, -4.0)
+    assert len(set(labels.tolist())) == 1
+    apart = Constraints(apart_lo=np.array([0]), apart_hi=np.array([2]))
+    labels, _ = cluster(3, np.array([0, 1]), np.array([1, 2]), _stub_scores(scores), 6.0, -4.0, apart)
+    assert labels[0] != labels[2]
+    together = Constraints(same_lo=np.array([3]), same_hi=np.array([4]))
+    labels, _ = cluster(5, np.array([0]), np.array([1]), _stub_scores(scores), 6.0, -4.0, together)
+    assert labels[3] == labels[4]
+
+
+RECORDS = [
+    {"record_id": "a", "given_name": "William", "family_name": "Smith", "dob": "1984-03-02", "postcode": "B13 9SS",
+     "address_line1": "14 High St"},
+    {"record_id": "b", "given_name": "Bill", "family_name": "Smith", "dob": "1984-02-03", "postcode": "b139ss",
+     "address_line1": "14 High Street"},
+    {"record_id": "c", "given_name": "Jane", "family_name": "Smith", "dob": "1984-03-02", "postcode": "B13 9SS",
+     "address_line1": "14 High Street"},
+]
+
+
+def test_a_search_makes_the_keys_its_record_would() -> None:
+    from mast.linkage.scorer import query_keys
+
+    table = prepare_records(RECORDS)
+    record = key_strings(record_keys(table)[0], LOOKUP_KEYS)
+    query = {k: v for k, v in RECORDS[0].items() if k != "record_id"}
+    assert query_keys(query) == record
+    assert all("SMITH" not in k and "1984" not in k for k in record)  # no personal data in a key
+
+
+def test_swapped_date_records_share_a_key() -> None:
+    keys = record_keys(prepare_records(RECORDS[:2]))
+    assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
+
+
+def test_scorer_imports_neither_pyarrow_nor_pandas() -> None:
+    code = ("import sys, mast.linkage.scorer, mast.linkage.model, mast.linkage.link; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'pandas')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_score_query_ranks_people_and_explains() -> None:
+    from mast.linkage.scorer import rank_people, score_query
+
+    model = Model()
+    query = {"given_name": "Will", "family_name": "Smith", "dob": "1984-03-02", "postcode": "B139SS"}
+    scored = score_query(model, query, RECORDS, [{"given": 0.01, "family": 0.02}] * 3)
+    by_id = {s.record_id: s for s in scored}
+    assert "twins" in by_id["c"].guards
+    ranked = rank_people(scored, {"a": "P1", "b": "P1", "c": "P2"}, min_probability=0.0)
+    assert [p for p, _ in ranked] == ["P1"]
+    e = by_id["a"].explanation
+    assert e.prior + sum(f.weight for f in e.fields) == pytest.approx(by_id["a"].weight, abs=1e-3)
+
+
+def test_model_round_trips_through_json() -> None:
+    table = prepare_records(RECORDS)
+    model = Model(lam=2e-5, threshold=0.995)
+    again = Model.from_json(model.to_json())
+    left, right = np.array([0, 0]), np.array([1, 2])
+    assert np.allclose(model.score(table, left, right).weight, again.score(table, left, right).weight)
+    assert again.threshold == 0.995
+
+
+def test_quality_counts() -> None:
+    truth = np.array(["x", "x", "x", "y", "y"])
+    q = cluster_quality(np.array([1, 1, 2, 3, 3]), truth)
+    assert (q.true_positives, q.predicted, q.actual) == (2, 2, 4)
+    side = np.array([0, 1, 1, 0, 1])
+    assert cluster_quality(np.array([1, 1, 1, 3, 3]), truth, side).as_dict()["recall"] == 1.0
+    assert pairwise_quality(np.array([0, 2]), np.array([1, 3]), truth).true_positives == 1
+
+
+def test_mast_link_command(tmp_path: Path) -> None:
+    from mast.cli import main
+
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["record_id", "given_name", "family_name", "dob", "postcode",
+                                                    "address_line1"])
+        writer.writeheader()
+        writer.writerows(RECORDS)
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("record_id_a,record_id_b,decision\na,b,not_same\n")
+    out = tmp_path / "out.csv"
+    assert main(["link", str(src), "--out", str(out), "--decisions", str(decisions), "--workers", "1"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["record_id"] for r in rows] == ["a", "b", "c"]
+    assert set(rows[0]) == {"record_id", "person_id", "address_id"}
+    by_id = {r["record_id"]: r for r in rows}
+    assert by_id["a"]["person_id"] != by_id["b"]["person_id"]
+    assert by_id["a"]["person_id"] != by_id["c"]["person_id"]
+    assert by_id["a"]["address_id"] == by_id["c"]["address_id"] != ""

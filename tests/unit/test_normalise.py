@@ -1,0 +1,99 @@
+"""Normalisation: names, dates, postcodes, addresses and identifiers read one way whatever the typing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from mast.normalise import (
+    are_nicknames,
+    fold,
+    format_postcode,
+    name_parts,
+    nhs_number,
+    nickname_groups,
+    parse_address,
+    parse_date,
+    parse_postcode,
+    phonetic,
+    swapped,
+    uprn,
+)
+from mast.normalise.phonetic import nysiis
+
+
+def test_fold_strips_accents_case_and_punctuation() -> None:
+    assert fold("  Zoë  O'Brien-Smith ") == "ZOE OBRIEN SMITH"
+    assert fold("Ælfred Straße") == "AELFRED STRASSE"
+    assert fold(None) == ""
+
+
+def test_names_drop_titles_suffixes_and_placeholders() -> None:
+    parts = name_parts("Mrs. Zoë Ann", None, "O'Brien-Smith Jr")
+    assert (parts.given, parts.middle, parts.family) == ("ZOE", "ANN", "OBRIEN SMITH")
+    assert name_parts("Dr", "", "Smith").given == ""
+    assert name_parts("Unknown", None, "Baby").family == ""
+    assert name_parts("Mary-Jane", "Louise", "Smith").middle == "JANE LOUISE"
+
+
+def test_nickname_groups() -> None:
+    assert are_nicknames("BILL", "WILLIAM")
+    assert are_nicknames("KATE", "CATHERINE")
+    assert are_nicknames("PEGGY", "MARGARET")
+    assert not are_nicknames("JOHN", "IAN")  # brothers are often John and Ian
+    assert not are_nicknames("WILLIAM", "WILLIAM")
+    assert len(nickname_groups("ALEX")) >= 2  # ALEXANDER and ALEXANDRA
+
+
+def test_phonetic_code() -> None:
+    assert nysiis("SMITH") == nysiis("SMYTH")
+    assert nysiis("JOHNSON") == nysiis("JONSON")
+    assert nysiis("MACDONALD") == nysiis("MCDONALD")
+    assert nysiis("BROWN") != nysiis("GREEN")
+    assert phonetic("MC DONALD") == phonetic("MCDONALD")
+
+
+def test_dates_placeholders_and_swaps() -> None:
+    assert parse_date("1984-03-02") == dt.date(1984, 3, 2)
+    assert parse_date("02/03/1984", "DD/MM/YYYY") == dt.date(1984, 3, 2)
+    assert parse_date("03021984", "MMDDYYYY") == dt.date(1984, 3, 2)
+    assert parse_date("1900-01-01") is None  # "not known", not a birthday
+    assert parse_date("31/02/1984", "DD/MM/YYYY") is None
+    assert parse_date("") is None
+    assert swapped(dt.date(1984, 3, 2)) == dt.date(1984, 2, 3)
+    assert swapped(dt.date(1984, 3, 3)) is None
+    assert swapped(dt.date(1984, 3, 25)) is None
+
+
+@pytest.mark.parametrize("raw", ["B13 9SS", "b13 9ss", "B139SS", " b 13 9ss ", "b13  9SS"])
+def test_postcode_spellings_agree(raw: str) -> None:
+    assert format_postcode(raw) == "B13 9SS"
+    assert parse_postcode(raw).sector == "B13 9"
+
+
+def test_postcodes_unknown_and_invalid() -> None:
+    assert not parse_postcode("ZZ99 3VZ").present  # NHS "no fixed abode"
+    assert not parse_postcode("NFA").present
+    other = parse_postcode("4223")
+    assert other.present and not other.valid and other.sector == ""
+    assert format_postcode("EC1A1BB") == "EC1A 1BB"
+
+
+def test_address_parts() -> None:
+    a = parse_address("Flat 2, 14a High St", "Walsall")
+    assert (a.flat, a.number, a.street, a.locality) == ("2", "14A", "HIGH STREET", "WALSALL")
+    assert parse_address("2/14A HIGH STREET").dwelling == a.dwelling
+    b = parse_address("Rose Court", "12 High Street")
+    assert (b.flat, b.number, b.street) == ("ROSE COURT", "12", "HIGH STREET")
+    c = parse_address("22 church ln, bloxwich")
+    assert (c.number, c.street, c.locality) == ("22", "CHURCH LANE", "BLOXWICH")
+    assert parse_address("St Johns Rd").street.startswith("SAINT")
+
+
+def test_identifiers() -> None:
+    assert nhs_number("943 476 5919") == 9434765919
+    assert nhs_number("9434765918") == 0  # bad check digit: unknown, not a different person
+    assert nhs_number("0000000000") == 0
+    assert uprn("100071234567") == 100071234567
+    assert uprn("") == 0
