@@ -77,7 +77,7 @@ def _git_commit() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mast.bench.measure import run_side
-    from mast.bench.splink_side import CONFIG_NOTES
+    from mast.bench.splink_side import CONFIG_NOTES, SAME_FIELDS_NOTE
 
     started = time.perf_counter()
     names, notes = _datasets(args)
@@ -95,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
         splink = run_side(["splink", name]) if not args.skip_splink else {"error": "skipped"}
         label = mast.get("dataset", splink.get("dataset", name))
         results[label] = {"mast": mast, "splink": splink}
-        for side, r in (("MAST", mast), ("Splink", splink)):
+        sides = [("MAST", mast), ("Splink", splink)]
+        if not args.skip_splink and not name.startswith("generated"):
+            same = run_side(["splink-same-fields", name])
+            results[label]["splink_same_fields"] = same
+            sides.append(("Splink, same fields", same))
+        for side, r in sides:
             line = _row(label, side, r)
             lines.append(line)
             print(line, flush=True)
@@ -119,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         "Each side ran in its own process, one after the other. Cluster figures count the pairs each side's "
         "clusters imply; pairwise figures the pairs it scored at or above its own threshold. For a link of two "
         "files only pairs across the files count. MAST at its default threshold; Splink as configured in "
-        "[linkage-splink-config.md](linkage-splink-config.md). Peak memory: proportional set size summed over the "
+        "[linkage-splink-config.md](linkage-splink-config.md); \"Splink, same fields\" is that configuration restricted "
+        "to the fields MAST links on. Peak memory: proportional set size summed over the "
         "process and its workers.",
         "",
         *lines,
@@ -140,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
               "Splink version: " + _splink_version(), ""]
     for key in (*LABELLED, "generated"):
         config += [f"## {key}", "", CONFIG_NOTES[key], ""]
+    config += ["## Splink, same fields", "", SAME_FIELDS_NOTE, ""]
     (args.out / "linkage-splink-config.md").write_text("\n".join(config), "utf-8")
     print(f"written: {args.out / 'linkage.md'}, linkage.json, linkage-splink-config.md")
     return 0

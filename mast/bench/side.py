@@ -59,11 +59,13 @@ def run_mast(dataset: Dataset, workers: int | None, extras: bool) -> dict[str, A
         **_quality(linker.labels, lo, hi, dataset),
     }
     if extras:
-        result.update(_incremental_and_search(dataset, linker, workers))
+        model = linker.model
+        del linker, table  # the incremental run builds its own population: do not hold two
+        result.update(_incremental_and_search(dataset, model, workers))
     return result
 
 
-def _incremental_and_search(dataset: Dataset, full: Any, workers: int | None) -> dict[str, Any]:
+def _incremental_and_search(dataset: Dataset, model: Any, workers: int | None) -> dict[str, Any]:
     """Link all but 10,000 records, then add those 10,000; time searches against the result."""
     from mast.linkage.link import LinkOptions, Linker
     from mast.linkage.table import Factorised, prepare
@@ -77,7 +79,7 @@ def _incremental_and_search(dataset: Dataset, full: Any, workers: int | None) ->
     def subset(mask: np.ndarray) -> dict[str, Factorised]:
         return {k: Factorised(v.uniques, v.codes[mask]) for k, v in dataset.canonical.items()}
 
-    base = Linker.build(prepare(subset(~is_new)), model=full.model, options=LinkOptions(workers=workers))
+    base = Linker.build(prepare(subset(~is_new)), model=model, options=LinkOptions(workers=workers))
     started = time.perf_counter()
     added = base.add(subset(is_new))
     incremental = time.perf_counter() - started
@@ -108,12 +110,14 @@ def _incremental_and_search(dataset: Dataset, full: Any, workers: int | None) ->
     }
 
 
-def run_splink(dataset: Dataset) -> dict[str, Any]:
+def run_splink(dataset: Dataset, same_fields: bool = False) -> dict[str, Any]:
     from mast.bench.splink_side import RUNNERS, run_generated
 
     logging.getLogger("splink").setLevel(logging.ERROR)
-    runner = run_generated if dataset.name.startswith("generated") else RUNNERS[dataset.name]
-    out = runner(dataset)
+    if dataset.name.startswith("generated"):
+        out = run_generated(dataset)
+    else:
+        out = RUNNERS[dataset.name](dataset, same_fields=same_fields)
     lo, hi = out["pairs"]
     n = len(dataset.truth)
     return {
@@ -127,7 +131,7 @@ def run_splink(dataset: Dataset) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m mast.bench.side")
-    parser.add_argument("side", choices=("mast", "splink"))
+    parser.add_argument("side", choices=("mast", "splink", "splink-same-fields"))
     parser.add_argument("dataset")
     parser.add_argument("--workers", type=int)
     parser.add_argument("--extras", action="store_true", help="MAST: also incremental link and search timings")
@@ -136,7 +140,7 @@ def main() -> None:
     if args.side == "mast":
         result = run_mast(dataset, args.workers, args.extras)
     else:
-        result = run_splink(dataset)
+        result = run_splink(dataset, same_fields=args.side == "splink-same-fields")
     result["dataset"] = dataset.name
     result["side"] = args.side
     print(json.dumps(result))

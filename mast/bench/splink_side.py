@@ -85,7 +85,7 @@ def _pairs(pred: Any, ids_to_row: dict[Any, int], threshold: float, id_col: str 
     return np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
 
 
-def run_historical(dataset: Any) -> dict[str, Any]:
+def run_historical(dataset: Any, same_fields: bool = False) -> dict[str, Any]:
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
@@ -101,7 +101,7 @@ def run_historical(dataset: Any) -> dict[str, Any]:
         block_on("first_name", "dob"),
         block_on("postcode_fake", "first_name"),
         block_on("postcode_fake", "surname"),
-        block_on("dob", "birth_place"),
+        *([] if same_fields else [block_on("dob", "birth_place")]),
         block_on("substr(postcode_fake,1,3)", "dob"),
         block_on("substr(postcode_fake,1,3)", "first_name"),
         block_on("substr(postcode_fake,1,3)", "surname"),
@@ -115,8 +115,10 @@ def run_historical(dataset: Any) -> dict[str, Any]:
                                          forename_surname_concat_col_name="first_name_surname_concat"),
             cl.DateOfBirthComparison("dob", input_is_string=True),
             cl.PostcodeComparison("postcode_fake"),
-            cl.ExactMatch("birth_place").configure(term_frequency_adjustments=True),
-            cl.ExactMatch("occupation").configure(term_frequency_adjustments=True),
+            *([cl.ExactMatch("gender")] if same_fields else [
+                cl.ExactMatch("birth_place").configure(term_frequency_adjustments=True),
+                cl.ExactMatch("occupation").configure(term_frequency_adjustments=True),
+            ]),
         ],
         retain_intermediate_calculation_columns=True,
     )
@@ -141,7 +143,7 @@ def run_historical(dataset: Any) -> dict[str, Any]:
     return {"labels": labels, "pairs": (lo, hi), "seconds": seconds, "threshold": 0.95}
 
 
-def run_pseudopeople(dataset: Any) -> dict[str, Any]:
+def run_pseudopeople(dataset: Any, same_fields: bool = False) -> dict[str, Any]:
     import pandas as pd
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -192,8 +194,9 @@ def run_pseudopeople(dataset: Any) -> dict[str, Any]:
         link_type="link_only",
         blocking_rules_to_generate_predictions=[
             block_on("first_name"), block_on("last_name"), block_on("date_of_birth"), block_on("street_name"),
-            block_on("age", "sex"), block_on("age", "race_ethnicity"), block_on("age", "middle_initial"),
-            block_on("street_number"), block_on("middle_initial", "sex", "race_ethnicity"),
+            block_on("age", "sex"), *([] if same_fields else [block_on("age", "race_ethnicity")]),
+            block_on("age", "middle_initial"), block_on("street_number"),
+            block_on("middle_initial", "sex") if same_fields else block_on("middle_initial", "sex", "race_ethnicity"),
         ],
         comparisons=[
             cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
@@ -202,7 +205,7 @@ def run_pseudopeople(dataset: Any) -> dict[str, Any]:
             dob,
             cl.DamerauLevenshteinAtThresholds("address", [1, 2]).configure(term_frequency_adjustments=True),
             cl.ExactMatch("sex"),
-            cl.ExactMatch("race_ethnicity").configure(term_frequency_adjustments=True),
+            *([] if same_fields else [cl.ExactMatch("race_ethnicity").configure(term_frequency_adjustments=True)]),
         ],
         retain_intermediate_calculation_columns=True,
     )
@@ -225,7 +228,7 @@ def run_pseudopeople(dataset: Any) -> dict[str, Any]:
     return {"labels": labels, "pairs": (lo, hi), "seconds": seconds, "threshold": 0.95}
 
 
-def run_febrl4(dataset: Any) -> dict[str, Any]:
+def run_febrl4(dataset: Any, same_fields: bool = False) -> dict[str, Any]:
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
@@ -244,7 +247,7 @@ def run_febrl4(dataset: Any) -> dict[str, Any]:
         block_on("given_name", "surname"),
         "l.given_name = r.surname and l.surname = r.given_name",
         block_on("date_of_birth"),
-        block_on("soc_sec_id"),
+        *([] if same_fields else [block_on("soc_sec_id")]),
         block_on("state", "address_1"),
         block_on("street_number", "address_1"),
         block_on("postcode"),
@@ -258,7 +261,7 @@ def run_febrl4(dataset: Any) -> dict[str, Any]:
             cl.NameComparison("surname").configure(term_frequency_adjustments=True),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d",
                                      invalid_dates_as_null=True),
-            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            *([] if same_fields else [cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2])]),
             cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
             cl.DamerauLevenshteinAtThresholds("postcode", [1, 2]).configure(term_frequency_adjustments=True),
         ],
@@ -268,7 +271,8 @@ def run_febrl4(dataset: Any) -> dict[str, Any]:
     sdfs = [db_api.register(f) for f in frames]
     linker = Linker(sdfs, settings)
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")], recall=0.8)
+        [block_on("given_name", "surname", "date_of_birth")] if same_fields
+        else [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")], recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"),
                                                                        estimate_without_term_frequencies=True)
@@ -284,6 +288,12 @@ def run_febrl4(dataset: Any) -> dict[str, Any]:
 
 
 RUNNERS = {"historical_50k": run_historical, "pseudopeople_wic_census": run_pseudopeople, "febrl4": run_febrl4}
+
+SAME_FIELDS_NOTE = """\
+**Splink, same fields**: the same configuration restricted to the fields MAST's canonical record carries — without
+`birth_place` and `occupation` (historical_50k; `ExactMatch(gender)` in their place), without `race_ethnicity`
+(pseudopeople) and without `soc_sec_id` (febrl4), blocking rules on those fields dropped (and the deterministic
+rule on `soc_sec_id`). It shows what the extra columns are worth; it is not Splink's documented configuration."""
 
 
 CONFIG_NOTES["generated"] = """\

@@ -36,6 +36,7 @@ from mast.linkage.predicates import (
     Initial,
     JaroWinkler,
     LevelIn,
+    NearNickname,
     Nickname,
     Not,
     NotComparable,
@@ -46,6 +47,7 @@ from mast.linkage.predicates import (
     Reversed,
     SameInitial,
     SharedToken,
+    ShiftedName,
     YearsApartAtLeast,
 )
 
@@ -139,8 +141,10 @@ GIVEN = Comparison(
         Level("nickname", "a name and its short form (Bill / William)", Nickname("given"), 0.04),
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
-        Level("swapped", "given name written as the middle name, or given and family names reversed",
-              Or((CrossEqual("given", "middle"), Reversed("given", "family"))), 0.01),
+        Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
+        Level("swapped", "given name written as the middle name, given and family names reversed, or the family"
+              " name typed as the given name", Or((CrossEqual("given", "middle"), Reversed("given", "family"),
+                                                   ShiftedName())), 0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
               Or((JaroWinkler("given", 0.80), Phonetic("given"))), 0.02),
@@ -169,7 +173,7 @@ DOB = Comparison(
     "date of birth",
     (
         Level(NULL, "missing or a placeholder on one side: says nothing", Null(("dob",)), null=True),
-        Level("exact", "the same date of birth", Exact("dob"), 0.90),
+        Level("exact", "the same date of birth", Exact("dob"), 0.90, tf="dob"),
         Level("swapped", "day and month exchanged", DayMonthSwapped(), 0.02),
         Level("typo", "one digit wrong or two adjacent digits exchanged", DateTypo(), 0.04),
         Level("within_year", "within a year", DaysApartAtMost(366), 0.02),
@@ -234,7 +238,7 @@ def _levels(comparison: Comparison, *labels: str) -> LevelIn:
     return LevelIn(comparison.name, labels, tuple(comparison.index(label) for label in labels))
 
 
-GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo")
+GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo", "nickname_slip")
 FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
 
 GUARDS: tuple[Guard, ...] = (
@@ -245,14 +249,30 @@ GUARDS: tuple[Guard, ...] = (
         And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"))),
     ),
     Guard(
+        "twins_of_each_sex",
+        "same date of birth, similar given names but a different sex: twins such as Mario and Maria",
+        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), _levels(SEX, ELSE), _levels(DOB, "exact", "swapped"))),
+    ),
+    Guard(
         "different_people",
         "given name and date of birth both disagree: siblings, or strangers who share a surname and address",
         And((_levels(GIVEN, ELSE), _levels(DOB, "within_year", ELSE))),
     ),
     Guard(
-        "parent_and_child",
-        "the same name with dates of birth a generation apart: a parent and a child named after them",
-        And((GIVEN_AGREES, FAMILY_AGREES, _levels(DOB, ELSE), YearsApartAtLeast(12))),
+        "namesakes",
+        "the same name but dates of birth years apart (not a slip): a parent and a child named after them, or"
+        " namesakes in one family",
+        And((GIVEN_AGREES, FAMILY_AGREES, _levels(DOB, ELSE))),
+    ),
+    Guard(
+        "family_name_and_birth_differ",
+        "family name and date of birth both disagree: another member of the household, not the same person",
+        And((_levels(FAMILY, ELSE), _levels(DOB, ELSE))),
+    ),
+    Guard(
+        "nhs_numbers_differ",
+        "two valid, different NHS numbers: the NHS gives one person one number",
+        _levels(NHS, ELSE),
     ),
 )
 

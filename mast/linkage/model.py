@@ -100,7 +100,7 @@ class Model:
     #: probability that two records drawn at random are the same person
     lam: float = 1e-4
     #: match probability at or above which two records are linked
-    threshold: float = 0.99
+    threshold: float = 0.95
     #: log2 Bayes factor below which two records may not share a person (evidence against)
     conflict_bf: float = -4.0
     #: most a rare value may add over the level's average weight (bits)

@@ -202,6 +202,24 @@ class CrossEqual:
 
 
 @dataclass(frozen=True)
+class ShiftedName:
+    """A record with no family name carries it in the given-name field: its given name is (one slip
+    from) the other record's family name (``FROHAWK`` / ``FREDERICK FROHAWK``)."""
+
+    threshold: float = 0.92
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        lg, rg = ctx.values("given")
+        lf, rf = ctx.values("family")
+        left = (lf < 0) & (lg >= 0) & (ctx.similarity("given", "family", "jw") >= self.threshold)
+        right = (rf < 0) & (rg >= 0) & (ctx.similarity("family", "given", "jw") >= self.threshold)
+        return left | right
+
+    def describe(self) -> str:
+        return "the family name typed in the given-name field (its own family name missing)"
+
+
+@dataclass(frozen=True)
 class JaroWinkler:
     field: str
     threshold: float
@@ -275,6 +293,29 @@ class Nickname:
 
     def describe(self) -> str:
         return f"{self.field} in the same nickname group"
+
+
+@dataclass(frozen=True)
+class NearNickname:
+    """One name is a slip away from a nickname of the other (TOM / RHOMAS, a slip from THOMAS)."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        names = ctx.table.vocabs.names
+        if len(names.near) < len(names.values):
+            names.refresh_near(np.concatenate([a, b]))
+        nick, near = names.nick, names.near
+        hit = np.zeros(ctx.size, bool)
+        for x, y in ((nick[np.maximum(a, 0)], near[np.maximum(b, 0)]), (near[np.maximum(a, 0)], nick[np.maximum(b, 0)])):
+            for i in range(x.shape[1]):
+                col = x[:, i : i + 1]
+                hit |= ((col == y) & (col >= 0)).any(axis=1)
+        return hit & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} a slip away from a nickname of the other"
 
 
 @dataclass(frozen=True)
@@ -459,6 +500,6 @@ class Always:
 __all__ = [
     "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
     "EditSimilarity", "Exact",
-    "Initial", "JaroWinkler", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
+    "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
     "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
 ]

@@ -36,7 +36,7 @@ INPUT_COLUMNS: tuple[str, ...] = (
 )
 
 #: Fields whose exact agreement is weighed by how common the value is (term frequency).
-TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling")
+TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling", "dob")
 
 SEX_CODES = {"F": 1, "FEMALE": 1, "W": 1, "WOMAN": 1, "GIRL": 1, "M": 2, "MALE": 2, "MAN": 2, "BOY": 2}
 
@@ -133,6 +133,9 @@ class RecordTable:
         sizes = {"given": len(self.vocabs.names), "family": len(self.vocabs.names),
                  "postcode": len(self.vocabs.postcodes), "dwelling": len(self.vocabs.dwellings)}
         for name in TF_FIELDS:
+            if name == "dob":
+                self.tf[name] = _value_frequency(self.dob, self.dob != MISSING_DAY)
+                continue
             codes = getattr(self, name)
             present = codes[codes >= 0]
             counts = np.bincount(present, minlength=sizes[name]).astype(np.float64)
@@ -161,6 +164,18 @@ class RecordTable:
         )
         out.tf = {k: np.concatenate([v, other.tf.get(k, np.zeros(len(other), np.float32))]) for k, v in self.tf.items()}
         return out
+
+
+def _value_frequency(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Frequency of each record's value among the records that have one (0 where missing)."""
+    out = np.zeros(len(values), dtype=np.float32)
+    known = values[present]
+    if len(known) == 0:
+        return out
+    distinct, inverse = unique_inverse(known)
+    counts = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
+    out[present] = (counts / len(known))[inverse]
+    return out
 
 
 # ---------------------------------------------------------------------- preparation
@@ -273,6 +288,7 @@ def prepare(columns: Mapping[str, Sequence[Any] | Factorised], vocabs: Vocabs | 
     f = _column(columns, "family_name", n)
     family = gather(np.asarray([names.code(clean_family(str(v))) for v in f.uniques] or [0], dtype=np.int32), f.codes)
     names.refresh()
+    names.refresh_near(given)
 
     dob = _map_uniques(_column(columns, "dob", n), _as_day, np.int32, MISSING_DAY)
     record_date = _map_uniques(_column(columns, "record_date", n), _record_day, np.int32, MISSING_DAY)

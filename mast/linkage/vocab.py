@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from mast.normalise.names import name_key, nickname_groups, phonetic
+from mast.normalise.names import name_key, near_nickname_groups, nickname_groups, phonetic
 
 MISSING = -1
 #: Nickname groups kept per name: enough for names in several groups (ALEX, CHRIS).
@@ -100,6 +100,25 @@ class NameVocab(Vocab):
         self.length = np.empty(0, dtype=np.int32)
         self.tokens = np.empty((0, TOKEN_SLOTS), dtype=np.int32)
         self.compact: list[str] = []
+        #: nickname groups of table names one slip away (given names only; computed on demand)
+        self.near = np.empty((0, NICK_SLOTS), dtype=np.int32)
+        self._near_done = np.empty(0, dtype=bool)
+
+    def refresh_near(self, codes: np.ndarray) -> None:
+        """Fill :attr:`near` for the names ``codes`` refers to (those used as given names)."""
+        self.refresh()
+        size = len(self.values)
+        if len(self.near) < size:
+            grow = size - len(self.near)
+            self.near = np.concatenate([self.near, np.full((grow, NICK_SLOTS), MISSING, np.int32)])
+            self._near_done = np.concatenate([self._near_done, np.zeros(grow, bool)])
+        wanted = np.unique(codes[codes >= 0]) if len(codes) else codes
+        todo = wanted[~self._near_done[wanted]] if len(wanted) else wanted
+        for code in todo.tolist():
+            groups = near_nickname_groups(self.values[code])[:NICK_SLOTS]
+            if groups:
+                self.near[code, : len(groups)] = groups
+        self._near_done[todo] = True
 
     def prefix_hashes(self) -> np.ndarray:
         """Stable hashes of each name's first two letters (run together)."""

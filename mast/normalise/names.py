@@ -18,8 +18,11 @@ from mast.normalise.text import fold
 #: Words before or after a name that say nothing about who the person is.
 TITLES = frozenset(
     "MR MRS MISS MS MX MSTR MASTER DR DOCTOR PROF PROFESSOR REV REVD REVEREND FR FATHER SR SISTER "
-    "SIR DAME LORD LADY CAPT CAPTAIN COL MAJOR SGT CLLR HON RT".split()
+    "SIR DAME LORD LADY CAPT CAPTAIN COL MAJOR SGT CLLR HON RT BARON BARONESS BARONET BT EARL COUNT "
+    "COUNTESS DUKE DUCHESS VISCOUNT VISCOUNTESS MARQUESS MARQUIS KING QUEEN PRINCE PRINCESS".split()
 )
+#: Particles that begin a family name ("de Salisbury"): never a given name on their own.
+PARTICLES = frozenset("DE DU DA DI DEL DELLA LE LA VAN VON DER DEN OF".split())
 SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
 #: Values partners use for "we do not know the name".
 PLACEHOLDERS = frozenset(
@@ -45,7 +48,8 @@ def _tokens(raw: str | None) -> list[str]:
     words = fold(raw).split()
     if "".join(words) in PLACEHOLDERS:
         return []
-    return [w for w in words if w not in PLACEHOLDERS]
+    # a word with a digit ("2ND", "1ST") is an ordinal or a typing slip, never part of a name
+    return [w for w in words if w not in PLACEHOLDERS and not any(ch.isdigit() for ch in w)]
 
 
 @lru_cache(maxsize=131072)
@@ -57,6 +61,8 @@ def clean_given(raw: str | None) -> tuple[str, str]:
     what the middle-name comparison expects.
     """
     words = [w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES]
+    if words and words[0] in PARTICLES:
+        return "", ""  # "de" of "de Salisbury" typed as a first name
     if not words:
         return "", ""
     return words[0], " ".join(words[1:])
@@ -73,8 +79,10 @@ def clean_family(raw: str | None) -> str:
     """A family name, folded; ``O'Brien-Smith`` is ``OBRIEN SMITH`` (tokens kept apart)."""
     words = [w for w in _tokens(raw) if w not in SUFFIXES]
     # A title typed into the family field ("Smith Mrs") is not part of the name; a lone title is
-    # not a name at all.
-    words = [w for w in words if w not in TITLES] or []
+    # not a name at all; nor is a lone initial ("W.").
+    words = [w for w in words if w not in TITLES]
+    if len(words) == 1 and len(words[0]) == 1:
+        return ""
     return " ".join(words)
 
 
@@ -132,3 +140,42 @@ def nickname_groups(name: str) -> tuple[int, ...]:
 def are_nicknames(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` are different names in one nickname group."""
     return a != b and bool(set(nickname_groups(a)) & set(nickname_groups(b)))
+
+
+def nickname_names() -> list[str]:
+    """Every name in the nickname table."""
+    nickname_groups("")
+    assert _NICKNAMES is not None
+    return sorted(_NICKNAMES)
+
+
+def near_nickname_groups(name: str) -> tuple[int, ...]:
+    """Nickname groups of the table names one typing slip from ``name`` (a name not in the table).
+
+    ``RHOMAS`` is no name, but one slip from ``THOMAS``: compared with ``TOM`` it should read as a
+    mistyped nickname, not as a different given name (which, with the same date of birth, would be
+    taken for a twin). Names of fewer than four letters are too short for a slip to be told from a
+    different name.
+    """
+    if len(name) < 4 or nickname_groups(name):
+        return ()
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    groups: list[int] = []
+    for match, _, _ in process.extract(name, _table_names(), scorer=Levenshtein.distance, score_cutoff=1,
+                                       limit=8):
+        for g in nickname_groups(match):
+            if g not in groups:
+                groups.append(g)
+    return tuple(groups)
+
+
+_TABLE_NAMES: list[str] | None = None
+
+
+def _table_names() -> list[str]:
+    global _TABLE_NAMES
+    if _TABLE_NAMES is None:
+        _TABLE_NAMES = [n for n in nickname_names() if len(n) >= 3]
+    return _TABLE_NAMES
