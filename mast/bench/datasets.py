@@ -44,6 +44,20 @@ def _clean(values: Any) -> list[Any]:
     return [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
 
 
+def _middle_names(full: Any, first: Any, last: Any) -> str | None:
+    """The words of a full name other than its first name and surname (its middle names)."""
+    if not isinstance(full, str):
+        return None
+    words = full.replace(",", " ").split()
+    if isinstance(first, str) and first in words:
+        words.remove(first)
+    if isinstance(last, str) and last in words:
+        words.reverse()
+        words.remove(last)
+        words.reverse()
+    return " ".join(words) or None
+
+
 def historical(root: Path = SHARED) -> Dataset:
     import pandas as pd
 
@@ -51,6 +65,8 @@ def historical(root: Path = SHARED) -> Dataset:
     canonical = {
         "record_id": df.unique_id.astype(str).tolist(),
         "given_name": _clean(df.first_name),
+        # the canonical record's middle name: what the full name holds between first name and surname
+        "middle_name": [_middle_names(f, a, b) for f, a, b in zip(df.full_name, df.first_name, df.surname)],
         "family_name": _clean(df.surname),
         "dob": [_iso(v, "%Y-%m-%d") for v in df.dob],
         "sex": _clean(df.gender),

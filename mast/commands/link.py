@@ -58,6 +58,6 @@ def _run(args: argparse.Namespace) -> int:
     stats = linker.stats
     print(f"{len(table)} records -> {len(set(people.tolist()))} people; "
           f"{stats['linked_pairs']} linked pairs, {stats['vetoed_pairs']} held apart by household guards; "
-          f"{len(decisions)} steward decisions ({stats['decisions_skipped']} name records not in the input)")
+          f"{len(decisions)} steward decisions ({stats['decisions_skipped']} about records not in this input)")
     print(f"{args.out} written in {time.perf_counter() - started:.1f} s")
     return 0

@@ -26,7 +26,8 @@ _MUL = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0xBF58476D1CE4E5B9)
 
 
-def _mix(acc: np.ndarray, values: np.ndarray) -> np.ndarray:
+def mix(acc: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Fold ``values`` into running 64-bit hashes ``acc`` (vectorised; same result everywhere)."""
     with np.errstate(over="ignore"):
         h = (acc ^ values.astype(np.uint64)) * _MUL
         h ^= h >> np.uint64(29)
@@ -79,6 +80,8 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "same postcode, given name sounds alike (finds a changed or mistyped surname)"),
     KeyRule("postcode_nickname", "postcode+nickname", ("postcode", "given_nickname_1"),
             "same postcode, given names in one nickname group"),
+    KeyRule("postcode_number", "postcode+number", ("postcode", "number"),
+            "same postcode and house number (finds a person whose names were both mistyped or changed)"),
     KeyRule("nhs", "nhs", ("nhs",), "same NHS number"),
     KeyRule("uprn_given", "uprn+given_initial", ("uprn", "given_initial"), "same property and given-name initial"),
 )
@@ -141,8 +144,9 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = names.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
         return value.astype(np.uint64), codes >= 0
-    if part in ("postcode", "dwelling"):
-        vocab = table.vocabs.postcodes if part == "postcode" else table.vocabs.dwellings
+    if part in ("postcode", "dwelling", "number"):
+        vocab = {"postcode": table.vocabs.postcodes, "dwelling": table.vocabs.dwellings,
+                 "number": table.vocabs.numbers}[part]
         codes = getattr(table, part)
         hashes = vocab.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(table), np.int64)
@@ -165,7 +169,7 @@ def rule_keys(table: RecordTable, rule: KeyRule) -> np.ndarray:
         parts = [np.minimum(parts[0], parts[1]), np.maximum(parts[0], parts[1])]
     acc = ns
     for v in parts:
-        acc = _mix(acc, v)
+        acc = mix(acc, v)
     keys = (acc >> np.uint64(1)).astype(np.int64) + 1  # positive, never 0
     return np.where(present, keys, 0)
 

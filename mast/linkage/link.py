@@ -24,16 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.arrays import isin_sorted, unique, unique_first
-from mast.linkage.cluster import ClusterStats, Constraints, cluster
+from mast.linkage.arrays import isin_sorted, unique
+from mast.linkage.cluster import Constraints, cluster
 from mast.linkage.decisions import Decision, constraints_for
-from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
-from mast.linkage.model import Explanation, Model, PairScores
-from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, _ranges, block_pairs, dedupe, make_blocks
+from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
+from mast.linkage.model import Explanation, Model
+from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, make_blocks, ranges
 from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
 from mast.linkage.training import TrainingOptions, train
-from mast.linkage.vocab import stable_hash
-from mast.linkage.keys import _mix
 
 #: pairs scored per batch inside a worker (bounds memory: ~60 bytes per pair and comparison)
 BATCH_PAIRS = 1_000_000
@@ -179,14 +177,18 @@ def _score_direct(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarr
 
 
 # ---------------------------------------------------------------------- ids
+def person_id(record_id: str) -> str:
+    """A person's id: a hash of the record id that labels their cluster (no personal data in it)."""
+    return "P-" + hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
+
+
 def _person_ids(table: RecordTable, labels: np.ndarray) -> np.ndarray:
-    ids = np.empty(len(labels), dtype=object)
+    """Person id of every record. A cluster is labelled by its first row, so ids stay put when
+    records are appended (incremental link); they may change on a rebuild (DESIGN.md: the audit
+    names record ids, never person ids)."""
     roots = unique(labels)
-    names = {int(r): "P-" + hashlib.blake2b(str(table.record_id[r]).encode(), digest_size=8).hexdigest()
-             for r in roots.tolist()}
-    for r, name in names.items():
-        pass
-    lookup = np.asarray([names[int(r)] for r in roots.tolist()], dtype=object)
+    lookup = np.asarray([person_id(str(table.record_id[r])) for r in roots.tolist()], dtype=object)
+    ids = np.empty(len(labels), dtype=object)
     ids[:] = lookup[np.searchsorted(roots, labels)]
     return ids
 
@@ -207,9 +209,9 @@ def address_ids(table: RecordTable) -> np.ndarray:
     by_postcode = (table.postcode >= 0) & ((table.number >= 0) | (table.flat >= 0))
     by_line = ~by_postcode & (table.dwelling >= 0) & ((table.locality >= 0) | (table.postcode >= 0))
     acc = np.full(n, np.uint64(1), dtype=np.uint64)
-    pc_key = _mix(_mix(_mix(acc, h(v.postcodes, table.postcode)), h(v.numbers, table.number)), h(v.numbers, table.flat))
-    line_key = _mix(_mix(_mix(acc + np.uint64(7), h(v.dwellings, table.dwelling)), h(v.streets, table.locality)),
-                    h(v.postcodes, table.postcode))
+    pc_key = mix(mix(mix(acc, h(v.postcodes, table.postcode)), h(v.numbers, table.number)), h(v.numbers, table.flat))
+    line_key = mix(mix(mix(acc + np.uint64(7), h(v.dwellings, table.dwelling)), h(v.streets, table.locality)),
+                   h(v.postcodes, table.postcode))
     key = np.where(by_postcode, pc_key, np.where(by_line, line_key, 0))
     out = np.empty(n, dtype=object)
     out[:] = ""
@@ -233,13 +235,16 @@ class KeyIndex:
         self.add(keys, row_offset)
 
     def add(self, keys: np.ndarray, row_offset: int) -> None:
+        """Index new rows' keys: sorted in, not re-sorted (an incremental link adds few to many)."""
         flat = keys.reshape(-1)
         rows = np.repeat(np.arange(keys.shape[0], dtype=np.int64) + row_offset, keys.shape[1])
         keep = flat != 0
-        all_keys = np.concatenate([self.keys, flat[keep]])
-        all_rows = np.concatenate([self.rows, rows[keep]])
-        order = np.argsort(all_keys, kind="stable")
-        self.keys, self.rows = all_keys[order], all_rows[order]
+        flat, rows = flat[keep], rows[keep]
+        order = np.argsort(flat, kind="stable")
+        flat, rows = flat[order], rows[order]
+        at = np.searchsorted(self.keys, flat, side="right")
+        self.keys = np.insert(self.keys, at, flat)
+        self.rows = np.insert(self.rows, at, rows)
 
     def lookup(self, keys: np.ndarray, max_block: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query position, row) for every indexed row sharing a key with ``keys`` (0 = none).
@@ -256,7 +261,7 @@ class KeyIndex:
         count = hi - lo
         ok = (count > 0) & (count < limit)
         lo, count, qpos = lo[ok], count[ok], qpos[ok]
-        positions = np.repeat(lo, count) + _ranges(count)
+        positions = np.repeat(lo, count) + ranges(count)
         return np.repeat(qpos, count), self.rows[positions]
 
 
@@ -433,8 +438,7 @@ class Linker:
 
     @staticmethod
     def person_ids_of(labels: np.ndarray, table: RecordTable, rows: np.ndarray) -> list[str]:
-        return ["P-" + hashlib.blake2b(str(table.record_id[r]).encode(), digest_size=8).hexdigest()
-                for r in labels[rows].tolist()]
+        return [person_id(str(table.record_id[r])) for r in labels[rows].tolist()]
 
     # ------------------------------------------------------------------ search
     def search(self, query: Mapping[str, Any], limit: int = 10, min_probability: float = 0.5) -> list[SearchHit]:
@@ -471,9 +475,7 @@ def rank_candidates(model: Model, query: Mapping[str, Any], candidates: RecordTa
         if p < min_probability:
             continue
         members = np.nonzero(labels == label)[0]
-        source = population or candidates
-        person = "P-" + hashlib.blake2b(str(source.record_id[label]).encode(), digest_size=8).hexdigest() \
-            if population is not None else str(label)
+        person = person_id(str(population.record_id[label])) if population is not None else str(label)
         hits.append(SearchHit(person, str(candidates.record_id[i]), p, float(scores.weight[i]),
                               model.explain(scores, i), tuple(str(candidates.record_id[m]) for m in members)))
     hits.sort(key=lambda h: -h.weight)

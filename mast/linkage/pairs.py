@@ -112,10 +112,10 @@ def block_pairs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
         return empty, empty
     sizes = blocks.sizes.astype(np.int64)
     # position of every member, and how many later members of its block it pairs with
-    member_pos = np.repeat(blocks.starts.astype(np.int64), sizes) + _ranges(sizes)
-    member_later = np.repeat(sizes, sizes) - 1 - _ranges(sizes)
+    member_pos = np.repeat(blocks.starts.astype(np.int64), sizes) + ranges(sizes)
+    member_later = np.repeat(sizes, sizes) - 1 - ranges(sizes)
     left_pos = np.repeat(member_pos, member_later)
-    right_pos = left_pos + 1 + _ranges(member_later)
+    right_pos = left_pos + 1 + ranges(member_later)
     a = blocks.rows[left_pos]
     b = blocks.rows[right_pos]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -132,7 +132,7 @@ def dedupe(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return code >> 32, code & 0xFFFFFFFF
 
 
-def _ranges(counts: np.ndarray) -> np.ndarray:
+def ranges(counts: np.ndarray) -> np.ndarray:
     """concatenate(arange(c) for c in counts), vectorised."""
     counts = counts.astype(np.int64)
     total = int(counts.sum())

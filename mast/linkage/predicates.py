@@ -211,8 +211,12 @@ class ShiftedName:
     def __call__(self, ctx: PairContext) -> np.ndarray:
         lg, rg = ctx.values("given")
         lf, rf = ctx.values("family")
-        left = (lf < 0) & (lg >= 0) & (ctx.similarity("given", "family", "jw") >= self.threshold)
-        right = (rf < 0) & (rg >= 0) & (ctx.similarity("family", "given", "jw") >= self.threshold)
+        tokens = ctx.table.vocabs.names.tokens
+        # the given name is a word of the other's (double-barrelled) family name
+        in_right = ((tokens[np.maximum(rf, 0)] == lg[:, None]) & (rf >= 0)[:, None]).any(axis=1)
+        in_left = ((tokens[np.maximum(lf, 0)] == rg[:, None]) & (lf >= 0)[:, None]).any(axis=1)
+        left = (lf < 0) & (lg >= 0) & ((ctx.similarity("given", "family", "jw") >= self.threshold) | in_right)
+        right = (rf < 0) & (rg >= 0) & ((ctx.similarity("family", "given", "jw") >= self.threshold) | in_left)
         return left | right
 
     def describe(self) -> str:

@@ -70,8 +70,8 @@ def clean_given(raw: str | None) -> tuple[str, str]:
 
 @lru_cache(maxsize=131072)
 def clean_middle(raw: str | None) -> str:
-    """Middle names, folded, titles dropped, space separated."""
-    return " ".join(w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES)
+    """Middle names, folded, titles and particles dropped, space separated."""
+    return " ".join(w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES and w not in PARTICLES)
 
 
 @lru_cache(maxsize=131072)
