@@ -368,6 +368,19 @@ class Linker:
         linker._row_of = row_of
         return linker
 
+    @classmethod
+    def restore(cls, table: RecordTable, model: Model, person_of: Sequence[str], decisions: Iterable[Decision] = (),
+                options: LinkOptions | None = None) -> Linker:
+        """A linked population from what the index holds (each record's person id), without re-linking.
+
+        The match function uses this to link a day's new rows incrementally: the curated records,
+        prepared, plus their current person ids.
+        """
+        first: dict[str, int] = {}
+        labels = np.fromiter((first.setdefault(str(p), i) for i, p in enumerate(person_of)), dtype=np.int64,
+                             count=len(person_of))
+        return cls(table, model, labels, record_keys(table), list(decisions), options or LinkOptions())
+
     # ------------------------------------------------------------------ outputs
     def person_ids(self) -> np.ndarray:
         return _person_ids(self.table, self.labels)

@@ -157,3 +157,23 @@ def test_mast_link_command(tmp_path: Path) -> None:
     assert by_id["a"]["person_id"] != by_id["b"]["person_id"]
     assert by_id["a"]["person_id"] != by_id["c"]["person_id"]
     assert by_id["a"]["address_id"] == by_id["c"]["address_id"] != ""
+
+
+def test_restore_then_add_and_report() -> None:
+    from mast.linkage.link import LinkOptions, Linker
+    from mast.linkage.report import linkage_report
+
+    rows = [dict(r, source=s) for r, s in zip(RECORDS, ("police", "nhs", "police"), strict=True)]
+    built = Linker.build(prepare_records(rows), options=LinkOptions(workers=1))
+    restored = Linker.restore(prepare_records(rows), built.model, built.person_ids().tolist())
+    assert restored.person_ids().tolist() == built.person_ids().tolist()
+    result = restored.add({"record_id": ["d"], "given_name": ["Jane"], "family_name": ["Smith"],
+                           "dob": ["1984-03-02"], "postcode": ["B139SS"], "address_line1": ["14 High Street"],
+                           "source": ["fire"]})
+    assert result.new_rows == 1
+    assert restored.labels[3] != restored.labels[0]  # Jane is never William (same birthday: the twin guard)
+    assert restored.person_ids().tolist()[:3] == built.person_ids().tolist()  # existing ids stay put
+    report = linkage_report(restored.table, restored.person_ids().tolist(), restored.address_ids().tolist())
+    assert report["records"] == 4
+    assert report["addresses_with_more_than_one_partner"] == 1
+    assert all(isinstance(v, (int, dict, list)) for v in report.values())
