@@ -33,6 +33,7 @@ from mast.linkage.predicates import (
     EditDistanceAtMost,
     EditSimilarity,
     Exact,
+    InNamesOf,
     Initial,
     JaroWinkler,
     LevelIn,
@@ -143,7 +144,7 @@ GIVEN = Comparison(
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
         Level("swapped", "given name written as the middle name, given and family names reversed, or the family"
-              " name typed as the given name", Or((CrossEqual("given", "middle"), Reversed("given", "family"),
+              " name typed as the given name", Or((InNamesOf("given", "middle"), Reversed("given", "family"),
                                                    ShiftedName())), 0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
@@ -186,8 +187,9 @@ MIDDLE = Comparison(
     "middle name",
     (
         Level(NULL, "missing on one side (often simply not recorded): says nothing", Null(("middle",)), null=True),
-        Level("exact", "the same middle name", Exact("middle"), 0.80),
-        Level("initial", "the same initial", SameInitial("middle"), 0.15),
+        Level("exact", "the same middle names", Exact("middle"), 0.75),
+        Level("part", "a middle name in common (one record lists more of them)", SharedToken("middle"), 0.08),
+        Level("initial", "the same initial", SameInitial("middle"), 0.12),
         Level(ELSE, "a different middle name", Always(), 0.05),
     ),
 )

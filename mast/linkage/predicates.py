@@ -224,6 +224,26 @@ class ShiftedName:
 
 
 @dataclass(frozen=True)
+class InNamesOf:
+    """One record's ``a`` is one of the other's ``b`` names (a given name that is the other's middle name:
+    people are often known by their middle name)."""
+
+    a: str
+    b: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        la, ra = ctx.values(self.a)
+        lb, rb = ctx.values(self.b)
+        tokens = ctx.table.vocabs.names.tokens
+        left = ((tokens[np.maximum(rb, 0)] == la[:, None]) & (rb >= 0)[:, None]).any(axis=1) & (la >= 0)
+        right = ((tokens[np.maximum(lb, 0)] == ra[:, None]) & (lb >= 0)[:, None]).any(axis=1) & (ra >= 0)
+        return left | right
+
+    def describe(self) -> str:
+        return f"one record's {self.a} is among the other's {self.b} names"
+
+
+@dataclass(frozen=True)
 class JaroWinkler:
     field: str
     threshold: float
@@ -504,6 +524,6 @@ class Always:
 __all__ = [
     "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
     "EditSimilarity", "Exact",
-    "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
+    "InNamesOf", "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
     "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
 ]

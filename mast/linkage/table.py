@@ -279,12 +279,21 @@ def prepare(columns: Mapping[str, Sequence[Any] | Factorised], vocabs: Vocabs | 
     given = gather(np.asarray([names.code(first) for first, _ in g_clean] or [0], dtype=np.int32), g.codes)
     g_extra = [extra for _, extra in g_clean]
     m = _column(columns, "middle_name", n)
-    m_first = np.asarray([names.code(clean_middle(str(v)).split(" ")[0]) for v in m.uniques] or [0], dtype=np.int32)
-    middle = gather(m_first, m.codes)
+    m_clean = [clean_middle(str(v)) for v in m.uniques]
+    middle = gather(np.asarray([names.code(v) for v in m_clean] or [0], dtype=np.int32), m.codes)
     if any(g_extra):
-        extra_first = np.asarray([names.code(e.split(" ")[0]) if e else MISSING for e in g_extra], dtype=np.int32)
-        from_given = gather(extra_first, g.codes)
-        middle = np.where(from_given >= 0, from_given, middle).astype(np.int32)
+        # extra given names come first, then the middle-name column: per distinct combination
+        rows = np.nonzero(gather(np.asarray([bool(e) for e in g_extra], dtype=bool), g.codes, False))[0]
+        width = np.int64(len(m.uniques) + 1)
+        combo = g.codes[rows].astype(np.int64) * width + (m.codes[rows].astype(np.int64) + 1)
+        uniq, inverse = unique_inverse(combo)
+        codes = []
+        for value in uniq.tolist():
+            gc, mc = divmod(value, int(width))
+            words = (g_extra[gc] + " " + (m_clean[mc - 1] if mc else "")).split()
+            codes.append(names.code(" ".join(words)))
+        middle = middle.copy()
+        middle[rows] = np.asarray(codes, dtype=np.int32)[inverse]
     f = _column(columns, "family_name", n)
     family = gather(np.asarray([names.code(clean_family(str(v))) for v in f.uniques] or [0], dtype=np.int32), f.codes)
     names.refresh()
