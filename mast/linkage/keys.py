@@ -61,7 +61,8 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
     KeyRule("dob_given", "dob+given_initial", ("dob", "given_initial"),
             "same date of birth and given-name initial (finds a changed surname)"),
     KeyRule("names_year", "names+year", ("family_phonetic", "given_initial", "birth_year"),
-            "family name sounds alike, same given initial and year of birth (finds a mistyped day or month)"),
+            "family name sounds alike, same given initial and year of birth (finds a mistyped day or month)",
+            max_block=40),
     KeyRule("names", "name_phonetics", ("given_phonetic", "family_phonetic"),
             "given and family names sound alike, either way round (finds a wrong or missing date of birth)",
             unordered=True, max_block=60),
@@ -71,7 +72,7 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "as above, for a name in a second nickname group", max_block=60),
     KeyRule("given_family_prefix", "given+family_prefix", ("given_phonetic", "family_prefix"),
             "given name sounds alike, family name starts with the same two letters (finds a typo in it)",
-            max_block=60),
+            max_block=25),
     KeyRule("family", "family", ("family",), "the same rare family name (common ones form blocks too large to use)",
             max_block=40),
     KeyRule("postcode_family", "postcode+family", ("postcode", "family_phonetic"),
@@ -80,8 +81,9 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "same postcode, given name sounds alike (finds a changed or mistyped surname)"),
     KeyRule("postcode_nickname", "postcode+nickname", ("postcode", "given_nickname_1"),
             "same postcode, given names in one nickname group"),
-    KeyRule("postcode_number", "postcode+number", ("postcode", "number"),
-            "same postcode and house number (finds a person whose names were both mistyped or changed)"),
+    KeyRule("postcode_number", "postcode+number", ("postcode", "number", "flat_or_none"),
+            "same postcode, house number and flat (finds a person whose names were both mistyped or changed);"
+            " not in a block of more than 20 records (a hostel, a block of flats)", max_block=20),
     KeyRule("nhs", "nhs", ("nhs",), "same NHS number"),
     KeyRule("uprn_given", "uprn+given_initial", ("uprn", "given_initial"), "same property and given-name initial"),
 )
@@ -151,15 +153,23 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = vocab.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(table), np.int64)
         return value.astype(np.uint64), codes >= 0
+    if part == "flat_or_none":
+        hashes = table.vocabs.numbers.hashes()
+        value = np.where(table.flat >= 0, hashes[np.maximum(table.flat, 0)] if len(hashes) else 0, 0)
+        return value.astype(np.uint64), np.ones(len(table), dtype=bool)
     if part in ("nhs", "uprn"):
         column = getattr(table, part)
         return column.astype(np.uint64), column != 0
     raise KeyError(part)
 
 
-def rule_keys(table: RecordTable, rule: KeyRule) -> np.ndarray:
-    """Keys of every record under ``rule`` (int64, 0 where the record has no such key)."""
-    ns = np.full(len(table), np.uint64(stable_hash(rule.namespace)), dtype=np.uint64)
+def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "") -> np.ndarray:
+    """Keys of every record under ``rule`` (int64, 0 where the record has no such key).
+
+    ``salt`` (a secret held by the deployment) makes keys unguessable: without it, anyone holding
+    the index could enumerate dates of birth and initials to see which keys exist.
+    """
+    ns = np.full(len(table), np.uint64(stable_hash(salt + rule.namespace)), dtype=np.uint64)
     values = [_part(table, p) for p in rule.parts]
     present = np.ones(len(table), dtype=bool)
     for _, mask in values:
@@ -179,11 +189,11 @@ def block_limits(rules: tuple[KeyRule, ...], default: int) -> np.ndarray:
     return np.asarray([rule.max_block or default for rule in rules], dtype=np.int64)
 
 
-def record_keys(table: RecordTable, rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> np.ndarray:
+def record_keys(table: RecordTable, rules: tuple[KeyRule, ...] = LOOKUP_KEYS, salt: str = "") -> np.ndarray:
     """Every record's keys, one column per rule (N x R int64, 0 where absent)."""
     if len(table) == 0:
         return np.zeros((0, len(rules)), dtype=np.int64)
-    return np.stack([rule_keys(table, rule) for rule in rules], axis=1)
+    return np.stack([rule_keys(table, rule, salt) for rule in rules], axis=1)
 
 
 def key_strings(keys_row: np.ndarray, rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> list[str]:

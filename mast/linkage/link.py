@@ -46,6 +46,8 @@ class LinkOptions:
     training: TrainingOptions = field(default_factory=TrainingOptions)
     #: below this many candidate pairs everything runs in this process
     parallel_min_pairs: int = 300_000
+    #: secret mixed into lookup keys (see :func:`mast.linkage.keys.rule_keys`); '' offline
+    key_salt: str = ""
 
 
 # ---------------------------------------------------------------------- parallel scoring
@@ -319,7 +321,7 @@ class Linker:
         decisions = list(decisions)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        keys = record_keys(table)
+        keys = record_keys(table, LOOKUP_KEYS, options.key_salt)
         blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, options.max_block))
         timings["keys"] = time.perf_counter() - t0
         if model is None:
@@ -379,7 +381,8 @@ class Linker:
         first: dict[str, int] = {}
         labels = np.fromiter((first.setdefault(str(p), i) for i, p in enumerate(person_of)), dtype=np.int64,
                              count=len(person_of))
-        return cls(table, model, labels, record_keys(table), list(decisions), options or LinkOptions())
+        options = options or LinkOptions()
+        return cls(table, model, labels, record_keys(table, LOOKUP_KEYS, options.key_salt), list(decisions), options)
 
     # ------------------------------------------------------------------ outputs
     def person_ids(self) -> np.ndarray:
@@ -408,7 +411,7 @@ class Linker:
         base_n = len(self.table)
         combined = self.table.concat(new)
         combined.compute_tf()
-        new_keys = record_keys(new)
+        new_keys = record_keys(new, LOOKUP_KEYS, self.options.key_salt)
         qpos, rows = self.index.lookup(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block))
         lo_old, hi_old = rows, qpos + base_n
         new_blocks = make_blocks(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block), row_offset=base_n)
@@ -465,7 +468,8 @@ class Linker:
 
 def candidate_rows(linker: Linker, query: Mapping[str, Any]) -> np.ndarray:
     q = prepare_records([{"record_id": "__query__", **query}], linker.table.vocabs, compute_tf=False)
-    _, rows = linker.index.lookup(record_keys(q), block_limits(LOOKUP_KEYS, linker.options.max_block))
+    keys = record_keys(q, LOOKUP_KEYS, linker.options.key_salt)
+    _, rows = linker.index.lookup(keys, block_limits(LOOKUP_KEYS, linker.options.max_block))
     return unique(rows)
 
 

@@ -36,10 +36,11 @@ class ScoredCandidate:
     explanation: Explanation
 
 
-def query_keys(query: Mapping[str, Any]) -> list[str]:
-    """Index keys of a search query (``<namespace>#<hex>``), exactly as records' keys are made."""
+def query_keys(query: Mapping[str, Any], salt: str = "") -> list[str]:
+    """Index keys of a search query (``<namespace>#<hex>``), exactly as records' keys are made
+    (``salt``: the deployment's key secret, the same the match function used)."""
     table = prepare_records([{"record_id": QUERY_ID, **query}], compute_tf=False)
-    return key_strings(record_keys(table)[0], LOOKUP_KEYS)
+    return key_strings(record_keys(table, LOOKUP_KEYS, salt)[0], LOOKUP_KEYS)
 
 
 def term_frequencies(table: RecordTable, row: int) -> dict[str, float]:

@@ -32,9 +32,9 @@ from mast.linkage.table import RecordTable
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    u_pairs: int = 1_000_000
-    em_pairs: int = 400_000
-    lambda_pairs: int = 300_000
+    u_pairs: int = 600_000
+    em_pairs: int = 300_000
+    lambda_pairs: int = 200_000
     max_iterations: int = 40
     tolerance: float = 1e-5
     #: pseudo-count of matched pairs behind each comparison's prior m-probabilities
@@ -135,19 +135,23 @@ def run_em(model: Model, gamma: np.ndarray, free: list[int], options: TrainingOp
     return {comps[c].name: m[comps[c].name] for c in free}, lam, iterations
 
 
-def _shared_key_counts(keys: np.ndarray, usable: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """How many distinct usable keys each pair shares (at least 1 for pairs drawn from blocks)."""
-    a = np.where(usable[left], block_key(keys[left]), 0)
-    b = np.where(usable[right], block_key(keys[right]), 0)
-    a = np.sort(a, axis=1)
+def _shared_key_counts(keys: np.ndarray, block_keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """How many distinct keys in usable blocks each pair shares (at least 1 for pairs drawn from blocks)."""
+    a = np.sort(block_key(keys[left]), axis=1)
+    b = block_key(keys[right])
     dup = np.zeros(a.shape, dtype=bool)
     dup[:, 1:] = a[:, 1:] == a[:, :-1]
     a[dup] = 0
-    shared = np.zeros(len(left), dtype=np.int64)
+    shared_key = np.zeros(a.shape, dtype=np.int64)
     for i in range(a.shape[1]):
         col = a[:, i : i + 1]
-        shared += ((col == b) & (col != 0)).any(axis=1)
-    return np.maximum(shared, 1)
+        hit = ((col == b) & (col != 0)).any(axis=1)
+        shared_key[hit, i] = col[hit, 0]
+    # only keys whose block was used (not over its size limit) made candidates
+    nonzero = shared_key != 0
+    usable = np.zeros(a.shape, dtype=bool)
+    usable[nonzero] = isin_sorted(shared_key[nonzero], block_keys)
+    return np.maximum(usable.sum(axis=1), 1)
 
 
 def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: Blocks,
@@ -159,8 +163,7 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
     if occurrences == 0 or total_pairs == 0:
         return 1.0 / max(n, 2), {"candidate_pairs": 0.0, "expected_matches": 0.0}
     left, right = sample_block_pairs(blocks, options.lambda_pairs, rng)
-    usable = isin_sorted(block_key(keys).reshape(-1), np.sort(blocks.keys)).reshape(keys.shape) & (keys != 0)
-    inv_k = 1.0 / _shared_key_counts(keys, usable, left, right)
+    inv_k = 1.0 / _shared_key_counts(keys, np.sort(blocks.keys), left, right)
     scores = model.score(table, left, right)
     bf = (scores.weight - scores.prior).astype(np.float64)
     lam_c = 0.01

@@ -177,3 +177,13 @@ def test_restore_then_add_and_report() -> None:
     assert report["records"] == 4
     assert report["addresses_with_more_than_one_partner"] == 1
     assert all(isinstance(v, (int, dict, list)) for v in report.values())
+
+
+def test_a_key_salt_changes_every_key_and_search_follows_it() -> None:
+    from mast.linkage.scorer import query_keys
+
+    table = prepare_records(RECORDS)
+    query = {k: v for k, v in RECORDS[0].items() if k != "record_id"}
+    salted = key_strings(record_keys(table, LOOKUP_KEYS, salt="s3cret")[0], LOOKUP_KEYS)
+    assert query_keys(query, salt="s3cret") == salted
+    assert set(salted).isdisjoint(query_keys(query))
