@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from mast.linkage.predicates import (
     Always,
     And,
-    CrossEqual,
     DateTypo,
     DayMonthSwapped,
     DaysApartAtMost,

@@ -39,7 +39,7 @@ class PairScores:
     weight: np.ndarray
     #: level index per pair and comparison (P x C, int8)
     gamma: np.ndarray
-    #: effective weight per pair and comparison (P x C, float32), after TF and evidence groups
+    #: effective weight per pair and comparison (P x C, float32), after term frequencies and context (dependences)
     field_weights: np.ndarray
     #: bit k set when guard k fired
     guards: np.ndarray
