@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from typing import Any
+
 import numpy as np
 
 from mast.linkage.arrays import isin_sorted, unique
@@ -28,6 +30,14 @@ from mast.linkage.pairs import Blocks, block_pairs
 #: (lo, hi) -> (match weight, log2 Bayes factor, guard bits): the model's scorer over row pairs
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
+
+
+def _find(parent: Any, x: int) -> int:
+    """Union-find root of ``x`` with path halving; ``parent`` is a list or a dict of ints."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected-component label (the smallest row in it) of every row; vectorised."""
@@ -167,14 +177,8 @@ def _split_components(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight
         parent = list(range(k))
         groups: dict[int, list[int]] = {i: [i] for i in range(k)}
 
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         for t in idx.tolist():
-            ra, rb = find(int(la[t])), find(int(lb[t]))
+            ra, rb = _find(parent, int(la[t])), _find(parent, int(lb[t]))
             if ra == rb:
                 continue
             ga, gb = groups[ra], groups[rb]
@@ -202,16 +206,10 @@ def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: 
     parent = {int(r): int(r) for r in rows.tolist()}
     groups = {int(r): [int(r)] for r in rows.tolist()}
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     for t in order.tolist():
         if not forced[t] and weight[t] < threshold_weight:
             continue
-        ra, rb = find(int(a[t])), find(int(b[t]))
+        ra, rb = _find(parent, int(a[t])), _find(parent, int(b[t]))
         if ra == rb:
             continue
         ga, gb = groups[ra], groups[rb]
