@@ -14,6 +14,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import ValidationError
 
 from mast.api.caller import AccessDenied, NotSignedIn
+from mast.audit import AuditUnavailable
+
+#: What a caller is told when their action could not be audited, so nothing was done or shown.
+AUDIT_UNAVAILABLE_MESSAGE = (
+    "the action could not be recorded in the audit, so it was not done and no results are shown; try again shortly"
+)
 
 
 def _error(status: int, message: str, details: list[dict[str, str]] | None = None) -> Response:
@@ -47,6 +53,11 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     @app.exception_handler(ValidationError)
     def _invalid(error: ValidationError) -> Response:
         return _error(400, "the request is not valid", validation_details(error))
+
+    @app.exception_handler(AuditUnavailable)
+    def _audit_unavailable(_: AuditUnavailable) -> Response:
+        logger.error("audit unavailable", extra={"route": app.current_event.path})
+        return _error(503, AUDIT_UNAVAILABLE_MESSAGE)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
