@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,3 +33,21 @@ class UploadCompletedEvent(BaseModel):
         if envelope.get("detail-type") != "SFTP Server File Upload Completed":
             raise ValueError(f"not an upload-completed event: {envelope.get('detail-type')!r}")
         return cls.model_validate(envelope["detail"])
+
+
+class FeedIngested(BaseModel):
+    """What ingest tells the match function (SQS FIFO, one message group: index writes are serial).
+
+    ``records_uri`` is the Parquet file of record versions this ingest wrote (``None`` when it
+    wrote none, e.g. a quarantined file is never announced). ``versions`` counts its rows: accepted
+    rows, plus the versions that end-date records missing from a snapshot or withdraw earlier rows.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["feed-ingested"] = "feed-ingested"
+    feed: str
+    partner: str
+    ingest_id: str
+    records_uri: str | None
+    versions: int = Field(ge=0)
