@@ -32,6 +32,9 @@ AuditAction = Literal[
     "access-request",
     "access-approve",
     "access-refuse",
+    "access-request-list",
+    "user-list",
+    "audit-view",
 ]
 
 

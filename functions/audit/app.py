@@ -1,18 +1,68 @@
 """Audit function: the audit API for administrators and auditors, and the stream export to Parquet.
 
-Wired in the API issue (#5).
+Two triggers, told apart by the event's shape: DynamoDB stream batches (``Records`` from
+``aws:dynamodb``) are exported with :mod:`mast.audit_export`; anything else is an API Gateway
+request for ``GET /api/audit`` (:mod:`mast.audit_view`). Thin by rule.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mast.api.caller import Caller
+from mast.api.http import make_resolver
+from mast.audit import AuditStore, BadPageToken
+from mast.audit_view import AuditListQuery, read_audit
+
 logger = Logger()
+app = make_resolver(logger)
+
+
+@app.exception_handler(BadPageToken)
+def _bad_token(error: BadPageToken) -> Response:
+    import json
+
+    return Response(400, content_types.APPLICATION_JSON, json.dumps({"message": str(error)}))
+
+
+@app.get("/audit")
+def list_audit() -> dict[str, Any]:
+    """A page of the audit: org-admins their organisation's, auditors every organisation's."""
+    caller = Caller.from_event(app.current_event.raw_event)
+    caller.require("org-admins", "auditors")
+    query = AuditListQuery.model_validate(app.current_event.query_string_parameters or {})
+    page = read_audit(caller, query, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.timezone.utc),
+                      request_id=app.current_event.request_context.request_id)
+    return page.model_dump(mode="json", by_alias=True)
+
+
+def _is_stream_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return isinstance(records, list) and all(r.get("eventSource") == "aws:dynamodb" for r in records)
+
+
+def _export(event: dict[str, Any]) -> dict[str, Any]:
+    from mast.audit_export import export_stream_records  # pyarrow: only on the export path
+
+    records = event["Records"]
+    result = export_stream_records(records, os.environ["AUDIT_BUCKET"])
+    logger.info("audit export", extra={"records": len(records), "written": len(result.written),
+                                       "already_present": len(result.already_present),
+                                       "failed": len(result.failed_sequence_numbers)})
+    if result.failed_sequence_numbers and not (result.written or result.already_present):
+        # Nothing of the batch was archived: fail it whole (retried, bisected, then dead-lettered).
+        raise RuntimeError("the audit batch could not be written to the audit bucket")
+    return {"batchItemFailures": [{"itemIdentifier": n} for n in result.failed_sequence_numbers]}
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    raise NotImplementedError("the audit export and API arrive with issue #5")
+    if _is_stream_batch(event):
+        return _export(event)
+    return app.resolve(event, context)
