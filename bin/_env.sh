@@ -1,5 +1,5 @@
 # Shared by bin/mast and bin/test: make .venv with what MAST needs, installing only what is missing.
-# Usage: source bin/_env.sh; mast_env EXTRAS   (EXTRAS: local, dev, bench)
+# Usage: source bin/_env.sh; mast_env EXTRAS   (EXTRAS: local, dev, bench); also builds the web page
 set -euo pipefail
 MAST_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -15,9 +15,33 @@ _apt_install() {
   DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq "${missing[@]}" >&2
 }
 
+_sha() { cat "$@" | sha256sum | cut -c1-16; }
+
+mast_web() {
+  # The web page's npm packages (from package-lock.json) and its build into web/dist/, redone when
+  # the lockfile or the build's inputs change, like the venv's stamp.
+  command -v npm >/dev/null || _apt_install nodejs npm
+  local lock="$MAST_ROOT/package-lock.json" installed="$MAST_ROOT/node_modules/.mast-installed"
+  if [ ! -f "$installed" ] || [ "$(cat "$installed")" != "$(_sha "$lock")" ]; then
+    echo "installing the web page's npm packages (npm ci) …" >&2
+    (cd "$MAST_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    _sha "$lock" > "$installed"
+  fi
+  local built="$MAST_ROOT/web/dist/.mast-built" inputs
+  inputs="$(_sha "$lock" "$MAST_ROOT/web/build.mjs" "$MAST_ROOT"/web/src/*)"
+  if [ ! -f "$built" ] || [ "$(cat "$built")" != "$inputs" ]; then
+    echo "building the web page (npm run build) …" >&2
+    (cd "$MAST_ROOT" && npm run --silent build >&2)
+    echo "$inputs" > "$built"
+  fi
+}
+
 mast_env() {
   local extras="$1"
   command -v ssh-keygen >/dev/null && command -v sftp >/dev/null || _apt_install openssh-client
+  # The browser tests drive Debian's Chromium (never Playwright's own download).
+  if [[ " $extras " == *" dev "* ]] && [ ! -x /usr/bin/chromium ]; then _apt_install chromium; fi
+  mast_web
   local python="${PYTHON:-python3}"
   if [ ! -x "$MAST_ROOT/.venv/bin/python" ]; then
     if ! "$python" -m venv "$MAST_ROOT/.venv" >/dev/null 2>&1; then

@@ -1,0 +1,133 @@
+// One person, opened through the user's own search: how much each agency has been involved and
+// when, the records with whom to call, and the others known at the address. A data steward can
+// mark records as the same person or not from here.
+import { api, ApiError } from "../api.js";
+import { html } from "../html.js";
+import { session, inGroup } from "../session.js";
+import { render, errorSummary, backLink, longDate, table, button, textarea, formValues, notification, summaryList } from "../ui.js";
+import { coverageLine } from "./coverage.js";
+
+function contact(c) {
+  const parts = [c.name, c.team, c.phone, c.email].filter(Boolean);
+  return parts.length ? parts.join(", ") : "Not given";
+}
+
+function involvement(counts) {
+  return table({
+    caption: "Involvement in the last 12 months", captionClass: "govuk-table__caption--m",
+    head: ["Within 1 month", "1 to 3 months ago", "3 to 6 months ago", "6 to 12 months ago", "Total"],
+    numeric: [0, 1, 2, 3, 4],
+    rows: [[counts.within_1_month, counts.from_1_to_3_months, counts.from_3_to_6_months, counts.from_6_to_12_months, counts.total]],
+  });
+}
+
+function records(view, steward) {
+  if (!view.records.length) return html`<h2 class="govuk-heading-m">Records</h2><p class="govuk-body">No record in the last 12 months.</p>`;
+  return html`<table class="govuk-table" id="records">
+    <caption class="govuk-table__caption govuk-table__caption--m">Records, newest first</caption>
+    <thead class="govuk-table__head"><tr class="govuk-table__row">
+      ${steward ? html`<th scope="col" class="govuk-table__header"><span class="govuk-visually-hidden">Select</span></th>` : ""}
+      <th scope="col" class="govuk-table__header">Record date</th>
+      <th scope="col" class="govuk-table__header">Partner</th>
+      <th scope="col" class="govuk-table__header">Case ref</th>
+      <th scope="col" class="govuk-table__header">Name and date of birth</th>
+      <th scope="col" class="govuk-table__header">Address</th>
+      <th scope="col" class="govuk-table__header">Contact</th>
+    </tr></thead>
+    <tbody class="govuk-table__body">
+      ${view.records.map((r, i) => html`<tr class="govuk-table__row">
+        ${steward ? html`<td class="govuk-table__cell">${r.record_id ? html`<div class="govuk-checkboxes govuk-checkboxes--small" data-module="govuk-checkboxes"><div class="govuk-checkboxes__item">
+          <input class="govuk-checkboxes__input" id="record-${i}" name="record" type="checkbox" value="${r.record_id}" form="decision-form">
+          <label class="govuk-label govuk-checkboxes__label" for="record-${i}"><span class="govuk-visually-hidden">Record ${r.case_ref || i + 1}</span></label></div></div>` : ""}</td>` : ""}
+        <td class="govuk-table__cell">${longDate(r.record_date)}</td>
+        <td class="govuk-table__cell">${r.partner_name}${r.sensitive ? html`<br><strong class="govuk-tag govuk-tag--red">Sensitive</strong>` : ""}</td>
+        ${r.sensitive
+          ? html`<td class="govuk-table__cell" colspan="3">Sensitive record: contact the partner for details</td>`
+          : html`<td class="govuk-table__cell">${r.case_ref}</td>
+            <td class="govuk-table__cell">${r.full_name}<br>${r.date_of_birth ? longDate(r.date_of_birth) : "Date of birth not known"}</td>
+            <td class="govuk-table__cell">${r.full_address}</td>`}
+        <td class="govuk-table__cell">${contact(r.contact || {})}</td>
+      </tr>`)}
+    </tbody></table>`;
+}
+
+function households(view) {
+  if (!view.addresses || !view.addresses.length) return "";
+  return html`<h2 class="govuk-heading-m">Others known at the address</h2>
+    ${view.addresses.map((a) => html`<h3 class="govuk-heading-s">${a.address}</h3>
+      ${a.others.length ? table({
+        head: ["Name", "Date of birth", "Records"], numeric: [2],
+        rows: a.others.map((o) => [
+          o.person_id ? html`<a class="govuk-link" href="#/person/${encodeURIComponent(o.person_id)}">${o.name}</a>` : o.name,
+          o.date_of_birth ? longDate(o.date_of_birth) : "Not known", o.records]),
+      }) : html`<p class="govuk-body">No one else is known at this address.</p>`}`)}`;
+}
+
+function decisionForm(errors) {
+  return html`<h2 class="govuk-heading-m">Correct the linkage</h2>
+    <p class="govuk-body">Select two or more records above, then say whether they are the same person. The next link honours your decision.</p>
+    <form novalidate id="decision-form">
+      <div class="govuk-form-group${errors.some((e) => e.field === "record-0") ? " govuk-form-group--error" : ""}">
+        ${errors.filter((e) => e.field === "record-0").map((e) => html`<p class="govuk-error-message" id="records-error"><span class="govuk-visually-hidden">Error:</span> ${e.text}</p>`)}
+      </div>
+      ${textarea({ id: "reason", label: "Reason", hint: "Why these records are, or are not, the same person", errors })}
+      <div class="govuk-button-group">
+        <button type="submit" class="govuk-button" data-module="govuk-button" name="decision" value="same">Same person</button>
+        <button type="submit" class="govuk-button govuk-button--secondary" data-module="govuk-button" name="decision" value="different">Not the same person</button>
+      </div>
+    </form>`;
+}
+
+export async function personPage({ params, user, navigate }) {
+  const stored = session.search;
+  const personId = params[0];
+  if (!stored || !personId) { navigate("declaration"); return; }
+  let view;
+  try {
+    view = await api("GET", `/people/${encodeURIComponent(personId)}`, { query: { search: stored.result.search_id } });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const title = error.status === 503 ? "This person could not be shown" : "This person cannot be opened";
+    render(title, html`${backLink("#/results", "Back to the results")}
+      <h1 class="govuk-heading-l">${title}</h1>
+      <p class="govuk-body">${error.status === 503 ? "MAST records every person opened before it shows anything, and the record could not be written. Try again in a few minutes." : error.message}</p>
+      <p class="govuk-body"><a class="govuk-link" href="#/declaration">Start a new search</a></p>`);
+    return;
+  }
+  const steward = inGroup(user, "data-stewards");
+  const coverage = await coverageLine();
+  const show = (errors = [], notice = null) => {
+    const main = render(view.name, html`
+      ${backLink("#/results", "Back to the results")}
+      ${notice ? notification(notice, { success: true }) : ""}
+      ${errorSummary(errors)}
+      <span class="govuk-caption-l">Possible person</span>
+      <h1 class="govuk-heading-l">${view.name}</h1>
+      ${summaryList([["Date of birth", view.date_of_birth ? longDate(view.date_of_birth) : "Not known"]])}
+      ${involvement(view.involvement)}
+      ${records(view, steward)}
+      ${households(view)}
+      ${steward ? decisionForm(errors) : ""}
+      ${coverage}`, { errors });
+    const form = main.querySelector("#decision-form");
+    if (!form) return;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const decision = event.submitter ? event.submitter.value : "same";
+      const chosen = [...main.querySelectorAll('input[name="record"]:checked')].map((box) => box.value);
+      const reason = formValues(form).reason || "";
+      const problems = [];
+      if (chosen.length < 2) problems.push({ field: "record-0", text: "Select at least two records" });
+      if (reason.length < 3) problems.push({ field: "reason", text: "Enter the reason for your decision" });
+      if (problems.length) { show(problems); return; }
+      try {
+        await api("POST", "/link-decisions", { body: { decision, record_ids: chosen, reason } });
+        show([], decision === "same" ? "Recorded: these records are the same person. The next link joins them." : "Recorded: these records are not the same person. The next link keeps them apart.");
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        show([{ field: "reason", text: error.message }]);
+      }
+    });
+  };
+  show();
+}
