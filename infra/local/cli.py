@@ -47,7 +47,8 @@ def run_local(args: argparse.Namespace) -> int:
     from infra.local import demo, stack
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    options = stack.LocalOptions(host=args.host, port=args.port, sftp_port=args.sftp_port, aws_port=args.aws_port)
+    options = stack.LocalOptions(host=args.host, port=args.port, sftp_port=args.sftp_port, aws_port=args.aws_port,
+                                 function_log_level=None if args.verbose else "WARNING")
     if args.state_dir:
         options.state_dir = args.state_dir
     partnership = load_partnership()
@@ -77,3 +78,7 @@ def seed_demo(running: "stack.RunningStack", partnership: "Partnership") -> None
     for user in demo.DEMO_USERS:
         print(f"  {user.email:34} {user.password:24} {','.join(user.groups)} ({user.organisation})")
     print(f"Feed SFTP users: sftp -P {running.options.sftp_port} -i {keys}/<feed> <feed>@{running.options.host}")
+    print(f"Sending {demo.DEMO_DAYS} days of synthetic extracts ({demo.DEMO_PEOPLE} people) through SFTP…", flush=True)
+    demo.seed_extracts(running.options.host, running.options.sftp_port, keys, running.options.state_dir / "demo")
+    running.wait_idle(timeout=600)
+    print(f"Demo extracts and their truth: {running.options.state_dir / 'demo'}")

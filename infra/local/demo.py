@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import struct
 import subprocess
 import time
@@ -115,3 +116,35 @@ def seed_feed_states(dynamodb: Any, control_table: str, partnership: Partnership
                 "state": {"S": feed.state},
             },
         )
+
+
+#: The demo's synthetic partnership data: people, seed and days of extracts.
+DEMO_PEOPLE = 1500
+DEMO_SEED = 2026
+DEMO_DAYS = 3
+
+
+def seed_extracts(host: str, sftp_port: int, keys_dir: Path, out_dir: Path, *, people: int = DEMO_PEOPLE,
+                  seed: int = DEMO_SEED, days: int = DEMO_DAYS, as_of: Any = None,
+                  announce: Any = print) -> list[Any]:
+    """Generate ``days`` of extracts (the last dated today) and send them through SFTP, day by day, as
+    each feed's partner would; wait for every receipt. The files and their truth stay in ``out_dir``
+    (``day-N/``) so a developer or a test can see what went in. Returns the receipts."""
+    from mast.feeds.sftp_client import SftpAccount
+    from mast.generate import generate_days
+
+    generated = generate_days(people, seed, days, as_of=as_of)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "as_of.json").write_text(json.dumps({"as_of": generated[-1].date.isoformat(), "people": people,
+                                                    "seed": seed, "days": days}))
+    receipts = []
+    for day in generated:
+        folder = out_dir / f"day-{day.day}"
+        day.write(folder)
+        for feed, extract in sorted(day.files.items()):
+            account = SftpAccount(host, sftp_port, feed, keys_dir / feed, check_host_key=False)
+            started = time.time()
+            name = account.put(folder / extract.file_name)
+            receipts.append(account.receipt(name, after=started, timeout=300))
+        announce(f"  day {day.day} ({day.date}): {len(day.files)} extracts sent over SFTP and ingested")
+    return receipts

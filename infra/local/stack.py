@@ -53,6 +53,9 @@ class LocalOptions:
     state_dir: Path = field(default_factory=lambda: ROOT / ".local-stack")
     template: Path = field(default_factory=lambda: ROOT / "template.yaml")
     parameters: dict[str, str] = field(default_factory=dict)
+    #: the handlers' log level (Powertools); the template's INFO unless set (`mast local` sets WARNING
+    #: so its terminal shows what a user needs; `--verbose` keeps INFO)
+    function_log_level: str | None = None
 
     @property
     def url(self) -> str:
@@ -281,6 +284,8 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
 
         runner = FunctionRunner(provisioned.functions, ROOT, REGION, ACCOUNT)
         environment = runner.shared_environment()
+        if options.function_log_level:
+            environment["POWERTOOLS_LOG_LEVEL"] = options.function_log_level
         os.environ.update(environment)
         runner.load_all()
 
