@@ -1,0 +1,161 @@
+"""The OpenAPI document of every route of every function, generated from the pydantic models.
+
+Each function validates its bodies with the models in :mod:`mast.api.models` (and its own module's
+models); this module names, for every route, which model goes in and which comes out, and who may
+call it. The document is built from that table and the models' JSON Schemas, so it cannot drift
+from what the handlers accept; a unit test holds the table to the template's API events, so a
+route cannot be added to the template and forgotten here (or the other way round).
+
+Why a table rather than Powertools' ``enable_validation`` OpenAPI: the document must cover the
+routes of *every* function (search, audit, users) and is served by one of them, and Powertools'
+generator describes only the resolver it runs in. The table is also where each route's groups are
+written down, which the authorisation-matrix test reads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mast.api import models as m
+
+
+@dataclass(frozen=True)
+class QueryParameter:
+    name: str
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: method, path (as the client calls it, without ``/api``), models, groups, errors."""
+
+    method: str
+    path: str
+    function: str
+    summary: str
+    response: type[BaseModel]
+    groups: tuple[str, ...] = ()  # empty: no sign-in needed
+    request: type[BaseModel] | None = None
+    query: tuple[QueryParameter, ...] = ()
+    errors: dict[int, str] = field(default_factory=dict)
+    status: int = 200
+
+    @property
+    def operation_id(self) -> str:
+        words = [self.method.lower()] + [
+            p.strip("{}").replace("-", "_") for p in self.path.strip("/").split("/") if p
+        ]
+        return "_".join(words)
+
+
+_SIGNED_IN = {401: "no valid ID token", 403: "signed in, but not in a group or organisation allowed here"}
+_BODY = {400: "the body is not valid; the message says what is wrong", 413: "the body is too large"}
+_AUDITED = {503: "the action could not be audited, so nothing was done or shown"}
+
+#: The search function's routes. Other functions add theirs to OPERATIONS below.
+SEARCH_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/health", "SearchFunction", "Liveness; says nothing about data", m.Health),
+    Operation("GET", "/declaration-options", "SearchFunction", "The legal gateways a search may be made under",
+              m.DeclarationOptions, groups=("practitioners", "data-stewards"), errors=_SIGNED_IN),
+    Operation("POST", "/search", "SearchFunction",
+              "Search a person or an address under a declaration; audited before the answer",
+              m.SearchResponse, groups=("practitioners", "data-stewards"), request=m.SearchRequest,
+              errors={**_SIGNED_IN, **_BODY, **_AUDITED}),
+    Operation("GET", "/people/{id}", "SearchFunction",
+              "Open a person returned by one of the caller's own searches; audited before the answer",
+              m.PersonView, groups=("practitioners", "data-stewards"),
+              query=(QueryParameter("search", "the search_id of the caller's search that returned this person",
+                                    required=True),),
+              errors={**_SIGNED_IN, 400: "no search id given",
+                      404: "no such search of the caller's (unknown, expired, or another user's)",
+                      409: "the index was rebuilt since the search and this person no longer exists: search again",
+                      **_AUDITED}),
+    Operation("GET", "/coverage", "SearchFunction",
+              "Each feed, its state (sample or live) and its last accepted upload",
+              m.CoverageResponse, groups=("practitioners", "data-stewards", "org-admins", "auditors"),
+              errors=_SIGNED_IN),
+    Operation("POST", "/link-decisions", "SearchFunction",
+              "A data steward's decision that records are (or are not) one person; honoured from the next link",
+              m.LinkDecisionResponse, groups=("data-stewards",), request=m.LinkDecisionRequest, status=201,
+              errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index", **_AUDITED}),
+    Operation("GET", "/openapi.json", "SearchFunction", "This document", m.Health, groups=()),
+)
+
+
+def operations() -> tuple[Operation, ...]:
+    """Every route of every function. Routes of other functions are added here as they land."""
+    return SEARCH_OPERATIONS + _other_operations()
+
+
+def _other_operations() -> tuple[Operation, ...]:
+    return ()
+
+
+def _schema_models(ops: Sequence[Operation]) -> list[type[BaseModel]]:
+    seen: dict[str, type[BaseModel]] = {"ErrorResponse": m.ErrorResponse}
+    for op in ops:
+        for model in (op.request, op.response):
+            if model is not None:
+                seen.setdefault(model.__name__, model)
+    return list(seen.values())
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document for every route (paths as the browser calls them, under ``/api``)."""
+    ops = operations()
+    models = _schema_models(ops)
+    pairs = [(model, "validation") for model in models] + [(model, "serialization") for model in models]
+    keyed, defs = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
+    schemas = dict(defs.get("$defs", {}))
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return keyed[(model, mode)]  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        error_ref = ref(m.ErrorResponse, "serialization")
+        responses: dict[str, Any] = {
+            str(op.status): {"description": "OK", "content": {"application/json": {"schema": ref(op.response, "serialization")}}}
+        }
+        if op.path == "/openapi.json":
+            responses = {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        for status, text in sorted(op.errors.items()):
+            responses[str(status)] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        item: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "responses": responses,
+            "x-mast-groups": list(op.groups),
+            "security": [{"CognitoIdToken": []}] if op.groups else [],
+        }
+        parameters = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}] \
+            if "{id}" in op.path else []
+        parameters += [{"name": q.name, "in": "query", "required": q.required, "description": q.description,
+                        "schema": q.schema} for q in op.query]
+        if parameters:
+            item["parameters"] = parameters
+        if op.request is not None:
+            item["requestBody"] = {"required": True,
+                                   "content": {"application/json": {"schema": ref(op.request, "validation")}}}
+        paths.setdefault(f"/api{op.path}", {})[op.method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "MAST API", "version": "1",
+                 "description": "Multi Agency Safeguarding Tracker. Every route but /api/health and "
+                                "/api/openapi.json needs a Cognito ID token in the Authorization header."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"CognitoIdToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                                   "description": "the Cognito ID token, as the browser holds it"}},
+        },
+    }
