@@ -96,7 +96,59 @@ def operations() -> tuple[Operation, ...]:
 
 
 def _other_operations() -> tuple[Operation, ...]:
-    return ()
+    """The audit and users functions' routes, described with those functions' own models (imported
+    here, not at the top: the search function loads this module and needs none of them to answer)."""
+    from pydantic import create_model
+
+    from mast.audit_view import AuditListQuery, AuditListResponse
+    from mast.users import AccessDecision, AccessRequest, AccessRequestBody, AccessStatus, NewUser, UserChange, UserSummary
+
+    user_list = create_model("UserList", users=(list[UserSummary], ...))
+    request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))
+    accepted = create_model("AccessRequestAccepted", id=(str, ...), status=(AccessStatus, ...))
+    approved = create_model("AccessRequestApproved", request=(AccessRequest, ...), user=(UserSummary, ...))
+    refused = create_model("AccessRequestRefused", request=(AccessRequest, ...))
+    admins = ("org-admins",)
+    acted = {**_SIGNED_IN, 404: "no such user or request in the caller's organisation", **_AUDITED}
+    return (
+        Operation("GET", "/audit", "AuditFunction",
+                  "The audit: org-admins their organisation's, auditors every organisation's (itself audited)",
+                  AuditListResponse, groups=("org-admins", "auditors"), query=_query_of(AuditListQuery),
+                  errors={**_SIGNED_IN, 400: "a filter or page token is not valid", **_AUDITED}),
+        Operation("GET", "/users", "UsersFunction", "The users of the caller's organisation", user_list,
+                  groups=admins, errors=_SIGNED_IN),
+        Operation("POST", "/users", "UsersFunction", "Invite a user into the caller's organisation", UserSummary,
+                  groups=admins, request=NewUser, status=201, errors={**acted, **_BODY, 409: "the user exists"}),
+        Operation("PATCH", "/users/{id}", "UsersFunction", "Change a user's name or group", UserSummary,
+                  groups=admins, request=UserChange, errors={**acted, **_BODY}),
+        Operation("POST", "/users/{id}/disable", "UsersFunction", "Disable a user", UserSummary, groups=admins,
+                  errors=acted),
+        Operation("POST", "/users/{id}/enable", "UsersFunction", "Enable a user again", UserSummary, groups=admins,
+                  errors=acted),
+        Operation("POST", "/access-requests", "UsersFunction", "Ask for access (no sign-in; throttled)", accepted,
+                  request=AccessRequestBody, status=202, errors={**_BODY, 429: "too many requests", **_AUDITED}),
+        Operation("GET", "/access-requests", "UsersFunction", "Access requests to the caller's organisation",
+                  request_list, groups=admins,
+                  query=(QueryParameter("status", "pending, approved, refused or all",
+                                        schema={"enum": ["pending", "approved", "refused", "all"]}),),
+                  errors={**_SIGNED_IN, 400: "unknown status"}),
+        Operation("POST", "/access-requests/{id}/approve", "UsersFunction", "Approve a request: the user is invited",
+                  approved, groups=admins, request=AccessDecision, errors={**acted, **_BODY, 409: "already decided"}),
+        Operation("POST", "/access-requests/{id}/refuse", "UsersFunction", "Refuse a request", refused,
+                  groups=admins, request=AccessDecision, errors={**acted, **_BODY, 409: "already decided"}),
+    )
+
+
+def _query_of(model: type[BaseModel]) -> tuple[QueryParameter, ...]:
+    """Query-string parameters from a model's fields (by alias: ``from``, ``to``)."""
+    schema = model.model_json_schema(by_alias=True)
+    def plain(prop: dict[str, Any]) -> dict[str, Any]:
+        options = [o for o in prop.get("anyOf", []) if o.get("type") != "null"]
+        base = options[0] if len(options) == 1 else prop
+        return {k: v for k, v in base.items() if k not in ("title", "description", "default", "anyOf")}
+
+    return tuple(QueryParameter(name, str(prop.get("description", "")), name in schema.get("required", ()), plain(prop))
+                 for name, prop in schema["properties"].items())
 
 
 def _schema_models(ops: Sequence[Operation]) -> list[type[BaseModel]]:
