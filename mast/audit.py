@@ -171,6 +171,8 @@ class AuditPage(BaseModel):
 
     events: list[AuditEvent]
     next: str | None = None
+    since: dt.datetime | None = Field(default=None, description="the period read (a token keeps the first page's)")
+    until: dt.datetime | None = None
 
 
 class AuditStore:
@@ -212,7 +214,8 @@ class AuditStore:
 
         ``organisation=None`` reads every organisation (auditors); ``user`` matches the caller's
         email or Cognito ``sub``. The token is bound to the query it came from: reusing it with
-        other filters is a :class:`BadPageToken`, never a read of something else.
+        other filters is a :class:`BadPageToken`, never a read of something else, and a token
+        carries the first page's period, so "the last week" does not drift while paging.
         """
         if since.tzinfo is None or until.tzinfo is None:
             raise ValueError("since and until must be timezone-aware")
@@ -220,19 +223,24 @@ class AuditStore:
             raise ValueError("the period is empty: 'from' must be before 'to'")
         limit = max(1, min(limit, _MAX_PAGE))
         low, high = format_event_time(since), format_event_time(until)
-        fingerprint = hashlib.sha256(json.dumps([organisation, low, high, user]).encode()).hexdigest()[:16]
-        position = _decode_token(page_token, fingerprint) if page_token else None
+        fingerprint = hashlib.sha256(json.dumps([organisation, user]).encode()).hexdigest()[:16]
+        position = None
+        if page_token:
+            # The period is the first page's: a relative period ("the last week") must not drift
+            # between pages, nor a page pick up events written since the first.
+            low, high, partition, key = _decode_token(page_token, fingerprint)
+            position = (partition, key)
 
         events: list[AuditEvent] = []
         for partition, start_key in self._partitions(organisation, low, high, position):
             for item, last_key in self._query_partition(partition, organisation, low, high, user, start_key):
                 events.append(item_to_event(item))
                 if len(events) == limit:
-                    token = _encode_token(fingerprint, partition, last_key) if last_key else None
+                    token = _encode_token(fingerprint, low, high, partition, last_key) if last_key else None
                     if token is None:
-                        token = self._after_partition(organisation, partition, low, fingerprint)
-                    return AuditPage(events=events, next=token)
-        return AuditPage(events=events, next=None)
+                        token = self._after_partition(organisation, partition, low, high, fingerprint)
+                    return AuditPage(events=events, next=token, since=_parse_time(low), until=_parse_time(high))
+        return AuditPage(events=events, next=None, since=_parse_time(low), until=_parse_time(high))
 
     # -- paging across partitions -----------------------------------------------------------------
 
@@ -263,14 +271,16 @@ class AuditStore:
             start_key = None
             day -= dt.timedelta(days=1)
 
-    def _after_partition(self, organisation: str | None, partition: str, low: str, fingerprint: str) -> str | None:
+    def _after_partition(
+        self, organisation: str | None, partition: str, low: str, high: str, fingerprint: str
+    ) -> str | None:
         """The token of the partition after a fully read one, or None when it was the last."""
         if organisation is not None:
             return None
         day = dt.date.fromisoformat(partition.removeprefix("DAY#")) - dt.timedelta(days=1)
         if day < dt.date.fromisoformat(low[:10]):
             return None
-        return _encode_token(fingerprint, f"DAY#{day.isoformat()}", None)
+        return _encode_token(fingerprint, low, high, f"DAY#{day.isoformat()}", None)
 
     def _query_partition(
         self,
@@ -312,30 +322,37 @@ class AuditStore:
             start_key = more
 
 
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+
+
 def _key_of(raw: Mapping[str, Any], by_organisation: bool) -> dict[str, Any]:
     names = ("pk", "sk", "organisation", "event_time") if by_organisation else ("pk", "sk")
     return {name: raw[name] for name in names}
 
 
-def _encode_token(fingerprint: str, partition: str, key: dict[str, Any] | None) -> str:
-    text = json.dumps({"q": fingerprint, "p": partition, "k": key}, separators=(",", ":"))
+def _encode_token(fingerprint: str, low: str, high: str, partition: str, key: dict[str, Any] | None) -> str:
+    text = json.dumps({"q": fingerprint, "lo": low, "hi": high, "p": partition, "k": key}, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str, fingerprint: str) -> tuple[str, dict[str, Any] | None]:
+def _decode_token(token: str, fingerprint: str) -> tuple[str, str, str, dict[str, Any] | None]:
+    """``(low, high, partition, start key)`` of a token this query (organisation, user) issued."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        partition, key = data["p"], data["k"]
+        low, high, partition, key = data["lo"], data["hi"], data["p"], data["k"]
         if data["q"] != fingerprint:
             raise BadPageToken("the 'next' token does not belong to this query")
-        if not isinstance(partition, str) or not (key is None or _valid_key(key)):
+        for bound in (low, high):
+            dt.datetime.strptime(bound, _TIME_FORMAT)
+        if low >= high or not isinstance(partition, str) or not (key is None or _valid_key(key)):
             raise ValueError
     except BadPageToken:
         raise
     except Exception as error:  # noqa: BLE001 - anything unreadable is simply a bad token
         raise BadPageToken("the 'next' token is not valid") from error
-    return partition, key
+    return low, high, partition, key
 
 
 def _valid_key(key: Any) -> bool:

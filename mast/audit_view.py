@@ -110,4 +110,5 @@ def read_audit(
     )
     page: AuditPage = store.query(organisation=organisation, since=since, until=until, user=query.user,
                                   limit=query.limit, page_token=query.next)
-    return AuditListResponse(events=page.events, next=page.next, from_time=since, to_time=until)
+    return AuditListResponse(events=page.events, next=page.next, from_time=page.since or since,
+                             to_time=page.until or until)
