@@ -1,0 +1,65 @@
+"""Authorisation matrix of the search function: every route x every kind of caller, in the handler
+(the gateway's authorizer is not relied on: a route that lost it must still refuse)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.test_api_search import DECLARATION, PERSONAS, WILLIAM, Deployment, call, deployed  # noqa: F401
+
+SEARCH = {"declaration": DECLARATION,
+          "query": {"given_name": "William", "family_name": "Hargreaves", "dob": {"day": 7, "month": 3, "year": 1984}}}
+DECISION = {"decision": "same", "record_ids": [WILLIAM, "walsall-nhs-ae:A-9002"], "reason": "same NHS number seen"}
+
+#: route -> expected status per persona (the person route opens the practitioner's own search)
+MATRIX: dict[str, dict[str, int]] = {
+    "GET /health": dict.fromkeys(PERSONAS, 200),
+    "GET /openapi.json": dict.fromkeys(PERSONAS, 200),
+    "GET /declaration-options": {"no token": 401, "practitioner": 200, "other practitioner": 200,
+                                 "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                                 "data steward": 200},
+    "POST /search": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 403,
+                     "org-admin other org": 403, "auditor": 403, "data steward": 200},
+    "GET /people/{id}": {"no token": 401, "practitioner": 200, "other practitioner": 404,
+                         "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                         "data steward": 404},
+    "GET /coverage": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 200,
+                      "org-admin other org": 200, "auditor": 200, "data steward": 200},
+    "POST /link-decisions": {"no token": 401, "practitioner": 403, "other practitioner": 403,
+                             "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                             "data steward": 201},
+}
+
+
+@pytest.fixture(scope="module")
+def own_search(deployed: Deployment) -> tuple[str, str]:  # noqa: F811
+    status, body = call(deployed, "POST", "/search", "practitioner", SEARCH)
+    assert status == 200
+    return body["search_id"], deployed.person_of(WILLIAM)
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+@pytest.mark.parametrize("route", list(MATRIX))
+def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], route: str, persona: str) -> None:  # noqa: F811
+    method, path = route.split(" ")
+    body: Any = None
+    query = None
+    if path == "/search":
+        body = SEARCH
+    elif path == "/link-decisions":
+        body = DECISION
+    elif path == "/people/{id}":
+        search_id, person = own_search
+        path, query = f"/people/{person}", {"search": search_id}
+    status, answer = call(deployed, method, path, persona, body, query)
+    assert status == MATRIX[route][persona], (route, persona, answer)
+    if status in (401, 403, 404):
+        assert answer["message"]
+
+
+def test_the_matrix_covers_every_route_of_the_search_function() -> None:
+    from mast.api.openapi import operations
+
+    assert {f"{op.method} {op.path}" for op in operations() if op.function == "SearchFunction"} == set(MATRIX)
