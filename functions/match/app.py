@@ -1,7 +1,10 @@
 """Match function: link each ingested feed into people and addresses, and write the index.
 
-Triggered by the FIFO "feed ingested" queue (one message group: index writes are serial).
-The linkage itself is :mod:`mast.linkage`; this handler is wired in the linkage issue (#4).
+Triggered by the FIFO match queue (one message group: index writes are serial, BatchSize 1):
+``feed-ingested`` from ingest, ``rebuild`` and ``relink`` from the API or an operator
+(:mod:`mast.index.messages`). The work is :func:`mast.index.linking.run_match`. A message that
+fails is raised, so SQS delivers it again and, after the queue's retries, moves it to the
+dead-letter queue (alarmed); a message that is not one of ours fails the same way, loudly.
 """
 
 from __future__ import annotations
@@ -10,10 +13,29 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from mast.index.messages import parse_match_message
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    raise NotImplementedError("linking ingested feeds into the index arrives with issue #4")
+    from mast.index.linking import MatchSettings, run_match  # pyarrow and linkage: on first use
+
+    for record in event.get("Records", []):
+        try:
+            message = parse_match_message(record["body"])
+        except ValidationError as error:
+            logger.error("not a match message", extra={"message_id": record.get("messageId"),
+                                                       "errors": [e["type"] for e in error.errors()]})
+            raise
+        outcome = run_match(message, MatchSettings.from_env())
+        logger.info("index updated", extra={
+            "message_type": message.type, "mode": outcome.mode, "version": outcome.version,
+            "records": outcome.records, "people": outcome.people, "linked": outcome.linked,
+            "removed": outcome.removed, "items_put": outcome.items_put, "items_deleted": outcome.items_deleted,
+            "seconds": outcome.seconds,
+        })
+    return {}

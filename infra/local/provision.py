@@ -90,6 +90,7 @@ class Provisioner:
         self._types: dict[str, Callable[[str, dict[str, Any]], Created]] = {
             "AWS::KMS::Key": self._kms_key,
             "AWS::KMS::Alias": self._kms_alias,
+            "AWS::SecretsManager::Secret": self._secret,
             "AWS::S3::Bucket": self._s3_bucket,
             "AWS::S3::BucketPolicy": self._s3_bucket_policy,
             "AWS::DynamoDB::Table": self._dynamodb_table,
@@ -172,6 +173,28 @@ class Provisioner:
     def _kms_alias(self, logical_id: str, p: dict[str, Any]) -> Created:
         self.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
         return p["AliasName"], {}
+
+    def _secret(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """A secret, its value generated as Secrets Manager would (``GenerateSecretString``), so it
+        exists only in this run's moto, never on disk or in the repository."""
+        sm = self.client("secretsmanager")
+        if "SecretString" in p:
+            value = p["SecretString"]
+        else:
+            spec = dict(p.get("GenerateSecretString") or {})
+            template, key = spec.pop("SecretStringTemplate", None), spec.pop("GenerateStringKey", None)
+            if (template is None) != (key is None):
+                raise UnsupportedTemplateFeature(
+                    f"{logical_id}: GenerateSecretString needs both SecretStringTemplate and GenerateStringKey, or neither")
+            value = sm.get_random_password(**spec)["RandomPassword"]
+            if template is not None:
+                value = json.dumps({**json.loads(template), key: value})
+        kwargs: dict[str, Any] = {"Name": p.get("Name") or self._name(logical_id), "SecretString": value}
+        for name in ("Description", "KmsKeyId"):
+            if name in p:
+                kwargs[name] = p[name]
+        arn = sm.create_secret(**kwargs)["ARN"]
+        return arn, {"Id": arn}
 
     # -- storage -------------------------------------------------------------------------------
 

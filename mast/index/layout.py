@@ -155,6 +155,7 @@ def record_keys_of(item: Mapping[str, Any]) -> list[str]:
 
 def record_items(version: str, record: IndexedRecord, keys: Sequence[str]) -> list[dict[str, Any]]:
     """Every item one record contributes to a version: itself, one per lookup key, its person and address."""
+    keys = list(dict.fromkeys(keys))
     items = [record_item(version, record, keys)]
     items.extend(membership_item(key_pk(version, k), record.record_id) for k in keys)
     items.append(membership_item(person_pk(version, record.person_id), record.record_id))

@@ -1,0 +1,165 @@
+"""Writing the index: new versions, the switch, incremental changes, retiring old versions.
+
+Only the match function writes, and its queue is FIFO with one message group, so writes are
+serial; the switch is still a conditional write (the pointer must still name the version the
+rebuild started from), so two rebuilds racing could never both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mast.index import layout
+from mast.index.reader import IndexUnavailable, batch_get
+from mast.linkage.model import Model
+
+#: BatchWriteItem takes at most 25 requests
+_BATCH_WRITE = 25
+#: how long an old version stays readable after the switch (searches in flight finish on it)
+RETIRED_GRACE = dt.timedelta(days=1)
+
+
+class IndexConflict(RuntimeError):
+    """The live version changed while a rebuild was being written; the rebuild did not switch."""
+
+
+class IndexWriter:
+    def __init__(self, table_name: str, client: Any = None, threads: int = 8) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.table_name = table_name
+        self.client = client
+        self.threads = threads
+
+    # ------------------------------------------------------------------ versions
+    def live_version(self) -> str | None:
+        item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
+        return item["version"]["S"] if item else None
+
+    def begin_version(self, model: Model, now: dt.datetime | None = None) -> str:
+        """A new, empty version (state ``building``) holding ``model``."""
+        now = now or dt.datetime.now(dt.UTC)
+        version = layout.new_version(now)
+        self.client.put_item(TableName=self.table_name, Item={
+            "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)},
+            "state": {"S": "building"}, "created_at": {"S": now.isoformat()},
+        })
+        text = model.to_json()
+        parts = [text[i : i + layout.MODEL_PART_CHARS] for i in range(0, len(text), layout.MODEL_PART_CHARS)]
+        self.put([{"pk": {"S": layout.model_pk(version)}, "sk": {"S": f"{i:05d}"}, "text": {"S": part}}
+                  for i, part in enumerate(parts)])
+        return version
+
+    def switch(self, version: str, expected: str | None, stats: dict[str, int] | None = None) -> None:
+        """Make ``version`` live in one conditional write: only if ``expected`` is still live."""
+        now = dt.datetime.now(dt.UTC).isoformat()
+        item = {"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version},
+                "switched_at": {"S": now}}
+        if expected is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {"ConditionExpression": "version = :expected",
+                         "ExpressionAttributeValues": {":expected": {"S": expected}}}
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item, **condition)
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            raise IndexConflict(f"the live index changed while version {version} was written") from error
+        self._set_state(version, "live", stats)
+
+    def retire(self, version: str, grace: dt.timedelta = RETIRED_GRACE) -> int:
+        """Give every item of a version that is no longer live an ``expires_at`` (DynamoDB's TTL
+        deletes them after ``grace``, long after any search that started on it has finished)."""
+        expires = int((dt.datetime.now(dt.UTC) + grace).timestamp())
+        prefix = layout.version_prefix(version)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :prefix) AND attribute_not_exists(expires_at)",
+            "ExpressionAttributeValues": {":prefix": {"S": prefix}},
+        }
+        retired = 0
+        while True:
+            page = self.client.scan(**kwargs)
+            items = page.get("Items", [])
+            for item in items:
+                item["expires_at"] = {"N": str(expires)}
+            self.put(items)
+            retired += len(items)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self.client.update_item(
+            TableName=self.table_name, Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}},
+            UpdateExpression="SET #s = :s, expires_at = :e",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":s": {"S": "retired"}, ":e": {"N": str(expires)}},
+        )
+        return retired
+
+    def versions(self) -> dict[str, str]:
+        """Every version the table knows, with its state (``building``, ``live``, ``retired``)."""
+        page = self.client.query(
+            TableName=self.table_name, KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+            ExpressionAttributeValues={":pk": {"S": layout.POINTER_PK}, ":v": {"S": "V#"}},
+        )
+        return {item["sk"]["S"][2:]: item.get("state", {}).get("S", "") for item in page.get("Items", [])}
+
+    def _set_state(self, version: str, state: str, stats: dict[str, int] | None = None) -> None:
+        values: dict[str, Any] = {":s": {"S": state}}
+        expression = "SET #s = :s"
+        for name, value in (stats or {}).items():
+            values[f":{name}"] = {"N": str(int(value))}
+            expression += f", {name} = :{name}"
+        self.client.update_item(
+            TableName=self.table_name, Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}},
+            UpdateExpression=expression, ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=values,
+        )
+
+    # ------------------------------------------------------------------ items
+    def get_records(self, version: str, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Raw record items by record id (what an update must undo)."""
+        wanted = list(dict.fromkeys(record_ids))
+        chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
+
+        def one(chunk: list[str]) -> list[dict[str, Any]]:
+            keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}} for rid in chunk]
+            return batch_get(self.client, self.table_name, keys)
+
+        found: dict[str, dict[str, Any]] = {}
+        for items in self._map(one, chunks):
+            for item in items:
+                found[item["record_id"]["S"]] = item
+        return found
+
+    def put(self, items: Sequence[dict[str, Any]]) -> None:
+        self._write([{"PutRequest": {"Item": item}} for item in items])
+
+    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
+        self._write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys])
+
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in batches of 25, several in flight, retrying what was left unprocessed."""
+        batches = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+        list(self._map(self._write_batch, batches))
+
+    def _write_batch(self, batch: list[dict[str, Any]], attempts: int = 10) -> None:
+        request = {self.table_name: batch}
+        for attempt in range(attempts):
+            reply = self.client.batch_write_item(RequestItems=request)
+            request = reply.get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(min(0.05 * 2**attempt, 5.0))
+        raise IndexUnavailable("the index did not accept every write (throttled)")
+
+    def _map(self, fn: Any, jobs: list[Any]) -> Iterable[Any]:
+        if len(jobs) <= 1 or self.threads <= 1:
+            return [fn(j) for j in jobs]
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(fn, jobs))

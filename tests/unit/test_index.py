@@ -1,0 +1,144 @@
+"""The index's parts on their own: item layout, the read path's imports, messages, salt, decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from pydantic import ValidationError
+
+moto = pytest.importorskip("moto")
+
+from mast.api.caller import AccessDenied, Caller  # noqa: E402
+from mast.index import IndexReader, IndexUnavailable, KeySaltUnavailable, key_salt, layout  # noqa: E402
+from mast.index.layout import IndexedRecord  # noqa: E402
+from mast.index.messages import RebuildRequested, RelinkRequested, parse_match_message, send_match_message  # noqa: E402
+from mast.index.salt import forget_cached_salts  # noqa: E402
+from mast.linkage.decisions import NOT_SAME, SAME, Decision, latest  # noqa: E402
+from mast.records import PartnerContact  # noqa: E402
+from mast.stewardship import DecisionStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = IndexedRecord(
+    record_id="wm-police:CR1", partner="wm-police", feed="wm-police", source_record_id="CR1",
+    record_date=dt.date(2026, 5, 2), given_name="Imran", middle_name="Ali", family_name="Khan",
+    dob=dt.date(1990, 8, 19), sex="M", address_line1="14 Brace Street", address_line2="Walsall", postcode="WS1 3PS",
+    contact=PartnerContact(team="PPU", email="ppu@wmp.example"), sensitive=True, ingest_id="i1",
+    person_id="P-1", address_id="A-1", term_frequencies={"family": 0.01, "dob": 0.0001},
+)
+STEWARD = Caller(sub="s-1", email="s@x", organisation="walsall-council", groups=frozenset({"data-stewards"}))
+
+
+@pytest.fixture()
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "eu-west-2"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    forget_cached_salts()
+    with moto.mock_aws():
+        session = boto3.session.Session(region_name="eu-west-2")
+        session.client("dynamodb").create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+        )
+        yield session
+    forget_cached_salts()
+
+
+def test_a_record_item_round_trips_and_holds_no_more_than_the_record() -> None:
+    items = layout.record_items("v1", RECORD, ["nhs#01", "family#02", "nhs#01"])
+    record_item = items[0]
+    assert layout.record_from_item(record_item) == RECORD
+    assert layout.record_keys_of(record_item) == ["nhs#01", "family#02"]
+    assert [(i["pk"]["S"], i["sk"]["S"]) for i in items[1:]] == [
+        ("V#v1#K#nhs#01", RECORD.record_id), ("V#v1#K#family#02", RECORD.record_id),
+        ("V#v1#P#P-1", RECORD.record_id), ("V#v1#A#A-1", RECORD.record_id)]
+    # membership items carry only ids: no name, date of birth or address outside the record item
+    assert all(set(i) == {"pk", "sk"} for i in items[1:])
+    fields = RECORD.linkage_fields()
+    assert fields["source"] == "wm-police" and fields["dob"] == "1990-08-19" and fields["record_date"] == "2026-05-02"
+
+
+def test_the_read_path_imports_neither_pandas_nor_pyarrow() -> None:
+    code = ("import sys\nimport mast.index, mast.index.reader, mast.stewardship, mast.index.messages\n"
+            "bad = [n for n in ('pandas', 'pyarrow', 'awswrangler') if n in sys.modules]\nassert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_a_reader_before_the_first_link_says_there_is_no_index(aws: Any) -> None:
+    reader = IndexReader("t", aws.client("dynamodb"))
+    assert reader.live_version() is None
+    with pytest.raises(IndexUnavailable):
+        reader.records(["x"])
+
+
+def test_record_ids_for_keys_leaves_out_keys_over_the_limit(aws: Any) -> None:
+    from mast.index.writer import IndexWriter
+
+    ddb = aws.client("dynamodb")
+    writer = IndexWriter("t", ddb)
+    writer.put([layout.membership_item(layout.key_pk("v1", "big"), f"r{i}") for i in range(5)]
+               + [layout.membership_item(layout.key_pk("v1", "small"), "r1")])
+    reader = IndexReader("t", ddb, version="v1")
+    assert reader.record_ids_for_keys(["big", "small", "none"]) == {
+        "big": [f"r{i}" for i in range(5)], "small": ["r1"], "none": []}
+    assert reader.record_ids_for_keys(["big", "small"], max_per_key=4) == {"small": ["r1"]}
+
+
+def test_the_salt_comes_from_secrets_manager_once_and_never_defaults(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEY_SALT_SECRET_ARN", raising=False)
+    with pytest.raises(KeySaltUnavailable):
+        key_salt()
+    secrets = aws.client("secretsmanager")
+    arn = secrets.create_secret(Name="salt", SecretString="abc")["ARN"]
+    monkeypatch.setenv("KEY_SALT_SECRET_ARN", arn)
+    assert key_salt(client=secrets) == "abc"
+    secrets.put_secret_value(SecretId=arn, SecretString="changed")
+    assert key_salt(client=secrets) == "abc"  # cached per container
+    with pytest.raises(KeySaltUnavailable):
+        key_salt("arn:aws:secretsmanager:eu-west-2:123456789012:secret:missing", client=secrets)
+
+
+def test_match_messages_are_validated() -> None:
+    assert parse_match_message('{"type": "rebuild"}') == RebuildRequested()
+    assert parse_match_message('{"type": "relink", "record_ids": ["a"]}') == RelinkRequested(record_ids=["a"])
+    message = parse_match_message('{"type": "feed-ingested", "feed": "f", "partner": "p", "ingest_id": "i",'
+                                  ' "records_uri": null, "versions": 0}')
+    assert message.type == "feed-ingested"
+    for bad in ('{"type": "relink", "record_ids": []}', '{"type": "drop-table"}', "not json"):
+        with pytest.raises(ValidationError):
+            parse_match_message(bad)
+
+
+def test_a_relink_request_goes_on_the_fifo_queue_in_the_index_group(aws: Any) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="m.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    send_match_message(RelinkRequested(record_ids=["a", "b"]), url, sqs)
+    got = sqs.receive_message(QueueUrl=url, AttributeNames=["MessageGroupId"])["Messages"][0]
+    assert got["Attributes"]["MessageGroupId"] == "index"
+    assert parse_match_message(got["Body"]) == RelinkRequested(record_ids=["a", "b"])
+
+
+def test_decisions_are_kept_in_order_with_who_and_when_and_only_from_stewards(aws: Any) -> None:
+    store = DecisionStore("t", aws.client("dynamodb"))
+    t0 = dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)
+    first = store.record(Decision("a", "b", SAME, decided_by="forged"), STEWARD, now=t0)
+    second = store.record(Decision("b", "a", NOT_SAME, reason="different mothers"), STEWARD,
+                          now=t0 + dt.timedelta(minutes=1))
+    assert first.decided_by == "s-1" and first.decided_at == t0.isoformat()
+    assert store.all() == [first, second]
+    assert latest(store.all()) == [second]  # the last word on a pair wins
+    practitioner = Caller(sub="p", email="p@x", organisation="walsall-council", groups=frozenset({"practitioners"}))
+    with pytest.raises(AccessDenied):
+        store.record(Decision("a", "c", SAME), practitioner)
+    with pytest.raises(ValueError):
+        store.record(Decision("a", "c", SAME, reason="x" * 501), STEWARD)
+    assert len(store.all()) == 2
