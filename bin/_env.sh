@@ -28,7 +28,7 @@ mast_web() {
     _sha "$lock" > "$installed"
   fi
   local built="$MAST_ROOT/web/dist/.mast-built" inputs
-  inputs="$(_sha "$lock" "$MAST_ROOT/web/build.mjs" "$MAST_ROOT"/web/src/*)"
+  inputs="$(_sha "$lock" "$MAST_ROOT/web/build.mjs" "$MAST_ROOT"/web/src/* "$MAST_ROOT/infra/partnership.yaml")"
   if [ ! -f "$built" ] || [ "$(cat "$built")" != "$inputs" ]; then
     echo "building the web page (npm run build) …" >&2
     (cd "$MAST_ROOT" && npm run --silent build >&2)

@@ -5,6 +5,8 @@ import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as sass from "sass";
+import { parse } from "yaml";
+import { readFile } from "node:fs/promises";
 
 const web = dirname(fileURLToPath(import.meta.url));
 const root = dirname(web);
@@ -34,4 +36,11 @@ const copies = {
 for (const [name, source] of Object.entries(copies)) {
   await copyFile(source, join(dist, name));
 }
-console.log(`web build: ${Object.keys(copies).length + 1} files in ${dist}`);
+// The partnership's organisations, for the public request-access page (no API call before sign-in)
+// and for showing names instead of ids. Onboarding an organisation is a configuration change and a
+// deploy, which rebuilds this.
+const partnership = parse(await readFile(join(root, "infra", "partnership.yaml"), "utf8"));
+const organisations = partnership.organisations.map(({ id, name }) => ({ id, name }));
+await writeFile(join(dist, "organisations.json"), JSON.stringify({ organisations }));
+
+console.log(`web build: ${Object.keys(copies).length + 2} files in ${dist}`);

@@ -107,11 +107,17 @@ export async function searchPage({ navigate }) {
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         if (error.status === 503) {
+          // 503: the search was not recorded in the audit (or search is down): nothing is shown.
+          const audit = /audit|record/i.test(error.message);
+          const title = audit ? "Your search could not be recorded, so no results are shown" : "Search is not available just now, so no results are shown";
           show([], v, {
-            title: "Your search could not be recorded",
-            body: html`<div class="govuk-error-summary" tabindex="-1" data-module="govuk-error-summary"><div role="alert">
-              <h2 class="govuk-error-summary__title">Your search could not be recorded, so no results are shown</h2>
-              <div class="govuk-error-summary__body"><p class="govuk-body">MAST records every search before it shows anything. ${error.message}. Try again in a few minutes. If it keeps happening, tell your MAST administrator.</p></div>
+            title,
+            body: html`<div class="govuk-error-summary" tabindex="-1" data-module="govuk-error-summary" id="search-unavailable"><div role="alert">
+              <h2 class="govuk-error-summary__title">${title}</h2>
+              <div class="govuk-error-summary__body">
+                ${audit ? html`<p class="govuk-body">MAST records every search before it shows anything, and this search could not be recorded.</p>` : html`<p class="govuk-body">${error.message}.</p>`}
+                <p class="govuk-body">Try again in a few minutes. If it keeps happening, tell your MAST administrator.</p>
+              </div>
             </div></div>`,
           });
           return;

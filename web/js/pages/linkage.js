@@ -1,0 +1,56 @@
+// The linkage report: how many people each partner knows, how many are known to more than one,
+// and which partners share people: a table and a bar chart drawn here as SVG from the report JSON.
+import { api, ApiError } from "../api.js";
+import { html } from "../html.js";
+import { render, table, summaryList, dateTime } from "../ui.js";
+
+/** A horizontal bar chart as SVG markup; labels and values are escaped by html``. */
+export function barChart(id, title, rows) {
+  const width = 640, barHeight = 28, gap = 12, labelWidth = 260, valueWidth = 60;
+  const height = rows.length * (barHeight + gap) + gap;
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  const scale = (width - labelWidth - valueWidth) / max;
+  return html`<svg class="mast-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="${id}-title ${id}-desc" id="${id}" focusable="false">
+    <title id="${id}-title">${title}</title>
+    <desc id="${id}-desc">${rows.map((r) => `${r.label}: ${r.value}`).join("; ")}</desc>
+    <line class="mast-chart__axis" x1="${labelWidth}" y1="0" x2="${labelWidth}" y2="${height}"></line>
+    ${rows.map((r, i) => {
+      const y = gap + i * (barHeight + gap);
+      const w = Math.max(1, Math.round(r.value * scale));
+      return html`<g>
+        <text class="mast-chart__label" x="${labelWidth - 8}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${r.label}</text>
+        <rect class="mast-chart__bar" x="${labelWidth}" y="${y}" width="${w}" height="${barHeight}"></rect>
+        <text class="mast-chart__label" x="${labelWidth + w + 8}" y="${y + barHeight / 2}" dominant-baseline="middle">${r.value}</text>
+      </g>`;
+    })}
+  </svg>`;
+}
+
+export async function linkagePage() {
+  let report;
+  try {
+    report = await api("GET", "/linkage-report");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    render("Linkage report", html`<h1 class="govuk-heading-l">Linkage report</h1>
+      <p class="govuk-body">${error.status === 404 ? "There is no linkage report yet: it is written after the first link of partner data." : error.message}</p>`);
+    return;
+  }
+  const pairs = report.people_shared_between_partners || [];
+  const perPartner = Object.entries(report.people_per_partner || {});
+  render("Linkage report", html`
+    <h1 class="govuk-heading-l">Linkage report</h1>
+    <p class="govuk-body">Counts only: how the partners' records link into people and addresses${report.generated_at ? html`, as of ${dateTime(report.generated_at)}` : ""}.</p>
+    ${summaryList([
+      ["Records", report.records], ["People", report.people], ["Addresses", report.addresses],
+      ["People known to more than one partner", report.people_known_to_more_than_one_partner],
+      ["Addresses with more than one partner", report.addresses_with_more_than_one_partner],
+      [`Addresses with ${report.repeat_threshold} or more records`, report.addresses_with_repeated_records],
+    ])}
+    <h2 class="govuk-heading-m">People each partner knows</h2>
+    ${barChart("partners-chart", "People each partner knows", perPartner.map(([label, value]) => ({ label, value })))}
+    ${table({ caption: "People shared between partners", head: ["Partners", "People known to both"], numeric: [1],
+      rows: pairs.map((p) => [p.partners.join(" and "), p.people]) })}
+    ${pairs.length ? barChart("pairs-chart", "People shared between each pair of partners", pairs.map((p) => ({ label: p.partners.join(" and "), value: p.people }))) : ""}
+  `);
+}

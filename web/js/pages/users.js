@@ -1,0 +1,185 @@
+// Users (org-admins): the users of their own organisation, add, edit, disable and re-enable them,
+// and the access requests waiting for a decision. The API refuses anything outside the
+// administrator's organisation; auditors and data stewards are granted by the operator only.
+import { api, ApiError } from "../api.js";
+import { html } from "../html.js";
+import { organisationName } from "../organisations.js";
+import { session } from "../session.js";
+import { render, errorSummary, textInput, radios, button, formValues, notification, backLink, dateTime } from "../ui.js";
+
+const PERMISSIONS = { practitioners: "Practitioner", "org-admins": "Organisation administrator", auditors: "Auditor", "data-stewards": "Data steward" };
+const ROLES = { practitioner: "Practitioner", "org-admin": "Organisation administrator" };
+const GROUP_ITEMS = [
+  { value: "practitioners", text: "Practitioner", hint: "Searches for people and addresses" },
+  { value: "org-admins", text: "Organisation administrator", hint: "Manages this organisation's users and reviews its audit" },
+];
+
+function status(user) {
+  if (!user.enabled) return html`<strong class="govuk-tag govuk-tag--grey">Disabled</strong>`;
+  if (user.status === "FORCE_CHANGE_PASSWORD") return html`<strong class="govuk-tag govuk-tag--blue">Invited</strong>`;
+  return html`<strong class="govuk-tag govuk-tag--green">Active</strong>`;
+}
+
+function permission(user) {
+  return user.groups.map((g) => PERMISSIONS[g] || g).join(", ") || "None";
+}
+
+async function act(navigate, call, message) {
+  try {
+    await call();
+    session.notice = message;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    session.notice = { error: error.message };
+  }
+  navigate("users");
+}
+
+export async function usersPage({ navigate, user: me }) {
+  const [{ users }, { requests }] = await Promise.all([api("GET", "/users"), api("GET", "/access-requests", { query: { status: "pending" } })]);
+  const organisation = await organisationName(me.organisation);
+  const notice = session.takeNotice();
+  const errors = notice && notice.error ? [{ text: notice.error }] : [];
+  const main = render("Users", html`
+    ${notice && !notice.error ? notification(notice, { success: true }) : ""}
+    ${errorSummary(errors)}
+    <span class="govuk-caption-l">${organisation}</span>
+    <h1 class="govuk-heading-l">Users</h1>
+    <h2 class="govuk-heading-m">Access requests</h2>
+    ${requests.length ? html`<table class="govuk-table" id="access-requests">
+      <caption class="govuk-table__caption govuk-visually-hidden">Access requests waiting for a decision</caption>
+      <thead class="govuk-table__head"><tr class="govuk-table__row">
+        <th scope="col" class="govuk-table__header">Name and email</th>
+        <th scope="col" class="govuk-table__header">Asked for</th>
+        <th scope="col" class="govuk-table__header">Reason</th>
+        <th scope="col" class="govuk-table__header">Sent</th>
+        <th scope="col" class="govuk-table__header">Decision</th>
+      </tr></thead>
+      <tbody class="govuk-table__body">
+        ${requests.map((r) => html`<tr class="govuk-table__row">
+          <td class="govuk-table__cell">${r.name}<br>${r.email}</td>
+          <td class="govuk-table__cell">${ROLES[r.role] || r.role}</td>
+          <td class="govuk-table__cell">${r.reason}</td>
+          <td class="govuk-table__cell">${dateTime(r.submitted)}</td>
+          <td class="govuk-table__cell"><div class="govuk-button-group">
+            <button type="button" class="govuk-button govuk-!-margin-bottom-1" data-module="govuk-button" data-approve="${r.id}">Approve<span class="govuk-visually-hidden"> ${r.name}</span></button>
+            <button type="button" class="govuk-button govuk-button--warning govuk-!-margin-bottom-1" data-module="govuk-button" data-refuse="${r.id}">Refuse<span class="govuk-visually-hidden"> ${r.name}</span></button>
+          </div></td>
+        </tr>`)}
+      </tbody></table>` : html`<p class="govuk-body">No access requests are waiting.</p>`}
+    <h2 class="govuk-heading-m">Users of ${organisation}</h2>
+    <a href="#/add-user" role="button" draggable="false" class="govuk-button govuk-button--secondary" data-module="govuk-button">Add a user</a>
+    <table class="govuk-table" id="users">
+      <caption class="govuk-table__caption govuk-visually-hidden">Users of ${organisation}</caption>
+      <thead class="govuk-table__head"><tr class="govuk-table__row">
+        <th scope="col" class="govuk-table__header">Name</th>
+        <th scope="col" class="govuk-table__header">Email</th>
+        <th scope="col" class="govuk-table__header">Permission</th>
+        <th scope="col" class="govuk-table__header">Status</th>
+        <th scope="col" class="govuk-table__header">Actions</th>
+      </tr></thead>
+      <tbody class="govuk-table__body">
+        ${users.map((u) => html`<tr class="govuk-table__row">
+          <td class="govuk-table__cell">${u.name || ""}</td>
+          <td class="govuk-table__cell">${u.email}</td>
+          <td class="govuk-table__cell">${permission(u)}</td>
+          <td class="govuk-table__cell">${status(u)}</td>
+          <td class="govuk-table__cell">${u.manageable ? html`<a class="govuk-link" href="#/edit-user/${encodeURIComponent(u.id)}">Edit<span class="govuk-visually-hidden"> ${u.name || u.email}</span></a>
+            <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0 govuk-!-margin-left-2" data-module="govuk-button" data-${u.enabled ? "disable" : "enable"}="${u.id}">${u.enabled ? "Disable" : "Enable"}<span class="govuk-visually-hidden"> ${u.name || u.email}</span></button>`
+            : "Granted by the operator"}</td>
+        </tr>`)}
+      </tbody>
+    </table>`, { errors });
+  const find = (id) => requests.find((r) => r.id === id) || users.find((u) => u.id === id) || {};
+  main.querySelectorAll("[data-approve]").forEach((b) => b.addEventListener("click", () => act(navigate,
+    () => api("POST", `/access-requests/${encodeURIComponent(b.dataset.approve)}/approve`, { body: {} }),
+    `Access approved: ${find(b.dataset.approve).email} has been sent an invitation with a temporary password`)));
+  main.querySelectorAll("[data-refuse]").forEach((b) => b.addEventListener("click", () => act(navigate,
+    () => api("POST", `/access-requests/${encodeURIComponent(b.dataset.refuse)}/refuse`, { body: {} }),
+    `Access refused for ${find(b.dataset.refuse).email}`)));
+  main.querySelectorAll("[data-disable]").forEach((b) => b.addEventListener("click", () => act(navigate,
+    () => api("POST", `/users/${encodeURIComponent(b.dataset.disable)}/disable`),
+    `${find(b.dataset.disable).email} is disabled and can no longer sign in`)));
+  main.querySelectorAll("[data-enable]").forEach((b) => b.addEventListener("click", () => act(navigate,
+    () => api("POST", `/users/${encodeURIComponent(b.dataset.enable)}/enable`),
+    `${find(b.dataset.enable).email} is enabled again`)));
+}
+
+function userForm({ title, intro, values, errors, withEmail, submit }) {
+  return html`${backLink("#/users", "Back to users")}
+    ${errorSummary(errors)}
+    <h1 class="govuk-heading-l">${title}</h1>
+    ${intro ? html`<p class="govuk-body">${intro}</p>` : ""}
+    <form novalidate>
+      ${textInput({ id: "name", label: "Full name", value: values.name, errors, spellcheck: false, labelClass: "govuk-label govuk-label--s" })}
+      ${withEmail ? textInput({ id: "email", label: "Work email address", type: "email", value: values.email, errors, spellcheck: false, labelClass: "govuk-label govuk-label--s" }) : ""}
+      ${radios({ id: "group", legend: "Permission", legendClass: "govuk-fieldset__legend--s", items: GROUP_ITEMS, value: values.group, errors })}
+      ${button(submit)}
+    </form>`;
+}
+
+function check(v, withEmail) {
+  const problems = [];
+  if (!v.name) problems.push({ field: "name", text: "Enter the user's full name" });
+  else if (v.name.length > 200) problems.push({ field: "name", text: "The name must be 200 characters or fewer" });
+  if (withEmail) {
+    if (!v.email) problems.push({ field: "email", text: "Enter the user's work email address" });
+    else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.email) || v.email.length > 254) problems.push({ field: "email", text: "Enter an email address in the correct format, like name@example.org" });
+  }
+  if (!v.group) problems.push({ field: "group", text: "Select the user's permission" });
+  return problems;
+}
+
+export async function addUserPage({ navigate }) {
+  const show = (errors = [], values = {}) => {
+    const main = render("Add a user", userForm({ title: "Add a user", intro: "They will get an email with a temporary password. When they first sign in they choose a new password and set up a security code app.", values, errors, withEmail: true, submit: "Add user" }), { errors });
+    main.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const v = formValues(event.target);
+      const problems = check(v, true);
+      if (problems.length) { show(problems, v); return; }
+      try {
+        await api("POST", "/users", { body: { name: v.name, email: v.email, group: v.group } });
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const fieldErrors = error.fieldErrors({ name: "name", email: "email", group: "group" });
+        show(fieldErrors.length ? fieldErrors : [{ field: "email", text: error.message }], v);
+        return;
+      }
+      session.notice = `${v.email} has been added and sent an invitation with a temporary password`;
+      navigate("users");
+    });
+  };
+  show();
+}
+
+export async function editUserPage({ params, navigate }) {
+  const { users } = await api("GET", "/users");
+  const user = users.find((u) => u.id === params[0]);
+  if (!user || !user.manageable) {
+    render("User not found", html`${backLink("#/users", "Back to users")}<h1 class="govuk-heading-l">User not found</h1>
+      <p class="govuk-body">This user is not one you can change.</p>`);
+    return;
+  }
+  const initial = { name: user.name || "", group: user.groups.includes("org-admins") ? "org-admins" : "practitioners" };
+  const show = (errors = [], values = initial) => {
+    const main = render(`Change ${user.email}`, userForm({ title: `Change ${user.email}`, values, errors, withEmail: false, submit: "Save changes" }), { errors });
+    main.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const v = formValues(event.target);
+      const problems = check(v, false);
+      if (problems.length) { show(problems, v); return; }
+      try {
+        await api("PATCH", `/users/${encodeURIComponent(user.id)}`, { body: { name: v.name, group: v.group } });
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const fieldErrors = error.fieldErrors({ name: "name", group: "group" });
+        show(fieldErrors.length ? fieldErrors : [{ field: "name", text: error.message }], v);
+        return;
+      }
+      session.notice = `${user.email} has been changed`;
+      navigate("users");
+    });
+  };
+  show();
+}
