@@ -81,8 +81,15 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     group: Role = "practitioners"
 
-    _email = field_validator("email")(classmethod(lambda cls, v: _valid_email(v)))
-    _name = field_validator("name")(classmethod(lambda cls, v: _clean_text(v)))
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _valid_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _clean_text(value)
 
 
 class UserChange(BaseModel):
@@ -92,7 +99,10 @@ class UserChange(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     group: Role | None = None
 
-    _name = field_validator("name")(classmethod(lambda cls, v: None if v is None else _clean_text(v)))
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_text(value)
 
     @model_validator(mode="after")
     def _something(self) -> UserChange:
@@ -130,8 +140,15 @@ class AccessRequestBody(BaseModel):
     role: AccessRole
     reason: str = Field(min_length=1, max_length=1000)
 
-    _email = field_validator("email")(classmethod(lambda cls, v: _valid_email(v)))
-    _texts = field_validator("name", "reason")(classmethod(lambda cls, v: _clean_text(v)))
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _valid_email(value)
+
+    @field_validator("name", "reason")
+    @classmethod
+    def _texts(cls, value: str) -> str:
+        return _clean_text(value)
 
     @field_validator("organisation")
     @classmethod
