@@ -35,12 +35,12 @@ def _tree_memory(proc: Any) -> tuple[int, int]:
     return pss, rss
 
 
-def run_side(args: list[str], timeout: float = 3600.0) -> dict[str, Any]:
-    """Run ``python -m mast.bench.side <args>``; its JSON result plus ``peak_pss_mb``/``wall_seconds``."""
+def run_side(args: list[str], timeout: float = 3600.0, module: str = "mast.bench.side") -> dict[str, Any]:
+    """Run ``python -m <module> <args>``; its JSON result plus ``peak_pss_mb``/``wall_seconds``."""
     import psutil
 
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "mast.bench.side", *args], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     proc = psutil.Process(child.pid)
     peak = {"pss": 0, "rss": 0}
