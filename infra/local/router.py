@@ -55,18 +55,22 @@ class EventRouter:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _invoke(self, source: EventSourceSpec, event: dict[str, Any]) -> bool:
+    def _invoke(self, source: EventSourceSpec, event: dict[str, Any]) -> set[str] | None:
+        """Invoke; ``None`` if the whole batch failed, else the item ids the function reported as
+        failed (``batchItemFailures``, as with ``ReportBatchItemFailures``: SQS message ids,
+        stream sequence numbers); empty when all succeeded."""
         with self._busy_lock:
             self._busy += 1
         try:
-            self.invoke(source.function, event)
-            return True
+            result = self.invoke(source.function, event)
         except Exception:
             logger.exception("function failed on a batch", extra={"function": source.function})
-            return False
+            return None
         finally:
             with self._busy_lock:
                 self._busy -= 1
+        failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+        return {str(f["itemIdentifier"]) for f in failures or []}
 
     @property
     def busy(self) -> bool:
@@ -98,14 +102,16 @@ class EventRouter:
             if not messages:
                 continue
             event = {"Records": [self._sqs_record(m, source.source_arn) for m in messages]}
-            if self._invoke(source, event):
+            failed = self._invoke(source, event)
+            done = [m for m in messages if failed is not None and m["MessageId"] not in failed]
+            if done:
                 sqs.delete_message_batch(
                     QueueUrl=url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
-            else:
-                # Visible again soon (not after the full visibility timeout): a local retry.
-                for message in messages:
+            for message in messages:
+                if message not in done:
+                    # Visible again soon (not after the full visibility timeout): a local retry.
                     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1)
 
     def _sqs_record(self, message: dict[str, Any], arn: str) -> dict[str, Any]:
@@ -151,11 +157,14 @@ class EventRouter:
         for record in records:
             record.setdefault("eventSourceARN", source.source_arn)
             record.setdefault("awsRegion", self.region)
-        event = {"Records": records}
         attempts = (source.maximum_retry_attempts if source.maximum_retry_attempts is not None else 3) + 1
         for attempt in range(attempts):
-            if self._invoke(source, event):
+            failed = self._invoke(source, {"Records": records})
+            if failed is not None and not failed:
                 return
+            if failed:  # retry from the first record reported failed, as Lambda does
+                at = next((i for i, r in enumerate(records) if r["dynamodb"].get("SequenceNumber") in failed), 0)
+                records = records[at:]
             self._stop.wait(min(0.2 * 2**attempt, 2))
         if source.on_failure_arn:
             sqs = self.session.client("sqs")
