@@ -2,7 +2,8 @@
 
 One message at a time (the match queue is FIFO, one group):
 
-* **rebuild** (no live index yet, a ``rebuild`` message, or no saved state for the live version):
+* **rebuild** (no live index yet, a ``rebuild`` message, no saved state for the live version, or
+  twice as many records as the live model was trained on):
   the current version of every record that is not withdrawn is linked in one batch
   (:meth:`mast.linkage.link.Linker.build`, training the model), written as a new index version,
   and made live by one conditional write; the previous version is given a TTL.
@@ -60,6 +61,9 @@ from mast.stewardship import DecisionStore
 STATE_PREFIX = "index/state/"
 REPORT_KEY = "linkage/report.json"
 REPORTS_PREFIX = "linkage/reports/"
+#: a version whose model was trained on fewer than 1/REBUILD_GROWTH of today's records is rebuilt
+#: (and so retrained): the first feed linked must not train the model every later feed is linked with
+REBUILD_GROWTH = 2
 #: records turned into items per write round (bounds memory on a rebuild of millions)
 WRITE_CHUNK = 20_000
 
@@ -132,7 +136,8 @@ class _MatchRun:
         self._timed("read", t)
         live = self.writer.live_version()
         state = self._read_state(live) if live else None
-        if live is None or state is None or isinstance(message, RebuildRequested):
+        outgrown = live is not None and searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1)
+        if live is None or state is None or outgrown or isinstance(message, RebuildRequested):
             outcome = self.rebuild(searchable, decisions, live)
         else:
             outcome = self.incremental(searchable, decisions, live, state, self._changed_ids(message))

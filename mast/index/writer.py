@@ -110,6 +110,12 @@ class IndexWriter:
         )
         return {item["sk"]["S"][2:]: item.get("state", {}).get("S", "") for item in page.get("Items", [])}
 
+    def trained_records(self, version: str) -> int:
+        """How many records the version's model was trained on (its rebuild's record count)."""
+        item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}}).get("Item")
+        return int(item["records"]["N"]) if item and "records" in item else 0
+
     def _set_state(self, version: str, state: str, stats: dict[str, int] | None = None) -> None:
         values: dict[str, Any] = {":s": {"S": state}}
         expression = "SET #s = :s"

@@ -287,3 +287,11 @@ def test_the_match_handler_reads_the_queue_message(aws: dict[str, Any], monkeypa
     assert IndexReader("t-index", aws["ddb"]).live_version() is not None
     with pytest.raises(Exception):
         app.handler({"Records": [{"messageId": "m2", "body": json.dumps({"type": "nonsense"})}]}, Context())
+
+
+def test_an_index_that_has_outgrown_its_model_is_rebuilt(aws: dict[str, Any]) -> None:
+    first = match(aws, ingest_day(aws, 0, feeds=("wm-police",))[0])
+    others = ingest_day(aws, 0, feeds=tuple(f for f in DAYS[0].files if f != "wm-police"))
+    second = match(aws, others[0])
+    assert first.mode == "rebuild" and second.records > 2 * first.records
+    assert second.mode == "rebuild" and second.version != first.version  # retrained on what there is now
