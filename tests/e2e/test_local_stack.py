@@ -166,8 +166,16 @@ def test_feed_user_uploads_with_openssh_sftp_and_is_confined(local_stack: LocalS
 
     s3 = local_stack.client("s3")
     landing = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-landing-" in b["Name"])
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=landing).get("Contents", [])}
-    assert "wm-police/wm-police/police-upload-check.csv" in keys
+    # the completed upload fired ingest: its receipt appears beside it (this file lacks the feed's
+    # required columns, so it is quarantined) and the upload itself moves to the raw archive
+    receipt_key = "wm-police/wm-police/reports/police-upload-check.csv.report.json"
+    deadline = time.time() + 120
+    keys: set[str] = set()
+    while receipt_key not in keys and time.time() < deadline:
+        time.sleep(0.5)
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=landing).get("Contents", [])}
+    assert receipt_key in keys
+    assert json.loads(s3.get_object(Bucket=landing, Key=receipt_key)["Body"].read())["status"] == "quarantined"
 
     # Outside its folder: another feed's folder is unreachable, whatever the path.
     for attempt in ("ls ../../walsall-council/walsall-adults", "cd /../wm-fire", "get /../../wm-fire/wm-fire/any.csv"):
