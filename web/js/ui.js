@@ -11,6 +11,7 @@ export function render(title, body, { errors = [] } = {}) {
   const main = document.getElementById("main-content");
   main.innerHTML = String(body);
   initAll({ scope: main });
+  revealConditionals(main);
   document.title = `${errors.length ? "Error: " : ""}${title} – ${SERVICE}`;
   const summary = main.querySelector(".govuk-error-summary");
   if (summary) {
@@ -20,6 +21,27 @@ export function render(title, body, { errors = [] } = {}) {
     window.scrollTo(0, 0);
   }
   return main;
+}
+
+/**
+ * Radios' conditional reveals, as GOV.UK Frontend's Radios component does them but without the
+ * aria-expanded it puts on each radio: ARIA does not allow that attribute on a radio, and axe
+ * (WCAG 2.2 AA, aria-allowed-attr) fails the page for it. aria-controls is kept.
+ */
+function revealConditionals(root) {
+  root.querySelectorAll("[data-mast-radios]").forEach((group) => {
+    const inputs = [...group.querySelectorAll('input[type="radio"]')];
+    const sync = () => inputs.forEach((input) => {
+      const id = input.getAttribute("data-aria-controls") || input.getAttribute("aria-controls");
+      const panel = id && document.getElementById(id);
+      if (!panel) return;
+      input.setAttribute("aria-controls", id);
+      input.removeAttribute("data-aria-controls");
+      panel.classList.toggle("govuk-radios__conditional--hidden", !input.checked);
+    });
+    group.addEventListener("change", sync);
+    sync();
+  });
 }
 
 export function errorSummary(errors) {
@@ -76,7 +98,7 @@ export function radios({ id, name = id, legend, hint, items, value, errors = [],
       <legend class="govuk-fieldset__legend ${legendClass}">${legend}</legend>
       ${hint ? html`<div id="${id}-hint" class="govuk-hint">${hint}</div>` : ""}
       ${message(id, error)}
-      <div class="govuk-radios${inline ? " govuk-radios--inline" : ""}" data-module="govuk-radios">
+      <div class="govuk-radios${inline ? " govuk-radios--inline" : ""}" data-mast-radios>
         ${items.map((item, i) => {
           const itemId = i === 0 ? id : `${id}-${i + 1}`;
           return html`<div class="govuk-radios__item">

@@ -161,7 +161,7 @@ export async function mfaSetupPage({ navigate }) {
   if (!challenge.secret) {
     try {
       const associated = await cognito("AssociateSoftwareToken", { Session: challenge.session });
-      challenge.secret = associated.SecretCode;
+      challenge.secret = String(associated.SecretCode).toUpperCase();  // base32's canonical case
       challenge.session = associated.Session || challenge.session;
       session.challenge = challenge;
     } catch (error) {
