@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from mast.linkage.predicates import (
     Always,
     And,
+    DateTwoSlips,
     DateTypo,
     DayMonthSwapped,
     DaysApartAtMost,
@@ -177,6 +178,8 @@ DOB = Comparison(
         Level("swapped", "day and month exchanged", DayMonthSwapped(), 0.02),
         Level("typo", "one digit wrong or two adjacent digits exchanged", DateTypo(), 0.04),
         Level("within_year", "within a year", DaysApartAtMost(366), 0.02),
+        Level("two_slips", "two digits wrong, under 12 years apart (a careless copy, not a parent and child)",
+              And((DateTwoSlips(), Not(YearsApartAtLeast(12)))), 0.01),
         Level(ELSE, "a different date of birth", Always(), 0.02),
     ),
 )
@@ -257,7 +260,7 @@ GUARDS: tuple[Guard, ...] = (
     Guard(
         "different_people",
         "given name and date of birth both disagree: siblings, or strangers who share a surname and address",
-        And((_levels(GIVEN, ELSE), _levels(DOB, "within_year", ELSE))),
+        And((_levels(GIVEN, ELSE), _levels(DOB, "within_year", "two_slips", ELSE))),
     ),
     Guard(
         "namesakes",
@@ -268,7 +271,7 @@ GUARDS: tuple[Guard, ...] = (
     Guard(
         "family_name_and_birth_differ",
         "family name and date of birth both disagree: another member of the household, not the same person",
-        And((_levels(FAMILY, ELSE), _levels(DOB, ELSE))),
+        And((_levels(FAMILY, ELSE), _levels(DOB, "two_slips", ELSE))),
     ),
     Guard(
         "nhs_numbers_differ",

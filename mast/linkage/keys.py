@@ -58,6 +58,9 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "same date of birth and family-name initial"),
     KeyRule("dob_swapped_family", "dob+family_initial", ("dob_swapped", "family_initial"),
             "date of birth with day and month exchanged, same family-name initial"),
+    KeyRule("dob_sole_name", "dob+family_initial", ("dob", "sole_name_initial"),
+            "same date of birth; a record with one name only (the surname typed in the given-name field) is keyed"
+            " by that name's initial as a family initial"),
     KeyRule("dob_given", "dob+given_initial", ("dob", "given_initial"),
             "same date of birth and given-name initial (finds a changed surname)"),
     KeyRule("names_year", "names+year", ("family_phonetic", "given_initial", "birth_year"),
@@ -81,6 +84,12 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "same postcode, given name sounds alike (finds a changed or mistyped surname)"),
     KeyRule("postcode_nickname", "postcode+nickname", ("postcode", "given_nickname_1"),
             "same postcode, given names in one nickname group"),
+    KeyRule("postcode_year", "postcode+year", ("postcode", "birth_year"),
+            "same postcode and year of birth (finds a person whose names were both mistyped or typed in the wrong"
+            " fields); not in a block of more than 20 records", max_block=20),
+    KeyRule("dob_sector", "dob+sector", ("dob", "sector"),
+            "same date of birth and postcode sector (finds mistyped names at a nearby or mistyped postcode)",
+            max_block=20),
     KeyRule("postcode_number", "postcode+number", ("postcode", "number", "flat_or_none"),
             "same postcode, house number and flat (finds a person whose names were both mistyped or changed);"
             " not in a block of more than 20 records (a hostel, a block of flats)", max_block=20),
@@ -121,6 +130,9 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
     if part == "birth_year":
         y = table.dob_parts()[0]
         return y.astype(np.uint64), y > 0
+    if part == "sole_name_initial":
+        initial = names.initial[np.maximum(table.given, 0)] if len(names.initial) else np.zeros(len(table), np.int32)
+        return initial.astype(np.uint64), (table.given >= 0) & (table.family < 0)
     if part in ("family_initial", "given_initial"):
         codes = table.family if part == "family_initial" else table.given
         initial = names.initial[np.maximum(codes, 0)] if len(names.initial) else np.zeros(len(codes), np.int32)
@@ -146,8 +158,8 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = names.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
         return value.astype(np.uint64), codes >= 0
-    if part in ("postcode", "dwelling", "number"):
-        vocab = {"postcode": table.vocabs.postcodes, "dwelling": table.vocabs.dwellings,
+    if part in ("postcode", "sector", "dwelling", "number"):
+        vocab = {"postcode": table.vocabs.postcodes, "sector": table.vocabs.sectors, "dwelling": table.vocabs.dwellings,
                  "number": table.vocabs.numbers}[part]
         codes = getattr(table, part)
         hashes = vocab.hashes()

@@ -426,6 +426,17 @@ class DateTypo:
         return "date of birth one typing slip away (one digit, or two adjacent digits swapped)"
 
 
+class DateTwoSlips:
+    """The dates written as YYYYMMDD differ in exactly two digits (two typing slips)."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.dob_digits()
+        return ((a != b).sum(axis=1) == 2) & ctx.both("dob")
+
+    def describe(self) -> str:
+        return "date of birth two digits wrong"
+
+
 @dataclass(frozen=True)
 class DaysApartAtMost:
     days: int
@@ -525,5 +536,5 @@ __all__ = [
     "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
     "EditSimilarity", "Exact",
     "InNamesOf", "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
-    "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
+    "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
 ]
