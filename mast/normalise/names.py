@@ -19,8 +19,13 @@ from mast.normalise.text import fold
 TITLES = frozenset(
     "MR MRS MISS MS MX MSTR MASTER DR DOCTOR PROF PROFESSOR REV REVD REVEREND FR FATHER SR SISTER "
     "SIR DAME LORD LADY CAPT CAPTAIN COL MAJOR SGT CLLR HON RT BARON BARONESS BARONET BT EARL COUNT "
-    "COUNTESS DUKE DUCHESS VISCOUNT VISCOUNTESS MARQUESS MARQUIS KING QUEEN PRINCE PRINCESS".split()
+    "COUNTESS DUKE DUCHESS VISCOUNT VISCOUNTESS MARQUESS MARQUIS KING QUEEN PRINCE PRINCESS "
+    "GENERAL ADMIRAL COLONEL LIEUTENANT LT LIEUT COMMANDER BRIGADIER SERGEANT CORPORAL "
+    "BISHOP ARCHBISHOP CANON CARDINAL PASTOR RABBI IMAM DEACON".split()
 )
+#: Titles that are also English surnames (KING, LORD, BISHOP): in the family-name field such a word is
+#: the surname unless another word there is ("Lord Byron" gives BYRON, "King" stays KING).
+SURNAME_TITLES = frozenset("KING LORD EARL DUKE MAJOR PRINCE BARON MASTER BISHOP CANON DEACON GENERAL".split())
 #: Particles that begin a family name ("de Salisbury"): never a given name on their own.
 PARTICLES = frozenset("DE DU DA DI DEL DELLA LE LA VAN VON DER DEN OF".split())
 SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
@@ -80,7 +85,10 @@ def clean_family(raw: str | None) -> str:
     words = [w for w in _tokens(raw) if w not in SUFFIXES]
     # A title typed into the family field ("Smith Mrs") is not part of the name; a lone title is
     # not a name at all; nor is a lone initial ("W.").
-    words = [w for w in words if w not in TITLES]
+    kept = [w for w in words if w not in TITLES]
+    if not kept:
+        kept = [w for w in words if w in SURNAME_TITLES][-1:]
+    words = kept
     if len(words) == 1 and len(words[0]) == 1:
         return ""
     return " ".join(words)

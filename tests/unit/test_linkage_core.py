@@ -187,3 +187,38 @@ def test_a_key_salt_changes_every_key_and_search_follows_it() -> None:
     salted = key_strings(record_keys(table, LOOKUP_KEYS, salt="s3cret")[0], LOOKUP_KEYS)
     assert query_keys(query, salt="s3cret") == salted
     assert set(salted).isdisjoint(query_keys(query))
+
+
+def test_a_surname_typed_as_the_given_name_shares_a_key_with_its_record() -> None:
+    """``MUYBRIDGE`` alone in the given-name field meets ``Eadweard MUYBRIDGE`` of the same birth date."""
+    rows = [
+        {"record_id": "a", "given_name": "Eadweard", "family_name": "Muybridge", "dob": "1930-04-09"},
+        {"record_id": "b", "given_name": "Muybridge", "dob": "1930-04-09"},
+    ]
+    keys = record_keys(prepare_records(rows))
+    assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
+
+
+def test_a_surname_that_is_also_a_title_is_kept() -> None:
+    from mast.normalise.names import clean_family, clean_given
+
+    assert clean_family("King") == "KING"
+    assert clean_family("Lord Byron") == "BYRON"
+    assert clean_family("Smith Mrs") == "SMITH"
+    assert clean_family("Mrs") == ""
+    assert clean_given("General Tom") == ("TOM", "")
+
+
+def test_two_slips_in_a_date_of_birth_are_not_a_parent_and_child() -> None:
+    from mast.linkage.link import link_records
+
+    base = {"given_name": "Henry", "family_name": "Miers", "postcode": "SY3 7LA", "sex": "M"}
+    linker = link_records([
+        {"record_id": "a", **base, "dob": "1958-02-25"},
+        {"record_id": "b", **base, "dob": "1968-05-25"},   # two digits wrong, ten years apart
+        {"record_id": "c", **base, "dob": "1988-05-25"},   # thirty years apart: a son named after him
+    ])
+    levels = {f.comparison: f.level for f in linker.explain("a", "b").fields}
+    assert levels["dob"] == "two_slips"
+    assert "namesakes" not in linker.explain("a", "b").guards
+    assert "namesakes" in linker.explain("a", "c").guards
