@@ -25,6 +25,7 @@ import requests
 
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger
 from infra.local.functions import FunctionRunner
+from infra.local.moto_fixes import fix_dynamodb_query_by_partition
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
 from infra.local.template import Resolver, expand_sam, load_template
@@ -227,6 +228,7 @@ def _start_moto(options: LocalOptions) -> Any:
     from werkzeug.serving import make_server
 
     _fix_moto_bucket_policies()
+    fix_dynamodb_query_by_partition()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
     server = make_server("127.0.0.1", options.aws_port, DomainDispatcherApplication(create_backend_app), threaded=True,
                          request_handler=MotoRequestHandler, ssl_context=(str(cert), str(key)))

@@ -25,3 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         hook = getattr(module, "register_bench", None)
         if hook is not None:
             hook(benches)
+    # benches that run the deployed stack live outside mast/ (mast imports nothing from infra/)
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group="mast.benches"), key=lambda e: e.name):
+        entry.load()(benches)

@@ -7,7 +7,8 @@ month exchanged, a missing given name, a typo in the family name):
 * **handler**: ``POST /api/search`` through the search function's own handler (declaration,
   validation, index reads through :class:`mast.index.IndexReader`, scoring, audit write, search
   kept) against an index written by :class:`mast.index.writer.IndexWriter` into DynamoDB on moto
-  (in process: the same boto3 calls as the local stack's moto server, without its HTTP hop);
+  (in process, with the local stack's corrections to moto applied: the same boto3 calls as the
+  local stack's moto server, without its HTTPS hop);
 * **scoring**: :func:`mast.linkage.scorer.score_query` alone, on the candidates the lookup keys
   give, against a larger population held in memory.
 
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench-data" / "results"
+# This bench lives in infra/ because it runs the deployed handler (functions/search) on the local
+# stack's moto; it is registered with `mast bench` through the `mast.benches` entry point group.
 SALT = "bench-salt"
 
 
@@ -141,6 +144,9 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
 
     os.environ.update({"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "POWERTOOLS_LOG_LEVEL": "ERROR"})
+    from infra.local.moto_fixes import fix_dynamodb_query_by_partition
+
+    fix_dynamodb_query_by_partition()
     with mock_aws():
         ddb = boto3.client("dynamodb")
         for name in ("index", "audit", "control"):
@@ -175,8 +181,7 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
 
 
 def _load_handler() -> Any:
-    """The search function's handler, loaded from the checkout by path (a bench measures the deployed
-    code itself; ``mast`` still imports nothing from ``functions/``, and a packaged ``mast`` has no bench)."""
+    """The search function's handler, loaded from the checkout by path, as the local stack loads it."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "functions" / "search" / "app.py"
