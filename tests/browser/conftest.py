@@ -132,5 +132,12 @@ def visit_factory(browser: Any, local_stack: LocalStackProcess, request: pytest.
         return visit
 
     yield open_visit
+    for number, visit in enumerate(visits, 1):  # where each tab ended: the first thing to look at when a test fails
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{visit.test_name}-tab{number}-last".lower())
+        try:
+            visit.page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a closed page has nothing to show
+            pass
     for context in contexts:
         context.close()

@@ -8,6 +8,7 @@ a console error; a search is done with the keyboard alone; a 401 returns to sign
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -62,6 +63,7 @@ def sign_in(visit: Visit, email: str, password: str, secret: str = "ASDFASDFASDF
     page.fill("#code", fresh_code(secret))
     page.click("button:has-text('Continue')")
     page.wait_for_selector("a:has-text('Sign out')")
+    page.wait_for_load_state("networkidle")
 
 
 def sign_out(visit: Visit) -> None:
@@ -70,9 +72,12 @@ def sign_out(visit: Visit) -> None:
 
 
 def a_findable_person(stack: LocalStackProcess) -> dict[str, Any]:
-    """A non-sensitive indexed record with a given name, a family name and a date of birth."""
+    """A non-sensitive indexed record of the last months with a given name, a family name and a date of birth."""
+    recent = (dt.date.today() - dt.timedelta(days=300)).isoformat()
     for item in sorted(indexed_records(stack), key=lambda i: i["pk"]["S"]):
         if item.get("sensitive", {}).get("BOOL") or not item.get("given_name", {}).get("S"):
+            continue
+        if item.get("record_date", {}).get("S", "") < recent:
             continue
         if item.get("family_name", {}).get("S") and item.get("dob", {}).get("S"):
             return item

@@ -6,7 +6,7 @@ import { config } from "./config.js";
 import { html } from "./html.js";
 import { session, currentUser, inGroup } from "./session.js";
 import { startInactivityTimer, stopInactivityTimer } from "./timeout.js";
-import { render } from "./ui.js";
+import { nextRoute, renderer } from "./ui.js";
 import * as signIn from "./pages/signin.js";
 import * as declaration from "./pages/declaration.js";
 import * as search from "./pages/search.js";
@@ -104,6 +104,8 @@ async function banner() {
 }
 
 async function route() {
+  nextRoute();
+  const render = renderer();
   const parsed = parseHash();
   const user = currentUser();
   if (!parsed || !parsed.name) {

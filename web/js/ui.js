@@ -6,6 +6,26 @@ import { html, SafeHtml } from "./html.js";
 
 export const SERVICE = "MAST";
 
+let generation = 0;
+
+/** The router calls this as each route starts: a page still loading for an older route is stale. */
+export function nextRoute() { return ++generation; }
+
+/**
+ * A render function for the page starting now. A page that finishes loading after the user has
+ * moved on (a slow API call, then a click elsewhere) renders into a detached element instead of
+ * over the page the user is on. Each page calls this synchronously, first thing.
+ */
+export function renderer() {
+  const mine = generation;
+  return (title, body, options) => {
+    if (mine === generation) return render(title, body, options);
+    const detached = document.createElement("main");
+    detached.innerHTML = String(body);
+    return detached;
+  };
+}
+
 /** Replace the main content, set the title, and move focus for screen-reader users. */
 export function render(title, body, { errors = [] } = {}) {
   const main = document.getElementById("main-content");

@@ -4,7 +4,7 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { inGroup } from "../session.js";
-import { render, errorSummary, textInput, radios, dateInput, button, formValues, dateTime } from "../ui.js";
+import { renderer, errorSummary, textInput, radios, dateInput, button, formValues, dateTime } from "../ui.js";
 
 const PERIODS = [
   { value: "day", text: "Last 24 hours" },
@@ -45,6 +45,7 @@ function terms(event) {
 }
 
 export async function auditPage({ query, user, navigate }) {
+  const render = renderer();
   const filters = {
     user: query.get("user") || "", organisation: query.get("organisation") || "",
     period: query.get("from") || query.get("to") ? "range" : query.get("period") || "week",

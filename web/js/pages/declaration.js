@@ -3,11 +3,12 @@
 import { api } from "../api.js";
 import { html } from "../html.js";
 import { session } from "../session.js";
-import { render, errorSummary, radios, textInput, textarea, button, formValues, warningText, notification } from "../ui.js";
+import { renderer, errorSummary, radios, textInput, textarea, button, formValues, warningText, notification } from "../ui.js";
 
 export const MISUSE_WARNING = "Search only for the purpose you declare here. Every search and every record you open is recorded with your name, the legal gateway and the purpose, and is reviewed. Searching without a lawful reason is a disciplinary matter and can be a criminal offence under section 170 of the Data Protection Act 2018.";
 
 export async function declarationPage({ navigate }) {
+  const render = renderer();
   const { gateways } = await api("GET", "/declaration-options");
   const notice = session.takeNotice();
   const previous = session.declaration || {};

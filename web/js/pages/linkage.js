@@ -2,7 +2,7 @@
 // and which partners share people: a table and a bar chart drawn here as SVG from the report JSON.
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
-import { render, table, summaryList, dateTime } from "../ui.js";
+import { renderer, table, summaryList, dateTime } from "../ui.js";
 
 /** A horizontal bar chart as SVG markup; labels and values are escaped by html``. */
 export function barChart(id, title, rows) {
@@ -27,6 +27,7 @@ export function barChart(id, title, rows) {
 }
 
 export async function linkagePage() {
+  const render = renderer();
   let report;
   try {
     report = await api("GET", "/linkage-report");

@@ -4,7 +4,7 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { session, inGroup } from "../session.js";
-import { render, errorSummary, backLink, longDate, table, button, textarea, formValues, notification, summaryList } from "../ui.js";
+import { renderer, errorSummary, backLink, longDate, table, button, textarea, formValues, notification, summaryList } from "../ui.js";
 import { coverageLine } from "./coverage.js";
 
 function contact(c) {
@@ -79,6 +79,7 @@ function decisionForm(errors) {
 }
 
 export async function personPage({ params, user, navigate }) {
+  const render = renderer();
   const stored = session.search;
   const personId = params[0];
   if (!stored || !personId) { navigate("declaration"); return; }

@@ -3,11 +3,12 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { organisations } from "../organisations.js";
-import { render, errorSummary, textInput, radios, textarea, button, formValues } from "../ui.js";
+import { renderer, errorSummary, textInput, radios, textarea, button, formValues } from "../ui.js";
 
 const FIELDS = { name: "name", email: "email", organisation: "organisation", role: "role", reason: "reason" };
 
 export async function requestAccessPage() {
+  const render = renderer();
   const orgs = await organisations();
   const show = (errors = [], values = {}) => {
     const main = render("Request access to MAST", html`

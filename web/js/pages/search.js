@@ -5,7 +5,7 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { session } from "../session.js";
-import { render, errorSummary, textInput, dateInput, button, formValues, summaryList, longDate, backLink } from "../ui.js";
+import { renderer, errorSummary, textInput, dateInput, button, formValues, summaryList, longDate, backLink } from "../ui.js";
 import { coverageLine } from "./coverage.js";
 
 const POSTCODE = /^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$/i;
@@ -49,6 +49,7 @@ function describeDeclaration(declaration) {
 }
 
 export async function searchPage({ navigate }) {
+  const render = renderer();
   const declaration = session.declaration;
   if (!declaration) {
     session.notice = "Declare why you are searching before you search.";
@@ -142,6 +143,7 @@ function why(person) {
 }
 
 export async function resultsPage({ navigate }) {
+  const render = renderer();
   const stored = session.search;
   if (!stored) { navigate("declaration"); return; }
   const { result } = stored;

@@ -5,7 +5,7 @@ import { cognito, clientId, CognitoError } from "../cognito.js";
 import { html, SafeHtml } from "../html.js";
 import { session, currentUser } from "../session.js";
 import { stopInactivityTimer } from "../timeout.js";
-import { render, errorSummary, textInput, button, formValues, notification, SERVICE } from "../ui.js";
+import { renderer, errorSummary, textInput, button, formValues, notification, SERVICE } from "../ui.js";
 
 const PASSWORD_HINT = "At least 12 characters, with a capital letter, a small letter, a number and a symbol.";
 
@@ -74,6 +74,7 @@ function cognitoErrors(error, field, fallbackNav) {
 }
 
 export async function signInPage({ navigate }) {
+  const render = renderer();
   const notice = session.takeNotice();
   const show = (errors = [], values = {}) => {
     const main = render("Sign in", html`
@@ -110,6 +111,7 @@ export async function signInPage({ navigate }) {
 }
 
 export async function newPasswordPage({ navigate }) {
+  const render = renderer();
   const challenge = challengeOrRestart("NEW_PASSWORD_REQUIRED", navigate);
   if (!challenge) return;
   const show = (errors = []) => {
@@ -156,6 +158,7 @@ function qrSvg(uri) {
 }
 
 export async function mfaSetupPage({ navigate }) {
+  const render = renderer();
   const challenge = challengeOrRestart("MFA_SETUP", navigate);
   if (!challenge) return;
   if (!challenge.secret) {
@@ -222,6 +225,7 @@ export async function mfaSetupPage({ navigate }) {
 }
 
 export async function mfaCodePage({ navigate }) {
+  const render = renderer();
   const challenge = challengeOrRestart("SOFTWARE_TOKEN_MFA", navigate);
   if (!challenge) return;
   const show = (errors = []) => {
@@ -265,6 +269,7 @@ export async function signOut({ navigate }) {
 }
 
 export async function signedOutPage({ query }) {
+  const render = renderer();
   const inactive = query.get("reason") === "inactive";
   render(inactive ? "You have been signed out" : "You have signed out", html`
     <h1 class="govuk-heading-l">${inactive ? "For your security, we signed you out" : "You have signed out"}</h1>

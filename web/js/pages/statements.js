@@ -1,8 +1,9 @@
 // The privacy notice and the accessibility statement: static text, public.
 import { html } from "../html.js";
-import { render } from "../ui.js";
+import { renderer } from "../ui.js";
 
 export async function privacyPage() {
+  const render = renderer();
   render("Privacy", html`
     <h1 class="govuk-heading-l">Privacy</h1>
     <p class="govuk-body-l">How MAST, the Multi Agency Safeguarding Tracker, uses personal information.</p>
@@ -23,6 +24,7 @@ export async function privacyPage() {
 }
 
 export async function accessibilityPage() {
+  const render = renderer();
   render("Accessibility statement", html`
     <h1 class="govuk-heading-l">Accessibility statement for MAST</h1>
     <p class="govuk-body">This statement applies to the MAST web page. We want as many people as possible to be able to use it. You should be able to:</p>

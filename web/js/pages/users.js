@@ -5,7 +5,7 @@ import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { organisationName } from "../organisations.js";
 import { session } from "../session.js";
-import { render, errorSummary, textInput, radios, button, formValues, notification, backLink, dateTime } from "../ui.js";
+import { renderer, errorSummary, textInput, radios, button, formValues, notification, backLink, dateTime } from "../ui.js";
 
 const PERMISSIONS = { practitioners: "Practitioner", "org-admins": "Organisation administrator", auditors: "Auditor", "data-stewards": "Data steward" };
 const ROLES = { practitioner: "Practitioner", "org-admin": "Organisation administrator" };
@@ -36,6 +36,7 @@ async function act(navigate, call, message) {
 }
 
 export async function usersPage({ navigate, user: me }) {
+  const render = renderer();
   const [{ users }, { requests }] = await Promise.all([api("GET", "/users"), api("GET", "/access-requests", { query: { status: "pending" } })]);
   const organisation = await organisationName(me.organisation);
   const notice = session.takeNotice();
@@ -131,6 +132,7 @@ function check(v, withEmail) {
 }
 
 export async function addUserPage({ navigate }) {
+  const render = renderer();
   const show = (errors = [], values = {}) => {
     const main = render("Add a user", userForm({ title: "Add a user", intro: "They will get an email with a temporary password. When they first sign in they choose a new password and set up a security code app.", values, errors, withEmail: true, submit: "Add user" }), { errors });
     main.querySelector("form").addEventListener("submit", async (event) => {
@@ -154,6 +156,7 @@ export async function addUserPage({ navigate }) {
 }
 
 export async function editUserPage({ params, navigate }) {
+  const render = renderer();
   const { users } = await api("GET", "/users");
   const user = users.find((u) => u.id === params[0]);
   if (!user || !user.manageable) {
