@@ -49,6 +49,7 @@ from mast.api.models import (
     WhyField,
 )
 from mast.config import Partnership
+from mast.index.address_keys import query_address_keys
 from mast.index.layout import IndexedRecord
 from mast.linkage.model import Model
 from mast.linkage.scorer import ScoredCandidate, query_keys, score_query
@@ -128,7 +129,10 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     """Every possible person the query may be about, best first (at most ``limit`` listed)."""
     model = index.model()
     wanted = linkage_query(query)
-    keys = query_keys(wanted, index.key_salt())
+    salt = index.key_salt()
+    keys = query_keys(wanted, salt)
+    if not query.is_person_search:
+        keys += query_address_keys(wanted, salt)
     found = index.record_ids_for_keys(keys, max_per_key=MAX_RECORDS_PER_KEY) if keys else {}
     candidate_ids = list(dict.fromkeys(rid for ids in found.values() for rid in ids))
     candidates = [r for r in index.records(candidate_ids) if _dob_fits(query, r)]
@@ -194,10 +198,12 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
     """An address search: the dwellings the query names, and everyone known at them, except anyone
     whose only records there are sensitive."""
     dwellings: dict[str, ScoredCandidate] = {}
+    # a postcode alone names every dwelling in it; with an address line, only that dwelling
+    accepted = _SAME_DWELLING if query.address_line1 else (*_SAME_DWELLING, "postcode")
     for candidate in scored:
         record = by_id[candidate.record_id]
         level = next((f.level for f in candidate.explanation.fields if f.comparison == "address"), "missing")
-        if record.address_id and level in _SAME_DWELLING:
+        if record.address_id and level in accepted:
             previous = dwellings.get(record.address_id)
             if previous is None or candidate.weight > previous.weight:
                 dwellings[record.address_id] = candidate

@@ -81,7 +81,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    deadline = time.time() + 180
+    # start, seed the demo users and send three days of extracts through SFTP, ingest and link them
+    deadline = time.time() + 900
     url = None
     while time.time() < deadline and url is None:
         try:

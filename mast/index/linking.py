@@ -30,7 +30,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ from mast.index import layout
 from mast.index.layout import IndexedRecord
 from mast.index.messages import RebuildRequested, RelinkRequested
 from mast.index.reader import IndexReader
+from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.salt import key_salt
 from mast.index.writer import IndexWriter
 from mast.linkage.decisions import Decision
@@ -102,14 +103,22 @@ class MatchOutcome:
 Message = FeedIngested | RebuildRequested | RelinkRequested
 
 
-def run_match(message: Message, settings: MatchSettings, *, session: Any = None,
+def run_match(message: Message | Sequence[Message], settings: MatchSettings, *, session: Any = None,
               options: LinkOptions | None = None, now: dt.datetime | None = None) -> MatchOutcome:
-    """Link what ``message`` is about into the index (see the module docstring)."""
+    """Link what ``message`` is about into the index (see the module docstring).
+
+    Several messages (a batch the queue delivered together, in order) are linked in one run: the
+    changed records of them all, or one rebuild if any asks for it. Each run reads every current
+    record, links and writes; ten ingests in a row then cost one run, not ten.
+    """
     if session is None:
         import boto3
 
         session = boto3.session.Session()
-    return _MatchRun(settings, session, options, now or dt.datetime.now(dt.UTC)).run(message)
+    messages = [message] if isinstance(message, (FeedIngested, RebuildRequested, RelinkRequested)) else list(message)
+    if not messages:
+        raise ValueError("no message to link")
+    return _MatchRun(settings, session, options, now or dt.datetime.now(dt.UTC)).run(messages)
 
 
 class _MatchRun:
@@ -128,7 +137,7 @@ class _MatchRun:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
     # ------------------------------------------------------------------ entry
-    def run(self, message: Message) -> MatchOutcome:
+    def run(self, messages: Sequence[Message]) -> MatchOutcome:
         t = time.perf_counter()
         decisions = DecisionStore(self.settings.control_table, self.ddb).all()
         current = store.read_current_records(self.settings.curated_bucket)
@@ -137,10 +146,11 @@ class _MatchRun:
         live = self.writer.live_version()
         state = self._read_state(live) if live else None
         outgrown = live is not None and searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1)
-        if live is None or state is None or outgrown or isinstance(message, RebuildRequested):
+        if live is None or state is None or outgrown or any(isinstance(m, RebuildRequested) for m in messages):
             outcome = self.rebuild(searchable, decisions, live)
         else:
-            outcome = self.incremental(searchable, decisions, live, state, self._changed_ids(message))
+            changed = set().union(*(self._changed_ids(m) for m in messages))
+            outcome = self.incremental(searchable, decisions, live, state, changed)
         outcome.seconds = self.seconds
         return outcome
 
@@ -159,13 +169,14 @@ class _MatchRun:
         t = time.perf_counter()
         version = self.writer.begin_version(linker.model, self.now)
         people, addresses = linker.person_ids(), linker.address_ids()
+        address_keys = record_address_keys(linker.table, self.salt)
         put = 0
         for start in range(0, records.num_rows, WRITE_CHUNK):
             rows = range(start, min(start + WRITE_CHUNK, records.num_rows))
             items: list[dict[str, Any]] = []
             for i, row in zip(rows, records.slice(start, len(rows)).to_pylist(), strict=True):
                 record = _indexed(row, people[i], addresses[i], term_frequencies(linker.table, i))
-                items.extend(layout.record_items(version, record, key_strings(linker.keys[i], LOOKUP_KEYS)))
+                items.extend(layout.record_items(version, record, _keys(linker, address_keys, i)))
             self.writer.put(items)
             put += len(items)
         self._write_state(version, linker)
@@ -208,6 +219,7 @@ class _MatchRun:
         t = time.perf_counter()
         ordered = pa.concat_tables([base, added]) if added.num_rows else base
         people, addresses = linker.person_ids(), linker.address_ids()
+        address_keys = record_address_keys(linker.table, self.salt)
         relinked = [rid for rid in added.column("record_id").to_pylist() if rid in state]
         old = self.writer.get_records(version, [*relinked, *removed])
         puts: list[dict[str, Any]] = []
@@ -221,7 +233,7 @@ class _MatchRun:
         for i, row in zip(rewrite, rows, strict=True):
             rid = row["record_id"]
             record = _indexed(row, people[i], addresses[i], term_frequencies(linker.table, i))
-            new_items = layout.record_items(version, record, key_strings(linker.keys[i], LOOKUP_KEYS))
+            new_items = layout.record_items(version, record, _keys(linker, address_keys, i))
             before = old.get(rid)
             if before is None and i < len(base_ids):  # a base record whose person changed
                 before_keys = {(layout.person_pk(version, state[rid]), rid)}
@@ -271,6 +283,11 @@ class _MatchRun:
 
 
 # ---------------------------------------------------------------------- conversions
+def _keys(linker: Linker, address_keys: np.ndarray, row: int) -> list[str]:
+    """The index keys of one record: the link's lookup keys and the address-search keys."""
+    return key_strings(linker.keys[row], LOOKUP_KEYS) + address_key_strings(address_keys[row])
+
+
 def _linkage_columns(records: pa.Table) -> dict[str, Any]:
     """The canonical linkage columns of curated records (``source`` is the partner)."""
     return canonical_columns(records.append_column("source", records.column("partner")))

@@ -20,6 +20,7 @@ moto = pytest.importorskip("moto")
 
 from mast.api.caller import Caller  # noqa: E402
 from mast.config import load_partnership  # noqa: E402
+from mast.feeds import store  # noqa: E402
 from mast.feeds.events import FeedIngested, UploadCompletedEvent  # noqa: E402
 from mast.feeds.ingest import IngestSettings, ingest_upload  # noqa: E402
 from mast.generate import generate_days  # noqa: E402
@@ -295,3 +296,20 @@ def test_an_index_that_has_outgrown_its_model_is_rebuilt(aws: dict[str, Any]) ->
     second = match(aws, others[0])
     assert first.mode == "rebuild" and second.records > 2 * first.records
     assert second.mode == "rebuild" and second.version != first.version  # retrained on what there is now
+
+
+def test_a_batch_of_ingests_is_linked_in_one_run_with_every_feeds_changes(aws: dict[str, Any]) -> None:
+    match(aws, ingest_day(aws, 0))  # the first batch builds the index
+    police = ingest_day(aws, 1, ("wm-police",))
+    ae = ingest_day(aws, 1, ("walsall-nhs-ae",))
+    outcome = match(aws, [*police, *ae])
+    assert outcome.mode == "incremental"
+    new = set()
+    for message in (*police, *ae):
+        new |= set(store.read_ingest_records(message.records_uri).column("record_id").to_pylist())
+    reader = IndexReader("t-index", aws["ddb"], secrets_client=aws["session"].client("secretsmanager"),
+                         salt_secret_arn=aws["match"].key_salt_secret_arn)
+    reader.live_version()
+    indexed = {r.record_id for r in reader.records(sorted(new))}
+    assert {r.split(":", 1)[0] for r in indexed} == {"wm-police", "walsall-nhs-ae"}
+    assert outcome.linked >= len(indexed) > 0

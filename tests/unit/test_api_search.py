@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 
 from mast.index import layout
+from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
 from mast.linkage.link import LinkOptions, Linker
@@ -86,6 +87,7 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]], version: st
     linker = Linker.build(prepare_records([{**r, "source": r["partner"]} for r in rows]),
                           options=LinkOptions(key_salt=SALT))
     people, addresses = linker.person_ids(), linker.address_ids()
+    address_keys = record_address_keys(linker.table, SALT)
     items: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         record = IndexedRecord(
@@ -97,7 +99,8 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]], version: st
             sensitive=row["sensitive"], ingest_id="i-test", person_id=str(people[i]), address_id=str(addresses[i]),
             term_frequencies=term_frequencies(linker.table, i),
         )
-        items.extend(layout.record_items(version, record, key_strings(linker.keys[i], LOOKUP_KEYS)))
+        keys = key_strings(linker.keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])  # as the match run does
+        items.extend(layout.record_items(version, record, keys))
     items.append({"pk": {"S": layout.model_pk(version)}, "sk": {"S": "0000"}, "text": {"S": linker.model.to_json()}})
     items.append({"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version}})
     for start in range(0, len(items), 25):
@@ -306,6 +309,18 @@ def test_an_address_search_lists_the_household_but_not_a_refuge_resident(deploye
     assert any("MARY" in n for n in names) and any("WILLIAM" in n for n in names)
     assert not any("QUILLFEATHER" in n for n in names)
     assert all(p["band"] == "strong" for p in body["people"])
+
+
+@pytest.mark.parametrize("query", [{"postcode": "WS3 9QZ"}, {"address_line1": "12 Oak Close", "address_line2": "Bloxwich"}],
+                         ids=["postcode alone", "address lines without a postcode"])
+def test_an_address_search_by_postcode_alone_or_by_lines_alone_finds_the_household(deployed: Deployment,
+                                                                                   query: dict[str, str]) -> None:
+    status, body = search_for(deployed, query)
+    assert status == 200, body
+    assert body["kind"] == "address"
+    names = {p["name"] for p in body["people"]}
+    assert any("MARY" in n for n in names) and any("WILLIAM" in n for n in names)
+    assert not any("QUILLFEATHER" in n for n in names)
 
 
 def test_a_person_opens_only_through_the_same_users_search_that_returned_them(deployed: Deployment) -> None:
