@@ -360,3 +360,84 @@ def test_auditor_and_steward_pages(visit_factory: Any) -> None:
     auditor.page.wait_for_selector("h1:has-text('You cannot use this page')")
     auditor.checkpoint("no permission")
     auditor.assert_clean()
+
+
+def test_org_admin_adds_edits_and_disables_a_user(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    email = f"added.{uuid.uuid4().hex[:8]}@walsall.example"
+    admin = visit_factory()
+    page = admin.page
+    sign_in(admin, ADMIN.email, ADMIN.password)
+    page.click("a:has-text('Add a user')")
+    page.wait_for_selector("h1:has-text('Add a user')")
+    page.click("button:has-text('Add user')")
+    page.wait_for_selector(".govuk-error-summary:has-text('Enter the user')")
+    admin.checkpoint("add user with errors")
+    page.fill("#name", "Ada Added")
+    page.fill("#email", email)
+    page.check("input[name=group][value=practitioners]")
+    page.click("button:has-text('Add user')")
+    page.wait_for_selector(f".govuk-notification-banner:has-text('{email}')")
+    outbox_password(local_stack, email)  # the invitation went out
+    row = page.locator("#users tr", has_text=email)
+    row.locator("a:has-text('Edit')").click()
+    page.wait_for_selector(f"h1:has-text('Change {email}')")
+    admin.checkpoint("edit user")
+    page.fill("#name", "Ada Administrator")
+    page.check("input[name=group][value=org-admins]")
+    page.click("button:has-text('Save changes')")
+    page.wait_for_selector(f".govuk-notification-banner:has-text('{email} has been changed')")
+    row = page.locator("#users tr", has_text=email)
+    assert "Organisation administrator" in row.inner_text() and "Ada Administrator" in row.inner_text()
+    row.locator("button:has-text('Disable')").click()
+    page.wait_for_selector(f".govuk-notification-banner:has-text('{email} is disabled')")
+    assert page.locator("#users tr", has_text=email).locator(".govuk-tag").inner_text() == "Disabled"
+    admin.checkpoint("user disabled")
+    admin.assert_clean()
+
+
+def test_data_steward_marks_records_as_not_the_same_person(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    person = a_findable_person(local_stack)
+    steward = visit_factory()
+    page = steward.page
+    sign_in(steward, STEWARD.email, STEWARD.password)
+    page.wait_for_selector("h1:has-text('Declare why you are searching')")
+    page.check("input[name=gateway][value=ca1989-s47]")
+    page.fill("#purpose", "Linkage check after a partner's query")
+    page.click("button:has-text('Confirm and continue')")
+    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+    year, month, day = person["dob"]["S"].split("-")
+    page.fill("#family-name", person["family_name"]["S"].title())
+    page.fill("#dob-day", str(int(day)))
+    page.fill("#dob-month", str(int(month)))
+    page.fill("#dob-year", year)
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("h1:has-text('found for the last 12 months')")
+    page.click(f"#results a[href='#/person/{person['person_id']['S']}']")
+    page.wait_for_selector("#decision-form")
+    page.click("button:has-text('Not the same person')")
+    page.wait_for_selector(".govuk-error-summary:has-text('Select at least two records')")
+    steward.checkpoint("steward decision with errors")
+    boxes = page.locator("input[name=record]")
+    if boxes.count() < 2:
+        pytest.skip("the person found has fewer than two records to decide on")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.fill("#reason", "Different people: the partner confirmed two clients")
+    page.click("button:has-text('Not the same person')")
+    page.wait_for_selector(".govuk-notification-banner:has-text('not the same person')")
+    steward.checkpoint("steward decision recorded")
+    steward.assert_clean()
+
+
+@pytest.mark.xfail(reason="no API route serves the linkage report yet: the page calls GET /api/linkage-report "
+                          "(s3://$CURATED_BUCKET/linkage/report.json, written by the match function), which no "
+                          "function in template.yaml routes", strict=False)
+def test_linkage_report_table_and_chart(visit_factory: Any) -> None:
+    admin = visit_factory()
+    sign_in(admin, ADMIN.email, ADMIN.password)
+    admin.page.click("a:has-text('Linkage report')")
+    admin.page.wait_for_selector("h1:has-text('Linkage report')")
+    assert admin.page.locator("svg.mast-chart rect.mast-chart__bar").count() >= 1
+    assert admin.page.locator("table:has-text('People shared between partners')").count() == 1
+    admin.checkpoint("linkage report")
+    admin.assert_clean()
