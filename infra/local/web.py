@@ -142,4 +142,15 @@ class LocalWebServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+            def _refuse(self) -> None:
+                """Any other method (TRACE, CONNECT, QUERY…): CloudFront answers 405 to methods no
+                behaviour allows (the standard library's default, 501, would read as a server error)."""
+                self._send(405, {"Content-Type": "text/plain", "Allow": "GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE"},
+                           b"method not allowed")
+
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("do_"):
+                    return self._refuse
+                raise AttributeError(name)
+
         return Handler

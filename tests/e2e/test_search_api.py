@@ -30,7 +30,7 @@ def token_of(stack: LocalStackProcess, groups: tuple[str, ...], organisation: st
 
 
 def api(stack: LocalStackProcess, method: str, path: str, token: str | None, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": token} if token else {}
+    headers = {**({"Authorization": token} if token else {}), **kwargs.pop("headers", {})}
     return requests.request(method, f"{stack.url}/api{path}", headers=headers, timeout=60, **kwargs)
 
 
