@@ -36,6 +36,7 @@ from mast.api.models import (
     POSSIBLE_PROBABILITY,
     STRONG_PROBABILITY,
     DeclarationOptions,
+    LinkageReport,
     LinkDecisionRequest,
     LinkDecisionResponse,
     SearchRequest,
@@ -46,6 +47,7 @@ from mast.audit import AuditEvent, AuditStore, new_event_id
 from mast.config import load_partnership
 from mast.declarations import legal_gateways
 from mast.index import IndexReader, IndexUnavailable, KeySaltUnavailable
+from mast.linkage.report import REPORT_KEY
 from mast.search import (
     PersonGone,
     SearchStore,
@@ -225,6 +227,22 @@ def get_coverage() -> dict[str, Any]:
     """Each feed's state and last accepted upload: names feeds, never people, so any group may ask."""
     _caller("practitioners", "data-stewards", "org-admins", "auditors")
     return coverage(load_partnership(), os.environ["CONTROL_TABLE"], _dynamodb()).model_dump(mode="json")
+
+
+@app.get("/linkage-report")
+def get_linkage_report() -> Any:
+    """The match function's latest report (counts only: no person, so not audited) for those who
+    oversee the partnership; practitioners search people instead."""
+    _caller("org-admins", "auditors", "data-stewards")
+    import boto3
+
+    s3 = boto3.client("s3")
+    try:
+        body = s3.get_object(Bucket=os.environ["CURATED_BUCKET"], Key=REPORT_KEY)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
+                        body=json.dumps({"message": "there is no linkage report yet: no feed has been linked"}))
+    return LinkageReport.model_validate_json(body).model_dump(mode="json")
 
 
 @app.post("/link-decisions")

@@ -302,3 +302,30 @@ class GatewayOption(StrictModel):
 
 class DeclarationOptions(StrictModel):
     gateways: list[GatewayOption]
+
+
+class PartnerPairCount(BaseModel):
+    """People known to both partners of a pair."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    partners: list[str]
+    people: int
+
+
+class LinkageReport(BaseModel):
+    """The linkage report the match function writes after each run (counts only, no names or
+    addresses): the partner-overlap table and the figures the web page charts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    generated_at: str | None = None
+    records: int
+    people: int
+    addresses: int
+    people_per_partner: dict[str, int]
+    people_shared_between_partners: list[PartnerPairCount]
+    people_known_to_more_than_one_partner: int
+    addresses_with_more_than_one_partner: int
+    addresses_with_repeated_records: int
+    repeat_threshold: int

@@ -86,6 +86,10 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
               "A data steward's decision that records are (or are not) one person; honoured from the next link",
               m.LinkDecisionResponse, groups=("data-stewards",), request=m.LinkDecisionRequest, status=201,
               errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index", **_AUDITED}),
+    Operation("GET", "/linkage-report", "SearchFunction",
+              "The latest linkage report: people and addresses shared between partners (counts only)",
+              m.LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
+              errors={**_SIGNED_IN, 404: "no linkage report yet: no feed has been linked"}),
     Operation("GET", "/openapi.json", "SearchFunction", "This document", m.Health, groups=()),
 )
 

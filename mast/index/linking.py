@@ -53,15 +53,13 @@ from mast.linkage.io import canonical_columns
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
 from mast.linkage.link import LinkOptions, Linker, person_id
 from mast.linkage.model import Model
-from mast.linkage.report import linkage_report
+from mast.linkage.report import REPORT_KEY, REPORTS_PREFIX, linkage_report
 from mast.linkage.scorer import term_frequencies
 from mast.linkage.table import prepare
 from mast.records import PartnerContact
 from mast.stewardship import DecisionStore
 
 STATE_PREFIX = "index/state/"
-REPORT_KEY = "linkage/report.json"
-REPORTS_PREFIX = "linkage/reports/"
 #: a version whose model was trained on fewer than 1/REBUILD_GROWTH of today's records is rebuilt
 #: (and so retrained): the first feed linked must not train the model every later feed is linked with
 REBUILD_GROWTH = 2

@@ -20,6 +20,10 @@ import numpy as np
 
 from mast.linkage.table import RecordTable
 
+#: Where the match function writes the latest report in the curated bucket (and dated copies).
+REPORT_KEY = "linkage/report.json"
+REPORTS_PREFIX = "linkage/reports/"
+
 
 def linkage_report(table: RecordTable, person_ids: Sequence[str], address_ids: Sequence[str],
                    repeat_threshold: int = 3) -> dict[str, Any]:

@@ -429,9 +429,6 @@ def test_data_steward_marks_records_as_not_the_same_person(visit_factory: Any, l
     steward.assert_clean()
 
 
-@pytest.mark.xfail(reason="no API route serves the linkage report yet: the page calls GET /api/linkage-report "
-                          "(s3://$CURATED_BUCKET/linkage/report.json, written by the match function), which no "
-                          "function in template.yaml routes", strict=False)
 def test_linkage_report_table_and_chart(visit_factory: Any) -> None:
     admin = visit_factory()
     sign_in(admin, ADMIN.email, ADMIN.password)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import random
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import boto3
 
 from mast.index import layout
+from mast.linkage.report import REPORT_KEY, linkage_report
 from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
@@ -165,6 +167,13 @@ def deployment() -> Iterator[Deployment]:
             town, _truth = build_town(seed=3, households=120)
             rows = canonical(town + list(HOUSEHOLD))
             linker = write_index(ddb, "index", rows)
+            s3 = boto3.client("s3")
+            env["CURATED_BUCKET"] = "curated"
+            os.environ["CURATED_BUCKET"] = "curated"
+            s3.create_bucket(Bucket="curated", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+            report = linkage_report(linker.table, [str(p) for p in linker.person_ids()],
+                                    [str(a) for a in linker.address_ids()])  # as the match run writes it
+            s3.put_object(Bucket="curated", Key=REPORT_KEY, Body=json.dumps(report).encode())
             app = load_search_app()
             yield Deployment(app, ddb, sqs, env, linker, rows)
     finally:
@@ -418,6 +427,15 @@ def test_no_results_when_the_audit_cannot_be_written(deployed: Deployment) -> No
         assert deployed.ddb.scan(TableName="control")["Count"] == before  # the search was not kept either
     finally:
         os.environ["AUDIT_TABLE"] = "audit"
+
+
+def test_the_linkage_report_is_served_to_those_who_oversee_the_partnership(deployed: Deployment) -> None:
+    status, body = call(deployed, "GET", "/linkage-report", "auditor")
+    assert status == 200, body
+    assert body["records"] == len(deployed.rows)
+    assert body["people"] == len(set(deployed.linker.person_ids().tolist()))
+    assert all(set(pair) == {"partners", "people"} for pair in body["people_shared_between_partners"])
+    assert call(deployed, "GET", "/linkage-report", "practitioner")[0] == 403
 
 
 def test_coverage_lists_every_feed_with_state_and_last_accepted_upload(deployed: Deployment) -> None:
