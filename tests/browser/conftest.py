@@ -25,8 +25,10 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread while it
+    is open, which would stop later tests (the SFTP gateway's) from running a loop of their own."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run ./bin/test, which installs it (apt-get install chromium)")
     if not AXE_SCRIPT.exists():
