@@ -101,6 +101,13 @@ def _dynamodb() -> Any:
 
 
 @functools.cache
+def _s3() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+@functools.cache
 def _sqs() -> Any:
     import boto3
 
@@ -234,9 +241,7 @@ def get_linkage_report() -> Any:
     """The match function's latest report (counts only: no person, so not audited) for those who
     oversee the partnership; practitioners search people instead."""
     _caller("org-admins", "auditors", "data-stewards")
-    import boto3
-
-    s3 = boto3.client("s3")
+    s3 = _s3()
     try:
         body = s3.get_object(Bucket=os.environ["CURATED_BUCKET"], Key=REPORT_KEY)["Body"].read()
     except s3.exceptions.NoSuchKey:

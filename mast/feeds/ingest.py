@@ -158,12 +158,15 @@ class _Ingest:
         announced = None
         receipt = parsed.receipt
         if not parsed.quarantined:
-            versions, not_found = self._versions(where, parsed, ingest_id, ingest_date)
+            # the feed as earlier ingests left it: read once, for the new versions and the totals
+            previous = store.read_current_records(self.s.curated_bucket, [where.feed], before_ingest=ingest_id)
+            previous = previous.select(parsed.records.column_names)
+            versions, not_found = _versions(parsed, previous, ingest_id, ingest_date)
             uri = None
             if versions.num_rows:
                 uri = store.write_versions(self.s.curated_bucket, store.records_key(
                     where.partner, where.feed, ingest_date, ingest_id), versions)  # fmt: skip
-            totals = self._totals(where.feed, ingest_id)
+            totals = feed_totals(store.current_versions(pa.concat_tables([previous, versions])))
             update: dict[str, Any] = {"feed_totals": totals}
             if not_found:
                 update["note"] = _join_notes(receipt.note, (
@@ -192,7 +195,8 @@ class _Ingest:
             file_name=where.file_name, feed=first.feed, partner=first.partner,
             ingest_id=store.new_ingest_id(at, sha), ingest_date=at.date(), content_sha256=sha,
             size_bytes=len(data), status="already_ingested", mode=first.mode,
-            feed_totals=self._totals(where.feed, None) if first.status != "quarantined" else None,
+            feed_totals=(feed_totals(store.read_current_records(self.s.curated_bucket, [where.feed]))
+                         if first.status != "quarantined" else None),
             note=(f"the same file (same SHA-256) was ingested before as {first.file_name!r} "
                   f"(ingest {first.ingest_id}, status {first.status}); nothing changed"),
         )  # fmt: skip
@@ -206,47 +210,6 @@ class _Ingest:
         feed = next((f for f in load_partnership().feeds if f.id == where.feed), None)
         feed_id = where.feed if feed is not None and feed.partner == where.partner else f"{where.partner}/{where.feed}"
         return parse_upload(data, feed_id, ingest_id=ingest_id, file_name=where.file_name, ingest_date=ingest_date)
-
-    def _versions(self, where: UploadLocation, parsed: ParsedExtract, ingest_id: str,
-                  ingest_date: dt.date) -> tuple[pa.Table, list[str]]:  # fmt: skip
-        """The accepted rows plus the versions they imply for earlier records; and the withdrawals
-        that named no record MAST holds."""
-        accepted = parsed.records
-        snapshot = parsed.receipt.mode == "snapshot"
-        in_file = set(accepted.column("record_id").to_pylist()) if parsed.withdrawals else set()
-        earlier_withdrawn = [r for r in parsed.withdrawals if r not in in_file]
-        if not snapshot and not earlier_withdrawn:
-            return accepted, []
-        previous = store.read_current_records(self.s.curated_bucket, [where.feed], before_ingest=ingest_id)
-        previous = previous.select(accepted.column_names)
-        parts = [accepted]
-        if snapshot:
-            open_ = pc.and_(pc.is_null(previous.column("end_date")), pc.invert(pc.fill_null(previous.column("withdrawn"), False)))
-            gone = pc.and_(open_, pc.invert(pc.is_in(previous.column("record_id"), value_set=accepted.column("record_id"))))
-            ended = previous.filter(gone)
-            ended = _set(ended, "end_date", pa.array([ingest_date] * ended.num_rows, pa.date32()))
-            parts.append(_set(ended, "ingest_id", pa.array([ingest_id] * ended.num_rows, pa.string())))
-        not_found: list[str] = []
-        if earlier_withdrawn:
-            hit = pc.is_in(previous.column("record_id"), value_set=pa.array(earlier_withdrawn, pa.string()))
-            withdrawn = previous.filter(pc.and_(hit, pc.invert(pc.fill_null(previous.column("withdrawn"), False))))
-            held = set(previous.filter(hit).column("record_id").to_pylist())
-            not_found = sorted(r.split(":", 1)[-1] for r in earlier_withdrawn if r not in held)
-            if snapshot:  # a withdrawn record is not also end-dated
-                parts = [p.filter(pc.invert(pc.is_in(p.column("record_id"), value_set=withdrawn.column("record_id"))))
-                         for p in parts]  # fmt: skip
-            withdrawn = _set(withdrawn, "withdrawn", pa.array([True] * withdrawn.num_rows, pa.bool_()))
-            parts.append(_set(withdrawn, "ingest_id", pa.array([ingest_id] * withdrawn.num_rows, pa.string())))
-        return pa.concat_tables(parts), not_found
-
-    def _totals(self, feed: str, _ingest_id: str | None) -> FeedTotals:
-        current = store.read_current_records(self.s.curated_bucket, [feed])
-        withdrawn = pc.fill_null(current.column("withdrawn"), False)
-        ended = pc.and_(pc.is_valid(current.column("end_date")), pc.invert(withdrawn))
-        n_withdrawn = int(pc.sum(withdrawn).as_py() or 0)
-        n_ended = int(pc.sum(ended).as_py() or 0)
-        return FeedTotals(records=current.num_rows, searchable=current.num_rows - n_withdrawn - n_ended,
-                          ended=n_ended, withdrawn=n_withdrawn)  # fmt: skip
 
     def _archive(self, bucket: str, key: str, where: UploadLocation, ingest_id: str, *, quarantined: bool) -> None:
         shelf = "quarantine" if quarantined else "archive"
@@ -341,6 +304,47 @@ class _Lease:
                                  ExpressionAttributeValues={":me": {"S": self.owner}})  # fmt: skip
         except ClientError:
             logger.warning("lease already taken over")
+
+
+def _versions(parsed: ParsedExtract, previous: pa.Table, ingest_id: str,
+              ingest_date: dt.date) -> tuple[pa.Table, list[str]]:  # fmt: skip
+    """The accepted rows plus the versions they imply for the feed's ``previous`` records (end
+    dates, withdrawals); and the withdrawals that named no record MAST holds."""
+    accepted = parsed.records
+    snapshot = parsed.receipt.mode == "snapshot"
+    in_file = set(accepted.column("record_id").to_pylist()) if parsed.withdrawals else set()
+    earlier_withdrawn = [r for r in parsed.withdrawals if r not in in_file]
+    if not snapshot and not earlier_withdrawn:
+        return accepted, []
+    parts = [accepted]
+    if snapshot:
+        open_ = pc.and_(pc.is_null(previous.column("end_date")), pc.invert(pc.fill_null(previous.column("withdrawn"), False)))
+        gone = pc.and_(open_, pc.invert(pc.is_in(previous.column("record_id"), value_set=accepted.column("record_id"))))
+        ended = previous.filter(gone)
+        ended = _set(ended, "end_date", pa.array([ingest_date] * ended.num_rows, pa.date32()))
+        parts.append(_set(ended, "ingest_id", pa.array([ingest_id] * ended.num_rows, pa.string())))
+    not_found: list[str] = []
+    if earlier_withdrawn:
+        hit = pc.is_in(previous.column("record_id"), value_set=pa.array(earlier_withdrawn, pa.string()))
+        withdrawn = previous.filter(pc.and_(hit, pc.invert(pc.fill_null(previous.column("withdrawn"), False))))
+        held = set(previous.filter(hit).column("record_id").to_pylist())
+        not_found = sorted(r.split(":", 1)[-1] for r in earlier_withdrawn if r not in held)
+        if snapshot:  # a withdrawn record is not also end-dated
+            parts = [p.filter(pc.invert(pc.is_in(p.column("record_id"), value_set=withdrawn.column("record_id"))))
+                     for p in parts]  # fmt: skip
+        withdrawn = _set(withdrawn, "withdrawn", pa.array([True] * withdrawn.num_rows, pa.bool_()))
+        parts.append(_set(withdrawn, "ingest_id", pa.array([ingest_id] * withdrawn.num_rows, pa.string())))
+    return pa.concat_tables(parts), not_found
+
+
+def feed_totals(current: pa.Table) -> FeedTotals:
+    """A feed's totals from the current version of each of its records."""
+    withdrawn = pc.fill_null(current.column("withdrawn"), False)
+    ended = pc.and_(pc.is_valid(current.column("end_date")), pc.invert(withdrawn))
+    n_withdrawn = int(pc.sum(withdrawn).as_py() or 0)
+    n_ended = int(pc.sum(ended).as_py() or 0)
+    return FeedTotals(records=current.num_rows, searchable=current.num_rows - n_withdrawn - n_ended,
+                      ended=n_ended, withdrawn=n_withdrawn)  # fmt: skip
 
 
 def _claim_key(feed: str, sha: str) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ client in batch mode rather than an SSH library: what works here works for a par
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -78,8 +79,6 @@ class SftpAccount:
 
 def _written_after(receipt: Receipt, after: float) -> bool:
     """Ingest ids begin with the claim's UTC time (``mast.feeds.store.new_ingest_id``)."""
-    import datetime as dt
-
     stamp = dt.datetime.strptime(receipt.ingest_id.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
     return stamp.timestamp() >= after - 1.0
 

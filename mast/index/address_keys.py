@@ -5,18 +5,18 @@ person's link must not do), so they are not in :data:`mast.linkage.keys.LOOKUP_K
 practitioner may search an address by its postcode alone, or by its first two lines without a
 postcode, and such a query makes none of the link's keys. The match function writes these keys
 beside each record's link keys, salted and hashed the same way (no postcode or street appears in
-the index), and the search function makes the same keys of an address query.
+the index), and the search function makes the same keys of an address query
+(``query_keys(query, salt, LOOKUP_KEYS + ADDRESS_KEYS)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
 from mast.linkage.keys import KeyRule, key_strings, record_keys
-from mast.linkage.table import RecordTable, prepare_records
+from mast.linkage.table import RecordTable
 
 ADDRESS_KEYS: Final[tuple[KeyRule, ...]] = (
     KeyRule("address_postcode", "address:postcode", ("postcode",),
@@ -33,9 +33,3 @@ def record_address_keys(table: RecordTable, salt: str) -> np.ndarray:
 
 def address_key_strings(keys_row: np.ndarray) -> list[str]:
     return key_strings(keys_row, ADDRESS_KEYS)
-
-
-def query_address_keys(query: Mapping[str, Any], salt: str) -> list[str]:
-    """The address keys of a search query, exactly as the records' were made."""
-    table = prepare_records([{"record_id": "__query__", **query}], compute_tf=False)
-    return address_key_strings(record_address_keys(table, salt)[0])

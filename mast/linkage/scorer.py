@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
+from mast.linkage.keys import LOOKUP_KEYS, KeyRule, key_strings, record_keys
 from mast.linkage.model import Explanation, Model
 from mast.linkage.table import TF_FIELDS, RecordTable, prepare_records
 
@@ -36,11 +36,12 @@ class ScoredCandidate:
     explanation: Explanation
 
 
-def query_keys(query: Mapping[str, Any], salt: str = "") -> list[str]:
+def query_keys(query: Mapping[str, Any], salt: str = "", rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> list[str]:
     """Index keys of a search query (``<namespace>#<hex>``), exactly as records' keys are made
-    (``salt``: the deployment's key secret, the same the match function used)."""
+    (``salt``: the deployment's key secret, the same the match function used; ``rules``: the link's
+    lookup keys, plus any the index adds, such as its address-search keys)."""
     table = prepare_records([{"record_id": QUERY_ID, **query}], compute_tf=False)
-    return key_strings(record_keys(table, LOOKUP_KEYS, salt)[0], LOOKUP_KEYS)
+    return key_strings(record_keys(table, rules, salt)[0], rules)
 
 
 def term_frequencies(table: RecordTable, row: int) -> dict[str, float]:
