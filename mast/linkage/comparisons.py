@@ -32,6 +32,7 @@ from mast.linkage.predicates import (
     DaysApartAtMost,
     EditDistanceAtMost,
     EditSimilarity,
+    EndingVariant,
     Exact,
     InNamesOf,
     Initial,
@@ -254,8 +255,10 @@ GUARDS: tuple[Guard, ...] = (
     ),
     Guard(
         "twins_of_each_sex",
-        "same date of birth, similar given names but a different sex: twins such as Mario and Maria",
-        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), _levels(SEX, ELSE), _levels(DOB, "exact", "swapped"))),
+        "same date of birth, given names that are a boy's and a girl's form of one name, and a different sex:"
+        " twins such as Mario and Maria",
+        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), EndingVariant("given"), _levels(SEX, ELSE),
+             _levels(DOB, "exact", "swapped"))),
     ),
     Guard(
         "different_people",

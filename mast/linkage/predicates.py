@@ -16,6 +16,7 @@ import numpy as np
 from rapidfuzz.distance import DamerauLevenshtein as _DL
 from rapidfuzz.distance import JaroWinkler as _JW
 from rapidfuzz.distance import Levenshtein as _Lev
+from rapidfuzz.distance import Prefix as _Prefix
 from rapidfuzz.process import cpdist
 
 from mast.linkage.arrays import unique_inverse
@@ -73,7 +74,8 @@ class PairContext:
         """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).
 
         Computed once per distinct pair of values. ``metric``: ``"jw"`` (Jaro-Winkler) or ``"lev"``
-        (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal).
+        (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal)
+        or ``"prefix"`` (length of the common prefix; 0 where missing, 99 where equal).
         """
         key = ("sim", field_l, field_r, metric)
         if key in self._cache:
@@ -82,6 +84,8 @@ class PairContext:
         b = self.values(field_r)[1]
         if metric == "dl":
             out = np.where((a == b) & (a >= 0), 0.0, 99.0).astype(np.float32)
+        elif metric == "prefix":
+            out = np.where((a == b) & (a >= 0), 99.0, 0.0).astype(np.float32)
         else:
             out = ((a == b) & (a >= 0)).astype(np.float32)
         todo = np.nonzero((a >= 0) & (b >= 0) & (a != b))[0]
@@ -94,7 +98,8 @@ class PairContext:
             strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
             ua = [strings[x] for x in (uniq // width).tolist()]
             ub = [strings[x] for x in (uniq % width).tolist()]
-            scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance}[metric]
+            scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
+                      "prefix": _Prefix.similarity}[metric]
             sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
             out[todo] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
         self._cache[key] = out
@@ -343,6 +348,32 @@ class NearNickname:
 
 
 @dataclass(frozen=True)
+class EndingVariant:
+    """Two names that may be one name's forms for a boy and a girl: they differ only in their last
+    few letters (MARIO / MARIA, LOUIS / LOUISE, DANIEL / DANIELLE, FRANCIS / FRANCES), or both are
+    established given names (in the nickname table: MICHAEL / MICHELLE).
+
+    A slip in the middle of a name (MARGWRET / MARGARET) is neither: it is one name mistyped, and a
+    sex that disagrees beside it is more likely a recording error than a twin of the other sex.
+    """
+
+    field: str
+    max_ending: int = 3
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        names = ctx.table.vocabs.names
+        common = ctx.similarity(self.field, self.field, "prefix")
+        la, lb = names.length[np.maximum(a, 0)], names.length[np.maximum(b, 0)]
+        ending = (la - common <= self.max_ending) & (lb - common <= self.max_ending) & (common >= 2)
+        known = (names.nick[np.maximum(a, 0), 0] >= 0) & (names.nick[np.maximum(b, 0), 0] >= 0)
+        return (ending | known) & ctx.both(self.field) & (a != b)
+
+    def describe(self) -> str:
+        return f"{self.field} differ only in their endings, or are both established given names"
+
+
+@dataclass(frozen=True)
 class Initial:
     """One side is only an initial and it is the other's first letter."""
 
@@ -534,7 +565,7 @@ class Always:
 
 __all__ = [
     "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
-    "EditSimilarity", "Exact",
+    "EditSimilarity", "EndingVariant", "Exact",
     "InNamesOf", "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
     "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
 ]

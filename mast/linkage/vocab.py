@@ -18,8 +18,8 @@ import numpy as np
 from mast.normalise.names import name_key, near_nickname_groups, nickname_groups, phonetic
 
 MISSING = -1
-#: Nickname groups kept per name: enough for names in several groups (ALEX, CHRIS).
-NICK_SLOTS = 4
+#: Nickname groups kept per name: enough for names in several groups (ALEX, CHRIS; BERT is in seven).
+NICK_SLOTS = 8
 #: Tokens kept per multi-word name (double-barrelled family names).
 TOKEN_SLOTS = 3
 

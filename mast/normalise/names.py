@@ -53,8 +53,18 @@ def _tokens(raw: str | None) -> list[str]:
     words = fold(raw).split()
     if "".join(words) in PLACEHOLDERS:
         return []
-    # a word with a digit ("2ND", "1ST") is an ordinal or a typing slip, never part of a name
-    return [w for w in words if w not in PLACEHOLDERS and not any(ch.isdigit() for ch in w)]
+    return [w for w in words if w not in PLACEHOLDERS and _is_name_word(w)]
+
+
+def _is_name_word(word: str) -> bool:
+    """False for a number or an ordinal ("3", "2ND", "1ST"): never part of a name.
+
+    A word of letters with one digit struck among them (``MA4GARET``, ``S5ENHOUSE``: a key next
+    to the right one, or a misread letter) is the name with a typing slip, and is kept: dropped,
+    the record would lose the name altogether; kept, it compares as one slip from the real one.
+    """
+    digits = sum(ch.isdigit() for ch in word)
+    return digits == 0 or (digits == 1 and len(word) - digits >= 3)
 
 
 @lru_cache(maxsize=131072)

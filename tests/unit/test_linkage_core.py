@@ -222,3 +222,35 @@ def test_two_slips_in_a_date_of_birth_are_not_a_parent_and_child() -> None:
     assert levels["dob"] == "two_slips"
     assert "namesakes" not in linker.explain("a", "b").guards
     assert "namesakes" in linker.explain("a", "c").guards
+
+
+def test_twins_of_each_sex_are_kept_apart_but_a_mistyped_name_beside_a_wrong_sex_is_not() -> None:
+    from mast.linkage.link import link_records
+
+    home = {"family_name": "Rossi", "dob": "2012-06-03", "address_line1": "4 Elm Road", "postcode": "WS3 1AA"}
+    linker = link_records([
+        {"record_id": "mario", "given_name": "Mario", "sex": "M", **home},
+        {"record_id": "maria", "given_name": "Maria", "sex": "F", **home},
+        {"record_id": "margaret", "given_name": "Margaret", "sex": "F", **home, "dob": "1950-02-11"},
+        {"record_id": "margwret", "given_name": "Margwret", "sex": "M", **home, "dob": "1950-02-11"},
+    ])
+    assert "twins_of_each_sex" in linker.explain("mario", "maria").guards
+    assert "twins_of_each_sex" not in linker.explain("margaret", "margwret").guards
+
+
+def test_a_name_with_a_digit_struck_in_it_is_a_typing_slip_not_a_missing_name() -> None:
+    from mast.normalise.names import clean_family, clean_given
+
+    assert clean_given("Cha4les") == ("CHA4LES", "")
+    assert clean_family("Po4ter") == "PO4TER"
+    assert clean_given("Henry 2nd") == ("HENRY", "")
+    assert clean_family("3rd") == ""
+    assert clean_given("J2") == ("", "")
+
+
+def test_a_nickname_in_many_groups_keeps_them_all() -> None:
+    """BERT is short for Albert, Herbert, Robert and more: ROBBY and BERT must still be nicknames."""
+    table = prepare_records([{"record_id": "a", "given_name": "Bert"}, {"record_id": "b", "given_name": "Robby"}])
+    model = Model()
+    scores = model.score(table, np.array([0]), np.array([1]))
+    assert model.explain(scores, 0).fields[0].level == "nickname"
