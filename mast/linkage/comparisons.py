@@ -24,20 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mast.linkage.predicates import (
+    Agrees,
     Always,
     And,
+    Crossed,
     DateTwoSlips,
     DateTypo,
     DayMonthSwapped,
     DaysApartAtMost,
     EditDistanceAtMost,
     EditSimilarity,
-    EndingVariant,
     Exact,
     InNamesOf,
     Initial,
     JaroWinkler,
     LevelIn,
+    MidNameSlip,
     NearNickname,
     Nickname,
     Not,
@@ -50,6 +52,7 @@ from mast.linkage.predicates import (
     SameInitial,
     SharedToken,
     ShiftedName,
+    SpacelessNear,
     YearsApartAtLeast,
 )
 
@@ -144,9 +147,10 @@ GIVEN = Comparison(
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
-        Level("swapped", "given name written as the middle name, given and family names reversed, or the family"
-              " name typed as the given name", Or((InNamesOf("given", "middle"), Reversed("given", "family"),
-                                                   ShiftedName())), 0.01),
+        Level("swapped", "given name written as the middle name, given and family names typed in each other's"
+              " fields (a slip allowed), or the family name typed as the given name",
+              Or((InNamesOf("given", "middle"), Reversed("given", "family"), ShiftedName(), Crossed(both=False))),
+              0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
               Or((JaroWinkler("given", 0.80), Phonetic("given"))), 0.02),
@@ -160,7 +164,8 @@ FAMILY = Comparison(
     (
         Level(NULL, "missing on one side: says nothing", Null(("family",)), null=True),
         Level("exact", "the same family name", Exact("family"), 0.85, tf="family"),
-        Level("reversed", "given and family names typed the wrong way round", Reversed("given", "family"), 0.01),
+        Level("reversed", "given and family names typed the wrong way round (a slip allowed in either)",
+              Crossed(both=True), 0.01),
         Level("part", "a double-barrelled name shares a part (Smith / Smith-Jones)", SharedToken("family"), 0.03),
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("family", 1), JaroWinkler("family", 0.92))), 0.04),
@@ -207,6 +212,9 @@ SEX = Comparison(
     ),
 )
 
+#: a postcode one typing slip away: one character wrong, or two adjacent characters exchanged (3175 / 3715)
+POSTCODE_SLIP = Or((EditSimilarity("postcode", 0.75), EditDistanceAtMost("postcode", 1)))
+
 ADDRESS = Comparison(
     "address",
     "address: UPRN, postcode and address line, one piece of evidence",
@@ -217,11 +225,14 @@ ADDRESS = Comparison(
         Level("home", "the same flat, number and street, postcode agreeing or absent",
               And((Exact("dwelling"), Not(And((Not(Exact("postcode")), Not(Null(("postcode",)))))))), 0.20,
               tf="dwelling"),
+        Level("home_slip", "the same flat and number, the street a typing slip away, the postcode agreeing, a slip"
+              " away or absent", And((Exact("number"), Agrees("flat"), SpacelessNear("street"),
+                                      Or((Exact("postcode"), Null(("postcode",)), POSTCODE_SLIP)))), 0.05),
         Level("building", "the same postcode and house number", And((Exact("postcode"), Exact("number"))), 0.05),
         Level("postcode", "the same postcode (neighbours share it)", Exact("postcode"), 0.05, tf="postcode"),
         Level("street", "the same number and street, postcode differs", And((Exact("number"), Exact("street"))), 0.03),
         Level("near", "the same postcode sector, or a postcode one slip away",
-              Or((Exact("sector"), EditSimilarity("postcode", 0.75))), 0.05),
+              Or((Exact("sector"), POSTCODE_SLIP)), 0.05),
         Level(ELSE, "a different address (people move: weak evidence)", Always(), 0.27),
     ),
 )
@@ -255,9 +266,9 @@ GUARDS: tuple[Guard, ...] = (
     ),
     Guard(
         "twins_of_each_sex",
-        "same date of birth, given names that are a boy's and a girl's form of one name, and a different sex:"
-        " twins such as Mario and Maria",
-        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), EndingVariant("given"), _levels(SEX, ELSE),
+        "same date of birth, similar given names but a different sex: twins such as Mario and Maria, or Connor"
+        " and Cooper (not one slip inside one name, Margwret / Margaret, beside a wrongly recorded sex)",
+        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), Not(MidNameSlip("given")), _levels(SEX, ELSE),
              _levels(DOB, "exact", "swapped"))),
     ),
     Guard(
@@ -291,7 +302,7 @@ DEPENDENCES: tuple[Dependence, ...] = (
     Dependence(
         "family_name",
         (
-            Context("same_home", "address", ("uprn", "home", "building"), _HOUSEHOLD_FAMILY_U),
+            Context("same_home", "address", ("uprn", "home", "home_slip", "building"), _HOUSEHOLD_FAMILY_U),
             Context("same_postcode", "address", ("postcode", "street"), _NEIGHBOUR_FAMILY_U),
         ),
         "at one address a shared surname is expected of different people too (a household): weighed against"

@@ -58,9 +58,10 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             "same date of birth and family-name initial"),
     KeyRule("dob_swapped_family", "dob+family_initial", ("dob_swapped", "family_initial"),
             "date of birth with day and month exchanged, same family-name initial"),
-    KeyRule("dob_sole_name", "dob+family_initial", ("dob", "sole_name_initial"),
-            "same date of birth; a record with one name only (the surname typed in the given-name field) is keyed"
-            " by that name's initial as a family initial"),
+    KeyRule("dob_given_as_family", "dob+family_initial", ("dob", "given_initial"),
+            "same date of birth; the given name's initial is also keyed as a family initial, so a record whose"
+            " names were typed in each other's fields (or with one name only, the surname in the given-name"
+            " field) meets its other records"),
     KeyRule("dob_given", "dob+given_initial", ("dob", "given_initial"),
             "same date of birth and given-name initial (finds a changed surname)"),
     KeyRule("names_year", "names+year", ("family_phonetic", "given_initial", "birth_year"),

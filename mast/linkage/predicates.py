@@ -70,14 +70,15 @@ class PairContext:
             return self.table.vocabs.names
         return getattr(self.table.vocabs, _VOCAB_OF[field])
 
-    def similarity(self, field_l: str, field_r: str, metric: str) -> np.ndarray:
+    def similarity(self, field_l: str, field_r: str, metric: str, spaceless: bool = False) -> np.ndarray:
         """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).
 
         Computed once per distinct pair of values. ``metric``: ``"jw"`` (Jaro-Winkler) or ``"lev"``
         (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal)
-        or ``"prefix"`` (length of the common prefix; 0 where missing, 99 where equal).
+        or ``"prefix"`` (length of the common prefix; 0 where missing, 99 where equal). ``spaceless``:
+        compare the values with their spaces removed (``PRIDDLE S TREET`` is ``PRIDDLE STREET``).
         """
-        key = ("sim", field_l, field_r, metric)
+        key = ("sim", field_l, field_r, metric, spaceless)
         if key in self._cache:
             return self._cache[key]
         a = self.values(field_l)[0]
@@ -98,6 +99,9 @@ class PairContext:
             strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
             ua = [strings[x] for x in (uniq // width).tolist()]
             ub = [strings[x] for x in (uniq % width).tolist()]
+            if spaceless:
+                ua = [x.replace(" ", "") for x in ua]
+                ub = [x.replace(" ", "") for x in ub]
             scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                       "prefix": _Prefix.similarity}[metric]
             sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
@@ -175,6 +179,20 @@ class Exact:
 
 
 @dataclass(frozen=True)
+class Agrees:
+    """The field is the same on both sides, or missing on both (a flat number: none is an answer too)."""
+
+    field: str
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        a, b = ctx.values(self.field)
+        return a == b
+
+    def describe(self) -> str:
+        return f"{self.field} equal or missing on both sides"
+
+
+@dataclass(frozen=True)
 class Reversed:
     """``a`` and ``b`` exchanged between the two records (given and family names typed the wrong way round)."""
 
@@ -204,6 +222,35 @@ class CrossEqual:
 
     def describe(self) -> str:
         return f"one record's {self.a} is the other's {self.b}"
+
+
+@dataclass(frozen=True)
+class Crossed:
+    """Given and family names typed in each other's fields, allowing a slip in either
+    (``THOMAS GREEN`` / ``GRTEEN THOMAS``).
+
+    ``both``: both names crossed over; otherwise one record's given name is (one slip from) the other's
+    family name or the other way round (``CALEB MENZIES`` / ``WALLER CALEB``: the names were typed in
+    the wrong fields and one of them changed).
+    """
+
+    both: bool = True
+    threshold: float = 0.92
+
+    def _near(self, ctx: PairContext, field_l: str, field_r: str) -> np.ndarray:
+        names = ctx.table.vocabs.names
+        a, b = ctx.values(field_l)[0], ctx.values(field_r)[1]
+        long_enough = (names.length[np.maximum(a, 0)] >= 2) & (names.length[np.maximum(b, 0)] >= 2)
+        near = (ctx.similarity(field_l, field_r, "jw") >= self.threshold) | (ctx.similarity(field_l, field_r, "dl") <= 1)
+        return near & long_enough & (a >= 0) & (b >= 0)
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        given_l = self._near(ctx, "given", "family")
+        family_l = self._near(ctx, "family", "given")
+        return given_l & family_l if self.both else given_l | family_l
+
+    def describe(self) -> str:
+        return "given and family names in each other's fields" + ("" if self.both else " (at least one of them)")
 
 
 @dataclass(frozen=True)
@@ -272,6 +319,25 @@ class EditDistanceAtMost:
 
     def describe(self) -> str:
         return f"{self.field} within {self.k} edit(s)"
+
+
+@dataclass(frozen=True)
+class SpacelessNear:
+    """The values, spaces removed, are one typing slip apart (or equal): Damerau-Levenshtein distance
+    at most ``k`` or Jaro-Winkler at least ``threshold``. For streets, where a slip often moves or
+    adds a space (``KENNEWELLP LACE``, ``VICTORIAKTREET``)."""
+
+    field: str
+    k: int = 1
+    threshold: float = 0.92
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        near = (ctx.similarity(self.field, self.field, "dl", spaceless=True) <= self.k) | (
+            ctx.similarity(self.field, self.field, "jw", spaceless=True) >= self.threshold)
+        return near & ctx.both(self.field)
+
+    def describe(self) -> str:
+        return f"{self.field} (spaces removed) within {self.k} slip(s) or Jaro-Winkler >= {self.threshold}"
 
 
 @dataclass(frozen=True)
@@ -348,29 +414,28 @@ class NearNickname:
 
 
 @dataclass(frozen=True)
-class EndingVariant:
-    """Two names that may be one name's forms for a boy and a girl: they differ only in their last
-    few letters (MARIO / MARIA, LOUIS / LOUISE, DANIEL / DANIELLE, FRANCIS / FRANCES), or both are
-    established given names (in the nickname table: MICHAEL / MICHELLE).
+class MidNameSlip:
+    """One typing slip (one letter wrong, missing, extra, or two exchanged) away from the end of the name:
+    MARGWRET / MARGARET, MARGRET / MARGARET. One name mistyped, not two names.
 
-    A slip in the middle of a name (MARGWRET / MARGARET) is neither: it is one name mistyped, and a
-    sex that disagrees beside it is more likely a recording error than a twin of the other sex.
+    A slip in the last ``ending`` letters is not counted: that is where a boy's and a girl's form of a
+    name differ (MARIO / MARIA, LOUIS / LOUISE, JOHN / JOAN), as do twins of each sex.
     """
 
     field: str
-    max_ending: int = 3
+    ending: int = 2
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         a, b = ctx.values(self.field)
         names = ctx.table.vocabs.names
+        one_slip = ctx.similarity(self.field, self.field, "dl") == 1
         common = ctx.similarity(self.field, self.field, "prefix")
         la, lb = names.length[np.maximum(a, 0)], names.length[np.maximum(b, 0)]
-        ending = (la - common <= self.max_ending) & (lb - common <= self.max_ending) & (common >= 2)
-        known = (names.nick[np.maximum(a, 0), 0] >= 0) & (names.nick[np.maximum(b, 0), 0] >= 0)
-        return (ending | known) & ctx.both(self.field) & (a != b)
+        in_ending = (la - common <= self.ending) & (lb - common <= self.ending)
+        return one_slip & ~in_ending & ctx.both(self.field)
 
     def describe(self) -> str:
-        return f"{self.field} differ only in their endings, or are both established given names"
+        return f"{self.field} one typing slip apart, not in the name's ending"
 
 
 @dataclass(frozen=True)
@@ -564,8 +629,8 @@ class Always:
 
 
 __all__ = [
-    "Always", "And", "CrossEqual", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
-    "EditSimilarity", "EndingVariant", "Exact",
-    "InNamesOf", "Initial", "JaroWinkler", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
-    "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "YearsApartAtLeast",
+    "Agrees", "Always", "And", "CrossEqual", "Crossed", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
+    "EditSimilarity", "Exact",
+    "InNamesOf", "Initial", "JaroWinkler", "MidNameSlip", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
+    "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "SpacelessNear", "YearsApartAtLeast",
 ]

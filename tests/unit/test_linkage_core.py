@@ -233,8 +233,11 @@ def test_twins_of_each_sex_are_kept_apart_but_a_mistyped_name_beside_a_wrong_sex
         {"record_id": "maria", "given_name": "Maria", "sex": "F", **home},
         {"record_id": "margaret", "given_name": "Margaret", "sex": "F", **home, "dob": "1950-02-11"},
         {"record_id": "margwret", "given_name": "Margwret", "sex": "M", **home, "dob": "1950-02-11"},
+        {"record_id": "connor", "given_name": "Connor", "sex": "M", **home, "dob": "2016-09-30"},
+        {"record_id": "cooper", "given_name": "Cooper", "sex": "F", **home, "dob": "2016-09-30"},
     ])
     assert "twins_of_each_sex" in linker.explain("mario", "maria").guards
+    assert "twins_of_each_sex" in linker.explain("connor", "cooper").guards
     assert "twins_of_each_sex" not in linker.explain("margaret", "margwret").guards
 
 
@@ -254,3 +257,33 @@ def test_a_nickname_in_many_groups_keeps_them_all() -> None:
     model = Model()
     scores = model.score(table, np.array([0]), np.array([1]))
     assert model.explain(scores, 0).fields[0].level == "nickname"
+
+
+def test_names_typed_in_each_other_s_fields_with_a_slip_are_one_person() -> None:
+    from mast.linkage.link import link_records
+
+    home = {"dob": "1934-02-04", "address_line1": "10 Dumas Street", "postcode": "5108"}
+    linker = link_records([
+        {"record_id": "a", "given_name": "Thomas", "family_name": "Green", **home},
+        {"record_id": "b", "given_name": "Grteen", "family_name": "Thomas", **home},
+        {"record_id": "c", "given_name": "Caleb", "family_name": "Menzies", **home, "dob": "1946-07-02"},
+        {"record_id": "d", "given_name": "Waller", "family_name": "Caleb", **home, "dob": "1946-07-02"},
+    ])
+    ab = {f.comparison: f.level for f in linker.explain("a", "b").fields}
+    assert (ab["given_name"], ab["family_name"]) == ("swapped", "reversed")
+    assert linker.explain("c", "d").fields[0].level == "swapped"
+    assert not linker.explain("a", "b").guards and not linker.explain("c", "d").guards
+    keys = record_keys(prepare_records([{"record_id": "x", "given_name": "Fenwick", "family_name": "Mi", **home},
+                                        {"record_id": "y", "given_name": "Mia", "family_name": "Fenwick", **home}]))
+    assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
+
+
+def test_a_street_or_postcode_one_slip_away_is_still_the_same_home() -> None:
+    from mast.linkage.link import link_records
+
+    person = {"given_name": "Oliver", "family_name": "Rundle", "dob": "1961-03-02"}
+    linker = link_records([
+        {"record_id": "a", **person, "address_line1": "82 Priddle Street", "postcode": "2061"},
+        {"record_id": "b", **person, "address_line1": "82 Priddle S treet", "postcode": "2601"},
+    ])
+    assert linker.explain("a", "b").fields[5].level == "home_slip"
