@@ -123,7 +123,9 @@ def format_event_time(moment: dt.datetime) -> str:
     """Fixed-width UTC text: sorts as time sorts."""
     if moment.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
-    return moment.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
+    # isoformat, not strftime: strftime's %Y does not pad a year below 1000 to four digits on glibc,
+    # and text order must stay time order for every year.
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def event_to_item(event: AuditEvent, hot_days: int = HOT_DAYS) -> dict[str, Any]:

@@ -26,6 +26,10 @@ _PERIODS: Final[dict[str, dt.timedelta]] = {
 }
 #: The longest from–to range: the hot copy holds about 13 months; older audit is in Athena.
 MAX_RANGE_DAYS: Final = 400
+#: Dates a from–to period may name: MAST keeps no audit from before 2000, and a year past 2999 is a
+#: typing slip, not a period (and would overflow the day after it).
+EARLIEST_DATE: Final = dt.date(2000, 1, 1)
+LATEST_DATE: Final = dt.date(2999, 12, 31)
 
 
 class AuditListQuery(BaseModel):
@@ -36,8 +40,10 @@ class AuditListQuery(BaseModel):
     organisation: str | None = Field(default=None, max_length=100, description="auditors only: one organisation")
     user: str | None = Field(default=None, min_length=1, max_length=320, description="a user's email or id")
     period: Period | None = Field(default=None, description="the last day, week or month (default: week)")
-    from_date: dt.date | None = Field(default=None, alias="from", description="first day, YYYY-MM-DD (UTC)")
-    to_date: dt.date | None = Field(default=None, alias="to", description="last day, YYYY-MM-DD (UTC), inclusive")
+    from_date: dt.date | None = Field(default=None, alias="from", ge=EARLIEST_DATE, le=LATEST_DATE,
+                                      description="first day, YYYY-MM-DD (UTC)")
+    to_date: dt.date | None = Field(default=None, alias="to", ge=EARLIEST_DATE, le=LATEST_DATE,
+                                    description="last day, YYYY-MM-DD (UTC), inclusive")
     limit: int = Field(default=50, ge=1, le=200)
     next: str | None = Field(default=None, max_length=4000, description="the token of the next page")
 

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,23 @@ class LocalStackProcess:
             aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-west-2"
         ).client(service, endpoint_url=f"https://127.0.0.1:{self.aws_port}",
                  verify=str(self.state_dir / "tls" / "aws-local.pem"))
+
+    def fault(self, *options: str) -> str:
+        """Run `mast local fault OPTIONS` against this stack, as a developer would; its output."""
+        mast = Path(sys.executable).parent / "mast"
+        result = subprocess.run([str(mast), "local", "fault", *options, "--aws-port", str(self.aws_port),
+                                 "--state-dir", str(self.state_dir)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    @contextmanager
+    def unavailable(self, *tables: str) -> Iterator[None]:
+        """The tables are unavailable (DynamoDB answers ResourceNotFound) inside the block only."""
+        assert "unavailable: " in self.fault("--unavailable", *tables)
+        try:
+            yield
+        finally:
+            assert self.fault("--clear").strip() == "nothing is made unavailable"
 
     def cognito(self, target: str, payload: dict[str, Any]) -> requests.Response:
         """Call Cognito as the browser does: unsigned JSON to the configured endpoint."""

@@ -33,12 +33,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     actions = parser.add_subparsers(dest="local_action", metavar="ACTION")
     totp = actions.add_parser("totp", help="print the current MFA code of the demo users")
     totp.set_defaults(func=print_totp)
+    fault = actions.add_parser(
+        "fault", help="make a table of the running local stack unavailable, or clear that (to see MAST's 503s)",
+        description="Tell the running local stack's AWS to refuse every call naming a DynamoDB table, as DynamoDB "
+                    "does when a table is missing; with no option, show what is refused now. For example "
+                    "`mast local fault --unavailable AuditTable`: every search then answers 503 with nothing shown.")
+    fault.add_argument("--unavailable", nargs="+", metavar="TABLE", default=None,
+                       help="tables to refuse, by logical id in template.yaml (AuditTable) or physical name")
+    fault.add_argument("--clear", action="store_true", help="refuse nothing again")
+    # also accepted after `fault` (SUPPRESS: not given here keeps what was given before it)
+    fault.add_argument("--aws-port", type=int, default=argparse.SUPPRESS, help="the running stack's --aws-port (default 4566)")
+    fault.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help="the running stack's --state-dir")
+    fault.set_defaults(func=set_fault)
 
 
 def print_totp(args: argparse.Namespace) -> int:
     from infra.local.demo import totp_code
 
     print(totp_code())
+    return 0
+
+
+def set_fault(args: argparse.Namespace) -> int:
+    import requests
+
+    from infra.local import faults, stack
+
+    options = stack.LocalOptions(aws_port=args.aws_port)
+    if args.state_dir:
+        options.state_dir = args.state_dir
+    url = f"{options.aws_endpoint}{faults.PATH}"
+    if not options.aws_ca_bundle.exists():
+        print(f"mast local fault: no local stack state in {options.state_dir} (start it with `mast local`, "
+              "or give its --state-dir)", file=sys.stderr)
+        return 2
+    try:
+        if args.clear or args.unavailable is not None:
+            wanted = [] if args.clear else args.unavailable
+            reply = requests.put(url, json={"unavailable_tables": wanted}, verify=str(options.aws_ca_bundle), timeout=10)
+        else:
+            reply = requests.get(url, verify=str(options.aws_ca_bundle), timeout=10)
+    except (requests.ConnectionError, OSError) as error:
+        print(f"mast local fault: no local stack answers on port {args.aws_port} ({error}); start it with `mast local`",
+              file=sys.stderr)
+        return 2
+    if not reply.ok:
+        print(f"mast local fault: {reply.json().get('message', reply.text)}", file=sys.stderr)
+        return 2
+    tables = reply.json()["unavailable_tables"]
+    print("unavailable: " + ", ".join(tables) if tables else "nothing is made unavailable")
     return 0
 
 

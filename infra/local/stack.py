@@ -24,6 +24,7 @@ import boto3
 import requests
 
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger
+from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
 from infra.local.moto_fixes import fix_dynamodb_query_by_partition
 from infra.local.provision import Provisioned, Provisioner
@@ -161,6 +162,8 @@ class RunningStack:
     outbox: Outbox
     stop: Callable[[], None]
     router: EventRouter
+    #: what the local AWS is told to refuse (`mast local fault`); see infra/local/faults.py
+    faults: Faults
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -222,15 +225,17 @@ def _fix_moto_bucket_policies() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
-def _start_moto(options: LocalOptions) -> Any:
-    """moto's server app over HTTPS on 127.0.0.1 (never another address), in a thread."""
+def _start_moto(options: LocalOptions, faults: Faults) -> Any:
+    """moto's server app over HTTPS on 127.0.0.1 (never another address), in a thread, behind the
+    fault switch (which refuses nothing until told to)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     _fix_moto_bucket_policies()
     fix_dynamodb_query_by_partition()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
-    server = make_server("127.0.0.1", options.aws_port, DomainDispatcherApplication(create_backend_app), threaded=True,
+    app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
+    server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
                          request_handler=MotoRequestHandler, ssl_context=(str(cert), str(key)))
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server
@@ -269,7 +274,8 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
 
     try:
         _hook_cognito_invitations(outbox)
-        moto = _start_moto(options)
+        faults = Faults()
+        moto = _start_moto(options, faults)
         stoppers.append(moto.shutdown)
         _wait_for(lambda: requests.get(f"{options.aws_endpoint}/moto-api/", timeout=2).ok, "moto")
 
@@ -283,6 +289,8 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         provisioner = Provisioner(session, resolver, region=REGION, account=ACCOUNT, prefix=f"mast-{ENVIRONMENT}")
         provisioned = provisioner.provision(expanded["Resources"])
         outputs = {name: str(resolver.resolve(o["Value"])) for name, o in expanded.get("Outputs", {}).items()}
+        faults.name_tables({logical: str(resolver.ref(logical)) for logical, kind in provisioned.resources.items()
+                            if kind == "AWS::DynamoDB::Table"})
 
         runner = FunctionRunner(provisioned.functions, ROOT, REGION, ACCOUNT)
         environment = runner.shared_environment()
@@ -328,7 +336,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
     except BaseException:
         stop()
         raise
-    return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router)
+    return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router, faults)
 
 
 def _start_sftp(options: LocalOptions, session: Any, provisioned: Provisioned, announce: Callable[[str], None]) -> Any:

@@ -305,6 +305,39 @@ def test_a_search_with_the_keyboard_alone(visit_factory: Any, local_stack: Local
     visit.assert_clean()
 
 
+def test_a_search_that_cannot_be_recorded_shows_no_results(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    """With the audit table unavailable the page says the search could not be recorded and shows no
+    one; the declaration stands, so the same search, tried again once the audit is back, shows results."""
+    person = a_findable_person(local_stack)
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, PRACTITIONER.email, PRACTITIONER.password)
+    page.wait_for_selector("h1:has-text('Declare why you are searching')")
+    page.check("input[name=gateway][value=ca1989-s47]")
+    page.fill("#purpose", f"Strategy discussion {uuid.uuid4().hex[:6]}")
+    page.click("button:has-text('Confirm and continue')")
+    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+    year, month, day = person["dob"]["S"].split("-")
+    page.fill("#given-name", person["given_name"]["S"].title())
+    page.fill("#family-name", person["family_name"]["S"].title())
+    page.fill("#dob-day", str(int(day)))
+    page.fill("#dob-month", str(int(month)))
+    page.fill("#dob-year", year)
+    with local_stack.unavailable("AuditTable"):
+        visit.expect_failure(503, "/api/search")
+        page.click("button:has-text('Search')")
+        summary = page.wait_for_selector("#search-unavailable")
+    assert "Your search could not be recorded, so no results are shown" in summary.inner_text()
+    assert page.locator("#results").count() == 0 and page.locator("a[href^='#/person/']").count() == 0
+    assert page.input_value("#family-name") == person["family_name"]["S"].title()
+    visit.checkpoint("search not recorded")
+
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("h1:has-text('found for the last 12 months')")
+    assert page.locator(f"#results a[href='#/person/{person['person_id']['S']}']").count() == 1
+    visit.assert_clean()
+
+
 def test_a_401_from_the_api_returns_to_sign_in(visit_factory: Any) -> None:
     visit = visit_factory()
     sign_in(visit, PRACTITIONER.email, PRACTITIONER.password)

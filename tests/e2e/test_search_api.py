@@ -104,6 +104,38 @@ def test_swapped_dob_and_nickname_find_the_person_and_the_audit_shows_the_search
     assert hit["person_id"] in event["people_returned"]
 
 
+def test_while_the_audit_table_is_unavailable_a_search_answers_503_and_shows_nothing(
+        local_stack: LocalStackProcess) -> None:
+    """No results without an audit event: with the audit table refusing every call (as DynamoDB does
+    for a missing table), the same search that works before and after answers 503 with only a message,
+    opening a person found earlier answers 503 too, and the audit never holds the refused search."""
+    item, _ = a_person_to_disguise(indexed_records(local_stack))
+    born = dt.date.fromisoformat(item["dob"]["S"])
+    practitioner = token_of(local_stack, ("practitioners",))
+    purpose = f"audit outage check {time.time_ns()}"
+    body = {"declaration": {"gateway": "ca1989-s47", "purpose": purpose},
+            "query": {"given_name": item["given_name"]["S"], "family_name": item["family_name"]["S"],
+                      "dob": {"day": born.day, "month": born.month, "year": born.year}}}
+    before = api(local_stack, "POST", "/search", practitioner, json=body)
+    assert before.status_code == 200 and before.json()["people"], before.text
+    person = before.json()["people"][0]["person_id"]
+
+    with local_stack.unavailable("AuditTable"):
+        refused = api(local_stack, "POST", "/search", practitioner, json=body)
+        opened = api(local_stack, "GET", f"/people/{person}", practitioner, params={"search": before.json()["search_id"]})
+    assert refused.status_code == 503, refused.text
+    assert set(refused.json()) == {"message"} and "audit" in refused.json()["message"]
+    assert item["family_name"]["S"].lower() not in refused.text.lower()
+    assert opened.status_code == 503 and set(opened.json()) == {"message"}, opened.text
+
+    after = api(local_stack, "POST", "/search", practitioner, json=body)
+    assert after.status_code == 200 and after.json()["people"], after.text
+    auditor = token_of(local_stack, ("auditors",))
+    events = api(local_stack, "GET", "/audit", auditor, params={"period": "day", "limit": 200}).json()["events"]
+    mine = [e for e in events if e.get("purpose") == purpose and e["action"] == "search"]
+    assert sorted(e["search_id"] for e in mine) == sorted([before.json()["search_id"], after.json()["search_id"]])
+
+
 def test_another_users_search_does_not_open_a_person(local_stack: LocalStackProcess) -> None:
     item, _ = a_person_to_disguise(indexed_records(local_stack))
     practitioner = token_of(local_stack, ("practitioners",))

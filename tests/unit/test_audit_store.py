@@ -16,6 +16,7 @@ from mast.audit import (
     AuditUnavailable,
     BadPageToken,
     event_to_item,
+    format_event_time,
     item_to_event,
     new_event_id,
 )
@@ -155,3 +156,22 @@ def test_resolver_maps_audit_unavailable_to_503() -> None:
                          "queryStringParameters": None, "body": None, "isBase64Encoded": False}, None)
     assert reply["statusCode"] == 503
     assert "audit" in json.loads(reply["body"])["message"]
+
+
+def test_event_times_keep_four_digit_years_so_text_order_is_time_order() -> None:
+    early = dt.datetime(18, 5, 10, tzinfo=dt.timezone.utc)
+    late = dt.datetime(2026, 5, 10, tzinfo=dt.timezone.utc)
+    assert format_event_time(early) == "0018-05-10T00:00:00.000000Z"
+    assert format_event_time(early) < format_event_time(late)
+
+
+@pytest.mark.parametrize("params", [{"to": "0018-06-13"}, {"from": "1999-12-31"}, {"to": "9999-12-31"},
+                                    {"from": "3000-01-01", "to": "3000-01-02"}])
+def test_audit_periods_outside_what_mast_can_hold_are_refused(params: dict[str, str]) -> None:
+    """Schemathesis found `to=0018-06-13` answered 500: a period must name dates MAST can hold."""
+    from pydantic import ValidationError
+
+    from mast.audit_view import AuditListQuery
+
+    with pytest.raises(ValidationError):
+        AuditListQuery.model_validate(params)
