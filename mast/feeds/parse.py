@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,7 +38,7 @@ from mast.feeds.definition import (
     header_key,
     load_feed_definition,
 )
-from mast.feeds.reading import RawExtract, Unreadable, read_extract, sniff
+from mast.feeds.reading import ExtractReader, Unreadable, sniff
 from mast.feeds.receipt import (
     RECEIPT_LIST_LIMIT,
     Duplicate,
@@ -143,11 +144,11 @@ def parse_extract(
     fmt_counts = {"encoding": fmt.encoding + (" (with BOM)" if fmt.bom else ""),
                   "delimiter": fmt.delimiter_name}  # fmt: skip
     try:
-        raw = read_extract(data, fmt, select=header.select)
+        reader = ExtractReader(data, fmt, select=header.select)
+        return _Parser(data, definition, reader, header, ingest_id, file_name, ingest_date).run()
     except Unreadable as exc:
         return _quarantine(data, definition, exc.reason, ingest_id, file_name, ingest_date,
                            **(fmt_counts if header.problem else {}))  # fmt: skip
-    return _Parser(data, definition, raw, header, ingest_id, file_name, ingest_date).run()
 
 
 class _Header:
@@ -240,14 +241,42 @@ def _partition(definition: FeedDefinition, ingest_date: dt.date) -> dict[str, st
     return {"partner": definition.partner, "feed": definition.id, "ingest_date": ingest_date.isoformat()}
 
 
+@dataclass
+class _Pass:
+    """What one pass over the batches keeps: counts, the rows that passed validation (already in
+    the record schema: they are the output, less the repeats found at the end), the rejected rows
+    with their cells as sent, and the case refs withdrawn. Nothing else outlives its batch."""
+
+    live: int = 0
+    blank: int = 0
+    filtered: int = 0
+    withdrawal: int = 0
+    rejected: int = 0
+    candidates: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
+    candidate_rows: list[np.ndarray] = dataclasses.field(default_factory=list)  # each one's index among the reader's rows
+    placeholder: list[np.ndarray] = dataclasses.field(default_factory=list)  # each one's date of birth was a placeholder
+    rejected_parts: list[pa.Table] = dataclasses.field(default_factory=list)
+    withdrawn_refs: list[str] = dataclasses.field(default_factory=list)
+
+
+#: The fields a record gets from its row; two rows with the same case ref are the same row when
+#: every one of these is equal.
+_FIELDS: Final = tuple(n for n, _ in RECORD_COLUMNS if n not in ("record_id", "ingest_id", "withdrawn"))
+
+
 class _Parser:
-    """One parse; a class only to share its inputs between small steps."""
+    """One parse; a class only to share its inputs between small steps.
+
+    The reader yields the body a batch of rows at a time; each batch is validated and normalised
+    column by column (:meth:`_batch`) and only its records-to-be and its rejected rows are kept.
+    What needs the whole file (rows repeated within it, withdrawals, the row numbers a stray quote
+    can upset) is settled at the end (:meth:`_finish`) from that compact state."""
 
     def __init__(
         self,
         data: bytes,
         definition: FeedDefinition,
-        raw: RawExtract,
+        reader: ExtractReader,
         header: _Header,
         ingest_id: str,
         file_name: str,
@@ -255,28 +284,39 @@ class _Parser:
     ) -> None:
         self.data = data
         self.d = definition
-        self.raw = raw
-        self.positions = header.positions
-        self.dropped = header.dropped
+        self.reader = reader
+        self.header = header
         self.ingest_id = ingest_id
         self.file_name = file_name
         self.ingest_date = ingest_date
-        self.n = raw.table.num_rows
+        self.n = 0
         self.problems: list[tuple[np.ndarray, str, str]] = []
 
     # --- steps -------------------------------------------------------------------------------
     def run(self) -> ParsedExtract:
-        d, raw, n = self.d, self.raw, self.n
-        positions = self.positions
-        present = [c for c in d.columns if c.name in positions]
-        self.present_columns = tuple(sorted((c.name for c in present), key=lambda c: positions[c]))
-        cells = {c.name: self._cell(c) for c in d.columns}
+        while True:
+            self.positions = self.header.positions
+            self.dropped = self.header.dropped
+            present = [c for c in self.d.columns if c.name in self.positions]
+            self.present_columns = tuple(sorted((c.name for c in present), key=lambda c: self.positions[c]))
+            done = _Pass()
+            for first, batch, empty in self.reader.batches():
+                self._batch(first, batch, empty, done)
+            if not self.reader.settle():  # an odd file may need a second reading
+                break
+        return self._finish(done)
+
+    def _batch(self, first: int, batch: pa.RecordBatch, empty: np.ndarray, done: _Pass) -> None:
+        d = self.d
+        n = self.n = batch.num_rows
+        self.problems = []
+        cells = {c.name: self._cell(c, batch) for c in d.columns}
 
         # blank rows: nothing in any cell (a dropped column's cells are seen only by the layout)
         any_defined = np.zeros(n, dtype=bool)
         for name in self.present_columns:
             any_defined |= col.mask(pc.is_valid(cells[name]))
-        blank = raw.empty | (~any_defined if not self.dropped else np.zeros(n, dtype=bool))
+        blank = empty | (~any_defined if not self.dropped else np.zeros(n, dtype=bool))
         live = ~blank
 
         src_col = d.column_for("source_record_id")
@@ -304,76 +344,98 @@ class _Parser:
         normal = live & ~withdrawal & ~filtered
 
         fields = self._fields(cells, src)
-        del cells  # the cleaned cells are in ``fields`` now; the raw table serves rejected rows
+        del cells  # the cleaned cells are in ``fields`` now; the batch itself serves rejected rows
 
         problem_any = np.zeros(n, dtype=bool)
         for m, _, _ in self.problems:
             problem_any |= m
-        rejected_mask = (normal & problem_any) | (withdrawal & ~has_src)
-        accepted = normal & ~rejected_mask
+        withdrawal_without_ref = withdrawal & ~has_src
+        rejected = (normal & problem_any) | withdrawal_without_ref
+        accepted = normal & ~rejected
 
-        # duplicates within the file
-        rid_all = pc.binary_join_element_wise(pa.scalar(f"{d.id}:"), src, "")
-        dup_rows, conflict_rows = self._duplicates(fields, rid_all, accepted)
-        if len(conflict_rows):
-            conflict_mask = np.zeros(n, dtype=bool)
-            conflict_mask[[i for i, _ in conflict_rows]] = True
-            first_of = dict(conflict_rows)
-            accepted &= ~conflict_mask
-            rejected_mask |= conflict_mask
-        else:
-            first_of = {}
-        dup_mask = np.zeros(n, dtype=bool)
-        dup_mask[[i for i, _ in dup_rows]] = True
-        accepted &= ~dup_mask
-
-        # withdrawals
         w_idx = np.flatnonzero(withdrawal & has_src)
-        w_src = pc.take(src, pa.array(w_idx)).to_pylist() if len(w_idx) else []
-        w_ids = tuple(dict.fromkeys(Record.make_id(d.id, s) for s in w_src))
-        w_refs = list(dict.fromkeys(w_src))
+        if len(w_idx):
+            done.withdrawn_refs.extend(pc.take(src, pa.array(w_idx)).to_pylist())
+        acc_idx = np.flatnonzero(accepted)
+        done.candidates.append(self._records(fields, acc_idx))
+        done.candidate_rows.append(acc_idx + first)
+        done.placeholder.append(self.placeholder_dobs[acc_idx])
+        if rejected.any():
+            done.rejected_parts.append(self._rejected_part(first, batch, rejected, src, withdrawal_without_ref, src_col))
+        done.live += int(live.sum())
+        done.blank += int(blank.sum())
+        done.filtered += int(filtered.sum())
+        done.withdrawal += len(w_idx)
+        done.rejected += int(rejected.sum())
 
-        rejected = self._rejected_table(rejected_mask, src, withdrawal & ~has_src, src_col, first_of)
-        rejections = _receipt_rejections(rejected)
+    def _finish(self, done: _Pass) -> ParsedExtract:
+        d, positions = self.d, self.positions
+        where = self.reader.positions
+        src_col = d.column_for("source_record_id")
+        assert src_col is not None
+        candidate_rows = np.concatenate(done.candidate_rows) if done.candidate_rows else np.empty(0, np.int64)
+        placeholder = np.concatenate(done.placeholder) if done.placeholder else np.empty(0, bool)
+
+        # rows repeated within the file: the first stays, an exact repeat is dropped, a repeat with
+        # other details is rejected
+        candidates = pa.Table.from_batches(done.candidates, schema=RECORD_SCHEMA)
+        dup_rows, conflict_rows = self._duplicates(candidates)
+        keep = np.ones(len(candidate_rows), dtype=bool)
+        keep[[i for i, _ in dup_rows]] = False
+        keep[[i for i, _ in conflict_rows]] = False
+        conflicts = self._conflicts_part(candidates, candidate_rows, conflict_rows, src_col) if conflict_rows else None
         duplicates = [
-            Duplicate(row=int(raw.rows[i]), line=int(raw.lines[i]), first_row=int(raw.rows[f]),
-                      case_ref=str(src[i].as_py()))
+            Duplicate(row=int(where.rows[candidate_rows[i]]), line=int(where.lines[candidate_rows[i]]),
+                      first_row=int(where.rows[candidate_rows[f]]),
+                      case_ref=str(candidates.column("source_record_id")[i].as_py()))
             for i, f in dup_rows[:RECEIPT_LIST_LIMIT]
         ]  # fmt: skip
+        del candidates  # the batches are let go one by one below
 
-        acc_idx = np.flatnonzero(accepted)
-        records = self._records(fields, rid_all, acc_idx, set(w_ids))
-        n_read = int(live.sum()) + len(raw.bad_records)
-        n_rejected = int(rejected_mask.sum()) + len(raw.bad_records)
+        # withdrawals
+        w_ids = tuple(dict.fromkeys(Record.make_id(d.id, s) for s in done.withdrawn_refs))
+        w_refs = list(dict.fromkeys(done.withdrawn_refs))
+
+        rejected = self._rejected_table(done.rejected_parts, conflicts)
+        done.rejected_parts.clear()
+        rejections = _receipt_rejections(rejected)
+
+        acc_rows = candidate_rows[keep]
+        bad_records = where.bad_records
+        n_rejected = done.rejected + len(conflict_rows) + len(bad_records)
         counts = dict(
-            rows_read=n_read,
-            rows_accepted=len(acc_idx),
+            rows_read=done.live + len(bad_records),
+            rows_accepted=len(acc_rows),
             rows_rejected=n_rejected,
-            rows_filtered=int(filtered.sum()),
+            rows_filtered=done.filtered,
             rows_duplicate=len(dup_rows),
-            rows_withdrawal=int((withdrawal & has_src).sum()),
-            blank_rows=int(blank.sum()) + raw.blank_lines,
-            placeholder_dobs=int(self.placeholder_dobs[accepted].sum()),
+            rows_withdrawal=done.withdrawal,
+            blank_rows=done.blank + where.blank_lines,
+            placeholder_dobs=int(placeholder[keep].sum()),
         )
         quarantine = None
-        if n_rejected and not len(acc_idx) and not counts["rows_withdrawal"]:
+        if n_rejected and not len(acc_rows) and not counts["rows_withdrawal"]:
             quarantine = f"every row failed validation ({n_rejected} rows): nothing was stored"
-        elif d.mode == "snapshot" and not len(acc_idx):
+        elif d.mode == "snapshot" and not len(acc_rows):
             quarantine = (
                 "a snapshot with no accepted rows would close every open case: refused"
                 " (if the feed really has no open cases, tell the MAST operator)"
             )
         if quarantine:
             counts["rows_accepted"] = 0
+            done.candidates.clear()
             records = empty_records()
-            acc_idx = acc_idx[:0]
+            acc_rows = acc_rows[:0]
             w_ids, w_refs = (), []
+        else:
+            records = self._kept(done.candidates, keep, set(w_ids))
         status = "quarantined" if quarantine else (
             "accepted_with_rejections" if n_rejected else "accepted")  # fmt: skip
         notes = []
-        if not raw.exact_positions:
+        if not where.exact:
             notes.append("row and line numbers are approximate: a quote inside an unquoted cell "
                          "confused the count; rows are numbered among those that could be read")  # fmt: skip
+        fmt = self.reader.fmt
         receipt = Receipt(
             file_name=self.file_name,
             feed=d.id,
@@ -385,31 +447,31 @@ class _Parser:
             status=status,  # type: ignore[arg-type]
             quarantine=quarantine,
             mode=d.mode,
-            encoding=raw.fmt.encoding + (" (with BOM)" if raw.fmt.bom else ""),
-            delimiter=raw.fmt.delimiter_name,
+            encoding=fmt.encoding + (" (with BOM)" if fmt.bom else ""),
+            delimiter=fmt.delimiter_name,
             withdrawn_case_refs=w_refs[:RECEIPT_LIST_LIMIT],
             dropped_columns=self.dropped,
             missing_optional_columns=[c.name for c in d.columns if c.name not in positions],
             rejections=rejections[:RECEIPT_LIST_LIMIT],
             rejections_truncated=len(rejections) > RECEIPT_LIST_LIMIT or rejected.num_rows > RECEIPT_LIST_LIMIT,
             duplicates=duplicates,
-            positions_exact=raw.exact_positions,
+            positions_exact=where.exact,
             note="; ".join(notes) or None,
             **counts,  # type: ignore[arg-type]
         )
         return ParsedExtract(
             receipt=receipt,
             records=records,
-            source_rows=raw.rows[acc_idx],
+            source_rows=where.rows[acc_rows],
             withdrawals=w_ids,
             rejected=rejected,
             partition=_partition(d, self.ingest_date),
         )
 
-    def _cell(self, c: ColumnSpec) -> pa.Array:
+    def _cell(self, c: ColumnSpec, batch: pa.RecordBatch) -> pa.Array:
         if c.name not in self.positions:
             return pa.nulls(self.n, pa.string())
-        return col.clean(self.raw.table.column(f"c{self.positions[c.name]}"), self.d.null_values)
+        return col.clean(batch.column(f"c{self.positions[c.name]}"), self.d.null_values)
 
     def _problem(self, m: np.ndarray, column: str, reason: str) -> None:
         if m.any():
@@ -555,95 +617,124 @@ class _Parser:
         return out
 
     # --- duplicates ----------------------------------------------------------------------------
-    def _duplicates(
-        self, fields: dict[str, pa.Array], rid: pa.Array, accepted: np.ndarray
-    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """(repeat, first) pairs: exact repeats, and same case ref with different details.
-        Only rows whose case ref occurs more than once are compared, so a clean file costs one
-        distinct count."""
-        idx = np.flatnonzero(accepted)
-        if len(idx) < 2:
+    def _duplicates(self, candidates: pa.Table) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(repeat, first) pairs among the rows that passed validation (positions in
+        ``candidates``): exact repeats, and same case ref with different details. Only rows whose
+        case ref occurs more than once are compared, so a clean file costs one dictionary encoding."""
+        n = candidates.num_rows
+        if n < 2:
             return [], []
-        ids = pc.take(rid, pa.array(idx))
-        if pc.count_distinct(ids).as_py() == len(idx):
+        # each record id as a small integer (one hash pass; nulls, if any, are one value too)
+        encoded = pc.dictionary_encode(candidates.column("record_id"), null_encoding="encode")
+        distinct = len(encoded.chunk(0).dictionary)
+        if distinct == n:
             return [], []
-        table = pa.table({"rid": ids, "pos": pa.array(np.arange(len(idx)))})
-        groups = table.group_by("rid", use_threads=False).aggregate([("pos", "min"), ("pos", "count")])
-        groups = groups.filter(pc.greater(groups.column("pos_count"), 1))
-        involved = np.flatnonzero(col.mask(pc.is_in(ids, value_set=groups.column("rid"))))
-        which = pc.index_in(pc.take(ids, pa.array(involved)), value_set=groups.column("rid"))
-        first_pos = pc.take(groups.column("pos_min"), which).to_numpy()
-        content = dict(zip(involved.tolist(), self._content_key(fields, idx[involved]), strict=True))
+        codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
+        del encoded
+        involved = np.flatnonzero(np.bincount(codes, minlength=distinct)[codes] > 1)
+        _, first_of_code = np.unique(codes, return_index=True)  # every code occurs: index = code
+        first_pos = first_of_code[codes[involved]]
+        content = dict(zip(involved.tolist(), self._content_key(candidates, involved), strict=True))
         dups: list[tuple[int, int]] = []
         conflicts: list[tuple[int, int]] = []
         for p, f in zip(involved.tolist(), first_pos.tolist(), strict=True):
             if p == f:
                 continue
-            pair = (int(idx[p]), int(idx[f]))
-            (dups if content[p] == content[f] else conflicts).append(pair)
+            (dups if content[p] == content[f] else conflicts).append((p, int(f)))
         return dups, conflicts
 
-    def _content_key(self, fields: dict[str, pa.Array], idx: np.ndarray) -> list[str | None]:
+    @staticmethod
+    def _content_key(candidates: pa.Table, idx: np.ndarray) -> list[str | None]:
         take = pa.array(idx, pa.int64())
-        parts = [pc.cast(pc.take(fields[name], take), pa.string())
-                 for name, _ in RECORD_COLUMNS if name in fields]  # fmt: skip
+        parts = [pc.cast(pc.take(candidates.column(name), take), pa.string()) for name in _FIELDS]
         joined = pc.binary_join_element_wise(
             *parts, "\x1f", null_handling="replace", null_replacement="\x00"
         )
         return joined.to_pylist()
 
     # --- rejected rows -------------------------------------------------------------------------
-    def _rejected_table(
+    def _rejected_part(
         self,
+        first: int,
+        batch: pa.RecordBatch,
         rejected: np.ndarray,
         src: pa.Array,
         withdrawal_without_ref: np.ndarray,
         src_col: ColumnSpec,
-        conflicts: dict[int, int],
     ) -> pa.Table:
-        """Every rejected row, built a column at a time: a file whose million rows all fail (a
-        partner switching date format) costs no more than one that passes."""
-        raw = self.raw
+        """A batch's rejected rows, built a column at a time: a file whose million rows all fail
+        (a partner switching date format) costs no more than one that passes. ``_row`` is each
+        row's index among the reader's rows; :meth:`_rejected_table` turns it into row and line."""
         idx = np.flatnonzero(rejected)
         take = pa.array(idx, pa.int64())
         null = pa.scalar(None, pa.string())
         col_parts: list[pa.Array] = []
         reason_parts: list[pa.Array] = []
 
-        def add(hit: np.ndarray, column: str, reason: str | pa.Array) -> None:
+        def add(hit: np.ndarray, column: str, reason: str) -> None:
             if hit.any():
                 h = pa.array(hit)
                 col_parts.append(pc.if_else(h, pa.scalar(column), null))
-                reason_parts.append(pc.if_else(h, reason if isinstance(reason, pa.Array) else pa.scalar(reason), null))
+                reason_parts.append(pc.if_else(h, pa.scalar(reason), null))
 
         plain = ~withdrawal_without_ref[idx]
         for m, column, reason in self.problems:
             add(m[idx] & plain, column, reason)
         add(withdrawal_without_ref[idx], src_col.name, f"{src_col.name} is required to withdraw a row")
-        if conflicts:
-            text = np.full(len(idx), None, dtype=object)
-            for i, first in conflicts.items():
-                text[np.searchsorted(idx, i)] = (
-                    f"{src_col.name} repeats row {int(raw.rows[first])} with different details")
-            add(np.not_equal(text, None), src_col.name, pa.array(text, pa.string()))  # fmt: skip
-        joined = {"column": col_parts, "reason": reason_parts}
-        table_cols: dict[str, pa.Array] = {
-            "row": pa.array(raw.rows[idx], pa.int64()),
-            "line": pa.array(raw.lines[idx], pa.int64()),
-            "case_ref": pc.take(src, take),
-        }
-        for key, parts in joined.items():
+        table_cols: dict[str, pa.Array] = {"_row": pa.array(idx + first, pa.int64()), "case_ref": pc.take(src, take)}
+        for key, parts in {"column": col_parts, "reason": reason_parts}.items():
             table_cols[key] = (
                 pc.binary_join_element_wise(*parts, "; ", null_handling="skip") if parts
                 else pa.nulls(len(idx), pa.string())
             )  # fmt: skip
         for name in self.present_columns:
-            table_cols[name] = pc.take(raw.table.column(f"c{self.positions[name]}"), take)
-        table = pa.table(table_cols)
-        if raw.bad_records:
-            width = len(raw.header)
+            table_cols[name] = pc.take(batch.column(f"c{self.positions[name]}"), take)
+        return pa.table(table_cols, schema=self._part_schema())
+
+    def _part_schema(self) -> pa.Schema:
+        lead = [("_row", pa.int64()), ("case_ref", pa.string()), ("column", pa.string()), ("reason", pa.string())]
+        return pa.schema(lead + [(name, pa.string()) for name in self.present_columns])
+
+    def _conflicts_part(
+        self, candidates: pa.Table, candidate_rows: np.ndarray, conflicts: list[tuple[int, int]], src_col: ColumnSpec
+    ) -> pa.Table:
+        """The rows rejected for repeating an earlier case ref with other details. Their cells as
+        sent were let go with their batch, so they are read again (only when there are some)."""
+        where = self.reader.positions
+        at = np.array([i for i, _ in conflicts], np.int64)
+        rows = candidate_rows[at]
+        cells = self.reader.take_rows(rows, [f"c{self.positions[n]}" for n in self.present_columns])
+        reasons = [f"{src_col.name} repeats row {int(where.rows[candidate_rows[f]])} with different details"
+                   for _, f in conflicts]  # fmt: skip
+        table_cols: dict[str, pa.Array] = {
+            "_row": pa.array(rows, pa.int64()),
+            "case_ref": pc.take(candidates.column("source_record_id"), pa.array(at)),
+            "column": pa.array([src_col.name] * len(at), pa.string()),
+            "reason": pa.array(reasons, pa.string()),
+        }
+        for name in self.present_columns:
+            table_cols[name] = cells[f"c{self.positions[name]}"]
+        return pa.table(table_cols, schema=self._part_schema())
+
+    def _rejected_table(self, parts: list[pa.Table], conflicts: pa.Table | None) -> pa.Table:
+        """Every rejected row in file order, with its spreadsheet row and physical line, and the
+        rows the CSV reader could not take at all (the wrong number of cells)."""
+        where = self.reader.positions
+        src_col = self.d.column_for("source_record_id")
+        assert src_col is not None
+        table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
+        if conflicts is not None:
+            table = pa.concat_tables([table, conflicts])
+            table = table.take(pc.sort_indices(table.column("_row")))
+        at = table.column("_row").to_numpy()
+        table = pa.table(
+            {"row": pa.array(where.rows[at], pa.int64()), "line": pa.array(where.lines[at], pa.int64()),
+             **{name: table.column(name) for name in table.column_names[1:]}}
+        )  # fmt: skip
+        if where.bad_records:
+            width = len(self.reader.header)
             bad: dict[str, list[object]] = {k: [] for k in table.column_names}
-            for b in raw.bad_records:
+            for b in where.bad_records:
                 vals = {n: b.values[p] for n in self.present_columns
                         if (p := self.positions[n]) < len(b.values)}  # fmt: skip
                 bad["row"].append(b.row)
@@ -658,24 +749,44 @@ class _Parser:
         return table
 
     # --- output --------------------------------------------------------------------------------
-    def _records(
-        self, fields: dict[str, pa.Array], rid: pa.Array, acc_idx: np.ndarray, withdrawn: set[str]
-    ) -> pa.Table:
-        take = pa.array(acc_idx, pa.int64())
-        ids = pc.take(rid, take)
-        arrays: dict[str, pa.Array] = {"record_id": ids}
-        for name, _ in RECORD_COLUMNS:
-            if name in fields:
-                arrays[name] = pc.take(fields[name], take)
+    def _records(self, fields: dict[str, pa.Array], acc_idx: np.ndarray) -> pa.RecordBatch:
+        """A batch's rows that passed validation, as records (``withdrawn`` is set at the end)."""
         k = len(acc_idx)
-        arrays["ingest_id"] = pa.array([self.ingest_id] * k, pa.string())
-        if withdrawn:
-            arrays["withdrawn"] = col.mask(pc.is_in(ids, value_set=pa.array(sorted(withdrawn))))
+        if k == self.n:  # every row: nothing to take
+            picked = fields
         else:
-            arrays["withdrawn"] = pa.array(np.zeros(k, dtype=bool))
-        return pa.table(
-            [pa.array(arrays[name], type=RECORD_SCHEMA.field(name).type)
-             if not isinstance(arrays[name], pa.Array) else arrays[name].cast(RECORD_SCHEMA.field(name).type)
-             for name in RECORD_SCHEMA.names],
+            take = pa.array(acc_idx, pa.int64())
+            picked = {name: pc.take(values, take) for name, values in fields.items()}
+        arrays: dict[str, pa.Array] = dict(picked)
+        arrays["record_id"] = pc.binary_join_element_wise(pa.scalar(f"{self.d.id}:"), picked["source_record_id"], "")
+        arrays["ingest_id"] = pa.repeat(pa.scalar(self.ingest_id, pa.string()), k)
+        arrays["withdrawn"] = pa.array(np.zeros(k, dtype=bool))
+        return pa.RecordBatch.from_arrays(
+            [_as_array(arrays[name]).cast(RECORD_SCHEMA.field(name).type) for name in RECORD_SCHEMA.names],
             schema=RECORD_SCHEMA,
-        )  # fmt: skip
+        )
+
+    @staticmethod
+    def _kept(batches: list[pa.RecordBatch], keep: np.ndarray, withdrawn: set[str]) -> pa.Table:
+        """The records: each batch less its repeats, ``withdrawn`` set where this file withdraws
+        them. Each batch is let go as soon as its kept rows are out, so the records are never
+        held twice."""
+        value_set = pa.array(sorted(withdrawn), pa.string()) if withdrawn else None
+        out: list[pa.RecordBatch] = []
+        start = 0
+        batches.reverse()
+        while batches:
+            batch = batches.pop()
+            mine = keep[start : start + batch.num_rows]
+            start += batch.num_rows
+            if not mine.all():
+                batch = batch.filter(pa.array(mine))
+            if value_set is not None and batch.num_rows:
+                flag = pa.array(col.mask(pc.is_in(batch.column("record_id"), value_set=value_set)))
+                batch = batch.set_column(RECORD_SCHEMA.get_field_index("withdrawn"), "withdrawn", flag)
+            out.append(batch)
+        return pa.Table.from_batches(out, schema=RECORD_SCHEMA)
+
+
+def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

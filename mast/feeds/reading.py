@@ -27,17 +27,21 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 Encoding = Literal["utf-8", "windows-1252"]
 
 _CHUNK: Final = 1 << 23  # 8 MiB: bounds the scan's temporary arrays
+#: Bytes of CSV per batch the streaming reader yields (a record must fit in one).
+BLOCK_SIZE = 1 << 23
 _QUOTE: Final = ord('"')
 _NEWLINE: Final = ord("\n")
 _CR: Final = ord("\r")
@@ -220,12 +224,18 @@ def _with_header(
     )
 
 
-def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tuple[str, ...]]]:
+def scan_layout_python(
+    data: bytes, fmt: TextFormat, *, keep_odd: bool = True
+) -> tuple[Layout, dict[int, tuple[str, ...]]]:
     """The same layout from Python's ``csv`` module, which treats a quote in the middle of an
     unquoted field as text, as the CSV reader does. It has no byte offsets, so it also returns the
-    values of every record whose field count differs from the header's (index into the layout)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter)
-    lines, fields, blank, empty = [], [], [], []
+    values of every record whose field count differs from the header's (index into the layout;
+    none with ``keep_odd=False``, when only the counts are wanted). The bytes are decoded as they
+    are read and the counts kept as machine integers, so a large odd file is never held as text."""
+    raw = io.BytesIO(data)  # shares ``data``: no copy
+    raw.seek(fmt.start)
+    reader = csv.reader(io.TextIOWrapper(raw, encoding=_codec(fmt), newline=""), delimiter=fmt.delimiter)
+    lines, fields, blank, empty = array("q"), array("q"), array("b"), array("b")
     odd: dict[int, tuple[str, ...]] = {}
     header_len: int | None = None
     prev_line = 0
@@ -237,16 +247,15 @@ def scan_layout_python(text: str, fmt: TextFormat) -> tuple[Layout, dict[int, tu
         prev_line = reader.line_num
         if record and header_len is None:
             header_len = len(record)
-        elif record and len(record) != header_len:
+        elif keep_odd and record and len(record) != header_len:
             odd[len(lines) - 1] = tuple(record)
     if not lines:
         raise Unreadable("empty file: no header row and no data")
     zeros = np.zeros(len(lines), np.int64)
     layout = _with_header(
-        zeros, zeros, np.asarray(lines, np.int64), np.asarray(fields, np.int64),
-        np.asarray(blank, bool),
-        np.asarray(empty, bool),
-    )
+        zeros, zeros, np.frombuffer(lines, np.int64), np.frombuffer(fields, np.int64),
+        np.frombuffer(blank, np.int8).astype(bool), np.frombuffer(empty, np.int8).astype(bool),
+    )  # fmt: skip
     first = len(lines) - len(layout.rows)  # records before the first data record
     return layout, {i - first: v for i, v in odd.items() if i >= first}
 
@@ -263,142 +272,177 @@ class BadRecord:
 
 
 @dataclass(frozen=True)
-class RawExtract:
-    """The upload as strings: the partner's header, a string column for each header cell asked
-    for (named ``c<position>``, so repeated or blank headers cannot collide), and where each row
-    came from."""
+class Positions:
+    """Where each row the CSV reader kept came from, settled once the whole body has been read:
+    aligned arrays, one entry per row the reader kept (in the order it yields them)."""
 
-    fmt: TextFormat
-    header: tuple[str, ...]
-    table: pa.Table
-    rows: np.ndarray  # spreadsheet row of each table row
-    lines: np.ndarray  # physical start line of each table row
-    empty: np.ndarray  # each table row: every cell empty
+    rows: np.ndarray  # spreadsheet row
+    lines: np.ndarray  # physical start line
+    empty: np.ndarray  # every cell empty (",,,,," as Excel writes an emptied row)
     bad_records: tuple[BadRecord, ...]
     blank_lines: int
-    exact_positions: bool
+    exact: bool
 
 
 def _codec(fmt: TextFormat) -> str:
     return "utf-8" if fmt.encoding == "utf-8" else "cp1252"
 
 
-def read_extract(
-    data: bytes,
-    fmt: TextFormat | None = None,
-    select: Callable[[tuple[str, ...]], Sequence[int]] | None = None,
-) -> RawExtract:
-    """Parse ``data`` into strings with pyarrow, every cell kept as sent (no type guessing, no
-    null guessing: ``NA`` is somebody's initials before it is a missing value).
+class ExtractReader:
+    """The upload read a batch of rows at a time with pyarrow's streaming CSV reader, every cell
+    kept as sent (no type guessing, no null guessing: ``NA`` is somebody's initials before it is a
+    missing value), so the body is never held whole as a table.
 
     ``select`` sees the header before the body is read and names the columns to materialise (a
-    column MAST drops is never even built); it may raise to refuse the file on its header."""
-    fmt = fmt or sniff(data)
-    layout = scan_layout(data, fmt)
-    header = tuple(_parse_one(data[layout.header_start : layout.header_end], fmt))
-    table, invalid = _read_columns(data, fmt, layout, header, select)
-    if invalid and invalid >= 0.9 * (table.num_rows + invalid):
-        # nearly every row has another number of cells than the header: a trailing delimiter?
-        py_layout, _ = scan_layout_python(data[fmt.start :].decode(_codec(fmt)), fmt)
-        fitted = _fit_header(header, py_layout)
-        if fitted != header:
-            header = fitted
-            table, invalid = _read_columns(data, fmt, layout, header, select)
-    ncols = len(header)
-    exact = True
-    odd: dict[int, tuple[str, ...]] | None = None
-    if not _agrees(layout, ncols, table.num_rows, invalid):
-        text = data[fmt.start :].decode(_codec(fmt))
-        layout, odd = scan_layout_python(text, fmt)
-        if not _agrees(layout, ncols, table.num_rows, invalid):
-            exact = False
-    nonblank = ~layout.blank
-    good = nonblank & (layout.fields == ncols)
-    bad = nonblank & (layout.fields != ncols)
-    if exact:
-        rows, lines, empty = layout.rows[good], layout.lines[good], layout.empty[good]
-        bad_records = tuple(
-            BadRecord(
-                row=int(layout.rows[i]),
-                line=int(layout.lines[i]),
-                fields=int(layout.fields[i]),
-                values=odd.get(int(i), ()) if odd is not None else _record_values(
-                    data, layout, int(i), fmt
-                ),
+    column MAST drops is never even built); it may raise to refuse the file on its header.
+
+    Use: iterate :meth:`batches` to the end, then call :meth:`settle`. The layout found by quote
+    parity is only trusted once the reader has seen every row (a stray quote can fool it, a
+    trailing delimiter on every row needs the header refitted); if ``settle`` returns ``True`` the
+    caller must read the batches again, from the start, and settle again. That only happens for
+    odd files; for the rest one pass is all there is. :attr:`positions` then names every row."""
+
+    def __init__(
+        self,
+        data: bytes,
+        fmt: TextFormat | None = None,
+        select: Callable[[tuple[str, ...]], Sequence[int]] | None = None,
+        *,
+        block_size: int | None = None,
+    ) -> None:
+        self.data = data
+        self.fmt = fmt or sniff(data)
+        self.select = select
+        self.block_size = block_size or BLOCK_SIZE
+        self.layout = scan_layout(data, self.fmt)
+        self.header = tuple(_parse_one(data[self.layout.header_start : self.layout.header_end], self.fmt))
+        self._choose_columns()
+        self._empty = self.layout.empty[self._good(self.layout)]  # a guess until settled
+        self._refitted = False
+        self._positions: Positions | None = None
+        self.rows_read = 0  # rows the reader yielded in the last complete pass
+        self.invalid = 0  # rows it skipped as ragged in that pass
+
+    @property
+    def positions(self) -> Positions:
+        if self._positions is None:
+            raise RuntimeError("read every batch and settle() first")
+        return self._positions
+
+    def _choose_columns(self) -> None:
+        chosen = self.select(self.header) if self.select is not None else range(len(self.header))
+        self.columns = [f"c{i}" for i in chosen]  # the wanted columns, named by header position
+
+    def _good(self, layout: Layout) -> np.ndarray:
+        return ~layout.blank & (layout.fields == len(self.header))
+
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
+        """``(first, batch, empty)`` for each batch of rows: the index of its first row among all
+        the rows the reader keeps, the wanted columns (or ``columns``) as strings, and each row's
+        "every cell empty" flag (from the layout; final once :meth:`settle` said no new pass)."""
+        wanted = list(self.columns if columns is None else columns)
+        invalid: list[int] = []
+
+        def on_invalid(_row: object) -> str:
+            invalid.append(1)
+            return "skip"
+
+        first = 0
+        if (~self.layout.blank).any():  # else a header and nothing else (or blank lines)
+            for batch in self._stream(wanted, on_invalid):
+                n = batch.num_rows
+                if n:
+                    empty = self._empty[first : first + n]
+                    if len(empty) < n:  # the layout miscounted: settle() will say so
+                        empty = np.concatenate((empty, np.zeros(n - len(empty), bool)))
+                    yield first, batch, empty
+                first += n
+        self.rows_read, self.invalid = first, len(invalid)
+
+    def _stream(self, wanted: list[str], on_invalid: Callable[[object], str]) -> Iterator[pa.RecordBatch]:
+        body = pa.py_buffer(self.data).slice(self.layout.header_end)
+        names = [f"c{i}" for i in range(len(self.header))]
+        try:
+            reader = pacsv.open_csv(
+                pa.BufferReader(body),
+                read_options=pacsv.ReadOptions(column_names=names, encoding="utf8" if self.fmt.encoding == "utf-8" else "cp1252",
+                                               block_size=self.block_size),  # fmt: skip
+                parse_options=pacsv.ParseOptions(delimiter=self.fmt.delimiter, newlines_in_values=True,
+                                                 ignore_empty_lines=True, invalid_row_handler=on_invalid),  # fmt: skip
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted, column_types={n: pa.string() for n in wanted},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                ),  # fmt: skip
             )
-            for i in np.flatnonzero(bad)
-        )
-    else:  # numbering by position among what the reader kept; said so on the receipt
-        rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
-        lines = rows.copy()
-        empty = np.zeros(table.num_rows, dtype=bool)
-        bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in range(invalid))
-    # a line of spaces is a blank line to a reader, even if the CSV reader saw one odd cell
-    spaces = [b for b in bad_records if b.values and not "".join(b.values).strip()]
-    if spaces:
-        bad_records = tuple(b for b in bad_records if b not in spaces)
-    return RawExtract(
-        fmt=fmt,
-        header=header,
-        table=table,
-        rows=rows,
-        lines=lines,
-        empty=empty,
-        bad_records=bad_records,
-        blank_lines=int(layout.blank.sum()) + len(spaces),
-        exact_positions=exact,
-    )
+            yield from reader
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise Unreadable(f"the CSV could not be read: {str(exc).splitlines()[0]}") from None
 
+    def settle(self) -> bool:
+        """After a complete pass: ``True`` if the batches must be read again (the header was
+        refitted, or the layout the reader agrees with marks other rows as empty)."""
+        rows, invalid = self.rows_read, self.invalid
+        if not self._refitted and invalid and invalid >= 0.9 * (rows + invalid):
+            # nearly every row has another number of cells than the header: a trailing delimiter?
+            self._refitted = True
+            fitted = _fit_header(self.header, scan_layout_python(self.data, self.fmt, keep_odd=False)[0])
+            if fitted != self.header:
+                self.header = fitted
+                self._choose_columns()
+                self._empty = self.layout.empty[self._good(self.layout)]
+                return True
+        layout, odd, exact = self.layout, None, True
+        if not _agrees(layout, len(self.header), rows, invalid):
+            layout, odd = scan_layout_python(self.data, self.fmt)
+            exact = _agrees(layout, len(self.header), rows, invalid)
+        self._positions = self._positions_from(layout, odd, exact)
+        used = self._empty[:rows]
+        if len(used) < rows:
+            used = np.concatenate((used, np.zeros(rows - len(used), bool)))
+        if not np.array_equal(used, self._positions.empty):
+            self._empty = self._positions.empty
+            return True
+        return False
 
-def _read_columns(
-    data: bytes,
-    fmt: TextFormat,
-    layout: Layout,
-    header: tuple[str, ...],
-    select: Callable[[tuple[str, ...]], Sequence[int]] | None,
-) -> tuple[pa.Table, int]:
-    """The wanted columns of the body, and how many rows the reader skipped as ragged."""
-    positions = list(select(header)) if select is not None else list(range(len(header)))
-    names = [f"c{i}" for i in range(len(header))]
-    wanted = [f"c{i}" for i in positions]
-    invalid: list[int] = []
+    def _positions_from(self, layout: Layout, odd: dict[int, tuple[str, ...]] | None, exact: bool) -> Positions:
+        data, fmt, ncols, rows_read = self.data, self.fmt, len(self.header), self.rows_read
+        nonblank = ~layout.blank
+        good = nonblank & (layout.fields == ncols)
+        bad = nonblank & (layout.fields != ncols)
+        if exact:
+            rows, lines, empty = layout.rows[good], layout.lines[good], layout.empty[good]
+            bad_records = tuple(
+                BadRecord(
+                    row=int(layout.rows[i]),
+                    line=int(layout.lines[i]),
+                    fields=int(layout.fields[i]),
+                    values=odd.get(int(i), ()) if odd is not None else _record_values(data, layout, int(i), fmt),
+                )
+                for i in np.flatnonzero(bad)
+            )  # fmt: skip
+        else:  # numbering by position among what the reader kept; said so on the receipt
+            rows = np.arange(2, rows_read + 2, dtype=np.int64)
+            lines = rows.copy()
+            empty = np.zeros(rows_read, dtype=bool)
+            bad_records = tuple(BadRecord(row=0, line=0, fields=0, values=()) for _ in range(self.invalid))
+        # a line of spaces is a blank line to a reader, even if the CSV reader saw one odd cell
+        spaces = [b for b in bad_records if b.values and not "".join(b.values).strip()]
+        if spaces:
+            bad_records = tuple(b for b in bad_records if b not in spaces)
+        return Positions(rows=rows, lines=lines, empty=empty, bad_records=bad_records,
+                         blank_lines=int(layout.blank.sum()) + len(spaces), exact=exact)  # fmt: skip
 
-    def on_invalid(_row: object) -> str:
-        invalid.append(1)
-        return "skip"
-
-    if not (~layout.blank).any():  # a header and nothing else (or blank lines)
-        return pa.table({n: pa.array([], pa.string()) for n in wanted}), 0
-    body = pa.py_buffer(data).slice(layout.header_end)
-    return _read_body(body, names, wanted, fmt, on_invalid), len(invalid)
-
-
-def _read_body(body: pa.Buffer, names: list[str], wanted: list[str], fmt: TextFormat,
-               on_invalid: object) -> pa.Table:  # fmt: skip
-    """pyarrow's multi-threaded CSV reader over the body; every column a string."""
-    try:
-        return pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(
-                column_names=list(names),
-                encoding="utf8" if fmt.encoding == "utf-8" else "cp1252",
-                block_size=1 << 24,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=fmt.delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=True,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=wanted,
-                column_types={n: pa.string() for n in wanted},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise Unreadable(f"the CSV could not be read: {str(exc).splitlines()[0]}") from None
+    def take_rows(self, indices: np.ndarray, columns: Sequence[str]) -> dict[str, pa.Array]:
+        """The cells of the rows at ``indices`` (sorted, among the rows the reader keeps), read
+        again from the bytes: for the few rows found bad only once the whole file was seen."""
+        parts: dict[str, list[pa.Array]] = {c: [] for c in columns}
+        for first, batch, _ in self.batches(columns):
+            lo, hi = np.searchsorted(indices, [first, first + batch.num_rows])
+            if hi > lo:
+                take = pa.array(indices[lo:hi] - first, pa.int64())
+                for c in columns:
+                    parts[c].append(pc.take(batch.column(c), take))
+        return {c: pa.concat_arrays(p) if p else pa.array([], pa.string()) for c, p in parts.items()}
 
 
 def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
