@@ -67,6 +67,9 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
     KeyRule("names_year", "names+year", ("family_phonetic", "given_initial", "birth_year"),
             "family name sounds alike, same given initial and year of birth (finds a mistyped day or month)",
             max_block=40),
+    KeyRule("names_day", "names+day", ("family_phonetic", "given_initial", "birth_day_of_year"),
+            "family name sounds alike, same given initial, born on the same day and month (finds a mistyped year"
+            " of birth, which the year key misses)", max_block=40),
     KeyRule("names", "name_phonetics", ("given_phonetic", "family_phonetic"),
             "given and family names sound alike, either way round (finds a wrong or missing date of birth)",
             unordered=True, max_block=60),
@@ -79,10 +82,14 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             max_block=25),
     KeyRule("family", "family", ("family",), "the same rare family name (common ones form blocks too large to use)",
             max_block=40),
-    KeyRule("postcode_family", "postcode+family", ("postcode", "family_phonetic"),
+    KeyRule("postcode_family", "postcode+name", ("postcode", "family_phonetic"),
             "same postcode, family name sounds alike"),
-    KeyRule("postcode_given", "postcode+given", ("postcode", "given_phonetic"),
-            "same postcode, given name sounds alike (finds a changed or mistyped surname)"),
+    KeyRule("postcode_given", "postcode+name", ("postcode", "given_phonetic"),
+            "same postcode, given name sounds alike (finds a changed or mistyped surname); one namespace with the"
+            " family name's key, so a surname typed in the given-name field meets its record too"),
+    KeyRule("postcode_initial", "postcode+initial", ("postcode", "given_initial"),
+            "same postcode and given-name initial (finds a given name mistyped beyond its sound: PEFCY / PERCY);"
+            " not in a block of more than 20 records", max_block=20),
     KeyRule("postcode_nickname", "postcode+nickname", ("postcode", "given_nickname_1"),
             "same postcode, given names in one nickname group"),
     KeyRule("postcode_year", "postcode+year", ("postcode", "birth_year"),
@@ -131,6 +138,9 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
     if part == "birth_year":
         y = table.dob_parts()[0]
         return y.astype(np.uint64), y > 0
+    if part == "birth_day_of_year":
+        y, m, d = table.dob_parts()
+        return (m * 100 + d).astype(np.uint64), y > 0
     if part == "sole_name_initial":
         initial = names.initial[np.maximum(table.given, 0)] if len(names.initial) else np.zeros(len(table), np.int32)
         return initial.astype(np.uint64), (table.given >= 0) & (table.family < 0)

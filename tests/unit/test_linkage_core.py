@@ -287,3 +287,19 @@ def test_a_street_or_postcode_one_slip_away_is_still_the_same_home() -> None:
         {"record_id": "b", **person, "address_line1": "82 Priddle S treet", "postcode": "2601"},
     ])
     assert linker.explain("a", "b").fields[5].level == "home_slip"
+
+
+@pytest.mark.parametrize("a, b", [
+    # the year of birth mistyped, no postcode: the day and month still meet
+    ({"given_name": "Charles", "family_name": "Watts", "dob": "1828-05-27"},
+     {"given_name": "Charles", "family_name": "Watts", "dob": "1858-05-27"}),
+    # the surname alone, typed in the given-name field, at the same postcode
+    ({"given_name": "Knight", "postcode": "LL18 3UF"},
+     {"given_name": "Edward", "family_name": "Knight", "postcode": "LL18 3UF"}),
+    # a given name mistyped beyond its sound, at the same postcode
+    ({"given_name": "Pefcy", "family_name": "Kidd", "postcode": "M44 6QB"},
+     {"given_name": "Percy", "family_name": "Kydd", "postcode": "M44 6QB"}),
+])
+def test_records_with_a_slip_in_the_fields_keys_are_made_of_still_share_a_key(a, b) -> None:
+    keys = record_keys(prepare_records([{"record_id": "a", **a}, {"record_id": "b", **b}]))
+    assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
