@@ -25,7 +25,7 @@ import numpy as np
 from mast.linkage.arrays import isin_sorted, unique_counts
 from mast.linkage.keys import CONTEXT_KEYS, TRAINING_KEYS, record_keys
 from mast.linkage.model import Model
-from mast.linkage.pairs import Blocks, block_key, make_blocks, sample_block_pairs
+from mast.linkage.pairs import Blocks, block_key, block_pairs, make_blocks, sample_block_pairs
 from mast.linkage.predicates import PairContext
 from mast.linkage.table import RecordTable
 
@@ -162,8 +162,15 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
     occurrences = float(blocks.pair_counts.sum())
     if occurrences == 0 or total_pairs == 0:
         return 1.0 / max(n, 2), {"candidate_pairs": 0.0, "expected_matches": 0.0}
-    left, right = sample_block_pairs(blocks, options.lambda_pairs, rng)
-    inv_k = 1.0 / _shared_key_counts(keys, np.sort(blocks.keys), left, right)
+    if occurrences <= options.lambda_pairs:
+        # few enough to take every candidate pair once (sample_block_pairs returns them deduplicated):
+        # no pair is over-represented, so none is weighed down by the keys it shares
+        left, right = block_pairs(blocks)
+        inv_k = np.ones(len(left))
+    else:
+        # a uniform sample of pair occurrences: a pair sharing k keys is drawn k times as often
+        left, right = sample_block_pairs(blocks, options.lambda_pairs, rng)
+        inv_k = 1.0 / _shared_key_counts(keys, np.sort(blocks.keys), left, right)
     scores = model.score(table, left, right)
     bf = (scores.weight - scores.prior).astype(np.float64)
     lam_c = 0.01
@@ -175,7 +182,10 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
             lam_c = new
             break
         lam_c = new
-    unique_candidates = occurrences * float(inv_k.mean()) if len(inv_k) else 0.0
+    if occurrences <= options.lambda_pairs:
+        unique_candidates = float(len(left))
+    else:
+        unique_candidates = occurrences * float(inv_k.mean()) if len(inv_k) else 0.0
     expected = lam_c * unique_candidates
     lam = min(max(expected / total_pairs, 1.0 / total_pairs), 0.5)
     return lam, {"candidate_pairs": unique_candidates, "expected_matches": expected, "lambda_candidates": lam_c}

@@ -21,7 +21,9 @@ TITLES = frozenset(
     "SIR DAME LORD LADY CAPT CAPTAIN COL MAJOR SGT CLLR HON RT BARON BARONESS BARONET BT EARL COUNT "
     "COUNTESS DUKE DUCHESS VISCOUNT VISCOUNTESS MARQUESS MARQUIS KING QUEEN PRINCE PRINCESS "
     "GENERAL ADMIRAL COLONEL LIEUTENANT LT LIEUT COMMANDER BRIGADIER SERGEANT CORPORAL "
-    "BISHOP ARCHBISHOP CANON CARDINAL PASTOR RABBI IMAM DEACON".split()
+    "BISHOP ARCHBISHOP CANON CARDINAL PASTOR RABBI IMAM DEACON "
+    # abbreviated ranks, further styles, and the words around them ("The Hon.", "Very Rev.", "Ven.")
+    "MAJ GEN BRIG CPL PTE PVT ADM CMDR MARCHIONESS HRH VEN VERY THE".split()
 )
 #: Titles that are also English surnames (KING, LORD, BISHOP): in the family-name field such a word is
 #: the surname unless another word there is ("Lord Byron" gives BYRON, "King" stays KING).
