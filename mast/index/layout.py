@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from pydantic import Field
 
-from mast.records import PartnerContact, Record
+from mast.records import Record
 
 POINTER_PK: Final = "INDEX"
 LIVE_SK: Final = "LIVE"
@@ -100,10 +100,11 @@ def linkage_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- items
-_TEXT_FIELDS: Final = ("record_id", "partner", "feed", "source_record_id", "given_name", "middle_name", "family_name",
-                       "sex", "address_line1", "address_line2", "postcode", "uprn", "nhs_number", "ingest_id")
-_DATE_FIELDS: Final = ("record_date", "end_date", "dob")
-_CONTACT_FIELDS: Final = ("name", "team", "phone", "email")
+#: The record item's attribute holding the whole :class:`IndexedRecord` as JSON. A search reads
+#: every candidate's record (often a hundred or more) and nothing else of the item, so it asks for
+#: this one attribute: one value to parse per record instead of some forty typed ones (botocore's
+#: parser, and moto's serializer locally, spend their time per value, not per byte).
+RECORD_ATTRIBUTE: Final = "record"
 
 
 def membership_item(pk: str, record_id: str) -> dict[str, Any]:
@@ -111,41 +112,30 @@ def membership_item(pk: str, record_id: str) -> dict[str, Any]:
 
 
 def record_item(version: str, record: IndexedRecord, keys: Sequence[str]) -> dict[str, Any]:
-    """The record's own item: its details, person, address, frequencies and lookup keys (the keys
-    are kept so that an update or a withdrawal can delete exactly the key items it wrote)."""
-    item: dict[str, Any] = {"pk": {"S": record_pk(version, record.record_id)}, "sk": {"S": RECORD_SK}}
-    for name in _TEXT_FIELDS:
-        value = getattr(record, name)
-        if value not in (None, ""):
-            item[name] = {"S": str(value)}
-    for name in _DATE_FIELDS:
-        value = getattr(record, name)
-        if value is not None:
-            item[name] = {"S": value.isoformat()}
-    contact = {k: {"S": v} for k in _CONTACT_FIELDS if (v := getattr(record.contact, k))}
-    item["contact"] = {"M": contact}
-    item["sensitive"] = {"BOOL": bool(record.sensitive)}
-    item["person_id"] = {"S": record.person_id}
+    """The record's own item: the record as JSON (details, person, address, frequencies); its person
+    and address again as attributes, for whoever inspects the table; and its lookup keys (kept so
+    that an update or a withdrawal can delete exactly the key items it wrote)."""
+    item: dict[str, Any] = {
+        "pk": {"S": record_pk(version, record.record_id)},
+        "sk": {"S": RECORD_SK},
+        RECORD_ATTRIBUTE: {"S": record.model_dump_json(exclude_defaults=True)},
+        "person_id": {"S": record.person_id},
+        "keys": {"L": [{"S": k} for k in keys]},
+    }
     if record.address_id:
         item["address_id"] = {"S": record.address_id}
-    item["tf"] = {"M": {k: {"N": repr(float(v))} for k, v in record.term_frequencies.items()}}
-    item["keys"] = {"L": [{"S": k} for k in keys]}
     return item
 
 
 def record_from_item(item: Mapping[str, Any]) -> IndexedRecord:
-    """The :class:`IndexedRecord` a record item holds."""
-    data: dict[str, Any] = {}
-    for name in (*_TEXT_FIELDS, *_DATE_FIELDS):
-        if name in item:
-            data[name] = item[name]["S"]
-    contact = item.get("contact", {}).get("M", {})
-    data["contact"] = PartnerContact(**{k: v["S"] for k, v in contact.items() if k in _CONTACT_FIELDS})
-    data["sensitive"] = bool(item.get("sensitive", {}).get("BOOL", False))
-    data["person_id"] = item["person_id"]["S"]
-    data["address_id"] = item.get("address_id", {}).get("S", "")
-    data["term_frequencies"] = {k: float(v["N"]) for k, v in item.get("tf", {}).get("M", {}).items()}
-    return IndexedRecord.model_validate(data)
+    """The :class:`IndexedRecord` a record item holds (an item read with only :data:`RECORD_ATTRIBUTE`
+    projected is enough)."""
+    return IndexedRecord.model_validate_json(item[RECORD_ATTRIBUTE]["S"])
+
+
+def record_id_of(item: Mapping[str, Any]) -> str:
+    """The record id of a record item, from its key (``V#<version>#R#<record id>``)."""
+    return str(item["pk"]["S"]).split("#R#", 1)[1]
 
 
 def record_keys_of(item: Mapping[str, Any]) -> list[str]:

@@ -303,7 +303,7 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
 
 def _item_keys(version: str, item: dict[str, Any]) -> Iterable[tuple[str, str]]:
     """Every (pk, sk) a record item and its memberships occupy."""
-    rid = item["record_id"]["S"]
+    rid = layout.record_id_of(item)
     yield layout.record_pk(version, rid), layout.RECORD_SK
     for key in layout.record_keys_of(item):
         yield layout.key_pk(version, key), rid

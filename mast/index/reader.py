@@ -119,7 +119,7 @@ class IndexReader:
         for start in range(0, len(wanted), _BATCH_GET):
             keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}}
                     for rid in wanted[start : start + _BATCH_GET]]
-            for item in batch_get(self.client, self.table_name, keys):
+            for item in batch_get(self.client, self.table_name, keys, projection=(layout.RECORD_ATTRIBUTE,)):
                 record = layout.record_from_item(item)
                 found[record.record_id] = record
         return [found[rid] for rid in wanted if rid in found]
@@ -153,10 +153,16 @@ class IndexReader:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def batch_get(client: Any, table_name: str, keys: list[dict[str, Any]], attempts: int = 8) -> list[dict[str, Any]]:
-    """BatchGetItem (at most 100 keys), retrying what DynamoDB left unprocessed, with backoff."""
+def batch_get(client: Any, table_name: str, keys: list[dict[str, Any]], attempts: int = 8,
+              projection: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """BatchGetItem (at most 100 keys), retrying what DynamoDB left unprocessed, with backoff;
+    ``projection`` names the only attributes wanted."""
     items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table_name: {"Keys": keys}}
+    wanted: dict[str, Any] = {"Keys": keys}
+    if projection:
+        names = {f"#a{i}": a for i, a in enumerate(projection)}
+        wanted.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    request: dict[str, Any] = {table_name: wanted}
     for attempt in range(attempts):
         reply = client.batch_get_item(RequestItems=request)
         items.extend(reply.get("Responses", {}).get(table_name, []))

@@ -140,7 +140,7 @@ class IndexWriter:
         found: dict[str, dict[str, Any]] = {}
         for items in self._map(one, chunks):
             for item in items:
-                found[item["record_id"]["S"]] = item
+                found[layout.record_id_of(item)] = item
         return found
 
     def put(self, items: Sequence[dict[str, Any]]) -> None:

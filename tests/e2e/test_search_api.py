@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from infra.local.demo import DEMO_USERS
+from mast.index import layout
 from mast.normalise.names import nickname_groups, nickname_names
 from tests.conftest import LocalStackProcess
 from tests.e2e.test_local_stack import sign_in
@@ -35,7 +36,8 @@ def api(stack: LocalStackProcess, method: str, path: str, token: str | None, **k
 
 
 def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
-    """The live version's record items, read straight from the index table (waits for the first link)."""
+    """The live version's records, read straight from the index table (waits for the first link), as
+    plain JSON values (:func:`mast.index.layout.record_from_item`: the reader's own decoding)."""
     ddb = stack.client("dynamodb")
     table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-index"))
     deadline = time.time() + 240
@@ -50,7 +52,7 @@ def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
                 page = ddb.scan(**kwargs)
                 items.extend(page["Items"])
                 if "LastEvaluatedKey" not in page:
-                    return items
+                    return [layout.record_from_item(item).model_dump(mode="json") for item in items]
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         time.sleep(3)
     pytest.fail("the demo data was never linked into the index")
@@ -62,10 +64,10 @@ def a_person_to_disguise(items: list[dict[str, Any]]) -> tuple[dict[str, Any], s
     for name in nickname_names():
         for group in nickname_groups(name):
             by_group.setdefault(group, []).append(name)
-    for item in sorted(items, key=lambda i: i["pk"]["S"]):
-        given = item.get("given_name", {}).get("S", "")
-        dob = item.get("dob", {}).get("S")
-        if item.get("sensitive", {}).get("BOOL") or not given or not dob or "family_name" not in item:
+    for item in sorted(items, key=lambda i: i["record_id"]):
+        given = item.get("given_name") or ""
+        dob = item.get("dob")
+        if item.get("sensitive") or not given or not dob or not item.get("family_name"):
             continue
         born = dt.date.fromisoformat(dob)
         if born.day > 12 or born.day == born.month:
@@ -78,15 +80,15 @@ def a_person_to_disguise(items: list[dict[str, Any]]) -> tuple[dict[str, Any], s
 
 def test_swapped_dob_and_nickname_find_the_person_and_the_audit_shows_the_search(local_stack: LocalStackProcess) -> None:
     item, nickname = a_person_to_disguise(indexed_records(local_stack))
-    born = dt.date.fromisoformat(item["dob"]["S"])
+    born = dt.date.fromisoformat(item["dob"])
     practitioner = token_of(local_stack, ("practitioners",))
-    query = {"given_name": nickname.title(), "family_name": item["family_name"]["S"].title(),
+    query = {"given_name": nickname.title(), "family_name": item["family_name"].title(),
              "dob": {"day": born.month, "month": born.day, "year": born.year}}
     response = api(local_stack, "POST", "/search", practitioner, json={"declaration": DECLARATION, "query": query})
     assert response.status_code == 200, response.text
     found = response.json()
-    assert item["person_id"]["S"] in [p["person_id"] for p in found["people"]]
-    hit = next(p for p in found["people"] if p["person_id"] == item["person_id"]["S"])
+    assert item["person_id"] in [p["person_id"] for p in found["people"]]
+    hit = next(p for p in found["people"] if p["person_id"] == item["person_id"])
     levels = {w["field"]: w["level"] for w in hit["why"]}
     assert levels["dob"] == "swapped"
 
@@ -110,11 +112,11 @@ def test_while_the_audit_table_is_unavailable_a_search_answers_503_and_shows_not
     for a missing table), the same search that works before and after answers 503 with only a message,
     opening a person found earlier answers 503 too, and the audit never holds the refused search."""
     item, _ = a_person_to_disguise(indexed_records(local_stack))
-    born = dt.date.fromisoformat(item["dob"]["S"])
+    born = dt.date.fromisoformat(item["dob"])
     practitioner = token_of(local_stack, ("practitioners",))
     purpose = f"audit outage check {time.time_ns()}"
     body = {"declaration": {"gateway": "ca1989-s47", "purpose": purpose},
-            "query": {"given_name": item["given_name"]["S"], "family_name": item["family_name"]["S"],
+            "query": {"given_name": item["given_name"], "family_name": item["family_name"],
                       "dob": {"day": born.day, "month": born.month, "year": born.year}}}
     before = api(local_stack, "POST", "/search", practitioner, json=body)
     assert before.status_code == 200 and before.json()["people"], before.text
@@ -125,7 +127,7 @@ def test_while_the_audit_table_is_unavailable_a_search_answers_503_and_shows_not
         opened = api(local_stack, "GET", f"/people/{person}", practitioner, params={"search": before.json()["search_id"]})
     assert refused.status_code == 503, refused.text
     assert set(refused.json()) == {"message"} and "audit" in refused.json()["message"]
-    assert item["family_name"]["S"].lower() not in refused.text.lower()
+    assert item["family_name"].lower() not in refused.text.lower()
     assert opened.status_code == 503 and set(opened.json()) == {"message"}, opened.text
 
     after = api(local_stack, "POST", "/search", practitioner, json=body)
@@ -140,8 +142,8 @@ def test_another_users_search_does_not_open_a_person(local_stack: LocalStackProc
     item, _ = a_person_to_disguise(indexed_records(local_stack))
     practitioner = token_of(local_stack, ("practitioners",))
     police = token_of(local_stack, ("practitioners",), "wm-police")
-    born = item["dob"]["S"].split("-")
-    query = {"given_name": item["given_name"]["S"], "family_name": item["family_name"]["S"],
+    born = item["dob"].split("-")
+    query = {"given_name": item["given_name"], "family_name": item["family_name"],
              "dob": {"day": int(born[2]), "month": int(born[1]), "year": int(born[0])}}
     found = api(local_stack, "POST", "/search", practitioner, json={"declaration": DECLARATION, "query": query}).json()
     person = found["people"][0]["person_id"]
