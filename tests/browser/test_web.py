@@ -84,6 +84,25 @@ def a_findable_person(stack: LocalStackProcess) -> dict[str, Any]:
     pytest.fail("no searchable record in the demo data")
 
 
+def declare(page: Any, purpose: str, gateway: str = "ca1989-s47") -> None:
+    """On the declaration page: choose the gateway, give the purpose, go on to the search page."""
+    page.check(f"input[name=gateway][value={gateway}]")
+    page.fill("#purpose", purpose)
+    page.click("button:has-text('Confirm and continue')")
+    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+
+
+def fill_search(page: Any, person: dict[str, Any], given_name: bool = True) -> None:
+    """Type the person's names and date of birth into the search form (not submitted)."""
+    year, month, day = person["dob"].split("-")
+    if given_name:
+        page.fill("#given-name", person["given_name"].title())
+    page.fill("#family-name", person["family_name"].title())
+    page.fill("#dob-day", str(int(day)))
+    page.fill("#dob-month", str(int(month)))
+    page.fill("#dob-year", year)
+
+
 def outbox_password(stack: LocalStackProcess, email: str) -> str:
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -198,11 +217,8 @@ def test_access_request_approved_new_user_searches_and_admin_finds_it_in_the_aud
     page.click("button:has-text('Confirm and continue')")
     page.wait_for_selector(".govuk-error-summary:has-text('Select the legal gateway')")
     user.checkpoint("declaration with errors")
-    page.check("input[name=gateway][value=ca1989-s47]")
     purpose = f"Section 47 enquiry {uuid.uuid4().hex[:6]}"
-    page.fill("#purpose", purpose)
-    page.click("button:has-text('Confirm and continue')")
-    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+    declare(page, purpose)
     user.checkpoint("search")
     page.fill("#family-name", "Smith")
     page.fill("#dob-day", "31")
@@ -211,18 +227,12 @@ def test_access_request_approved_new_user_searches_and_admin_finds_it_in_the_aud
     page.wait_for_selector(".govuk-error-summary:has-text('real date')")
     user.checkpoint("search with errors")
 
-    born = person["dob"]
-    year, month, day = born.split("-")
-    page.fill("#given-name", person["given_name"].title())
-    page.fill("#family-name", person["family_name"].title())
-    page.fill("#dob-day", str(int(day)))
-    page.fill("#dob-month", str(int(month)))
-    page.fill("#dob-year", year)
+    fill_search(page, person)
     page.click("button:has-text('Search')")
     heading = page.wait_for_selector("h1:has-text('found for the last 12 months')")
     assert re.fullmatch(r"\d+ possible (people|person) found for the last 12 months", heading.inner_text())
     user.checkpoint("results")
-    link = page.locator(f"#results a[href='#/person/{person['person_id']['S']}']")
+    link = page.locator(f"#results a[href='#/person/{person['person_id']}']")
     assert link.count() == 1, "the person searched for is among the possible people"
     row = link.locator("xpath=ancestor::tr")
     assert row.locator(".govuk-tag").inner_text() in ("Strong match", "Possible match")
@@ -298,7 +308,7 @@ def test_a_search_with_the_keyboard_alone(visit_factory: Any, local_stack: Local
     tab_to("button[type=submit]")
     keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('found for the last 12 months')")
-    tab_to(f"a[href='#/person/{person['person_id']['S']}']", limit=80)
+    tab_to(f"a[href='#/person/{person['person_id']}']", limit=80)
     keyboard.press("Enter")
     page.wait_for_selector("#records")
     visit.checkpoint("person by keyboard")
@@ -313,16 +323,8 @@ def test_a_search_that_cannot_be_recorded_shows_no_results(visit_factory: Any, l
     page = visit.page
     sign_in(visit, PRACTITIONER.email, PRACTITIONER.password)
     page.wait_for_selector("h1:has-text('Declare why you are searching')")
-    page.check("input[name=gateway][value=ca1989-s47]")
-    page.fill("#purpose", f"Strategy discussion {uuid.uuid4().hex[:6]}")
-    page.click("button:has-text('Confirm and continue')")
-    page.wait_for_selector("h1:has-text('Search for a person or an address')")
-    year, month, day = person["dob"].split("-")
-    page.fill("#given-name", person["given_name"].title())
-    page.fill("#family-name", person["family_name"].title())
-    page.fill("#dob-day", str(int(day)))
-    page.fill("#dob-month", str(int(month)))
-    page.fill("#dob-year", year)
+    declare(page, f"Strategy discussion {uuid.uuid4().hex[:6]}")
+    fill_search(page, person)
     with local_stack.unavailable("AuditTable"):
         visit.expect_failure(503, "/api/search")
         page.click("button:has-text('Search')")
@@ -334,7 +336,7 @@ def test_a_search_that_cannot_be_recorded_shows_no_results(visit_factory: Any, l
 
     page.click("button:has-text('Search')")
     page.wait_for_selector("h1:has-text('found for the last 12 months')")
-    assert page.locator(f"#results a[href='#/person/{person['person_id']['S']}']").count() == 1
+    assert page.locator(f"#results a[href='#/person/{person['person_id']}']").count() == 1
     visit.assert_clean()
 
 
@@ -434,18 +436,11 @@ def test_data_steward_marks_records_as_not_the_same_person(visit_factory: Any, l
     page = steward.page
     sign_in(steward, STEWARD.email, STEWARD.password)
     page.wait_for_selector("h1:has-text('Declare why you are searching')")
-    page.check("input[name=gateway][value=ca1989-s47]")
-    page.fill("#purpose", "Linkage check after a partner's query")
-    page.click("button:has-text('Confirm and continue')")
-    page.wait_for_selector("h1:has-text('Search for a person or an address')")
-    year, month, day = person["dob"].split("-")
-    page.fill("#family-name", person["family_name"].title())
-    page.fill("#dob-day", str(int(day)))
-    page.fill("#dob-month", str(int(month)))
-    page.fill("#dob-year", year)
+    declare(page, "Linkage check after a partner's query")
+    fill_search(page, person, given_name=False)
     page.click("button:has-text('Search')")
     page.wait_for_selector("h1:has-text('found for the last 12 months')")
-    page.click(f"#results a[href='#/person/{person['person_id']['S']}']")
+    page.click(f"#results a[href='#/person/{person['person_id']}']")
     page.wait_for_selector("#decision-form")
     page.click("button:has-text('Not the same person')")
     page.wait_for_selector(".govuk-error-summary:has-text('Select at least two records')")

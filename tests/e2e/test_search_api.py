@@ -44,7 +44,7 @@ def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
     while time.time() < deadline:
         live = ddb.get_item(TableName=table, Key={"pk": {"S": "INDEX"}, "sk": {"S": "LIVE"}}).get("Item")
         if live:
-            prefix = f"V#{live['version']['S']}#R#"
+            prefix = f"V#{live['version']}#R#"
             items: list[dict[str, Any]] = []
             kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "begins_with(pk, :p) AND sk = :r",
                                       "ExpressionAttributeValues": {":p": {"S": prefix}, ":r": {"S": "R"}}}
