@@ -165,5 +165,43 @@ def uprns(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pc.if_else(pa.array(ok), stripped, pa.scalar(None, pa.string())), invalid
 
 
+_HASH_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
+_HASH_NULL: Final = np.uint64(0x6A09E667F3BCC909)
+
+
+def hash64(values: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string, so that a million values can be compared as eight bytes
+    each: equal strings always hash alike (nulls all hash alike); different strings rarely do, so
+    a caller must still compare the strings whose hashes meet. A polynomial over each string's
+    bytes (wrapping at 2**64), with the length mixed in and the bits spread (splitmix64)."""
+    arr = _combine(values)
+    n = len(arr)
+    if n == 0:
+        return np.empty(0, np.uint64)
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64 if large else np.int32)[arr.offset : arr.offset + n + 1]
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    lengths = np.diff(offsets).astype(np.int64)
+    h = lengths.astype(np.uint64) * _HASH_MULTIPLIER
+    if hi > lo:
+        data = np.frombuffer(data_buf, np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
+        starts = offsets[:-1].astype(np.int64) - lo
+        within = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, lengths)  # position in its string
+        powers = np.cumprod(np.full(int(lengths.max()), _HASH_MULTIPLIER, np.uint64))
+        data *= powers[within]
+        del within
+        filled = lengths > 0
+        h[filled] += np.add.reduceat(data, starts[filled])
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    if arr.null_count:
+        h[~mask(pc.is_valid(arr))] = _HASH_NULL
+    return h
+
+
 def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

@@ -254,6 +254,7 @@ class _Pass:
     rejected: int = 0
     candidates: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
     candidate_rows: list[np.ndarray] = dataclasses.field(default_factory=list)  # each one's index among the reader's rows
+    candidate_ids: list[np.ndarray] = dataclasses.field(default_factory=list)  # each one's record id, hashed
     placeholder: list[np.ndarray] = dataclasses.field(default_factory=list)  # each one's date of birth was a placeholder
     rejected_parts: list[pa.Table] = dataclasses.field(default_factory=list)
     withdrawn_refs: list[str] = dataclasses.field(default_factory=list)
@@ -357,7 +358,9 @@ class _Parser:
         if len(w_idx):
             done.withdrawn_refs.extend(pc.take(src, pa.array(w_idx)).to_pylist())
         acc_idx = np.flatnonzero(accepted)
-        done.candidates.append(self._records(fields, acc_idx))
+        records = self._records(fields, acc_idx)
+        done.candidates.append(records)
+        done.candidate_ids.append(col.hash64(records.column("record_id")))
         done.candidate_rows.append(acc_idx + first)
         done.placeholder.append(self.placeholder_dobs[acc_idx])
         if rejected.any():
@@ -379,7 +382,10 @@ class _Parser:
         # rows repeated within the file: the first stays, an exact repeat is dropped, a repeat with
         # other details is rejected
         candidates = pa.Table.from_batches(done.candidates, schema=RECORD_SCHEMA)
-        dup_rows, conflict_rows = self._duplicates(candidates)
+        hashes = np.concatenate(done.candidate_ids) if done.candidate_ids else np.empty(0, np.uint64)
+        done.candidate_ids.clear()
+        dup_rows, conflict_rows = self._duplicates(candidates, hashes)
+        del hashes
         keep = np.ones(len(candidate_rows), dtype=bool)
         keep[[i for i, _ in dup_rows]] = False
         keep[[i for i, _ in conflict_rows]] = False
@@ -617,23 +623,33 @@ class _Parser:
         return out
 
     # --- duplicates ----------------------------------------------------------------------------
-    def _duplicates(self, candidates: pa.Table) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def _duplicates(
+        self, candidates: pa.Table, hashes: np.ndarray
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(repeat, first) pairs among the rows that passed validation (positions in
-        ``candidates``): exact repeats, and same case ref with different details. Only rows whose
-        case ref occurs more than once are compared, so a clean file costs one dictionary encoding."""
+        ``candidates``): exact repeats, and same case ref with different details. The record ids
+        were hashed batch by batch; only rows whose hash is shared are compared as strings, and
+        only rows whose record id occurs more than once have their details compared, so a clean
+        file costs one sort of a million 8-byte hashes."""
         n = candidates.num_rows
         if n < 2:
             return [], []
-        # each record id as a small integer (one hash pass; nulls, if any, are one value too)
-        encoded = pc.dictionary_encode(candidates.column("record_id"), null_encoding="encode")
-        distinct = len(encoded.chunk(0).dictionary)
-        if distinct == n:
+        ordered = np.sort(hashes)
+        shared_values = ordered[1:][ordered[1:] == ordered[:-1]]
+        del ordered
+        if not len(shared_values):
             return [], []
-        codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
-        del encoded
-        involved = np.flatnonzero(np.bincount(codes, minlength=distinct)[codes] > 1)
+        suspects = np.flatnonzero(np.isin(hashes, shared_values))  # rows whose hash another row has
+        # each suspect's record id as a small integer (nulls, if any, are one value too)
+        ids = pc.take(candidates.column("record_id"), pa.array(suspects))
+        encoded = pc.dictionary_encode(ids, null_encoding="encode")
+        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+        distinct = len(chunks[0].dictionary)
+        codes = np.concatenate([c.indices.to_numpy() for c in chunks])
+        in_group = np.flatnonzero(np.bincount(codes, minlength=distinct)[codes] > 1)
         _, first_of_code = np.unique(codes, return_index=True)  # every code occurs: index = code
-        first_pos = first_of_code[codes[involved]]
+        involved = suspects[in_group]
+        first_pos = suspects[first_of_code[codes[in_group]]]
         content = dict(zip(involved.tolist(), self._content_key(candidates, involved), strict=True))
         dups: list[tuple[int, int]] = []
         conflicts: list[tuple[int, int]] = []
@@ -779,13 +795,24 @@ class _Parser:
             batch = batches.pop()
             mine = keep[start : start + batch.num_rows]
             start += batch.num_rows
-            if not mine.all():
-                batch = batch.filter(pa.array(mine))
-            if value_set is not None and batch.num_rows:
-                flag = pa.array(col.mask(pc.is_in(batch.column("record_id"), value_set=value_set)))
-                batch = batch.set_column(RECORD_SCHEMA.get_field_index("withdrawn"), "withdrawn", flag)
-            out.append(batch)
+            for part in _kept_parts(batch, mine):
+                if value_set is not None and part.num_rows:
+                    flag = pa.array(col.mask(pc.is_in(part.column("record_id"), value_set=value_set)))
+                    part = part.set_column(RECORD_SCHEMA.get_field_index("withdrawn"), "withdrawn", flag)
+                out.append(part)
         return pa.Table.from_batches(out, schema=RECORD_SCHEMA)
+
+
+def _kept_parts(batch: pa.RecordBatch, keep: np.ndarray) -> list[pa.RecordBatch]:
+    """``batch`` less the rows ``keep`` leaves out: slices of it (no copy) when the kept rows
+    are a few runs, as they are when a few repeats are dropped; otherwise a filtered copy."""
+    if keep.all():
+        return [batch]
+    edges = np.flatnonzero(np.diff(keep.astype(np.int8), prepend=0, append=0))
+    runs = edges.reshape(-1, 2)  # [start, stop) of each run of kept rows
+    if len(runs) > 16:
+        return [batch.filter(pa.array(keep))]
+    return [batch.slice(int(a), int(b - a)) for a, b in runs]
 
 
 def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -40,8 +40,13 @@ import pyarrow.csv as pacsv
 Encoding = Literal["utf-8", "windows-1252"]
 
 _CHUNK: Final = 1 << 23  # 8 MiB: bounds the scan's temporary arrays
-#: Bytes of CSV per batch the streaming reader yields (a record must fit in one).
+#: About this many bytes of CSV per batch of rows validated at once.
 BLOCK_SIZE = 1 << 23
+#: Bytes per read of the streaming CSV reader (a record must fit in one). Small, because the reader
+#: reads ahead by a number of blocks, and with a Windows-1252 file each block read ahead is a copy
+#: transcoded to UTF-8: 8 MiB blocks would hold most of a 250 MB file at once. Batches this size are
+#: joined up to :data:`BLOCK_SIZE` before they are validated.
+READ_BLOCK_SIZE = 1 << 20
 _QUOTE: Final = ord('"')
 _NEWLINE: Final = ord("\n")
 _CR: Final = ord("\r")
@@ -157,13 +162,17 @@ class Layout:
 
 
 def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
-    """Record boundaries by quote parity, vectorised and chunked (see the module docstring)."""
+    """Record boundaries by quote parity, vectorised and chunked (see the module docstring). The
+    arrays are sized once (a record ends at a newline, so there are no more records than newlines
+    plus one) and filled a chunk at a time, so the scan's peak is little more than its result."""
     buf = np.frombuffer(data, dtype=np.uint8)
     start = fmt.start
     delim = ord(fmt.delimiter)
-    ends_l: list[np.ndarray] = []
-    cum_delims_l: list[np.ndarray] = []
-    cum_lines_l: list[np.ndarray] = []
+    cap = data.count(b"\n", start) + 1
+    ends = np.empty(cap, np.int64)
+    cum_delims = np.empty(cap, np.int64)  # delimiters outside quotes before each record's end
+    cum_lines = np.empty(cap, np.int64)  # newlines up to and including each record's end
+    k = 0
     parity = 0
     delims_before = 0
     lines_before = 0
@@ -173,30 +182,38 @@ def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
         newlines = np.flatnonzero(chunk == _NEWLINE)
         delims = np.flatnonzero(chunk == delim)
         # a position is inside quotes when an odd number of quotes precede it
-        ends = newlines[((np.searchsorted(quotes, newlines) + parity) & 1) == 0]
+        chunk_ends = newlines[((np.searchsorted(quotes, newlines) + parity) & 1) == 0]
         outside = delims[((np.searchsorted(quotes, delims) + parity) & 1) == 0]
-        ends_l.append(ends + s)
-        cum_delims_l.append(np.searchsorted(outside, ends) + delims_before)
-        cum_lines_l.append(np.searchsorted(newlines, ends, side="right") + lines_before)
+        m = len(chunk_ends)
+        ends[k : k + m] = chunk_ends + s
+        cum_delims[k : k + m] = np.searchsorted(outside, chunk_ends) + delims_before
+        cum_lines[k : k + m] = np.searchsorted(newlines, chunk_ends, side="right") + lines_before
+        k += m
         delims_before += len(outside)
         lines_before += len(newlines)
         parity = (parity + len(quotes)) & 1
-    ends = np.concatenate(ends_l) if ends_l else np.empty(0, np.int64)
-    cum_delims = np.concatenate(cum_delims_l) if cum_delims_l else np.empty(0, np.int64)
-    cum_lines = np.concatenate(cum_lines_l) if cum_lines_l else np.empty(0, np.int64)
-    if len(buf) > start and (len(ends) == 0 or ends[-1] != len(buf) - 1):
+    if len(buf) > start and (k == 0 or ends[k - 1] != len(buf) - 1):
         # the last record has no newline after it
-        ends = np.append(ends, len(buf))
-        cum_delims = np.append(cum_delims, delims_before)
-        cum_lines = np.append(cum_lines, lines_before)
-    starts = np.concatenate(([start], ends[:-1] + 1)).astype(np.int64)
-    fields = np.diff(np.concatenate(([0], cum_delims))) + 1
-    lines = np.concatenate(([1], cum_lines[:-1] + 1))  # line of record start
+        ends[k], cum_delims[k], cum_lines[k] = len(buf), delims_before, lines_before
+        k += 1
+    ends, cum_delims, cum_lines = ends[:k], cum_delims[:k], cum_lines[:k]
+    starts = np.empty(k, np.int64)
+    starts[:1] = start
+    np.add(ends[:-1], 1, out=starts[1:])
+    fields = np.diff(cum_delims, prepend=0)
+    fields += 1
+    del cum_delims
+    lines = np.empty(k, np.int64)  # line of record start
+    lines[:1] = 1
+    np.add(cum_lines[:-1], 1, out=lines[1:])
+    del cum_lines
     length = ends - starts
-    last = np.minimum(np.maximum(ends - 1, 0), len(buf) - 1)
-    has_cr = (length > 0) & (buf[last] == _CR)
-    blank = (length - has_cr) == 0
-    empty = ~blank & ((length - has_cr) == fields - 1)
+    last = ends - 1
+    np.clip(last, 0, len(buf) - 1, out=last)
+    length -= (length > 0) & (buf[last] == _CR)  # the record without its carriage return
+    del last
+    blank = length == 0
+    empty = ~blank & (length == fields - 1)
     return _with_header(starts, ends, lines, fields, blank, empty)
 
 
@@ -204,10 +221,9 @@ def _with_header(
     starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray, blank: np.ndarray,
     empty: np.ndarray,
 ) -> Layout:
-    nonblank = np.flatnonzero(~blank)
-    if len(nonblank) == 0:
+    h = int(np.argmin(blank)) if len(blank) else 0  # the first record that is not blank
+    if not len(blank) or blank[h]:
         raise Unreadable("empty file: no header row and no data")
-    h = int(nonblank[0])
     rest = slice(h + 1, None)
     n = len(starts) - h - 1
     return Layout(
@@ -216,8 +232,8 @@ def _with_header(
         starts=starts[rest],
         ends=ends[rest],
         rows=np.arange(h + 2, h + n + 2, dtype=np.int64),
-        lines=lines[rest].astype(np.int64),
-        fields=fields[rest].astype(np.int64),
+        lines=np.asarray(lines[rest], np.int64),
+        fields=np.asarray(fields[rest], np.int64),
         blank=blank[rest],
         empty=empty[rest],
         header_fields=int(fields[h]),
@@ -314,8 +330,10 @@ class ExtractReader:
         self.fmt = fmt or sniff(data)
         self.select = select
         self.block_size = block_size or BLOCK_SIZE
-        self.layout = scan_layout(data, self.fmt)
+        self.layout: Layout | None = scan_layout(data, self.fmt)  # let go once settled
         self.header = tuple(_parse_one(data[self.layout.header_start : self.layout.header_end], self.fmt))
+        self._body_start = self.layout.header_end
+        self._has_body = bool((~self.layout.blank).any())  # else a header and nothing else (or blank lines)
         self._choose_columns()
         self._empty = self.layout.empty[self._good(self.layout)]  # a guess until settled
         self._refitted = False
@@ -348,7 +366,7 @@ class ExtractReader:
             return "skip"
 
         first = 0
-        if (~self.layout.blank).any():  # else a header and nothing else (or blank lines)
+        if self._has_body:
             for batch in self._stream(wanted, on_invalid):
                 n = batch.num_rows
                 if n:
@@ -360,13 +378,15 @@ class ExtractReader:
         self.rows_read, self.invalid = first, len(invalid)
 
     def _stream(self, wanted: list[str], on_invalid: Callable[[object], str]) -> Iterator[pa.RecordBatch]:
-        body = pa.py_buffer(self.data).slice(self.layout.header_end)
+        body = pa.py_buffer(self.data).slice(self._body_start)
         names = [f"c{i}" for i in range(len(self.header))]
+        read_block = min(READ_BLOCK_SIZE, self.block_size)
+        per_batch = max(1, self.block_size // read_block)
         try:
             reader = pacsv.open_csv(
                 pa.BufferReader(body),
-                read_options=pacsv.ReadOptions(column_names=names, encoding="utf8" if self.fmt.encoding == "utf-8" else "cp1252",
-                                               block_size=self.block_size),  # fmt: skip
+                read_options=pacsv.ReadOptions(column_names=names, block_size=read_block,
+                                               encoding="utf8" if self.fmt.encoding == "utf-8" else "cp1252"),  # fmt: skip
                 parse_options=pacsv.ParseOptions(delimiter=self.fmt.delimiter, newlines_in_values=True,
                                                  ignore_empty_lines=True, invalid_row_handler=on_invalid),  # fmt: skip
                 convert_options=pacsv.ConvertOptions(
@@ -374,7 +394,14 @@ class ExtractReader:
                     strings_can_be_null=False, quoted_strings_can_be_null=False,
                 ),  # fmt: skip
             )
-            yield from reader
+            group: list[pa.RecordBatch] = []
+            for batch in reader:
+                group.append(batch)
+                if len(group) == per_batch:
+                    yield _joined(group)
+                    group = []
+            if group:
+                yield _joined(group)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise Unreadable(f"the CSV could not be read: {str(exc).splitlines()[0]}") from None
 
@@ -382,6 +409,7 @@ class ExtractReader:
         """After a complete pass: ``True`` if the batches must be read again (the header was
         refitted, or the layout the reader agrees with marks other rows as empty)."""
         rows, invalid = self.rows_read, self.invalid
+        assert self.layout is not None, "settled already"
         if not self._refitted and invalid and invalid >= 0.9 * (rows + invalid):
             # nearly every row has another number of cells than the header: a trailing delimiter?
             self._refitted = True
@@ -399,10 +427,11 @@ class ExtractReader:
         used = self._empty[:rows]
         if len(used) < rows:
             used = np.concatenate((used, np.zeros(rows - len(used), bool)))
-        if not np.array_equal(used, self._positions.empty):
-            self._empty = self._positions.empty
-            return True
-        return False
+        rerun = not np.array_equal(used, self._positions.empty)
+        self._empty = self._positions.empty
+        if not rerun:
+            self.layout = None  # what is still needed is in positions
+        return rerun
 
     def _positions_from(self, layout: Layout, odd: dict[int, tuple[str, ...]] | None, exact: bool) -> Positions:
         data, fmt, ncols, rows_read = self.data, self.fmt, len(self.header), self.rows_read
@@ -443,6 +472,13 @@ class ExtractReader:
                 for c in columns:
                     parts[c].append(pc.take(batch.column(c), take))
         return {c: pa.concat_arrays(p) if p else pa.array([], pa.string()) for c, p in parts.items()}
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    columns = [pa.concat_arrays([b.column(i) for b in batches]) for i in range(batches[0].num_columns)]
+    return pa.RecordBatch.from_arrays(columns, schema=batches[0].schema)
 
 
 def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
