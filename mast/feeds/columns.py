@@ -165,15 +165,21 @@ def uprns(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pc.if_else(pa.array(ok), stripped, pa.scalar(None, pa.string())), invalid
 
 
-_HASH_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
+_HASH_MULTIPLIER: Final = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
+_HASH_INVERSE: Final = pow(_HASH_MULTIPLIER, -1, 2**64)
 _HASH_NULL: Final = np.uint64(0x6A09E667F3BCC909)
 
 
-def hash64(values: pa.Array) -> np.ndarray:
+def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each string, so that a million values can be compared as eight bytes
     each: equal strings always hash alike (nulls all hash alike); different strings rarely do, so
-    a caller must still compare the strings whose hashes meet. A polynomial over each string's
-    bytes (wrapping at 2**64), with the length mixed in and the bits spread (splitmix64)."""
+    a caller must still compare the strings whose hashes meet.
+
+    The hash of bytes ``b0 b1 …`` is ``sum(b_j * P**(j+1))`` modulo 2**64, the length mixed in
+    and the bits spread (splitmix64). It is computed over the whole data buffer at once: each byte
+    is weighted by ``P`` to the power of its offset in the buffer, the weighted bytes summed per
+    string, and each sum brought back to its string's start by ``P``'s inverse to the power of
+    that start, so no per-byte position within a string is ever built."""
     arr = _combine(values)
     n = len(arr)
     if n == 0:
@@ -183,16 +189,22 @@ def hash64(values: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(offsets_buf, np.int64 if large else np.int32)[arr.offset : arr.offset + n + 1]
     lo, hi = int(offsets[0]), int(offsets[-1])
     lengths = np.diff(offsets).astype(np.int64)
-    h = lengths.astype(np.uint64) * _HASH_MULTIPLIER
+    h = lengths.astype(np.uint64) * np.uint64(_HASH_MULTIPLIER)
     if hi > lo:
-        data = np.frombuffer(data_buf, np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
-        starts = offsets[:-1].astype(np.int64) - lo
-        within = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, lengths)  # position in its string
-        powers = np.cumprod(np.full(int(lengths.max()), _HASH_MULTIPLIER, np.uint64))
-        data *= powers[within]
-        del within
-        filled = lengths > 0
-        h[filled] += np.add.reduceat(data, starts[filled])
+        weighted = np.frombuffer(data_buf, np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
+        weighted *= np.cumprod(np.full(hi - lo, _HASH_MULTIPLIER, np.uint64))  # P**(offset+1)
+        filled = np.flatnonzero(lengths)
+        starts = offsets[:-1][filled].astype(np.int64) - lo
+        sums = np.add.reduceat(weighted, starts)
+        del weighted
+        # P**-start for each filled string: the product of P**-length over the strings before it
+        inverse_of_length = np.cumprod(np.full(int(lengths.max()) + 1, _HASH_INVERSE, np.uint64))
+        inverse_of_length[1:] = inverse_of_length[:-1].copy()
+        inverse_of_length[0] = 1  # [P**-0, P**-1, …]
+        back = np.cumprod(inverse_of_length[lengths[filled]])
+        back[1:] = back[:-1].copy()
+        back[0] = 1
+        h[filled] += sums * back
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(27)

@@ -78,3 +78,19 @@ def test_mast_feeds_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path.write_bytes(b"")
     assert main(["feeds", "check", str(path), "--feed", "wm-police"]) == 1
     assert json.loads(capsys.readouterr().out)["quarantine"] == "empty file (0 bytes)"
+
+
+def test_hash64_equal_strings_hash_alike_whatever_the_array_around_them() -> None:
+    import numpy as np
+
+    from mast.feeds.columns import hash64
+
+    values = pa.array(["wm-police:A1", "", None, "wm-police:A1", "ab", "ba", "é" * 40, "", None, "wm-police:A2"])
+    h = hash64(values)
+    assert h.dtype == np.uint64 and len(h) == len(values)
+    assert h[0] == h[3] and h[1] == h[7] and h[2] == h[8]
+    assert len(set(h.tolist())) == 7  # the seven distinct values (null is one) hash apart
+    assert hash64(values.slice(3, 6)).tolist() == h[3:9].tolist()  # a slice: same hashes
+    chunked = pa.chunked_array([values.slice(0, 4), values.slice(4)])
+    assert hash64(chunked).tolist() == h.tolist()
+    assert hash64(pa.array([], pa.string())).tolist() == []
