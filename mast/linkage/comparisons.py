@@ -141,15 +141,16 @@ GIVEN = Comparison(
     "given_name",
     "first given name",
     (
-        Level(NULL, "missing on one side: says nothing", Null(("given",)), null=True),
+        Level(NULL, "missing on one side (or the one name there is the family name, typed in the given-name field):"
+              " says nothing", Or((Null(("given",)), ShiftedName())), null=True),
         Level("exact", "the same given name", Exact("given"), 0.86, tf="given"),
         Level("nickname", "a name and its short form (Bill / William)", Nickname("given"), 0.04),
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
         Level("swapped", "given name written as the middle name, given and family names typed in each other's"
-              " fields (a slip allowed), or the family name typed as the given name",
-              Or((InNamesOf("given", "middle"), Reversed("given", "family"), ShiftedName(), Crossed(both=False))),
+              " fields (a slip allowed)",
+              Or((InNamesOf("given", "middle"), Reversed("given", "family"), Crossed(both=False))),
               0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
@@ -162,6 +163,8 @@ FAMILY = Comparison(
     "family_name",
     "family name",
     (
+        Level("shifted", "the family name typed in the given-name field of a record that has none (FROHAWK /"
+              " FREDERICK FROHAWK): the family names agree", ShiftedName(), 0.02, tf="family"),
         Level(NULL, "missing on one side: says nothing", Null(("family",)), null=True),
         Level("exact", "the same family name", Exact("family"), 0.85, tf="family"),
         Level("reversed", "given and family names typed the wrong way round (a slip allowed in either)",
@@ -295,9 +298,9 @@ GUARDS: tuple[Guard, ...] = (
     ),
 )
 
-# Family-name levels:      missing, exact, reversed, part, typo, similar, different
-_HOUSEHOLD_FAMILY_U = (0.0, 0.60, 0.001, 0.05, 0.02, 0.03, 0.299)
-_NEIGHBOUR_FAMILY_U = (0.0, 0.15, 0.001, 0.01, 0.01, 0.03, 0.799)
+# Family-name levels:      shifted, missing, exact, reversed, part, typo, similar, different
+_HOUSEHOLD_FAMILY_U = (0.01, 0.0, 0.60, 0.001, 0.05, 0.02, 0.03, 0.289)
+_NEIGHBOUR_FAMILY_U = (0.002, 0.0, 0.15, 0.001, 0.01, 0.01, 0.03, 0.797)
 
 DEPENDENCES: tuple[Dependence, ...] = (
     Dependence(

@@ -82,6 +82,9 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
             max_block=25),
     KeyRule("family", "family", ("family",), "the same rare family name (common ones form blocks too large to use)",
             max_block=40),
+    KeyRule("sole_name_family", "family", ("sole_name",),
+            "a record with one name only (the surname typed in the given-name field) keyed by it as a family name",
+            max_block=40),
     KeyRule("postcode_family", "postcode+name", ("postcode", "family_phonetic"),
             "same postcode, family name sounds alike"),
     KeyRule("postcode_given", "postcode+name", ("postcode", "given_phonetic"),
@@ -164,6 +167,10 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = names.phonetics.hashes()
         value = hashes[np.maximum(phon, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
         return value.astype(np.uint64), (codes >= 0) & (phon >= 0)
+    if part == "sole_name":
+        hashes = names.hashes()
+        value = hashes[np.maximum(table.given, 0)] if len(hashes) else np.zeros(len(table), np.int64)
+        return value.astype(np.uint64), (table.given >= 0) & (table.family < 0)
     if part in ("given", "family"):
         codes = getattr(table, part)
         hashes = names.hashes()

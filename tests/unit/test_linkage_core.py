@@ -303,3 +303,18 @@ def test_a_street_or_postcode_one_slip_away_is_still_the_same_home() -> None:
 def test_records_with_a_slip_in_the_fields_keys_are_made_of_still_share_a_key(a, b) -> None:
     keys = record_keys(prepare_records([{"record_id": "a", **a}, {"record_id": "b", **b}]))
     assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
+
+
+def test_a_surname_alone_in_the_given_name_field_agrees_as_a_family_name() -> None:
+    """``FROHAWK`` alone is the family name of ``Frederick FROHAWK``: weighed as a family name (how rare it is),
+    the given name unknown, not as a given name that disagrees or is swapped."""
+    from mast.linkage.link import link_records
+
+    linker = link_records([
+        {"record_id": "a", "given_name": "Frederick", "family_name": "Frohawk", "postcode": "RM12 4SF"},
+        {"record_id": "b", "given_name": "Frohawk", "postcode": "RM12 4SF"},
+    ])
+    levels = {f.comparison: f.level for f in linker.explain("a", "b").fields}
+    assert (levels["given_name"], levels["family_name"]) == ("missing", "shifted")
+    keys = record_keys(linker.table)
+    assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
