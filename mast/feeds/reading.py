@@ -1,4 +1,4 @@
-"""Reading a partner's upload into a table of strings, knowing where each row came from.
+"""Reading a partner's upload as batches of strings, knowing where each row came from.
 
 Three steps, none of them row by row in Python:
 
@@ -9,11 +9,14 @@ Three steps, none of them row by row in Python:
    for every record, its spreadsheet row and the physical line it starts on, and its field count,
    so a rejected row can be named in terms a data lead can find even when quoted fields hold
    line breaks, blank lines are skipped, or ragged rows are dropped by the CSV reader.
-3. :func:`read_extract` shows the header to the caller (which may refuse the file on it, and
-   names the columns it wants: a column MAST drops is never materialised), lets pyarrow parse
-   the body (every wanted column as a string) and lines its rows up with the layout. If the two disagree (a stray quote in the middle of an unquoted field is
+3. :class:`ExtractReader` shows the header to the caller (which may refuse the file on it, and
+   names the columns it wants: a column MAST drops is never materialised) and lets pyarrow's
+   streaming reader parse the body a batch of rows at a time (every wanted column as a string),
+   so the body is never held whole as a table. Once every row has been read it lines the rows up
+   with the layout. If the two disagree (a stray quote in the middle of an unquoted field is
    literal text to a CSV reader but not to a parity count) the layout is rebuilt with Python's
-   ``csv`` module, which follows the same rules as the reader; slower, but only for odd files.
+   ``csv`` module, which follows the same rules as the reader; slower, but only for odd files,
+   and if that moves what the batches were told (which rows are emptied ones) they are read again.
 
 **Row numbers.** ``row`` is the row a spreadsheet shows: the header is row 1 and the first data
 row is row 2; a record whose quoted field holds line breaks is still one row, and a blank line
