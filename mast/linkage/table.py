@@ -141,6 +141,14 @@ class RecordTable:
             counts = np.bincount(present, minlength=sizes[name]).astype(np.float64)
             freq = counts / max(len(present), 1)
             self.tf[name] = gather(freq, codes, 0).astype(np.float32)
+        # A record with one name only may hold a given name or a family name in its given-name field
+        # (FROHAWK alone): its agreement is weighed by the commoner of the two readings, never by the
+        # rarity of a surname as a given name.
+        sole = (self.given >= 0) & (self.family < 0)
+        if sole.any():
+            family = self.family[self.family >= 0]
+            as_family = np.bincount(family, minlength=len(self.vocabs.names)).astype(np.float64) / max(len(family), 1)
+            self.tf["given"][sole] = np.maximum(self.tf["given"][sole], as_family[self.given[sole]])
 
     # ------------------------------------------------------------------ combining
     def take(self, rows: np.ndarray) -> RecordTable:
