@@ -15,6 +15,7 @@ also what the DynamoDB index stores: no name or date of birth appears in a key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -193,25 +194,40 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
     raise KeyError(part)
 
 
-def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "") -> np.ndarray:
+def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "",
+              parts_cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
     """Keys of every record under ``rule`` (int64, 0 where the record has no such key).
 
     ``salt`` (a secret held by the deployment) makes keys unguessable: without it, anyone holding
-    the index could enumerate dates of birth and initials to see which keys exist.
+    the index could enumerate dates of birth and initials to see which keys exist. ``parts_cache``
+    holds the parts already derived for other rules of the same table (many rules share parts).
     """
-    ns = np.full(len(table), np.uint64(stable_hash(salt + rule.namespace)), dtype=np.uint64)
-    values = [_part(table, p) for p in rule.parts]
+    values = []
+    for p in rule.parts:
+        if parts_cache is None:
+            values.append(_part(table, p))
+        else:
+            if p not in parts_cache:
+                parts_cache[p] = _part(table, p)
+            values.append(parts_cache[p])
     present = np.ones(len(table), dtype=bool)
     for _, mask in values:
         present &= mask
+    if not present.any():
+        return np.zeros(len(table), dtype=np.int64)
     parts = [v for v, _ in values]
     if rule.unordered and len(parts) == 2:
         parts = [np.minimum(parts[0], parts[1]), np.maximum(parts[0], parts[1])]
-    acc = ns
+    acc = np.full(len(table), np.uint64(_namespace_hash(salt + rule.namespace)), dtype=np.uint64)
     for v in parts:
         acc = mix(acc, v)
     keys = (acc >> np.uint64(1)).astype(np.int64) + 1  # positive, never 0
     return np.where(present, keys, 0)
+
+
+@lru_cache(maxsize=1024)
+def _namespace_hash(text: str) -> int:
+    return stable_hash(text)
 
 
 def block_limits(rules: tuple[KeyRule, ...], default: int) -> np.ndarray:
@@ -223,7 +239,8 @@ def record_keys(table: RecordTable, rules: tuple[KeyRule, ...] = LOOKUP_KEYS, sa
     """Every record's keys, one column per rule (N x R int64, 0 where absent)."""
     if len(table) == 0:
         return np.zeros((0, len(rules)), dtype=np.int64)
-    return np.stack([rule_keys(table, rule, salt) for rule in rules], axis=1)
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    return np.stack([rule_keys(table, rule, salt, cache) for rule in rules], axis=1)
 
 
 def key_strings(keys_row: np.ndarray, rules: tuple[KeyRule, ...] = LOOKUP_KEYS) -> list[str]:
