@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
 from array import array
@@ -45,10 +46,11 @@ Encoding = Literal["utf-8", "windows-1252"]
 _CHUNK: Final = 1 << 23  # 8 MiB: bounds the scan's temporary arrays
 #: About this many bytes of CSV per batch of rows validated at once.
 BLOCK_SIZE = 1 << 23
-#: Bytes per read of the streaming CSV reader (a record must fit in one). Small, because the reader
-#: reads ahead by a number of blocks, and with a Windows-1252 file each block read ahead is a copy
-#: transcoded to UTF-8: 8 MiB blocks would hold most of a 250 MB file at once. Batches this size are
-#: joined up to :data:`BLOCK_SIZE` before they are validated.
+#: Bytes per read of the streaming CSV reader. Small, because the reader reads ahead by a number of
+#: blocks, and with a Windows-1252 file each block read ahead is a copy transcoded to UTF-8: 8 MiB
+#: blocks would hold most of a 250 MB file at once. Batches this size are joined up to
+#: :data:`BLOCK_SIZE` before they are validated. A record must fit in one block, so a file with a
+#: longer record is read in blocks twice its length.
 READ_BLOCK_SIZE = 1 << 20
 _QUOTE: Final = ord('"')
 _NEWLINE: Final = ord("\n")
@@ -162,6 +164,7 @@ class Layout:
     empty: np.ndarray  # bool: nothing but delimiters (",,,,," as Excel writes an emptied row)
     header_fields: int
     exact: bool = True  # False only when no method agreed with the reader (numbers approximate)
+    longest: int = 0  # bytes in the longest record (the reader's blocks must hold one whole)
 
 
 def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
@@ -211,13 +214,14 @@ def scan_layout(data: bytes, fmt: TextFormat) -> Layout:
     np.add(cum_lines[:-1], 1, out=lines[1:])
     del cum_lines
     length = ends - starts
+    longest = int(length.max()) if k else 0
     last = ends - 1
     np.clip(last, 0, len(buf) - 1, out=last)
     length -= (length > 0) & (buf[last] == _CR)  # the record without its carriage return
     del last
     blank = length == 0
     empty = ~blank & (length == fields - 1)
-    return _with_header(starts, ends, lines, fields, blank, empty)
+    return dataclasses.replace(_with_header(starts, ends, lines, fields, blank, empty), longest=longest)
 
 
 def _with_header(
@@ -336,6 +340,7 @@ class ExtractReader:
         self.layout: Layout | None = scan_layout(data, self.fmt)  # let go once settled
         self.header = tuple(_parse_one(data[self.layout.header_start : self.layout.header_end], self.fmt))
         self._body_start = self.layout.header_end
+        self._longest = self.layout.longest
         self._has_body = bool((~self.layout.blank).any())  # else a header and nothing else (or blank lines)
         self._choose_columns()
         self._empty = self.layout.empty[self._good(self.layout)]  # a guess until settled
@@ -362,10 +367,10 @@ class ExtractReader:
         the rows the reader keeps, the wanted columns (or ``columns``) as strings, and each row's
         "every cell empty" flag (from the layout; final once :meth:`settle` said no new pass)."""
         wanted = list(self.columns if columns is None else columns)
-        invalid: list[int] = []
+        invalid = [0]
 
         def on_invalid(_row: object) -> str:
-            invalid.append(1)
+            invalid[0] += 1
             return "skip"
 
         first = 0
@@ -378,18 +383,20 @@ class ExtractReader:
                         empty = np.concatenate((empty, np.zeros(n - len(empty), bool)))
                     yield first, batch, empty
                 first += n
-        self.rows_read, self.invalid = first, len(invalid)
+        self.rows_read, self.invalid = first, invalid[0]
 
     def _stream(self, wanted: list[str], on_invalid: Callable[[object], str]) -> Iterator[pa.RecordBatch]:
         body = pa.py_buffer(self.data).slice(self._body_start)
         names = [f"c{i}" for i in range(len(self.header))]
-        read_block = min(READ_BLOCK_SIZE, self.block_size)
+        read_block = max(min(READ_BLOCK_SIZE, self.block_size), 2 * self._longest)  # a record must fit in a block
         per_batch = max(1, self.block_size // read_block)
         try:
             reader = pacsv.open_csv(
                 pa.BufferReader(body),
-                read_options=pacsv.ReadOptions(column_names=names, block_size=read_block,
-                                               encoding="utf8" if self.fmt.encoding == "utf-8" else "cp1252"),  # fmt: skip
+                read_options=pacsv.ReadOptions(
+                    column_names=names, block_size=read_block,
+                    encoding="utf8" if self.fmt.encoding == "utf-8" else "cp1252",
+                ),  # fmt: skip
                 parse_options=pacsv.ParseOptions(delimiter=self.fmt.delimiter, newlines_in_values=True,
                                                  ignore_empty_lines=True, invalid_row_handler=on_invalid),  # fmt: skip
                 convert_options=pacsv.ConvertOptions(

@@ -472,3 +472,11 @@ def test_odd_files_read_in_batches_are_read_again_as_needed(monkeypatch: pytest.
     assert r.positions_exact and r.blank_rows == 1 and r.rows_accepted == 399
     assert [(x.row, x.line, x.reason) for x in r.rejections] == [(303, 303, "not a real date")]
     assert next(x for x in batched.records.to_pylist() if x["source_record_id"] == "A50")["contact_team"] == 'PPU 12" TV'
+
+
+def test_a_record_longer_than_a_read_block_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    _in_batches(monkeypatch, 4096, 1024)
+    long_note = '"' + "a long note, " * 2000 + '"'  # 26 KB in a dropped column
+    parsed = parse(police(good("A1"), good("A2", extra=long_note), good("A3", dob="31/02/2000")))
+    assert refs(parsed) == ["A1", "A2"]
+    assert [(x.row, x.reason) for x in parsed.receipt.rejections] == [(4, "not a real date")]
