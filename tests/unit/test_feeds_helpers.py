@@ -94,3 +94,15 @@ def test_hash64_equal_strings_hash_alike_whatever_the_array_around_them() -> Non
     chunked = pa.chunked_array([values.slice(0, 4), values.slice(4)])
     assert hash64(chunked).tolist() == h.tolist()
     assert hash64(pa.array([], pa.string())).tolist() == []
+
+
+def test_table_csv_a_few_rows_at_a_time_writes_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mast.feeds import csvout
+
+    table = pa.table({"ref": [f"A{i}" for i in range(10)],
+                      "note": ["plain", 'say "hi"', "a, b", "two\r\nlines", None, "", "é", "x", "y", "z"]})  # fmt: skip
+    whole = csvout.table_csv(table, crlf=True, bom=True)
+    assert whole.startswith(b"\xef\xbb\xbfref,note\r\nA0,plain\r\nA1,\"say \"\"hi\"\"\"\r\n")
+    monkeypatch.setattr(csvout, "CSV_ROWS", 3)
+    assert csvout.table_csv(table, crlf=True, bom=True) == whole
+    assert csvout.buffer_bytes(csvout.csv_lines(table.slice(2, 2))) == b'A2,"a, b"\nA3,"two\r\nlines"\n'
