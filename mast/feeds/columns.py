@@ -50,8 +50,10 @@ def clean(values: pa.Array | pa.ChunkedArray, null_values: Iterable[str] = ()) -
 
 
 def squash(values: pa.Array) -> pa.Array:
-    """Runs of whitespace (line breaks inside a quoted name or address) become one space."""
-    if len(values) == 0 or not mask(pc.match_substring_regex(values, r"\s\s|[\t\r\n]")).any():
+    """Runs of whitespace (line breaks inside a quoted name or address) become one space. The
+    shortcut is taken only when no cell has anything to change, so a cell's result never depends
+    on the other cells in its batch."""
+    if len(values) == 0 or not mask(pc.match_substring_regex(values, r"\s\s|[\t\r\n\f]")).any():
         return values
     return pc.replace_substring_regex(values, r"\s+", " ")
 

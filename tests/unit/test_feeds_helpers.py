@@ -106,3 +106,11 @@ def test_table_csv_a_few_rows_at_a_time_writes_the_same_bytes(monkeypatch: pytes
     monkeypatch.setattr(csvout, "CSV_ROWS", 3)
     assert csvout.table_csv(table, crlf=True, bom=True) == whole
     assert csvout.buffer_bytes(csvout.csv_lines(table.slice(2, 2))) == b'A2,"a, b"\nA3,"two\r\nlines"\n'
+
+
+def test_squash_of_a_cell_does_not_depend_on_the_other_cells() -> None:
+    from mast.feeds.columns import squash
+
+    alone = squash(pa.array(["Flat\f2", "Elm Road"])).to_pylist()
+    beside = squash(pa.array(["Flat\f2", "Elm  Road"])).to_pylist()
+    assert alone[0] == beside[0] == "Flat 2"
