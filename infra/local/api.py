@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -66,6 +66,53 @@ def routes_from_swagger(body: Mapping[str, Any]) -> list[Route]:
             regex = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(resource)) + "$"
             routes.append(Route(method.upper(), resource, function.group(1), pool, re.compile(regex)))
     return routes
+
+
+@dataclass
+class Throttle:
+    """One of the stage's method settings that limits requests, as API Gateway applies it: a token
+    bucket of ``burst`` requests, refilled at ``rate`` a second, shared by every caller."""
+
+    resource: str  # "/access-requests", or "*" for every resource
+    method: str  # "POST", or "*"
+    rate: float
+    burst: int
+    _tokens: float = field(init=False)
+    _updated: float = field(init=False, default_factory=time.monotonic)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._tokens = float(self.burst)
+
+    def covers(self, route: Route) -> bool:
+        return self.resource in ("*", route.resource) and self.method in ("*", route.method)
+
+    def take(self) -> bool:
+        """Whether one more request may go through now."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def throttles_from_method_settings(settings: list[Mapping[str, Any]]) -> list[Throttle]:
+    """The stage's ``MethodSettings`` that set a limit, most specific first (API Gateway applies the
+    setting of the method itself over the stage-wide ``/*``). A ``ResourcePath`` escapes the
+    resource's slashes as ``~1`` after a leading ``/``: ``/~1access-requests`` is ``/access-requests``."""
+    throttles = []
+    for setting in settings:
+        if "ThrottlingRateLimit" not in setting and "ThrottlingBurstLimit" not in setting:
+            continue
+        path = str(setting.get("ResourcePath", "/*"))
+        resource = "*" if path == "/*" else path[1:].replace("~1", "/").replace("~0", "~")
+        rate = float(setting.get("ThrottlingRateLimit", 10_000))
+        throttles.append(Throttle(resource, str(setting.get("HttpMethod", "*")).upper(), rate,
+                                  int(setting.get("ThrottlingBurstLimit", max(1, int(rate))))))
+    return sorted(throttles, key=lambda t: (t.resource == "*", t.method == "*"))
 
 
 class TokenVerifier:
@@ -152,8 +199,10 @@ class LocalApi:
         stage: str,
         account: str,
         api_id: str,
+        throttles: list[Throttle] | None = None,
     ) -> None:
         self.routes = routes
+        self.throttles = throttles or []
         self.verifier = verifier
         self.invoke = invoke
         self.stage = stage
@@ -170,6 +219,9 @@ class LocalApi:
         route = next((r for r in matched if r.method == method), None)
         if route is None:
             return _json(403 if method != "OPTIONS" else 404, {"message": "Missing Authentication Token"})
+        throttle = next((t for t in self.throttles if t.covers(route)), None)
+        if throttle is not None and not throttle.take():
+            return _json(429, {"message": "Too Many Requests"})  # before the authorizer, as API Gateway
         authorizer: dict[str, Any] | None = None
         if route.user_pool_arn:
             lowered = {k.lower(): v for k, v in headers.items()}

@@ -67,6 +67,7 @@ class Provisioned:
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     rest_apis: list[dict[str, Any]] = field(default_factory=list)  # resolved swagger bodies
     stages: list[str] = field(default_factory=list)
+    method_settings: list[dict[str, Any]] = field(default_factory=list)  # the stage's, as in the template
     transfer_users: list[TransferUserSpec] = field(default_factory=list)
     role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role arn -> docs
     distributions: list[dict[str, Any]] = field(default_factory=list)
@@ -417,6 +418,7 @@ class Provisioner:
 
     def _api_stage(self, logical_id: str, p: dict[str, Any]) -> Created:
         self.out.stages.append(p["StageName"])
+        self.out.method_settings.extend(p.get("MethodSettings") or [])
         return p["StageName"], {}
 
     def _user_pool(self, logical_id: str, p: dict[str, Any]) -> Created:

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import requests
 
-from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger
+from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger, throttles_from_method_settings
 from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
 from infra.local.moto_fixes import fix_dynamodb_query_by_partition
@@ -308,7 +308,8 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
             raise RuntimeError("the local stack serves exactly one REST API with one stage")
         stage = provisioned.stages[0]
         _check_distribution(provisioned, stage)
-        api = LocalApi(routes, verifier, runner.invoke, stage=stage, account=ACCOUNT, api_id="local")
+        api = LocalApi(routes, verifier, runner.invoke, stage=stage, account=ACCOUNT, api_id="local",
+                       throttles=throttles_from_method_settings(provisioned.method_settings))
         config = {
             "apiUrl": f"{options.url}/{stage}",
             "region": REGION,

@@ -96,6 +96,21 @@ def test_no_token_is_401(local_stack: LocalStackProcess) -> None:
     assert get_options(local_stack, None).status_code == 401
 
 
+def test_access_requests_are_throttled_as_the_stage_says(local_stack: LocalStackProcess) -> None:
+    """POST /api/access-requests needs no sign-in, so the template's stage limits it to a burst of 5
+    and 1 a second: a quick run of requests is cut off with 429 before the handler, and a second
+    later one more goes through (these bodies are empty, so nothing is stored: 400 from the handler)."""
+    url = f"{local_stack.url}/api/access-requests"
+    started = time.monotonic()
+    statuses = [requests.post(url, data=b"", timeout=30).status_code for _ in range(10)]
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {400, 429}, statuses
+    assert statuses.count(400) <= 5 + int(elapsed) + 1, (statuses, elapsed)  # the burst, and what refilled
+    time.sleep(1.5)
+    refilled = requests.post(url, data=b"", timeout=30)
+    assert refilled.status_code == 400 and refilled.json()["message"], refilled.text
+
+
 def test_forged_signature_is_401(local_stack: LocalStackProcess) -> None:
     tokens = sign_in(local_stack, PRACTITIONER.email, PRACTITIONER.password)
     claims = jwt.decode(tokens["IdToken"], moto_signing_key()).claims
