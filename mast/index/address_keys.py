@@ -15,7 +15,8 @@ from typing import Final
 
 import numpy as np
 
-from mast.linkage.keys import KeyRule, key_strings, record_keys
+from mast.linkage.fingerprint import linkage_fingerprint
+from mast.linkage.keys import LOOKUP_KEYS, KeyRule, key_strings, record_keys
 from mast.linkage.table import RecordTable
 
 ADDRESS_KEYS: Final[tuple[KeyRule, ...]] = (
@@ -33,3 +34,13 @@ def record_address_keys(table: RecordTable, salt: str) -> np.ndarray:
 
 def address_key_strings(keys_row: np.ndarray) -> list[str]:
     return key_strings(keys_row, ADDRESS_KEYS)
+
+
+#: Every key rule the index is written with: the link's, then the address-search keys.
+INDEX_KEY_RULES: Final[tuple[KeyRule, ...]] = LOOKUP_KEYS + ADDRESS_KEYS
+
+
+def index_linkage() -> str:
+    """The fingerprint of the linkage this code writes and reads the index with
+    (:mod:`mast.linkage.fingerprint`): a live version with another one must be rebuilt."""
+    return linkage_fingerprint(INDEX_KEY_RULES)

@@ -2,8 +2,9 @@
 
 One message at a time (the match queue is FIFO, one group):
 
-* **rebuild** (no live index yet, a ``rebuild`` message, no saved state for the live version, or
-  twice as many records as the live model was trained on):
+* **rebuild** (no live index yet, a ``rebuild`` message, no saved state for the live version,
+  twice as many records as the live model was trained on, or a live version linked by another
+  release's linkage: :mod:`mast.linkage.fingerprint`):
   the current version of every record that is not withdrawn is linked in one batch
   (:meth:`mast.linkage.link.Linker.build`, training the model), written as a new index version,
   and made live by one conditional write; the previous version is given a TTL.
@@ -144,7 +145,9 @@ class _MatchRun:
         live = self.writer.live_version()
         state = self._read_state(live) if live else None
         outgrown = live is not None and searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1)
-        if live is None or state is None or outgrown or any(isinstance(m, RebuildRequested) for m in messages):
+        # linked by another release's keys or model: only a rebuild makes it searchable again
+        foreign = live is not None and not self.writer.live_is_this_linkage()
+        if live is None or state is None or outgrown or foreign or any(isinstance(m, RebuildRequested) for m in messages):
             outcome = self.rebuild(searchable, decisions, live)
         else:
             changed = set().union(*(self._changed_ids(m) for m in messages))

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mast.index import layout
+from mast.index.address_keys import index_linkage
 from mast.index.layout import IndexedRecord
 from mast.index.salt import key_salt
 from mast.linkage.model import Model
@@ -53,12 +54,18 @@ class IndexReader:
 
     # ------------------------------------------------------------------ version, model, salt
     def live_version(self) -> str | None:
-        """The live version now (None before the first link); the reader reads it from here on."""
+        """The live version now (None before the first link); the reader reads it from here on.
+
+        Raises :class:`IndexUnavailable` when the live version was linked by another linkage than
+        this code's (:mod:`mast.linkage.fingerprint`): its keys and model may not be this code's,
+        and a search on it could miss people without saying so. The match run rebuilds it."""
         item = self.client.get_item(
             TableName=self.table_name,
             Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}},
             ConsistentRead=True,
         ).get("Item")
+        if item and item.get("linkage", {}).get("S") != index_linkage():
+            raise IndexUnavailable("the live index was linked by another version of MAST; it is being rebuilt")
         self._version = item["version"]["S"] if item else None
         return self._version
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mast.index import layout
+from mast.index.address_keys import index_linkage
 from mast.index.reader import IndexUnavailable, batch_get
 from mast.linkage.model import Model
 
@@ -39,9 +40,17 @@ class IndexWriter:
 
     # ------------------------------------------------------------------ versions
     def live_version(self) -> str | None:
-        item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
-                                    Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
+        item = self._live_pointer()
         return item["version"]["S"] if item else None
+
+    def live_is_this_linkage(self) -> bool:
+        """Whether the live version was linked as this code links (False: it must be rebuilt)."""
+        item = self._live_pointer()
+        return item is not None and item.get("linkage", {}).get("S") == index_linkage()
+
+    def _live_pointer(self) -> dict[str, Any] | None:
+        return self.client.get_item(TableName=self.table_name, ConsistentRead=True,  # type: ignore[no-any-return]
+                                    Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
 
     def begin_version(self, model: Model, now: dt.datetime | None = None) -> str:
         """A new, empty version (state ``building``) holding ``model``."""
@@ -49,7 +58,7 @@ class IndexWriter:
         version = layout.new_version(now)
         self.client.put_item(TableName=self.table_name, Item={
             "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)},
-            "state": {"S": "building"}, "created_at": {"S": now.isoformat()},
+            "state": {"S": "building"}, "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()},
         })
         text = model.to_json()
         parts = [text[i : i + layout.MODEL_PART_CHARS] for i in range(0, len(text), layout.MODEL_PART_CHARS)]
@@ -61,7 +70,7 @@ class IndexWriter:
         """Make ``version`` live in one conditional write: only if ``expected`` is still live."""
         now = dt.datetime.now(dt.UTC).isoformat()
         item = {"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version},
-                "switched_at": {"S": now}}
+                "switched_at": {"S": now}, "linkage": {"S": index_linkage()}}
         if expected is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:

@@ -25,6 +25,7 @@ from mast.feeds.events import FeedIngested, UploadCompletedEvent  # noqa: E402
 from mast.feeds.ingest import IngestSettings, ingest_upload  # noqa: E402
 from mast.generate import generate_days  # noqa: E402
 from mast.index import IndexReader, layout  # noqa: E402
+from mast.index.reader import IndexUnavailable  # noqa: E402
 from mast.index.linking import MatchSettings, run_match  # noqa: E402
 from mast.index.messages import RebuildRequested, RelinkRequested, parse_match_message  # noqa: E402
 from mast.index.salt import forget_cached_salts  # noqa: E402
@@ -313,3 +314,17 @@ def test_a_batch_of_ingests_is_linked_in_one_run_with_every_feeds_changes(aws: d
     indexed = {r.record_id for r in reader.records(sorted(new))}
     assert {r.split(":", 1)[0] for r in indexed} == {"wm-police", "walsall-nhs-ae"}
     assert outcome.linked >= len(indexed) > 0
+
+
+def test_an_index_linked_by_another_release_is_refused_by_search_and_rebuilt(aws: dict[str, Any]) -> None:
+    """A live version whose linkage fingerprint is not this code's (keys or model made otherwise)
+    is never searched (its keys could miss people silently) and the next match run rebuilds it."""
+    first = match(aws, ingest_day(aws, 0, feeds=("wm-police",))[0])
+    ddb, table = aws["ddb"], aws["match"].index_table
+    ddb.update_item(TableName=table, Key={"pk": {"S": "INDEX"}, "sk": {"S": "LIVE"}},
+                    UpdateExpression="SET linkage = :old", ExpressionAttributeValues={":old": {"S": "an-older-release"}})
+    with pytest.raises(IndexUnavailable, match="another version"):
+        IndexReader(table, ddb).live_version()
+    second = match(aws, ingest_day(aws, 0, feeds=("wm-fire",))[0])
+    assert second.mode == "rebuild" and second.version != first.version
+    assert IndexReader(table, ddb).live_version() == second.version

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 from mast.index import layout
+from mast.index.writer import IndexWriter
 from mast.linkage.report import REPORT_KEY, linkage_report
 from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
@@ -104,9 +105,9 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]], version: st
         keys = key_strings(linker.keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])  # as the match run does
         items.extend(layout.record_items(version, record, keys))
     items.append({"pk": {"S": layout.model_pk(version)}, "sk": {"S": "0000"}, "text": {"S": linker.model.to_json()}})
-    items.append({"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version}})
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[start : start + 25]]})
+    IndexWriter(table, client).switch(version, None)  # the live pointer, with this code's linkage fingerprint
     return linker
 
 

@@ -142,3 +142,20 @@ def test_decisions_are_kept_in_order_with_who_and_when_and_only_from_stewards(aw
     with pytest.raises(ValueError):
         store.record(Decision("a", "c", SAME, reason="x" * 501), STEWARD)
     assert len(store.all()) == 2
+
+
+def test_the_linkage_fingerprint_changes_with_how_keys_are_made() -> None:
+    """A rule that makes other keys (another namespace, other parts) gives another fingerprint; the
+    same rules give the same one (the index and the search agree only when nothing changed)."""
+    import dataclasses
+
+    from mast.index.address_keys import INDEX_KEY_RULES, index_linkage
+    from mast.linkage.fingerprint import linkage_fingerprint
+
+    assert index_linkage() == linkage_fingerprint(tuple(INDEX_KEY_RULES)) == index_linkage()
+    first = INDEX_KEY_RULES[0]
+    renamed = (dataclasses.replace(first, namespace=first.namespace + "-v2"), *INDEX_KEY_RULES[1:])
+    fewer = INDEX_KEY_RULES[:-1]
+    explained = (dataclasses.replace(first, explanation="said otherwise"), *INDEX_KEY_RULES[1:])
+    assert len({index_linkage(), linkage_fingerprint(renamed), linkage_fingerprint(fewer)}) == 3
+    assert linkage_fingerprint(explained) == index_linkage()  # words about a rule change nothing
