@@ -9,6 +9,7 @@ fewer pairs of names) with rapidfuzz, then gathered back to pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +65,23 @@ class PairContext:
     def both(self, field: str) -> np.ndarray:
         a, b = self.present(field)
         return a & b
+
+    def per_distinct_pair(self, field: str, decide: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``decide(x, y)`` (two arrays of the field's value ids -> bool) evaluated once per distinct
+        unordered pair of present values, and spread back to every candidate pair (False where either
+        side is missing). ``decide`` must be symmetric. Millions of candidate pairs share far fewer
+        distinct pairs of names, so a test that is costly per pair (every nickname group of one name
+        against every group of the other) is paid once per pair of names, not once per pair of records."""
+        a, b = self.values(field)
+        out = np.zeros(self.size, bool)
+        todo = np.nonzero((a >= 0) & (b >= 0))[0]
+        if todo.size:
+            width = np.int64(max(int(a.max()), int(b.max())) + 1)
+            lo = np.minimum(a[todo], b[todo]).astype(np.int64)
+            hi = np.maximum(a[todo], b[todo]).astype(np.int64)
+            uniq, inverse = unique_inverse(lo * width + hi)
+            out[todo] = np.asarray(decide(uniq // width, uniq % width), dtype=bool)[inverse]
+        return out
 
     def vocab(self, field: str) -> Vocab:
         if field in NAME_FIELDS:
@@ -377,14 +395,17 @@ class Nickname:
     field: str
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        a, b = ctx.values(self.field)
         nick = ctx.table.vocabs.names.nick
-        na, nb = nick[np.maximum(a, 0)], nick[np.maximum(b, 0)]
-        hit = np.zeros(ctx.size, bool)
-        for i in range(na.shape[1]):
-            col = na[:, i : i + 1]
-            hit |= ((col == nb) & (col >= 0)).any(axis=1)
-        return hit & ctx.both(self.field)
+
+        def share_a_group(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            nx, ny = nick[x], nick[y]
+            hit = np.zeros(len(x), bool)
+            for i in range(nx.shape[1]):
+                col = nx[:, i : i + 1]
+                hit |= ((col == ny) & (col >= 0)).any(axis=1)
+            return hit
+
+        return ctx.per_distinct_pair(self.field, share_a_group)
 
     def describe(self) -> str:
         return f"{self.field} in the same nickname group"
@@ -402,12 +423,16 @@ class NearNickname:
         if len(names.near) < len(names.values):
             names.refresh_near(np.concatenate([a, b]))
         nick, near = names.nick, names.near
-        hit = np.zeros(ctx.size, bool)
-        for x, y in ((nick[np.maximum(a, 0)], near[np.maximum(b, 0)]), (near[np.maximum(a, 0)], nick[np.maximum(b, 0)])):
-            for i in range(x.shape[1]):
-                col = x[:, i : i + 1]
-                hit |= ((col == y) & (col >= 0)).any(axis=1)
-        return hit & ctx.both(self.field)
+
+        def near_a_nickname(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:  # symmetric: both directions
+            hit = np.zeros(len(xs), bool)
+            for x, y in ((nick[xs], near[ys]), (near[xs], nick[ys])):
+                for i in range(x.shape[1]):
+                    col = x[:, i : i + 1]
+                    hit |= ((col == y) & (col >= 0)).any(axis=1)
+            return hit
+
+        return ctx.per_distinct_pair(self.field, near_a_nickname)
 
     def describe(self) -> str:
         return f"{self.field} a slip away from a nickname of the other"
