@@ -49,7 +49,7 @@ from mast.api.models import (
     WhyField,
 )
 from mast.config import Partnership
-from mast.index.address_keys import ADDRESS_KEYS
+from mast.index.address_keys import INDEX_KEY_RULES
 from mast.linkage.keys import LOOKUP_KEYS
 from mast.index.layout import IndexedRecord
 from mast.linkage.model import Model
@@ -131,7 +131,7 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     model = index.model()
     wanted = linkage_query(query)
     salt = index.key_salt()
-    keys = query_keys(wanted, salt, LOOKUP_KEYS if query.is_person_search else LOOKUP_KEYS + ADDRESS_KEYS)
+    keys = query_keys(wanted, salt, LOOKUP_KEYS if query.is_person_search else INDEX_KEY_RULES)
     found = index.record_ids_for_keys(keys, max_per_key=MAX_RECORDS_PER_KEY) if keys else {}
     candidate_ids = list(dict.fromkeys(rid for ids in found.values() for rid in ids))
     candidates = [r for r in index.records(candidate_ids) if _dob_fits(query, r)]

@@ -47,6 +47,7 @@ from mast.audit import AuditEvent, AuditStore, new_event_id
 from mast.config import load_partnership
 from mast.declarations import legal_gateways
 from mast.index import IndexReader, IndexUnavailable, KeySaltUnavailable
+from mast.index.address_keys import index_linkage
 from mast.linkage.report import REPORT_KEY
 from mast.search import (
     PersonGone,
@@ -91,6 +92,10 @@ def _salt_unavailable(_: KeySaltUnavailable) -> Response:
     logger.error("lookup-key salt unavailable")
     return _json(503, {"message": "search is not available: its configuration cannot be read"})
 
+
+# The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init
+# phase rather than inside a practitioner's first search (cached from here on).
+index_linkage()
 
 # --------------------------------------------------------------------------------------- plumbing
 @functools.cache

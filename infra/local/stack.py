@@ -162,8 +162,6 @@ class RunningStack:
     outbox: Outbox
     stop: Callable[[], None]
     router: EventRouter
-    #: what the local AWS is told to refuse (`mast local fault`); see infra/local/faults.py
-    faults: Faults
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -337,7 +335,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
     except BaseException:
         stop()
         raise
-    return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router, faults)
+    return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router)
 
 
 def _start_sftp(options: LocalOptions, session: Any, provisioned: Provisioned, announce: Callable[[str], None]) -> Any:

@@ -40,7 +40,7 @@ def mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def clean(values: pa.Array | pa.ChunkedArray, null_values: Iterable[str] = ()) -> pa.Array:
     """Trim; blank cells and the feed's null markers ("NULL") become null."""
-    arr = _combine(values)
+    arr = combine(values)
     arr = pc.utf8_trim_whitespace(arr)
     blank = pc.equal(pc.utf8_length(arr), 0)
     markers = [v.casefold() for v in null_values]
@@ -182,7 +182,7 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     is weighted by ``P`` to the power of its offset in the buffer, the weighted bytes summed per
     string, and each sum brought back to its string's start by ``P``'s inverse to the power of
     that start, so no per-byte position within a string is ever built."""
-    arr = _combine(values)
+    arr = combine(values)
     n = len(arr)
     if n == 0:
         return np.empty(0, np.uint64)
@@ -217,5 +217,6 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return h
 
 
-def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+def combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array, whether the column came in one chunk or several."""
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

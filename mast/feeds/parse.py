@@ -789,7 +789,7 @@ class _Parser:
         arrays["ingest_id"] = pa.repeat(pa.scalar(self.ingest_id, pa.string()), k)
         arrays["withdrawn"] = pa.array(np.zeros(k, dtype=bool))
         return pa.RecordBatch.from_arrays(
-            [_as_array(arrays[name]).cast(RECORD_SCHEMA.field(name).type) for name in RECORD_SCHEMA.names],
+            [col.combine(arrays[name]).cast(RECORD_SCHEMA.field(name).type) for name in RECORD_SCHEMA.names],
             schema=RECORD_SCHEMA,
         )
 
@@ -826,5 +826,3 @@ def _kept_parts(batch: pa.RecordBatch, keep: np.ndarray) -> list[pa.RecordBatch]
     return [batch.slice(int(a), int(b - a)) for a, b in runs]
 
 
-def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

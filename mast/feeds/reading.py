@@ -330,13 +330,10 @@ class ExtractReader:
         data: bytes,
         fmt: TextFormat | None = None,
         select: Callable[[tuple[str, ...]], Sequence[int]] | None = None,
-        *,
-        block_size: int | None = None,
     ) -> None:
         self.data = data
         self.fmt = fmt or sniff(data)
         self.select = select
-        self.block_size = block_size or BLOCK_SIZE
         self.layout: Layout | None = scan_layout(data, self.fmt)  # let go once settled
         self.header = tuple(_parse_one(data[self.layout.header_start : self.layout.header_end], self.fmt))
         self._body_start = self.layout.header_end
@@ -388,8 +385,8 @@ class ExtractReader:
     def _stream(self, wanted: list[str], on_invalid: Callable[[object], str]) -> Iterator[pa.RecordBatch]:
         body = pa.py_buffer(self.data).slice(self._body_start)
         names = [f"c{i}" for i in range(len(self.header))]
-        read_block = max(min(READ_BLOCK_SIZE, self.block_size), 2 * self._longest)  # a record must fit in a block
-        per_batch = max(1, self.block_size // read_block)
+        read_block = max(min(READ_BLOCK_SIZE, BLOCK_SIZE), 2 * self._longest)  # a record must fit in a block
+        per_batch = max(1, BLOCK_SIZE // read_block)
         try:
             reader = pacsv.open_csv(
                 pa.BufferReader(body),
@@ -476,6 +473,8 @@ class ExtractReader:
         again from the bytes: for the few rows found bad only once the whole file was seen."""
         parts: dict[str, list[pa.Array]] = {c: [] for c in columns}
         for first, batch, _ in self.batches(columns):
+            if len(indices) == 0 or first > indices[-1]:
+                break  # every wanted row is taken: the rest of the file is not read again
             lo, hi = np.searchsorted(indices, [first, first + batch.num_rows])
             if hi > lo:
                 take = pa.array(indices[lo:hi] - first, pa.int64())

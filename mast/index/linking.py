@@ -142,11 +142,11 @@ class _MatchRun:
         current = store.read_current_records(self.settings.curated_bucket)
         searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
         self._timed("read", t)
-        live = self.writer.live_version()
+        live, this_linkage = self.writer.live()
         state = self._read_state(live) if live else None
         outgrown = live is not None and searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1)
         # linked by another release's keys or model: only a rebuild makes it searchable again
-        foreign = live is not None and not self.writer.live_is_this_linkage()
+        foreign = live is not None and not this_linkage
         if live is None or state is None or outgrown or foreign or any(isinstance(m, RebuildRequested) for m in messages):
             outcome = self.rebuild(searchable, decisions, live)
         else:

@@ -40,17 +40,16 @@ class IndexWriter:
 
     # ------------------------------------------------------------------ versions
     def live_version(self) -> str | None:
-        item = self._live_pointer()
-        return item["version"]["S"] if item else None
+        return self.live()[0]
 
-    def live_is_this_linkage(self) -> bool:
-        """Whether the live version was linked as this code links (False: it must be rebuilt)."""
-        item = self._live_pointer()
-        return item is not None and item.get("linkage", {}).get("S") == index_linkage()
-
-    def _live_pointer(self) -> dict[str, Any] | None:
-        return self.client.get_item(TableName=self.table_name, ConsistentRead=True,  # type: ignore[no-any-return]
+    def live(self) -> tuple[str | None, bool]:
+        """The live version (None before the first link) and whether it was linked as this code
+        links (:mod:`mast.linkage.fingerprint`; False: only a rebuild makes it searchable), in one read."""
+        item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
                                     Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
+        if item is None:
+            return None, False
+        return item["version"]["S"], item.get("linkage", {}).get("S") == index_linkage()
 
     def begin_version(self, model: Model, now: dt.datetime | None = None) -> str:
         """A new, empty version (state ``building``) holding ``model``."""
@@ -69,8 +68,12 @@ class IndexWriter:
     def switch(self, version: str, expected: str | None, stats: dict[str, int] | None = None) -> None:
         """Make ``version`` live in one conditional write: only if ``expected`` is still live."""
         now = dt.datetime.now(dt.UTC).isoformat()
+        built = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                     Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}}).get("Item")
+        # the pointer names the linkage the version was built with (begin_version recorded it)
+        linkage = (built or {}).get("linkage", {"S": "unknown"})
         item = {"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version},
-                "switched_at": {"S": now}, "linkage": {"S": index_linkage()}}
+                "switched_at": {"S": now}, "linkage": linkage}
         if expected is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:

@@ -8,8 +8,8 @@ found reads as no involvement. Or it would hold a model this code cannot load. S
 version records the fingerprint of the linkage that wrote it; a search refuses an index with
 another fingerprint (503: it is being rebuilt), and the match run rebuilds it.
 
-The fingerprint hashes the model format, every comparison's levels and every guard, every key
-rule, and the keys this code makes of a fixed set of probe records under a fixed salt. A change in
+The fingerprint hashes the model format, every comparison's levels and every guard with what each
+tests (thresholds included), every key rule, and the keys this code makes of a fixed set of probe records under a fixed salt. A change in
 how keys come out therefore shows by itself, without anyone having to remember to bump a number.
 """
 
@@ -50,8 +50,9 @@ def linkage_fingerprint(rules: tuple[KeyRule, ...]) -> str:
     keys = record_keys(table, rules, _PROBE_SALT)
     description = {
         "model_format": MODEL_FORMAT,
-        "comparisons": {c.name: list(c.labels) for c in settings.comparisons},
-        "guards": [g.name for g in settings.guards],
+        # what each level and guard tests, with every parameter (predicates are frozen dataclasses)
+        "comparisons": {c.name: [[lvl.label, repr(lvl.when)] for lvl in c.levels] for c in settings.comparisons},
+        "guards": [[g.name, repr(g.when)] for g in settings.guards],
         # what a rule does, not how it is explained
         "rules": [{k: v for k, v in dataclasses.asdict(rule).items() if k != "explanation"} for rule in rules],
         "probe_keys": [key_strings(row, rules) for row in keys],

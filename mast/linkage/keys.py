@@ -145,9 +145,6 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
     if part == "birth_day_of_year":
         y, m, d = table.dob_parts()
         return (m * 100 + d).astype(np.uint64), y > 0
-    if part == "sole_name_initial":
-        initial = names.initial[np.maximum(table.given, 0)] if len(names.initial) else np.zeros(len(table), np.int32)
-        return initial.astype(np.uint64), (table.given >= 0) & (table.family < 0)
     if part in ("family_initial", "given_initial"):
         codes = table.family if part == "family_initial" else table.given
         initial = names.initial[np.maximum(codes, 0)] if len(names.initial) else np.zeros(len(codes), np.int32)

@@ -30,6 +30,17 @@ _VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwelling
              "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
 
 
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct unordered pairs of value ids among ``(a[k], b[k])`` (all present) as two arrays
+    ``x <= y``, and the index of each input pair among them: a symmetric test of two values runs
+    once per distinct pair, and ``result[inverse]`` spreads it back to every pair."""
+    width = np.int64(max(int(a.max()), int(b.max())) + 1)
+    lo = np.minimum(a, b).astype(np.int64)
+    hi = np.maximum(a, b).astype(np.int64)
+    uniq, inverse = unique_inverse(lo * width + hi)
+    return uniq // width, uniq % width, inverse
+
+
 class PairContext:
     """Candidate pairs ``(left[k], right[k])`` of one table, with per-batch caches."""
 
@@ -76,11 +87,8 @@ class PairContext:
         out = np.zeros(self.size, bool)
         todo = np.nonzero((a >= 0) & (b >= 0))[0]
         if todo.size:
-            width = np.int64(max(int(a.max()), int(b.max())) + 1)
-            lo = np.minimum(a[todo], b[todo]).astype(np.int64)
-            hi = np.maximum(a[todo], b[todo]).astype(np.int64)
-            uniq, inverse = unique_inverse(lo * width + hi)
-            out[todo] = np.asarray(decide(uniq // width, uniq % width), dtype=bool)[inverse]
+            x, y, inverse = _distinct_pairs(a[todo], b[todo])
+            out[todo] = np.asarray(decide(x, y), dtype=bool)[inverse]
         return out
 
     def vocab(self, field: str) -> Vocab:
@@ -110,20 +118,17 @@ class PairContext:
         todo = np.nonzero((a >= 0) & (b >= 0) & (a != b))[0]
         if todo.size:
             vocab = self.vocab(field_l)
-            width = np.int64(len(vocab) + 1)
-            lo = np.minimum(a[todo], b[todo]).astype(np.int64)
-            hi = np.maximum(a[todo], b[todo]).astype(np.int64)
-            uniq, inverse = unique_inverse(lo * width + hi)
+            x, y, inverse = _distinct_pairs(a[todo], b[todo])
             strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
-            ua = [strings[x] for x in (uniq // width).tolist()]
-            ub = [strings[x] for x in (uniq % width).tolist()]
+            ua = [strings[i] for i in x.tolist()]
+            ub = [strings[i] for i in y.tolist()]
             if spaceless:
                 ua = [x.replace(" ", "") for x in ua]
                 ub = [x.replace(" ", "") for x in ub]
             scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                       "prefix": _Prefix.similarity}[metric]
             sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
-            out[todo] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+            out[todo] = np.asarray(sims, dtype=np.float32)[inverse]
         self._cache[key] = out
         return out
 
@@ -547,6 +552,7 @@ class DateTypo:
         return "date of birth one typing slip away (one digit, or two adjacent digits swapped)"
 
 
+@dataclass(frozen=True)
 class DateTwoSlips:
     """The dates written as YYYYMMDD differ in exactly two digits (two typing slips)."""
 

@@ -85,12 +85,14 @@ def canonical(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_index(client: Any, table: str, rows: list[dict[str, Any]], version: str = "20260101T000000000000Z") -> Linker:
+def write_index(client: Any, table: str, rows: list[dict[str, Any]]) -> Linker:
     """Link ``rows`` and write them as the live version of the index in ``table``."""
+    writer = IndexWriter(table, client)
     linker = Linker.build(prepare_records([{**r, "source": r["partner"]} for r in rows]),
                           options=LinkOptions(key_salt=SALT))
     people, addresses = linker.person_ids(), linker.address_ids()
     address_keys = record_address_keys(linker.table, SALT)
+    version = writer.begin_version(linker.model)  # the model, and the linkage it was built with
     items: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         record = IndexedRecord(
@@ -104,10 +106,9 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]], version: st
         )
         keys = key_strings(linker.keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])  # as the match run does
         items.extend(layout.record_items(version, record, keys))
-    items.append({"pk": {"S": layout.model_pk(version)}, "sk": {"S": "0000"}, "text": {"S": linker.model.to_json()}})
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[start : start + 25]]})
-    IndexWriter(table, client).switch(version, None)  # the live pointer, with this code's linkage fingerprint
+    writer.switch(version, None)
     return linker
 
 
