@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     live = Linker.build(prepare(subset(~is_new)), options=LinkOptions(workers=args.workers))
     model, people = live.model, live.person_ids()
+    live.key_index()  # the population in memory, lookup-key index included, as the reference has it
     started = time.perf_counter()
     live.add(subset(is_new))
     reference = time.perf_counter() - started

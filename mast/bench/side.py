@@ -80,6 +80,7 @@ def _incremental_and_search(dataset: Dataset, model: Any, workers: int | None) -
         return {k: Factorised(v.uniques, v.codes[mask]) for k, v in dataset.canonical.items()}
 
     base = Linker.build(prepare(subset(~is_new)), model=model, options=LinkOptions(workers=workers))
+    base.key_index()  # the linked population's lookup-key index is part of what is already linked
     started = time.perf_counter()
     added = base.add(subset(is_new))
     incremental = time.perf_counter() - started

@@ -244,6 +244,9 @@ class KeyIndex:
         flat, rows = flat[keep], rows[keep]
         order = np.argsort(flat, kind="stable")
         flat, rows = flat[order], rows[order]
+        if len(self.keys) == 0:
+            self.keys, self.rows = flat, rows
+            return
         at = np.searchsorted(self.keys, flat, side="right")
         self.keys = np.insert(self.keys, at, flat)
         self.rows = np.insert(self.rows, at, rows)
@@ -308,9 +311,15 @@ class Linker:
     edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
+        self._row_of: dict[str, int] | None = None
+
+    def key_index(self) -> KeyIndex:
+        """The lookup-key index, made on first use: an incremental link and a search need it, a batch
+        rebuild whose result is written to DynamoDB does not (sorting every key of a million records
+        costs seconds)."""
         if self.index is None:
             self.index = KeyIndex(self.keys)
-        self._row_of: dict[str, int] | None = None
+        return self.index
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -412,7 +421,7 @@ class Linker:
         combined = self.table.concat(new)
         combined.compute_tf()
         new_keys = record_keys(new, LOOKUP_KEYS, self.options.key_salt)
-        qpos, rows = self.index.lookup(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block))
+        qpos, rows = self.key_index().lookup(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block))
         lo_old, hi_old = rows, qpos + base_n
         new_blocks = make_blocks(new_keys, block_limits(LOOKUP_KEYS, self.options.max_block), row_offset=base_n)
         lo_new, hi_new = block_pairs(new_blocks)
@@ -446,7 +455,7 @@ class Linker:
         new_labels[region] = region_labels[region]
         self.table, self.labels = combined, new_labels
         self.keys = np.concatenate([self.keys, new_keys])
-        self.index.add(new_keys, base_n)
+        self.key_index().add(new_keys, base_n)
         self._row_of = row_of
         after = self.person_ids_of(new_labels, combined, region)
         changed = {str(combined.record_id[r]): after[k] for k, r in enumerate(region.tolist()) if before[k] != after[k]}
@@ -469,7 +478,7 @@ class Linker:
 def candidate_rows(linker: Linker, query: Mapping[str, Any]) -> np.ndarray:
     q = prepare_records([{"record_id": "__query__", **query}], linker.table.vocabs, compute_tf=False)
     keys = record_keys(q, LOOKUP_KEYS, linker.options.key_salt)
-    _, rows = linker.index.lookup(keys, block_limits(LOOKUP_KEYS, linker.options.max_block))
+    _, rows = linker.key_index().lookup(keys, block_limits(LOOKUP_KEYS, linker.options.max_block))
     return unique(rows)
 
 

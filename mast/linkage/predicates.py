@@ -77,18 +77,34 @@ class PairContext:
         a, b = self.present(field)
         return a & b
 
+    def distinct_pairs(self, field_l: str, field_r: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs where left ``field_l`` and right ``field_r`` are both present, as ``(rows, x, y,
+        inverse)``: ``rows`` their positions, ``x <= y`` the distinct unordered pairs of value ids among
+        them, ``inverse`` the index of each row's pair among those. Made once per batch and field pair:
+        every similarity metric and every per-distinct-pair test of the fields shares it (its sort is
+        the dearest step of a test that is cheap per distinct pair)."""
+        key = ("pairs", field_l, field_r)
+        if key not in self._cache:
+            a = self.values(field_l)[0]
+            b = self.values(field_r)[1]
+            rows = np.nonzero((a >= 0) & (b >= 0))[0]
+            if rows.size:
+                x, y, inverse = _distinct_pairs(a[rows], b[rows])
+            else:
+                x = y = inverse = np.zeros(0, np.int64)
+            self._cache[key] = (rows, x, y, inverse)
+        return self._cache[key]
+
     def per_distinct_pair(self, field: str, decide: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``decide(x, y)`` (two arrays of the field's value ids -> bool) evaluated once per distinct
         unordered pair of present values, and spread back to every candidate pair (False where either
         side is missing). ``decide`` must be symmetric. Millions of candidate pairs share far fewer
         distinct pairs of names, so a test that is costly per pair (every nickname group of one name
         against every group of the other) is paid once per pair of names, not once per pair of records."""
-        a, b = self.values(field)
+        rows, x, y, inverse = self.distinct_pairs(field, field)
         out = np.zeros(self.size, bool)
-        todo = np.nonzero((a >= 0) & (b >= 0))[0]
-        if todo.size:
-            x, y, inverse = _distinct_pairs(a[todo], b[todo])
-            out[todo] = np.asarray(decide(x, y), dtype=bool)[inverse]
+        if rows.size:
+            out[rows] = np.asarray(decide(x, y), dtype=bool)[inverse]
         return out
 
     def vocab(self, field: str) -> Vocab:
@@ -107,28 +123,22 @@ class PairContext:
         key = ("sim", field_l, field_r, metric, spaceless)
         if key in self._cache:
             return self._cache[key]
-        a = self.values(field_l)[0]
-        b = self.values(field_r)[1]
-        if metric == "dl":
-            out = np.where((a == b) & (a >= 0), 0.0, 99.0).astype(np.float32)
-        elif metric == "prefix":
-            out = np.where((a == b) & (a >= 0), 99.0, 0.0).astype(np.float32)
-        else:
-            out = ((a == b) & (a >= 0)).astype(np.float32)
-        todo = np.nonzero((a >= 0) & (b >= 0) & (a != b))[0]
-        if todo.size:
-            vocab = self.vocab(field_l)
-            x, y, inverse = _distinct_pairs(a[todo], b[todo])
-            strings = vocab.compact if field_l in NAME_FIELDS else vocab.values  # type: ignore[attr-defined]
-            ua = [strings[i] for i in x.tolist()]
-            ub = [strings[i] for i in y.tolist()]
-            if spaceless:
-                ua = [x.replace(" ", "") for x in ua]
-                ub = [x.replace(" ", "") for x in ub]
-            scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
-                      "prefix": _Prefix.similarity}[metric]
-            sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
-            out[todo] = np.asarray(sims, dtype=np.float32)[inverse]
+        # the value where either side is missing, and where both hold the same value
+        missing, same = {"dl": (99.0, 0.0), "prefix": (0.0, 99.0)}.get(metric, (0.0, 1.0))
+        out = np.full(self.size, missing, dtype=np.float32)
+        rows, x, y, inverse = self.distinct_pairs(field_l, field_r)
+        if rows.size:
+            sims = np.full(len(x), same, dtype=np.float32)
+            differ = np.nonzero(x != y)[0]
+            if differ.size:
+                vocab = self.vocab(field_l)
+                strings = vocab.spaceless() if spaceless else vocab.comparable()
+                ua = [strings[i] for i in x[differ].tolist()]
+                ub = [strings[i] for i in y[differ].tolist()]
+                scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
+                          "prefix": _Prefix.similarity}[metric]
+                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
+            out[rows] = sims[inverse]
         self._cache[key] = out
         return out
 
@@ -136,12 +146,8 @@ class PairContext:
         """Dates of birth as 8 digits (YYYYMMDD) on each side, for edit distances on dates."""
         key = ("dob_digits",)
         if key not in self._cache:
-            y, m, d = self.table.dob_parts()
-            number = (y.astype(np.int64) * 10000 + m * 100 + d)
-            powers = 10 ** np.arange(7, -1, -1, dtype=np.int64)
-            left = (number[self.left, None] // powers) % 10
-            right = (number[self.right, None] // powers) % 10
-            self._cache[key] = (left, right)
+            digits = self.table.dob_digits()
+            self._cache[key] = (digits[self.left], digits[self.right])
         return self._cache[key]
 
 
@@ -276,6 +282,16 @@ class Crossed:
         return "given and family names in each other's fields" + ("" if self.both else " (at least one of them)")
 
 
+def _among_words(ctx: PairContext, name: np.ndarray, other: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Where ``where`` holds and ``other`` is present: is ``name`` one of the words of ``other``? (Both
+    name codes; a one-word name's only word is itself.) Tested only on the rows ``where`` selects."""
+    out = np.zeros(ctx.size, bool)
+    rows = np.nonzero(where & (other >= 0))[0]
+    if rows.size:
+        out[rows] = (ctx.table.vocabs.names.tokens[other[rows]] == name[rows, None]).any(axis=1)
+    return out
+
+
 @dataclass(frozen=True)
 class ShiftedName:
     """A record with no family name carries it in the given-name field: its given name is (one slip
@@ -286,12 +302,13 @@ class ShiftedName:
     def __call__(self, ctx: PairContext) -> np.ndarray:
         lg, rg = ctx.values("given")
         lf, rf = ctx.values("family")
-        tokens = ctx.table.vocabs.names.tokens
+        left = (lf < 0) & (lg >= 0)
+        right = (rf < 0) & (rg >= 0)
         # the given name is a word of the other's (double-barrelled) family name
-        in_right = ((tokens[np.maximum(rf, 0)] == lg[:, None]) & (rf >= 0)[:, None]).any(axis=1)
-        in_left = ((tokens[np.maximum(lf, 0)] == rg[:, None]) & (lf >= 0)[:, None]).any(axis=1)
-        left = (lf < 0) & (lg >= 0) & ((ctx.similarity("given", "family", "jw") >= self.threshold) | in_right)
-        right = (rf < 0) & (rg >= 0) & ((ctx.similarity("family", "given", "jw") >= self.threshold) | in_left)
+        in_right = _among_words(ctx, lg, rf, left)
+        in_left = _among_words(ctx, rg, lf, right)
+        left &= (ctx.similarity("given", "family", "jw") >= self.threshold) | in_right
+        right &= (ctx.similarity("family", "given", "jw") >= self.threshold) | in_left
         return left | right
 
     def describe(self) -> str:
@@ -309,10 +326,7 @@ class InNamesOf:
     def __call__(self, ctx: PairContext) -> np.ndarray:
         la, ra = ctx.values(self.a)
         lb, rb = ctx.values(self.b)
-        tokens = ctx.table.vocabs.names.tokens
-        left = ((tokens[np.maximum(rb, 0)] == la[:, None]) & (rb >= 0)[:, None]).any(axis=1) & (la >= 0)
-        right = ((tokens[np.maximum(lb, 0)] == ra[:, None]) & (lb >= 0)[:, None]).any(axis=1) & (ra >= 0)
-        return left | right
+        return _among_words(ctx, la, rb, la >= 0) | _among_words(ctx, ra, lb, ra >= 0)
 
     def describe(self) -> str:
         return f"one record's {self.a} is among the other's {self.b} names"
@@ -506,13 +520,20 @@ class SharedToken:
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         a, b = ctx.values(self.field)
+        both = ctx.both(self.field)
+        hit = both & (a == b)
+        # two different names can share a word only when one of them has several
         tokens = ctx.table.vocabs.names.tokens
-        ta, tb = tokens[np.maximum(a, 0)], tokens[np.maximum(b, 0)]
-        hit = np.zeros(ctx.size, bool)
-        for i in range(ta.shape[1]):
-            col = ta[:, i : i + 1]
-            hit |= ((col == tb) & (col >= 0)).any(axis=1)
-        return hit & ctx.both(self.field)
+        several = tokens[:, 1] >= 0
+        rows = np.nonzero(both & (a != b) & (several[np.maximum(a, 0)] | several[np.maximum(b, 0)]))[0]
+        if rows.size:
+            ta, tb = tokens[a[rows]], tokens[b[rows]]
+            shared = np.zeros(rows.size, bool)
+            for i in range(ta.shape[1]):
+                col = ta[:, i : i + 1]
+                shared |= ((col == tb) & (col >= 0)).any(axis=1)
+            hit[rows] = shared
+        return hit
 
     def describe(self) -> str:
         return f"{self.field} shares a word"

@@ -78,6 +78,18 @@ class Vocab:
             self._hashes = np.concatenate([self._hashes, extra])
         return self._hashes
 
+    def spaceless(self) -> list[str]:
+        """Every value with its spaces removed, index-aligned with the codes (made once per value, not
+        once per comparison: a slip often moves a space, ``VICTORIAKTREET``)."""
+        cached: list[str] = self.__dict__.setdefault("_spaceless", [])
+        source = self.comparable()
+        cached.extend(v.replace(" ", "") for v in source[len(cached):])
+        return cached
+
+    def comparable(self) -> list[str]:
+        """The form of each value that string similarities compare."""
+        return self.values
+
     def strings(self, codes: np.ndarray) -> list[str]:
         """Strings of ``codes`` ('' for missing)."""
         values = self.values
@@ -119,6 +131,10 @@ class NameVocab(Vocab):
             if groups:
                 self.near[code, : len(groups)] = groups
         self._near_done[todo] = True
+
+    def comparable(self) -> list[str]:
+        self.refresh()
+        return self.compact
 
     def prefix_hashes(self) -> np.ndarray:
         """Stable hashes of each name's first two letters (run together)."""
