@@ -30,6 +30,12 @@ _VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwelling
              "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
 
 
+#: Damerau-Levenshtein distances are worked out up to this many edits; a greater one reads as
+#: ``DL_MOST + 1``. No level asks about more than two slips, and stopping there makes the dearest
+#: string metric about three times cheaper.
+DL_MOST = 2
+
+
 def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct unordered pairs of value ids among ``(a[k], b[k])`` (all present) as two arrays
     ``x <= y``, and the index of each input pair among them: a symmetric test of two values runs
@@ -116,7 +122,8 @@ class PairContext:
         """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).
 
         Computed once per distinct pair of values. ``metric``: ``"jw"`` (Jaro-Winkler) or ``"lev"``
-        (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal)
+        (normalised Levenshtein similarity) or ``"dl"`` (Damerau-Levenshtein *distance*, 0 where equal,
+        ``DL_MOST + 1`` where greater than ``DL_MOST``, 99 where missing)
         or ``"prefix"`` (length of the common prefix; 0 where missing, 99 where equal). ``spaceless``:
         compare the values with their spaces removed (``PRIDDLE S TREET`` is ``PRIDDLE STREET``).
         """
@@ -137,7 +144,8 @@ class PairContext:
                 ub = [strings[i] for i in y[differ].tolist()]
                 scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                           "prefix": _Prefix.similarity}[metric]
-                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1)
+                cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
+                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)
             out[rows] = sims[inverse]
         self._cache[key] = out
         return out
@@ -149,6 +157,11 @@ class PairContext:
             digits = self.table.dob_digits()
             self._cache[key] = (digits[self.left], digits[self.right])
         return self._cache[key]
+
+
+def _within_dl_most(k: int) -> None:
+    if not 0 <= k <= DL_MOST:
+        raise ValueError(f"edit distances are worked out up to {DL_MOST} (DL_MOST), not {k}")
 
 
 class Predicate(Protocol):
@@ -351,6 +364,9 @@ class EditDistanceAtMost:
     field: str
     k: int
 
+    def __post_init__(self) -> None:
+        _within_dl_most(self.k)
+
     def __call__(self, ctx: PairContext) -> np.ndarray:
         return ctx.similarity(self.field, self.field, "dl") <= self.k
 
@@ -367,6 +383,9 @@ class SpacelessNear:
     field: str
     k: int = 1
     threshold: float = 0.92
+
+    def __post_init__(self) -> None:
+        _within_dl_most(self.k)
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         near = (ctx.similarity(self.field, self.field, "dl", spaceless=True) <= self.k) | (

@@ -318,3 +318,22 @@ def test_a_surname_alone_in_the_given_name_field_agrees_as_a_family_name() -> No
     assert (levels["given_name"], levels["family_name"]) == ("missing", "shifted")
     keys = record_keys(linker.table)
     assert set(keys[0][keys[0] != 0].tolist()) & set(keys[1][keys[1] != 0].tolist())
+
+
+def test_edit_distances_are_exact_up_to_dl_most_and_no_level_asks_beyond() -> None:
+    from mast.linkage.predicates import DL_MOST, EditDistanceAtMost, PairContext, SpacelessNear
+
+    table = prepare_records([
+        {"record_id": "a", "family_name": "Smith"},
+        {"record_id": "b", "family_name": "Smiht"},  # one adjacent swap
+        {"record_id": "c", "family_name": "Smyte"},  # two substitutions
+        {"record_id": "d", "family_name": "Jones"},  # far
+        {"record_id": "e"},  # missing
+    ])
+    ctx = PairContext(table, np.zeros(5, np.int64), np.arange(5))
+    assert ctx.similarity("family", "family", "dl").tolist() == [0, 1, 2, DL_MOST + 1, 99]
+    assert EditDistanceAtMost("family", 1)(ctx).tolist() == [True, True, False, False, False]
+    with pytest.raises(ValueError, match="DL_MOST"):
+        EditDistanceAtMost("family", DL_MOST + 1)
+    with pytest.raises(ValueError, match="DL_MOST"):
+        SpacelessNear("street", k=DL_MOST + 1)
