@@ -190,9 +190,74 @@ def _split_components(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight
             parent[rb] = ra
             ga.extend(gb)
             del groups[rb]
+        if not f.any():
+            _reassign(groups, k, la, lb, w, link, cannot | never)
         for members in groups.values():
             member_rows = rows[members]
             labels[member_rows] = member_rows.min()
+
+
+def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarray, w: np.ndarray,
+              link: np.ndarray, cannot: np.ndarray, passes: int = 3) -> None:
+    """Greedy agglomeration is order-dependent: a record joined early to the group its strongest edge
+    leads to can keep it apart from a larger group of the same person that a member of the first one
+    conflicts with. So, once agglomeration is done, a record moves to another group of its component
+    when that group is larger than its own, it links (at or above the threshold, no guard) to a member
+    there, conflicts with no member there, the sum of its match weights to that group's members is
+    greater than to its own group's (the move raises the clustering's total weight), and the group it
+    leaves stays connected by links. Every group still holds together as a whole: no pair in it
+    conflicts. (Not used where a steward's decision joins records.)"""
+    if len(groups) < 2:
+        return
+    weights = np.zeros((k, k), dtype=np.float64)
+    weights[la, lb] = w
+    weights += weights.T
+    linked = np.zeros((k, k), dtype=bool)
+    linked[la[link], lb[link]] = True
+    linked |= linked.T
+    group_of = np.empty(k, dtype=np.int64)
+    for g, members in groups.items():
+        group_of[members] = g
+    for _ in range(passes):
+        moved = False
+        for i in range(k):
+            own = int(group_of[i])
+            if not linked[i].any():
+                continue
+            to_group = np.bincount(group_of, weights=weights[i], minlength=k)
+            conflicts = np.bincount(group_of, weights=cannot[i].astype(np.float64), minlength=k)
+            reach = np.bincount(group_of, weights=linked[i].astype(np.float64), minlength=k)
+            allowed = (conflicts == 0) & (reach > 0)
+            allowed &= np.bincount(group_of, minlength=k) > len(groups[own])
+            allowed[own] = False
+            if not allowed.any():
+                continue
+            best = int(np.argmax(np.where(allowed, to_group, -np.inf)))
+            if to_group[best] <= to_group[own]:
+                continue
+            rest = [m for m in groups[own] if m != i]
+            if rest and not _connected(rest, linked):
+                continue
+            groups[own] = rest
+            if not rest:
+                del groups[own]
+            groups[best].append(i)
+            group_of[i] = best
+            moved = True
+        if not moved:
+            break
+
+
+def _connected(members: list[int], linked: np.ndarray) -> bool:
+    """Whether ``members`` form one connected piece over ``linked`` edges."""
+    sub = linked[np.ix_(members, members)]
+    seen = np.zeros(len(members), dtype=bool)
+    seen[0] = True
+    frontier = seen.copy()
+    while frontier.any():
+        frontier = sub[frontier].any(axis=0) & ~seen
+        seen |= frontier
+    return bool(seen.all())
 
 
 def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: np.ndarray, score: ScoreFn,
