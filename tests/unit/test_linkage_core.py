@@ -337,3 +337,19 @@ def test_edit_distances_are_exact_up_to_dl_most_and_no_level_asks_beyond() -> No
         EditDistanceAtMost("family", DL_MOST + 1)
     with pytest.raises(ValueError, match="DL_MOST"):
         SpacelessNear("street", k=DL_MOST + 1)
+
+
+def test_a_record_joined_early_to_the_wrong_group_moves_to_its_person() -> None:
+    # 1, 2, 3 are one person. 0 links to each of them (10 bits) and more strongly to 4 (25), so greedy
+    # agglomeration joins 0 and 4 first; 4 conflicts with 1, so {0, 4} can never join {1, 2, 3}. Yet 0
+    # weighs 30 bits with 1, 2, 3 against 25 with 4 and conflicts with none of them: it belongs there.
+    scores = {(0, 4): (25.0, 0), (1, 2): (20.0, 0), (2, 3): (20.0, 0), (1, 3): (18.0, 0),
+              (0, 1): (10.0, 0), (0, 2): (10.0, 0), (0, 3): (10.0, 0), (1, 4): (5.0, 1)}
+    edges = [pair for pair, (w, guard) in scores.items() if w >= 6.0 and not guard]
+    lo, hi = np.array([a for a, _ in edges]), np.array([b for _, b in edges])
+    labels, _ = cluster(5, lo, hi, _stub_scores(scores), 6.0, -4.0)
+    assert labels[0] == labels[1] == labels[2] == labels[3] != labels[4]
+    # and a steward's "same person" for 0 and 4 is honoured: nothing moves in that component
+    labels, _ = cluster(5, lo, hi, _stub_scores(scores), 6.0, -4.0,
+                        Constraints(same_lo=np.array([0]), same_hi=np.array([4])))
+    assert labels[0] == labels[4]
