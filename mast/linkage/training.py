@@ -191,6 +191,19 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
     return lam, {"candidate_pairs": unique_candidates, "expected_matches": expected, "lambda_candidates": lam_c}
 
 
+def _at_least_general(u_context: np.ndarray, u_general: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """A context's u with every agreeing level at least as likely as among different people in
+    general (the last level, disagreement, gives up the difference).
+
+    Sharing an address can only make agreement commoner among different people, never rarer. A level
+    the context's sample saw too seldom to estimate (a reversed name among neighbours) would
+    otherwise keep its prior's tiny rate and be worth more bits between neighbours than between
+    strangers: the opposite of what the context is for."""
+    out = np.where(null, 0.0, np.maximum(u_context, u_general))
+    out[-1] = max(1.0 - float(out[:-1].sum()), 1e-6)
+    return out
+
+
 def estimate_context_u(model: Model, table: RecordTable, options: TrainingOptions, rng: np.random.Generator,
                        ) -> tuple[dict[str, np.ndarray], list[dict[str, object]]]:
     """u of each dependent comparison within each context (e.g. surname among different people at one address).
@@ -259,7 +272,7 @@ def estimate_context_u(model: Model, table: RecordTable, options: TrainingOption
                 info.append({"context": ctx.name, "pairs": int(len(gamma)), "different_people": effective,
                              "prior_kept": True})
                 continue
-            out[ctx.name] = u_ctx
+            out[ctx.name] = _at_least_general(u_ctx, model.u[dep_comp.name], null)
             info.append({"context": ctx.name, "pairs": int(len(gamma)), "different_people": effective})
     return out, info
 

@@ -353,3 +353,15 @@ def test_a_record_joined_early_to_the_wrong_group_moves_to_its_person() -> None:
     labels, _ = cluster(5, lo, hi, _stub_scores(scores), 6.0, -4.0,
                         Constraints(same_lo=np.array([0]), same_hi=np.array([4])))
     assert labels[0] == labels[4]
+
+
+def test_an_address_context_never_makes_agreement_rarer_than_among_strangers() -> None:
+    from mast.linkage.training import _at_least_general
+
+    null = np.array([False, True, False, False, False])
+    context = np.array([1e-6, 0.0, 0.05, 1e-6, 0.949998])  # a reversed name never seen among neighbours
+    general = np.array([1e-5, 0.0, 0.003, 1e-5, 0.99698])
+    floored = _at_least_general(context, general, null)
+    assert floored[3] == general[3] and floored[0] == general[0]  # raised to the general rate
+    assert floored[2] == context[2]  # commoner among neighbours: kept
+    assert floored[1] == 0.0 and abs(floored.sum() - 1.0) < 1e-12  # the last level gave up the difference
