@@ -206,10 +206,15 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
     there, conflicts with no member there, the sum of its match weights to that group's members is
     greater than to its own group's (the move raises the clustering's total weight), and the group it
     leaves stays connected by links. Every group still holds together as a whole: no pair in it
-    conflicts. (Not used where a steward's decision joins records.)"""
+    conflicts. Not used in a component where records are forced together (a steward's "same
+    person", or in an incremental link the people already linked): forced groups are not reshuffled.
+
+    A move the old group's connectivity refused is not tried again until that group changes, so a
+    long chain costs one connectivity test per member and pass, not one per member per pass each
+    time any group changes."""
     if len(groups) < 2:
         return
-    weights = np.zeros((k, k), dtype=np.float64)
+    weights = np.zeros((k, k), dtype=np.float32)
     weights[la, lb] = w
     weights += weights.T
     linked = np.zeros((k, k), dtype=bool)
@@ -218,6 +223,8 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
     group_of = np.empty(k, dtype=np.int64)
     for g, members in groups.items():
         group_of[members] = g
+    version = dict.fromkeys(groups, 0)  # bumped whenever a group's members change
+    refused: set[tuple[int, int, int]] = set()  # (record, its group, that group's version)
     for _ in range(passes):
         moved = False
         for i in range(k):
@@ -235,13 +242,18 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
             best = int(np.argmax(np.where(allowed, to_group, -np.inf)))
             if to_group[best] <= to_group[own]:
                 continue
+            if (i, own, version[own]) in refused:
+                continue
             rest = [m for m in groups[own] if m != i]
             if rest and not _connected(rest, linked):
+                refused.add((i, own, version[own]))
                 continue
             groups[own] = rest
+            version[own] += 1
             if not rest:
                 del groups[own]
             groups[best].append(i)
+            version[best] += 1
             group_of[i] = best
             moved = True
         if not moved:

@@ -93,11 +93,14 @@ class PairContext:
         if key not in self._cache:
             a = self.values(field_l)[0]
             b = self.values(field_r)[1]
-            rows = np.nonzero((a >= 0) & (b >= 0))[0]
+            # int32 positions: the cache holds them for the whole batch, one pair of arrays per field pair
+            rows = np.nonzero((a >= 0) & (b >= 0))[0].astype(np.int32)
             if rows.size:
                 x, y, inverse = _distinct_pairs(a[rows], b[rows])
+                inverse = inverse.astype(np.int32)
             else:
-                x = y = inverse = np.zeros(0, np.int64)
+                x = y = np.zeros(0, np.int64)
+                inverse = np.zeros(0, np.int32)
             self._cache[key] = (rows, x, y, inverse)
         return self._cache[key]
 

@@ -192,16 +192,18 @@ def estimate_lambda(model: Model, table: RecordTable, keys: np.ndarray, blocks: 
 
 
 def _at_least_general(u_context: np.ndarray, u_general: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """A context's u with every agreeing level at least as likely as among different people in
-    general (the last level, disagreement, gives up the difference).
+    """A context's u with every agreeing level raised to at least its rate among different people in
+    general, then renormalised (the last level, disagreement, keeps its estimate before that).
 
     Sharing an address can only make agreement commoner among different people, never rarer. A level
     the context's sample saw too seldom to estimate (a reversed name among neighbours) would
     otherwise keep its prior's tiny rate and be worth more bits between neighbours than between
-    strangers: the opposite of what the context is for."""
+    strangers: the opposite of what the context is for. Renormalising, rather than taking the
+    raise out of disagreement, matters in a household context, where disagreement can be rare:
+    left near zero, a differing surname would count as evidence *for* a match."""
     out = np.where(null, 0.0, np.maximum(u_context, u_general))
-    out[-1] = max(1.0 - float(out[:-1].sum()), 1e-6)
-    return out
+    out[-1] = u_context[-1]
+    return out / out.sum()
 
 
 def estimate_context_u(model: Model, table: RecordTable, options: TrainingOptions, rng: np.random.Generator,
