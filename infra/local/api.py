@@ -77,12 +77,15 @@ class Throttle:
     method: str  # "POST", or "*"
     rate: float
     burst: int
+    #: seconds, rising (a test steps its own)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     _tokens: float = field(init=False)
-    _updated: float = field(init=False, default_factory=time.monotonic)
+    _updated: float = field(init=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._tokens = float(self.burst)
+        self._updated = self.clock()
 
     def covers(self, route: Route) -> bool:
         return self.resource in ("*", route.resource) and self.method in ("*", route.method)
@@ -90,7 +93,7 @@ class Throttle:
     def take(self) -> bool:
         """Whether one more request may go through now."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
             self._updated = now
             if self._tokens < 1:

@@ -114,10 +114,11 @@ def with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
             elif method != "GET":
                 return reply(start_response, "405 Method Not Allowed", {"message": "GET or PUT"}, "application/json")
             return reply(start_response, "200 OK", {"unavailable_tables": faults.unavailable()}, "application/json")
-        if faults.unavailable():
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(_DYNAMODB_TARGET) and faults.unavailable():  # only DynamoDB calls are refused
             body = _read_body(environ)
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
-            if faults.refuses(environ.get("HTTP_X_AMZ_TARGET", ""), body):
+            if faults.refuses(target, body):
                 return reply(start_response, "400 Bad Request", _NOT_FOUND, "application/x-amz-json-1.0")
         return app(environ, start_response)
 

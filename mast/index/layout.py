@@ -105,6 +105,8 @@ def linkage_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 #: this one attribute: one value to parse per record instead of some forty typed ones (botocore's
 #: parser, and moto's serializer locally, spend their time per value, not per byte).
 RECORD_ATTRIBUTE: Final = "record"
+#: the attributes of a record item that name every item it occupies (see :func:`record_item`)
+RECORD_ITEM_KEYS: Final = ("pk", "keys", "person_id", "address_id")
 
 
 def membership_item(pk: str, record_id: str) -> dict[str, Any]:
@@ -113,8 +115,8 @@ def membership_item(pk: str, record_id: str) -> dict[str, Any]:
 
 def record_item(version: str, record: IndexedRecord, keys: Sequence[str]) -> dict[str, Any]:
     """The record's own item: the record as JSON (details, person, address, frequencies); its person
-    and address again as attributes, for whoever inspects the table; and its lookup keys (kept so
-    that an update or a withdrawal can delete exactly the key items it wrote)."""
+    and address again as attributes, and its lookup keys: an update or a withdrawal reads those three
+    alone (:data:`RECORD_ITEM_KEYS`) to delete exactly the membership and key items it wrote."""
     item: dict[str, Any] = {
         "pk": {"S": record_pk(version, record.record_id)},
         "sk": {"S": RECORD_SK},

@@ -143,11 +143,12 @@ class _MatchRun:
         searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
         self._timed("read", t)
         live, this_linkage = self.writer.live()
-        state = self._read_state(live) if live else None
-        outgrown = live is not None and searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1)
-        # linked by another release's keys or model: only a rebuild makes it searchable again
-        foreign = live is not None and not this_linkage
-        if live is None or state is None or outgrown or foreign or any(isinstance(m, RebuildRequested) for m in messages):
+        # no live version, or one linked by another release's keys or model (only a rebuild makes it
+        # searchable again), or outgrown, or asked for: a rebuild, without reading the saved state
+        rebuild = (live is None or not this_linkage or any(isinstance(m, RebuildRequested) for m in messages)
+                   or searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1))
+        state = None if rebuild else self._read_state(live)
+        if rebuild or state is None:
             outcome = self.rebuild(searchable, decisions, live)
         else:
             changed = set().union(*(self._changed_ids(m) for m in messages))

@@ -39,9 +39,6 @@ class IndexWriter:
         self.threads = threads
 
     # ------------------------------------------------------------------ versions
-    def live_version(self) -> str | None:
-        return self.live()[0]
-
     def live(self) -> tuple[str | None, bool]:
         """The live version (None before the first link) and whether it was linked as this code
         links (:mod:`mast.linkage.fingerprint`; False: only a rebuild makes it searchable), in one read."""
@@ -141,13 +138,14 @@ class IndexWriter:
 
     # ------------------------------------------------------------------ items
     def get_records(self, version: str, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Raw record items by record id (what an update must undo)."""
+        """Record items by record id, only the attributes naming the items they occupy (what an
+        update must undo; the record's JSON, the bulk of each item, is not read)."""
         wanted = list(dict.fromkeys(record_ids))
         chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
 
         def one(chunk: list[str]) -> list[dict[str, Any]]:
             keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}} for rid in chunk]
-            return batch_get(self.client, self.table_name, keys)
+            return batch_get(self.client, self.table_name, keys, projection=layout.RECORD_ITEM_KEYS)
 
         found: dict[str, dict[str, Any]] = {}
         for items in self._map(one, chunks):

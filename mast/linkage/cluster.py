@@ -229,7 +229,7 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
         moved = False
         for i in range(k):
             own = int(group_of[i])
-            if not linked[i].any():
+            if not linked[i].any() or (i, own, version[own]) in refused:
                 continue
             to_group = np.bincount(group_of, weights=weights[i], minlength=k)
             conflicts = np.bincount(group_of, weights=cannot[i].astype(np.float64), minlength=k)
@@ -241,8 +241,6 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
                 continue
             best = int(np.argmax(np.where(allowed, to_group, -np.inf)))
             if to_group[best] <= to_group[own]:
-                continue
-            if (i, own, version[own]) in refused:
                 continue
             rest = [m for m in groups[own] if m != i]
             if rest and not _connected(rest, linked):

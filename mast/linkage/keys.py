@@ -15,7 +15,6 @@ also what the DynamoDB index stores: no name or date of birth appears in a key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -165,10 +164,9 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = names.phonetics.hashes()
         value = hashes[np.maximum(phon, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
         return value.astype(np.uint64), (codes >= 0) & (phon >= 0)
-    if part == "sole_name":
-        hashes = names.hashes()
-        value = hashes[np.maximum(table.given, 0)] if len(hashes) else np.zeros(len(table), np.int64)
-        return value.astype(np.uint64), (table.given >= 0) & (table.family < 0)
+    if part == "sole_name":  # the given name of a record with no family name
+        value, present = _part(table, "given")
+        return value, present & (table.family < 0)
     if part in ("given", "family"):
         codes = getattr(table, part)
         hashes = names.hashes()
@@ -191,8 +189,8 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
     raise KeyError(part)
 
 
-def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "",
-              parts_cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+def rule_keys(table: RecordTable, rule: KeyRule, salt: str,
+              parts_cache: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Keys of every record under ``rule`` (int64, 0 where the record has no such key).
 
     ``salt`` (a secret held by the deployment) makes keys unguessable: without it, anyone holding
@@ -201,12 +199,9 @@ def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "",
     """
     values = []
     for p in rule.parts:
-        if parts_cache is None:
-            values.append(_part(table, p))
-        else:
-            if p not in parts_cache:
-                parts_cache[p] = _part(table, p)
-            values.append(parts_cache[p])
+        if p not in parts_cache:
+            parts_cache[p] = _part(table, p)
+        values.append(parts_cache[p])
     present = np.ones(len(table), dtype=bool)
     for _, mask in values:
         present &= mask
@@ -215,16 +210,11 @@ def rule_keys(table: RecordTable, rule: KeyRule, salt: str = "",
     parts = [v for v, _ in values]
     if rule.unordered and len(parts) == 2:
         parts = [np.minimum(parts[0], parts[1]), np.maximum(parts[0], parts[1])]
-    acc = np.full(len(table), np.uint64(_namespace_hash(salt + rule.namespace)), dtype=np.uint64)
+    acc = np.full(len(table), np.uint64(stable_hash(salt + rule.namespace)), dtype=np.uint64)
     for v in parts:
         acc = mix(acc, v)
     keys = (acc >> np.uint64(1)).astype(np.int64) + 1  # positive, never 0
     return np.where(present, keys, 0)
-
-
-@lru_cache(maxsize=1024)
-def _namespace_hash(text: str) -> int:
-    return stable_hash(text)
 
 
 def block_limits(rules: tuple[KeyRule, ...], default: int) -> np.ndarray:

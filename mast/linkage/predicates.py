@@ -139,12 +139,8 @@ class PairContext:
         rows, x, y, inverse = self.distinct_pairs(field_l, field_r)
         if rows.size:
             sims = np.full(len(x), same, dtype=np.float32)
-            differ = np.nonzero(x != y)[0]
+            differ, ua, ub = self._differing_strings(field_l, field_r, spaceless)
             if differ.size:
-                vocab = self.vocab(field_l)
-                strings = vocab.spaceless() if spaceless else vocab.comparable()
-                ua = [strings[i] for i in x[differ].tolist()]
-                ub = [strings[i] for i in y[differ].tolist()]
                 scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                           "prefix": _Prefix.similarity}[metric]
                 cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
@@ -152,6 +148,19 @@ class PairContext:
             out[rows] = sims[inverse]
         self._cache[key] = out
         return out
+
+    def _differing_strings(self, field_l: str, field_r: str, spaceless: bool) -> tuple[np.ndarray, list[str], list[str]]:
+        """The distinct pairs of different values of :meth:`distinct_pairs` (their positions there) and
+        their strings, as the metrics compare them: made once for every metric of the field pair."""
+        key = ("strings", field_l, field_r, spaceless)
+        if key not in self._cache:
+            _, x, y, _ = self.distinct_pairs(field_l, field_r)
+            differ = np.nonzero(x != y)[0]
+            vocab = self.vocab(field_l)
+            strings = vocab.spaceless() if spaceless else vocab.comparable()
+            self._cache[key] = (differ, [strings[i] for i in x[differ].tolist()],
+                                [strings[i] for i in y[differ].tolist()])
+        return self._cache[key]
 
     def dob_digits(self) -> tuple[np.ndarray, np.ndarray]:
         """Dates of birth as 8 digits (YYYYMMDD) on each side, for edit distances on dates."""
@@ -254,22 +263,6 @@ class Reversed:
 
 
 @dataclass(frozen=True)
-class CrossEqual:
-    """One record's ``a`` is the other's ``b`` (a given name used as a middle name, and vice versa)."""
-
-    a: str
-    b: str
-
-    def __call__(self, ctx: PairContext) -> np.ndarray:
-        la, ra = ctx.values(self.a)
-        lb, rb = ctx.values(self.b)
-        return ((la == rb) & (la >= 0)) | ((ra == lb) & (ra >= 0))
-
-    def describe(self) -> str:
-        return f"one record's {self.a} is the other's {self.b}"
-
-
-@dataclass(frozen=True)
 class Crossed:
     """Given and family names typed in each other's fields, allowing a slip in either
     (``THOMAS GREEN`` / ``GRTEEN THOMAS``).
@@ -296,6 +289,16 @@ class Crossed:
 
     def describe(self) -> str:
         return "given and family names in each other's fields" + ("" if self.both else " (at least one of them)")
+
+
+def _share_slot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row, whether a filled slot of ``x`` (nickname groups, words: ``MISSING`` pads) equals any
+    slot of ``y``."""
+    hit = np.zeros(len(x), bool)
+    for i in range(x.shape[1]):
+        col = x[:, i : i + 1]
+        hit |= ((col == y) & (col >= 0)).any(axis=1)
+    return hit
 
 
 def _among_words(ctx: PairContext, name: np.ndarray, other: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -438,15 +441,7 @@ class Nickname:
     def __call__(self, ctx: PairContext) -> np.ndarray:
         nick = ctx.table.vocabs.names.nick
 
-        def share_a_group(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            nx, ny = nick[x], nick[y]
-            hit = np.zeros(len(x), bool)
-            for i in range(nx.shape[1]):
-                col = nx[:, i : i + 1]
-                hit |= ((col == ny) & (col >= 0)).any(axis=1)
-            return hit
-
-        return ctx.per_distinct_pair(self.field, share_a_group)
+        return ctx.per_distinct_pair(self.field, lambda x, y: _share_slot(nick[x], nick[y]))
 
     def describe(self) -> str:
         return f"{self.field} in the same nickname group"
@@ -466,12 +461,7 @@ class NearNickname:
         nick, near = names.nick, names.near
 
         def near_a_nickname(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:  # symmetric: both directions
-            hit = np.zeros(len(xs), bool)
-            for x, y in ((nick[xs], near[ys]), (near[xs], nick[ys])):
-                for i in range(x.shape[1]):
-                    col = x[:, i : i + 1]
-                    hit |= ((col == y) & (col >= 0)).any(axis=1)
-            return hit
+            return _share_slot(nick[xs], near[ys]) | _share_slot(near[xs], nick[ys])
 
         return ctx.per_distinct_pair(self.field, near_a_nickname)
 
@@ -541,21 +531,8 @@ class SharedToken:
     field: str
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        a, b = ctx.values(self.field)
-        both = ctx.both(self.field)
-        hit = both & (a == b)
-        # two different names can share a word only when one of them has several
         tokens = ctx.table.vocabs.names.tokens
-        several = tokens[:, 1] >= 0
-        rows = np.nonzero(both & (a != b) & (several[np.maximum(a, 0)] | several[np.maximum(b, 0)]))[0]
-        if rows.size:
-            ta, tb = tokens[a[rows]], tokens[b[rows]]
-            shared = np.zeros(rows.size, bool)
-            for i in range(ta.shape[1]):
-                col = ta[:, i : i + 1]
-                shared |= ((col == tb) & (col >= 0)).any(axis=1)
-            hit[rows] = shared
-        return hit
+        return ctx.per_distinct_pair(self.field, lambda x, y: _share_slot(tokens[x], tokens[y]))
 
     def describe(self) -> str:
         return f"{self.field} shares a word"
@@ -703,7 +680,7 @@ class Always:
 
 
 __all__ = [
-    "Agrees", "Always", "And", "CrossEqual", "Crossed", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
+    "Agrees", "Always", "And", "Crossed", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
     "EditSimilarity", "Exact",
     "InNamesOf", "Initial", "JaroWinkler", "MidNameSlip", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
     "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "SpacelessNear", "YearsApartAtLeast",

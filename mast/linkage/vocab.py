@@ -41,6 +41,7 @@ class Vocab:
         self.values: list[str] = []
         self.index: dict[str, int] = {}
         self._hashes = np.empty(0, dtype=np.int64)
+        self._spaceless: list[str] = []
         for value in values:
             self.code(value)
 
@@ -81,10 +82,9 @@ class Vocab:
     def spaceless(self) -> list[str]:
         """Every value with its spaces removed, index-aligned with the codes (made once per value, not
         once per comparison: a slip often moves a space, ``VICTORIAKTREET``)."""
-        cached: list[str] = self.__dict__.setdefault("_spaceless", [])
         source = self.comparable()
-        cached.extend(v.replace(" ", "") for v in source[len(cached):])
-        return cached
+        self._spaceless.extend(v.replace(" ", "") for v in source[len(self._spaceless):])
+        return self._spaceless
 
     def comparable(self) -> list[str]:
         """The form of each value that string similarities compare."""
