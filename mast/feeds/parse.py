@@ -56,7 +56,7 @@ from mast.feeds.receipt import (
     receipt_json,
     rejected_csv,
 )
-from mast.feeds.supersede import content_hash
+from mast.feeds.supersede import apply_withdrawals, content_hash
 from mast.records import RECORD_COLUMNS, RECORD_PARTITIONS, Record
 
 _ARROW_TYPES: Final = {"string": pa.string(), "date": pa.date32(), "boolean": pa.bool_()}
@@ -445,7 +445,7 @@ class _Parser:
             acc_rows = acc_rows[:0]
             w_ids, w_refs = (), []
         else:
-            records = self._kept(done.candidates, keep, set(w_ids))
+            records = self._kept(done.candidates, keep, w_ids)
         status = "quarantined" if quarantine else (
             "accepted_with_rejections" if n_rejected else "accepted")  # fmt: skip
         notes = []
@@ -794,11 +794,10 @@ class _Parser:
         )
 
     @staticmethod
-    def _kept(batches: list[pa.RecordBatch], keep: np.ndarray, withdrawn: set[str]) -> pa.Table:
+    def _kept(batches: list[pa.RecordBatch], keep: np.ndarray, withdrawn: tuple[str, ...]) -> pa.Table:
         """The records: each batch less its repeats, ``withdrawn`` set where this file withdraws
-        them. The kept rows are slices of their batch where they can be, and each batch is let go
-        as soon as its kept rows are out, so the records are never held twice."""
-        value_set = pa.array(sorted(withdrawn), pa.string()) if withdrawn else None
+        them. Each batch is let go as soon as its kept rows are out, so the records are never held
+        twice."""
         out: list[pa.RecordBatch] = []
         start = 0
         batches.reverse()
@@ -806,23 +805,5 @@ class _Parser:
             batch = batches.pop()
             mine = keep[start : start + batch.num_rows]
             start += batch.num_rows
-            for part in _kept_parts(batch, mine):
-                if value_set is not None and part.num_rows:
-                    flag = pa.array(col.mask(pc.is_in(part.column("record_id"), value_set=value_set)))
-                    part = part.set_column(RECORD_SCHEMA.get_field_index("withdrawn"), "withdrawn", flag)
-                out.append(part)
-        return pa.Table.from_batches(out, schema=RECORD_SCHEMA)
-
-
-def _kept_parts(batch: pa.RecordBatch, keep: np.ndarray) -> list[pa.RecordBatch]:
-    """``batch`` less the rows ``keep`` leaves out: slices of it (no copy) when the kept rows
-    are a few runs, as they are when a few repeats are dropped; otherwise a filtered copy."""
-    if keep.all():
-        return [batch]
-    edges = np.flatnonzero(np.diff(keep.astype(np.int8), prepend=0, append=0))
-    runs = edges.reshape(-1, 2)  # [start, stop) of each run of kept rows
-    if len(runs) > 16:
-        return [batch.filter(pa.array(keep))]
-    return [batch.slice(int(a), int(b - a)) for a, b in runs]
-
-
+            out.append(batch if mine.all() else batch.filter(pa.array(mine)))
+        return apply_withdrawals(pa.Table.from_batches(out, schema=RECORD_SCHEMA), withdrawn)
