@@ -258,8 +258,6 @@ class _Pass:
     live: int = 0
     blank: int = 0
     filtered: int = 0
-    withdrawal: int = 0
-    rejected: int = 0
     candidates: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
     #: for each candidate: its index among the reader's rows, its record id hashed, and whether
     #: its date of birth was a placeholder (one array per batch)
@@ -379,8 +377,6 @@ class _Parser:
         done.live += int(live.sum())
         done.blank += int(blank.sum())
         done.filtered += int(filtered.sum())
-        done.withdrawal += len(w_idx)
-        done.rejected += int(rejected.sum())
 
     def _finish(self, done: _Pass) -> ParsedExtract:
         d, positions = self.d, self.positions
@@ -419,14 +415,14 @@ class _Parser:
 
         acc_rows = candidate_rows[keep]
         bad_records = where.bad_records
-        n_rejected = done.rejected + len(conflict_rows) + len(bad_records)
+        n_rejected = rejected.num_rows  # the batches' rejected rows, the conflicting repeats, the ragged rows
         counts = dict(
             rows_read=done.live + len(bad_records),
             rows_accepted=len(acc_rows),
             rows_rejected=n_rejected,
             rows_filtered=done.filtered,
             rows_duplicate=len(dup_rows),
-            rows_withdrawal=done.withdrawal,
+            rows_withdrawal=len(done.withdrawn_refs),
             blank_rows=done.blank + where.blank_lines,
             placeholder_dobs=int(placeholder[keep].sum()),
         )
