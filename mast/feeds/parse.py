@@ -745,10 +745,9 @@ class _Parser:
         where = self.reader.positions
         src_col = self.d.column_for("source_record_id")
         assert src_col is not None
-        table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
         if conflicts is not None:
-            table = pa.concat_tables([table, conflicts])
-            table = table.take(pc.sort_indices(table.column("_row")))
+            parts = [*parts, conflicts]
+        table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
         at = table.column("_row").to_numpy()
         table = pa.table(
             {"row": pa.array(where.rows[at], pa.int64()), "line": pa.array(where.lines[at], pa.int64()),
@@ -768,6 +767,8 @@ class _Parser:
                 for n in self.present_columns:
                     bad[n].append(vals.get(n))
             table = pa.concat_tables([table, pa.table(bad, schema=table.schema)])
+        if conflicts is not None or where.bad_records:
+            # one stable sort puts the conflicting repeats and the ragged rows in file order
             table = table.take(pc.sort_indices(table, sort_keys=[("row", "ascending"), ("line", "ascending")]))
         return table
 
