@@ -648,11 +648,10 @@ class _Parser:
             return [], []
         suspects = np.flatnonzero(np.isin(hashes, shared_values))  # rows whose hash another row has
         # each suspect's record id as a small integer (nulls, if any, are one value too)
-        ids = pc.take(candidates.column("record_id"), pa.array(suspects))
+        ids = col.combine(pc.take(candidates.column("record_id"), pa.array(suspects)))
         encoded = pc.dictionary_encode(ids, null_encoding="encode")
-        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-        distinct = len(chunks[0].dictionary)
-        codes = np.concatenate([c.indices.to_numpy() for c in chunks])
+        distinct = len(encoded.dictionary)
+        codes = encoded.indices.to_numpy()
         in_group = np.flatnonzero(np.bincount(codes, minlength=distinct)[codes] > 1)
         _, first_of_code = np.unique(codes, return_index=True)  # every code occurs: index = code
         involved = suspects[in_group]
