@@ -300,6 +300,19 @@ class _Parser:
         self.ingest_date = ingest_date
         self.n = 0
         self.problems: list[tuple[np.ndarray, str, str]] = []
+        # what every batch looks up, found once
+        src_col = definition.column_for("source_record_id")
+        assert src_col is not None  # every definition maps it (FeedDefinition checks)
+        self.src_col = src_col
+        self.withdrawal_values = (
+            pa.array([v.casefold() for v in definition.withdrawal.values])
+            if definition.withdrawal is not None else None
+        )  # fmt: skip
+        self.relevance_values = (
+            pa.array([" ".join(v.split()).casefold() for v in definition.relevance.keep])
+            if definition.relevance is not None else None
+        )  # fmt: skip
+        self.placeholder_values = pa.array(list(definition.placeholder_dates), pa.date32())
 
     # --- steps -------------------------------------------------------------------------------
     def run(self) -> ParsedExtract:
@@ -328,24 +341,22 @@ class _Parser:
         blank = empty | (~any_defined if not self.dropped else np.zeros(n, dtype=bool))
         live = ~blank
 
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         src = col.squash(cells[src_col.name])
         has_src = col.mask(pc.is_valid(src))
 
         withdrawal = np.zeros(n, dtype=bool)
-        if d.withdrawal is not None:
+        if self.withdrawal_values is not None:
             wcol = d.column_for("withdrawal")
             assert wcol is not None
-            values = pa.array([v.casefold() for v in d.withdrawal.values])
-            withdrawal = live & col.mask(pc.is_in(pc.utf8_lower(cells[wcol.name]), value_set=values))
+            lowered = pc.utf8_lower(cells[wcol.name])
+            withdrawal = live & col.mask(pc.is_in(lowered, value_set=self.withdrawal_values))
         filtered = np.zeros(n, dtype=bool)
-        if d.relevance is not None:
+        if self.relevance_values is not None:
             rcol = d.column_for("relevance")
             assert rcol is not None
             rel = col.squash(cells[rcol.name])
-            keep = col.mask(pc.is_in(pc.utf8_lower(rel), value_set=pa.array(
-                [" ".join(v.split()).casefold() for v in d.relevance.keep])))  # fmt: skip
+            keep = col.mask(pc.is_in(pc.utf8_lower(rel), value_set=self.relevance_values))
             rel_present = col.mask(pc.is_valid(rel))
             filtered = live & ~withdrawal & rel_present & ~keep
             if not rcol.required:
@@ -381,8 +392,7 @@ class _Parser:
     def _finish(self, done: _Pass) -> ParsedExtract:
         d, positions = self.d, self.positions
         where = self.reader.positions
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         candidate_rows = np.concatenate(done.candidate_rows) if done.candidate_rows else np.empty(0, np.int64)
         placeholder = np.concatenate(done.placeholder) if done.placeholder else np.empty(0, bool)
 
@@ -499,8 +509,7 @@ class _Parser:
         d, n = self.d, self.n
         out: dict[str, pa.Array] = {}
         null = pa.nulls(n, pa.string())
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         self._required(src_col, src)
         out["source_record_id"] = src
 
@@ -540,8 +549,7 @@ class _Parser:
             self._problem(parsed.impossible, c.name, "not a real date")
             values = parsed.values
             if field == "dob":
-                placeholder = col.mask(pc.is_in(values, value_set=pa.array(
-                    list(d.placeholder_dates), pa.date32())))  # fmt: skip
+                placeholder = col.mask(pc.is_in(values, value_set=self.placeholder_values))
                 self.placeholder_dobs = placeholder
                 values = pc.if_else(pa.array(placeholder), pa.scalar(None, pa.date32()), values)
                 self._problem(col.mask(pc.greater(values, pa.scalar(self.ingest_date))),
@@ -742,8 +750,7 @@ class _Parser:
         """Every rejected row in file order, with its spreadsheet row and physical line, and the
         rows the CSV reader could not take at all (the wrong number of cells)."""
         where = self.reader.positions
-        src_col = self.d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         if conflicts is not None:
             parts = [*parts, conflicts]
         table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
