@@ -177,11 +177,11 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     each: equal strings always hash alike (nulls all hash alike); different strings rarely do, so
     a caller must still compare the strings whose hashes meet.
 
-    The hash of bytes ``b0 b1 …`` is ``sum(b_j * P**(j+1))`` modulo 2**64, the length mixed in
-    and the bits spread (splitmix64). It is computed over the whole data buffer at once: each byte
-    is weighted by ``P`` to the power of its offset in the buffer, the weighted bytes summed per
-    string, and each sum brought back to its string's start by ``P``'s inverse to the power of
-    that start, so no per-byte position within a string is ever built."""
+    The hash of bytes ``b0 b1 …`` is ``sum(b_j * P**(j+1))`` modulo 2**64, the length mixed in.
+    It is computed over the whole data buffer at once: each byte is weighted by ``P`` to the power
+    of its offset in the buffer, the weighted bytes summed per string, and each sum brought back
+    to its string's start by ``P``'s inverse to the power of that start, so no per-byte position
+    within a string is ever built."""
     arr = combine(values)
     n = len(arr)
     if n == 0:
@@ -207,11 +207,6 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         back[1:] = back[:-1].copy()
         back[0] = 1
         h[filled] += sums * back
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
     if arr.null_count:
         h[~mask(pc.is_valid(arr))] = _HASH_NULL
     return h

@@ -56,7 +56,7 @@ from mast.feeds.receipt import (
     receipt_json,
     rejected_csv,
 )
-from mast.feeds.supersede import content_hash
+from mast.feeds.supersede import apply_withdrawals, content_hash
 from mast.records import RECORD_COLUMNS, RECORD_PARTITIONS, Record
 
 _ARROW_TYPES: Final = {"string": pa.string(), "date": pa.date32(), "boolean": pa.bool_()}
@@ -258,8 +258,6 @@ class _Pass:
     live: int = 0
     blank: int = 0
     filtered: int = 0
-    withdrawal: int = 0
-    rejected: int = 0
     candidates: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
     #: for each candidate: its index among the reader's rows, its record id hashed, and whether
     #: its date of birth was a placeholder (one array per batch)
@@ -302,6 +300,19 @@ class _Parser:
         self.ingest_date = ingest_date
         self.n = 0
         self.problems: list[tuple[np.ndarray, str, str]] = []
+        # what every batch looks up, found once
+        src_col = definition.column_for("source_record_id")
+        assert src_col is not None  # every definition maps it (FeedDefinition checks)
+        self.src_col = src_col
+        self.withdrawal_values = (
+            pa.array([v.casefold() for v in definition.withdrawal.values])
+            if definition.withdrawal is not None else None
+        )  # fmt: skip
+        self.relevance_values = (
+            pa.array([" ".join(v.split()).casefold() for v in definition.relevance.keep])
+            if definition.relevance is not None else None
+        )  # fmt: skip
+        self.placeholder_values = pa.array(list(definition.placeholder_dates), pa.date32())
 
     # --- steps -------------------------------------------------------------------------------
     def run(self) -> ParsedExtract:
@@ -330,24 +341,22 @@ class _Parser:
         blank = empty | (~any_defined if not self.dropped else np.zeros(n, dtype=bool))
         live = ~blank
 
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         src = col.squash(cells[src_col.name])
         has_src = col.mask(pc.is_valid(src))
 
         withdrawal = np.zeros(n, dtype=bool)
-        if d.withdrawal is not None:
+        if self.withdrawal_values is not None:
             wcol = d.column_for("withdrawal")
             assert wcol is not None
-            values = pa.array([v.casefold() for v in d.withdrawal.values])
-            withdrawal = live & col.mask(pc.is_in(pc.utf8_lower(cells[wcol.name]), value_set=values))
+            lowered = pc.utf8_lower(cells[wcol.name])
+            withdrawal = live & col.mask(pc.is_in(lowered, value_set=self.withdrawal_values))
         filtered = np.zeros(n, dtype=bool)
-        if d.relevance is not None:
+        if self.relevance_values is not None:
             rcol = d.column_for("relevance")
             assert rcol is not None
             rel = col.squash(cells[rcol.name])
-            keep = col.mask(pc.is_in(pc.utf8_lower(rel), value_set=pa.array(
-                [" ".join(v.split()).casefold() for v in d.relevance.keep])))  # fmt: skip
+            keep = col.mask(pc.is_in(pc.utf8_lower(rel), value_set=self.relevance_values))
             rel_present = col.mask(pc.is_valid(rel))
             filtered = live & ~withdrawal & rel_present & ~keep
             if not rcol.required:
@@ -379,14 +388,11 @@ class _Parser:
         done.live += int(live.sum())
         done.blank += int(blank.sum())
         done.filtered += int(filtered.sum())
-        done.withdrawal += len(w_idx)
-        done.rejected += int(rejected.sum())
 
     def _finish(self, done: _Pass) -> ParsedExtract:
         d, positions = self.d, self.positions
         where = self.reader.positions
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         candidate_rows = np.concatenate(done.candidate_rows) if done.candidate_rows else np.empty(0, np.int64)
         placeholder = np.concatenate(done.placeholder) if done.placeholder else np.empty(0, bool)
 
@@ -419,14 +425,14 @@ class _Parser:
 
         acc_rows = candidate_rows[keep]
         bad_records = where.bad_records
-        n_rejected = done.rejected + len(conflict_rows) + len(bad_records)
+        n_rejected = rejected.num_rows  # the batches' rejected rows, the conflicting repeats, the ragged rows
         counts = dict(
             rows_read=done.live + len(bad_records),
             rows_accepted=len(acc_rows),
             rows_rejected=n_rejected,
             rows_filtered=done.filtered,
             rows_duplicate=len(dup_rows),
-            rows_withdrawal=done.withdrawal,
+            rows_withdrawal=len(done.withdrawn_refs),
             blank_rows=done.blank + where.blank_lines,
             placeholder_dobs=int(placeholder[keep].sum()),
         )
@@ -445,7 +451,7 @@ class _Parser:
             acc_rows = acc_rows[:0]
             w_ids, w_refs = (), []
         else:
-            records = self._kept(done.candidates, keep, set(w_ids))
+            records = self._kept(done.candidates, keep, w_ids)
         status = "quarantined" if quarantine else (
             "accepted_with_rejections" if n_rejected else "accepted")  # fmt: skip
         notes = []
@@ -503,8 +509,7 @@ class _Parser:
         d, n = self.d, self.n
         out: dict[str, pa.Array] = {}
         null = pa.nulls(n, pa.string())
-        src_col = d.column_for("source_record_id")
-        assert src_col is not None
+        src_col = self.src_col
         self._required(src_col, src)
         out["source_record_id"] = src
 
@@ -544,8 +549,7 @@ class _Parser:
             self._problem(parsed.impossible, c.name, "not a real date")
             values = parsed.values
             if field == "dob":
-                placeholder = col.mask(pc.is_in(values, value_set=pa.array(
-                    list(d.placeholder_dates), pa.date32())))  # fmt: skip
+                placeholder = col.mask(pc.is_in(values, value_set=self.placeholder_values))
                 self.placeholder_dobs = placeholder
                 values = pc.if_else(pa.array(placeholder), pa.scalar(None, pa.date32()), values)
                 self._problem(col.mask(pc.greater(values, pa.scalar(self.ingest_date))),
@@ -652,11 +656,10 @@ class _Parser:
             return [], []
         suspects = np.flatnonzero(np.isin(hashes, shared_values))  # rows whose hash another row has
         # each suspect's record id as a small integer (nulls, if any, are one value too)
-        ids = pc.take(candidates.column("record_id"), pa.array(suspects))
+        ids = col.combine(pc.take(candidates.column("record_id"), pa.array(suspects)))
         encoded = pc.dictionary_encode(ids, null_encoding="encode")
-        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-        distinct = len(chunks[0].dictionary)
-        codes = np.concatenate([c.indices.to_numpy() for c in chunks])
+        distinct = len(encoded.dictionary)
+        codes = encoded.indices.to_numpy()
         in_group = np.flatnonzero(np.bincount(codes, minlength=distinct)[codes] > 1)
         _, first_of_code = np.unique(codes, return_index=True)  # every code occurs: index = code
         involved = suspects[in_group]
@@ -747,12 +750,10 @@ class _Parser:
         """Every rejected row in file order, with its spreadsheet row and physical line, and the
         rows the CSV reader could not take at all (the wrong number of cells)."""
         where = self.reader.positions
-        src_col = self.d.column_for("source_record_id")
-        assert src_col is not None
-        table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
+        src_col = self.src_col
         if conflicts is not None:
-            table = pa.concat_tables([table, conflicts])
-            table = table.take(pc.sort_indices(table.column("_row")))
+            parts = [*parts, conflicts]
+        table = pa.concat_tables(parts) if parts else self._part_schema().empty_table()
         at = table.column("_row").to_numpy()
         table = pa.table(
             {"row": pa.array(where.rows[at], pa.int64()), "line": pa.array(where.lines[at], pa.int64()),
@@ -772,6 +773,8 @@ class _Parser:
                 for n in self.present_columns:
                     bad[n].append(vals.get(n))
             table = pa.concat_tables([table, pa.table(bad, schema=table.schema)])
+        if conflicts is not None or where.bad_records:
+            # one stable sort puts the conflicting repeats and the ragged rows in file order
             table = table.take(pc.sort_indices(table, sort_keys=[("row", "ascending"), ("line", "ascending")]))
         return table
 
@@ -794,11 +797,10 @@ class _Parser:
         )
 
     @staticmethod
-    def _kept(batches: list[pa.RecordBatch], keep: np.ndarray, withdrawn: set[str]) -> pa.Table:
+    def _kept(batches: list[pa.RecordBatch], keep: np.ndarray, withdrawn: tuple[str, ...]) -> pa.Table:
         """The records: each batch less its repeats, ``withdrawn`` set where this file withdraws
-        them. The kept rows are slices of their batch where they can be, and each batch is let go
-        as soon as its kept rows are out, so the records are never held twice."""
-        value_set = pa.array(sorted(withdrawn), pa.string()) if withdrawn else None
+        them. Each batch is let go as soon as its kept rows are out, so the records are never held
+        twice."""
         out: list[pa.RecordBatch] = []
         start = 0
         batches.reverse()
@@ -806,23 +808,5 @@ class _Parser:
             batch = batches.pop()
             mine = keep[start : start + batch.num_rows]
             start += batch.num_rows
-            for part in _kept_parts(batch, mine):
-                if value_set is not None and part.num_rows:
-                    flag = pa.array(col.mask(pc.is_in(part.column("record_id"), value_set=value_set)))
-                    part = part.set_column(RECORD_SCHEMA.get_field_index("withdrawn"), "withdrawn", flag)
-                out.append(part)
-        return pa.Table.from_batches(out, schema=RECORD_SCHEMA)
-
-
-def _kept_parts(batch: pa.RecordBatch, keep: np.ndarray) -> list[pa.RecordBatch]:
-    """``batch`` less the rows ``keep`` leaves out: slices of it (no copy) when the kept rows
-    are a few runs, as they are when a few repeats are dropped; otherwise a filtered copy."""
-    if keep.all():
-        return [batch]
-    edges = np.flatnonzero(np.diff(keep.astype(np.int8), prepend=0, append=0))
-    runs = edges.reshape(-1, 2)  # [start, stop) of each run of kept rows
-    if len(runs) > 16:
-        return [batch.filter(pa.array(keep))]
-    return [batch.slice(int(a), int(b - a)) for a, b in runs]
-
-
+            out.append(batch if mine.all() else batch.filter(pa.array(mine)))
+        return apply_withdrawals(pa.Table.from_batches(out, schema=RECORD_SCHEMA), withdrawn)

@@ -359,6 +359,11 @@ class ExtractReader:
     def _good(self, layout: Layout) -> np.ndarray:
         return ~layout.blank & (layout.fields == len(self.header))
 
+    def _agrees(self, layout: Layout, table_rows: int, invalid: int) -> bool:
+        """Whether ``layout`` counts the rows the CSV reader kept and skipped as it did."""
+        good = self._good(layout)
+        return int(good.sum()) == table_rows and int((~layout.blank & ~good).sum()) == invalid
+
     def batches(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch, np.ndarray]]:
         """``(first, batch, empty)`` for each batch of rows: the index of its first row among all
         the rows the reader keeps, the wanted columns (or ``columns``) as strings, and each row's
@@ -375,10 +380,8 @@ class ExtractReader:
             for batch in self._stream(wanted, on_invalid):
                 n = batch.num_rows
                 if n:
-                    empty = self._empty[first : first + n]
-                    if len(empty) < n:  # the layout miscounted: settle() will say so
-                        empty = np.concatenate((empty, np.zeros(n - len(empty), bool)))
-                    yield first, batch, empty
+                    # padded if the layout miscounted: settle() will say so
+                    yield first, batch, _padded(self._empty[first : first + n], n)
                 first += n
         self.rows_read, self.invalid = first, invalid[0]
 
@@ -427,24 +430,20 @@ class ExtractReader:
                 self._empty = self.layout.empty[self._good(self.layout)]
                 return True
         layout, odd, exact = self.layout, None, True
-        if not _agrees(layout, len(self.header), rows, invalid):
+        if not self._agrees(layout, rows, invalid):
             layout, odd = scan_layout_python(self.data, self.fmt)
-            exact = _agrees(layout, len(self.header), rows, invalid)
+            exact = self._agrees(layout, rows, invalid)
         self._positions = self._positions_from(layout, odd, exact)
-        used = self._empty[:rows]
-        if len(used) < rows:
-            used = np.concatenate((used, np.zeros(rows - len(used), bool)))
-        rerun = not np.array_equal(used, self._positions.empty)
+        rerun = not np.array_equal(_padded(self._empty[:rows], rows), self._positions.empty)
         self._empty = self._positions.empty
         if not rerun:
             self.layout = None  # what is still needed is in positions
         return rerun
 
     def _positions_from(self, layout: Layout, odd: dict[int, tuple[str, ...]] | None, exact: bool) -> Positions:
-        data, fmt, ncols, rows_read = self.data, self.fmt, len(self.header), self.rows_read
-        nonblank = ~layout.blank
-        good = nonblank & (layout.fields == ncols)
-        bad = nonblank & (layout.fields != ncols)
+        data, fmt, rows_read = self.data, self.fmt, self.rows_read
+        good = self._good(layout)
+        bad = ~layout.blank & ~good
         if exact:
             rows, lines, empty = layout.rows[good], layout.lines[good], layout.empty[good]
             bad_records = tuple(
@@ -490,11 +489,9 @@ def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=batches[0].schema)
 
 
-def _agrees(layout: Layout, ncols: int, table_rows: int, invalid: int) -> bool:
-    nonblank = ~layout.blank
-    good = int((nonblank & (layout.fields == ncols)).sum())
-    bad = int((nonblank & (layout.fields != ncols)).sum())
-    return good == table_rows and bad == invalid
+def _padded(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` (at most ``n`` flags) with False added up to ``n``."""
+    return a if len(a) >= n else np.concatenate((a, np.zeros(n - len(a), bool)))
 
 
 def _fit_header(header: tuple[str, ...], layout: Layout) -> tuple[str, ...]:
