@@ -70,6 +70,10 @@ def historical(root: Path = SHARED) -> Dataset:
         "family_name": _clean(df.surname),
         "dob": [_iso(v, "%Y-%m-%d") for v in df.dob],
         "sex": _clean(df.gender),
+        # The file's one place for a person is where they were born: a town (birth_place) and a fake
+        # postcode drawn near it (postcode_fake). Both go into the address, the town as its second
+        # line (the locality), the postcode as its postcode; MAST reads them as it would a partner's.
+        "address_line2": _clean(df.birth_place),
         "postcode": _clean(df.postcode_fake),
     }
     return Dataset("historical_50k", "dedupe", canonical, df.cluster.astype(str).to_numpy(), None, df,

@@ -220,10 +220,10 @@ POSTCODE_SLIP = Or((EditSimilarity("postcode", 0.75), EditDistanceAtMost("postco
 
 ADDRESS = Comparison(
     "address",
-    "address: UPRN, postcode and address line, one piece of evidence",
+    "address: UPRN, postcode, address line and town, one piece of evidence",
     (
-        Level(NULL, "no address field present on both sides", NotComparable(("uprn", "postcode", "dwelling")),
-              null=True),
+        Level(NULL, "no address field present on both sides",
+              NotComparable(("uprn", "postcode", "dwelling", "locality")), null=True),
         Level("uprn", "the same property (UPRN)", Exact("uprn"), 0.35, u_prior=1e-6),
         Level("home", "the same flat, number and street, postcode agreeing or absent",
               And((Exact("dwelling"), Not(And((Not(Exact("postcode")), Not(Null(("postcode",)))))))), 0.20,
@@ -237,6 +237,9 @@ ADDRESS = Comparison(
               And((Exact("number"), SpacelessNear("street"))), 0.03),
         Level("near", "the same postcode sector, or a postcode one slip away",
               Or((Exact("sector"), POSTCODE_SLIP)), 0.05),
+        Level("locality", "the same town or locality (the part of the address after the street), the postcode"
+              " differing or absent: weak where the town is large, weighed by how common it is", Exact("locality"),
+              0.10, tf="locality"),
         Level(ELSE, "a different address (people move: weak evidence)", Always(), 0.27),
     ),
 )

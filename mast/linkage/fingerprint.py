@@ -25,7 +25,7 @@ from mast.linkage.model import DEFAULT_SETTINGS, MODEL_FORMAT
 from mast.linkage.table import prepare_records
 
 #: Probe records: the slips the keys are built to survive (nicknames, titles, swapped names and
-#: dates, spacing in postcodes, flats, digits in names, a name only, an address only). Invented.
+#: dates, spacing in postcodes, flats, digits in names, a name only, an address only, a town only). Invented.
 PROBES: tuple[dict[str, str | None], ...] = (
     {"record_id": "p1", "given_name": "Robert", "middle_name": "James", "family_name": "O'Neill", "dob": "1984-03-07",
      "sex": "M", "address_line1": "Flat 2, 14 Brace Street", "address_line2": "Walsall", "postcode": "WS1 3PS"},
@@ -37,6 +37,7 @@ PROBES: tuple[dict[str, str | None], ...] = (
     {"record_id": "p6", "family_name": "Begum", "address_line1": "8 Lock Lane", "postcode": "WS8 1UG"},
     {"record_id": "p7", "address_line1": "Flat 3, 8 Lock Lane", "address_line2": "Brownhills, Walsall"},
     {"record_id": "p8", "given_name": "Siobhan", "family_name": "Ní Bhriain", "dob": "1950-01-01", "sex": "F"},
+    {"record_id": "p9", "given_name": "Maude", "family_name": "Biggs", "address_line2": "Mayfair"},
 )
 _PROBE_SALT = "fingerprint-probe"
 

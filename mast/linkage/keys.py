@@ -104,6 +104,12 @@ LOOKUP_KEYS: tuple[KeyRule, ...] = (
     KeyRule("postcode_number", "postcode+number", ("postcode", "number", "flat_or_none"),
             "same postcode, house number and flat (finds a person whose names were both mistyped or changed);"
             " not in a block of more than 20 records (a hostel, a block of flats)", max_block=20),
+    KeyRule("locality_family", "locality+name", ("locality_without_postcode", "family_phonetic"),
+            "a record with no postcode: same town or locality, family name sounds alike (records with a postcode"
+            " meet through it instead, and keep these blocks small)", max_block=40),
+    KeyRule("locality_given", "locality+name", ("locality_without_postcode", "given_phonetic"),
+            "a record with no postcode: same town or locality, given name sounds alike (finds a changed or"
+            " mistyped surname there); one namespace with the family name's key, as with postcodes", max_block=40),
     KeyRule("nhs", "nhs", ("nhs",), "same NHS number"),
     KeyRule("uprn_given", "uprn+given_initial", ("uprn", "given_initial"), "same property and given-name initial"),
 )
@@ -172,9 +178,12 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         hashes = names.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(codes), np.int64)
         return value.astype(np.uint64), codes >= 0
-    if part in ("postcode", "sector", "dwelling", "number"):
+    if part == "locality_without_postcode":
+        value, present = _part(table, "locality")
+        return value, present & (table.postcode < 0)
+    if part in ("postcode", "sector", "dwelling", "number", "locality"):
         vocab = {"postcode": table.vocabs.postcodes, "sector": table.vocabs.sectors, "dwelling": table.vocabs.dwellings,
-                 "number": table.vocabs.numbers}[part]
+                 "number": table.vocabs.numbers, "locality": table.vocabs.streets}[part]
         codes = getattr(table, part)
         hashes = vocab.hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(table), np.int64)

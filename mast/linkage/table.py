@@ -36,7 +36,7 @@ INPUT_COLUMNS: tuple[str, ...] = (
 )
 
 #: Fields whose exact agreement is weighed by how common the value is (term frequency).
-TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling", "dob")
+TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling", "locality", "dob")
 
 SEX_CODES = {"F": 1, "FEMALE": 1, "W": 1, "WOMAN": 1, "GIRL": 1, "M": 2, "MALE": 2, "MAN": 2, "BOY": 2}
 
@@ -143,7 +143,8 @@ class RecordTable:
     def compute_tf(self) -> None:
         """Term frequencies from this table's own values (the batch link's population)."""
         sizes = {"given": len(self.vocabs.names), "family": len(self.vocabs.names),
-                 "postcode": len(self.vocabs.postcodes), "dwelling": len(self.vocabs.dwellings)}
+                 "postcode": len(self.vocabs.postcodes), "dwelling": len(self.vocabs.dwellings),
+                 "locality": len(self.vocabs.streets)}
         for name in TF_FIELDS:
             if name == "dob":
                 self.tf[name] = _value_frequency(self.dob, self.dob != MISSING_DAY)

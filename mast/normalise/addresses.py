@@ -93,9 +93,13 @@ def parse_address(line1: str | None, line2: str | None = None) -> Address:
     The first number (``14``, ``14A``) is the house number; a number after ``FLAT``/``APT``/``UNIT``
     or before a slash (``2/14``) is the flat; the words after the number are the street; a second
     line that holds no number is the locality. Ordinal street names (``145TH``) stay in the street.
+    A second line alone with no number in it (``Walsall``) is only a locality: a town says where,
+    not which home, so two records that name only the same town never read as one dwelling.
     """
     words1, digits1 = _words(line1)
     words2, digits2 = _words(line2)
+    if not words1 and not digits2:
+        return Address("", "", "", _expand_text(tuple(w for w in words2 if w != ",")))
     if words1 and not digits1 and digits2:
         # "Rose Court" / "12 High Street": the building name first, the street second.
         building, words = [w for w in words1 if w != ","], words2

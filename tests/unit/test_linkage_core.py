@@ -289,6 +289,37 @@ def test_a_street_or_postcode_one_slip_away_is_still_the_same_home() -> None:
     assert linker.explain("a", "b").fields[5].level == "home_slip"
 
 
+def test_the_same_town_is_evidence_weighed_by_how_common_the_town_is_and_never_a_shared_home() -> None:
+    """Records with no postcode and no street but a town: the town is weak evidence, weaker the commoner it
+    is, and it finds the pair a candidate; a town is never a dwelling, so it never makes a household."""
+    from mast.linkage.link import link_records
+
+    person = {"given_name": "Maude", "family_name": "Biggs"}
+    filler = [{"record_id": f"w{i}", "given_name": g, "family_name": f, "address_line2": "Walsall"}
+              for i, (g, f) in enumerate(itertools.product(["Ann", "Tom", "Raj", "Eve"], ["Khan", "Hale", "Ng"]))]
+    linker = link_records([
+        {"record_id": "a", **person, "address_line2": "Mayfair", "dob": "1841-02-03"},
+        {"record_id": "b", **person, "address_line2": "Mayfair"},
+        {"record_id": "c", **person, "address_line2": "Walsall"},
+        {"record_id": "d", **person, "address_line2": "Walsall"},
+        {"record_id": "e", **person, "address_line2": "Stoke"},
+        *filler,
+    ])
+    ab, cd, ae = (linker.explain(x, y) for x, y in (("a", "b"), ("c", "d"), ("a", "e")))
+    assert ab.fields[5].level == cd.fields[5].level == "locality"
+    assert ab.fields[5].weight > cd.fields[5].weight  # Mayfair twice, Walsall fourteen times
+    assert ae.fields[5].level == "different"
+    assert not (linker.table.dwelling >= 0).any()
+    keys = record_keys(prepare_records([{"record_id": "a", **person, "address_line2": "Mayfair"},
+                                        {"record_id": "b", "given_name": "Maud", "family_name": "Biggs",
+                                         "address_line2": "Mayfair"}]))
+    locality_keys = [i for i, rule in enumerate(LOOKUP_KEYS) if rule.namespace == "locality+name"]
+    assert set(keys[0][locality_keys].tolist()) & set(keys[1][locality_keys].tolist()) - {0}
+    posted = record_keys(prepare_records([{"record_id": "a", **person, "address_line2": "Mayfair",
+                                           "postcode": "W1K 1AA"}]))
+    assert not posted[0][locality_keys].any()  # a postcode finds its neighbours better than a town
+
+
 @pytest.mark.parametrize("a, b", [
     # the year of birth mistyped, no postcode: the day and month still meet
     ({"given_name": "Charles", "family_name": "Watts", "dob": "1828-05-27"},

@@ -91,6 +91,15 @@ def test_address_parts() -> None:
     assert parse_address("St Johns Rd").street.startswith("SAINT")
 
 
+def test_a_town_alone_is_a_locality_not_a_home() -> None:
+    """A record whose only address is its town must not read as living in a dwelling called the town:
+    everyone else recorded in Walsall would be its household."""
+    town = parse_address(None, "Brownhills, Walsall")
+    assert (town.flat, town.number, town.street, town.dwelling) == ("", "", "", "")
+    assert town.locality == parse_address("8 Lock Lane", "Brownhills, Walsall").locality == "BROWNHILLS WALSALL"
+    assert parse_address(None, "12 High Street").dwelling == "12 HIGH STREET"
+
+
 def test_identifiers() -> None:
     assert nhs_number("943 476 5919") == 9434765919
     assert nhs_number("9434765918") == 0  # bad check digit: unknown, not a different person
