@@ -32,6 +32,7 @@ from mast.index.salt import forget_cached_salts  # noqa: E402
 from mast.index.writer import IndexWriter  # noqa: E402
 from mast.linkage.decisions import NOT_SAME, Decision  # noqa: E402
 from mast.linkage.scorer import query_keys  # noqa: E402
+from mast.linkage.table import TF_FIELDS  # noqa: E402
 from mast.stewardship import DecisionStore  # noqa: E402
 
 REGION = "eu-west-2"
@@ -145,7 +146,7 @@ def test_first_ingest_builds_a_version_the_reader_serves_as_search_needs(aws: di
         assert other.person_id == record.person_id
     with_address = next(r for r in records if r.address_id)
     assert with_address.record_id in reader.address_record_ids(with_address.address_id)
-    assert record.term_frequencies and set(record.term_frequencies) <= {"given", "family", "postcode", "dwelling", "dob"}
+    assert record.term_frequencies and set(record.term_frequencies) <= set(TF_FIELDS)
     assert reader.model().threshold > 0
     # the linkage report: counts only, current and dated
     for key in ("linkage/report.json", "linkage/reports/" + dt.datetime.now(dt.UTC).date().isoformat() + ".json"):
