@@ -182,10 +182,8 @@ def _part(table: RecordTable, part: str) -> tuple[np.ndarray, np.ndarray]:
         value, present = _part(table, "locality")
         return value, present & (table.postcode < 0)
     if part in ("postcode", "sector", "dwelling", "number", "locality"):
-        vocab = {"postcode": table.vocabs.postcodes, "sector": table.vocabs.sectors, "dwelling": table.vocabs.dwellings,
-                 "number": table.vocabs.numbers, "locality": table.vocabs.streets}[part]
         codes = getattr(table, part)
-        hashes = vocab.hashes()
+        hashes = table.vocabs.of(part).hashes()
         value = hashes[np.maximum(codes, 0)] if len(hashes) else np.zeros(len(table), np.int64)
         return value.astype(np.uint64), codes >= 0
     if part == "flat_or_none":

@@ -25,10 +25,6 @@ from mast.normalise.dates import MISSING_DAY
 from mast.linkage.table import RecordTable
 from mast.linkage.vocab import MISSING, Vocab
 
-NAME_FIELDS = frozenset({"given", "middle", "family"})
-_VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwellings", "number": "numbers",
-             "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
-
 
 #: Damerau-Levenshtein distances are worked out up to this many edits; a greater one reads as
 #: ``DL_MOST + 1``. No level asks about more than two slips, and stopping there makes the dearest
@@ -117,9 +113,7 @@ class PairContext:
         return out
 
     def vocab(self, field: str) -> Vocab:
-        if field in NAME_FIELDS:
-            return self.table.vocabs.names
-        return getattr(self.table.vocabs, _VOCAB_OF[field])
+        return self.table.vocabs.of(field)
 
     def similarity(self, field_l: str, field_r: str, metric: str, spaceless: bool = False) -> np.ndarray:
         """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).

@@ -80,6 +80,15 @@ class Vocabs:
     streets: Vocab = field(default_factory=lambda: Vocab("street"))
     sources: Vocab = field(default_factory=lambda: Vocab("source"))
 
+    def of(self, column: str) -> Vocab:
+        """The vocabulary a record column's codes index (a town shares the streets' words)."""
+        return self.names if column in _NAME_COLUMNS else getattr(self, _VOCAB_OF[column])
+
+
+_NAME_COLUMNS = frozenset({"given", "middle", "family"})
+_VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwellings", "number": "numbers",
+             "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
+
 
 _INT_FIELDS = ("source", "given", "middle", "family", "dob", "sex", "postcode", "sector", "dwelling",
                "number", "flat", "street", "locality", "record_date")
@@ -142,16 +151,13 @@ class RecordTable:
 
     def compute_tf(self) -> None:
         """Term frequencies from this table's own values (the batch link's population)."""
-        sizes = {"given": len(self.vocabs.names), "family": len(self.vocabs.names),
-                 "postcode": len(self.vocabs.postcodes), "dwelling": len(self.vocabs.dwellings),
-                 "locality": len(self.vocabs.streets)}
         for name in TF_FIELDS:
             if name == "dob":
                 self.tf[name] = _value_frequency(self.dob, self.dob != MISSING_DAY)
                 continue
             codes = getattr(self, name)
             present = codes[codes >= 0]
-            counts = np.bincount(present, minlength=sizes[name]).astype(np.float64)
+            counts = np.bincount(present, minlength=len(self.vocabs.of(name))).astype(np.float64)
             freq = counts / max(len(present), 1)
             self.tf[name] = gather(freq, codes, 0).astype(np.float32)
         # A record with one name only may hold a given name or a family name in its given-name field
@@ -256,10 +262,11 @@ def _addresses(l1: Factorised, l2: Factorised, vocabs: Vocabs, n: int) -> tuple[
     # locality from the second line where the first has none
     take_second = has2 & (out[:, 4] < 0)
     out[take_second, 4] = second_locality[l2.codes[take_second]]
-    # a building name on line 1, the number and street on line 2: parse the pair
+    # the number and street on line 2 (after a building name on line 1, or with no line 1): parse
+    # the pair. A second line alone with no number is only a locality, which the line above set.
     d1 = np.where(has1, first_digits[np.maximum(l1.codes, 0)], False)
     d2 = np.where(has2, second_digits[np.maximum(l2.codes, 0)], False)
-    slow = (has2 & ~d1 & d2) | (has2 & ~has1)
+    slow = has2 & ~d1 & d2
     if slow.any():
         rows = np.nonzero(slow)[0]
         width = np.int64(len(l2.uniques) + 1)
