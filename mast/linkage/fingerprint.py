@@ -9,8 +9,9 @@ version records the fingerprint of the linkage that wrote it; a search refuses a
 another fingerprint (503: it is being rebuilt), and the match run rebuilds it.
 
 The fingerprint hashes the model format, every comparison's levels and every guard with what each
-tests (thresholds included), every key rule, and the keys this code makes of a fixed set of probe records under a fixed salt. A change in
-how keys come out therefore shows by itself, without anyone having to remember to bump a number.
+tests (thresholds included), every key rule, and the keys this code makes of a fixed set of probe
+records under a fixed salt. A change in how keys come out therefore shows by itself, without anyone
+having to remember to bump a number.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from mast.linkage.model import DEFAULT_SETTINGS, MODEL_FORMAT
 from mast.linkage.table import prepare_records
 
 #: Probe records: the slips the keys are built to survive (nicknames, titles, swapped names and
-#: dates, spacing in postcodes, flats, digits in names, a name only, an address only, a town only). Invented.
+#: dates, spacing in postcodes, flats, digits in names, a name only, an address only, a town
+#: only). Invented.
 PROBES: tuple[dict[str, str | None], ...] = (
     {"record_id": "p1", "given_name": "Robert", "middle_name": "James", "family_name": "O'Neill", "dob": "1984-03-07",
      "sex": "M", "address_line1": "Flat 2, 14 Brace Street", "address_line2": "Walsall", "postcode": "WS1 3PS"},
