@@ -10,6 +10,7 @@ claims are strings (``cognito:groups`` comma-joined), as API Gateway delivers th
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import logging
 import re
@@ -26,7 +27,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from infra.local.functions import FunctionThrottled
+
 logger = logging.getLogger(__name__)
+
+#: API Gateway's integration timeout for a REST API (seconds): past it the caller gets 504
+INTEGRATION_TIMEOUT = 29.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,7 @@ class LocalApi:
         account: str,
         api_id: str,
         throttles: list[Throttle] | None = None,
+        integration_timeout: float = INTEGRATION_TIMEOUT,
     ) -> None:
         self.routes = routes
         self.throttles = throttles or []
@@ -211,6 +218,9 @@ class LocalApi:
         self.stage = stage
         self.account = account
         self.api_id = api_id
+        self.integration_timeout = integration_timeout
+        #: one thread per request in flight (the web server's own thread waits on it, at most 29 s)
+        self._calls = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="api-call")
 
     def handle(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, source_ip: str
@@ -235,8 +245,15 @@ class LocalApi:
                 return _json(401, {"message": "Unauthorized"})
             authorizer = {"claims": _string_claims(claims)}
         event = self._event(route, method, path, query, headers, body, source_ip, authorizer)
+        call = self._calls.submit(self.invoke, route.function, event)
         try:
-            result = self.invoke(route.function, event)
+            result = call.result(timeout=self.integration_timeout)
+        except concurrent.futures.TimeoutError:
+            # API Gateway stops waiting at 29 s; the function runs on to its own Timeout
+            logger.warning("integration timed out", extra={"function": route.function})
+            return _json(504, {"message": "Endpoint request timed out"})
+        except FunctionThrottled:  # Lambda's 429 reaches the caller as API Gateway's 500
+            return _json(500, {"message": "Internal server error"})
         except Exception:  # what API Gateway answers when the integration fails
             logger.exception("handler raised", extra={"function": route.function})
             return _json(502, {"message": "Internal server error"})

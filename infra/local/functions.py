@@ -1,58 +1,135 @@
-"""Run the template's Lambda handlers in this process, as the Lambda runtime would call them.
+"""Run the template's Lambda handlers as Lambda runs them: warm worker processes held to their limits.
 
-Each function's module is loaded from its ``CodeUri`` folder under a unique module name (every
-handler file is ``app.py``) and called with a context object carrying what Powertools reads.
-Every function shares one environment (the template's ``Globals``); a function whose variables
-disagree with another's stops the local stack, since one process cannot hold both.
+Each function gets execution environments of its own: spawned Python processes
+(:mod:`infra.local.lambda_worker`) that load its handler once and then serve one invocation at a
+time. As on Lambda:
+
+* **concurrency**: invocations of one function run at once, each in its own environment, a new one
+  started when every warm one is busy, up to the function's ``ReservedConcurrentExecutions`` (or
+  :data:`DEFAULT_CONCURRENCY` locally); past that an invocation is throttled
+  (:class:`FunctionThrottled`, which API Gateway answers 500);
+* **timeout**: a run past the function's ``Timeout`` is stopped (the environment and every process
+  it started are killed) and fails ``Task timed out after N seconds``;
+* **memory**: a watchdog stops an environment whose memory (the proportional set size of it and
+  every process it started, as Lambda's cgroup counts pages once) passes ``MemorySize``; the run fails
+  ``Runtime.OutOfMemory``. (Not an address-space limit: numpy's threads reserve far more address
+  space than they use, which would fail where Lambda does not.)
+* **no /dev/shm**: multiprocessing's semaphores and shared memory raise inside an environment
+  (see :mod:`infra.local.lambda_worker`); Process and Pipe work.
+
+Every function is given the one environment they all agree on (the template's ``Globals``); a
+function whose variables disagree with another's stops the local stack, as before.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from infra.local.lambda_worker import LambdaContext
 from infra.local.provision import FunctionSpec
 from infra.local.template import UnsupportedTemplateFeature, local_code_dir
 
 logger = logging.getLogger(__name__)
 
+#: most environments of one function at once when the template reserves no concurrency (Lambda's
+#: account default is 1,000; a laptop is not)
+DEFAULT_CONCURRENCY = 10
+#: how often the memory watchdog looks (seconds)
+WATCH_INTERVAL = 0.2
+#: how long a new environment may take to load its handler (Lambda's init phase allows 10 s; a
+#: shared 2-core machine needs more)
+INIT_TIMEOUT = 120.0
+
+#: a synchronous invocation's response may be at most 6 MB (Lambda's payload limit)
+RESPONSE_LIMIT = 6_291_556
+
+__all__ = ["FunctionError", "FunctionRunner", "FunctionThrottled", "LambdaContext"]
+
+
+class FunctionError(RuntimeError):
+    """An invocation failed as Lambda reports it: the handler raised, timed out or ran out of memory."""
+
+    def __init__(self, function: str, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(f"{function}: {error_type}: {message}")
+        self.function = function
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+class FunctionThrottled(FunctionError):
+    """Every environment the function may have is busy (Lambda's TooManyRequestsException)."""
+
+
+@dataclass(eq=False)
+class _Environment:
+    """One warm execution environment: a worker process and the pipe to it."""
+
+    function: str
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    #: set by the watchdog when it stopped this environment for its memory
+    killed_for_memory: bool = False
+    busy_since: float | None = None
+    peak_mb: float = 0.0
+
+    def stop(self) -> None:
+        """Kill the worker and everything it started (it leads its own session)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            logger.warning("a local Lambda environment did not stop", extra={"function": self.function})
+
 
 @dataclass
-class LambdaContext:
-    """The attributes of the Lambda runtime's context object that handlers and Powertools read."""
-
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    aws_request_id: str
-    deadline_ms: int
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.deadline_ms - int(time.time() * 1000))
+class _Function:
+    spec: FunctionSpec
+    limit: int
+    idle: list[_Environment] = field(default_factory=list)
+    running: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class FunctionRunner:
-    """Loads and invokes the template's functions; one lock per function, as one Lambda instance."""
+    """Starts, invokes and stops the template's functions' environments (see the module docstring)."""
 
-    def __init__(self, specs: Mapping[str, FunctionSpec], root: Path, region: str, account: str) -> None:
+    def __init__(self, specs: Mapping[str, FunctionSpec], root: Path, region: str, account: str,
+                 default_concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.specs = dict(specs)
         self.root = root
         self.region = region
         self.account = account
-        self._modules: dict[str, ModuleType] = {}
-        self._locks = {name: threading.Lock() for name in self.specs}
+        self._functions = {
+            name: _Function(spec, spec.reserved_concurrency if spec.reserved_concurrency is not None
+                            else default_concurrency)
+            for name, spec in self.specs.items()
+        }
+        self._busy: set[_Environment] = set()
+        self._busy_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     def shared_environment(self) -> dict[str, str]:
         """The one environment every function agrees on; a clash is refused, naming it."""
@@ -63,53 +140,207 @@ class FunctionRunner:
                 if key in merged and merged[key] != value:
                     raise UnsupportedTemplateFeature(
                         f"environment variable {key} differs between {owner[key]} and {spec.logical_id}; "
-                        "the local stack runs every function in one process, so put it in Globals"
+                        "the local stack gives every function one environment, so put it in Globals"
                     )
                 merged[key] = value
                 owner[key] = spec.logical_id
         return merged
 
     def load_all(self) -> None:
-        """Import every handler now, so a broken one stops the stack at start, not on first use."""
-        for name in self.specs:
-            self._handler(name)
+        """Start one warm environment per function now, so a broken handler stops the stack at start."""
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch_memory, name="lambda-memory", daemon=True)
+            self._watchdog.start()
+        started: dict[str, _Environment | BaseException] = {}
 
-    def _handler(self, name: str) -> Any:
+        def start(name: str) -> None:
+            try:
+                started[name] = self._start(name)
+            except BaseException as error:  # reported below, naming the function
+                started[name] = error
+
+        threads = [threading.Thread(target=start, args=(name,)) for name in self.specs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        failures = [f"{self.specs[n].logical_id}: {e}" for n, e in started.items() if isinstance(e, BaseException)]
+        for name, env in started.items():
+            if isinstance(env, _Environment):
+                function = self._functions[name]
+                with function.lock:
+                    function.idle.append(env)
+        if failures:
+            self.stop()
+            raise UnsupportedTemplateFeature("; ".join(failures))
+
+    def stop(self) -> None:
+        """Stop every environment (idle and running)."""
+        self._stopping.set()
+        for function in self._functions.values():
+            with function.lock:
+                idle, function.idle = function.idle, []
+            for env in idle:
+                env.stop()
+        with self._busy_lock:
+            busy = list(self._busy)
+        for env in busy:
+            env.stop()
+
+    # ------------------------------------------------------------------ environments
+    def _start(self, name: str) -> _Environment:
         spec = self.specs[name]
         module_name, _, attribute = spec.handler.rpartition(".")
-        if name not in self._modules:
-            folder = local_code_dir(spec.code, self.root)
-            path = folder / (module_name.replace(".", "/") + ".py")
-            if not path.is_file():
-                raise UnsupportedTemplateFeature(f"{spec.logical_id}: handler file {path} does not exist")
-            unique = f"mast_local_fn_{spec.logical_id}"
-            loader_spec = importlib.util.spec_from_file_location(unique, path)
-            assert loader_spec and loader_spec.loader
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[unique] = module
-            loader_spec.loader.exec_module(module)
-            self._modules[name] = module
-        handler = getattr(self._modules[name], attribute, None)
-        if handler is None:
-            raise UnsupportedTemplateFeature(f"{spec.logical_id}: {spec.handler} is not defined")
-        return handler
+        folder = local_code_dir(spec.code, self.root)
+        path = folder / (module_name.replace(".", "/") + ".py")
+        if not path.is_file():
+            raise UnsupportedTemplateFeature(f"{spec.logical_id}: handler file {path} does not exist")
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH")]))}
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local.lambda_worker", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], cwd=self.root, env=env, start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        conn = Connection(ours.detach())
+        environment = _Environment(name, process, conn)
+        conn.send({"path": str(path), "module": f"mast_local_fn_{spec.logical_id}", "attribute": attribute,
+                   "environment": spec.environment})
+        if not conn.poll(INIT_TIMEOUT):
+            environment.stop()
+            raise UnsupportedTemplateFeature(f"{spec.logical_id}: the handler did not load in {INIT_TIMEOUT:.0f} s")
+        try:
+            status, value = conn.recv()
+        except (EOFError, OSError):
+            environment.stop()
+            raise UnsupportedTemplateFeature(f"{spec.logical_id}: the environment exited while loading") from None
+        if status != "ready":
+            environment.stop()
+            raise UnsupportedTemplateFeature(f"{spec.logical_id}: {spec.handler} did not load: {value['errorMessage']}")
+        return environment
 
+    def _acquire(self, name: str) -> _Environment:
+        function = self._functions[name]
+        with function.lock:
+            if function.running >= function.limit:
+                raise FunctionThrottled(name, "TooManyRequestsException", "Rate Exceeded.")
+            function.running += 1
+            env = function.idle.pop() if function.idle else None
+        if env is None or env.process.poll() is not None:
+            try:
+                env = self._start(name)
+            except BaseException:
+                with function.lock:
+                    function.running -= 1
+                raise
+        return env
+
+    def _release(self, env: _Environment, healthy: bool) -> None:
+        function = self._functions[env.function]
+        with function.lock:
+            function.running -= 1
+            if healthy and not self._stopping.is_set():
+                function.idle.append(env)
+                return
+        env.stop()
+
+    # ------------------------------------------------------------------ invoking
     def invoke(self, name: str, event: Mapping[str, Any]) -> Any:
-        """Call a function with ``event``; exceptions propagate as the Lambda service reports them."""
+        """Call a function with ``event`` in one of its environments; :class:`FunctionError` says
+        why an invocation failed, as the Lambda service reports it."""
         if name not in self.specs:
             raise KeyError(f"no function {name}")
         spec = self.specs[name]
-        handler = self._handler(name)
+        env = self._acquire(name)
+        started = time.time()
         context = LambdaContext(
             function_name=name,
-            memory_limit_in_mb=1024,
+            memory_limit_in_mb=spec.memory,
             invoked_function_arn=f"arn:aws:lambda:{self.region}:{self.account}:function:{name}",
             aws_request_id=str(uuid.uuid4()),
-            deadline_ms=int(time.time() * 1000) + spec.timeout * 1000,
+            deadline_ms=int(started * 1000) + spec.timeout * 1000,
             log_group_name=f"/aws/lambda/{name}",
         )
-        with self._locks[name]:
-            return handler(dict(event), context)
+        healthy = False
+        try:
+            env.killed_for_memory = False
+            env.busy_since = started
+            with self._busy_lock:
+                self._busy.add(env)
+            try:
+                env.conn.send({"event": json.dumps(dict(event)), "context": asdict(context)})
+                answered = env.conn.poll(spec.timeout)
+                if not answered:
+                    raise FunctionError(name, "Sandbox.Timedout", f"Task timed out after {spec.timeout:.2f} seconds")
+                status, value = env.conn.recv()
+            except (EOFError, OSError, BrokenPipeError):
+                if env.killed_for_memory:
+                    raise FunctionError(name, "Runtime.OutOfMemory",
+                                        f"Runtime exited with error: signal: killed (memory above {spec.memory} MB)") from None
+                raise FunctionError(name, "Runtime.ExitError", "Runtime exited without providing a reason") from None
+            healthy = True
+            if status != "ok":
+                raise FunctionError(name, value["errorType"], value["errorMessage"], value.get("stackTrace"))
+            if len(value.encode()) > RESPONSE_LIMIT:
+                raise FunctionError(name, "Function.ResponseSizeTooLarge",
+                                    f"Response payload size ({len(value.encode())} bytes) exceeded maximum allowed "
+                                    f"payload size ({RESPONSE_LIMIT} bytes).")
+            return json.loads(value)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(env)
+            env.busy_since = None
+            self._release(env, healthy)
 
     def name_of(self, logical_id: str) -> str:
         return next(name for name, spec in self.specs.items() if spec.logical_id == logical_id)
+
+    # ------------------------------------------------------------------ memory
+    def _watch_memory(self) -> None:
+        while not self._stopping.wait(WATCH_INTERVAL):
+            with self._busy_lock:
+                busy = list(self._busy)
+            if not busy:
+                continue
+            sessions = _sessions()
+            for env in busy:
+                limit = self.specs[env.function].memory
+                used = sum(_pss_mb(pid) for pid in sessions.get(env.process.pid, [env.process.pid]))
+                env.peak_mb = max(env.peak_mb, used)
+                if used > limit and env.busy_since is not None:
+                    logger.warning("a function passed its MemorySize and was stopped",
+                                   extra={"function": env.function, "memory_mb": round(used), "limit_mb": limit})
+                    env.killed_for_memory = True
+                    try:
+                        os.killpg(env.process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def _sessions() -> dict[int, list[int]]:
+    """Session id -> the processes in it (an environment leads its own session: it and what it forked)."""
+    out: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out.setdefault(int(fields[3]), []).append(int(entry.name))  # field 6 of stat: the session
+    return out
+
+
+def _pss_mb(pid: int) -> float:
+    """A process's proportional set size in MB (pages it shares counted once across the sharers)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

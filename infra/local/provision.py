@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FunctionSpec:
-    """A Lambda function as the template defines it, for the in-process runner."""
+    """A Lambda function as the template defines it, for the local runner (and its limits)."""
 
     logical_id: str
     name: str
@@ -32,6 +32,10 @@ class FunctionSpec:
     handler: str
     environment: dict[str, str]
     timeout: int
+    #: MB, Lambda's default 128 when the template sets none
+    memory: int = 128
+    #: ReservedConcurrentExecutions, None when the template reserves none
+    reserved_concurrency: int | None = None
 
 
 @dataclass
@@ -44,6 +48,8 @@ class EventSourceSpec:
     batch_size: int
     on_failure_arn: str | None
     maximum_retry_attempts: int | None
+    #: FunctionResponseTypes holds ReportBatchItemFailures: a result's batchItemFailures count
+    report_batch_item_failures: bool = False
 
 
 @dataclass
@@ -381,6 +387,8 @@ class Provisioner:
             handler=p["Handler"],
             environment=variables,
             timeout=int(p.get("Timeout", 3)),
+            memory=int(p.get("MemorySize", 128)),
+            reserved_concurrency=int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None,
         )
         return name, {"Arn": self._arn("lambda", f"function:{name}")}
 
@@ -401,6 +409,7 @@ class Provisioner:
                 batch_size=int(p.get("BatchSize", 10)),
                 on_failure_arn=destination,
                 maximum_retry_attempts=int(retries) if retries is not None else None,
+                report_batch_item_failures="ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
             )
         )
         mapping_id = secrets.token_hex(8)

@@ -3,9 +3,14 @@
 EventBridge rules are moto's own (the SFTP gateway puts Transfer Family's event on the bus and
 moto's rule delivers it to the ingest queue). What moto does not run is Lambda's poller, so here
 one thread per event source mapping polls its SQS queue or DynamoDB stream and invokes the
-function in-process: a batch that fails is retried (SQS: the message becomes visible again and
-the queue's redrive policy moves it to the DLQ; streams: up to ``MaximumRetryAttempts``, then
-the on-failure destination gets the batch's description, as Lambda sends it).
+function (in its own environment: :mod:`infra.local.functions`). A batch that fails is retried as
+Lambda retries it. SQS: the failed messages are left alone, so they become visible again when the
+queue's ``VisibilityTimeout`` ends (a run stopped at its ``Timeout`` included), and moto's redrive
+moves a message received ``maxReceiveCount`` times to the dead-letter queue; with
+``ReportBatchItemFailures`` only the messages the function names as failed are retried, the rest
+deleted (without it, a result's ``batchItemFailures`` is ignored, as Lambda ignores it). Streams: up
+to ``MaximumRetryAttempts``, then the on-failure destination gets the batch's description, as
+Lambda sends it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class EventRouter:
             with self._busy_lock:
                 self._busy -= 1
         failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+        if not source.report_batch_item_failures:
+            return set()
         return {str(f["itemIdentifier"]) for f in failures or []}
 
     @property
@@ -109,10 +116,8 @@ class EventRouter:
                     QueueUrl=url,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
-            for message in messages:
-                if message not in done:
-                    # Visible again soon (not after the full visibility timeout): a local retry.
-                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1)
+            # The rest stay in flight until the queue's visibility timeout ends, then are received
+            # again (and dead-lettered after maxReceiveCount receives), as with Lambda's poller.
 
     def _sqs_record(self, message: dict[str, Any], arn: str) -> dict[str, Any]:
         return {

@@ -26,7 +26,7 @@ import requests
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger, throttles_from_method_settings
 from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
-from infra.local.moto_fixes import fix_dynamodb_query_by_partition
+from infra.local.moto_fixes import fix_dynamodb_query_by_partition, hold_to_aws_limits
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
 from infra.local.template import Resolver, expand_sam, load_template
@@ -231,6 +231,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
 
     _fix_moto_bucket_policies()
     fix_dynamodb_query_by_partition()
+    hold_to_aws_limits()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
     app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
     server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
@@ -295,6 +296,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         if options.function_log_level:
             environment["POWERTOOLS_LOG_LEVEL"] = options.function_log_level
         os.environ.update(environment)
+        stoppers.append(runner.stop)
         runner.load_all()
 
         pool_id = outputs["UserPoolId"]

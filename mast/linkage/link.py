@@ -6,9 +6,10 @@ grows by incremental links (:meth:`Linker.add`) and answers searches (:meth:`Lin
 three score with :meth:`mast.linkage.model.Model.score` and cluster with
 :func:`mast.linkage.cluster.cluster`.
 
-The batch link shards candidate generation and scoring by lookup key and runs the shards in a
-process pool (fork: workers share the table copy-on-write); at national scale the same shards
-would be the items of a Step Functions distributed map.
+The batch link shards candidate generation and scoring by lookup key and runs the shards in forked
+worker processes fed over pipes (:class:`Workers`: they share the table copy-on-write, and need no
+semaphore or shared memory, which Lambda lacks); at national scale the same shards would be the
+items of a Step Functions distributed map.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import hashlib
 import multiprocessing
 import os
 import time
-from multiprocessing import shared_memory
-from collections.abc import Iterable, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from multiprocessing.connection import Connection, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,44 +53,38 @@ class LinkOptions:
 
 
 # ---------------------------------------------------------------------- parallel scoring
-# Workers are forked after the table, model, blocks and the shared pair buffer exist, so they read
-# them copy-on-write from this dict; only small descriptions of work cross the process boundary.
+# Workers are forked after the table, model, blocks (and later the candidate pairs) exist, so they
+# read them copy-on-write from this dict; only small descriptions of work, and results, cross the
+# process boundary, over one Pipe per worker. Nothing here needs a semaphore or /dev/shm (a
+# multiprocessing Pool, Queue, Lock or SharedMemory), which AWS Lambda does not have: Process and
+# Pipe are what it allows.
 _WORK: dict[str, Any] = {}
 
 
-def _pair_buffer() -> np.ndarray:
-    return _WORK["pairs"].buffer
-
-
-def _generate_shard(shard: int) -> int:
-    """Write the unique candidate pairs (as lo << 32 | hi) of one key shard into its buffer segment."""
+def _generate_shard(shard: int) -> np.ndarray:
+    """The unique candidate pairs (as lo << 32 | hi, sorted) of one key shard."""
     blocks: Blocks = _WORK["blocks"]
-    pairs: PairBuffer = _WORK["pairs"]
-    offset = int(pairs.offsets[shard])
-    mine = blocks.select(pairs.shard_of_block == shard)
-    buffer = _pair_buffer()
+    mine = blocks.select(_WORK["shard_of_block"] == shard)
     counts = mine.pair_counts
     cum = np.cumsum(counts)
-    start, written = 0, 0
+    parts = []
+    start = 0
     while start < len(counts):
         base = int(cum[start - 1]) if start else 0
         end = max(int(np.searchsorted(cum, base + BATCH_PAIRS, side="right")), start + 1)
         part = Blocks(mine.keys[start:end], mine.starts[start:end], mine.sizes[start:end], mine.rows, 0)
         lo, hi = block_pairs(part)
-        buffer[offset + written : offset + written + len(lo)] = lo << 32 | hi
-        written += len(lo)
+        parts.append(lo << 32 | hi)
         start = end
-    segment = buffer[offset : offset + written]
+    segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     segment.sort()
-    distinct = unique(segment)
-    segment[: len(distinct)] = distinct
-    return len(distinct)
+    return unique(segment)
 
 
 def _score_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """Score pairs ``buffer[start:end]``; keep those at or above the link threshold."""
+    """Score pairs ``codes[start:end]``; keep those at or above the link threshold."""
     start, end = bounds
-    codes = _pair_buffer()[start:end]
+    codes = _WORK["codes"][start:end]
     lo, hi = codes >> 32, codes & 0xFFFFFFFF
     scores = _WORK["model"].score(_WORK["table"], lo, hi)
     keep = scores.weight >= _WORK["keep_weight"]
@@ -101,75 +97,141 @@ def _score_chunk(args: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nd
     return scores.weight, scores.bayes_factor, scores.guards
 
 
-@dataclass
-class PairBuffer:
-    """Room for every candidate pair occurrence, segment by key shard (shared memory when parallel)."""
-
-    buffer: np.ndarray
-    offsets: np.ndarray
-    shard_of_block: np.ndarray
-    shards: int
-    shm: Any = None
-
-    @classmethod
-    def allocate(cls, blocks: Blocks, shards: int, shared: bool) -> PairBuffer:
-        shard_of_block = blocks.keys % shards
-        per_shard = np.bincount(shard_of_block, weights=blocks.pair_counts, minlength=shards).astype(np.int64)
-        offsets = np.concatenate([[0], np.cumsum(per_shard)[:-1]]).astype(np.int64)
-        total = int(per_shard.sum())
-        if shared and total:
-            shm = shared_memory.SharedMemory(create=True, size=total * 8)
-            return cls(np.ndarray((total,), dtype=np.int64, buffer=shm.buf), offsets, shard_of_block, shards, shm)
-        return cls(np.empty(total, dtype=np.int64), offsets, shard_of_block, shards)
-
-    def release(self) -> None:
-        if self.shm is not None:
-            self.buffer = np.empty(0, np.int64)
-            self.shm.close()
-            self.shm.unlink()
-            self.shm = None
+def _serve(conn: Connection) -> None:
+    """A forked worker: run ``(function, argument)`` requests from the pipe until it is closed."""
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        function, argument = request
+        try:
+            reply: tuple[str, Any] = ("ok", function(argument))
+        except BaseException:  # reported to the parent, which raises it
+            reply = ("error", traceback.format_exc())
+        conn.send(reply)
 
 
-def score_candidates(pool: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Every candidate pair scored once; returns those at or above the threshold, and the pair count.
+class WorkerFailed(RuntimeError):
+    """A linking worker raised, or died (killed, out of memory): the link fails, loudly."""
 
-    Pairs are generated per key shard into :class:`PairBuffer` segments, deduplicated across shards
-    (a pair sharing several keys is scored once), then scored in chunks — in ``pool`` when given
-    (forked after ``_WORK`` was filled), else here.
+
+class Workers:
+    """Processes forked now, each reading :data:`_WORK` as it is at this moment, fed over one Pipe
+    each: the pool that Lambda allows (a ``multiprocessing.Pool`` needs semaphores in /dev/shm)."""
+
+    def __init__(self, processes: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.processes = processes
+        self._conns: list[Connection] = []
+        self._procs: list[Any] = []
+        for _ in range(processes):
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child,), daemon=True)
+            process.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(process)
+
+    def map(self, function: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+        """``[function(job) for job in jobs]``, run in the workers, in the jobs' order."""
+        results: list[Any] = [None] * len(jobs)
+        pending = iter(enumerate(jobs))
+        working: dict[Connection, int] = {}
+
+        def feed(conn: Connection) -> None:
+            nxt = next(pending, None)
+            if nxt is not None:
+                working[conn] = nxt[0]
+                conn.send((function, nxt[1]))
+
+        for conn in self._conns:
+            feed(conn)
+        while working:
+            for ready in wait(list(working)):
+                conn = ready  # type: ignore[assignment]
+                try:
+                    status, value = conn.recv()
+                except (EOFError, OSError):
+                    raise WorkerFailed("a linking worker died (killed, or out of memory)") from None
+                if status != "ok":
+                    raise WorkerFailed(f"a linking worker failed:\n{value}")
+                results[working.pop(conn)] = value
+                feed(conn)
+        return results
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+                conn.close()
+            except OSError:
+                pass
+        for process in self._procs:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._conns, self._procs = [], []
+
+
+def _in(workers: Workers | None, function: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+    return workers.map(function, jobs) if workers is not None else [function(j) for j in jobs]
+
+
+def score_candidates(table: RecordTable, model: Model, blocks: Blocks, shards: int,
+                     processes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, Workers | None]:
+    """Every candidate pair scored once; returns those at or above the threshold, the pair count, and
+    the workers (forked when ``processes`` > 1, still running, for the clustering's scoring).
+
+    Pairs are generated per key shard (by the workers when there are any), deduplicated across
+    shards (a pair sharing several keys is scored once), then scored in ranges by workers forked
+    after the pairs exist, which read them copy-on-write.
     """
-    pairs: PairBuffer = _WORK["pairs"]
-    buffer = pairs.buffer
-    shards = range(pairs.shards)
-    written = pool.map(_generate_shard, shards) if pool is not None else [_generate_shard(s) for s in shards]
-    segments = [buffer[o : o + w] for o, w in zip(pairs.offsets.tolist(), written, strict=True)]
+    _WORK.update(table=table, model=model, keep_weight=model.threshold_weight, blocks=blocks,
+                 shard_of_block=blocks.keys % shards)
+    workers = Workers(processes) if processes > 1 else None
+    try:
+        segments = _in(workers, _generate_shard, range(shards))
+    finally:
+        if workers is not None:
+            workers.close()
     codes = unique(np.concatenate(segments)) if segments else np.zeros(0, np.int64)
+    del segments
     n_unique = len(codes)
-    buffer[:n_unique] = codes
-    del codes, segments
-    step = max(min(BATCH_PAIRS, n_unique // (4 * pairs.shards) + 1), 10_000)
-    ranges = [(i, min(i + step, n_unique)) for i in range(0, n_unique, step)]
-    parts = pool.map(_score_range, ranges) if pool is not None else [_score_range(r) for r in ranges]
+    _WORK["codes"] = codes
+    workers = Workers(processes) if processes > 1 else None
+    step = max(min(BATCH_PAIRS, n_unique // (4 * shards) + 1), 10_000)
+    bounds = [(i, min(i + step, n_unique)) for i in range(0, n_unique, step)]
+    try:
+        parts = _in(workers, _score_range, bounds)
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
     if not parts:
         e = np.zeros(0, np.int64)
-        return e, e, np.zeros(0, np.float32), np.zeros(0, np.uint8), 0
+        return e, e, np.zeros(0, np.float32), np.zeros(0, np.uint8), 0, workers
     lo, hi, weight, guards = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return lo, hi, weight, guards, n_unique
+    return lo, hi, weight, guards, n_unique, workers
 
 
 class _Scorer:
-    """Scores row pairs of one table, in the pool when there are many."""
+    """Scores row pairs of one table, in the workers when there are many."""
 
-    def __init__(self, table: RecordTable, model: Model, pool: Any, parallel_min: int) -> None:
-        self.table, self.model, self.pool, self.parallel_min = table, model, pool, parallel_min
+    def __init__(self, table: RecordTable, model: Model, workers: Workers | None, parallel_min: int) -> None:
+        self.table, self.model, self.workers, self.parallel_min = table, model, workers, parallel_min
 
     def __call__(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.pool is None or len(lo) < self.parallel_min:
+        if self.workers is None or len(lo) < self.parallel_min:
             parts = [_score_direct(self.table, self.model, lo[i : i + BATCH_PAIRS], hi[i : i + BATCH_PAIRS])
                      for i in range(0, max(len(lo), 1), BATCH_PAIRS)]
         else:
-            size = max(len(lo) // (4 * (self.pool._processes or 1)), 1)  # noqa: SLF001
+            size = max(len(lo) // (4 * self.workers.processes), 1)
             chunks = [(lo[i : i + size], hi[i : i + size]) for i in range(0, len(lo), size)]
-            parts = self.pool.map(_score_chunk, chunks)
+            parts = self.workers.map(_score_chunk, chunks)
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
@@ -340,15 +402,11 @@ class Linker:
         t = time.perf_counter()
         workers = options.workers or os.cpu_count() or 1
         candidate_occurrences = int(blocks.pair_counts.sum())
-        pool = None
         parallel = workers > 1 and candidate_occurrences >= options.parallel_min_pairs
-        pairs = PairBuffer.allocate(blocks, options.shards if parallel else 1, shared=parallel)
-        _WORK.update(table=table, model=model, keep_weight=model.threshold_weight, blocks=blocks, pairs=pairs)
+        pool: Workers | None = None
         try:
-            if parallel:
-                pool = multiprocessing.get_context("fork").Pool(workers)
-            lo, hi, weight, guards, n_unique = score_candidates(pool)
-            pairs.release()
+            lo, hi, weight, guards, n_unique, pool = score_candidates(
+                table, model, blocks, options.shards if parallel else 1, workers if parallel else 1)
             timings["score"] = time.perf_counter() - t
             t = time.perf_counter()
             row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
@@ -361,8 +419,6 @@ class Linker:
         finally:
             if pool is not None:
                 pool.close()
-                pool.join()
-            pairs.release()
             _WORK.clear()
         stats = {
             "records": len(table),
