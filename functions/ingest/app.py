@@ -21,11 +21,33 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _record_handler(record: SQSRecord) -> None:
-    upload = UploadCompletedEvent.from_eventbridge_json(record.body)
-    logger.info("upload completed", extra={"bucket": upload.bucket, "key": upload.key, "bytes": upload.bytes})
-    from mast.feeds.ingest import ingest_upload  # pyarrow: imported on first use, not at cold start
+    try:
+        upload = UploadCompletedEvent.from_eventbridge_json(record.body)
+        logger.info("upload completed", extra={"bucket": upload.bucket, "key": upload.key, "bytes": upload.bytes})
+        from mast.feeds.ingest import ingest_upload  # pyarrow: imported on first use, not at cold start
 
-    ingest_upload(upload)
+        ingest_upload(upload)
+    except Exception as error:
+        _note(record, error)
+        raise
+
+
+def _note(record: SQSRecord, error: Exception) -> None:
+    """Keep why this message failed for `mast dlq show` (it is retried, then dead-lettered)."""
+    import os
+
+    import boto3
+
+    from mast.deadletters import FailedMessage, note_failure, reason_of
+
+    failure = FailedMessage(record.message_id, reason_of(error))
+    logger.error("upload not ingested", extra={"message_id": record.message_id, "reason": failure.reason})
+    try:
+        count = record.attributes.approximate_receive_count
+        note_failure(boto3.client("dynamodb"), os.environ["CONTROL_TABLE"], record.event_source_arn.rsplit(":", 1)[-1],
+                     failure, int(count) if count else None)
+    except Exception:  # the failure itself is what matters
+        logger.exception("could not note why a message failed", extra={"message_id": record.message_id})
 
 
 @logger.inject_lambda_context(log_event=False)

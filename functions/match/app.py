@@ -3,9 +3,11 @@
 Triggered by the FIFO match queue (one message group: index writes are serial; a batch of up to
 ten messages, in order, is linked in one run):
 ``feed-ingested`` from ingest, ``rebuild`` and ``relink`` from the API or an operator
-(:mod:`mast.index.messages`). The work is :func:`mast.index.linking.run_match`. A message that
-fails is raised, so SQS delivers it again and, after the queue's retries, moves it to the
-dead-letter queue (alarmed); a message that is not one of ours fails the same way, loudly.
+(:mod:`mast.index.messages`). The work is :func:`mast.index.batches.link_batch`. A message that
+cannot be linked is reported back as a batch item failure (``ReportBatchItemFailures``) while the
+rest are linked; its reason is noted for the operator (:mod:`mast.deadletters`), and SQS delivers
+it again and, after the queue's retries, moves it to the dead-letter queue (alarmed). When every
+message of a batch fails the handler raises, so the whole batch is retried.
 """
 
 from __future__ import annotations
@@ -14,32 +16,46 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
-
-from mast.index.messages import parse_match_message
 
 logger = Logger()
 
 
+class BatchFailed(RuntimeError):
+    """No message of the batch could be linked (their reasons are logged and noted)."""
+
+
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from mast.index.linking import MatchSettings, run_match  # pyarrow and linkage: on first use
+    from mast.deadletters import note_failure
+    from mast.index.batches import link_batch, options_from_env  # pyarrow and linkage: on first use
+    from mast.index.linking import MatchSettings
 
-    messages = []
-    for record in event.get("Records", []):
-        try:
-            messages.append(parse_match_message(record["body"]))
-        except ValidationError as error:
-            logger.error("not a match message", extra={"message_id": record.get("messageId"),
-                                                       "errors": [e["type"] for e in error.errors()]})
-            raise
-    if not messages:
+    records = event.get("Records", [])
+    if not records:
         return {}
-    outcome = run_match(messages, MatchSettings.from_env())
-    logger.info("index updated", extra={
-        "messages": len(messages), "message_types": sorted({m.type for m in messages}), "mode": outcome.mode,
-        "version": outcome.version, "records": outcome.records, "people": outcome.people, "linked": outcome.linked,
-        "removed": outcome.removed, "items_put": outcome.items_put, "items_deleted": outcome.items_deleted,
-        "seconds": outcome.seconds,
-    })
-    return {}
+    settings = MatchSettings.from_env()
+    outcomes, failed = link_batch(records, settings, options=options_from_env())
+    for outcome in outcomes:
+        logger.info("index updated", extra={
+            "mode": outcome.mode, "version": outcome.version, "records": outcome.records, "people": outcome.people,
+            "linked": outcome.linked, "removed": outcome.removed, "items_put": outcome.items_put,
+            "items_deleted": outcome.items_deleted, "seconds": outcome.seconds,
+        })
+    if not failed:
+        return {}
+    by_id = {str(r["messageId"]): r for r in records}
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+    for failure in failed:
+        record = by_id[failure.message_id]
+        logger.error("message not linked", extra={"message_id": failure.message_id, "reason": failure.reason})
+        try:
+            count = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+            note_failure(ddb, settings.control_table, str(record.get("eventSourceARN", ":match")).rsplit(":", 1)[-1],
+                         failure, int(count) if count else None)
+        except Exception:  # the failure itself is what matters: it goes back to the queue regardless
+            logger.exception("could not note why a message failed", extra={"message_id": failure.message_id})
+    if len(failed) == len(records):
+        raise BatchFailed(f"{len(failed)} message(s) not linked: {failed[0].reason}")
+    return {"batchItemFailures": [{"itemIdentifier": f.message_id} for f in failed]}
