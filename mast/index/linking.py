@@ -247,14 +247,27 @@ class _MatchRun:
             deletes.extend(before_keys - after_keys)
             puts.extend(it for it in new_items
                         if it["sk"]["S"] == layout.RECORD_SK or (it["pk"]["S"], it["sk"]["S"]) not in before_keys)
-        self.writer.delete(deletes)
-        self.writer.put(puts)
+        self._apply(puts, deletes)
         self._write_state(version, linker)
         self._timed("write", t)
         self._report(linker, people, addresses)
         return MatchOutcome("incremental", version, len(linker.table), len(set(people.tolist())),
                             linked=added.num_rows, removed=len(removed), items_put=len(puts),
                             items_deleted=len(deletes))
+
+    def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> None:
+        """Write an incremental update so that a run that dies part way leaves what a retry completes
+        exactly. A record item names the items it occupies, and an update works out what to delete
+        from the record item as stored, so the record items are written last: first the new
+        memberships, then the stale ones deleted, then the record items rewritten (and a removed
+        record's item deleted). Until its record item is rewritten a record's old memberships are
+        still named by it (a retry deletes them again, harmlessly); once rewritten, every membership
+        change of the run is already done. Every write is keyed, so writing it twice is writing it once.
+        """
+        self.writer.put([it for it in puts if it["sk"]["S"] != layout.RECORD_SK])
+        self.writer.delete([k for k in deletes if k[1] != layout.RECORD_SK])
+        self.writer.put([it for it in puts if it["sk"]["S"] == layout.RECORD_SK])
+        self.writer.delete([k for k in deletes if k[1] == layout.RECORD_SK])
 
     # ------------------------------------------------------------------ state and report
     def _state_key(self, version: str) -> str:

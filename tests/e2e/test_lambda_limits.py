@@ -85,7 +85,7 @@ def test_a_run_past_its_timeout_is_stopped_received_again_then_dead_lettered(
     starts = [float(line.split()[2]) for line in lines if line.startswith(f"start {sent}")]
     assert len(starts) == 3, lines  # received maxReceiveCount (3) times, then dead-lettered
     assert not any(line.startswith(f"end {sent}") for line in lines), "a run went on past its 2 s Timeout"
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     # each receive waited out the queue's 3 s VisibilityTimeout (not retried at once)
     assert all(gap >= 2.9 for gap in gaps), gaps
 

@@ -25,7 +25,7 @@ else:
 import numpy as np
 import pyarrow.parquet as pq
 
-from mast.bench.generated import build
+from tools.bench.generated import build
 from mast.linkage.io import canonical_columns
 from mast.linkage.link import LinkOptions, Linker
 from mast.linkage.table import prepare

@@ -1,0 +1,88 @@
+"""An incremental index update that dies part way is completed exactly by the retry.
+
+The same incremental link (day 2's extracts on day 1's index) is run cleanly once, for the index it
+should leave; then, from the same starting point, it is run with DynamoDB failing after a share of
+its batch writes (as when the function is stopped at its timeout or the network fails), and run
+again: the index must then be exactly the clean run's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from mast.index.linking import run_match
+from tests.integration.test_match import all_index_items, aws, ingest_day  # noqa: F401 - the fixture
+
+NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
+
+
+class _Failing:
+    """A DynamoDB client whose BatchWriteItem calls fail from the ``after``-th on (``None``: never)."""
+
+    def __init__(self, client: Any, after: int | None) -> None:
+        self._client, self.after, self.calls = client, after, 0
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.after is not None and self.calls > self.after:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb")
+        return self._client.batch_write_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _Session:
+    def __init__(self, session: Any, after: int | None) -> None:
+        self._session = session
+        self.ddb = _Failing(session.client("dynamodb"), after)
+
+    def client(self, name: str, **kwargs: Any) -> Any:
+        return self.ddb if name == "dynamodb" else self._session.client(name, **kwargs)
+
+
+def _index(aws: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:  # noqa: F811
+    return {(i["pk"]["S"], i["sk"]["S"]): i for i in all_index_items(aws)}
+
+
+def _restore(aws: dict[str, Any], items: dict[tuple[str, str], dict[str, Any]],  # noqa: F811
+             state: dict[str, bytes]) -> None:
+    """Put the index table and the saved link state back as they were."""
+    requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in _index(aws)]
+    requests += [{"PutRequest": {"Item": item}} for item in items.values()]
+    for i in range(0, len(requests), 25):
+        aws["ddb"].batch_write_item(RequestItems={"t-index": requests[i : i + 25]})
+    for key, body in state.items():
+        aws["s3"].put_object(Bucket="t-curated", Key=key, Body=body)
+
+
+def _state(aws: dict[str, Any]) -> dict[str, bytes]:  # noqa: F811
+    listed = aws["s3"].list_objects_v2(Bucket="t-curated", Prefix="index/state/").get("Contents", [])
+    return {o["Key"]: aws["s3"].get_object(Bucket="t-curated", Key=o["Key"])["Body"].read() for o in listed}
+
+
+def test_a_retry_completes_a_half_written_incremental_update_exactly(aws: dict[str, Any]) -> None:  # noqa: F811
+    run_match(ingest_day(aws, 0), aws["match"], session=aws["session"], now=NOW)
+    day2 = ingest_day(aws, 1)
+    before, saved = _index(aws), _state(aws)
+
+    clean = _Session(aws["session"], None)
+    outcome = run_match(day2, aws["match"], session=clean, now=NOW)
+    assert outcome.mode == "incremental" and outcome.items_put and outcome.items_deleted
+    expected = _index(aws)
+    assert expected != before
+
+    for share in (0.5,):
+        _restore(aws, before, saved)
+        failing = _Session(aws["session"], max(1, int(clean.ddb.calls * share)))
+        with pytest.raises(EndpointConnectionError):
+            run_match(day2, aws["match"], session=failing, now=NOW)
+        assert _index(aws) != expected  # half written
+        run_match(day2, aws["match"], session=aws["session"], now=NOW)  # the queue's retry
+        after = _index(aws)
+        assert set(after) == set(expected), (share, len(set(after) ^ set(expected)))
+        assert after == expected, share
