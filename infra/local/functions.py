@@ -130,6 +130,8 @@ class FunctionRunner:
         self._busy_lock = threading.Lock()
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
+        #: the most memory (PSS, MB) any environment of each function has held while running
+        self.peak_mb: dict[str, float] = {}
 
     def shared_environment(self) -> dict[str, str]:
         """The one environment every function agrees on; a clash is refused, naming it."""
@@ -309,6 +311,7 @@ class FunctionRunner:
                 limit = self.specs[env.function].memory
                 used = sum(_pss_mb(pid) for pid in sessions.get(env.process.pid, [env.process.pid]))
                 env.peak_mb = max(env.peak_mb, used)
+                self.peak_mb[env.function] = max(self.peak_mb.get(env.function, 0.0), used)
                 if used > limit and env.busy_since is not None:
                     logger.warning("a function passed its MemorySize and was stopped",
                                    extra={"function": env.function, "memory_mb": round(used), "limit_mb": limit})

@@ -41,6 +41,7 @@ class EventRouter:
         self._threads: list[threading.Thread] = []
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._paused: set[str] = set()
 
     def start(self) -> None:
         for source in self.sources:
@@ -54,6 +55,14 @@ class EventRouter:
             thread = threading.Thread(target=target, args=(source,), name=f"esm-{source.logical_id}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def pause(self, function: str) -> None:
+        """Stop polling for ``function`` (as an event source mapping set ``Enabled: false``): its
+        messages wait in their queues until :meth:`resume`."""
+        self._paused.add(function)
+
+    def resume(self, function: str) -> None:
+        self._paused.discard(function)
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,6 +100,9 @@ class EventRouter:
         name = source.source_arn.rsplit(":", 1)[1]
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         while not self._stop.is_set():
+            if source.function in self._paused:
+                self._stop.wait(0.2)
+                continue
             try:
                 response = sqs.receive_message(
                     QueueUrl=url,
