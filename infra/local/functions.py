@@ -208,8 +208,10 @@ class FunctionRunner:
             theirs.close()
         conn = Connection(ours.detach())
         environment = _Environment(name, process, conn)
+        # the function's variables, as the stack set them (it may override one, e.g. the log level)
+        variables = {key: os.environ.get(key, value) for key, value in spec.environment.items()}
         conn.send({"path": str(path), "module": f"mast_local_fn_{spec.logical_id}", "attribute": attribute,
-                   "environment": spec.environment})
+                   "environment": variables})
         if not conn.poll(INIT_TIMEOUT):
             environment.stop()
             raise UnsupportedTemplateFeature(f"{spec.logical_id}: the handler did not load in {INIT_TIMEOUT:.0f} s")

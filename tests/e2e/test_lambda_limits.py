@@ -12,6 +12,8 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +83,7 @@ def test_a_run_past_its_timeout_is_stopped_received_again_then_dead_lettered(
         dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
     assert dead, "the message never reached the dead-letter queue"
     assert dead[0]["MessageId"] == sent and dead[0]["Body"] == body
+    sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=dead[0]["ReceiptHandle"], VisibilityTimeout=0)
     lines = log.read_text().splitlines()
     starts = [float(line.split()[2]) for line in lines if line.startswith(f"start {sent}")]
     assert len(starts) == 3, lines  # received maxReceiveCount (3) times, then dead-lettered
@@ -117,3 +120,37 @@ def test_no_dev_shm_as_on_lambda_but_process_and_pipe_work(limited: stack.Runnin
     assert reply.status_code == 200, reply.text
     assert reply.json()["shm"] == {"Pool": "OSError 38", "Queue": "OSError 38", "Lock": "OSError 38",
                                    "SharedMemory": "OSError 38", "Process+Pipe": "works"}
+
+
+def _mast(running: stack.RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    mast = Path(sys.executable).parent / "mast"
+    return subprocess.run([str(mast), "dlq", *args, "--local", "--aws-port", str(running.options.aws_port),
+                           "--state-dir", str(running.options.state_dir)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_an_operator_lists_shows_and_redrives_a_dead_lettered_message(limited: stack.RunningStack,
+                                                                       tmp_path: Path) -> None:
+    from mast.deadletters import FailedMessage, note_failure
+
+    sqs = limited.client("sqs")
+    dlq = _url(limited, "mast-local-match-dlq.fifo")
+    log = tmp_path / "runs.log"
+    body = json.dumps({"action": "sleep", "seconds": 0, "log": str(log)})
+    sent = sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId="index",
+                            MessageDeduplicationId="dlq-test")["MessageId"]
+    note_failure(limited.client("dynamodb"), limited.environment["CONTROL_TABLE"], "mast-local-match.fifo",
+                 FailedMessage(sent, "ClientError ValidationException: Item size has exceeded the maximum"), 3)
+    listed = _mast(limited, "list")
+    assert listed.returncode == 1, listed.stderr  # something waits for the operator
+    assert sent in listed.stdout and "Item size has exceeded" in listed.stdout
+    shown = _mast(limited, "show", sent)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["body"] == json.loads(body)
+    redriven = _mast(limited, "redrive", sent)
+    assert redriven.returncode == 0, redriven.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline and not (log.exists() and "end " in log.read_text()):
+        time.sleep(0.5)
+    assert "end " in log.read_text()  # back on the match queue, and run
+    assert sent not in _mast(limited, "list").stdout
