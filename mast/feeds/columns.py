@@ -246,6 +246,13 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return h
 
 
+def same_values(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A mask of positions where ``a`` and ``b`` hold the same value, two nulls being the same."""
+    equal = mask(pc.equal(a, b))
+    equal |= mask(pc.and_(pc.is_null(a), pc.is_null(b)))
+    return equal
+
+
 def combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One array, whether the column came in one chunk or several."""
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
