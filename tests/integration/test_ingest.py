@@ -294,3 +294,23 @@ def test_the_current_state_is_one_object_per_feed_not_the_log(aws: dict[str, Any
         k: v for k, v in last["feed_totals"].items() if v is not None}
     searchable = [v for v in held.values() if v["end_date"] is None and not v["withdrawn"]]
     assert last["feed_totals"]["searchable"] == len(searchable)
+
+
+def test_a_feed_ingested_before_states_were_kept_is_read_from_its_log_once(aws: dict[str, Any]) -> None:
+    """A deployment upgraded in place: the feed has only its dated log. Its current records are
+    folded from the log (as before), and its next ingest starts from them and writes its state."""
+    feed = "walsall-adults"
+    day1, day2 = DAYS[0].files[feed], DAYS[1].files[feed]
+    upload(aws, f"walsall-council/{feed}/{day1.file_name}", day1.data)
+    for key in keys(aws, SETTINGS.curated_bucket, "state/"):  # as if written by the code before
+        aws["s3"].delete_object(Bucket=SETTINGS.curated_bucket, Key=key)
+    held = current(aws, feed)
+    assert held and keys(aws, SETTINGS.curated_bucket, "state/") == []
+    upload(aws, f"walsall-council/{feed}/{day2.file_name}", day2.data)
+    got = receipt(aws, f"walsall-council/{feed}/{day2.file_name}")
+    after = current(aws, feed)
+    assert set(after) >= set(held) and got["feed_totals"]["records"] == len(after)
+    ended = {r for r, v in after.items() if v["end_date"] is not None}
+    assert got["feed_totals"]["ended"] == len(ended)
+    assert keys(aws, SETTINGS.curated_bucket, "state/") == [
+        f"state/partner=walsall-council/feed={feed}/{got['ingest_id']}.parquet"]
