@@ -138,7 +138,7 @@ def test_a_field_past_pythons_csv_limit_in_a_ragged_row_is_read_not_a_crash() ->
 def test_every_generated_feed_row_still_passes_the_default_limits() -> None:
     import datetime as dt
 
-    from mast.generate import generate_days
+    from tools.generate import generate_days
 
     for day in generate_days(400, seed=11, days=2, as_of=dt.date(2026, 11, 20)):
         for feed, extract in day.files.items():
