@@ -5,11 +5,15 @@ default the ingest date), so the ingest handler is left with moving bytes, and a
 gives the same result as one clean run. Order of work, each step a column at a time, on a batch of
 rows at a time (steps 3 and 4 across batches; the result does not depend on where batches end):
 
-1. read: refuse what is not a CSV (:mod:`mast.feeds.reading`) -> quarantine;
+1. read: refuse what is not a CSV, or a header or row past the reader's limits
+   (:mod:`mast.feeds.reading`) -> quarantine;
 2. header: required columns present, else quarantine; columns outside the definition are dropped
    and named (never their contents);
-3. rows: blank rows skipped and counted; withdrawal rows (delta feeds) set aside; rows the
-   relevance rule leaves out counted as filtered and forgotten; the rest validated and normalised;
+3. rows: every cell held to its field's limits first (length and characters, from the feed
+   definition over :data:`~mast.feeds.definition.DEFAULT_FIELD_LIMITS`: a cell past them rejects
+   its row, never the file); blank rows skipped and counted; withdrawal rows (delta feeds) set
+   aside; rows the relevance rule leaves out counted as filtered and forgotten; the rest validated
+   and normalised;
 4. rows repeated within the file stored once and reported; the same case ref with different
    details is rejected (the first stays), because two versions of one record cannot both be true;
 5. a file where nothing survives (every row rejected, or a snapshot with no rows, which would
