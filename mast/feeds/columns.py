@@ -49,6 +49,40 @@ def clean(values: pa.Array | pa.ChunkedArray, null_values: Iterable[str] = ()) -
     return pc.if_else(blank, pa.scalar(None, pa.string()), arr)
 
 
+#: Control characters other than tab and line breaks: binary data, never text a person typed.
+CONTROL_CHARACTERS: Final = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+
+
+def over_length(values: pa.Array, max_length: int) -> tuple[np.ndarray, pa.Array]:
+    """A mask of cells longer than ``max_length`` characters, and the cells with those cut to it:
+    their row is rejected, and the rest of the work never carries the whole cell (50 MB in one
+    address cell is 50 MB through every regex after it)."""
+    longer = mask(pc.greater(pc.utf8_length(values), max_length))
+    if not longer.any():
+        return longer, values
+    return longer, pc.utf8_slice_codeunits(values, 0, max_length)
+
+
+def outside(values: pa.Array, character: str) -> np.ndarray:
+    """A mask of cells holding any character that ``character`` (one RE2 character class) does not
+    match; null cells are never outside."""
+    return mask(pc.invert(pc.match_substring_regex(values, f"^(?:{character})*$")))
+
+
+def shortened(values: pa.Array, max_length: int) -> pa.Array:
+    """Cells as sent, those past ``max_length`` cut there with a note of their length, for echoing
+    a rejected row back (the rejected-rows CSV): the partner sees which cell, not 50 MB of it."""
+    lengths = pc.utf8_length(values)
+    longer = pc.fill_null(pc.greater(lengths, max_length), False)
+    if not mask(longer).any():
+        return values
+    note = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(values, 0, max_length), pa.scalar(" … [cut: "), pc.cast(lengths, pa.string()),
+        pa.scalar(" characters]"), "",
+    )  # fmt: skip
+    return pc.if_else(longer, note, values)
+
+
 def squash(values: pa.Array) -> pa.Array:
     """Runs of whitespace (line breaks inside a quoted name or address) become one space. The
     shortcut is taken only when no cell has anything to change, so a cell's result never depends
@@ -207,6 +241,13 @@ def hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if arr.null_count:
         h[~mask(pc.is_valid(arr))] = _HASH_NULL
     return h
+
+
+def same_values(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A mask of positions where ``a`` and ``b`` hold the same value, two nulls being the same."""
+    equal = mask(pc.equal(a, b))
+    equal |= mask(pc.and_(pc.is_null(a), pc.is_null(b)))
+    return equal
 
 
 def combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -82,6 +82,68 @@ DATE_TOKENS: Final[dict[str, str]] = {"YYYY": "%Y", "MM": "%m", "DD": "%d", "MON
 _DATE_FORMAT_RE: Final = re.compile(r"^(?:YYYY|MM|DD|MON|[/\-. ])+$")
 
 
+#: What a cell may hold, by name (RE2 classes, matched against the whole cell as sent, trimmed).
+#: Every class refuses control characters other than tab and line breaks (which a quoted cell may
+#: hold and which are folded into spaces), so binary junk in a cell rejects its row.
+CharacterClass = Literal["text", "name", "code", "postcode", "email", "phone"]
+CHARACTER_CLASSES: Final[dict[str, tuple[str, str]]] = {
+    # name: (pattern of one allowed character, what a data lead is told)
+    "text": (r"[^\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]", "printable text"),
+    "name": (r"[\p{L}\p{M}\s'\x{2018}\x{2019}`.,()\-]", "letters, spaces, apostrophes, hyphens, full stops, commas or brackets"),
+    "code": (r"[\x20-\x7e]", "printable ASCII (letters, digits, punctuation, spaces)"),
+    "postcode": (r"[A-Za-z0-9\s]", "letters, digits and spaces"),
+    "email": (r"[\p{L}\p{N}.!#$%&'*+/=?^_`{|}~@\-]", "an email address (no spaces)"),
+    "phone": (r"[0-9+()\s.\-/#*xXetEXT:]", "digits, spaces and + ( ) - ."),
+}
+
+
+class FieldLimit(BaseModel):
+    """The longest value a field takes, in characters, and the characters it may hold. A cell past
+    either rejects its row (with a receipt line), never the file: no row can block others."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_length: int = Field(ge=1, le=1_000_000)
+    characters: CharacterClass = "text"
+
+
+class FieldLimitOverride(BaseModel):
+    """A feed's own limit for a field, in ``limits:``; what it leaves out keeps the default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_length: int | None = Field(default=None, ge=1, le=1_000_000)
+    characters: CharacterClass | None = None
+
+
+#: The limit of each field a column can carry, unless the feed definition sets its own
+#: (``limits:``). Generous for real data (the longest UK names and address lines, case references
+#: of any records system), tight enough that one cell can never outgrow an index item or a page.
+DEFAULT_FIELD_LIMITS: Final[dict[str, FieldLimit]] = {
+    "source_record_id": FieldLimit(max_length=64, characters="code"),
+    "record_date": FieldLimit(max_length=40),
+    "end_date": FieldLimit(max_length=40),
+    "given_name": FieldLimit(max_length=100, characters="name"),
+    "middle_name": FieldLimit(max_length=200, characters="name"),
+    "family_name": FieldLimit(max_length=100, characters="name"),
+    "full_name": FieldLimit(max_length=300, characters="name"),
+    "dob": FieldLimit(max_length=40),
+    "sex": FieldLimit(max_length=20),
+    "address_line1": FieldLimit(max_length=300),
+    "address_line2": FieldLimit(max_length=200),
+    "postcode": FieldLimit(max_length=10, characters="postcode"),
+    "uprn": FieldLimit(max_length=20),
+    "nhs_number": FieldLimit(max_length=20),
+    "contact_name": FieldLimit(max_length=100),
+    "contact_team": FieldLimit(max_length=150),
+    "contact_phone": FieldLimit(max_length=40, characters="phone"),
+    "contact_email": FieldLimit(max_length=254, characters="email"),
+    "sensitive": FieldLimit(max_length=40),
+    "withdrawal": FieldLimit(max_length=40),
+    "relevance": FieldLimit(max_length=200),
+}
+
+
 class FeedDefinitionError(ValueError):
     """A feed definition that cannot be used, naming the file and the field that is wrong."""
 
@@ -191,6 +253,10 @@ class FeedDefinition(BaseModel):
         default=(dt.date(1900, 1, 1),),
         description="dates of birth that mean 'unknown' (DESIGN.md: kept as an unknown date)",
     )
+    limits: dict[ColumnField, FieldLimitOverride] = Field(
+        default_factory=dict,
+        description="the feed's own maximum length or character class for a field; others keep the defaults",
+    )
 
     @field_validator("date_format")
     @classmethod
@@ -239,6 +305,14 @@ class FeedDefinition(BaseModel):
 
     def date_format_of(self, column: ColumnSpec) -> str:
         return column.date_format or self.date_format
+
+    def limit_for(self, field: str) -> FieldLimit:
+        """The limit of ``field``: the feed's own (``limits:``) over the default."""
+        default = DEFAULT_FIELD_LIMITS[field]
+        own = self.limits.get(field)  # type: ignore[call-overload]
+        if own is None:
+            return default
+        return default.model_copy(update=own.model_dump(exclude_none=True))
 
     def sex_code_map(self) -> dict[str, Sex]:
         """Every accepted sex code, lower-cased, the feed's own codes winning."""

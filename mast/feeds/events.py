@@ -38,9 +38,12 @@ class UploadCompletedEvent(BaseModel):
 class FeedIngested(BaseModel):
     """What ingest tells the match function (SQS FIFO, one message group: index writes are serial).
 
-    ``records_uri`` is the Parquet file of record versions this ingest wrote (``None`` when it
-    wrote none, e.g. a quarantined file is never announced). ``versions`` counts its rows: accepted
-    rows, plus the versions that end-date records missing from a snapshot or withdraw earlier rows.
+    ``records_uri`` is the Parquet file of the record versions this ingest *changed*
+    (``changes/…``, :mod:`mast.feeds.store`): new records, changed ones, and the versions that
+    end-date records missing from a snapshot or withdraw earlier rows; never a row re-sent
+    unchanged, so the match function links only what changed. ``versions`` counts them. An
+    ingest that changed nothing, or a quarantined file, is never announced (``None`` is kept for
+    messages sent before).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

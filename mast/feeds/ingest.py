@@ -11,12 +11,18 @@ key fixed by the upload's claim):
 2. **archive** the raw upload, untouched, in the raw bucket (``archive/`` or ``quarantine/``), which
    no SFTP user reaches and whose lifecycle deletes it.
 3. **parse** (pure, column by column).
-4. **write** the record versions (accepted rows, snapshot end-dates, withdrawals) as one Parquet
-   file named by the ingest id (:mod:`mast.feeds.store`).
-5. **receipt**: ``reports/<file>.report.json`` and ``reports/<file>.rejected.csv`` beside the upload,
+4. **compare** the upload's versions (accepted rows, snapshot end-dates, withdrawals) with the
+   feed's current state (one object, :mod:`mast.feeds.store`): only the new, changed, ended and
+   withdrawn records are changes; a snapshot that re-sends ten thousand open cases unchanged
+   changes nothing for them.
+5. **write** the versions to the dated log (the Glue table), the changes apart, and the feed's new
+   state, each as one Parquet object named by the ingest id; the feed's totals go in its state item.
+6. **receipt**: ``reports/<file>.report.json`` and ``reports/<file>.rejected.csv`` beside the upload,
    with the feed's totals after it.
-6. **announce** the new versions to the match function (SQS FIFO, deduplicated by ingest id).
-7. **mark** the claim done, then delete the upload from the landing folder.
+7. **announce** the changes (never the unchanged rows) to the match function (SQS FIFO,
+   deduplicated by ingest id); an upload that changes nothing is not announced.
+8. **mark** the claim done, delete the upload from the landing folder, and delete the feed's
+   state objects older than the one this ingest started from.
 
 One feed is ingested at a time (a lease in the control table): two snapshots of one feed must not
 both read the same "previous" state.
@@ -43,7 +49,7 @@ from mast.feeds import store
 from mast.feeds.events import FeedIngested, UploadCompletedEvent
 from mast.feeds.parse import ParsedExtract, parse_upload
 from mast.feeds.receipt import FeedTotals, Receipt, receipt_json
-from mast.feeds.supersede import content_hash
+from mast.feeds.supersede import changed_versions, content_hash, next_state
 
 logger = Logger(child=True)
 
@@ -158,15 +164,24 @@ class _Ingest:
         announced = None
         receipt = parsed.receipt
         if not parsed.quarantined:
-            # the feed as earlier ingests left it: read once, for the new versions and the totals
+            # the feed's state as earlier ingests left it: one object, read once
             previous = store.read_current_records(self.s.curated_bucket, [where.feed], before_ingest=ingest_id)
             previous = previous.select(parsed.records.column_names)
             versions, not_found = _versions(parsed, previous, ingest_id, ingest_date)
-            uri = None
+            changes = versions.filter(pa.array(changed_versions(versions, previous)))
+            state = next_state(previous, versions)
+            del previous
+            bucket_c = self.s.curated_bucket
             if versions.num_rows:
-                uri = store.write_versions(self.s.curated_bucket, store.records_key(
-                    where.partner, where.feed, ingest_date, ingest_id), versions)  # fmt: skip
-            totals = feed_totals(store.current_versions(pa.concat_tables([previous, versions])))
+                store.write_versions(bucket_c, store.records_key(where.partner, where.feed, ingest_date, ingest_id),
+                                     versions)  # fmt: skip
+            uri = None
+            if changes.num_rows:
+                uri = store.write_versions(bucket_c, store.changes_key(where.partner, where.feed, ingest_date,
+                                                                       ingest_id), changes)  # fmt: skip
+            store.write_versions(bucket_c, store.state_key(where.partner, where.feed, ingest_id), state)
+            totals = feed_totals(state)
+            del state, versions
             update: dict[str, Any] = {"feed_totals": totals}
             if not_found:
                 update["note"] = _join_notes(receipt.note, (
@@ -176,13 +191,15 @@ class _Ingest:
             self._feed_state(where, receipt, totals)
             if uri is not None:
                 announced = FeedIngested(feed=where.feed, partner=where.partner, ingest_id=ingest_id,
-                                         records_uri=uri, versions=versions.num_rows)  # fmt: skip
+                                         records_uri=uri, versions=changes.num_rows)  # fmt: skip
                 self.sqs.send_message(QueueUrl=self.s.match_queue_url, MessageBody=announced.model_dump_json(),
                                       MessageGroupId=MATCH_GROUP, MessageDeduplicationId=ingest_id)  # fmt: skip
         else:
             self._feed_state(where, receipt, None)
         self._write_receipt(bucket, where, receipt, parsed.rejected_csv())
         self._finish(bucket, key, where, sha, receipt)
+        if not parsed.quarantined:
+            self._retire_states(where, ingest_id)
         logger.info("upload ingested", extra={"feed": where.feed, "ingest_id": ingest_id, "status": receipt.status,
                                               "accepted": receipt.rows_accepted, "rejected": receipt.rows_rejected})  # fmt: skip
         return IngestOutcome(receipt, announced)
@@ -195,8 +212,7 @@ class _Ingest:
             file_name=where.file_name, feed=first.feed, partner=first.partner,
             ingest_id=store.new_ingest_id(at, sha), ingest_date=at.date(), content_sha256=sha,
             size_bytes=len(data), status="already_ingested", mode=first.mode,
-            feed_totals=(feed_totals(store.read_current_records(self.s.curated_bucket, [where.feed]))
-                         if first.status != "quarantined" else None),
+            feed_totals=self._totals(where) if first.status != "quarantined" else None,
             note=(f"the same file (same SHA-256) was ingested before as {first.file_name!r} "
                   f"(ingest {first.ingest_id}, status {first.status}); nothing changed"),
         )  # fmt: skip
@@ -244,6 +260,21 @@ class _Ingest:
         self.ddb.update_item(TableName=self.s.control_table, Key={"pk": {"S": f"FEED#{where.feed}"}, "sk": {"S": "STATE"}},
                              UpdateExpression="SET " + ", ".join(sets), ExpressionAttributeNames=names,
                              ExpressionAttributeValues=values)  # fmt: skip
+
+    def _totals(self, where: UploadLocation) -> FeedTotals | None:
+        """The feed's running totals, from its state item (nothing read from the curated data)."""
+        item = self.ddb.get_item(TableName=self.s.control_table, ConsistentRead=True,
+                                 Key={"pk": {"S": f"FEED#{where.feed}"}, "sk": {"S": "STATE"}}).get("Item", {})
+        totals = item.get("totals", {}).get("M")
+        return FeedTotals(**{k: int(v["N"]) for k, v in totals.items()}) if totals else None
+
+    def _retire_states(self, where: UploadLocation, ingest_id: str) -> None:
+        """Keep the feed's newest state and the one before it (a retry of the newest ingest starts
+        from it); older ones are deleted. Best effort: a state left behind is only storage."""
+        try:
+            store.retire_states(self.s.curated_bucket, where.partner, where.feed, ingest_id)
+        except ClientError:
+            logger.warning("old feed states not deleted", extra={"feed": where.feed})
 
     def _finish(self, bucket: str, key: str, where: UploadLocation, sha: str, receipt: Receipt) -> None:
         self.ddb.update_item(

@@ -5,11 +5,15 @@ default the ingest date), so the ingest handler is left with moving bytes, and a
 gives the same result as one clean run. Order of work, each step a column at a time, on a batch of
 rows at a time (steps 3 and 4 across batches; the result does not depend on where batches end):
 
-1. read: refuse what is not a CSV (:mod:`mast.feeds.reading`) -> quarantine;
+1. read: refuse what is not a CSV, or a header or row past the reader's limits
+   (:mod:`mast.feeds.reading`) -> quarantine;
 2. header: required columns present, else quarantine; columns outside the definition are dropped
    and named (never their contents);
-3. rows: blank rows skipped and counted; withdrawal rows (delta feeds) set aside; rows the
-   relevance rule leaves out counted as filtered and forgotten; the rest validated and normalised;
+3. rows: every cell held to its field's limits first (length and characters, from the feed
+   definition over :data:`~mast.feeds.definition.DEFAULT_FIELD_LIMITS`: a cell past them rejects
+   its row, never the file); blank rows skipped and counted; withdrawal rows (delta feeds) set
+   aside; rows the relevance rule leaves out counted as filtered and forgotten; the rest validated
+   and normalised;
 4. rows repeated within the file stored once and reported; the same case ref with different
    details is rejected (the first stays), because two versions of one record cannot both be true;
 5. a file where nothing survives (every row rejected, or a snapshot with no rows, which would
@@ -40,6 +44,7 @@ import pyarrow.compute as pc
 from mast.feeds import columns as col
 from mast.feeds.dates import parse_dates
 from mast.feeds.definition import (
+    CHARACTER_CLASSES,
     ColumnSpec,
     FeedDefinition,
     FeedDefinitionError,
@@ -49,6 +54,7 @@ from mast.feeds.definition import (
 from mast.feeds.reading import ExtractReader, Unreadable, sniff
 from mast.feeds.receipt import (
     RECEIPT_LIST_LIMIT,
+    REJECTED_CELL_LIMIT,
     REJECTED_LEAD,
     Duplicate,
     Receipt,
@@ -245,6 +251,13 @@ def _receipt_rejections(rejected: pa.Table) -> list[Rejection]:
     return out
 
 
+def _shortened(value: str) -> str:
+    """One cell of a ragged row, as :func:`mast.feeds.columns.shortened` cuts a column's."""
+    if len(value) <= REJECTED_CELL_LIMIT:
+        return value
+    return f"{value[:REJECTED_CELL_LIMIT]} … [cut: {len(value)} characters]"
+
+
 def _partition(definition: FeedDefinition, ingest_date: dt.date) -> dict[str, str]:
     return {"partner": definition.partner, "feed": definition.id, "ingest_date": ingest_date.isoformat()}
 
@@ -313,6 +326,8 @@ class _Parser:
             if definition.relevance is not None else None
         )  # fmt: skip
         self.placeholder_values = pa.array(list(definition.placeholder_dates), pa.date32())
+        #: each column's limit, from its field's (the feed's own over the default)
+        self.limits = {c.name: definition.limit_for(c.field) for c in definition.columns}
 
     # --- steps -------------------------------------------------------------------------------
     def run(self) -> ParsedExtract:
@@ -333,6 +348,7 @@ class _Parser:
         n = self.n = batch.num_rows
         self.problems = []
         cells = {c.name: self._cell(c, batch) for c in d.columns}
+        self._check_limits(cells)
 
         # blank rows: nothing in any cell (a dropped column's cells are seen only by the layout)
         any_defined = np.zeros(n, dtype=bool)
@@ -495,6 +511,24 @@ class _Parser:
         if c.name not in self.positions:
             return pa.nulls(self.n, pa.string())
         return col.clean(batch.column(f"c{self.positions[c.name]}"), self.d.null_values)
+
+    def _check_limits(self, cells: dict[str, pa.Array]) -> None:
+        """Every cell against its field's limits, a column at a time, before anything else reads
+        it: a cell past its length, holding control characters (binary) or characters outside its
+        class rejects its row. A cell past its length is cut to it, so that the checks and
+        normalisers after this one never carry it whole (its row is rejected anyway)."""
+        for c in self.d.columns:
+            if c.name not in self.positions:
+                continue
+            limit = self.limits[c.name]
+            longer, values = col.over_length(cells[c.name], limit.max_length)
+            self._problem(longer, c.name, f"longer than {limit.max_length:,} characters, the limit for {c.field}")
+            control = col.mask(pc.match_substring_regex(values, col.CONTROL_CHARACTERS))
+            self._problem(control & ~longer, c.name, "holds control characters (binary data?), never text")
+            if limit.characters != "text":
+                pattern, told = CHARACTER_CLASSES[limit.characters]
+                self._problem(col.outside(values, pattern) & ~longer & ~control, c.name, f"may only hold {told}")
+            cells[c.name] = values
 
     def _problem(self, m: np.ndarray, column: str, reason: str) -> None:
         if m.any():
@@ -718,7 +752,8 @@ class _Parser:
                 else pa.nulls(len(idx), pa.string())
             )  # fmt: skip
         for name in self.present_columns:
-            table_cols[name] = pc.take(batch.column(f"c{self.positions[name]}"), take)
+            table_cols[name] = col.shortened(pc.take(batch.column(f"c{self.positions[name]}"), take),
+                                             REJECTED_CELL_LIMIT)  # fmt: skip
         return pa.table(table_cols, schema=self._part_schema())
 
     def _part_schema(self) -> pa.Schema:
@@ -743,7 +778,7 @@ class _Parser:
             "reason": pa.array(reasons, pa.string()),
         }
         for name in self.present_columns:
-            table_cols[name] = cells[f"c{self.positions[name]}"]
+            table_cols[name] = col.shortened(cells[f"c{self.positions[name]}"], REJECTED_CELL_LIMIT)
         return pa.table(table_cols, schema=self._part_schema())
 
     def _rejected_table(self, parts: list[pa.Table], conflicts: pa.Table | None) -> pa.Table:
@@ -763,7 +798,7 @@ class _Parser:
             width = len(self.reader.header)
             bad: dict[str, list[object]] = {k: [] for k in table.column_names}
             for b in where.bad_records:
-                vals = {n: b.values[p] for n in self.present_columns
+                vals = {n: _shortened(b.values[p]) for n in self.present_columns
                         if (p := self.positions[n]) < len(b.values)}  # fmt: skip
                 bad["row"].append(b.row)
                 bad["line"].append(b.line)

@@ -52,6 +52,16 @@ BLOCK_SIZE = 1 << 23
 #: :data:`BLOCK_SIZE` before they are validated. A record must fit in one block, so a file with a
 #: longer record is read in blocks twice its length.
 READ_BLOCK_SIZE = 1 << 20
+#: The reader's limits on one record, in bytes. A header past MAX_HEADER_BYTES (a file with no line
+#: break in its first megabyte is not a CSV with a header row) or a row past MAX_RECORD_BYTES (the
+#: reader's blocks must hold a whole row, twice over) makes the whole file unreadable: it is
+#: quarantined with a receipt naming the row. A long cell in a row within them only rejects its
+#: row, by the feed definition's field limits.
+MAX_HEADER_BYTES = 1 << 20
+MAX_RECORD_BYTES = 1 << 26
+# Python's csv module (odd files, the header, ragged rows) refuses a field past 128 KiB by default;
+# a row the reader takes must never crash it: every field of such a row is within this.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 _QUOTE: Final = ord('"')
 _NEWLINE: Final = ord("\n")
 _CR: Final = ord("\r")
@@ -262,7 +272,7 @@ def scan_layout_python(
     odd: dict[int, tuple[str, ...]] = {}
     header_len: int | None = None
     prev_line = 0
-    for record in reader:
+    for record in _records(reader):
         lines.append(prev_line + 1)
         fields.append(len(record))
         blank.append(len(record) == 0)
@@ -335,6 +345,7 @@ class ExtractReader:
         self.fmt = fmt or sniff(data)
         self.select = select
         self.layout: Layout | None = scan_layout(data, self.fmt)  # let go once settled
+        _check_lengths(self.layout, len(data))
         self.header = tuple(_parse_one(data[self.layout.header_start : self.layout.header_end], self.fmt))
         self._body_start = self.layout.header_end
         self._longest = self.layout.longest
@@ -412,7 +423,7 @@ class ExtractReader:
                     group = []
             if group:
                 yield _joined(group)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
             raise Unreadable(f"the CSV could not be read: {str(exc).splitlines()[0]}") from None
 
     def settle(self) -> bool:
@@ -518,4 +529,32 @@ def _record_values(data: bytes, layout: Layout, i: int, fmt: TextFormat) -> tupl
 
 def _parse_one(raw: bytes, fmt: TextFormat) -> list[str]:
     text = raw.decode(_codec(fmt)).rstrip("\r\n")
-    return next(csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter), [])
+    return next(_records(csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter)), [])
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The csv module's records; its own refusal (a field past its limit, a NUL) refuses the file."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise Unreadable(f"the CSV could not be read: {exc}") from None
+
+
+def _check_lengths(layout: Layout, size: int) -> None:
+    """Refuse a file whose header or a row is past the reader's limits, naming where (see
+    :data:`MAX_RECORD_BYTES`); from the layout, before anything is parsed."""
+    header = min(layout.header_end, size) - layout.header_start
+    if header > MAX_HEADER_BYTES:
+        raise Unreadable(
+            f"the first row (the header) is {header:,} bytes long, past the reader's limit of "
+            f"{MAX_HEADER_BYTES:,} bytes: is the file a CSV with one row per line? (nothing was read)"
+        )
+    if layout.longest <= MAX_RECORD_BYTES:
+        return
+    lengths = layout.ends - layout.starts
+    at = int(np.argmax(lengths > MAX_RECORD_BYTES))
+    raise Unreadable(
+        f"row {int(layout.rows[at])} (line {int(layout.lines[at])}) is {int(lengths[at]):,} bytes long, past the "
+        f"reader's limit of {MAX_RECORD_BYTES:,} bytes per row (a quote left open swallows the rows after it):"
+        " nothing was read"
+    )

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # the receipt model itself needs no pyarrow
 
 #: The receipt lists at most this many rejections and duplicates; the CSV always has them all.
 RECEIPT_LIST_LIMIT: Final = 1000
+#: A rejected row's cells are echoed in the rejected-rows CSV cut to this many characters (with a
+#: note of their length): a 50 MB cell is named, not sent back.
+REJECTED_CELL_LIMIT: Final = 1000
 
 Status = Literal["accepted", "accepted_with_rejections", "quarantined", "already_ingested"]
 

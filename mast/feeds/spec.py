@@ -11,7 +11,7 @@ import csv
 import io
 import textwrap
 
-from mast.feeds.definition import DEFAULT_SEX_CODES, FeedDefinition
+from mast.feeds.definition import CHARACTER_CLASSES, DEFAULT_SEX_CODES, FeedDefinition
 
 _FIELD_MEANING = {
     "source_record_id": "case reference (unique in the file)",
@@ -60,8 +60,20 @@ def _format_of(definition: FeedDefinition, field: str, column_date: str | None) 
     return "text"
 
 
+def _classes(definition: FeedDefinition) -> dict[str, list[str]]:
+    """The columns held to a character class narrower than printable text, by class."""
+    out: dict[str, list[str]] = {}
+    for c in definition.columns:
+        cls = definition.limit_for(c.field).characters
+        if cls != "text":
+            out.setdefault(cls, []).append(c.name)
+    return out
+
+
 def render_spec(definition: FeedDefinition) -> str:
     """A plain-text schema: the file, then every column with format, required and example."""
+    from mast.feeds.reading import MAX_HEADER_BYTES, MAX_RECORD_BYTES
+
     d = definition
     out = [
         f"{d.name} ({d.id}), sent by {d.partner}",
@@ -80,12 +92,13 @@ def render_spec(definition: FeedDefinition) -> str:
         "",
         "Columns (in this order; header names are matched ignoring case and extra spaces)",
     ]  # fmt: skip
-    rows = [("column", "meaning", "format", "required", "example")]
+    rows = [("column", "meaning", "format", "max chars", "required", "example")]
     for c in d.columns:
         example = next((e for e in c.examples if e), "")
         rows.append((c.name, _FIELD_MEANING[c.field], _format_of(d, c.field, c.date_format),
+                     f"{d.limit_for(c.field).max_length:,}",
                      "yes" if c.required else "no", example))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         out.append("  " + "  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip())
     out.append("")
@@ -118,6 +131,11 @@ def render_spec(definition: FeedDefinition) -> str:
         out.append("  Dates of birth " + ", ".join(p.strftime("%d/%m/%Y") for p in d.placeholder_dates)
                    + " are read as 'not known'.")  # fmt: skip
     out += [
+        *(f"  {', '.join(names)}: {CHARACTER_CLASSES[cls][1]} only." for cls, names in _classes(d).items()),
+        "  A cell longer than its column's limit, holding control characters (binary data) or characters",
+        f"  outside its column's format rejects its row; a row of more than {MAX_RECORD_BYTES >> 20} MiB, or a header",
+        f"  of more than {MAX_HEADER_BYTES >> 20} MiB, refuses the whole file (it is quarantined: fix it and send it",
+        "  again).",
         "  Columns not listed are dropped on arrival and named on the receipt (their contents are",
         "  never kept): leave them out of the extract.",
         "  A row repeated in a file is stored once; the same reference with different details in one",

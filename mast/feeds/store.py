@@ -1,4 +1,4 @@
-"""The curated records dataset: an append-only log of record versions in Parquet.
+"""The curated records: a dated log of record versions, and each feed's current state, in Parquet.
 
 Layout (the template's Glue table ``records`` reads it with partition projection, so nothing
 registers partitions at run time)::
@@ -14,9 +14,23 @@ see what MAST held on any day.
 
 The **current** version of a record is the one with the greatest ``ingest_id``: ingest ids begin
 with the UTC time the upload was first claimed (:func:`new_ingest_id`), so they sort in time order.
-The match function and the next ingest both read the current versions through
-:func:`read_current_records`; searchable means current, not withdrawn, and not ended more than
-the search window ago (search decides the window).
+Nobody reads the log to find it, though (a year of daily snapshots is hundreds of times the live
+rows): each ingest also writes the feed's **state**, the current version of each of its records,
+as one object, compacted (the state before it with this upload's versions in place)::
+
+    s3://<curated>/state/partner=<p>/feed=<f>/<ingest_id>.parquet
+
+The newest is the feed's state; the one before it is kept (a retried ingest starts again from
+it), older ones are deleted. The **changes** an ingest made to the state (new, changed, ended and
+withdrawn records: :func:`mast.feeds.supersede.changed_versions`) are written apart, for the match
+function, which links only those::
+
+    s3://<curated>/changes/partner=<p>/feed=<f>/ingest_date=<YYYY-MM-DD>/<ingest_id>.parquet
+
+The match function and the next ingest read the current versions through
+:func:`read_current_records`: one object per feed. (A feed ingested only before states were kept
+is read once from its log, the old way, until its next ingest writes its state.) Searchable means
+current, not withdrawn, and not ended more than the search window ago (search decides the window).
 """
 
 from __future__ import annotations
@@ -33,7 +47,10 @@ import pyarrow.compute as pc
 from mast.feeds.parse import RECORD_SCHEMA
 
 RECORDS_PREFIX: Final = "records/"
+STATE_PREFIX: Final = "state/"
+CHANGES_PREFIX: Final = "changes/"
 _FILE = re.compile(r"records/partner=(?P<partner>[^/]+)/feed=(?P<feed>[^/]+)/ingest_date=(?P<date>[^/]+)/(?P<ingest_id>[^/]+)\.parquet$")
+_STATE = re.compile(r"state/partner=(?P<partner>[^/]+)/feed=(?P<feed>[^/]+)/(?P<ingest_id>[^/]+)\.parquet$")
 
 
 def new_ingest_id(claimed_at: dt.datetime, content_sha256: str) -> str:
@@ -44,6 +61,16 @@ def new_ingest_id(claimed_at: dt.datetime, content_sha256: str) -> str:
 def records_key(partner: str, feed: str, ingest_date: dt.date, ingest_id: str) -> str:
     """The object key of one ingest's record versions."""
     return f"{RECORDS_PREFIX}partner={partner}/feed={feed}/ingest_date={ingest_date.isoformat()}/{ingest_id}.parquet"
+
+
+def state_key(partner: str, feed: str, ingest_id: str) -> str:
+    """The object key of a feed's state after one ingest."""
+    return f"{STATE_PREFIX}partner={partner}/feed={feed}/{ingest_id}.parquet"
+
+
+def changes_key(partner: str, feed: str, ingest_date: dt.date, ingest_id: str) -> str:
+    """The object key of the versions one ingest changed (what the match function links)."""
+    return f"{CHANGES_PREFIX}partner={partner}/feed={feed}/ingest_date={ingest_date.isoformat()}/{ingest_id}.parquet"
 
 
 def write_versions(bucket: str, key: str, versions: pa.Table) -> str:
@@ -76,21 +103,58 @@ def list_version_files(bucket: str, feeds: Iterable[str] | None = None) -> dict[
     return {k: sorted(v) for k, v in sorted(found.items())}
 
 
+def list_state_files(bucket: str, feeds: Iterable[str] | None = None) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """``(partner, feed) -> [(ingest_id, uri), …]`` of the feeds' state objects, sorted by ingest id."""
+    import awswrangler as wr
+
+    wanted = None if feeds is None else set(feeds)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for uri in wr.s3.list_objects(f"s3://{bucket}/{STATE_PREFIX}", suffix=".parquet"):
+        match = _STATE.search(uri)
+        if match is None or (wanted is not None and match["feed"] not in wanted):
+            continue
+        found.setdefault((match["partner"], match["feed"]), []).append((match["ingest_id"], uri))
+    return {k: sorted(v) for k, v in sorted(found.items())}
+
+
+def retire_states(bucket: str, partner: str, feed: str, newest: str) -> int:
+    """Delete the feed's state objects older than the one ingest ``newest`` started from (kept, so
+    that a retry of ``newest`` starts from the same place); how many were deleted."""
+    import awswrangler as wr
+
+    files = list_state_files(bucket, [feed]).get((partner, feed), [])
+    old = [uri for ingest_id, uri in files if ingest_id < newest][:-1]
+    if old:
+        wr.s3.delete_objects(old)
+    return len(old)
+
+
 def read_current_records(
     bucket: str, feeds: Iterable[str] | None = None, *, before_ingest: str | None = None
 ) -> pa.Table:
     """The current version of every record of ``feeds`` (all feeds if ``None``), with ``partner``
     and ``feed`` columns appended. Withdrawn and ended records are included: the caller filters.
 
-    ``before_ingest``: only versions written by earlier ingests (an ingest retried after a crash
-    must not read its own half-written output as history).
+    Each feed's is its newest state object: one read per feed, however many ingests it has had. A
+    feed with no state yet (ingested only before states were kept) is folded from its log.
+
+    ``before_ingest``: only what earlier ingests wrote (an ingest retried after a crash must not
+    read its own half-written output as its starting state).
     """
+    states = list_state_files(bucket, feeds)
+    logs = list_version_files(bucket, feeds)
     parts = []
-    for (partner, feed), files in list_version_files(bucket, feeds).items():
-        uris = [uri for ingest_id, uri in files if before_ingest is None or ingest_id < before_ingest]
-        if not uris:
-            continue
-        table = current_versions(_read(uris))
+    for partner, feed in sorted(states.keys() | logs.keys()):
+        earlier = [uri for ingest_id, uri in states.get((partner, feed), [])
+                   if before_ingest is None or ingest_id < before_ingest]  # fmt: skip
+        if earlier:
+            table = _read(earlier[-1:])
+        else:
+            uris = [uri for ingest_id, uri in logs.get((partner, feed), [])
+                    if before_ingest is None or ingest_id < before_ingest]  # fmt: skip
+            if not uris:
+                continue
+            table = current_versions(_read(uris))
         table = table.append_column("partner", pa.array([partner] * table.num_rows, pa.string()))
         parts.append(table.append_column("feed", pa.array([feed] * table.num_rows, pa.string())))
     if not parts:

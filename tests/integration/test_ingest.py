@@ -212,3 +212,105 @@ def test_crash_after_writing_then_retry_gives_one_clean_result(aws: dict[str, An
     ended = {r for r, v in current(aws, feed).items() if v["end_date"] is not None}
     assert got["feed_totals"]["ended"] == len(ended)
     assert f"walsall-council/{feed}/{day2.file_name}" not in keys(aws, SETTINGS.landing_bucket)
+
+
+def drain(aws: dict[str, Any]) -> list[FeedIngested]:
+    """Receive and delete the match queue's messages (a FIFO group holds the next one back until
+    the one received is deleted, as the match function does once it has linked it)."""
+    url = aws["settings"].match_queue_url
+    got = aws["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in got:
+        aws["sqs"].delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [FeedIngested.model_validate_json(m["Body"]) for m in got]
+
+
+def test_a_snapshot_passes_on_only_its_changes(aws: dict[str, Any]) -> None:
+    """Day 2 of a snapshot feed re-sends most open cases unchanged: the match function is told of
+    the new, changed and ended records only (checked against a row-by-row comparison here)."""
+    from mast.feeds.definition import load_feed_definition
+    from mast.feeds.parse import parse_extract
+
+    feed = "walsall-adults"
+    days = generate_days(800, seed=7, days=2, as_of=dt.date(2026, 11, 20))  # enough open cases to keep some
+    day1, day2 = days[0].files[feed], days[1].files[feed]
+    upload(aws, f"walsall-council/{feed}/{day1.file_name}", day1.data)
+    drain(aws)
+    before = current(aws, feed)
+    outcome = upload(aws, f"walsall-council/{feed}/{day2.file_name}", day2.data)
+    got = receipt(aws, f"walsall-council/{feed}/{day2.file_name}")
+    sent = parse_extract(day2.data, load_feed_definition(feed), ingest_id=got["ingest_id"], file_name="f",
+                         ingest_date=dt.date.fromisoformat(got["ingest_date"])).records.to_pylist()  # fmt: skip
+    details = [n for n in RECORD_SCHEMA.names if n not in ("record_id", "ingest_id")]
+    new_or_changed = {r["record_id"] for r in sent if r["record_id"] not in before
+                      or any(r[n] != before[r["record_id"]][n] for n in details)}  # fmt: skip
+    unchanged = {r["record_id"] for r in sent} - new_or_changed
+    ended = {rid for rid, v in before.items() if v["end_date"] is None and rid not in {r["record_id"] for r in sent}}
+    assert unchanged and ended, "the generated day 2 keeps most cases and closes some"
+    (announced,) = drain(aws)
+    assert announced == outcome.announced and announced.records_uri
+    changes = store.read_ingest_records(announced.records_uri).to_pylist()
+    assert {c["record_id"] for c in changes} == new_or_changed | ended
+    assert announced.versions == len(changes) < got["rows_accepted"]
+    assert all(c["end_date"] == dt.date.fromisoformat(got["ingest_date"]) for c in changes if c["record_id"] in ended)
+    # the state still holds every record, the unchanged ones delivered again by this upload
+    after = current(aws, feed)
+    assert set(after) == set(before) | {r["record_id"] for r in sent}
+    assert all(after[rid]["ingest_id"] == got["ingest_id"] for rid in unchanged)
+
+
+def test_an_upload_that_changes_nothing_is_not_announced(aws: dict[str, Any]) -> None:
+    extract = DAYS[0].files["wm-police"]
+    upload(aws, f"wm-police/wm-police/{extract.file_name}", extract.data)
+    first = receipt(aws, f"wm-police/wm-police/{extract.file_name}")
+    drain(aws)
+    resaved = extract.data + b"\r\n"  # the same rows saved again: other bytes, no other details
+    outcome = upload(aws, "wm-police/wm-police/resent.csv", resaved)
+    again = receipt(aws, "wm-police/wm-police/resent.csv")
+    assert again["status"] == first["status"] and again["rows_accepted"] == first["rows_accepted"]
+    assert outcome.announced is None and drain(aws) == []
+    assert again["feed_totals"] == first["feed_totals"]
+    assert keys(aws, SETTINGS.curated_bucket, "changes/") == [
+        f"changes/partner=wm-police/feed=wm-police/ingest_date={first['ingest_date']}/{first['ingest_id']}.parquet"]
+
+
+def test_the_current_state_is_one_object_per_feed_not_the_log(aws: dict[str, Any]) -> None:
+    feed = "walsall-children"
+    for day in DAYS:
+        extract = day.files[feed]
+        upload(aws, f"walsall-council/{feed}/{extract.file_name}", extract.data)
+    states = keys(aws, SETTINGS.curated_bucket, "state/")
+    assert len(states) == 2  # the newest, and the one its ingest started from (for a retry)
+    held = current(aws, feed)
+    last = receipt(aws, f"walsall-council/{feed}/{DAYS[-1].files[feed].file_name}")
+    assert states[-1].endswith(f"/{last['ingest_id']}.parquet")
+    # the dated log (the Glue table's) is not read: without it the state is the same
+    for key in keys(aws, SETTINGS.curated_bucket, "records/"):
+        aws["s3"].delete_object(Bucket=SETTINGS.curated_bucket, Key=key)
+    assert current(aws, feed) == held
+    # and the running totals are the state item's, as the receipt gave them
+    item = aws["session"].client("dynamodb").get_item(
+        TableName=SETTINGS.control_table, Key={"pk": {"S": f"FEED#{feed}"}, "sk": {"S": "STATE"}})["Item"]
+    assert {k: int(v["N"]) for k, v in item["totals"]["M"].items()} == {
+        k: v for k, v in last["feed_totals"].items() if v is not None}
+    searchable = [v for v in held.values() if v["end_date"] is None and not v["withdrawn"]]
+    assert last["feed_totals"]["searchable"] == len(searchable)
+
+
+def test_a_feed_ingested_before_states_were_kept_is_read_from_its_log_once(aws: dict[str, Any]) -> None:
+    """A deployment upgraded in place: the feed has only its dated log. Its current records are
+    folded from the log (as before), and its next ingest starts from them and writes its state."""
+    feed = "walsall-adults"
+    day1, day2 = DAYS[0].files[feed], DAYS[1].files[feed]
+    upload(aws, f"walsall-council/{feed}/{day1.file_name}", day1.data)
+    for key in keys(aws, SETTINGS.curated_bucket, "state/"):  # as if written by the code before
+        aws["s3"].delete_object(Bucket=SETTINGS.curated_bucket, Key=key)
+    held = current(aws, feed)
+    assert held and keys(aws, SETTINGS.curated_bucket, "state/") == []
+    upload(aws, f"walsall-council/{feed}/{day2.file_name}", day2.data)
+    got = receipt(aws, f"walsall-council/{feed}/{day2.file_name}")
+    after = current(aws, feed)
+    assert set(after) >= set(held) and got["feed_totals"]["records"] == len(after)
+    ended = {r for r, v in after.items() if v["end_date"] is not None}
+    assert got["feed_totals"]["ended"] == len(ended)
+    assert keys(aws, SETTINGS.curated_bucket, "state/") == [
+        f"state/partner=walsall-council/feed={feed}/{got['ingest_id']}.parquet"]

@@ -1,0 +1,231 @@
+"""One day's match run, measured: ``python -m tools.bench.daily WORKDIR`` (started by ``mast bench
+incremental``, in its own process so that its peak memory is its own).
+
+The parent leaves in ``WORKDIR`` the curated records of the day before (``day0.parquet``) and of the
+day (``day1.parquet``), the live model and record → person state its rebuild made, and the ids of
+the records the day changes. Here, on moto in this process: each feed's state object, the live
+index version (model, state, pointer) and, through one unmeasured run, the index items of the
+records the day will change (as a live index holds them); then the day: each feed's new state and
+its changes (what ingest's snapshot diff passes on), one ``feed-ingested`` message per feed, and
+one :func:`mast.index.linking.run_match` on them all, as the match queue delivers a day's batch.
+That run is measured: every DynamoDB call it makes (counted on the client, by operation), the items
+it writes and deletes, the write and read units they cost (computed from the items' sizes by
+DynamoDB's rules: a write unit per KB written, a read unit per 4 KB read strongly, half that
+eventually), its time, and its peak resident memory (sampled; moto's copy of the data is in the
+same process, so this is an upper bound). Prints one JSON line; never a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Self
+
+REGION = "eu-west-2"
+DAY0, DAY1 = "20251101T020000000000Z-day0", "20251102T020000000000Z-day1"
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for one attribute value (its item-size rules, numbers approximated)."""
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return len(inner.encode("utf-8"))
+    if kind == "N":
+        return (len(inner.lstrip("-").replace(".", "")) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in inner.items())
+    raise ValueError(kind)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
+
+
+class Calls:
+    """DynamoDB calls of every client the session makes after :meth:`attach`, with their items and units."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.items_put = self.items_deleted = self.items_read = 0
+        self.write_units = self.read_units = 0.0
+
+    def attach(self, session: Any) -> None:
+        session.events.register("provide-client-params.dynamodb.*", self._request)
+        session.events.register("after-call.dynamodb.*", self._response)
+
+    def _request(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+        op = model.name
+        if context is not None:  # the same dict reaches the response's handler
+            context["consistent"] = bool(params.get("ConsistentRead")) or any(
+                bool(t.get("ConsistentRead")) for t in params.get("RequestItems", {}).values() if isinstance(t, dict))
+        puts: list[dict[str, Any]] = []
+        deletes = 0
+        if op == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                puts += [r["PutRequest"]["Item"] for r in requests if "PutRequest" in r]
+                deletes += sum(1 for r in requests if "DeleteRequest" in r)
+        elif op == "PutItem":
+            puts.append(params["Item"])
+        elif op in ("DeleteItem", "UpdateItem"):
+            deletes += op == "DeleteItem"
+        with self.lock:
+            self.calls[op] += 1
+            self.items_put += len(puts)
+            self.items_deleted += deletes
+            # a write unit per KB of each item written; a delete or an update at least one
+            self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes + (op == "UpdateItem")
+
+    def _response(self, http_response: Any, parsed: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        op = model.name
+        consistent = bool((kwargs.get("context") or {}).get("consistent"))
+        factor = 1.0 if consistent else 0.5
+        if op == "GetItem":
+            items = [parsed["Item"]] if "Item" in parsed else []
+            units = factor * sum(math.ceil(max(item_size(i), 1) / 4096) for i in items) or factor
+        elif op == "BatchGetItem":
+            items = [i for found in parsed.get("Responses", {}).values() for i in found]
+            units = factor * sum(math.ceil(item_size(i) / 4096) for i in items)
+        elif op in ("Query", "Scan"):
+            items = parsed.get("Items", [])
+            units = factor * max(math.ceil(sum(item_size(i) for i in items) / 4096), 1)
+        else:
+            return
+        with self.lock:
+            self.items_read += len(items)
+            self.read_units += units
+
+    def result(self) -> dict[str, Any]:
+        return {"calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
+                "items_put": self.items_put, "items_deleted": self.items_deleted, "items_read": self.items_read,
+                "write_units": round(self.write_units), "read_units": round(self.read_units, 1)}
+
+
+class PeakMemory:
+    """Peak resident memory of this process while the block runs, sampled every 20 ms."""
+
+    def __enter__(self) -> Self:
+        import psutil
+
+        self.process = psutil.Process()
+        self.before = self.peak = self.process.memory_info().rss
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.done.wait(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def main(workdir: Path) -> dict[str, Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
+        os.environ[name] = value
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import boto3
+    import moto
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from mast.feeds import store
+    from mast.feeds.events import FeedIngested
+    from mast.feeds.parse import RECORD_SCHEMA
+    from mast.index.linking import STATE_PREFIX, MatchSettings, run_match
+    from mast.index.writer import IndexWriter
+    from mast.linkage.model import Model
+
+    day0, day1 = pq.read_table(workdir / "day0.parquet"), pq.read_table(workdir / "day1.parquet")
+    changed = pq.read_table(workdir / "changed.parquet").column("record_id")
+    people = pq.read_table(workdir / "people.parquet")
+    with moto.mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        s3, ddb = session.client("s3"), session.client("dynamodb")
+        s3.create_bucket(Bucket="b-curated", CreateBucketConfiguration={"LocationConstraint": REGION})
+        for table in ("b-control", "b-index"):
+            ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                        {"AttributeName": "sk", "KeyType": "RANGE"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                   {"AttributeName": "sk", "AttributeType": "S"}])  # fmt: skip
+        secret = session.client("secretsmanager").create_secret(Name="b-salt", SecretString="bench-salt")["ARN"]
+        settings = MatchSettings("b-curated", "b-index", "b-control", secret)
+
+        def by_feed(table: pa.Table) -> dict[tuple[str, str], pa.Table]:
+            out = {}
+            for partner, feed in sorted(set(zip(table.column("partner").to_pylist(), table.column("feed").to_pylist(),
+                                                strict=True))):  # fmt: skip
+                mine = pc.and_(pc.equal(table.column("partner"), partner), pc.equal(table.column("feed"), feed))
+                out[(partner, feed)] = table.filter(mine).select(RECORD_SCHEMA.names)
+            return out
+
+        def changes_of(table: pa.Table, ingest: str, date: dt.date) -> list[FeedIngested]:
+            messages = []
+            for (partner, feed), part in by_feed(table).items():
+                uri = store.write_versions("b-curated", store.changes_key(partner, feed, date, ingest), part)
+                messages.append(FeedIngested(feed=feed, partner=partner, ingest_id=ingest, records_uri=uri,
+                                             versions=part.num_rows))  # fmt: skip
+            return messages
+
+        # the day before: each feed's state, the live version (its model, its record -> person state)
+        for (partner, feed), part in by_feed(day0).items():
+            store.write_versions("b-curated", store.state_key(partner, feed, DAY0), part)
+        writer = IndexWriter("b-index", ddb)
+        version = writer.begin_version(Model.from_json((workdir / "model.json").read_text()))
+        sink = io.BytesIO()
+        pq.write_table(people, sink)
+        s3.put_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{version}.parquet", Body=sink.getvalue())
+        writer.switch(version, None, {"records": day0.num_rows,
+                                      "people": len(pc.unique(people.column("person_id")))})  # fmt: skip
+        # the items of the records the day changes, as the live index holds them (not measured)
+        before = day0.filter(pc.is_in(day0.column("record_id"), value_set=changed))
+        warm = run_match(changes_of(before, "20251101T030000000000Z-warm", dt.date(2025, 11, 1)), settings,
+                         session=session)  # fmt: skip
+
+        # the day: each feed's new state and what changed in it, one message per feed
+        fresh = pc.invert(pc.is_in(day1.column("record_id"), value_set=day0.column("record_id")))
+        day_changes = day1.filter(pc.or_(fresh, pc.is_in(day1.column("record_id"), value_set=changed)))
+        for (partner, feed), part in by_feed(day1).items():
+            store.write_versions("b-curated", store.state_key(partner, feed, DAY1), part)
+        messages = changes_of(day_changes, DAY1, dt.date(2025, 11, 2))
+        calls = Calls()
+        calls.attach(session)
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            outcome = run_match(messages, settings, session=session)
+            seconds = time.perf_counter() - started
+    return {
+        "records": day1.num_rows, "messages": len(messages), "changes_linked": day_changes.num_rows,
+        "mode": outcome.mode, "linked": outcome.linked, "removed": outcome.removed,
+        "items_put_reported": outcome.items_put, "items_deleted_reported": outcome.items_deleted,
+        "seconds": round(seconds, 2), "seconds_by_step": outcome.seconds,
+        "peak_rss_mb": round(memory.peak / 2**20, 1), "rss_before_mb": round(memory.before / 2**20, 1),
+        "warm_up_mode": warm.mode, **calls.result(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1]))))
