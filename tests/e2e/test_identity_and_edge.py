@@ -140,3 +140,30 @@ def test_every_answer_carries_the_security_headers(local_stack: LocalStackProces
     assert headers.get("Referrer-Policy") == "no-referrer"
     assert headers.get("Strict-Transport-Security", "").startswith("max-age=")
 
+
+SEARCH = {"declaration": {"gateway": "ca1989-s47", "purpose": "outage check"},
+          "query": {"given_name": "William", "family_name": "Hargreaves", "dob": {"year": 1984}}}
+
+
+@pytest.mark.parametrize("table, groups, method, path, body", [
+    ("ControlTable", ("practitioners",), "GET", "/coverage", None),
+    ("ControlTable", ("org-admins",), "GET", "/access-requests", None),
+    ("ControlTable", ("practitioners",), "POST", "/search", SEARCH),
+    ("IndexTable", ("practitioners",), "POST", "/search", SEARCH),
+    ("IndexTable", ("data-stewards",), "POST", "/link-decisions",
+     {"decision": "same", "record_ids": ["wm-police:A-1", "wm-fire:B-2"], "reason": "outage check"}),
+    ("AuditTable", ("auditors",), "GET", "/audit", None),
+    ("AuditTable", ("org-admins",), "GET", "/users", None),
+    ("AuditTable", ("practitioners",), "POST", "/search", SEARCH),
+], ids=["control-coverage", "control-access-requests", "control-search", "index-search", "index-link-decision",
+        "audit-read", "audit-users", "audit-search"])
+def test_an_unavailable_table_gives_503_with_a_message(local_stack: LocalStackProcess, table: str,
+                                                       groups: tuple[str, ...], method: str, path: str,
+                                                       body: dict[str, Any] | None) -> None:
+    from tests.e2e.test_search_api import api, token_of
+
+    token = token_of(local_stack, groups)
+    with local_stack.unavailable(table):
+        response = api(local_stack, method, path, token, json=body)
+    assert response.status_code == 503, (table, path, response.status_code, response.text)
+    assert set(response.json()) == {"message"} and len(response.json()["message"].split()) > 5
