@@ -59,4 +59,20 @@ mast_env() {
     "$MAST_ROOT/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$MAST_ROOT[$extras]" >&2
     echo "$want" > "$stamp"
   fi
+  if [[ " $extras " == *" dev "* ]]; then mast_checkov; fi
+}
+
+mast_checkov() {
+  # checkov (the tests run it on the templates) in a venv of its own, at the exact version pinned in
+  # pyproject.toml's `checkov` extra: it pins an AWS SDK far older than MAST's.
+  local venv="$MAST_ROOT/.venv-checkov" pins
+  pins="$("$MAST_ROOT/.venv/bin/python" -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["checkov"]))' "$MAST_ROOT/pyproject.toml")"
+  if [ ! -f "$venv/.mast-installed" ] || [ "$(cat "$venv/.mast-installed")" != "$pins" ]; then
+    echo "installing $pins into .venv-checkov …" >&2
+    rm -rf "$venv"
+    "${PYTHON:-python3}" -m venv "$venv"
+    # shellcheck disable=SC2086 # one word per pinned requirement
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check $pins >&2
+    echo "$pins" > "$venv/.mast-installed"
+  fi
 }

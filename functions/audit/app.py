@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mast.api.http import caller_in, make_resolver
-from mast.audit import AuditListQuery, AuditStore, read_audit
+from mast.audit import AuditListQuery, AuditStore, page_key, read_audit
 
 logger = Logger()
 app = make_resolver(logger)
@@ -26,7 +26,8 @@ def list_audit() -> dict[str, Any]:
     """A page of the audit: org-admins their organisation's, auditors every organisation's."""
     caller = caller_in(app, "org-admins", "auditors")
     query = AuditListQuery.model_validate(app.current_event.query_string_parameters or {})
-    page = read_audit(caller, query, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.UTC),
+    store = AuditStore(os.environ["AUDIT_TABLE"], page_key=page_key())  # the stack's key signs 'next'
+    page = read_audit(caller, query, store, now=dt.datetime.now(dt.UTC),
                       request_id=app.current_event.request_context.request_id)
     return page.model_dump(mode="json", by_alias=True)
 

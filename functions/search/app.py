@@ -37,7 +37,10 @@ from mast.search import SearchRequest, SearchStore, coverage
 from mast.search.actions import SEARCHERS, declared_search, open_person
 
 logger = Logger()
-app = make_resolver(logger)
+#: The routes that show or change people's data: every refusal of one is audited (a probe for which
+#: records, people or searches exist is on the record like a search).
+DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/link-decisions")})
+app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 # The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init
 # phase rather than inside a practitioner's first search (cached from here on).

@@ -2,8 +2,8 @@
 
 For a route with the Cognito authorizer, the ``Authorization`` header must hold an ID token that
 moto's user pool signed: RS256 signature against the pool's JWKS, ``iss`` the pool, ``aud`` one of
-the pool's app clients, not expired, ``token_use`` = ``id``. Anything else is 401 and the handler
-never runs, as with API Gateway. The handler then gets a complete REST (v1) proxy event whose
+the pool's app clients (one string), not expired, not used before its ``nbf``, ``token_use`` = ``id``.
+Anything else, a malformed token included, is 401 and the handler never runs, as with API Gateway. The handler then gets a complete REST (v1) proxy event whose
 claims are strings (``cognito:groups`` comma-joined), as API Gateway delivers them.
 """
 
@@ -149,26 +149,47 @@ class TokenVerifier:
             return self._keys[pool_id]
 
     def verify(self, authorization: str | None, pool_arn: str) -> dict[str, Any]:
-        """The token's claims, or :class:`Unauthorized` saying why not (kept out of the response)."""
+        """The token's claims, or :class:`Unauthorized` saying why not (kept out of the response).
+
+        Fails closed: a token whose claims are not of the shape Cognito writes (``aud`` a list, a
+        time that is not a number, claims that are not an object) is refused like a forged one,
+        never an error that leaves the request unanswered."""
         if not authorization:
             raise Unauthorized("no Authorization header")
         token = authorization.removeprefix("Bearer ").strip()
         pool_id = pool_arn.rsplit("/", 1)[1]
         try:
             decoded = jwt.decode(token, self._key_set(pool_id), algorithms=["RS256"])
-        except (JoseError, ValueError) as error:
+            claims = decoded.claims
+        except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as error:
             raise Unauthorized(f"bad token: {type(error).__name__}") from None
-        claims = decoded.claims
+        if not isinstance(claims, dict):
+            raise Unauthorized("claims are not an object")
         issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}"
         if claims.get("iss") != issuer:
             raise Unauthorized("token issued by another pool")
         if claims.get("token_use") != "id":
             raise Unauthorized("not an ID token")
-        if claims.get("aud") not in self.pool_clients.get(pool_id, set()):
+        audience = claims.get("aud")
+        if not isinstance(audience, str) or audience not in self.pool_clients.get(pool_id, set()):
             raise Unauthorized("token for another client")
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        now = time.time()
+        if not _is_time(claims.get("exp")) or claims["exp"] <= now:
             raise Unauthorized("token expired")
+        for name in ("nbf", "iat"):  # not valid before it was made (a minute's leeway for clocks)
+            if name in claims and (not _is_time(claims[name]) or claims[name] > now + CLOCK_LEEWAY):
+                raise Unauthorized(f"token not valid yet ({name})")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise Unauthorized("token names no subject")
         return claims
+
+
+#: Seconds a token's ``nbf``/``iat`` may be ahead of this clock.
+CLOCK_LEEWAY = 60
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Unauthorized(Exception):
@@ -242,6 +263,9 @@ class LocalApi:
                 claims = self.verifier.verify(lowered.get("authorization"), route.user_pool_arn)
             except Unauthorized as error:
                 logger.info("401 from the local authorizer", extra={"reason": str(error)})
+                return _json(401, {"message": "Unauthorized"})
+            except Exception:  # the authorizer fails closed, whatever the token held
+                logger.exception("the local authorizer failed on a token")
                 return _json(401, {"message": "Unauthorized"})
             authorizer = {"claims": _string_claims(claims)}
         event = self._event(route, method, path, query, headers, body, source_ip, authorizer)

@@ -91,13 +91,22 @@ def seed_users(cognito: Any, pool_id: str, client_id: str, users: tuple[DemoUser
         cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=user.password, Permanent=True)
         for group in user.groups:
             cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
-        signed_in = cognito.initiate_auth(
+        # As a new user's first sign-in goes in a pool whose MFA is ON: no tokens before the
+        # authenticator is set up and verified.
+        challenge = cognito.initiate_auth(
             ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": user.email, "PASSWORD": user.password},
         )
+        if challenge.get("ChallengeName") != "MFA_SETUP":
+            raise RuntimeError(f"the pool did not ask {user.email} to set up MFA: {challenge.get('ChallengeName')}")
+        associated = cognito.associate_software_token(Session=challenge["Session"])
+        verified = cognito.verify_software_token(Session=associated["Session"], UserCode=totp_code(),
+                                                 FriendlyDeviceName="demo")
+        signed_in = cognito.respond_to_auth_challenge(
+            ClientId=client_id, ChallengeName="MFA_SETUP", Session=verified["Session"],
+            ChallengeResponses={"USERNAME": user.email},
+        )
         access_token = signed_in["AuthenticationResult"]["AccessToken"]
-        cognito.associate_software_token(AccessToken=access_token)
-        cognito.verify_software_token(AccessToken=access_token, UserCode=totp_code(), FriendlyDeviceName="demo")
         cognito.set_user_mfa_preference(
             AccessToken=access_token, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
         )

@@ -6,7 +6,9 @@ without changing what a call returns; README.md ("What runs where") lists them.
 
 from __future__ import annotations
 
+import copy
 import threading
+import uuid
 from typing import Any
 
 _local = threading.local()
@@ -97,3 +99,128 @@ def hold_to_aws_limits() -> None:
 
     batch_write_item._mast_fixed = True  # type: ignore[attr-defined]
     DynamoHandler.batch_write_item = batch_write_item  # type: ignore[method-assign]
+
+
+def enforce_cognito_like_aws() -> None:
+    """Make moto's Cognito refuse what Cognito refuses, for the rules MAST's security rests on.
+
+    moto (5.x) lets a user write any attribute with their own access token (UpdateUserAttributes),
+    whatever the app client's ``WriteAttributes``, so a user could rename their own organisation;
+    returns every attribute from GetUser and every custom attribute in the ID token, whatever its
+    ``ReadAttributes``; accepts SignUp in a pool that allows only administrators to create users
+    (and confirms it with any code); and, in a pool whose MFA is ``ON``, hands tokens to a user who
+    has no MFA set up, or whose TOTP is enabled but not "preferred", without asking for a code, and
+    ends an ``MFA_SETUP`` challenge without the authenticator having been verified. Here each is
+    refused, or asked for, as Cognito does it; everything else moto does is unchanged.
+    """
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
+
+    if getattr(CognitoIdpBackend.sign_up, "_mast_fixed", False):
+        return
+    original_sign_up = CognitoIdpBackend.sign_up
+    original_update = CognitoIdpBackend.update_user_attributes
+    original_get_user = CognitoIdpBackend.get_user
+    original_initiate = CognitoIdpBackend.initiate_auth
+    original_admin_initiate = CognitoIdpBackend.admin_initiate_auth
+    original_respond = CognitoIdpBackend.respond_to_auth_challenge
+    original_id_token = CognitoIdpUserPool.create_id_token
+
+    def pool_of_client(backend: Any, client_id: str) -> Any:
+        return next((p for p in backend.user_pools.values() if client_id in p.clients), None)
+
+    def client_of_token(backend: Any, access_token: str) -> tuple[Any, Any]:
+        for pool in backend.user_pools.values():
+            if access_token in pool.access_tokens:
+                client_id, _ = pool.access_tokens[access_token]
+                return pool, pool.clients.get(client_id)
+        raise NotAuthorizedError("Invalid Access Token")
+
+    def sign_up(self: Any, client_id: str, username: str, *args: Any, **kwargs: Any) -> Any:
+        pool = pool_of_client(self, client_id)
+        if pool is not None and (pool.extended_config.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
+            raise NotAuthorizedError("SignUp is not permitted for this user pool")
+        return original_sign_up(self, client_id, username, *args, **kwargs)
+
+    def update_user_attributes(self: Any, access_token: str, attributes: list[dict[str, str]]) -> None:
+        _, client = client_of_token(self, access_token)
+        writable = (client.extended_config.get("WriteAttributes") if client is not None else None)
+        if writable is not None and any(a["Name"] not in writable for a in attributes):
+            raise NotAuthorizedError("A client attempted to write unauthorized attribute")
+        return original_update(self, access_token, attributes)
+
+    def get_user(self: Any, access_token: str) -> Any:
+        user = original_get_user(self, access_token)
+        _, client = client_of_token(self, access_token)
+        readable = client.extended_config.get("ReadAttributes") if client is not None else None
+        if readable is None:
+            return user
+        shown = copy.copy(user)  # the stored user keeps every attribute
+        shown.attributes = [a for a in user.attributes if a["Name"] in readable or a["Name"] == "sub"]
+        return shown
+
+    def create_id_token(self: Any, client_id: str, username: str, origin_jti: str) -> tuple[str, int]:
+        client = self.clients.get(client_id)
+        if client is None or "ReadAttributes" not in client.extended_config:
+            return original_id_token(self, client_id, username, origin_jti)
+        # the client's readable attributes only (moto adds every custom attribute besides)
+        extra_data = self.get_user_extra_data_by_client_id(client_id, username)
+        extra_data["origin_jti"] = origin_jti
+        user = self._get_user(username)
+        if user.groups:
+            extra_data["cognito:groups"] = [group.group_name for group in user.groups]
+        id_token, expires_in = self.create_jwt(client_id, username, "id", extra_data=extra_data)
+        self.id_tokens[id_token] = (client_id, username)
+        return id_token, expires_in
+
+    def mfa_instead_of_tokens(backend: Any, pool: Any, username: str, result: dict[str, Any]) -> dict[str, Any]:
+        """In a pool whose MFA is ON, no sign-in ends in tokens without a second factor."""
+        issued = result.get("AuthenticationResult")
+        if pool is None or pool.mfa_config != "ON" or not issued:
+            return result
+        pool.access_tokens.pop(issued.get("AccessToken"), None)
+        pool.id_tokens.pop(issued.get("IdToken"), None)
+        pool.refresh_tokens.pop(issued.get("RefreshToken"), None)
+        user = pool._get_user(username)
+        session = str(uuid.uuid4())
+        backend.sessions[session] = (username, pool)
+        if user.software_token_mfa_enabled or user.token_verified:
+            return {"ChallengeName": "SOFTWARE_TOKEN_MFA", "ChallengeParameters": {}, "Session": session}
+        return {"ChallengeName": "MFA_SETUP", "ChallengeParameters": {"MFAS_CAN_SETUP": ["SOFTWARE_TOKEN_MFA"]},
+                "Session": session}
+
+    def initiate_auth(self: Any, client_id: str, auth_flow: str, auth_parameters: dict[str, str]) -> Any:
+        result = original_initiate(self, client_id, auth_flow, auth_parameters)
+        if auth_flow != "USER_PASSWORD_AUTH":  # a refresh is not a sign-in
+            return result
+        return mfa_instead_of_tokens(self, pool_of_client(self, client_id), auth_parameters.get("USERNAME", ""), result)
+
+    def admin_initiate_auth(self: Any, user_pool_id: str, client_id: str, auth_flow: str,
+                            auth_parameters: dict[str, str]) -> Any:
+        result = original_admin_initiate(self, user_pool_id, client_id, auth_flow, auth_parameters)
+        if auth_flow not in ("ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"):
+            return result
+        return mfa_instead_of_tokens(self, self.user_pools.get(user_pool_id), auth_parameters.get("USERNAME", ""),
+                                     result)
+
+    def respond_to_auth_challenge(self: Any, session: str, client_id: str, challenge_name: str,
+                                  challenge_responses: dict[str, str]) -> Any:
+        if challenge_name == "MFA_SETUP":
+            if session not in self.sessions:
+                raise NotAuthorizedError("Invalid session for the user.")
+            username, pool = self.sessions[session]
+            if not pool._get_user(username).token_verified:
+                raise NotAuthorizedError("Set up and verify the software token (VerifySoftwareToken) first.")
+            result = original_respond(self, session, client_id, challenge_name, challenge_responses)
+            self.sessions.pop(session, None)  # a session is used once
+            return result
+        return original_respond(self, session, client_id, challenge_name, challenge_responses)
+
+    sign_up._mast_fixed = True  # type: ignore[attr-defined]
+    CognitoIdpBackend.sign_up = sign_up  # type: ignore[method-assign]
+    CognitoIdpBackend.update_user_attributes = update_user_attributes  # type: ignore[method-assign]
+    CognitoIdpBackend.get_user = get_user  # type: ignore[method-assign]
+    CognitoIdpBackend.initiate_auth = initiate_auth  # type: ignore[method-assign]
+    CognitoIdpBackend.admin_initiate_auth = admin_initiate_auth  # type: ignore[method-assign]
+    CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge  # type: ignore[method-assign]
+    CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]

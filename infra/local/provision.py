@@ -2,8 +2,11 @@
 
 Each supported CloudFormation type has one function here. Types that AWS runs as managed services
 moto does not execute (Lambda, API Gateway, CloudFront, Transfer Family's SFTP endpoint) are
-recorded for the in-process parts of the local stack (:mod:`infra.local.stack`) to play. A type
-with no function here stops the local stack with its name: never skipped silently.
+recorded for the in-process parts of the local stack (:mod:`infra.local.stack`) to play. The edge
+(CloudFront's response-headers policy, WAF web ACLs and their associations, API Gateway's account
+logging role) has no local counterpart beyond the web server, which serves the policy's headers:
+those are recorded, knowingly, and enforce nothing else. A type with no function here stops the
+local stack with its name: never skipped silently.
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class Provisioned:
     transfer_users: list[TransferUserSpec] = field(default_factory=list)
     role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role arn -> docs
     distributions: list[dict[str, Any]] = field(default_factory=list)
+    #: CloudFront response-headers policies by id (their ``ResponseHeadersPolicyConfig``)
+    response_headers_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: WAF web ACLs and what they are associated with: recorded, not enforced (no local WAF)
+    web_acls: dict[str, dict[str, Any]] = field(default_factory=dict)
     named_queries: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -125,6 +132,11 @@ class Provisioner:
             "AWS::Transfer::User": self._transfer_user,
             "AWS::CloudFront::OriginAccessControl": self._cloudfront_oac,
             "AWS::CloudFront::Distribution": self._cloudfront_distribution,
+            "AWS::CloudFront::ResponseHeadersPolicy": self._cloudfront_response_headers_policy,
+            "AWS::WAFv2::WebACL": self._waf_web_acl,
+            "AWS::WAFv2::WebACLAssociation": self._waf_web_acl_association,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::ApiGateway::Account": self._api_gateway_account,
         }
 
     # -- driver --------------------------------------------------------------------------------
@@ -238,12 +250,23 @@ class Provisioner:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
         if "OwnershipControls" in p:
             s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=p["OwnershipControls"])
+        if "LoggingConfiguration" in p:
+            logging_config = p["LoggingConfiguration"]
+            s3.put_bucket_logging(Bucket=name, BucketLoggingStatus={"LoggingEnabled": {
+                "TargetBucket": logging_config["DestinationBucketName"],
+                "TargetPrefix": logging_config.get("LogFilePrefix", ""),
+            }})
         if "LifecycleConfiguration" in p:
             rules = []
             for rule in p["LifecycleConfiguration"]["Rules"]:
                 api_rule: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
                 if "ExpirationInDays" in rule:
                     api_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+                if "NoncurrentVersionExpirationInDays" in rule:
+                    api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])}
+                unknown = set(rule) - {"Id", "Status", "Prefix", "ExpirationInDays", "NoncurrentVersionExpirationInDays"}
+                if unknown:
+                    raise UnsupportedTemplateFeature(f"{logical_id}: lifecycle rule properties {sorted(unknown)}")
                 rules.append(api_rule)
             s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
         arn = f"arn:aws:s3:::{name}"
@@ -303,7 +326,8 @@ class Provisioner:
         sqs = self.client("sqs")
         name = p.get("QueueName") or self._name(logical_id) + (".fifo" if p.get("FifoQueue") else "")
         attributes: dict[str, str] = {}
-        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
+                    "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"):
             if key in p:
                 attributes[key] = str(p[key])
         for key in ("FifoQueue", "ContentBasedDeduplication", "SqsManagedSseEnabled"):
@@ -435,6 +459,7 @@ class Provisioner:
         passthrough = (
             "Policies", "UsernameAttributes", "AutoVerifiedAttributes", "MfaConfiguration",
             "AdminCreateUserConfig", "AccountRecoverySetting", "DeletionProtection",
+            "UserAttributeUpdateSettings", "UserPoolAddOns", "UserPoolTier",
         )
         kwargs = {k: p[k] for k in passthrough if k in p}
         if "Schema" in p:
@@ -537,3 +562,38 @@ class Provisioner:
         self.out.distributions.append(p["DistributionConfig"])
         distribution_id = "E" + secrets.token_hex(6).upper()
         return distribution_id, {"DomainName": "localhost", "Id": distribution_id}
+
+    def _cloudfront_response_headers_policy(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """Recorded: the local web server serves its security headers on every answer."""
+        policy_id = secrets.token_hex(8)
+        self.out.response_headers_policies[policy_id] = p["ResponseHeadersPolicyConfig"]
+        return policy_id, {"Id": policy_id}
+
+    # -- edge protection and logging with no local counterpart ---------------------------------
+
+    def _waf_web_acl(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """Recorded, not enforced: there is no WAF in front of the local API (its rate rule and
+        managed rule groups are AWS's to run; the local API plays the stage's throttling)."""
+        acl_id = secrets.token_hex(8)
+        scope = "global" if p.get("Scope") == "CLOUDFRONT" else "regional"
+        arn = self._arn("wafv2", f"{scope}/webacl/{p['Name']}/{acl_id}")
+        self.out.web_acls[arn] = {"name": p["Name"], "scope": p.get("Scope"), "associated": []}
+        return f"{p['Name']}|{acl_id}|{p.get('Scope')}", {"Arn": arn, "Id": acl_id}
+
+    def _waf_web_acl_association(self, logical_id: str, p: dict[str, Any]) -> Created:
+        if p["WebACLArn"] not in self.out.web_acls:
+            raise UnsupportedTemplateFeature(f"{logical_id} associates a web ACL the template does not make")
+        self.out.web_acls[p["WebACLArn"]]["associated"].append(p["ResourceArn"])
+        return self._name(logical_id), {}
+
+    def _log_group(self, logical_id: str, p: dict[str, Any]) -> Created:
+        logs = self.client("logs")
+        name = p.get("LogGroupName") or self._name(logical_id)
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": p["KmsKeyId"]} if "KmsKeyId" in p else {}))
+        if "RetentionInDays" in p:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
+        return name, {"Arn": self._arn("logs", f"log-group:{name}:*")}
+
+    def _api_gateway_account(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """API Gateway's per-account logging role: the local API logs to this process, not CloudWatch."""
+        return self._name(logical_id), {}

@@ -26,12 +26,12 @@ import requests
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger, throttles_from_method_settings
 from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
-from infra.local.moto_fixes import fix_dynamodb_query_by_partition, hold_to_aws_limits
+from infra.local.moto_fixes import enforce_cognito_like_aws, fix_dynamodb_query_by_partition, hold_to_aws_limits
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
 from infra.local.template import Resolver, expand_sam, load_template
 from infra.local.tls import ensure_certificate
-from infra.local.web import LocalWebServer
+from infra.local.web import LocalWebServer, security_headers
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ ACCOUNT = "123456789012"  # moto's default account
 ENVIRONMENT = "local"
 ROOT = Path(__file__).resolve().parents[2]
 UPLOAD_COMPLETED = "SFTP Server File Upload Completed"
+#: The template's parameters for what infra/edge.yaml makes in us-east-1 (CloudFront's certificate and
+#: web ACL): there is no CloudFront or WAF locally, so placeholders of the right shape.
+EDGE_PARAMETERS = {
+    "WebDomainName": "localhost",
+    "WebCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/local",
+    "WebAclArn": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/local/local",
+}
 
 
 class PortInUse(RuntimeError):
@@ -232,6 +239,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     _fix_moto_bucket_policies()
     fix_dynamodb_query_by_partition()
     hold_to_aws_limits()
+    enforce_cognito_like_aws()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
     app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
     server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
@@ -243,7 +251,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
 def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     for name, definition in template.get("Parameters", {}).items():
-        value = options.parameters.get(name, definition.get("Default"))
+        value = options.parameters.get(name, definition.get("Default", EDGE_PARAMETERS.get(name)))
         if value is None:
             raise ValueError(f"template parameter {name} has no default; pass it")
         if definition.get("Type") == "CommaDelimitedList" and isinstance(value, str):
@@ -307,7 +315,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         if len(provisioned.stages) != 1 or len(provisioned.rest_apis) != 1:
             raise RuntimeError("the local stack serves exactly one REST API with one stage")
         stage = provisioned.stages[0]
-        _check_distribution(provisioned, stage)
+        headers = _check_distribution(provisioned, stage)
         api = LocalApi(routes, verifier, runner.invoke, stage=stage, account=ACCOUNT, api_id="local",
                        throttles=throttles_from_method_settings(provisioned.method_settings))
         config = {
@@ -321,7 +329,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         }
         (options.state_dir / "config.json").write_text(json.dumps(config, indent=2))
         web = LocalWebServer(host=options.host, port=options.port, web_root=ROOT / "web", api=api,
-                             config=config, aws_endpoint=options.aws_endpoint, region=REGION)
+                             config=config, aws_endpoint=options.aws_endpoint, region=REGION, headers=headers)
         web.start()
         stoppers.append(web.stop)
 
@@ -372,12 +380,24 @@ def _start_sftp(options: LocalOptions, session: Any, provisioned: Provisioned, a
     return gateway
 
 
-def _check_distribution(provisioned: Provisioned, stage: str) -> None:
-    """The web server plays CloudFront: the template must route /api/* to the API, the rest to web."""
-    for config in provisioned.distributions:
-        patterns = {b["PathPattern"] for b in config.get("CacheBehaviors", [])}
-        if f"/{stage}/*" not in patterns:
-            raise RuntimeError(f"the distribution does not route /{stage}/* to the API; the local web server would differ")
+def _check_distribution(provisioned: Provisioned, stage: str) -> dict[str, str]:
+    """The web server plays CloudFront: the template must route /api/* to the API, the rest to web,
+    with one response-headers policy on both; returns that policy's headers, which it serves."""
+    if len(provisioned.distributions) != 1:
+        raise RuntimeError("the local web server plays exactly one CloudFront distribution")
+    config = provisioned.distributions[0]
+    patterns = {b["PathPattern"] for b in config.get("CacheBehaviors", [])}
+    if f"/{stage}/*" not in patterns:
+        raise RuntimeError(f"the distribution does not route /{stage}/* to the API; the local web server would differ")
+    behaviours = [config["DefaultCacheBehavior"], *config.get("CacheBehaviors", [])]
+    policies = {b.get("ResponseHeadersPolicyId") for b in behaviours}
+    if len(policies) != 1 or None in policies:
+        raise RuntimeError("every cache behaviour must carry the same response-headers policy; the local web "
+                           "server serves one set of headers on every answer")
+    (policy_id,) = policies
+    if policy_id not in provisioned.response_headers_policies:
+        raise RuntimeError(f"response-headers policy {policy_id} is not the template's; the local web server cannot serve it")
+    return security_headers(provisioned.response_headers_policies[policy_id])
 
 
 def _port_answers(host: str, port: int) -> bool:

@@ -4,6 +4,11 @@ As in AWS, the browser talks to one origin: static files from ``web/``, the API 
 (no CORS). Sign-in goes to Cognito: in AWS the browser calls Cognito's own endpoint; here
 ``/cognito/`` forwards to moto, adding only the credential scope moto needs to route the call to
 the right region (Cognito's sign-in calls are unsigned).
+
+Every answer carries the security headers of the template's CloudFront response-headers policy
+(Content-Security-Policy, X-Frame-Options, HSTS, nosniff, referrer policy), read from the template,
+so a page that breaks under the policy breaks here first. A request line longer than CloudFront
+takes (its URL limit, well above what MAST sends) gets 414, as CloudFront answers it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,43 @@ from typing import Any
 import requests
 
 from infra.local.api import LocalApi, cognito_scope_header
+from infra.local.template import UnsupportedTemplateFeature
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 12 * 1024 * 1024  # larger than API Gateway's 10 MB, so the handler sees and refuses it
 API_GATEWAY_LIMIT = 10 * 1024 * 1024
+#: The longest request line served (CloudFront refuses a URL over 8,192 bytes with 414; the local
+#: server allows 64 KiB, as the standard library's reader does, and answers 414 beyond it).
+MAX_REQUEST_LINE = 65536
+
+
+def security_headers(policy: Mapping[str, Any]) -> dict[str, str]:
+    """The headers a CloudFront ``ResponseHeadersPolicyConfig`` adds, written as CloudFront writes
+    them. A setting this does not know stops the local stack rather than being left out."""
+    config = dict(policy.get("SecurityHeadersConfig") or {})
+    headers: dict[str, str] = {}
+    if "ContentSecurityPolicy" in config:
+        headers["Content-Security-Policy"] = " ".join(str(config.pop("ContentSecurityPolicy")["ContentSecurityPolicy"]).split())
+    if "FrameOptions" in config:
+        headers["X-Frame-Options"] = str(config.pop("FrameOptions")["FrameOption"])
+    if "ContentTypeOptions" in config:
+        config.pop("ContentTypeOptions")
+        headers["X-Content-Type-Options"] = "nosniff"
+    if "ReferrerPolicy" in config:
+        headers["Referrer-Policy"] = str(config.pop("ReferrerPolicy")["ReferrerPolicy"])
+    if "StrictTransportSecurity" in config:
+        hsts = config.pop("StrictTransportSecurity")
+        value = f"max-age={int(hsts['AccessControlMaxAgeSec'])}"
+        value += "; includeSubDomains" if hsts.get("IncludeSubdomains") else ""
+        value += "; preload" if hsts.get("Preload") else ""
+        headers["Strict-Transport-Security"] = value
+    for item in (policy.get("CustomHeadersConfig") or {}).get("Items", []):
+        headers[str(item["Header"])] = str(item["Value"])
+    unknown = set(config) | (set(policy) - {"Name", "Comment", "SecurityHeadersConfig", "CustomHeadersConfig"})
+    if unknown:
+        raise UnsupportedTemplateFeature(f"response-headers policy settings the local web server does not serve: {sorted(unknown)}")
+    return headers
 
 
 class LocalWebServer:
@@ -40,7 +77,10 @@ class LocalWebServer:
         config: Mapping[str, Any],
         aws_endpoint: str,
         region: str,
+        headers: Mapping[str, str],
     ) -> None:
+        """``headers``: the response-headers policy's (:func:`security_headers`), on every answer."""
+        self.headers = dict(headers)
         self.web_root = web_root
         self.api = api
         self.config = dict(config)
@@ -66,19 +106,54 @@ class LocalWebServer:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-                logger.debug("%s %s", self.command, self.path.split("?")[0])
+                logger.debug("%s %s", self.command, getattr(self, "path", "").split("?")[0])
 
             def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
                 self.send_response(status)
+                # The policy's headers override the origin's, as CloudFront's do with Override.
+                overridden = {k.lower() for k in outer.headers} | {"content-length", "connection", "transfer-encoding"}
                 for key, value in headers.items():
-                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    if key.lower() not in overridden:
                         self.send_header(key, value)
+                for key, value in outer.headers.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.send_header("Referrer-Policy", "no-referrer")
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """A request line over MAX_REQUEST_LINE (the standard library's reader stops there):
+                read the rest of the request, then answer 414 in words. Answering before reading it
+                made the socket reset, so the client saw the connection drop instead of an answer."""
+                if code != 414:
+                    super().send_error(code, message, explain)
+                    return
+                self._drain_request()
+                self.close_connection = True
+                self._send(414, {"Content-Type": "application/json"},
+                           json.dumps({"message": f"the request line is longer than {MAX_REQUEST_LINE} bytes"}).encode())
+
+            def _drain_request(self) -> None:
+                budget = MAX_BODY  # never read without end: past this the connection is simply closed
+                line = self.raw_requestline
+                while not line.endswith(b"\n") and budget > 0:
+                    line = self.rfile.readline(min(budget, MAX_REQUEST_LINE))
+                    budget -= len(line)
+                    if not line:
+                        return
+                length = 0
+                for _ in range(200):  # the headers, up to the blank line
+                    header = self.rfile.readline(MAX_REQUEST_LINE)
+                    if header in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = header.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length" and value.strip().isdigit():
+                        length = int(value.strip())
+                if 0 < length <= budget:
+                    self.rfile.read(length)
 
             def _body(self) -> bytes | None:
                 length = int(self.headers.get("Content-Length") or 0)

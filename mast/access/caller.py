@@ -36,6 +36,8 @@ class Caller(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     sub: str
+    #: who the audit names: the email only while Cognito says it is verified (an email a user
+    #: changed and never verified must not speak for them), else their Cognito username
     email: str
     organisation: str
     groups: frozenset[str]
@@ -61,7 +63,7 @@ class Caller(BaseModel):
             groups = {str(g) for g in raw_groups}
         return cls(
             sub=str(claims["sub"]),
-            email=str(claims.get("email") or ""),
+            email=_identity(claims),
             organisation=str(organisation),
             groups=frozenset(g for g in groups if g in GROUPS),
         )
@@ -88,3 +90,12 @@ class Caller(BaseModel):
             organisation=self.organisation, groups=tuple(sorted(self.groups)), request_id=request_id or None,
             **fields,
         )
+
+
+def _identity(claims: Mapping[str, Any]) -> str:
+    """The verified email (``email_verified`` is the string "true" in REST claims, a boolean in a
+    token), else the Cognito username, else the sub: never an email nobody has verified."""
+    verified = claims.get("email_verified")
+    if (verified is True or str(verified).lower() == "true") and claims.get("email"):
+        return str(claims["email"])
+    return str(claims.get("cognito:username") or claims["sub"])

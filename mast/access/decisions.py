@@ -142,9 +142,10 @@ def decide(request: LinkDecisionRequest, caller: Caller, index: RecordLookup, st
     caller.require("data-stewards")
     ids = list(request.record_ids)
     known = {r.record_id for r in index.records(ids)}
-    missing = [r for r in ids if r not in known]
-    if missing:
-        raise UnknownRecords(f"not in the index: {', '.join(missing)}")
+    if any(r not in known for r in ids):
+        # The same answer whichever id is missing, or whatever it names (an unknown case reference,
+        # another partnership's feed): it must not say which of them exist. The handler audits it.
+        raise UnknownRecords(f"not every record named is in the index, so nothing was decided: {', '.join(ids)}")
     if request.decision == "same":
         pairs = [(ids[0], other) for other in ids[1:]]
     else:

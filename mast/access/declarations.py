@@ -9,10 +9,14 @@ from __future__ import annotations
 import functools
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mast.config import config_dir
+from mast.normalise.text import has_words, visible
 from mast.schema import StrictModel
+
+#: Letters or digits a purpose, or the name of an 'other' legal basis, must hold: '...' holds none.
+MIN_WORD_CHARACTERS = 3
 
 
 class LegalGateway(BaseModel):
@@ -44,6 +48,18 @@ class Declaration(BaseModel):
     purpose: str = Field(
         min_length=3, max_length=500, description="free text or a case reference"
     )
+
+    @field_validator("purpose", "gateway_other")
+    @classmethod
+    def _words(cls, value: str | None) -> str | None:
+        """Text that shows words: invisible characters (zero-width, bidirectional marks, controls)
+        removed and kept out of the audit, then at least MIN_WORD_CHARACTERS letters or digits."""
+        if value is None:
+            return None
+        value = visible(value).strip()
+        if not has_words(value, MIN_WORD_CHARACTERS):
+            raise ValueError(f"must say something: at least {MIN_WORD_CHARACTERS} letters or digits")
+        return value
 
     @model_validator(mode="after")
     def _known_gateway(self) -> Declaration:

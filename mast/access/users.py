@@ -48,6 +48,10 @@ _USER_ID: Final = re.compile(r"^[\w.@+-]{1,128}$")
 _REQUEST_ID: Final = re.compile(r"^[0-9]{14}-[0-9a-f]{12}$")
 
 
+#: The one answer for a user id that is not of the caller's organisation, whether or not it exists.
+NOT_YOURS = "that is not a user of your organisation (no such user, or one of another organisation)"
+
+
 class UserAdminError(Refused):
     """A refusal with its HTTP status: 404 (no such user or request), 409 (conflict), 400."""
 
@@ -420,9 +424,16 @@ class UserAdmin:
         return self.directory.get(user.id)
 
     def _manageable(self, caller: Caller, user_id: str) -> UserSummary:
-        user = self.directory.get(user_id)
+        """The user, if of the caller's organisation. A user id that exists nowhere and one of
+        another organisation get the same answer, so that the answer does not say which users exist."""
+        try:
+            user = self.directory.get(user_id)
+        except UserAdminError as error:
+            if error.status != 404:
+                raise
+            raise AccessDenied(NOT_YOURS) from None
         if user.organisation != caller.organisation:
-            raise AccessDenied("that user belongs to another organisation")
+            raise AccessDenied(NOT_YOURS)
         if not user.manageable:
             raise AccessDenied("auditors and data stewards are managed by the operator, not through MAST")
         return user

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
+import os
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from mast.access.caller import AccessDenied, Caller, Group, NotSignedIn
 from mast.api.models import MAX_BODY_BYTES
-from mast.audit import AuditUnavailable
+from mast.audit import AuditStore, AuditUnavailable
 from mast.index import IndexUnavailable, KeySaltUnavailable
 from mast.schema import Refused
 
@@ -29,6 +33,17 @@ AUDIT_UNAVAILABLE_MESSAGE = (
 )
 INDEX_UNAVAILABLE_MESSAGE = "the index cannot be read (or nothing has been linked yet); try again shortly"
 SALT_UNAVAILABLE_MESSAGE = "search is not available: its configuration cannot be read"
+#: What a caller is told when a store MAST reads or writes (a table, the user directory) does not answer.
+STORE_UNAVAILABLE_MESSAGE = (
+    "MAST cannot reach the data it needs just now, so nothing was done and nothing is shown; try again shortly"
+)
+#: AWS error codes that mean "not available now" (a table missing or being restored, throttling, an
+#: outage), as opposed to a refusal of this request: 503 with a message, never a bare 502.
+UNAVAILABLE_CODES = frozenset({
+    "ResourceNotFoundException", "ResourceInUseException", "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded", "ThrottlingException", "TooManyRequestsException", "InternalServerError",
+    "InternalErrorException", "ServiceUnavailable", "ServiceUnavailableException", "LimitExceededException",
+})
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -84,9 +99,59 @@ def caller_in(app: APIGatewayRestResolver, *groups: Group) -> Caller:
     return caller
 
 
-def make_resolver(logger: Logger) -> APIGatewayRestResolver:
-    """A REST (v1) resolver with MAST's error mapping."""
-    app = APIGatewayRestResolver(strip_prefixes=["/api"])
+class _RefusalAuditingResolver(APIGatewayRestResolver):
+    """A resolver that writes an audit event for every refusal (4xx, but 401: no one to name) of
+    the routes it is told hold people's data, whatever refused it: a probe of what exists (a record
+    id, a person, a search) is on the record like a search. If that event cannot be written the
+    answer is 503: nothing is answered unaudited."""
+
+    def __init__(self, audited: frozenset[tuple[str, str]], logger: Logger) -> None:
+        super().__init__(strip_prefixes=["/api"])
+        self.audited = audited
+        self.logger = logger
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        result = super().resolve(event, context)
+        status = int(result.get("statusCode") or 0)
+        route = (str(event.get("httpMethod", "")), str(event.get("resource", "")))
+        if 400 <= status < 500 and status != 401 and route in self.audited:
+            try:
+                _audit_refusal(event, route, status, result)
+            except AuditUnavailable:
+                self.logger.error("a refusal could not be audited", extra={"route": route[1]})
+                return {"statusCode": 503, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                        "body": json.dumps({"message": AUDIT_UNAVAILABLE_MESSAGE}), "isBase64Encoded": False}
+        return result
+
+
+def _audit_refusal(event: Mapping[str, Any], route: tuple[str, str], status: int, result: Mapping[str, Any]) -> None:
+    context = event.get("requestContext") or {}
+    claims = (context.get("authorizer") or {}).get("claims") or {}
+    try:
+        message = str(json.loads(result.get("body") or "{}").get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        message = ""
+    fields: dict[str, Any] = {
+        "action": "refused", "target": f"{route[0]} {route[1]}",
+        "detail": json.dumps({"status": status, "path": str(event.get("path", ""))[:300], "message": message}),
+    }
+    try:
+        audited = Caller.from_claims(claims).audit_event(context.get("requestId"), **fields)
+    except (NotSignedIn, AccessDenied):  # signed in, but with no organisation: named as far as it goes
+        from mast.audit import AuditEvent, new_event_id  # noqa: PLC0415 - the rare path
+
+        sub = str(claims.get("sub") or "unknown")
+        audited = AuditEvent(event_id=new_event_id(), event_time=dt.datetime.now(dt.UTC), user_sub=sub,
+                             username=str(claims.get("cognito:username") or sub),
+                             organisation=str(claims.get("custom:organisation") or ""),
+                             request_id=context.get("requestId"), **fields)
+    AuditStore(os.environ.get("AUDIT_TABLE", "")).write(audited)
+
+
+def make_resolver(logger: Logger, audited_refusals: frozenset[tuple[str, str]] = frozenset()) -> APIGatewayRestResolver:
+    """A REST (v1) resolver with MAST's error mapping; ``audited_refusals`` are the (method,
+    resource) routes holding people's data, each refusal of which is audited."""
+    app = _RefusalAuditingResolver(audited_refusals, logger)
 
     @app.exception_handler(NotSignedIn)
     def _not_signed_in(error: NotSignedIn) -> Response:
@@ -119,6 +184,21 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     def _salt_unavailable(_: KeySaltUnavailable) -> Response:
         logger.error("lookup-key salt unavailable")
         return _error(503, SALT_UNAVAILABLE_MESSAGE)
+
+    @app.exception_handler(ClientError)
+    def _store_error(error: ClientError) -> Response:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code not in UNAVAILABLE_CODES:
+            raise error  # a refusal this request earned is a fault to see, not an outage to hide
+        logger.error("a data store is unavailable", extra={"route": app.current_event.path, "code": code,
+                                                           "operation": error.operation_name})
+        return _error(503, STORE_UNAVAILABLE_MESSAGE)
+
+    @app.exception_handler(BotoCoreError)
+    def _store_unreachable(error: BotoCoreError) -> Response:
+        logger.error("a data store is unreachable", extra={"route": app.current_event.path,
+                                                           "error": type(error).__name__})
+        return _error(503, STORE_UNAVAILABLE_MESSAGE)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:

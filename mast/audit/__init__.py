@@ -25,7 +25,7 @@ from mast.audit.event import (
     new_event_id,
     serialise,
 )
-from mast.audit.store import AuditPage, AuditStore, BadPageToken
+from mast.audit.store import AuditPage, AuditStore, BadPageToken, page_key
 from mast.audit.view import AuditListQuery, AuditListResponse, read_audit
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "event_to_item",
     "format_event_time",
     "item_to_event",
+    "page_key",
     "new_event_id",
     "read_audit",
     "serialise",

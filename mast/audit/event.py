@@ -32,6 +32,7 @@ AuditAction = Literal[
     "access-request-list",
     "user-list",
     "audit-view",
+    "refused",  # a request for people's data refused (status, route and message in detail)
 ]
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -63,8 +66,12 @@ class AuditStore:
     audit event for a written one; it never overwrites an existing event.
     """
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, page_key: bytes | None = None) -> None:
+        """``page_key`` signs the ``next`` tokens (HMAC-SHA256), so that nobody can edit one to read
+        another period or organisation; the audit function passes the stack's (:func:`page_key`).
+        Without one, a key made once per process signs them: tokens then hold within it only."""
         self.table_name = table_name
+        self.page_key = page_key or _PROCESS_PAGE_KEY
         if client is None:
             import boto3
 
@@ -109,7 +116,7 @@ class AuditStore:
         if page_token:
             # The period is the first page's: a relative period ("the last week") must not drift
             # between pages, nor a page pick up events written since the first.
-            low, high, partition, key = _decode_token(page_token, fingerprint)
+            low, high, partition, key = _decode_token(page_token, fingerprint, self.page_key)
             position = (partition, key)
 
         events: list[AuditEvent] = []
@@ -117,7 +124,8 @@ class AuditStore:
             for item, last_key in self._query_partition(partition, organisation, low, high, user, start_key):
                 events.append(item_to_event(item))
                 if len(events) == limit:
-                    token = _encode_token(fingerprint, low, high, partition, last_key) if last_key else None
+                    token = (_encode_token(self.page_key, fingerprint, low, high, partition, last_key)
+                             if last_key else None)
                     if token is None:
                         token = self._after_partition(organisation, partition, low, high, fingerprint)
                     return AuditPage(events=events, next=token, since=_parse_time(low), until=_parse_time(high))
@@ -161,7 +169,7 @@ class AuditStore:
         day = dt.date.fromisoformat(partition.removeprefix("DAY#")) - dt.timedelta(days=1)
         if day < dt.date.fromisoformat(low[:10]):
             return None
-        return _encode_token(fingerprint, low, high, f"DAY#{day.isoformat()}", None)
+        return _encode_token(self.page_key, fingerprint, low, high, f"DAY#{day.isoformat()}", None)
 
     def _query_partition(
         self,
@@ -212,15 +220,52 @@ def _key_of(raw: Mapping[str, Any], by_organisation: bool) -> dict[str, Any]:
     return {name: raw[name] for name in names}
 
 
-def _encode_token(fingerprint: str, low: str, high: str, partition: str, key: dict[str, Any] | None) -> str:
+#: Signs page tokens when no key is given (tests, tools): random, so valid within this process only.
+_PROCESS_PAGE_KEY: Final = secrets.token_bytes(32)
+_PAGE_KEYS: dict[str, bytes] = {}
+PAGE_KEY_ENV: Final = "AUDIT_PAGE_KEY_SECRET_ARN"
+
+
+def page_key(secret_arn: str | None = None, client: Any = None) -> bytes | None:
+    """The stack's key for signing audit page tokens (the template's ``AuditPageKeySecret``, named by
+    ``AUDIT_PAGE_KEY_SECRET_ARN``; never in the repository), read once per container; ``None`` when
+    no secret is configured. A secret that cannot be read raises: the store then cannot page."""
+    arn = secret_arn or os.environ.get(PAGE_KEY_ENV, "")
+    if not arn:
+        return None
+    if arn not in _PAGE_KEYS:
+        if client is None:
+            import boto3
+
+            client = boto3.client("secretsmanager")
+        value = client.get_secret_value(SecretId=arn)["SecretString"]
+        if not value:
+            raise RuntimeError("the audit page-key secret is empty")
+        _PAGE_KEYS[arn] = value.encode("utf-8")
+    return _PAGE_KEYS[arn]
+
+
+def _signature(page_key: bytes, body: str) -> str:
+    digest = hmac.new(page_key, body.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _encode_token(page_key: bytes, fingerprint: str, low: str, high: str, partition: str,
+                  key: dict[str, Any] | None) -> str:
+    """``<body>.<HMAC of body>``: the body says where the next page starts and over which period."""
     text = json.dumps({"q": fingerprint, "lo": low, "hi": high, "p": partition, "k": key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    body = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return f"{body}.{_signature(page_key, body)}"
 
 
-def _decode_token(token: str, fingerprint: str) -> tuple[str, str, str, dict[str, Any] | None]:
-    """``(low, high, partition, start key)`` of a token this query (organisation, user) issued."""
+def _decode_token(token: str, fingerprint: str, page_key: bytes) -> tuple[str, str, str, dict[str, Any] | None]:
+    """``(low, high, partition, start key)`` of a token this query (organisation, user) issued, signed
+    with this store's key: an edited token (a wider period, another partition) is refused."""
     try:
-        padded = token + "=" * (-len(token) % 4)
+        body, _, signature = token.partition(".")
+        if not signature or not hmac.compare_digest(signature, _signature(page_key, body)):
+            raise BadPageToken("the 'next' token is not valid")
+        padded = body + "=" * (-len(body) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         low, high, partition, key = data["lo"], data["hi"], data["p"], data["k"]
         if data["q"] != fingerprint:

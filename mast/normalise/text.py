@@ -4,6 +4,12 @@ Partners type names and addresses in every case, with accents or without, with s
 Matching needs one spelling per value, so everything is folded the same way before it is compared
 or hashed: accents removed (``Zoë`` and ``Zoe`` are one name), upper case, apostrophes dropped
 (``O'Brien`` is ``OBRIEN``), every other non-alphanumeric character a space.
+
+Characters that show nothing are removed first, not made a space: a zero-width space or joiner, a
+bidirectional mark or override, a soft hyphen (Unicode's format characters, category Cf), and control
+characters other than white space. Typed or pasted into ``Jo\u200bhn``, they would otherwise split
+the name in two, so that the record could not be found by its name; and in a declaration they can
+make text that shows nothing look like words (:func:`visible`, :func:`has_words`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,28 @@ _SPECIAL = str.maketrans({"ß": "SS", "Æ": "AE", "æ": "AE", "Ø": "O", "ø": "
                           "œ": "OE", "Đ": "D", "đ": "D", "Ł": "L", "ł": "L", "Þ": "TH", "þ": "TH"})
 
 
+#: ASCII control characters that are not white space: removed (tab and newline still part words).
+_ASCII_INVISIBLE = "".join(chr(c) for c in [*range(32), 127] if not chr(c).isspace())
 _ASCII_MAP: dict[str, str | None] = {chr(c): " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "'`"}
-_ASCII_KEEP = str.maketrans({**_ASCII_MAP, "'": None, "`": None})
+_ASCII_KEEP = str.maketrans({**_ASCII_MAP, "'": None, "`": None, **dict.fromkeys(_ASCII_INVISIBLE)})
+
+
+def _shows_nothing(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category == "Cf" or (category == "Cc" and not ch.isspace())
+
+
+def visible(value: str) -> str:
+    """``value`` without the characters that show nothing (format and non-space control characters)."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(ch for ch in value if not _shows_nothing(ch))
+
+
+def has_words(value: str | None, minimum: int) -> bool:
+    """Whether ``value`` holds at least ``minimum`` letters or digits once invisible characters are
+    removed: ``...``, three zero-width spaces or three right-to-left marks hold none."""
+    return bool(value) and sum(ch.isalnum() for ch in visible(value or "")) >= minimum
 
 
 @lru_cache(maxsize=262144)
@@ -35,7 +61,7 @@ def fold(value: str | None) -> str:
         return ""
     if value.isascii():  # the common case: no accents to strip
         return " ".join(value.translate(_ASCII_KEEP).upper().split())
-    text = value.translate(_SPECIAL).translate(_APOSTROPHES)
+    text = visible(value).translate(_SPECIAL).translate(_APOSTROPHES)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).upper()
     text = _NON_ALNUM.sub(" ", text)

@@ -19,6 +19,7 @@ from mast.linkage.keys import LOOKUP_KEYS
 from mast.linkage.model import Model
 from mast.linkage.scorer import ScoredCandidate, prepare_query, query_keys, rank_people, score_query
 from mast.normalise.postcodes import parse_postcode
+from mast.normalise.text import visible
 from mast.search.models import (
     MAX_PEOPLE,
     POSSIBLE_PROBABILITY,
@@ -213,11 +214,12 @@ def _district(records: Iterable[IndexedRecord]) -> str | None:
 
 
 def full_name(record: IndexedRecord) -> str:
-    return " ".join(p for p in (record.given_name, record.middle_name, record.family_name) if p)
+    """As shown, without characters that show nothing (a bidirectional override could reorder it)."""
+    return visible(" ".join(p for p in (record.given_name, record.middle_name, record.family_name) if p))
 
 
 def full_address(record: IndexedRecord) -> str:
     postcode = parse_postcode(record.postcode).formatted or record.postcode
-    return ", ".join(p for p in (record.address_line1, record.address_line2, postcode) if p)
+    return visible(", ".join(p for p in (record.address_line1, record.address_line2, postcode) if p))
 
 

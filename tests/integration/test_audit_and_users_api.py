@@ -99,8 +99,9 @@ def call(module: ModuleType, method: str, path: str, role: str, aws: SimpleNames
                                "httpMethod": method, "identity": {"sourceIp": "127.0.0.1"}}
     if who:
         email, org, group = who
-        context["authorizer"] = {"claims": {"sub": aws.ids[email], "email": email, "token_use": "id",
-                                            "custom:organisation": org, "cognito:groups": group}}
+        # as Cognito writes an ID token's claims (REST: strings); the pool verifies every email
+        context["authorizer"] = {"claims": {"sub": aws.ids[email], "email": email, "email_verified": "true",
+                                            "token_use": "id", "custom:organisation": org, "cognito:groups": group}}
     event = {"resource": path, "path": f"/api{path}", "httpMethod": method, "headers": {"content-type": "application/json"},
              "multiValueHeaders": {}, "queryStringParameters": query, "multiValueQueryStringParameters": None,
              "pathParameters": None, "requestContext": context, "isBase64Encoded": False,
@@ -440,3 +441,20 @@ def test_bad_audit_queries_are_400(aws: SimpleNamespace, query: dict[str, str]) 
     status, reply = call(AUDIT, "GET", "/audit", "auditor", aws, query=query)
     assert status == 400, reply
     assert reply["message"]
+
+
+@pytest.mark.parametrize("method, action, body", [
+    ("PATCH", "", {"name": "x"}), ("POST", "/disable", None), ("POST", "/enable", None),
+])
+def test_an_unknown_user_and_another_organisations_user_answer_alike(aws: SimpleNamespace, method: str, action: str,
+                                                                      body: dict[str, str] | None) -> None:
+    """No oracle for which users exist (issue 19): an id of no user at all and an id of another
+    organisation's user get the same status and the same words."""
+    import uuid as uuid_module
+
+    police = aws.ids["jo@wmp.example"]
+    nobody = str(uuid_module.uuid4())
+    foreign = call(USERS, method, f"/users/{police}{action}", "admin", aws, body=body)
+    unknown = call(USERS, method, f"/users/{nobody}{action}", "admin", aws, body=body)
+    assert foreign == unknown, (foreign, unknown)
+    assert foreign[0] == 403

@@ -68,6 +68,14 @@ HOUSEHOLD: tuple[dict[str, Any], ...] = (
      "address_line2": "Bloxwich", "postcode": "WS3 9QZ", "days_ago": 20, "sensitive": True},
 )
 WILLIAM = "wm-police:P-9001"
+#: A name typed with characters that show nothing: a zero-width space in the given name, a zero-width
+#: joiner and a right-to-left mark in the family name (issue 19). Found by the name as it reads.
+INVISIBLE: tuple[dict[str, Any], ...] = (
+    {"record_id": "wm-fire:F-9030", "source": "fire", "given_name": "Otti\u200blie", "middle_name": None,
+     "family_name": "Bracken\u200dbury\u200f", "dob": "1979-02-14", "sex": "F", "address_line1": "4 Elm\u200b Row",
+     "address_line2": "Walsall", "postcode": "WS2 8AA", "days_ago": 15},
+)
+OTTILIE = "wm-fire:F-9030"
 
 
 def canonical(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,7 +175,7 @@ def deployment() -> Iterator[Deployment]:
             os.environ.update(env)
             forget_cached_salts()
             town, _truth = build_town(seed=3, households=120)
-            rows = canonical(town + list(HOUSEHOLD))
+            rows = canonical(town + list(HOUSEHOLD) + list(INVISIBLE))
             linker = write_index(ddb, "index", rows)
             s3 = boto3.client("s3")
             env["CURATED_BUCKET"] = "curated"
@@ -186,7 +194,7 @@ def deployment() -> Iterator[Deployment]:
 
 def claims(sub: str, organisation: str, *groups: str, email: str = "") -> dict[str, str]:
     return {"sub": sub, "token_use": "id", "custom:organisation": organisation, "cognito:groups": ",".join(groups),
-            "email": email or f"{sub}@example.test"}
+            "email": email or f"{sub}@example.test", "email_verified": "true"}
 
 
 PERSONAS: dict[str, dict[str, str] | None] = {
@@ -471,3 +479,119 @@ def test_a_stewards_decision_is_stored_audited_and_queued_for_relink(deployed: D
     missing = {**body, "record_ids": ["wm-police:P-9001", "wm-police:NOPE"]}
     status, answer = call(deployed, "POST", "/link-decisions", "data steward", missing)
     assert status == 404 and "wm-police:NOPE" in answer["message"]
+
+
+def test_a_name_typed_with_invisible_characters_is_found_by_the_name_as_it_reads(deployed: Deployment) -> None:
+    status, body = search_for(deployed, {"given_name": "Ottilie", "family_name": "Brackenbury",
+                                         "dob": {"day": 14, "month": 2, "year": 1979}})
+    assert status == 200, body
+    assert body["people"] and body["people"][0]["person_id"] == deployed.person_of(OTTILIE)
+    first = body["people"][0]
+    assert first["band"] == "strong" and first["name"] == "Ottilie Brackenbury"  # shown without them too
+    assert {w["field"]: w["level"] for w in first["why"]}["given_name"] == "exact"
+    status, body = search_for(deployed, {"given_name": "Ottilie", "family_name": "Brackenbury"})  # the name alone
+    assert status == 200 and deployed.person_of(OTTILIE) in {p["person_id"] for p in body["people"]}
+
+
+@pytest.mark.parametrize("declaration", [
+    {"gateway": "ca1989-s47", "purpose": "..."},
+    {"gateway": "ca1989-s47", "purpose": "\u200b\u200b\u200b"},  # three zero-width spaces
+    {"gateway": "ca1989-s47", "purpose": "\u200f\u200f\u200f"},  # three right-to-left marks
+    {"gateway": "ca1989-s47", "purpose": "a\u200bb\u2060 \u00ad-"},  # two letters among invisible ones
+    {"gateway": "other", "gateway_other": ".", "purpose": "MASH referral 2026/114"},
+    {"gateway": "other", "gateway_other": "\u202e\u200b\u200d", "purpose": "MASH referral 2026/114"},
+], ids=["dots", "zero-width", "rtl-marks", "two-letters", "other-dot", "other-invisible"])
+def test_a_declaration_that_says_nothing_is_refused_and_nothing_is_audited(deployed: Deployment,
+                                                                            declaration: dict[str, str]) -> None:
+    before = len(audit_events(deployed))
+    status, body = call(deployed, "POST", "/search", "practitioner",
+                        {"declaration": declaration, "query": {"given_name": "William", "family_name": "Hargreaves"}})
+    assert status == 400, body
+    assert any(e["field"].startswith("declaration.") for e in body["errors"]), body
+    added = _new_events(deployed, before)
+    assert [e["action"] for e in added] == ["refused"]  # no search, and the refusal on the record
+    assert json.loads(added[0]["detail"])["status"] == 400 and added[0]["target"] == "POST /search"
+
+
+def _new_events(d: Deployment, before: int) -> list[dict[str, Any]]:
+    """Events written since there were ``before`` (by time: a scan is in no order)."""
+    events = sorted(audit_events(d), key=lambda e: str(e["event_time"]))
+    return events[before:]
+
+
+def test_a_purpose_is_audited_without_its_invisible_characters(deployed: Deployment) -> None:
+    declaration = {"gateway": "ca1989-s47", "purpose": "MASH\u200b referral\u202e 2026/115"}
+    status, body = call(deployed, "POST", "/search", "practitioner",
+                        {"declaration": declaration, "query": {"given_name": "William", "family_name": "Hargreaves"}})
+    assert status == 200, body
+    audited = next(e for e in audit_events(deployed) if e.get("search_id") == body["search_id"])
+    assert audited["purpose"] == "MASH referral 2026/115"
+
+
+def test_an_unverified_email_is_not_what_the_audit_names(deployed: Deployment) -> None:
+    """A practitioner who changed their email to the chief constable's, never verified, is audited
+    under their Cognito username."""
+    who = {**claims("u-prac", "walsall-council", "practitioners", email="chief.constable@wmp.example"),
+           "email_verified": "false", "cognito:username": "u-prac"}
+    status, body = call(deployed, "POST", "/search", who,
+                        {"declaration": DECLARATION, "query": {"given_name": "William", "family_name": "Hargreaves"}})
+    assert status == 200, body
+    audited = next(e for e in audit_events(deployed) if e.get("search_id") == body["search_id"])
+    assert audited["username"] == "u-prac"
+
+
+@pytest.mark.parametrize("record_ids", [
+    ["wm-police:P-9001", "wm-police:NOPE-1"],  # one real case reference, one that does not exist
+    ["wm-police:NOPE-2", "walsall-nhs-ae:A-9002"],
+    ["other-la:X-1", "wm-police:P-9001"],  # a feed of no partner of this partnership
+], ids=["unknown-second", "unknown-first", "foreign-feed"])
+def test_a_steward_decision_naming_an_unknown_or_foreign_record_answers_alike_and_is_audited(
+        deployed: Deployment, record_ids: list[str]) -> None:
+    """No oracle: whichever id is missing, the answer is the same words but for the ids given back,
+    says nothing of which exists, and the refusal is audited (issue 19)."""
+    before = len(audit_events(deployed))
+    status, answer = call(deployed, "POST", "/link-decisions", "data steward",
+                          {"decision": "same", "record_ids": record_ids, "reason": "probing check"})
+    assert status == 404
+    template = answer["message"]
+    for record_id in record_ids:
+        template = template.replace(record_id, "<id>")
+    assert template == "not every record named is in the index, so nothing was decided: <id>, <id>"
+    added = _new_events(deployed, before)
+    assert [e["action"] for e in added] == ["refused"] and added[0]["user_sub"] == "u-steward"
+    assert json.loads(added[0]["detail"])["status"] == 404 and added[0]["target"] == "POST /link-decisions"
+
+
+@pytest.mark.parametrize("who, path, query, expected", [
+    ("org-admin same org", "/people/P-x", {"search": "s-x"}, 403),
+    ("practitioner", "/people/P-unknown", {"search": "s-unknown"}, 404),
+], ids=["wrong-group", "no-such-search"])
+def test_every_refusal_of_a_data_route_is_audited(deployed: Deployment, who: str, path: str,
+                                                  query: dict[str, str], expected: int) -> None:
+    before = len(audit_events(deployed))
+    status, _ = call(deployed, "GET", path, who, query=query)
+    assert status == expected
+    added = _new_events(deployed, before)
+    assert [e["action"] for e in added] == ["refused"] and added[0]["target"] == "GET /people/{id}"
+
+
+@pytest.mark.parametrize("variable, method, path, who, body", [
+    ("CONTROL_TABLE", "GET", "/coverage", "practitioner", None),
+    ("CONTROL_TABLE", "POST", "/search", "practitioner", "search"),
+    ("INDEX_TABLE", "POST", "/search", "practitioner", "search"),
+    ("INDEX_TABLE", "POST", "/link-decisions", "data steward", "decision"),
+], ids=["control-coverage", "control-search", "index-search", "index-decision"])
+def test_an_unavailable_table_is_a_503_with_a_message(deployed: Deployment, variable: str, method: str, path: str,
+                                                      who: str, body: str | None) -> None:
+    """A table DynamoDB does not find (deleted, being restored: ResourceNotFoundException) is an
+    outage, answered 503 in words; it was a raised error, which API Gateway turns into 502."""
+    bodies = {"search": {"declaration": DECLARATION, "query": {"given_name": "William", "family_name": "Hargreaves"}},
+              "decision": {"decision": "same", "record_ids": [WILLIAM, "walsall-nhs-ae:A-9002"], "reason": "checked"}}
+    saved = os.environ[variable]
+    os.environ[variable] = "no-such-table"
+    try:
+        status, answer = call(deployed, method, path, who, bodies.get(body or ""))
+    finally:
+        os.environ[variable] = saved
+    assert status == 503, answer
+    assert set(answer) == {"message"} and "try again" in answer["message"]

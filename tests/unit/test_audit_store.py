@@ -175,3 +175,48 @@ def test_audit_periods_outside_what_mast_can_hold_are_refused(params: dict[str, 
 
     with pytest.raises(ValidationError):
         AuditListQuery.model_validate(params)
+
+
+def _widened(token: str, days: int) -> str:
+    """The token an org-admin would make by editing one: the same page, its period widened."""
+    import base64
+    import json
+
+    body = token.split(".", 1)[0]
+    data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    low = dt.datetime.strptime(data["lo"], "%Y-%m-%dT%H:%M:%S.%fZ") - dt.timedelta(days=days)
+    data["lo"] = low.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def test_an_edited_page_token_cannot_widen_the_period(store: AuditStore) -> None:
+    """Tokens are signed: one whose period was widened past the 400-day cap (issue 19) is refused,
+    with or without the signature it came with."""
+    base = dt.datetime(2026, 4, 1, 10, tzinfo=UTC)
+    store.write(event(base - dt.timedelta(days=900)))  # long before any period one may ask for
+    for i in range(4):
+        store.write(event(base + dt.timedelta(minutes=i)))
+    page = store.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1), limit=2)
+    assert page.next
+    forged = _widened(page.next, 1000)
+    for token in (forged, forged + "." + page.next.rsplit(".", 1)[-1]):
+        with pytest.raises(BadPageToken):
+            store.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1), limit=2,
+                        page_token=token)
+    rest = store.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1), limit=2,
+                       page_token=page.next)
+    assert len(rest.events) == 2
+
+
+def test_a_token_signed_with_another_key_is_refused(store: AuditStore) -> None:
+    base = dt.datetime(2026, 4, 1, 10, tzinfo=UTC)
+    for i in range(3):
+        store.write(event(base + dt.timedelta(minutes=i)))
+    ours = AuditStore(TABLE, client=store.client, page_key=b"the stack's key")
+    theirs = AuditStore(TABLE, client=store.client, page_key=b"another key")
+    page = ours.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1), limit=2)
+    assert page.next and ours.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1),
+                                    limit=2, page_token=page.next).events
+    with pytest.raises(BadPageToken):
+        theirs.query(organisation="walsall-council", since=base, until=base + dt.timedelta(days=1), limit=2,
+                     page_token=page.next)

@@ -145,3 +145,19 @@ def test_ingest_removes_the_titles_linkage_removes_and_keeps_titles_that_are_giv
     assert stripped == ["John", "Sarah", "Queen", "Queen Ruth", None, "Earl"]
     assert LEADING_TITLES <= TITLES
     assert clean_given("Capt John")[0] == clean_given("John")[0]
+
+
+def test_characters_that_show_nothing_are_removed_not_made_spaces() -> None:
+    """A zero-width space, joiner, soft hyphen, bidirectional mark or control character typed into
+    a name or an address must not split it (issue 19): the name as it reads is the name."""
+    from mast.normalise import name_parts, parse_address
+    from mast.normalise.text import fold, has_words, visible
+
+    assert fold("Jo\u200bhn") == fold("John") == "JOHN"
+    assert fold("Bracken\u200dbury\u200f") == "BRACKENBURY" and fold("Ma\u00adry\u0007") == "MARY"
+    assert fold("Mary\tJane") == "MARY JANE"  # white space still parts words
+    assert name_parts("Otti\u200blie", None, "O\u2019Br\u200eien") == name_parts("Ottilie", None, "O'Brien")
+    assert parse_address("4 Elm\u200b Row", "Wal\u2060sall") == parse_address("4 Elm Row", "Walsall")
+    assert visible("a\u202eb\u200bc") == "abc"
+    assert not has_words("...", 3) and not has_words("\u200b" * 3, 3) and not has_words("\u200f" * 3, 3)
+    assert has_words("s47", 3) and not has_words("a\u200bb", 3)

@@ -15,6 +15,7 @@ const PERIODS = [
 
 const ACTIONS = {
   search: "Search", "open-person": "Opened a person", "link-decision": "Linkage decision", "audit-view": "Viewed the audit",
+  refused: "Refused",
 };
 
 function isoDate(prefix, v, errors, label) {
