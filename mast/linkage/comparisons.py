@@ -35,9 +35,9 @@ from mast.linkage.predicates import (
     EditDistanceAtMost,
     EditSimilarity,
     Exact,
-    InNamesOf,
     Initial,
     JaroWinkler,
+    KnownByMiddleName,
     LevelIn,
     MidNameSlip,
     NearNickname,
@@ -148,9 +148,9 @@ GIVEN = Comparison(
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
-        Level("swapped", "given name written as the middle name, given and family names typed in each other's"
-              " fields (a slip allowed)",
-              Or((InNamesOf("given", "middle"), Reversed("given", "family"), Crossed(both=False))),
+        Level("swapped", "known by a middle name (the given name is the other's middle name, and the record names"
+              " no one else), or given and family names typed in each other's fields (a slip allowed)",
+              Or((KnownByMiddleName(), Reversed("given", "family"), Crossed(both=False))),
               0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
@@ -264,12 +264,16 @@ def _levels(comparison: Comparison, *labels: str) -> LevelIn:
 GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo", "nickname_slip")
 FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
 
+#: two valid NHS numbers that agree: the NHS gave them to one person, whatever the given names say
+NHS_AGREES = _levels(NHS, "exact")
+SAME_HOME = _levels(ADDRESS, "uprn", "home", "home_slip", "building")
+
 GUARDS: tuple[Guard, ...] = (
     Guard(
         "twins",
         "same date of birth (or one slip from it) but a different given name: twins, or another child of the"
-        " household",
-        And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"))),
+        " household (unless both records carry one valid NHS number: one person under two given names)",
+        And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"), Not(NHS_AGREES))),
     ),
     Guard(
         "twins_of_each_sex",
@@ -293,6 +297,13 @@ GUARDS: tuple[Guard, ...] = (
         "family_name_and_birth_differ",
         "family name and date of birth both disagree: another member of the household, not the same person",
         And((_levels(FAMILY, ELSE), _levels(DOB, "two_slips", ELSE))),
+    ),
+    Guard(
+        "household_member_without_dob",
+        "a record with no date of birth at the same home as a record whose given name is a different name (or"
+        " only sounds like it): another member of the household, since nothing but the names could tell them"
+        " apart",
+        And((_levels(GIVEN, "similar", ELSE), _levels(DOB, NULL), SAME_HOME, Not(NHS_AGREES))),
     ),
     Guard(
         "nhs_numbers_differ",
