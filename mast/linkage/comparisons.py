@@ -126,12 +126,33 @@ class Dependence:
 
 
 @dataclass(frozen=True)
+class Combination:
+    """Agreement on several fields whose values are not independent, weighed by how common the
+    combination is rather than by the product of each value's frequency.
+
+    Where ``when`` holds, the pair's evidence from the ``parts`` (term-frequency fields, each weighed
+    on its own by its ``exact`` level) assumes the values combine by chance as often as their
+    frequencies multiply. Where the data shows the combination commoner than that (the ``tf`` column:
+    see :meth:`mast.linkage.table.RecordTable.compute_tf`), the difference, in bits, is taken off
+    ``comparison``'s weight. Never added: a combination rarer than independence keeps its weights."""
+
+    name: str
+    explanation: str
+    when: Predicate
+    tf: str
+    #: (comparison, its term-frequency field) whose frequencies multiply under independence
+    parts: tuple[tuple[str, str], ...]
+    comparison: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole linkage model definition (what training fills with numbers)."""
 
     comparisons: tuple[Comparison, ...]
     guards: tuple[Guard, ...] = field(default_factory=tuple)
     dependences: tuple[Dependence, ...] = field(default_factory=tuple)
+    combinations: tuple[Combination, ...] = field(default_factory=tuple)
 
 
 NULL = "missing"
@@ -328,4 +349,22 @@ DEPENDENCES: tuple[Dependence, ...] = (
     ),
 )
 
-DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES)
+COMBINATIONS: tuple[Combination, ...] = (
+    Combination(
+        "full_name",
+        "the same given and family name, weighed by how many people the data shows holding the full name"
+        " (MOHAMMED KHAN is far commoner than MOHAMMED's frequency times KHAN's): namesakes",
+        And((_levels(GIVEN, "exact"), _levels(FAMILY, "exact"),
+             Not(_levels(ADDRESS, "uprn", "home", "home_slip", "building", "postcode", "street")))),
+        "full_name", (("given_name", "given"), ("family_name", "family")), "family_name",
+    ),
+    Combination(
+        "given_name_in_its_year",
+        "the same given name and dates of birth close, weighed by how common the given name is among people"
+        " born that year (OLIVIA among children born in 2015, not among everyone)",
+        And((_levels(GIVEN, "exact"), _levels(DOB, "exact", "swapped", "typo", "within_year"))),
+        "given_year", (("given_name", "given"),), "given_name",
+    ),
+)
+
+DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS)

@@ -49,26 +49,24 @@ TOBIN = household("tobin", [
     {"given_name": "Queen", "middle_name": "R", "family_name": "Tobin", "dob": "1994-10-30", "sex": "F"},
     {"given_name": "Marvin", "middle_name": "T", "family_name": "Tobin", "dob": "1994-10-30", "sex": "M"},
 ], "9 Sneyd Lane", "WS3 2LP", per_person=2)
-# A name that a population of a million shares among many people (here 40 people of the town), two
-# of them born on the same day and living in different towns; and a person of a rare name who moved.
+# A name that a population of a million shares among many people: here most men of a large family name
+# (a community's) born in three years share one given name, so the full name is far commoner than the given
+# name's frequency times the family name's, and the given name far commoner among men born those years than
+# among everyone. Two of them are born on the same day and live at different addresses in one town; and a
+# person of a rare name who moved within it.
+KHAN_GIVEN = ("Aisha", "Fatima", "Imran", "Zara", "Bilal", "Hamza", "Sana", "Yusuf", "Amir")
 COMMON = [
-    {"record_id": f"khan{i}-0", "source": "police", "given_name": "Mohammed", "family_name": "Khan",
-     "dob": f"{1985 + i % 6}-{1 + i % 12:02d}-{1 + (7 * i) % 28:02d}", "sex": "M",
-     "address_line1": f"{i + 1} Wednesbury Road", "postcode": f"WS{1 + i % 9} 4{'ABDEFGHJ'[i % 8]}Q"}
-    for i in range(40)
+    {"record_id": f"khan{i}-0", "source": "police", "given_name": "Mohammed" if i < 26 else KHAN_GIVEN[i % 9],
+     "family_name": "Khan", "dob": f"{1987 + i % 3 if i < 26 else 1960 + i % 50}-{1 + i % 12:02d}-"
+     f"{1 + (7 * i) % 28:02d}", "sex": "M" if i < 26 else None, "address_line1": f"{i + 1} Wednesbury Road",
+     "address_line2": "Walsall", "postcode": f"WS{1 + i % 9} 4{'ABDEFGHJ'[i % 8]}Q"}
+    for i in range(80)
 ] + [
-    {"record_id": "namesake-a", "source": "police", "given_name": "Mohammed", "family_name": "Khan",
-     "dob": "1988-03-17", "sex": "M", "address_line1": "14 Lichfield Street", "address_line2": "Walsall",
-     "postcode": "WS1 1TR"},
-    {"record_id": "namesake-b", "source": "nhs-ae", "given_name": "Mohammed", "family_name": "Khan",
-     "dob": "1988-03-17", "sex": "M", "address_line1": "3 Stafford Road", "address_line2": "Bloxwich",
-     "postcode": "WS3 3NT"},
-    {"record_id": "moved-a", "source": "police", "given_name": "Eustace", "family_name": "Ravenscroft",
-     "dob": "1988-03-17", "sex": "M", "address_line1": "14 Lichfield Street", "address_line2": "Walsall",
-     "postcode": "WS1 1TR"},
-    {"record_id": "moved-b", "source": "nhs-ae", "given_name": "Eustace", "family_name": "Ravenscroft",
-     "dob": "1988-03-17", "sex": "M", "address_line1": "3 Stafford Road", "address_line2": "Bloxwich",
-     "postcode": "WS3 3NT"},
+    {"record_id": f"{who}-{side}", "source": source, "given_name": given, "family_name": family,
+     "dob": "1988-03-17", "sex": "M", "address_line1": street, "address_line2": "Walsall", "postcode": postcode}
+    for who, given, family in (("namesake", "Mohammed", "Khan"), ("moved", "Eustace", "Ravenscroft"))
+    for side, source, street, postcode in (("a", "police", "14 Lichfield Street", "WS1 1TR"),
+                                           ("b", "nhs-ae", "3 Stafford Road", "WS3 3NT"))
 ]
 # One woman under two given names (a name she took), with one NHS number; twins with their own.
 NHS = [
@@ -152,7 +150,7 @@ def test_a_given_name_that_is_also_a_title_is_a_given_name_where_a_given_name_st
     assert "twins" in linked.explain("tobin0-0", "tobin1-0").guards
 
 
-def test_namesakes_of_a_common_name_in_different_towns_are_two_people_but_a_rare_name_moves(
+def test_namesakes_of_a_common_name_at_different_addresses_are_two_people_but_a_rare_name_moves(
         linked: Linker) -> None:
     assert person(linked, "namesake-a") != person(linked, "namesake-b")
     assert person(linked, "moved-a") == person(linked, "moved-b")
