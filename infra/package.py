@@ -3,7 +3,8 @@
 For every ``AWS::Serverless::Function`` of ``template.yaml``: its handler folder, the ``mast``
 package, the configuration it reads (``infra/*.yaml``), and its Python dependencies installed from
 wheels built for the template's runtime and architecture (``pip --platform … --only-binary``).
-Which dependencies a function carries is said here, per function: the search function must carry
+Only the ``mast`` modules a handler imports (directly or not) are copied beside it. Which
+dependencies a function carries is said here, per function: the search function must carry
 neither pandas nor pyarrow (its cold start is a practitioner waiting). Prints each unzipped size,
 refuses any over Lambda's 250 MB, and writes ``build/template.yaml`` pointing at the folders, for
 ``sam deploy``.
@@ -12,6 +13,7 @@ refuses any over Lambda's 250 MB, and writes ``build/template.yaml`` pointing at
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+def _imported(path: Path, package: str) -> set[str]:
+    """Modules of ``package`` that the file at ``path`` names in any import, lazy ones included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == package)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == package:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)  # a submodule, if it is one
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def mast_modules(handler: Path) -> list[Path]:
+    """Every file of the ``mast`` package that ``handler`` imports, directly or through other modules
+    (each package's ``__init__`` on the way included), so that a function ships only what it runs:
+    no benchmark, no generator, no module of another function's."""
+    seen: set[Path] = set()
+    todo = sorted(_imported(handler, "mast"))
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            path = _module_file(".".join(parts[:depth]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.extend(_imported(path, "mast"))
+    return sorted(seen)
+
+
+def _copy_modules(modules: list[Path], folder: Path) -> None:
+    """The modules, and the data files (nicknames, vocabularies) of the packages they are in."""
+    packages = {m.parent for m in modules}
+    for module in modules:
+        target = folder / module.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(module, target)
+    for package in packages:
+        for data in package.iterdir():
+            if data.is_file() and data.suffix in (".txt", ".json", ".yaml", ".typed"):
+                shutil.copy2(data, folder / data.relative_to(ROOT))
+
+
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -65,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         architecture = (properties.get("Architectures") or globals_.get("Architectures") or ["x86_64"])[0]
         folder = out / "functions" / logical_id
         shutil.copytree(ROOT / properties["CodeUri"], folder, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(ROOT / "mast", folder / "mast", ignore=shutil.ignore_patterns("__pycache__", "commands", "cli.py"))
+        _copy_modules(mast_modules(ROOT / properties["CodeUri"] / "app.py"), folder)
         config = folder / "config"
         shutil.copytree(ROOT / "infra", config, ignore=shutil.ignore_patterns("*.py", "__pycache__", "local"))
         python_version = runtime.removeprefix("python")

@@ -1,8 +1,8 @@
 """Audit function: the audit API for administrators and auditors, and the stream export to Parquet.
 
 Two triggers, told apart by the event's shape: DynamoDB stream batches (``Records`` from
-``aws:dynamodb``) are exported with :mod:`mast.audit_export`; anything else is an API Gateway
-request for ``GET /api/audit`` (:mod:`mast.audit_view`). Thin by rule.
+``aws:dynamodb``) are exported with :mod:`mast.audit.export`; anything else is an API Gateway
+request for ``GET /api/audit`` (:mod:`mast.audit.view`). Thin by rule.
 """
 
 from __future__ import annotations
@@ -12,32 +12,21 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mast.api.caller import Caller
-from mast.api.http import make_resolver
-from mast.audit import AuditStore, BadPageToken
-from mast.audit_view import AuditListQuery, read_audit
+from mast.api.http import caller_in, make_resolver
+from mast.audit import AuditListQuery, AuditStore, read_audit
 
 logger = Logger()
 app = make_resolver(logger)
 
 
-@app.exception_handler(BadPageToken)
-def _bad_token(error: BadPageToken) -> Response:
-    import json
-
-    return Response(400, content_types.APPLICATION_JSON, json.dumps({"message": str(error)}))
-
-
 @app.get("/audit")
 def list_audit() -> dict[str, Any]:
     """A page of the audit: org-admins their organisation's, auditors every organisation's."""
-    caller = Caller.from_event(app.current_event.raw_event)
-    caller.require("org-admins", "auditors")
+    caller = caller_in(app, "org-admins", "auditors")
     query = AuditListQuery.model_validate(app.current_event.query_string_parameters or {})
-    page = read_audit(caller, query, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.timezone.utc),
+    page = read_audit(caller, query, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.UTC),
                       request_id=app.current_event.request_context.request_id)
     return page.model_dump(mode="json", by_alias=True)
 
@@ -48,7 +37,7 @@ def _is_stream_batch(event: dict[str, Any]) -> bool:
 
 
 def _export(event: dict[str, Any]) -> dict[str, Any]:
-    from mast.audit_export import export_stream_records  # pyarrow: only on the export path
+    from mast.audit.export import export_stream_records  # pyarrow: only on the export path
 
     records = event["Records"]
     result = export_stream_records(records, os.environ["AUDIT_BUCKET"])

@@ -1,52 +1,40 @@
 """Users function: organisation administrators manage their users and access requests.
 
-Thin by rule: the rules are in :mod:`mast.users`. Every route but ``POST /api/access-requests``
+Thin by rule: the rules are in :mod:`mast.access.users`. Every route but ``POST /api/access-requests``
 (public, throttled at the gateway) needs a signed-in org-admin; the handler checks that itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from mast.api.caller import Caller
-from mast.api.http import make_resolver
-from mast.audit import AuditStore
-from mast.users import (
+from mast.access.users import (
     AccessDecision,
     AccessRequestBody,
     AccessRequestStore,
     AccessStatus,
     NewUser,
     UserAdmin,
-    UserAdminError,
     UserChange,
     UserDirectory,
 )
+from mast.api.http import caller_in, json_response, make_resolver, read_body
+from mast.audit.store import AuditStore
 
 logger = Logger()
 app = make_resolver(logger)
 _STATUS = TypeAdapter(AccessStatus | None)
 
 
-@app.exception_handler(UserAdminError)
-def _refused(error: UserAdminError) -> Response:
-    return _json(error.status, {"message": str(error)})
-
-
-def _json(status: int, body: Any) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, json.dumps(body, default=str))
-
-
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _admin() -> UserAdmin:
@@ -54,69 +42,47 @@ def _admin() -> UserAdmin:
                      AuditStore(os.environ["AUDIT_TABLE"]), request_id=app.current_event.request_context.request_id)
 
 
-def _caller() -> Caller:
-    return Caller.from_event(app.current_event.raw_event)
-
-
-def _body() -> str:
-    """The raw JSON body ('{}' when absent); pydantic reports what is wrong with it."""
-    body = app.current_event.body
-    if body is None or not body.strip():
-        return "{}"
-    return body
-
-
-def _read(model: Any) -> Any:
-    return model.model_validate_json(_body())
-
-
 @app.get("/users")
 def list_users() -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
+    caller = caller_in(app, "org-admins")
     return {"users": [u.model_dump(mode="json") for u in _admin().list_users(caller, _now())]}
 
 
 @app.post("/users")
 def add_user() -> Response:
-    caller = _caller()
-    caller.require("org-admins")
-    user = _admin().add_user(caller, _read(NewUser), _now())
-    return _json(201, user.model_dump(mode="json"))
+    caller = caller_in(app, "org-admins")
+    user = _admin().add_user(caller, read_body(app, NewUser), _now())
+    return json_response(201, user.model_dump(mode="json"))
 
 
 @app.patch("/users/<user_id>")
 def change_user(user_id: str) -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
-    return _admin().change_user(caller, user_id, _read(UserChange), _now()).model_dump(mode="json")
+    caller = caller_in(app, "org-admins")
+    return _admin().change_user(caller, user_id, read_body(app, UserChange), _now()).model_dump(mode="json")
 
 
 @app.post("/users/<user_id>/disable")
 def disable_user(user_id: str) -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
+    caller = caller_in(app, "org-admins")
     return _admin().set_enabled(caller, user_id, False, _now()).model_dump(mode="json")
 
 
 @app.post("/users/<user_id>/enable")
 def enable_user(user_id: str) -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
+    caller = caller_in(app, "org-admins")
     return _admin().set_enabled(caller, user_id, True, _now()).model_dump(mode="json")
 
 
 @app.post("/access-requests")
 def submit_access_request() -> Response:
     """Public: anyone may ask. The reply says only that the request is waiting."""
-    request = _admin().submit_request(_read(AccessRequestBody), _now())
-    return _json(202, {"id": request.id, "status": request.status})
+    request = _admin().submit_request(read_body(app, AccessRequestBody), _now())
+    return json_response(202, {"id": request.id, "status": request.status})
 
 
 @app.get("/access-requests")
 def list_access_requests() -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
+    caller = caller_in(app, "org-admins")
     raw = (app.current_event.query_string_parameters or {}).get("status")
     status = _STATUS.validate_python(None if raw in (None, "all") else raw)
     requests = _admin().list_requests(caller, _now(), status)
@@ -125,18 +91,16 @@ def list_access_requests() -> dict[str, Any]:
 
 @app.post("/access-requests/<request_id>/approve")
 def approve_access_request(request_id: str) -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
-    _read(AccessDecision)
+    caller = caller_in(app, "org-admins")
+    read_body(app, AccessDecision)
     request, user = _admin().approve(caller, request_id, _now())
     return {"request": request.model_dump(mode="json"), "user": user.model_dump(mode="json")}
 
 
 @app.post("/access-requests/<request_id>/refuse")
 def refuse_access_request(request_id: str) -> dict[str, Any]:
-    caller = _caller()
-    caller.require("org-admins")
-    _read(AccessDecision)
+    caller = caller_in(app, "org-admins")
+    read_body(app, AccessDecision)
     return {"request": _admin().refuse(caller, request_id, _now()).model_dump(mode="json")}
 
 

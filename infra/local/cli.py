@@ -1,6 +1,6 @@
 """`mast local [--demo]` and `mast local totp`: run MAST on this machine, for trying and developing it.
 
-Registered as a ``mast.commands`` entry point (see pyproject.toml), so that ``mast/`` never
+Registered as a ``tools.commands`` entry point (see pyproject.toml), so that ``mast/`` never
 imports the local stack.
 """
 
@@ -86,8 +86,8 @@ def set_fault(args: argparse.Namespace) -> int:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    from mast.config import load_partnership
     from infra.local import demo, stack
+    from mast.config import load_partnership
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = stack.LocalOptions(host=args.host, port=args.port, sftp_port=args.sftp_port, aws_port=args.aws_port,
@@ -110,7 +110,7 @@ def run_local(args: argparse.Namespace) -> int:
     return 0
 
 
-def seed_demo(running: "stack.RunningStack", partnership: "Partnership") -> None:  # type: ignore[name-defined]  # noqa: F821
+def seed_demo(running: stack.RunningStack, partnership: Partnership) -> None:  # type: ignore[name-defined]  # noqa: F821
     from infra.local import demo
 
     demo.seed_users(running.client("cognito-idp"), running.outputs["UserPoolId"], running.outputs["UserPoolClientId"])

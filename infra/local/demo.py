@@ -131,7 +131,7 @@ def seed_extracts(host: str, sftp_port: int, keys_dir: Path, out_dir: Path, *, p
     each feed's partner would; wait for every receipt. The files and their truth stay in ``out_dir``
     (``day-N/``) so a developer or a test can see what went in. Returns the receipts."""
     from mast.feeds.sftp_client import SftpAccount
-    from mast.generate import generate_days
+    from tools.generate import generate_days
 
     generated = generate_days(people, seed, days, as_of=as_of)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Any
+from typing import Any, Literal
 
 __all__ = ["PolicyEvaluator"]
 

@@ -100,7 +100,7 @@ class UploadCompleted:
 
 
 def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _normalise_home(prefix: str) -> str:
@@ -348,7 +348,7 @@ class _FeedSftpServer(asyncssh.SFTPServer):
         # (like Transfer Family) every write session starts from an empty file.
         handle = _Handle(
             key=key, vpath=vpath, spool=tempfile.TemporaryFile(prefix="mast-sftp-", buffering=0),
-            writable=True, opened=dt.datetime.now(dt.timezone.utc),
+            writable=True, opened=dt.datetime.now(dt.UTC),
         )
         self._handles.add(handle)
         logger.info("upload of %s opened by %s (session %s)", vpath, self._user.username, self._session_id)
@@ -364,7 +364,7 @@ class _FeedSftpServer(asyncssh.SFTPServer):
             raise
         handle = _Handle(
             key=key, vpath=vpath, spool=spool, writable=False,
-            opened=dt.datetime.now(dt.timezone.utc), mtime=_epoch(response.get("LastModified")),
+            opened=dt.datetime.now(dt.UTC), mtime=_epoch(response.get("LastModified")),
         )
         self._handles.add(handle)
         return handle
@@ -443,7 +443,7 @@ class _FeedSftpServer(asyncssh.SFTPServer):
                 "user-agent-id": f"{self._user.username}@{self._user.server_id}",
             },
         )
-        finished = dt.datetime.now(dt.timezone.utc)
+        finished = dt.datetime.now(dt.UTC)
         logger.info("upload of %s by %s stored: s3://%s/%s (%d bytes)",
                     handle.vpath, self._user.username, self._user.bucket, handle.key, size)
         event = UploadCompleted(detail={

@@ -1,7 +1,7 @@
 """The OpenAPI document of every route of every function, generated from the pydantic models.
 
-Each function validates its bodies with the models in :mod:`mast.api.models` (and its own module's
-models); this module names, for every route, which model goes in and which comes out, and who may
+Each function validates its bodies with its domain's models (:mod:`mast.search.models`,
+:mod:`mast.access`, :mod:`mast.audit.view`; errors in :mod:`mast.api.models`); this module names, for every route, which model goes in and which comes out, and who may
 call it. The document is built from that table and the models' JSON Schemas, so it cannot drift
 from what the handlers accept; a unit test holds the table to the template's API events, so a
 route cannot be added to the template and forgotten here (or the other way round).
@@ -17,12 +17,26 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 
-from mast.api import models as m
+from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
+from mast.access.declarations import DeclarationOptions
+from mast.access.users import (
+    AccessDecision,
+    AccessRequest,
+    AccessRequestBody,
+    AccessStatus,
+    NewUser,
+    UserChange,
+    UserSummary,
+)
+from mast.api.models import ErrorResponse, Health
+from mast.audit.view import AuditListQuery, AuditListResponse
+from mast.linkage.report import LinkageReport
+from mast.search.models import CoverageResponse, PersonView, SearchRequest, SearchResponse
 
 
 @dataclass(frozen=True)
@@ -62,16 +76,16 @@ _AUDITED = {503: "the action could not be audited, so nothing was done or shown"
 
 #: The search function's routes. Other functions add theirs to OPERATIONS below.
 SEARCH_OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/health", "SearchFunction", "Liveness; says nothing about data", m.Health),
+    Operation("GET", "/health", "SearchFunction", "Liveness; says nothing about data", Health),
     Operation("GET", "/declaration-options", "SearchFunction", "The legal gateways a search may be made under",
-              m.DeclarationOptions, groups=("practitioners", "data-stewards"), errors=_SIGNED_IN),
+              DeclarationOptions, groups=("practitioners", "data-stewards"), errors=_SIGNED_IN),
     Operation("POST", "/search", "SearchFunction",
               "Search a person or an address under a declaration; audited before the answer",
-              m.SearchResponse, groups=("practitioners", "data-stewards"), request=m.SearchRequest,
+              SearchResponse, groups=("practitioners", "data-stewards"), request=SearchRequest,
               errors={**_SIGNED_IN, **_BODY, **_AUDITED}),
     Operation("GET", "/people/{id}", "SearchFunction",
               "Open a person returned by one of the caller's own searches; audited before the answer",
-              m.PersonView, groups=("practitioners", "data-stewards"),
+              PersonView, groups=("practitioners", "data-stewards"),
               query=(QueryParameter("search", "the search_id of the caller's search that returned this person",
                                     required=True),),
               errors={**_SIGNED_IN, 400: "no search id given",
@@ -80,17 +94,17 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
                       **_AUDITED}),
     Operation("GET", "/coverage", "SearchFunction",
               "Each feed, its state (sample or live) and its last accepted upload",
-              m.CoverageResponse, groups=("practitioners", "data-stewards", "org-admins", "auditors"),
+              CoverageResponse, groups=("practitioners", "data-stewards", "org-admins", "auditors"),
               errors=_SIGNED_IN),
     Operation("POST", "/link-decisions", "SearchFunction",
               "A data steward's decision that records are (or are not) one person; honoured from the next link",
-              m.LinkDecisionResponse, groups=("data-stewards",), request=m.LinkDecisionRequest, status=201,
+              LinkDecisionResponse, groups=("data-stewards",), request=LinkDecisionRequest, status=201,
               errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index", **_AUDITED}),
     Operation("GET", "/linkage-report", "SearchFunction",
               "The latest linkage report: people and addresses shared between partners (counts only)",
-              m.LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
+              LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
               errors={**_SIGNED_IN, 404: "no linkage report yet: no feed has been linked"}),
-    Operation("GET", "/openapi.json", "SearchFunction", "This document", m.Health, groups=()),
+    Operation("GET", "/openapi.json", "SearchFunction", "This document", Health, groups=()),
 )
 
 
@@ -100,12 +114,7 @@ def operations() -> tuple[Operation, ...]:
 
 
 def _other_operations() -> tuple[Operation, ...]:
-    """The audit and users functions' routes, described with those functions' own models (imported
-    here, not at the top: the search function loads this module and needs none of them to answer)."""
-    from pydantic import create_model
-
-    from mast.audit_view import AuditListQuery, AuditListResponse
-    from mast.users import AccessDecision, AccessRequest, AccessRequestBody, AccessStatus, NewUser, UserChange, UserSummary
+    """The audit and users functions' routes, described with those functions' own models."""
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
     request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))
@@ -156,7 +165,7 @@ def _query_of(model: type[BaseModel]) -> tuple[QueryParameter, ...]:
 
 
 def _schema_models(ops: Sequence[Operation]) -> list[type[BaseModel]]:
-    seen: dict[str, type[BaseModel]] = {"ErrorResponse": m.ErrorResponse}
+    seen: dict[str, type[BaseModel]] = {"ErrorResponse": ErrorResponse}
     for op in ops:
         for model in (op.request, op.response):
             if model is not None:
@@ -169,16 +178,17 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document for every route (paths as the browser calls them, under ``/api``)."""
     ops = operations()
     models = _schema_models(ops)
-    pairs = [(model, "validation") for model in models] + [(model, "serialization") for model in models]
+    modes: tuple[Literal["validation"], Literal["serialization"]] = ("validation", "serialization")
+    pairs = [(model, mode) for mode in modes for model in models]
     keyed, defs = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     schemas = dict(defs.get("$defs", {}))
 
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return keyed[(model, mode)]  # type: ignore[index]
+        return keyed[(model, mode)]  # type: ignore[index]  # keyed by (model, mode) literal; mode is a str here
 
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
-        error_ref = ref(m.ErrorResponse, "serialization")
+        error_ref = ref(ErrorResponse, "serialization")
         responses: dict[str, Any] = {
             str(op.status): {"description": "OK", "content": {"application/json": {"schema": ref(op.response, "serialization")}}}
         }

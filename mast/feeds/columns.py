@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Titles removed from the front of a forename or full name (case-insensitive, dot optional).
-TITLES: Final = (
-    "mr", "mrs", "miss", "ms", "mx", "dr", "master", "rev", "revd", "prof", "sir", "dame",
-    "lady", "lord", "fr", "sr",
-)  # fmt: skip
-_TITLE_RE: Final = r"(?i)^(?:(?:" + "|".join(TITLES) + r")\.?(?:\s+|$))+"
+from mast.normalise.identifiers import valid_nhs_digits
+from mast.normalise.names import LEADING_TITLES
+
+#: Titles removed from the front of a forename or full name (case-insensitive, dot optional): the
+#: normalisation's own list (:data:`mast.normalise.names.LEADING_TITLES`), longest first.
+_TITLE_RE: Final = r"(?i)^(?:(?:" + "|".join(sorted(LEADING_TITLES, key=lambda t: (-len(t), t))) + r")\.?(?:\s+|$))+"
 #: Surname particles kept with the family name when splitting "Forename … Surname".
 _PARTICLES: Final = r"(?i:van|von|der|den|de|da|del|della|di|du|le|la|st\.?|al|el|bin|ul|ur|ud)"
 _GIVEN_FIRST_RE: Final = (
@@ -139,7 +139,8 @@ def postcodes(values: pa.Array) -> pa.Array:
 
 
 def nhs_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Spaces and hyphens removed; ten digits whose modulus-11 check digit holds, else invalid."""
+    """Spaces and hyphens removed; ten digits that pass the one NHS number rule
+    (:func:`mast.normalise.identifiers.valid_nhs_digits`), else invalid."""
     digits = pc.replace_substring_regex(values, r"[\s-]", "")
     shaped = mask(pc.match_substring_regex(digits, r"^\d{10}$"))
     ok = shaped.copy()
@@ -150,11 +151,7 @@ def nhs_numbers(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
         # every taken value is exactly ten ASCII digits, so the data buffer is a 10-wide matrix
         offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32)[raw.offset : raw.offset + len(raw) + 1]
         data = np.frombuffer(raw.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        d = data.reshape(-1, 10).astype(np.int64) - 48
-        total = d[:, :9] @ np.arange(10, 1, -1, dtype=np.int64)
-        check = 11 - total % 11
-        check = np.where(check == 11, 0, check)
-        ok[idx] = (check != 10) & (check == d[:, 9])
+        ok[idx] = valid_nhs_digits(data.reshape(-1, 10))
     invalid = mask(pc.is_valid(values)) & ~ok
     return pc.if_else(pa.array(ok), digits, pa.scalar(None, pa.string())), invalid
 

@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 #: Rows rendered at a time by :func:`table_csv`.
 CSV_ROWS: Final = 1 << 16
 

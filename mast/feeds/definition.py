@@ -7,7 +7,7 @@ description and examples:
 
 - parsing (:mod:`mast.feeds.parse`): which column holds which canonical field, in which format;
 - the schema a partner's data lead builds the extract to (``mast feeds spec``);
-- the synthetic generator (:mod:`mast.generate`), which writes each partner's file from it, so a
+- the synthetic generator (:mod:`tools.generate`), which writes each partner's file from it, so a
   generated extract always parses with its definition.
 
 This module imports neither pyarrow nor numpy: the search function may read definitions.
@@ -208,12 +208,12 @@ class FeedDefinition(BaseModel):
         for field, count in fields.items():
             if count > 1 and field not in JOINABLE_FIELDS:
                 raise ValueError(f"columns: field {field!r} is mapped by {count} columns")
-        for field in sorted(ALWAYS_REQUIRED):
-            col = self.column_for(field)
+        for needed in sorted(ALWAYS_REQUIRED):
+            col = self.column_for(needed)
             if col is None:
-                raise ValueError(f"columns: no column is mapped to {field!r}, which every feed needs")
+                raise ValueError(f"columns: no column is mapped to {needed!r}, which every feed needs")
             if not col.required:
-                raise ValueError(f"columns: {col.name!r} ({field}) must be required: true")
+                raise ValueError(f"columns: {col.name!r} ({needed}) must be required: true")
         has_full = "full_name" in fields
         if has_full and fields.keys() & {"given_name", "middle_name", "family_name"}:
             raise ValueError("columns: a full_name column excludes given/middle/family columns")

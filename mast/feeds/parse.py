@@ -49,9 +49,9 @@ from mast.feeds.definition import (
 from mast.feeds.reading import ExtractReader, Unreadable, sniff
 from mast.feeds.receipt import (
     RECEIPT_LIST_LIMIT,
+    REJECTED_LEAD,
     Duplicate,
     Receipt,
-    REJECTED_LEAD,
     Rejection,
     receipt_json,
     rejected_csv,
@@ -216,7 +216,7 @@ def _quarantine(
         status="quarantined",
         quarantine=reason,
         mode=definition.mode if definition else None,
-        **counts,  # type: ignore[arg-type]
+        **counts,  # type: ignore[arg-type]  # the receipt's int counters by name; mypy sees dict[str, int]
     )
     return ParsedExtract(
         receipt=receipt,
@@ -467,7 +467,7 @@ class _Parser:
             ingest_date=self.ingest_date,
             content_sha256=content_hash(self.data),
             size_bytes=len(self.data),
-            status=status,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]  # one of the receipt's statuses; pydantic checks it
             quarantine=quarantine,
             mode=d.mode,
             encoding=fmt.encoding + (" (with BOM)" if fmt.bom else ""),
@@ -480,7 +480,7 @@ class _Parser:
             duplicates=duplicates,
             positions_exact=where.exact,
             note="; ".join(notes) or None,
-            **counts,  # type: ignore[arg-type]
+            **counts,
         )
         return ParsedExtract(
             receipt=receipt,

@@ -15,7 +15,7 @@ One message at a time (the match queue is FIFO, one group):
   records a steward just decided about. Records withdrawn (or gone) since are removed. Only the
   items that differ are written to the live version.
 
-Steward decisions (:class:`mast.stewardship.DecisionStore`) are read on every run and given to
+Steward decisions (:class:`mast.access.decisions.DecisionStore`) are read on every run and given to
 every link. Afterwards the linkage report (counts only) is written to the curated bucket.
 
 The record → person state of a version lives beside the curated records
@@ -40,25 +40,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mast.access.decisions import DecisionStore
 from mast.feeds import store
 from mast.feeds.events import FeedIngested
 from mast.index import layout
+from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
 from mast.index.messages import RebuildRequested, RelinkRequested
 from mast.index.reader import IndexReader
-from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.salt import key_salt
 from mast.index.writer import IndexWriter
 from mast.linkage.decisions import Decision
 from mast.linkage.io import canonical_columns
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
-from mast.linkage.link import LinkOptions, Linker, person_id
+from mast.linkage.link import Linker, LinkOptions, person_id
 from mast.linkage.model import Model
 from mast.linkage.report import REPORT_KEY, REPORTS_PREFIX, linkage_report
 from mast.linkage.scorer import term_frequencies
 from mast.linkage.table import prepare
 from mast.records import PartnerContact
-from mast.stewardship import DecisionStore
 
 STATE_PREFIX = "index/state/"
 #: a version whose model was trained on fewer than 1/REBUILD_GROWTH of today's records is rebuilt
@@ -147,8 +147,8 @@ class _MatchRun:
         # searchable again), or outgrown, or asked for: a rebuild, without reading the saved state
         rebuild = (live is None or not this_linkage or any(isinstance(m, RebuildRequested) for m in messages)
                    or searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1))
-        state = None if rebuild else self._read_state(live)
-        if rebuild or state is None:
+        state = None if rebuild or live is None else self._read_state(live)
+        if live is None or state is None:
             outcome = self.rebuild(searchable, decisions, live)
         else:
             changed = set().union(*(self._changed_ids(m) for m in messages))
@@ -301,8 +301,8 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
     fields = {name: row.get(name) for name in IndexedRecord.model_fields
               if name not in ("contact", "person_id", "address_id", "term_frequencies")}
     fields["sensitive"] = bool(row.get("sensitive"))
-    return IndexedRecord(**fields, contact=contact, person_id=person, address_id=address,
-                         term_frequencies=frequencies)
+    return IndexedRecord.model_validate({**fields, "contact": contact, "person_id": person, "address_id": address,
+                                         "term_frequencies": frequencies})
 
 
 def _item_keys(version: str, item: dict[str, Any]) -> Iterable[tuple[str, str]]:

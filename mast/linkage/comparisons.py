@@ -36,6 +36,7 @@ from mast.linkage.predicates import (
     EditSimilarity,
     Exact,
     Initial,
+    InNamesOf,
     JaroWinkler,
     KnownByMiddleName,
     LevelIn,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mast.normalise.dates import MISSING_DAY
 from mast.linkage.table import RecordTable
 from mast.linkage.vocab import stable_hash
+from mast.normalise.dates import MISSING_DAY
 
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0xBF58476D1CE4E5B9)

@@ -17,9 +17,9 @@ import hashlib
 import multiprocessing
 import os
 import time
-from multiprocessing import shared_memory
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
 from mast.linkage.model import Explanation, Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, make_blocks, ranges
+from mast.linkage.scorer import QUERY_ID, rank_people, scored_candidates
 from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
 from mast.linkage.training import TrainingOptions, train
 from mast.normalise.dates import MISSING_DAY
@@ -171,6 +172,7 @@ class _Scorer:
             size = max(len(lo) // (4 * (self.pool._processes or 1)), 1)  # noqa: SLF001
             chunks = [(lo[i : i + size], hi[i : i + size]) for i in range(0, len(lo), size)]
             parts = self.pool.map(_score_chunk, chunks)
+        # three arrays by construction; mypy sees a tuple of unknown length
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
@@ -486,28 +488,18 @@ def candidate_rows(linker: Linker, query: Mapping[str, Any]) -> np.ndarray:
 
 def rank_candidates(model: Model, query: Mapping[str, Any], candidates: RecordTable, labels: np.ndarray,
                     population: RecordTable | None, limit: int, min_probability: float) -> list[SearchHit]:
-    """Score a query against candidate records and rank the people they belong to."""
-    q = prepare_records([{"record_id": "__query__", **query}], candidates.vocabs, compute_tf=False)
-    table = q.concat(candidates)
-    k = len(candidates)
-    scores = model.score(table, np.zeros(k, np.int64), np.arange(1, k + 1, dtype=np.int64))
-    best: dict[int, int] = {}
-    for i, label in enumerate(labels.tolist()):
-        if scores.guards[i] != 0:
-            continue
-        if label not in best or scores.weight[i] > scores.weight[best[label]]:
-            best[label] = i
-    hits = []
-    for label, i in best.items():
-        p = float(scores.probability[i])
-        if p < min_probability:
-            continue
-        members = np.nonzero(labels == label)[0]
-        person = person_id(str(population.record_id[label])) if population is not None else str(label)
-        hits.append(SearchHit(person, str(candidates.record_id[i]), p, float(scores.weight[i]),
-                              model.explain(scores, i), tuple(str(candidates.record_id[m]) for m in members)))
-    hits.sort(key=lambda h: -h.weight)
-    return hits[:limit]
+    """Score a query against candidate records and rank the people they belong to, with the one
+    ranking the search API uses (:func:`mast.linkage.scorer.rank_people`)."""
+    q = prepare_records([{"record_id": QUERY_ID, **query}], candidates.vocabs, compute_tf=False)
+    ids = [str(r) for r in candidates.record_id.tolist()]
+    scored = scored_candidates(model, q.concat(candidates), ids)
+    person_of = {
+        rid: person_id(str(population.record_id[label])) if population is not None else str(label)
+        for rid, label in zip(ids, labels.tolist(), strict=True)
+    }
+    return [SearchHit(p.person_id, p.best.record_id, p.best.probability, p.best.weight, p.best.explanation,
+                      tuple(c.record_id for c in p.matched))
+            for p in rank_people(scored, person_of, min_probability)[:limit]]
 
 
 def link_records(rows: Sequence[Mapping[str, Any]], decisions: Iterable[Decision] = (),

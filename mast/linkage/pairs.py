@@ -61,7 +61,7 @@ def make_blocks(key_matrix: np.ndarray, max_block: int | np.ndarray = DEFAULT_MA
     starts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     sizes = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
     rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, np.int64)
-    return Blocks(keys, starts, sizes, rows, sum(p[3] for p in parts))
+    return Blocks(keys, starts, sizes, rows, sum(int(p[3]) for p in parts))
 
 
 def block_key(keys: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ def block_key(keys: np.ndarray) -> np.ndarray:
     return keys >> _ROW_BITS
 
 
-def _group(matrix: np.ndarray, limit: int, row_offset: int) -> tuple[np.ndarray, ...]:
+def _group(matrix: np.ndarray, limit: int, row_offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     n, r = matrix.shape
     flat = matrix.reshape(-1)
     rows = np.repeat(np.arange(n, dtype=np.int64) + row_offset, r)

@@ -21,10 +21,9 @@ from rapidfuzz.distance import Prefix as _Prefix
 from rapidfuzz.process import cpdist
 
 from mast.linkage.arrays import unique_inverse
-from mast.normalise.dates import MISSING_DAY
 from mast.linkage.table import RecordTable
 from mast.linkage.vocab import MISSING, Vocab
-
+from mast.normalise.dates import MISSING_DAY
 
 #: Damerau-Levenshtein distances are worked out up to this many edits; a greater one reads as
 #: ``DL_MOST + 1``. No level asks about more than two slips, and stopping there makes the dearest
@@ -138,7 +137,8 @@ class PairContext:
                 scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                           "prefix": _Prefix.similarity}[metric]
                 cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
-                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)
+                # rapidfuzz's stubs type scorer keyword arguments (score_cutoff) per scorer; the call is right
+                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)  # type: ignore[call-overload]
             out[rows] = sims[inverse]
         self._cache[key] = out
         return out

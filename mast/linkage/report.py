@@ -17,8 +17,10 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from mast.linkage.table import RecordTable
+from mast.schema import Refused
 
 #: Where the match function writes the latest report in the curated bucket (and dated copies).
 REPORT_KEY = "linkage/report.json"
@@ -42,7 +44,7 @@ def linkage_report(table: RecordTable, person_ids: Sequence[str], address_ids: S
     for partners in people.values():
         for a, b in combinations(sorted(partners), 2):
             pairs[(a, b)] += 1
-    per_source = defaultdict(int)
+    per_source: defaultdict[str, int] = defaultdict(int)
     for partners in people.values():
         for s in partners:
             per_source[s] += 1
@@ -61,3 +63,45 @@ def linkage_report(table: RecordTable, person_ids: Sequence[str], address_ids: S
         "addresses_with_repeated_records": int((repeats >= repeat_threshold).sum()),
         "repeat_threshold": repeat_threshold,
     }
+
+
+class PartnerPairCount(BaseModel):
+    """People known to both partners of a pair."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    partners: list[str]
+    people: int
+
+
+class LinkageReport(BaseModel):
+    """The linkage report the match function writes after each run (counts only, no names or
+    addresses): the partner-overlap table and the figures the web page charts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    generated_at: str | None = None
+    records: int
+    people: int
+    addresses: int
+    people_per_partner: dict[str, int]
+    people_shared_between_partners: list[PartnerPairCount]
+    people_known_to_more_than_one_partner: int
+    addresses_with_more_than_one_partner: int
+    addresses_with_repeated_records: int
+    repeat_threshold: int
+
+
+class NoReport(Refused):
+    """No feed has been linked yet, so there is no report."""
+
+    status = 404
+
+
+def read_report(s3: Any, bucket: str) -> LinkageReport:
+    """The latest report in the curated bucket (:class:`NoReport` when there is none yet)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=REPORT_KEY)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise NoReport("there is no linkage report yet: no feed has been linked") from None
+    return LinkageReport.model_validate_json(body)

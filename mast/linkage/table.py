@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from mast.linkage.arrays import unique_inverse
+from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
 from mast.normalise.addresses import has_digit, locality_of, parse_address
 from mast.normalise.dates import MISSING_DAY, parse_date, to_day
 from mast.normalise.identifiers import nhs_number, uprn
 from mast.normalise.names import clean_family, clean_given, clean_middle
 from mast.normalise.postcodes import parse_postcode
-from mast.linkage.arrays import unique_inverse
-from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
 
 #: Canonical input columns (`mast link` and the curated records). Only ``record_id`` is required.
 INPUT_COLUMNS: tuple[str, ...] = (
@@ -284,7 +284,7 @@ class RecordTable:
             np.concatenate([self.record_id, other.record_id]),
             uprn=np.concatenate([self.uprn, other.uprn]),
             nhs=np.concatenate([self.nhs, other.nhs]),
-            **values,
+            **values,  # type: ignore[arg-type]  # the int fields by name: mypy cannot tell them from tf
         )
         out.tf = {k: np.concatenate([v, other.tf.get(k, np.zeros(len(other), np.float32))]) for k, v in self.tf.items()}
         return out

@@ -107,7 +107,7 @@ def run_em(model: Model, gamma: np.ndarray, free: list[int], options: TrainingOp
     free_set = set(free)
     if len(patterns) == 0:
         return {comps[c].name: m[comps[c].name] for c in free}, lam, 0
-    for iterations in range(1, options.max_iterations + 1):
+    for iterations in range(1, options.max_iterations + 1):  # noqa: B007 - returned: how many ran
         log_bf = np.zeros(len(patterns))
         for c, comp in enumerate(comps):
             if c not in free_set:

@@ -164,10 +164,10 @@ class NameVocab(Vocab):
         self.compact.extend(name_key(v) for v in new)
         phon = np.fromiter((self.phonetics.code(phonetic(v)) for v in new), dtype=np.int32, count=len(new))
         nick = np.full((len(new), NICK_SLOTS), MISSING, dtype=np.int32)
-        for row, value in enumerate(new):
+        for k, value in enumerate(new):
             groups = nickname_groups(value)[:NICK_SLOTS]
             if groups:
-                nick[row, : len(groups)] = groups
+                nick[k, : len(groups)] = groups
         initial = np.fromiter((ord(v[0]) for v in new), dtype=np.int32, count=len(new))
         length = np.fromiter((len(name_key(v)) for v in new), dtype=np.int32, count=len(new))
         self.phon = np.concatenate([self.phon, phon])

@@ -1,6 +1,6 @@
 """Normalisation: one spelling per name, date, postcode and address before anything is compared.
 
-Each module is small and pure (no I/O, no numpy): the search function, ingest and the batch link
+Each module is small and pure (no I/O; numpy only where a rule is also applied to whole columns): the search function, ingest and the batch link
 all normalise the same way. Linkage applies these to distinct values only, never row by row.
 """
 

@@ -158,7 +158,7 @@ def parse_address(line1: str | None, line2: str | None = None) -> Address:
 
 def has_digit(line: str | None) -> bool:
     """True when the line holds a digit (a house or flat number)."""
-    return bool(line) and _HAS_DIGIT.search(line) is not None
+    return line is not None and _HAS_DIGIT.search(line) is not None
 
 
 @lru_cache(maxsize=262144)

@@ -31,6 +31,15 @@ TITLES = frozenset(
     # abbreviated ranks, further styles, and the words around them ("The Hon.", "Very Rev.", "Ven.")
     "MAJ GEN BRIG CPL PTE PVT ADM CMDR MARCHIONESS HRH VEN VERY THE".split()
 )
+#: Titles that are also given names (Queen R Tobin, Earl Jones, Major Smith): before another name they
+#: may be either, so ingest keeps them; only linkage, which sees the whole name, may read them as titles.
+TITLE_GIVEN_NAMES = frozenset(
+    "KING QUEEN PRINCE PRINCESS EARL MAJOR MARQUIS MARQUESS DUKE DUCHESS COUNT COUNTESS BARON "
+    "DEACON CANON GENERAL ADMIRAL BISHOP".split()
+)
+#: The titles ingest removes from the front of a forename or whole name ("Mrs Sarah" -> "Sarah"):
+#: every title that is never also a given name. The one list: ``mast.feeds.columns`` reads it.
+LEADING_TITLES = TITLES - TITLE_GIVEN_NAMES
 #: Titles that are also English surnames (KING, LORD, BISHOP): in the family-name field such a word is
 #: the surname unless another word there is ("Lord Byron" gives BYRON, "King" stays KING).
 SURNAME_TITLES = frozenset("KING LORD EARL DUKE MAJOR PRINCE BARON MASTER BISHOP CANON DEACON GENERAL".split())

@@ -21,8 +21,8 @@ _SPECIAL = str.maketrans({"ß": "SS", "Æ": "AE", "æ": "AE", "Ø": "O", "ø": "
                           "œ": "OE", "Đ": "D", "đ": "D", "Ł": "L", "ł": "L", "Þ": "TH", "þ": "TH"})
 
 
-_ASCII_KEEP = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "'`"})
-_ASCII_KEEP.update({ord("'"): None, ord("`"): None})
+_ASCII_MAP: dict[str, str | None] = {chr(c): " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "'`"}
+_ASCII_KEEP = str.maketrans({**_ASCII_MAP, "'": None, "`": None})
 
 
 @lru_cache(maxsize=262144)

@@ -157,7 +157,7 @@ def test_admin_manages_users_and_auditor_reads_the_audit(local_stack: LocalStack
     while time.time() < deadline and not s3.list_objects_v2(Bucket=bucket, Prefix="audit/").get("KeyCount"):
         time.sleep(1)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="audit/").get("Contents", [])]
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     assert any(k.startswith(f"audit/event_date={today}/") and k.endswith(".parquet") for k in keys), keys
     ran = subprocess.run([mast, "audit", "query", "searches-per-user-per-day", "--param", f"from_date={today}",
                           "--param", f"to_date={today}", "--from-stack", "--bucket", bucket],

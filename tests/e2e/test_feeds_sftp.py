@@ -22,8 +22,8 @@ import pytest
 
 from infra.local import demo
 from mast.feeds.definition import load_feed_definition
-from mast.generate import generate_days
 from tests.conftest import LocalStackProcess
+from tools.generate import generate_days
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from mast.feeds import store  # noqa: E402
 from mast.feeds.events import FeedIngested, UploadCompletedEvent  # noqa: E402
 from mast.feeds.ingest import IngestSettings, ingest_upload  # noqa: E402
 from mast.feeds.parse import RECORD_SCHEMA  # noqa: E402
-from mast.generate import generate_days  # noqa: E402
+from tools.generate import generate_days  # noqa: E402
 
 REGION = "eu-west-2"
 SETTINGS = IngestSettings("mast-t-landing", "mast-t-raw", "mast-t-curated", "mast-t-control",

@@ -18,22 +18,22 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
-from mast.api.caller import Caller  # noqa: E402
+from mast.access.caller import Caller  # noqa: E402
+from mast.access.decisions import DecisionStore  # noqa: E402
 from mast.config import load_partnership  # noqa: E402
 from mast.feeds import store  # noqa: E402
 from mast.feeds.events import FeedIngested, UploadCompletedEvent  # noqa: E402
 from mast.feeds.ingest import IngestSettings, ingest_upload  # noqa: E402
-from mast.generate import generate_days  # noqa: E402
 from mast.index import IndexReader, layout  # noqa: E402
-from mast.index.reader import IndexUnavailable  # noqa: E402
 from mast.index.linking import MatchSettings, run_match  # noqa: E402
 from mast.index.messages import RebuildRequested, RelinkRequested, parse_match_message  # noqa: E402
+from mast.index.reader import IndexUnavailable  # noqa: E402
 from mast.index.salt import forget_cached_salts  # noqa: E402
 from mast.index.writer import IndexWriter  # noqa: E402
 from mast.linkage.decisions import NOT_SAME, Decision  # noqa: E402
 from mast.linkage.scorer import query_keys  # noqa: E402
 from mast.linkage.table import TF_FIELDS  # noqa: E402
-from mast.stewardship import DecisionStore  # noqa: E402
+from tools.generate import generate_days  # noqa: E402
 
 REGION = "eu-west-2"
 DAYS = generate_days(150, seed=5, days=3, as_of=dt.date(2026, 11, 20))
@@ -288,7 +288,7 @@ def test_the_match_handler_reads_the_queue_message(aws: dict[str, Any], monkeypa
     event = {"Records": [{"messageId": "m1", "body": messages[0].model_dump_json()}]}
     assert app.handler(event, Context()) == {}
     assert IndexReader("t-index", aws["ddb"]).live_version() is not None
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - any failure: the batch must not be acknowledged
         app.handler({"Records": [{"messageId": "m2", "body": json.dumps({"type": "nonsense"})}]}, Context())
 
 

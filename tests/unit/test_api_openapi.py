@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from mast.api.models import SearchRequest
 from mast.api.openapi import openapi_document, operations
+from mast.search.models import SearchRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 

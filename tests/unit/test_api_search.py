@@ -23,12 +23,12 @@ from typing import Any
 import boto3
 
 from mast.index import layout
-from mast.index.writer import IndexWriter
-from mast.linkage.report import REPORT_KEY, linkage_report
 from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
+from mast.index.writer import IndexWriter
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
-from mast.linkage.link import LinkOptions, Linker
+from mast.linkage.link import Linker, LinkOptions
+from mast.linkage.report import REPORT_KEY, linkage_report
 from mast.linkage.scorer import term_frequencies
 from mast.linkage.table import prepare_records
 from mast.records import PartnerContact
@@ -222,7 +222,6 @@ def event(method: str, path: str, who: dict[str, str] | None, body: Any = None, 
 
 
 # ------------------------------------------------------------------------------------------- tests
-import json  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -454,7 +453,7 @@ def test_coverage_lists_every_feed_with_state_and_last_accepted_upload(deployed:
 
 
 def test_a_stewards_decision_is_stored_audited_and_queued_for_relink(deployed: Deployment) -> None:
-    from mast.stewardship import DecisionStore
+    from mast.access.decisions import DecisionStore
 
     body = {"decision": "different", "record_ids": ["wm-police:P-9001", "walsall-nhs-ae:A-9002"],
             "reason": "different people: checked with A&E"}

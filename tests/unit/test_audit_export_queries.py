@@ -16,11 +16,11 @@ import yaml
 from moto import mock_aws
 
 from mast.audit import AUDIT_COLUMNS, AuditEvent, event_to_item, new_event_id, serialise
-from mast.audit_export import AUDIT_PREFIX, export_stream_records
-from mast.audit_queries import named_queries, run_query
+from mast.audit.export import AUDIT_PREFIX, export_stream_records
+from mast.audit.queries import named_queries, run_query
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BUCKET = "mast-test-audit-bucket"
 
 

@@ -21,7 +21,7 @@ from mast.audit import (
     new_event_id,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TABLE = "mast-test-audit"
 
 
@@ -159,8 +159,8 @@ def test_resolver_maps_audit_unavailable_to_503() -> None:
 
 
 def test_event_times_keep_four_digit_years_so_text_order_is_time_order() -> None:
-    early = dt.datetime(18, 5, 10, tzinfo=dt.timezone.utc)
-    late = dt.datetime(2026, 5, 10, tzinfo=dt.timezone.utc)
+    early = dt.datetime(18, 5, 10, tzinfo=dt.UTC)
+    late = dt.datetime(2026, 5, 10, tzinfo=dt.UTC)
     assert format_event_time(early) == "0018-05-10T00:00:00.000000Z"
     assert format_event_time(early) < format_event_time(late)
 
@@ -171,7 +171,7 @@ def test_audit_periods_outside_what_mast_can_hold_are_refused(params: dict[str, 
     """Schemathesis found `to=0018-06-13` answered 500: a period must name dates MAST can hold."""
     from pydantic import ValidationError
 
-    from mast.audit_view import AuditListQuery
+    from mast.audit.view import AuditListQuery
 
     with pytest.raises(ValidationError):
         AuditListQuery.model_validate(params)

@@ -144,7 +144,7 @@ def test_a_sixth_partner_is_configuration_only(config: Path) -> None:
         "H1|03.02.2025|Mrs Aisha Begum|12.05.1980|Flat 3, 9 Elm Road|ws3 1ab|No|NEW|£1,200\r\n"
         "H2|04.02.2025|Tomasz Nowak|31.02.1980|2 Oak Lane|WS2 8QQ|Yes|NEW|0\r\n"
         "H0|05.02.2025||||||CANCEL|\r\n"
-    ).encode("utf-8")
+    ).encode()
     parsed = parse_upload(data, "walsall-housing", ingest_id="i-6", file_name="housing.csv",
                           ingest_date=dt.date(2025, 2, 6))  # fmt: skip
     r = parsed.receipt

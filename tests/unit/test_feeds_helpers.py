@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from mast.cli import main
 from mast.feeds.definition import load_feed_definition, load_feed_definitions
 from mast.feeds.parse import parse_extract
 from mast.feeds.receipt import FeedTotals, Receipt
@@ -20,6 +19,7 @@ from mast.feeds.supersede import (
     ended_record_ids,
     ended_record_ids_arrow,
 )
+from tools.cli import main
 
 
 def test_content_hash_is_of_the_bytes() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mast.cli import main
 from mast.config import config_dir
 from mast.feeds.definition import load_feed_definition, load_feed_definitions
 from mast.feeds.parse import parse_extract
-from mast.generate import GeneratedDay, generate, generate_days
+from tools.cli import main
+from tools.generate import GeneratedDay, generate, generate_days
 
 AS_OF = dt.date(2025, 6, 30)
 

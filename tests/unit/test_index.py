@@ -15,14 +15,14 @@ from pydantic import ValidationError
 
 moto = pytest.importorskip("moto")
 
-from mast.api.caller import AccessDenied, Caller  # noqa: E402
+from mast.access.caller import AccessDenied, Caller  # noqa: E402
+from mast.access.decisions import DecisionStore  # noqa: E402
 from mast.index import IndexReader, IndexUnavailable, KeySaltUnavailable, key_salt, layout  # noqa: E402
 from mast.index.layout import IndexedRecord  # noqa: E402
 from mast.index.messages import RebuildRequested, RelinkRequested, parse_match_message, send_match_message  # noqa: E402
 from mast.index.salt import forget_cached_salts  # noqa: E402
 from mast.linkage.decisions import NOT_SAME, SAME, Decision, latest  # noqa: E402
 from mast.records import PartnerContact  # noqa: E402
-from mast.stewardship import DecisionStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = IndexedRecord(
@@ -68,7 +68,7 @@ def test_a_record_item_round_trips_and_holds_no_more_than_the_record() -> None:
 
 
 def test_the_read_path_imports_neither_pandas_nor_pyarrow() -> None:
-    code = ("import sys\nimport mast.index, mast.index.reader, mast.stewardship, mast.index.messages\n"
+    code = ("import sys\nimport mast.index, mast.index.reader, mast.access.decisions, mast.index.messages\n"
             "bad = [n for n in ('pandas', 'pyarrow', 'awswrangler') if n in sys.modules]\nassert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mast.bench.metrics import cluster_quality, pairwise_quality
 from mast.linkage.cluster import Constraints, cluster, components
 from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
 from mast.linkage.model import Model
 from mast.linkage.pairs import block_pairs, make_blocks, sample_block_pairs
 from mast.linkage.table import prepare_records
+from tools.bench.metrics import cluster_quality, pairwise_quality
 
 
 def test_block_pairs_are_every_pair_sharing_a_key_once() -> None:
@@ -114,7 +114,7 @@ def test_score_query_ranks_people_and_explains() -> None:
     by_id = {s.record_id: s for s in scored}
     assert "twins" in by_id["c"].guards
     ranked = rank_people(scored, {"a": "P1", "b": "P1", "c": "P2"}, min_probability=0.0)
-    assert [p for p, _ in ranked] == ["P1"]
+    assert [p.person_id for p in ranked] == ["P1"]
     e = by_id["a"].explanation
     assert e.prior + sum(f.weight for f in e.fields) == pytest.approx(by_id["a"].weight, abs=1e-3)
 
@@ -138,7 +138,7 @@ def test_quality_counts() -> None:
 
 
 def test_mast_link_command(tmp_path: Path) -> None:
-    from mast.cli import main
+    from tools.cli import main
 
     src = tmp_path / "in.csv"
     with src.open("w", newline="") as handle:
@@ -160,7 +160,7 @@ def test_mast_link_command(tmp_path: Path) -> None:
 
 
 def test_restore_then_add_and_report() -> None:
-    from mast.linkage.link import LinkOptions, Linker
+    from mast.linkage.link import Linker, LinkOptions
     from mast.linkage.report import linkage_report
 
     rows = [dict(r, source=s) for r, s in zip(RECORDS, ("police", "nhs", "police"), strict=True)]

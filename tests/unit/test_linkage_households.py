@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mast.linkage.decisions import NOT_SAME, SAME, Decision
-from mast.linkage.link import LinkOptions, Linker
+from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.table import prepare_records
 
 SURNAMES = ("SMITH JONES TAYLOR BROWN WILLIAMS WILSON JOHNSON DAVIES PATEL WRIGHT ROBINSON WOOD THOMPSON EVANS "
@@ -181,7 +181,7 @@ def test_swapped_date_nickname_missing_middle_and_unspaced_postcode_still_match(
 
 
 def test_town_is_linked_with_high_precision(linked: Linker, town: tuple[list[dict[str, Any]], dict[str, str]]) -> None:
-    from mast.bench.metrics import cluster_quality
+    from tools.bench.metrics import cluster_quality
 
     _, truth = town
     labels = np.asarray([truth[r] for r in linked.table.record_id.tolist()], dtype=object)

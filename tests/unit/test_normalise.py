@@ -106,3 +106,42 @@ def test_identifiers() -> None:
     assert nhs_number("0000000000") == 0
     assert uprn("100071234567") == 100071234567
     assert uprn("") == 0
+
+
+# --- one normalisation: ingest and linkage read names and NHS numbers by the same rules ----------
+def test_ingest_and_linkage_agree_on_every_nhs_number() -> None:
+    """One rule: a number the receipt accepts is one linkage counts, and the other way round. Before,
+    ingest kept 1111111111 (it passes the check digit) while linkage read it as missing."""
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from mast.feeds.columns import nhs_numbers
+    from mast.normalise.identifiers import nhs_number, valid_nhs_digits
+
+    rng = random.Random(7)
+    values = ["1111111111", "0000000000", "9434765919", "943 476 5919", "9434765918", "123"]
+    values += ["".join(rng.choice("0123456789") for _ in range(10)) for _ in range(3000)]
+    kept, invalid = nhs_numbers(pa.array(values))
+    for value, stored, bad in zip(values, kept.to_pylist(), invalid.tolist(), strict=True):
+        assert (stored is not None) == (nhs_number(value) != 0), value
+        assert bad == (stored is None), value
+    assert nhs_numbers(pa.array(["1111111111"]))[0].to_pylist() == [None]
+    digits = np.frombuffer("".join(v for v in values if len(v) == 10 and v.isdigit()).encode(), np.uint8)
+    vector = valid_nhs_digits(digits.reshape(-1, 10)).tolist()
+    assert vector == [nhs_number(v) != 0 for v in values if len(v) == 10 and v.isdigit()]
+
+
+def test_ingest_removes_the_titles_linkage_removes_and_keeps_titles_that_are_given_names() -> None:
+    """One list of titles (mast.normalise.names): "Capt" was kept by ingest and dropped by linkage;
+    "Queen", a given name too, is kept by both (ingest cannot tell it from a title)."""
+    import pyarrow as pa
+
+    from mast.feeds.columns import strip_titles
+    from mast.normalise.names import LEADING_TITLES, TITLES, clean_given
+
+    stripped = strip_titles(pa.array(["Capt John", "Mrs. Sarah", "Queen", "Queen Ruth", "Dr", "Earl"])).to_pylist()
+    assert stripped == ["John", "Sarah", "Queen", "Queen Ruth", None, "Earl"]
+    assert LEADING_TITLES <= TITLES
+    assert clean_given("Capt John")[0] == clean_given("John")[0]

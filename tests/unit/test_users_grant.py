@@ -10,8 +10,8 @@ import pytest
 from moto import mock_aws
 
 from mast.audit import AuditStore
-from mast.commands.users import run_grant
 from tests.unit.test_audit_store import create_audit_table
+from tools.commands.users import run_grant
 
 
 def test_grant_adds_group_and_audits(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,7 +34,7 @@ def test_grant_adds_group_and_audits(monkeypatch: pytest.MonkeyPatch, capsys: py
         assert "auditors" in capsys.readouterr().out
         groups = idp.admin_list_groups_for_user(UserPoolId=pool, Username="ig@walsall.example")["Groups"]
         assert [g["GroupName"] for g in groups] == ["auditors"]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         events = AuditStore("audit").query(organisation="walsall-council", since=now - dt.timedelta(minutes=5),
                                            until=now + dt.timedelta(minutes=1)).events
         assert len(events) == 1 and '"grant": "auditors"' in (events[0].detail or "")

@@ -1,0 +1,480 @@
+"""User administration: organisation administrators manage their own organisation's users, and
+anyone may ask for access, which an administrator of that organisation approves or refuses.
+
+Who may do what (DESIGN.md, "Security model"):
+- an org-admin lists, adds, edits (name; group between ``practitioners`` and ``org-admins``),
+  disables and re-enables users of their *own* organisation, and only those whose groups are
+  among :data:`GRANTABLE_GROUPS`: the ``auditors`` and ``data-stewards`` groups are granted by the
+  operator alone (``mast users grant``), never through the API, and their members are not the
+  org-admin's to change;
+- anyone may submit an access request (the route has no authorizer and is throttled); the request
+  names an organisation from the partnership, and only that organisation's org-admins see it.
+
+Every action writes its :class:`~mast.audit.AuditEvent` first; if it cannot be written the action
+is not done (:class:`~mast.audit.AuditUnavailable`, HTTP 503).
+
+Cognito is the directory: users are created with ``AdminCreateUser``, so Cognito mails the
+invitation with a temporary password, and the first sign-in must set a new password and then TOTP
+MFA (the pool requires it). The user's organisation is the ``custom:organisation`` attribute, which
+users cannot write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mast.access.caller import AccessDenied, Caller
+from mast.audit.event import AuditAction, AuditEvent
+from mast.audit.store import AuditStore
+from mast.config import load_partnership
+from mast.schema import Refused
+
+Role = Literal["practitioners", "org-admins"]
+GRANTABLE_GROUPS: Final[frozenset[str]] = frozenset({"practitioners", "org-admins"})
+OPERATOR_GROUPS: Final[frozenset[str]] = frozenset({"auditors", "data-stewards"})
+ALL_GROUPS: Final[tuple[str, ...]] = ("practitioners", "org-admins", "auditors", "data-stewards")
+ORGANISATION_ATTRIBUTE: Final = "custom:organisation"
+
+_EMAIL: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_USER_ID: Final = re.compile(r"^[\w.@+-]{1,128}$")
+_REQUEST_ID: Final = re.compile(r"^[0-9]{14}-[0-9a-f]{12}$")
+
+
+class UserAdminError(Refused):
+    """A refusal with its HTTP status: 404 (no such user or request), 409 (conflict), 400."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message, status)
+
+
+# --- bodies and replies --------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if not value.isprintable():
+        raise ValueError("must be printable text (no control characters)")
+    return value
+
+
+def _valid_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("is not an email address")
+    return value.lower()
+
+
+class NewUser(BaseModel):
+    """``POST /api/users``: the new user joins the administrator's own organisation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    email: str = Field(max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    group: Role = "practitioners"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _valid_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _clean_text(value)
+
+
+class UserChange(BaseModel):
+    """``PATCH /api/users/{id}``: a new name, a new group, or both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    group: Role | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_text(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> UserChange:
+        if self.name is None and self.group is None:
+            raise ValueError("give a new 'name' or 'group'")
+        return self
+
+
+class UserSummary(BaseModel):
+    """A user as their administrator sees them. ``id`` is the Cognito username (used in paths)."""
+
+    id: str
+    email: str
+    name: str | None
+    organisation: str
+    groups: list[str]
+    enabled: bool
+    status: str = Field(description="Cognito's user status, e.g. FORCE_CHANGE_PASSWORD, CONFIRMED")
+    created: dt.datetime | None = None
+    manageable: bool = Field(description="false for members of the operator-granted groups")
+
+
+AccessRole = Literal["practitioner", "org-admin"]
+AccessStatus = Literal["pending", "approved", "refused"]
+_ROLE_GROUP: Final[dict[str, Role]] = {"practitioner": "practitioners", "org-admin": "org-admins"}
+
+
+class AccessRequestBody(BaseModel):
+    """``POST /api/access-requests`` (no sign-in): who asks, for which organisation and role, why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254)
+    organisation: str = Field(min_length=1, max_length=100, description="an organisation id from the partnership")
+    role: AccessRole
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _valid_email(value)
+
+    @field_validator("name", "reason")
+    @classmethod
+    def _texts(cls, value: str) -> str:
+        return _clean_text(value)
+
+    @field_validator("organisation")
+    @classmethod
+    def _known_organisation(cls, value: str) -> str:
+        known = [o.id for o in load_partnership().organisations]
+        if value not in known:
+            raise ValueError(f"is not an organisation of this partnership; one of: {', '.join(known)}")
+        return value
+
+
+class AccessRequest(BaseModel):
+    """A stored access request and what became of it."""
+
+    id: str
+    name: str
+    email: str
+    organisation: str
+    role: AccessRole
+    reason: str
+    status: AccessStatus
+    submitted: dt.datetime
+    decided_by: str | None = None
+    decided_at: dt.datetime | None = None
+    user_id: str | None = None
+
+
+class AccessDecision(BaseModel):
+    """``POST /api/access-requests/{id}/approve|refuse``: an optional note (not stored in the audit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    note: str | None = Field(default=None, max_length=500)
+
+
+# --- the Cognito directory -------------------------------------------------------------------------
+
+
+class UserDirectory:
+    """The user pool, through the admin APIs the users function's role allows."""
+
+    def __init__(self, pool_id: str, client: Any = None) -> None:
+        self.pool_id = pool_id
+        if client is None:
+            import boto3
+
+            client = boto3.client("cognito-idp")
+        self.client = client
+
+    def _groups_by_user(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for group in ALL_GROUPS:
+            token = None
+            while True:
+                kwargs: dict[str, Any] = {"UserPoolId": self.pool_id, "GroupName": group, "Limit": 60}
+                if token:
+                    kwargs["NextToken"] = token
+                try:
+                    response = self.client.list_users_in_group(**kwargs)
+                except self.client.exceptions.ResourceNotFoundException:
+                    break
+                for user in response.get("Users", []):
+                    groups.setdefault(user["Username"], []).append(group)
+                token = response.get("NextToken")
+                if not token:
+                    break
+        return groups
+
+    def _all_users(self) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": 60}
+            if token:
+                kwargs["PaginationToken"] = token
+            response = self.client.list_users(**kwargs)
+            yield from response.get("Users", [])
+            token = response.get("PaginationToken")
+            if not token:
+                return
+
+    def list(self, organisation: str) -> list[UserSummary]:
+        groups = self._groups_by_user()
+        users = [_summary(u, u.get("Attributes", []), groups.get(u["Username"], [])) for u in self._all_users()]
+        return sorted((u for u in users if u.organisation == organisation), key=lambda u: u.email)
+
+    def get(self, user_id: str) -> UserSummary:
+        if not _USER_ID.match(user_id):
+            raise UserAdminError(400, "that is not a user id")
+        try:
+            user = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
+        except self.client.exceptions.UserNotFoundException:
+            raise UserAdminError(404, "no such user") from None
+        groups = self.client.admin_list_groups_for_user(UserPoolId=self.pool_id, Username=user["Username"])
+        names = [g["GroupName"] for g in groups.get("Groups", [])]
+        return _summary(user, user.get("UserAttributes", []), names)
+
+    def create(self, email: str, name: str, organisation: str, group: str) -> UserSummary:
+        try:
+            response = self.client.admin_create_user(
+                UserPoolId=self.pool_id,
+                Username=email,
+                DesiredDeliveryMediums=["EMAIL"],
+                UserAttributes=[
+                    {"Name": "email", "Value": email},
+                    {"Name": "email_verified", "Value": "true"},
+                    {"Name": "name", "Value": name},
+                    {"Name": ORGANISATION_ATTRIBUTE, "Value": organisation},
+                ],
+            )
+        except self.client.exceptions.UsernameExistsException:
+            raise UserAdminError(409, "a user with that email already exists") from None
+        user = response["User"]
+        self.client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=user["Username"], GroupName=group)
+        return _summary(user, user.get("Attributes", []), [group])
+
+    def rename(self, user_id: str, name: str) -> None:
+        self.client.admin_update_user_attributes(
+            UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "name", "Value": name}]
+        )
+
+    def set_group(self, user_id: str, group: str, current: Sequence[str]) -> None:
+        """Into ``group``, out of the other grantable group (operator groups are left alone)."""
+        self.client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=user_id, GroupName=group)
+        for old in current:
+            if old in GRANTABLE_GROUPS and old != group:
+                self.client.admin_remove_user_from_group(UserPoolId=self.pool_id, Username=user_id, GroupName=old)
+
+    def set_enabled(self, user_id: str, enabled: bool) -> None:
+        if enabled:
+            self.client.admin_enable_user(UserPoolId=self.pool_id, Username=user_id)
+        else:
+            self.client.admin_disable_user(UserPoolId=self.pool_id, Username=user_id)
+
+    def grant(self, email: str, group: str) -> UserSummary:
+        """The operator's grant (any group, an existing user): ``mast users grant``."""
+        if group not in ALL_GROUPS:
+            raise UserAdminError(400, f"no such group; one of: {', '.join(ALL_GROUPS)}")
+        user = self.get(email)
+        self.client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=user.id, GroupName=group)
+        return self.get(user.id)
+
+
+def _summary(user: dict[str, Any], attributes: list[dict[str, str]], groups: list[str]) -> UserSummary:
+    values = {a["Name"]: a["Value"] for a in attributes}
+    return UserSummary(
+        id=user["Username"],
+        email=values.get("email", ""),
+        name=values.get("name"),
+        organisation=values.get(ORGANISATION_ATTRIBUTE, ""),
+        groups=sorted(groups),
+        enabled=bool(user.get("Enabled", True)),
+        status=str(user.get("UserStatus", "UNKNOWN")),
+        created=user.get("UserCreateDate"),
+        manageable=not OPERATOR_GROUPS.intersection(groups),
+    )
+
+
+# --- access requests (ControlTable) ----------------------------------------------------------------
+
+
+class AccessRequestStore:
+    """Access requests in the control table: ``pk = ACCESS#<organisation>``, ``sk = <request id>``.
+
+    Request ids start with their UTC submission time, so a partition reads oldest first; a request
+    is found only under the reader's own organisation, so another organisation's id is "not found".
+    """
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.client = client
+
+    def add(self, body: AccessRequestBody, now: dt.datetime) -> AccessRequest:
+        request = AccessRequest(id=f"{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:12]}", status="pending",
+                                submitted=now, **body.model_dump())
+        self.client.put_item(TableName=self.table_name, Item=self._item(request),
+                             ConditionExpression="attribute_not_exists(pk)")
+        return request
+
+    def list(self, organisation: str) -> list[AccessRequest]:
+        requests: list[AccessRequest] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"ACCESS#{organisation}"}},
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            requests += [AccessRequest.model_validate_json(i["request"]["S"]) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return requests
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get(self, organisation: str, request_id: str) -> AccessRequest:
+        if not _REQUEST_ID.match(request_id):
+            raise UserAdminError(400, "that is not an access request id")
+        item = self.client.get_item(TableName=self.table_name,
+                                    Key={"pk": {"S": f"ACCESS#{organisation}"}, "sk": {"S": request_id}}).get("Item")
+        if not item:
+            raise UserAdminError(404, "no such access request in your organisation")
+        return AccessRequest.model_validate_json(item["request"]["S"])
+
+    def decide(self, request: AccessRequest) -> None:
+        """Store the decision, once: a request already decided is a 409."""
+        try:
+            self.client.put_item(TableName=self.table_name, Item=self._item(request),
+                                 ConditionExpression="#status = :pending",
+                                 ExpressionAttributeNames={"#status": "status"},
+                                 ExpressionAttributeValues={":pending": {"S": "pending"}})
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise UserAdminError(409, "that access request has already been decided") from None
+
+    def _item(self, request: AccessRequest) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"ACCESS#{request.organisation}"},
+            "sk": {"S": request.id},
+            "status": {"S": request.status},
+            "request": {"S": request.model_dump_json()},
+        }
+
+
+# --- the administrator's actions -------------------------------------------------------------------
+
+
+class UserAdmin:
+    """What an org-admin may do, each action audited first; and the public access request."""
+
+    def __init__(self, directory: UserDirectory, requests: AccessRequestStore, audit: AuditStore,
+                 *, request_id: str | None = None) -> None:
+        self.directory = directory
+        self.requests = requests
+        self.audit = audit
+        self.request_id = request_id
+
+    # users
+
+    def list_users(self, caller: Caller, now: dt.datetime) -> list[UserSummary]:
+        caller.require("org-admins")
+        self._audit(caller, "user-list", now, target=caller.organisation)
+        return self.directory.list(caller.organisation)
+
+    def add_user(self, caller: Caller, new: NewUser, now: dt.datetime) -> UserSummary:
+        caller.require("org-admins")
+        self._audit(caller, "user-add", now, target=new.email, detail={"group": new.group})
+        return self.directory.create(new.email, new.name, caller.organisation, new.group)
+
+    def change_user(self, caller: Caller, user_id: str, change: UserChange, now: dt.datetime) -> UserSummary:
+        caller.require("org-admins")
+        user = self._manageable(caller, user_id)
+        if change.group is not None and user.id == caller.sub and change.group not in user.groups:
+            raise UserAdminError(409, "you cannot change your own group; ask another administrator")
+        self._audit(caller, "user-edit", now, target=user.id,
+                    detail={"name_changed": change.name is not None, "group": change.group})
+        if change.name is not None:
+            self.directory.rename(user.id, change.name)
+        if change.group is not None:
+            self.directory.set_group(user.id, change.group, user.groups)
+        return self.directory.get(user.id)
+
+    def set_enabled(self, caller: Caller, user_id: str, enabled: bool, now: dt.datetime) -> UserSummary:
+        caller.require("org-admins")
+        user = self._manageable(caller, user_id)
+        if not enabled and user.id == caller.sub:
+            raise UserAdminError(409, "you cannot disable your own account")
+        self._audit(caller, "user-enable" if enabled else "user-disable", now, target=user.id)
+        self.directory.set_enabled(user.id, enabled)
+        return self.directory.get(user.id)
+
+    def _manageable(self, caller: Caller, user_id: str) -> UserSummary:
+        user = self.directory.get(user_id)
+        if user.organisation != caller.organisation:
+            raise AccessDenied("that user belongs to another organisation")
+        if not user.manageable:
+            raise AccessDenied("auditors and data stewards are managed by the operator, not through MAST")
+        return user
+
+    # access requests
+
+    def submit_request(self, body: AccessRequestBody, now: dt.datetime) -> AccessRequest:
+        """Anyone may ask; a second pending request for the same email and organisation is a 409."""
+        if any(r.email == body.email and r.status == "pending" for r in self.requests.list(body.organisation)):
+            raise UserAdminError(409, "a request for this email is already waiting for a decision")
+        event_id = uuid.uuid4().hex
+        self.audit.write(AuditEvent(
+            event_id=event_id, event_time=now, action="access-request", user_sub="anonymous",
+            username=body.email, organisation=body.organisation, target=body.email,
+            detail=json.dumps({"role": body.role}), request_id=self.request_id,
+        ))
+        return self.requests.add(body, now)
+
+    def list_requests(self, caller: Caller, now: dt.datetime, status: AccessStatus | None = None) -> list[AccessRequest]:
+        caller.require("org-admins")
+        self._audit(caller, "access-request-list", now, target=caller.organisation)
+        return [r for r in self.requests.list(caller.organisation) if status is None or r.status == status]
+
+    def approve(self, caller: Caller, request_id: str, now: dt.datetime) -> tuple[AccessRequest, UserSummary]:
+        caller.require("org-admins")
+        request = self._pending(caller, request_id)
+        group = _ROLE_GROUP[request.role]
+        self._audit(caller, "access-approve", now, target=request.id, detail={"group": group})
+        user = self.directory.create(request.email, request.name, request.organisation, group)
+        decided = request.model_copy(update={"status": "approved", "decided_by": caller.email, "decided_at": now,
+                                             "user_id": user.id})
+        self.requests.decide(decided)
+        return decided, user
+
+    def refuse(self, caller: Caller, request_id: str, now: dt.datetime) -> AccessRequest:
+        caller.require("org-admins")
+        request = self._pending(caller, request_id)
+        self._audit(caller, "access-refuse", now, target=request.id)
+        decided = request.model_copy(update={"status": "refused", "decided_by": caller.email, "decided_at": now})
+        self.requests.decide(decided)
+        return decided
+
+    def _pending(self, caller: Caller, request_id: str) -> AccessRequest:
+        request = self.requests.get(caller.organisation, request_id)
+        if request.status != "pending":
+            raise UserAdminError(409, f"that access request has already been {request.status}")
+        return request
+
+    def _audit(self, caller: Caller, action: AuditAction, now: dt.datetime, *, target: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+        self.audit.write(AuditEvent(
+            event_id=uuid.uuid4().hex, event_time=now, action=action, user_sub=caller.sub, username=caller.email,
+            organisation=caller.organisation, groups=tuple(sorted(caller.groups)), target=target,
+            detail=json.dumps(detail) if detail else None, request_id=self.request_id,
+        ))

@@ -1,1 +1,0 @@
-"""Subcommands of `mast`, one module each; see :mod:`mast.cli`."""

@@ -1,0 +1,80 @@
+"""Each search route as one call: the checks, the audit event first, then the answer.
+
+The handler (``functions/search``) parses the request, calls one of these and shapes the reply. The
+order inside is the security model's (DESIGN.md): nobody is searched for without a declaration (the
+request model holds one), and nothing is shown before its audit event is written; an audit that
+cannot be written raises :class:`~mast.audit.AuditUnavailable` and nothing is shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from mast.access.caller import Caller, Group
+from mast.access.declarations import Declaration
+from mast.audit.store import AuditStore
+from mast.config import Partnership
+from mast.schema import Refused
+from mast.search.models import POSSIBLE_PROBABILITY, PersonView, SearchRequest, SearchResponse
+from mast.search.person import person_view
+from mast.search.query import IndexReading, search
+from mast.search.store import SearchStore, StoredSearch, new_search_id
+
+#: Who may search and open people: practitioners, and stewards (who must find the records they
+#: correct; every search of theirs is declared and audited the same way).
+SEARCHERS: tuple[Group, ...] = ("practitioners", "data-stewards")
+
+
+def purpose_of(declaration: Declaration) -> str:
+    """The declared purpose as audited (an "other" gateway's named basis in brackets after it)."""
+    if not declaration.gateway_other:
+        return declaration.purpose
+    return f"{declaration.purpose} [{declaration.gateway_other}]"
+
+
+def declared_search(caller: Caller, request: SearchRequest, index: IndexReading, audit: AuditStore,
+                    searches: SearchStore, request_id: str | None = None) -> SearchResponse:
+    """Search under the request's declaration: audited, then kept (so its people can be opened)."""
+    caller.require(*SEARCHERS)
+    outcome = search(index, request.query)
+    search_id = new_search_id()
+    declaration = request.declaration
+    audit.write(caller.audit_event(
+        request_id, action="search", gateway=declaration.gateway, purpose=purpose_of(declaration),
+        search_id=search_id, search_terms=request.query.model_dump_json(exclude_none=True),
+        people_returned=tuple(p.shown.person_id for p in outcome.people), record_ids=tuple(outcome.record_ids),
+        records_returned=len(outcome.record_ids), sensitive_returned=outcome.sensitive,
+        detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out}),
+    ))
+    searches.save(StoredSearch(
+        search_id=search_id, user_sub=caller.sub, created_at=dt.datetime.now(dt.UTC),
+        people={p.shown.person_id: p.record_ids for p in outcome.people},
+        gateway=declaration.gateway, purpose=purpose_of(declaration),
+    ))
+    return SearchResponse(
+        search_id=search_id, kind=outcome.kind, people=[p.shown for p in outcome.people], left_out=outcome.left_out,
+        bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY},
+    )
+
+
+def open_person(caller: Caller, person_id: str, search_id: str, index: IndexReading, audit: AuditStore,
+                searches: SearchStore, partnership: Partnership, request_id: str | None = None) -> PersonView:
+    """A person returned by the caller's own search, audited (record ids shown) before answering."""
+    caller.require(*SEARCHERS)
+    if not search_id:
+        raise Refused("open a person through a search: add ?search=<search_id>")
+    if len(search_id) > 100 or len(person_id) > 200:
+        raise Refused("no such search of yours", 404)
+    stored = searches.load(search_id)
+    if stored is None or stored.user_sub != caller.sub:
+        raise Refused("no such search of yours (it may have expired): search again", 404)
+    if person_id not in stored.people:
+        raise Refused("that search did not return this person", 403)
+    outcome = person_view(index, stored, person_id, partnership)
+    audit.write(caller.audit_event(
+        request_id, action="open-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
+        people_returned=(person_id,), record_ids=tuple(outcome.record_ids),
+        records_returned=len(outcome.view.records), sensitive_returned=outcome.sensitive,
+    ))
+    return outcome.view

@@ -1,0 +1,220 @@
+"""The bodies of the search routes, as pydantic models: the handler validates with them and the OpenAPI
+document is generated from them, so the two cannot disagree."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from mast.access.declarations import Declaration
+from mast.normalise.postcodes import parse_postcode
+from mast.schema import StrictModel, clean_text, optional_clean
+
+#: Possible: better than even odds; below this a candidate is not shown at all. (Strong is the live
+#: model's own link threshold: :func:`mast.search.query.band_of`.)
+POSSIBLE_PROBABILITY = 0.5
+#: At most this many people are listed; the rest are counted in ``left_out``.
+MAX_PEOPLE = 50
+
+Name = Annotated[str | None, Field(max_length=100, description="a name as the practitioner knows it; nicknames and "
+                                   "typos are allowed for"), AfterValidator(optional_clean)]
+AddressLine = Annotated[str | None, Field(max_length=200, description="an address line"),
+                        AfterValidator(optional_clean)]
+
+
+# ----------------------------------------------------------------------------------- search request
+class DateOfBirthQuery(StrictModel):
+    """A date of birth as far as it is known: any of day, month, year (a day needs its month)."""
+
+    day: int | None = Field(default=None, ge=1, le=31)
+    month: int | None = Field(default=None, ge=1, le=12)
+    year: int | None = Field(default=None, ge=1880, le=2100)
+
+    @model_validator(mode="after")
+    def _possible(self) -> DateOfBirthQuery:
+        if self.day is not None and self.month is None:
+            raise ValueError("a day of birth needs its month")
+        if self.day is not None and self.month is not None:
+            leap_or_year = self.year if self.year is not None else 2000  # 29 February exists in some year
+            if self.day > calendar.monthrange(leap_or_year, self.month)[1]:
+                raise ValueError(f"there is no {self.day}/{self.month:02d}" + (f"/{self.year}" if self.year else ""))
+        if self.year is not None and self.year > dt.date.today().year:
+            raise ValueError("the date of birth is in the future")
+        if self.complete and self.as_date() > dt.date.today():
+            raise ValueError("the date of birth is in the future")
+        return self
+
+    @property
+    def complete(self) -> bool:
+        return self.day is not None and self.month is not None and self.year is not None
+
+    @property
+    def empty(self) -> bool:
+        return self.day is None and self.month is None and self.year is None
+
+    def as_date(self) -> dt.date:
+        assert self.day is not None and self.month is not None and self.year is not None
+        return dt.date(self.year, self.month, self.day)
+
+
+class SearchQuery(StrictModel):
+    """Whom or where to look for. A person search needs a family name and a given name or a date of
+    birth; an address search needs a postcode, or address lines 1 and 2. A query may be both."""
+
+    given_name: Name = None
+    middle_name: Name = None
+    family_name: Name = None
+    dob: DateOfBirthQuery | None = None
+    address_line1: AddressLine = None
+    address_line2: AddressLine = None
+    postcode: Annotated[str | None, Field(max_length=16, description="a UK postcode")] = None
+
+    @model_validator(mode="after")
+    def _enough(self) -> SearchQuery:
+        if self.postcode is not None:
+            if not self.postcode.strip():
+                object.__setattr__(self, "postcode", None)
+            else:
+                parsed = parse_postcode(clean_text(self.postcode))
+                if not parsed.formatted:
+                    raise ValueError("the postcode is not a UK postcode")
+                object.__setattr__(self, "postcode", parsed.formatted)
+        if self.dob is not None and self.dob.empty:
+            object.__setattr__(self, "dob", None)
+        if self.is_person_search or self.is_address_search:
+            return self
+        missing: list[str] = []
+        if not self.family_name:
+            missing.append("a family name")
+        if not (self.given_name or self.dob):
+            missing.append("a given name or a date of birth")
+        address = "a postcode, or address lines 1 and 2"
+        raise ValueError(
+            f"too little to search on: a person search also needs {' and '.join(missing)}; "
+            f"an address search needs {address}"
+        )
+
+    @property
+    def is_person_search(self) -> bool:
+        return bool(self.family_name and (self.given_name or self.dob))
+
+    @property
+    def is_address_search(self) -> bool:
+        return bool(self.postcode or (self.address_line1 and self.address_line2))
+
+
+class SearchRequest(StrictModel):
+    """``POST /api/search``: the declaration made for this search, and the query."""
+
+    declaration: Declaration
+    query: SearchQuery
+
+
+# ---------------------------------------------------------------------------------- search response
+Band = Literal["strong", "possible"]
+
+
+class WhyField(StrictModel):
+    """What one field added to the match, in bits (log2 odds): + for, - against."""
+
+    field: str = Field(description="the compared field, e.g. given_name, dob, address")
+    level: str = Field(description="how the field compared, e.g. exact, nickname, swapped")
+    explanation: str
+    weight: float
+
+
+class PossiblePerson(StrictModel):
+    """Just enough to choose: counts and records come after the choice (``GET /api/people/{id}``)."""
+
+    person_id: str
+    name: str
+    date_of_birth: dt.date | None
+    postcode_district: str | None = Field(description="outward code only; none when known only from sensitive records")
+    band: Band
+    probability: float = Field(ge=0, le=1)
+    why: list[WhyField]
+
+
+class SearchResponse(StrictModel):
+    search_id: str = Field(description="pass as ?search= to open one of these people")
+    kind: Literal["person", "address", "person-and-address"]
+    people: list[PossiblePerson] = Field(description=f"best first, at most {MAX_PEOPLE}")
+    left_out: int = Field(ge=0, description="possible people beyond the listed ones")
+    bands: dict[Band, float] = Field(description="the lowest probability of each band")
+
+
+# ------------------------------------------------------------------------------------- person view
+class Contact(StrictModel):
+    name: str | None = None
+    team: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class InvolvementCounts(StrictModel):
+    """Records by how long ago they were dated; the four bands add up to ``total``."""
+
+    within_1_month: int
+    from_1_to_3_months: int
+    from_3_to_6_months: int
+    from_6_to_12_months: int
+    total: int
+
+
+class PersonRecord(StrictModel):
+    """One partner's record. A sensitive record carries only partner, date and contact."""
+
+    record_id: str | None = Field(description="absent for a sensitive record (it carries the case reference)")
+    partner: str
+    partner_name: str
+    feed: str
+    record_date: dt.date
+    sensitive: bool
+    contact: Contact
+    case_ref: str | None = None
+    full_name: str | None = None
+    date_of_birth: dt.date | None = None
+    full_address: str | None = None
+
+
+class HouseholdMember(StrictModel):
+    """Someone else known at the address (never someone whose only records there are sensitive)."""
+
+    person_id: str | None = Field(description="set only when this search also returned them, so they can be opened")
+    name: str
+    date_of_birth: dt.date | None
+    records: int
+
+
+class AddressHousehold(StrictModel):
+    address: str
+    others: list[HouseholdMember]
+
+
+class PersonView(StrictModel):
+    person_id: str
+    search_id: str
+    name: str
+    date_of_birth: dt.date | None
+    involvement: InvolvementCounts
+    records: list[PersonRecord] = Field(description="the last 12 months, newest first")
+    addresses: list[AddressHousehold] = Field(description="the person's addresses with the others known there")
+
+
+# ---------------------------------------------------------------------------------------- coverage
+class FeedCoverage(StrictModel):
+    feed: str
+    name: str
+    partner: str
+    partner_name: str
+    state: Literal["sample", "live"]
+    last_accepted: str | None = Field(description="when its last accepted upload arrived (ISO 8601), if ever")
+
+
+class CoverageResponse(StrictModel):
+    feeds: list[FeedCoverage]
+
+

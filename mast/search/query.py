@@ -1,0 +1,223 @@
+"""A search: a query to the possible people (or dwellings' people) it may be about, in the one ranking.
+
+It reads the index through :class:`IndexReading` and scores with the same model and lookup keys the
+link used (:mod:`mast.linkage.scorer`), so a search can never disagree with how the records were
+linked. The list shows just enough to choose (name, date of birth, postcode district, band, why).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from mast.index.address_keys import INDEX_KEY_RULES
+from mast.index.layout import IndexedRecord
+from mast.linkage.keys import LOOKUP_KEYS
+from mast.linkage.model import Model
+from mast.linkage.scorer import ScoredCandidate, prepare_query, query_keys, rank_people, score_query
+from mast.normalise.postcodes import parse_postcode
+from mast.search.models import (
+    MAX_PEOPLE,
+    POSSIBLE_PROBABILITY,
+    Band,
+    PossiblePerson,
+    SearchQuery,
+    WhyField,
+)
+
+#: A lookup key held by more records than this is skipped, as the link skips blocks that large.
+MAX_RECORDS_PER_KEY = 500
+#: Records read from one address for the household view (a hostel can hold hundreds).
+MAX_RECORDS_PER_ADDRESS = 300
+#: Address comparison levels that mean "this very dwelling".
+_SAME_DWELLING = ("uprn", "home", "building")
+
+
+class IndexReading(Protocol):
+    """What search needs of the index (:class:`mast.index.IndexReader` is the real one)."""
+
+    def model(self) -> Model: ...
+    def key_salt(self) -> str: ...
+    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None) -> dict[str, list[str]]: ...
+    def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]: ...
+    def person_record_ids(self, person_id: str) -> list[str]: ...
+    def address_record_ids(self, address_id: str) -> list[str]: ...
+
+
+# ------------------------------------------------------------------------------------------ search
+@dataclass(frozen=True)
+class FoundPerson:
+    """One possible person: what the list shows, and the record ids behind it (for the audit)."""
+
+    shown: PossiblePerson
+    record_ids: tuple[str, ...]
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    kind: Literal["person", "address"]
+    people: list[FoundPerson]
+    left_out: int
+    #: the probability from which a match is strong: the live model's link threshold
+    strong: float
+
+    @property
+    def record_ids(self) -> list[str]:
+        return [rid for p in self.people for rid in p.record_ids]
+
+    @property
+    def sensitive(self) -> bool:
+        return any(p.sensitive for p in self.people)
+
+
+def linkage_query(query: SearchQuery) -> dict[str, Any]:
+    """The query in the linkage columns (a partial date of birth is not scored; see :func:`_dob_fits`)."""
+    dob = query.dob.as_date().isoformat() if query.dob is not None and query.dob.complete else None
+    return {
+        "given_name": query.given_name,
+        "middle_name": query.middle_name,
+        "family_name": query.family_name,
+        "dob": dob,
+        "address_line1": query.address_line1,
+        "address_line2": query.address_line2,
+        "postcode": query.postcode,
+    }
+
+
+def band_of(probability: float, strong: float) -> Band | None:
+    """``strong`` at the live model's own link threshold (``strong``), ``possible`` from even odds."""
+    if probability >= strong:
+        return "strong"
+    if probability >= POSSIBLE_PROBABILITY:
+        return "possible"
+    return None
+
+
+def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> SearchOutcome:
+    """Every possible person the query may be about, best first (at most ``limit`` listed)."""
+    model = index.model()
+    wanted = prepare_query(linkage_query(query))  # normalised once: its keys and its scores
+    salt = index.key_salt()
+    keys = query_keys(wanted, salt, LOOKUP_KEYS if query.is_person_search else INDEX_KEY_RULES)
+    found = index.record_ids_for_keys(keys, max_per_key=MAX_RECORDS_PER_KEY) if keys else {}
+    candidate_ids = list(dict.fromkeys(rid for ids in found.values() for rid in ids))
+    candidates = [r for r in index.records(candidate_ids) if _dob_fits(query, r)]
+    scored = score_query(model, wanted, [r.linkage_fields() for r in candidates],
+                         [r.term_frequencies for r in candidates]) if candidates else []
+    by_id = {r.record_id: r for r in candidates}
+    kind: Literal["person", "address"] = "person" if query.is_person_search else "address"
+    if kind == "person":
+        people = _people(scored, by_id, model.threshold)
+    else:
+        people = _people_at_addresses(index, scored, by_id, query)
+    return SearchOutcome(kind, people[:limit], max(0, len(people) - limit), model.threshold)
+
+
+def _dob_fits(query: SearchQuery, record: IndexedRecord) -> bool:
+    """A partial date of birth narrows the candidates: the year must agree, and the month must agree
+    with the record's month or (day and month swapped) its day. A complete date is scored instead."""
+    dob = query.dob
+    if dob is None or dob.complete or record.dob is None:
+        return True
+    if dob.year is not None and record.dob.year != dob.year:
+        return False
+    if dob.month is not None and dob.month not in (record.dob.month, record.dob.day):
+        return False
+    if dob.day is not None and dob.day not in (record.dob.day, record.dob.month):
+        return False
+    return True
+
+
+def _why(candidate: ScoredCandidate) -> list[WhyField]:
+    return [WhyField(field=f.comparison, level=f.level, explanation=f.explanation, weight=round(f.weight, 2))
+            for f in candidate.explanation.fields if f.level != "missing"]
+
+
+def _people(scored: Sequence[ScoredCandidate], by_id: Mapping[str, IndexedRecord],
+            strong: float) -> list[FoundPerson]:
+    """The possible people, in the one ranking (:func:`mast.linkage.scorer.rank_people`), each shown
+    by their best record."""
+    person_of = {rid: record.person_id for rid, record in by_id.items()}
+    people = []
+    for ranked in rank_people(scored, person_of, POSSIBLE_PROBABILITY):
+        best = ranked.best
+        records = [by_id[c.record_id] for c in ranked.matched]
+        display = by_id[best.record_id]
+        band = band_of(best.probability, strong)
+        assert band is not None
+        shown = PossiblePerson(
+            person_id=ranked.person_id, name=full_name(display) or "(no name recorded)",
+            date_of_birth=display.dob, postcode_district=_district(records), band=band,
+            probability=round(best.probability, 4), why=_why(best),
+        )
+        people.append(FoundPerson(shown, tuple(r.record_id for r in records), any(r.sensitive for r in records)))
+    return people
+
+
+def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
+                         by_id: Mapping[str, IndexedRecord], query: SearchQuery) -> list[FoundPerson]:
+    """An address search: the dwellings the query names, and everyone known at them, except anyone
+    whose only records there are sensitive."""
+    dwellings: dict[str, ScoredCandidate] = {}
+    # a postcode alone names every dwelling in it; with an address line, only that dwelling
+    accepted = _SAME_DWELLING if query.address_line1 else (*_SAME_DWELLING, "postcode")
+    for candidate in scored:
+        record = by_id[candidate.record_id]
+        level = next((f.level for f in candidate.explanation.fields if f.comparison == "address"), "missing")
+        if record.address_id and level in accepted:
+            previous = dwellings.get(record.address_id)
+            if previous is None or candidate.weight > previous.weight:
+                dwellings[record.address_id] = candidate
+    people: list[FoundPerson] = []
+    seen: set[str] = set()
+    for address_id, candidate in sorted(dwellings.items(), key=lambda item: -item[1].weight):
+        at_address = index.records(index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS])
+        by_person: dict[str, list[IndexedRecord]] = defaultdict(list)
+        for record in at_address:
+            by_person[record.person_id].append(record)
+        address = next(f for f in candidate.explanation.fields if f.comparison == "address")
+        why = [WhyField(field="address", level=address.level, explanation=address.explanation,
+                        weight=round(address.weight, 2))]
+        band: Band = "strong" if address.level in ("uprn", "home") else "possible"
+        for person_id, records in sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True):
+            open_records = [r for r in records if not r.sensitive]
+            if not open_records or person_id in seen:
+                continue
+            seen.add(person_id)
+            display = max(open_records, key=lambda r: r.record_date)
+            shown = PossiblePerson(
+                person_id=person_id, name=full_name(display) or "(no name recorded)", date_of_birth=display.dob,
+                postcode_district=_district(open_records), band=band, probability=round(candidate.probability, 4),
+                why=why,
+            )
+            people.append(FoundPerson(shown, tuple(r.record_id for r in open_records), False))
+    return people
+
+
+def latest_date(records: Sequence[IndexedRecord]) -> dt.date:
+    return max(r.record_date for r in records)
+
+
+def _district(records: Iterable[IndexedRecord]) -> str | None:
+    """The outward code of the person's most recent non-sensitive postcode (none from sensitive ones)."""
+    for record in sorted(records, key=lambda r: r.record_date, reverse=True):
+        if not record.sensitive and record.postcode:
+            outward = parse_postcode(record.postcode).outward
+            if outward:
+                return outward
+    return None
+
+
+def full_name(record: IndexedRecord) -> str:
+    return " ".join(p for p in (record.given_name, record.middle_name, record.family_name) if p)
+
+
+def full_address(record: IndexedRecord) -> str:
+    postcode = parse_postcode(record.postcode).formatted or record.postcode
+    return ", ".join(p for p in (record.address_line1, record.address_line2, postcode) if p)
+
+

@@ -1,0 +1,83 @@
+"""Stored searches: what a search returned, kept so that only its own user can open only the people
+it returned (DESIGN.md, "Security model"); the person view checks every opening against one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+#: How long a search may be used to open the people it returned.
+SEARCH_TTL = dt.timedelta(hours=12)
+
+# ------------------------------------------------------------------------------------- stored search
+@dataclass(frozen=True)
+class StoredSearch:
+    """What a search returned, kept so that only its own user can open only the people it returned."""
+
+    search_id: str
+    user_sub: str
+    created_at: dt.datetime
+    people: dict[str, tuple[str, ...]]  # person id -> record ids the search matched
+    #: the declaration the search was made under: opening a person is audited under it too
+    gateway: str = ""
+    purpose: str = ""
+
+    @property
+    def expired(self) -> bool:
+        return dt.datetime.now(dt.UTC) >= self.created_at + SEARCH_TTL
+
+
+def new_search_id() -> str:
+    return "s-" + secrets.token_urlsafe(18)
+
+
+class SearchStore:
+    """Searches in the control table: ``SEARCH#<id>`` / ``SEARCH``, expiring with the table's TTL."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.table_name = table_name
+        self.client = client
+
+    def save(self, search: StoredSearch) -> None:
+        expires = search.created_at + SEARCH_TTL
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                "pk": {"S": f"SEARCH#{search.search_id}"},
+                "sk": {"S": "SEARCH"},
+                "user_sub": {"S": search.user_sub},
+                "created_at": {"S": search.created_at.isoformat()},
+                "expires_at": {"N": str(int(expires.timestamp()))},
+                "people": {"S": json.dumps({p: list(r) for p, r in search.people.items()})},
+                "gateway": {"S": search.gateway},
+                "purpose": {"S": search.purpose or "-"},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def load(self, search_id: str) -> StoredSearch | None:
+        """The search, or None when there is none (or it has expired, whatever the TTL sweeper did)."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"SEARCH#{search_id}"}, "sk": {"S": "SEARCH"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        stored = StoredSearch(
+            search_id=search_id,
+            user_sub=item["user_sub"]["S"],
+            created_at=dt.datetime.fromisoformat(item["created_at"]["S"]),
+            people={p: tuple(r) for p, r in json.loads(item["people"]["S"]).items()},
+            gateway=item.get("gateway", {}).get("S", ""),
+            purpose=item.get("purpose", {}).get("S", ""),
+        )
+        return None if stored.expired else stored
+
+

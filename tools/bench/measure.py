@@ -1,0 +1,79 @@
+"""Run one side of a benchmark in its own process and measure its time and peak memory.
+
+Each side (MAST, Splink) runs as ``python -m tools.bench.side …`` so that the two peaks are
+separable and neither side's imports or caches help the other. Peak memory is the largest sum,
+over the child and every process it starts (MAST's pool workers), of proportional set size (PSS:
+shared pages divided among the processes sharing them, so forked workers are not counted twice),
+sampled every 50 ms with psutil. Falls back to RSS where PSS is unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+
+def _tree_memory(proc: Any) -> tuple[int, int]:
+    import psutil
+
+    pss = rss = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0
+    for p in procs:
+        try:
+            info = p.memory_full_info()
+            pss += getattr(info, "pss", info.rss)
+            rss += info.rss
+        except psutil.Error:
+            continue
+    return pss, rss
+
+
+def run_side(args: list[str], timeout: float = 3600.0, module: str = "tools.bench.side") -> dict[str, Any]:
+    """Run ``python -m <module> <args>``; its JSON result plus ``peak_pss_mb``/``wall_seconds``."""
+    import psutil
+
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    proc = psutil.Process(child.pid)
+    peak = {"pss": 0, "rss": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            pss, rss = _tree_memory(proc)
+            peak["pss"] = max(peak["pss"], pss)
+            peak["rss"] = max(peak["rss"], rss)
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        out, err = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        done.set()
+        return {"error": f"timed out after {timeout:.0f} s"}
+    finally:
+        done.set()
+        watcher.join()
+    wall = time.perf_counter() - started
+    result: dict[str, Any]
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        tail = "\n".join(err.strip().splitlines()[-5:])
+        result = {"error": f"exit {child.returncode}: {tail}"}
+    else:
+        result = json.loads(lines[-1])
+    result["peak_pss_mb"] = round(peak["pss"] / 2**20, 1)
+    result["peak_rss_mb"] = round(peak["rss"] / 2**20, 1)
+    result["wall_seconds"] = round(wall, 2)
+    return result

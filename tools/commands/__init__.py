@@ -1,0 +1,1 @@
+"""Subcommands of `mast`, one module each; see :mod:`tools.cli`."""
