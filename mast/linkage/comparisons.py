@@ -36,7 +36,6 @@ from mast.linkage.predicates import (
     EditSimilarity,
     Exact,
     Initial,
-    InNamesOf,
     JaroWinkler,
     KnownByMiddleName,
     LevelIn,

@@ -230,41 +230,6 @@ class RecordTable:
         with np.errstate(divide="ignore"):
             era[rows] = np.where(given_tf > 0, (1.0 + others) / (1.0 / given_tf + born_in), 0.0)
         return full, era
-        day = (self.dob.astype(np.int64) - int(self.dob[has_dob].min())) if has_dob.any() else self.dob.astype(np.int64)
-        width = np.int64(len(self.vocabs.names) + 1)
-        # people per full name: distinct dates of birth among its records
-        rows = np.nonzero(named)[0]
-        name_key = self.given[rows].astype(np.int64) * width + self.family[rows]
-        names, name_of = unique_inverse(name_key)
-        dated = has_dob[rows]
-        person_key = np.unique(name_of[dated].astype(np.int64) << 20 | day[rows][dated])
-        holders = np.bincount(person_key >> 20, minlength=len(names))
-        people = len(person_key)
-        independent = self.tf["given"][rows].astype(np.float64) * self.tf["family"][rows]
-        others = np.maximum(holders[name_of] - 1, 0)
-        with np.errstate(divide="ignore"):
-            full[rows] = np.where(independent > 0, (1.0 + others) / (1.0 / independent + people), 0.0)
-        # people per given name and year of birth: distinct family name and date of birth among them;
-        # people per year: distinct full name and date of birth
-        rows = np.nonzero((self.given >= 0) & has_dob)[0]
-        year = self.dob_parts()[0][rows].astype(np.int64)
-        cohort, cohort_of = unique_inverse(self.given[rows].astype(np.int64) << 12 | year)
-        with_family = self.family[rows] >= 0
-        member = np.unique(cohort_of[with_family].astype(np.int64) << 40
-                           | self.family[rows][with_family].astype(np.int64) << 20 | day[rows][with_family])
-        in_cohort = np.bincount(member >> 40, minlength=len(cohort))
-        everyone = np.unique(year[with_family] << 40 | name_of_rows(name_key, names, self, rows[with_family]) << 20
-                             | day[rows][with_family])
-        years, born = np.unique(everyone >> 40, return_counts=True)
-        born_in = np.zeros(len(rows), np.float64)
-        at = np.searchsorted(years, year)
-        found = (at < len(years)) & (years[np.minimum(at, len(years) - 1)] == year)
-        born_in[found] = born[at[found]]
-        given_tf = self.tf["given"][rows].astype(np.float64)
-        others = np.maximum(in_cohort[cohort_of] - 1, 0)
-        with np.errstate(divide="ignore"):
-            era[rows] = np.where(given_tf > 0, (1.0 + others) / (1.0 / given_tf + born_in), 0.0)
-        return full, era
 
     # ------------------------------------------------------------------ combining
     def take(self, rows: np.ndarray) -> RecordTable:

@@ -32,7 +32,9 @@ TITLES = frozenset(
     "MAJ GEN BRIG CPL PTE PVT ADM CMDR MARCHIONESS HRH VEN VERY THE".split()
 )
 #: Titles that are also given names (Queen R Tobin, Earl Jones, Major Smith): before another name they
-#: may be either, so ingest keeps them; only linkage, which sees the whole name, may read them as titles.
+#: may be either, so ingest keeps them; only linkage, which sees the whole name, may read them as titles,
+#: and only in the title position, before another given name ("Major Tom"): alone, or after the first
+#: given name, they are the person's name.
 TITLE_GIVEN_NAMES = frozenset(
     "KING QUEEN PRINCE PRINCESS EARL MAJOR MARQUIS MARQUESS DUKE DUCHESS COUNT COUNTESS BARON "
     "DEACON CANON GENERAL ADMIRAL BISHOP".split()
@@ -45,9 +47,6 @@ LEADING_TITLES = TITLES - TITLE_GIVEN_NAMES
 SURNAME_TITLES = frozenset("KING LORD EARL DUKE MAJOR PRINCE BARON MASTER BISHOP CANON DEACON GENERAL".split())
 #: Particles that begin a family name ("de Salisbury"): never a given name on their own.
 PARTICLES = frozenset("DE DU DA DI DEL DELLA LE LA VAN VON DER DEN OF".split())
-#: Titles that are also given names (King Cole, Queen Latifah, Earl Grey, Prince, Major, Marquis): in the
-#: given-name field a title only in the title position, before another given name ("Major Tom").
-GIVEN_NAME_TITLES = frozenset("KING QUEEN EARL PRINCE PRINCESS MAJOR MARQUIS DUKE BARON DEACON".split())
 #: Particles that are also given names: never dropped where a given name stands.
 GIVEN_NAME_PARTICLES = frozenset({"DELLA"})
 SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
@@ -99,8 +98,8 @@ def clean_given(raw: str | None) -> tuple[str, str]:
     stops become single letters. ``Mary-Jane`` gives ``("MARY", "JANE")``: the second part reads as
     a middle name, which is what the middle-name comparison expects.
     """
-    words = [w for w in _tokens(raw) if w not in SUFFIXES and (w not in TITLES or w in GIVEN_NAME_TITLES)]
-    while words and words[0] in GIVEN_NAME_TITLES and len(words) > 1 and len(words[1]) > 1:
+    words = [w for w in _tokens(raw) if w not in SUFFIXES and (w not in TITLES or w in TITLE_GIVEN_NAMES)]
+    while words and words[0] in TITLE_GIVEN_NAMES and len(words) > 1 and len(words[1]) > 1:
         words = words[1:]  # a title in the title position (Major Tom, Prince Harry, Mr King Charles)
     if words and words[0] in PARTICLES and words[0] not in GIVEN_NAME_PARTICLES:
         return "", ""  # "de" of "de Salisbury" typed as a first name
@@ -114,7 +113,7 @@ def clean_middle(raw: str | None) -> str:
     """Middle names, folded, titles and particles dropped, space separated. A middle name that is also a
     title or particle (``EARL``, ``DELLA``) stands where a name stands and is kept."""
     return " ".join(w for w in _tokens(raw) if w not in SUFFIXES
-                    and (w not in TITLES or w in GIVEN_NAME_TITLES)
+                    and (w not in TITLES or w in TITLE_GIVEN_NAMES)
                     and (w not in PARTICLES or w in GIVEN_NAME_PARTICLES))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from mast.linkage.link import LinkOptions, Linker
+from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.table import prepare_records
 from mast.normalise.names import clean_given, clean_middle, name_parts
 from tests.unit.test_linkage_households import build_town, household
