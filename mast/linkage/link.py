@@ -359,7 +359,8 @@ class Linker:
             ok = guards == 0
             scorer = _Scorer(table, model, pool, options.parallel_min_pairs)
             labels, cstats = cluster(len(table), lo[ok], hi[ok], scorer, model.threshold_weight, model.conflict_bf,
-                                     constraints, options.max_complete, undated=table.dob == MISSING_DAY)
+                                     constraints, options.max_complete, undated=table.dob == MISSING_DAY,
+                                     home=table.dwelling)
             timings["cluster"] = time.perf_counter() - t
         finally:
             if pool is not None:
@@ -452,7 +453,7 @@ class Linker:
         scorer = _Scorer(combined, self.model, None, 0)
         region_labels, _ = cluster(len(combined), lo[edge], hi[edge], scorer, self.model.threshold_weight,
                                    self.model.conflict_bf, local, self.options.max_complete, rows=region,
-                                   undated=combined.dob == MISSING_DAY)
+                                   undated=combined.dob == MISSING_DAY, home=combined.dwelling)
         before = self.person_ids_of(labels, combined, region)
         # keep existing labels where a new cluster contains an existing person
         new_labels = labels.copy()

@@ -42,6 +42,10 @@ TITLE_GIVEN_NAMES = frozenset(
 #: The titles ingest removes from the front of a forename or whole name ("Mrs Sarah" -> "Sarah"):
 #: every title that is never also a given name. The one list: ``mast.feeds.columns`` reads it.
 LEADING_TITLES = TITLES - TITLE_GIVEN_NAMES
+#: Of those, the ones people are named (Queen, Earl, Prince, King, Major, Marquis, Duke, Baron, Deacon):
+#: linkage keeps them where a given name stands. The others (General, Bishop, Count ...) are titles
+#: to linkage wherever they stand: alone in a given-name field they are a title with the name left out.
+NAMED_TITLES = frozenset("KING QUEEN PRINCE PRINCESS EARL MAJOR MARQUIS DUKE BARON DEACON".split())
 #: Titles that are also English surnames (KING, LORD, BISHOP): in the family-name field such a word is
 #: the surname unless another word there is ("Lord Byron" gives BYRON, "King" stays KING).
 SURNAME_TITLES = frozenset("KING LORD EARL DUKE MAJOR PRINCE BARON MASTER BISHOP CANON DEACON GENERAL".split())
@@ -98,8 +102,8 @@ def clean_given(raw: str | None) -> tuple[str, str]:
     stops become single letters. ``Mary-Jane`` gives ``("MARY", "JANE")``: the second part reads as
     a middle name, which is what the middle-name comparison expects.
     """
-    words = [w for w in _tokens(raw) if w not in SUFFIXES and (w not in TITLES or w in TITLE_GIVEN_NAMES)]
-    while words and words[0] in TITLE_GIVEN_NAMES and len(words) > 1 and len(words[1]) > 1:
+    words = [w for w in _tokens(raw) if w not in SUFFIXES and (w not in TITLES or w in NAMED_TITLES)]
+    while words and words[0] in NAMED_TITLES and len(words) > 1 and len(words[1]) > 1:
         words = words[1:]  # a title in the title position (Major Tom, Prince Harry, Mr King Charles)
     if words and words[0] in PARTICLES and words[0] not in GIVEN_NAME_PARTICLES:
         return "", ""  # "de" of "de Salisbury" typed as a first name
@@ -113,7 +117,7 @@ def clean_middle(raw: str | None) -> str:
     """Middle names, folded, titles and particles dropped, space separated. A middle name that is also a
     title or particle (``EARL``, ``DELLA``) stands where a name stands and is kept."""
     return " ".join(w for w in _tokens(raw) if w not in SUFFIXES
-                    and (w not in TITLES or w in TITLE_GIVEN_NAMES)
+                    and (w not in TITLES or w in NAMED_TITLES)
                     and (w not in PARTICLES or w in GIVEN_NAME_PARTICLES))
 
 
