@@ -36,8 +36,8 @@ from mast.linkage.predicates import (
     EditSimilarity,
     Exact,
     Initial,
-    InNamesOf,
     JaroWinkler,
+    KnownByMiddleName,
     LevelIn,
     MidNameSlip,
     NearNickname,
@@ -126,12 +126,33 @@ class Dependence:
 
 
 @dataclass(frozen=True)
+class Combination:
+    """Agreement on several fields whose values are not independent, weighed by how common the
+    combination is rather than by the product of each value's frequency.
+
+    Where ``when`` holds, the pair's evidence from the ``parts`` (term-frequency fields, each weighed
+    on its own by its ``exact`` level) assumes the values combine by chance as often as their
+    frequencies multiply. Where the data shows the combination commoner than that (the ``tf`` column:
+    see :meth:`mast.linkage.table.RecordTable.compute_tf`), the difference, in bits, is taken off
+    ``comparison``'s weight. Never added: a combination rarer than independence keeps its weights."""
+
+    name: str
+    explanation: str
+    when: Predicate
+    tf: str
+    #: (comparison, its term-frequency field) whose frequencies multiply under independence
+    parts: tuple[tuple[str, str], ...]
+    comparison: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole linkage model definition (what training fills with numbers)."""
 
     comparisons: tuple[Comparison, ...]
     guards: tuple[Guard, ...] = field(default_factory=tuple)
     dependences: tuple[Dependence, ...] = field(default_factory=tuple)
+    combinations: tuple[Combination, ...] = field(default_factory=tuple)
 
 
 NULL = "missing"
@@ -148,9 +169,9 @@ GIVEN = Comparison(
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
-        Level("swapped", "given name written as the middle name, given and family names typed in each other's"
-              " fields (a slip allowed)",
-              Or((InNamesOf("given", "middle"), Reversed("given", "family"), Crossed(both=False))),
+        Level("swapped", "known by a middle name (the given name is the other's middle name, and the record names"
+              " no one else), or given and family names typed in each other's fields (a slip allowed)",
+              Or((KnownByMiddleName(), Reversed("given", "family"), Crossed(both=False))),
               0.01),
         Level("initial", "only an initial on one side, and it agrees", Initial("given"), 0.02),
         Level("similar", "similar spelling or sound (Jaro-Winkler >= 0.80 or same NYSIIS)",
@@ -264,12 +285,16 @@ def _levels(comparison: Comparison, *labels: str) -> LevelIn:
 GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo", "nickname_slip")
 FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
 
+#: two valid NHS numbers that agree: the NHS gave them to one person, whatever the given names say
+NHS_AGREES = _levels(NHS, "exact")
+SAME_HOME = _levels(ADDRESS, "uprn", "home", "home_slip", "building")
+
 GUARDS: tuple[Guard, ...] = (
     Guard(
         "twins",
         "same date of birth (or one slip from it) but a different given name: twins, or another child of the"
-        " household",
-        And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"))),
+        " household (unless both records carry one valid NHS number: one person under two given names)",
+        And((_levels(GIVEN, ELSE), _levels(DOB, "exact", "swapped", "typo"), Not(NHS_AGREES))),
     ),
     Guard(
         "twins_of_each_sex",
@@ -295,6 +320,13 @@ GUARDS: tuple[Guard, ...] = (
         And((_levels(FAMILY, ELSE), _levels(DOB, "two_slips", ELSE))),
     ),
     Guard(
+        "household_member_without_dob",
+        "a record with no date of birth at the same home as a record whose given name is a different name (or"
+        " only sounds like it): another member of the household, since nothing but the names could tell them"
+        " apart",
+        And((_levels(GIVEN, "similar", ELSE), _levels(DOB, NULL), SAME_HOME, Not(NHS_AGREES))),
+    ),
+    Guard(
         "nhs_numbers_differ",
         "two valid, different NHS numbers: the NHS gives one person one number",
         _levels(NHS, ELSE),
@@ -317,4 +349,22 @@ DEPENDENCES: tuple[Dependence, ...] = (
     ),
 )
 
-DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES)
+COMBINATIONS: tuple[Combination, ...] = (
+    Combination(
+        "full_name",
+        "the same given and family name, weighed by how many people the data shows holding the full name"
+        " (MOHAMMED KHAN is far commoner than MOHAMMED's frequency times KHAN's): namesakes",
+        And((_levels(GIVEN, "exact"), _levels(FAMILY, "exact"),
+             Not(_levels(ADDRESS, "uprn", "home", "home_slip", "building", "postcode", "street")))),
+        "full_name", (("given_name", "given"), ("family_name", "family")), "family_name",
+    ),
+    Combination(
+        "given_name_in_its_year",
+        "the same given name and dates of birth close, weighed by how common the given name is among people"
+        " born that year (OLIVIA among children born in 2015, not among everyone)",
+        And((_levels(GIVEN, "exact"), _levels(DOB, "exact", "swapped", "typo", "within_year"))),
+        "given_year", (("given_name", "given"),), "given_name",
+    ),
+)
+
+DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS)

@@ -27,7 +27,7 @@ from mast.linkage.table import prepare_records
 
 #: Probe records: the slips the keys are built to survive (nicknames, titles, swapped names and
 #: dates, spacing in postcodes, flats, digits in names, a name only, an address only, a town
-#: only). Invented.
+#: only, a given name that is also a title, a newborn's placeholder name). Invented.
 PROBES: tuple[dict[str, str | None], ...] = (
     {"record_id": "p1", "given_name": "Robert", "middle_name": "James", "family_name": "O'Neill", "dob": "1984-03-07",
      "sex": "M", "address_line1": "Flat 2, 14 Brace Street", "address_line2": "Walsall", "postcode": "WS1 3PS"},
@@ -40,6 +40,9 @@ PROBES: tuple[dict[str, str | None], ...] = (
     {"record_id": "p7", "address_line1": "Flat 3, 8 Lock Lane", "address_line2": "Brownhills, Walsall"},
     {"record_id": "p8", "given_name": "Siobhan", "family_name": "Ní Bhriain", "dob": "1950-01-01", "sex": "F"},
     {"record_id": "p9", "given_name": "Maude", "family_name": "Biggs", "address_line2": "Mayfair"},
+    {"record_id": "p10", "given_name": "Queen", "middle_name": "Earl", "family_name": "Tobin", "dob": "1994-10-30"},
+    {"record_id": "p11", "given_name": "Baby Girl", "family_name": "Ashdown", "dob": "2025-06-14",
+     "postcode": "WS3 1QN"},
 )
 _PROBE_SALT = "fingerprint-probe"
 
@@ -56,6 +59,7 @@ def linkage_fingerprint(rules: tuple[KeyRule, ...]) -> str:
         # what each level and guard tests, with every parameter (predicates are frozen dataclasses)
         "comparisons": {c.name: [[lvl.label, repr(lvl.when)] for lvl in c.levels] for c in settings.comparisons},
         "guards": [[g.name, repr(g.when)] for g in settings.guards],
+        "combinations": [[c.name, repr(c.when), c.tf, c.parts, c.comparison] for c in settings.combinations],
         # what a rule does, not how it is explained
         "rules": [{k: v for k, v in dataclasses.asdict(rule).items() if k != "explanation"} for rule in rules],
         "probe_keys": [key_strings(row, rules) for row in keys],

@@ -35,6 +35,7 @@ from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, m
 from mast.linkage.scorer import QUERY_ID, rank_people, scored_candidates
 from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
 from mast.linkage.training import TrainingOptions, train
+from mast.normalise.dates import MISSING_DAY
 
 #: pairs scored per batch inside a worker (bounds memory: ~60 bytes per pair and comparison)
 BATCH_PAIRS = 1_000_000
@@ -416,7 +417,8 @@ class Linker:
             ok = guards == 0
             scorer = _Scorer(table, model, pool, options.parallel_min_pairs)
             labels, cstats = cluster(len(table), lo[ok], hi[ok], scorer, model.threshold_weight, model.conflict_bf,
-                                     constraints, options.max_complete)
+                                     constraints, options.max_complete, undated=table.dob == MISSING_DAY,
+                                     home=table.dwelling)
             timings["cluster"] = time.perf_counter() - t
         finally:
             if pool is not None:
@@ -506,7 +508,8 @@ class Linker:
         )
         scorer = _Scorer(combined, self.model, None, 0)
         region_labels, _ = cluster(len(combined), lo[edge], hi[edge], scorer, self.model.threshold_weight,
-                                   self.model.conflict_bf, local, self.options.max_complete, rows=region)
+                                   self.model.conflict_bf, local, self.options.max_complete, rows=region,
+                                   undated=combined.dob == MISSING_DAY, home=combined.dwelling)
         before = self.person_ids_of(labels, combined, region)
         # keep existing labels where a new cluster contains an existing person
         new_labels = labels.copy()

@@ -225,7 +225,34 @@ class Model:
             lookup[levels] = True
             inside = lookup[gamma[:, k]]
             weights[inside, c] = w[gamma[inside, c]]
+        self._weigh_combinations(weights, ctx)
         return weights
+
+    def _weigh_combinations(self, weights: np.ndarray, ctx: PairContext) -> None:
+        """Take off what agreement on values that go together was over-counted as independent (see
+        :class:`mast.linkage.comparisons.Combination`)."""
+        tf = ctx.table.tf
+        names = [c.name for c in self.comparisons]
+        for combination in self.settings.combinations:
+            if combination.tf not in tf:
+                continue
+            rows = np.nonzero(combination.when(ctx))[0]
+            if rows.size == 0:
+                continue
+            left, right = ctx.left[rows], ctx.right[rows]
+            joint = np.maximum(tf[combination.tf][left], tf[combination.tf][right]).astype(np.float64)
+            independent = np.ones(rows.size)
+            for comparison, field_name in combination.parts:
+                c = names.index(comparison)
+                exact = self.comparisons[c].index("exact")
+                u = max(float(self.u[comparison][exact]), 1e-12)
+                freq = np.maximum(tf[field_name][left], tf[field_name][right]).astype(np.float64)
+                # the frequency the part's own weight used: its value's, floored as in field_weights, or
+                # the level's u where the value's is unknown
+                independent *= np.where(freq > 0, np.maximum(freq, u * 2.0 ** -self.tf_max_bonus), u)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                excess = np.where(joint > independent, np.log2(joint / independent), 0.0)
+            weights[rows, names.index(combination.comparison)] -= excess.astype(np.float32)
 
     def context_of(self, gamma_row: np.ndarray, comparison: int) -> str | None:
         """The context (if any) in which ``comparison`` was weighed for one pair."""
@@ -264,6 +291,8 @@ class Model:
                 note = f"weighed against different people in the {context.replace('_', ' ')} context"
             elif lvl.tf and abs(w - base) > 1e-6:
                 note = "weighed by how common the value is"
+                if any(comb.comparison == comp.name for comb in self.settings.combinations):
+                    note += " (and, where it goes with another value, how common the combination is)"
             fields.append(FieldWeight(comp.name, lvl.label, lvl.explanation, w, note))
         guards = tuple(g.name for i, g in enumerate(self.settings.guards) if int(scores.guards[k]) >> i & 1)
         weight = scores.prior + sum(f.weight for f in fields)

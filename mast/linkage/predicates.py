@@ -345,6 +345,45 @@ class InNamesOf:
         return f"one record's {self.a} is among the other's {self.b} names"
 
 
+def _names_other(ctx: PairContext, middle: np.ndarray, given: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Where ``where`` holds: does a record with middle names ``middle`` name anyone but the person whose
+    given name is ``given``? True when it has middle names and none of them is ``given`` or its initial."""
+    names = ctx.table.vocabs.names
+    out = np.zeros(ctx.size, bool)
+    rows = np.nonzero(where & (middle >= 0) & (given >= 0))[0]
+    if rows.size:
+        words = names.tokens[middle[rows]]
+        present = words >= 0
+        safe = np.maximum(words, 0)
+        own = given[rows, None]
+        same = (words == own) | ((names.length[safe] == 1) & (names.initial[safe] == names.initial[own]))
+        out[rows] = ~(same & present).any(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class KnownByMiddleName:
+    """One record's given name is among the other's middle names (people are often known by a middle
+    name: Mohammed Imran is Imran), and the first record names no one else: it has no middle name, or
+    its middle names include the other's given name (or its initial).
+
+    Twins named after each other's middle names (Patricia Zofia / Chantelle Patricia) each have a given
+    name of their own, which the other's names do not hold: that is two people, and their given names
+    compare as different (so the twins guard sees them)."""
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        lg, rg = ctx.values("given")
+        lm, rm = ctx.values("middle")
+        left = _among_words(ctx, lg, rm, lg >= 0)
+        left &= ~_names_other(ctx, lm, rg, left)
+        right = _among_words(ctx, rg, lm, rg >= 0)
+        right &= ~_names_other(ctx, rm, lg, right)
+        return left | right
+
+    def describe(self) -> str:
+        return "one record's given name is among the other's middle names, and it names no one else"
+
+
 @dataclass(frozen=True)
 class JaroWinkler:
     field: str
@@ -676,6 +715,6 @@ class Always:
 __all__ = [
     "Agrees", "Always", "And", "Crossed", "DateTypo", "DayMonthSwapped", "DaysApartAtMost", "EditDistanceAtMost",
     "EditSimilarity", "Exact",
-    "InNamesOf", "Initial", "JaroWinkler", "MidNameSlip", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
+    "InNamesOf", "Initial", "JaroWinkler", "KnownByMiddleName", "MidNameSlip", "NearNickname", "ShiftedName", "LevelIn", "MISSING", "Nickname", "Not", "NotComparable", "Null", "Or", "PairContext",
     "DateTwoSlips", "Phonetic", "Predicate", "Reversed", "SameInitial", "SharedToken", "SpacelessNear", "YearsApartAtLeast",
 ]

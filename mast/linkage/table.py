@@ -35,8 +35,14 @@ INPUT_COLUMNS: tuple[str, ...] = (
     "address_line1", "address_line2", "postcode", "nhs_number", "uprn", "record_date",
 )
 
-#: Fields whose exact agreement is weighed by how common the value is (term frequency).
-TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling", "locality", "dob")
+#: Fields whose exact agreement is weighed by how common the value is (term frequency); and two
+#: combinations (see :meth:`RecordTable.compute_tf`): the full name, and the given name among people
+#: born in the same year.
+TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode", "dwelling", "locality", "dob", "full_name",
+                              "given_year")
+
+#: term frequencies of combinations of fields (made from the single fields' ones)
+_COMBINATIONS = frozenset({"full_name", "given_year"})
 
 SEX_CODES = {"F": 1, "FEMALE": 1, "W": 1, "WOMAN": 1, "GIRL": 1, "M": 2, "MALE": 2, "MAN": 2, "BOY": 2}
 
@@ -152,6 +158,8 @@ class RecordTable:
     def compute_tf(self) -> None:
         """Term frequencies from this table's own values (the batch link's population)."""
         for name in TF_FIELDS:
+            if name in _COMBINATIONS:
+                continue
             if name == "dob":
                 self.tf[name] = _value_frequency(self.dob, self.dob != MISSING_DAY)
                 continue
@@ -168,6 +176,60 @@ class RecordTable:
             family = self.family[self.family >= 0]
             as_family = np.bincount(family, minlength=len(self.vocabs.names)).astype(np.float64) / max(len(family), 1)
             self.tf["given"][sole] = np.maximum(self.tf["given"][sole], as_family[self.given[sole]])
+        self.tf["full_name"], self.tf["given_year"] = self._combination_frequencies()
+
+    def _combination_frequencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """How likely another person is to share a record's full name, and its given name among people
+        born in its year: estimated from how many *other people* the data shows with them.
+
+        Names are not independent: MOHAMMED KHAN or GURPREET SANDHU are far commoner than the given
+        name's frequency times the family name's, and OLIVIA among children born in 2015 far commoner
+        than OLIVIA among everyone. Scored as independent, two namesakes born on the same day look like
+        one person; in a city of a million there are many. So for each full name the number of people
+        holding it is counted (distinct dates of birth among its records: one person's records share
+        one), and likewise for each given name and year of birth (distinct family name and date of
+        birth). "Other people" is that count less one, the record's own person.
+
+        A count from a rare name is noise (one person whose date of birth was once mistyped looks
+        like two), so the estimate is shrunk towards independence: with an exponential prior whose
+        mean is the independent frequency, the posterior mean of the frequency per person is
+        ``(1 + others) / (1 / independent + people)``. A name the data shows no other holder of keeps
+        (about) its independent weight; a name thousands hold is weighed by how many do. 0 where the
+        record lacks the parts."""
+        n = len(self)
+        full = np.zeros(n, np.float32)
+        era = np.zeros(n, np.float32)
+        has_dob = self.dob != MISSING_DAY
+        named = (self.given >= 0) & (self.family >= 0)
+        if not (named & has_dob).any():
+            return full, era
+        day = np.minimum(self.dob.astype(np.int64) - int(self.dob[has_dob].min()), (1 << 20) - 1)
+        width = np.int64(len(self.vocabs.names) + 1)
+        # people per full name: distinct dates of birth among its records
+        rows = np.nonzero(named)[0]
+        names, name_of = unique_inverse(self.given[rows].astype(np.int64) * width + self.family[rows])
+        dated = rows[has_dob[rows]]
+        person_key, first = np.unique(name_of[has_dob[rows]].astype(np.int64) << 20 | day[dated], return_index=True)
+        holders = np.bincount(person_key >> 20, minlength=len(names))
+        independent = self.tf["given"][rows].astype(np.float64) * self.tf["family"][rows]
+        others = np.maximum(holders[name_of] - 1, 0)
+        with np.errstate(divide="ignore"):
+            full[rows] = np.where(independent > 0, (1.0 + others) / (1.0 / independent + len(person_key)), 0.0)
+        # people per year of birth (distinct full name and date of birth), and per given name and year
+        # (distinct family name and date of birth)
+        year = self.dob_parts()[0].astype(np.int64)
+        years, born = np.unique(year[dated[first]], return_counts=True)
+        rows = dated
+        cohort, cohort_of = unique_inverse(self.given[rows].astype(np.int64) << 12 | year[rows])
+        _, family_day = unique_inverse(self.family[rows].astype(np.int64) << 20 | day[rows])
+        in_cohort = np.bincount(np.unique(cohort_of.astype(np.int64) << 32 | family_day) >> 32, minlength=len(cohort))
+        at = np.minimum(np.searchsorted(years, year[rows]), len(years) - 1)
+        born_in = np.where(years[at] == year[rows], born[at], 0).astype(np.float64)
+        given_tf = self.tf["given"][rows].astype(np.float64)
+        others = np.maximum(in_cohort[cohort_of] - 1, 0)
+        with np.errstate(divide="ignore"):
+            era[rows] = np.where(given_tf > 0, (1.0 + others) / (1.0 / given_tf + born_in), 0.0)
+        return full, era
 
     # ------------------------------------------------------------------ combining
     def take(self, rows: np.ndarray) -> RecordTable:

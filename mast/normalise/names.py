@@ -3,7 +3,13 @@
 Partners write ``Mrs. Zoë O'Brien-Smith``, ``OBRIEN SMITH, ZOE`` or ``zoe obrien``. Linkage
 compares the folded forms: titles and suffixes gone (they are not the person), apostrophes
 dropped, hyphens splitting double-barrelled names into tokens, and words that stand for "no
-name" (``UNKNOWN``, ``BABY``) treated as missing, so that two blanks never look like agreement.
+name" (``UNKNOWN``, ``BABY``, ``BABY GIRL``) treated as missing, so that two blanks never look
+like agreement, and a newborn's record made before it was named joins the named child's.
+
+A title is dropped only where a title stands. ``KING``, ``QUEEN``, ``EARL``, ``PRINCE``, ``MAJOR``,
+``MARQUIS`` and ``DELLA`` are given names too: alone in the given-name field, or after the first
+given name, they are the person's name, and dropping them left records with no given name, which
+no household guard can tell apart from the other members (Queen R Tobin and her twin Marvin).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ TITLES = frozenset(
     "MAJ GEN BRIG CPL PTE PVT ADM CMDR MARCHIONESS HRH VEN VERY THE".split()
 )
 #: Titles that are also given names (Queen R Tobin, Earl Jones, Major Smith): before another name they
-#: may be either, so ingest keeps them; only linkage, which sees the whole name, may read them as titles.
+#: may be either, so ingest keeps them; only linkage, which sees the whole name, may read them as titles,
+#: and only in the title position, before another given name ("Major Tom"): alone, or after the first
+#: given name, they are the person's name.
 TITLE_GIVEN_NAMES = frozenset(
     "KING QUEEN PRINCE PRINCESS EARL MAJOR MARQUIS MARQUESS DUKE DUCHESS COUNT COUNTESS BARON "
     "DEACON CANON GENERAL ADMIRAL BISHOP".split()
@@ -34,16 +42,22 @@ TITLE_GIVEN_NAMES = frozenset(
 #: The titles ingest removes from the front of a forename or whole name ("Mrs Sarah" -> "Sarah"):
 #: every title that is never also a given name. The one list: ``mast.feeds.columns`` reads it.
 LEADING_TITLES = TITLES - TITLE_GIVEN_NAMES
+#: Of those, the ones people are named (Queen, Earl, Prince, King, Major, Marquis, Duke, Baron, Deacon):
+#: linkage keeps them where a given name stands. The others (General, Bishop, Count ...) are titles
+#: to linkage wherever they stand: alone in a given-name field they are a title with the name left out.
+NAMED_TITLES = frozenset("KING QUEEN PRINCE PRINCESS EARL MAJOR MARQUIS DUKE BARON DEACON".split())
 #: Titles that are also English surnames (KING, LORD, BISHOP): in the family-name field such a word is
 #: the surname unless another word there is ("Lord Byron" gives BYRON, "King" stays KING).
 SURNAME_TITLES = frozenset("KING LORD EARL DUKE MAJOR PRINCE BARON MASTER BISHOP CANON DEACON GENERAL".split())
 #: Particles that begin a family name ("de Salisbury"): never a given name on their own.
 PARTICLES = frozenset("DE DU DA DI DEL DELLA LE LA VAN VON DER DEN OF".split())
+#: Particles that are also given names: never dropped where a given name stands.
+GIVEN_NAME_PARTICLES = frozenset({"DELLA"})
 SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
-#: Values partners use for "we do not know the name".
+#: Values partners use for "we do not know the name" (A&E: "Baby Girl", "Boy" until a newborn is named).
 PLACEHOLDERS = frozenset(
     "UNKNOWN NOTKNOWN NK NONE NULL NA TBC TBA XX XXX ZZZ BABY INFANT UNNAMED ANON ANONYMOUS "
-    "NOTGIVEN NOTSTATED REFUSED WITHHELD".split()
+    "NOTGIVEN NOTSTATED REFUSED WITHHELD BOY GIRL BABYBOY BABYGIRL NEWBORN".split()
 )
 
 
@@ -82,12 +96,16 @@ def _is_name_word(word: str) -> bool:
 def clean_given(raw: str | None) -> tuple[str, str]:
     """(first given name, any further given names) from a given-name field.
 
-    Titles are dropped wherever they stand; initials with full stops become single letters.
-    ``Mary-Jane`` gives ``("MARY", "JANE")``: the second part reads as a middle name, which is
-    what the middle-name comparison expects.
+    Titles that are never names (``MR``, ``DR``) are dropped wherever they stand; one that is also a
+    given name (``QUEEN``, ``MAJOR``) only in the title position, ahead of another given name of more
+    than an initial (``Major Tom`` is TOM, ``Queen`` and ``Queen R`` are QUEEN). Initials with full
+    stops become single letters. ``Mary-Jane`` gives ``("MARY", "JANE")``: the second part reads as
+    a middle name, which is what the middle-name comparison expects.
     """
-    words = [w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES]
-    if words and words[0] in PARTICLES:
+    words = [w for w in _tokens(raw) if w not in SUFFIXES and (w not in TITLES or w in NAMED_TITLES)]
+    while words and words[0] in NAMED_TITLES and len(words) > 1 and len(words[1]) > 1:
+        words = words[1:]  # a title in the title position (Major Tom, Prince Harry, Mr King Charles)
+    if words and words[0] in PARTICLES and words[0] not in GIVEN_NAME_PARTICLES:
         return "", ""  # "de" of "de Salisbury" typed as a first name
     if not words:
         return "", ""
@@ -96,8 +114,11 @@ def clean_given(raw: str | None) -> tuple[str, str]:
 
 @lru_cache(maxsize=131072)
 def clean_middle(raw: str | None) -> str:
-    """Middle names, folded, titles and particles dropped, space separated."""
-    return " ".join(w for w in _tokens(raw) if w not in TITLES and w not in SUFFIXES and w not in PARTICLES)
+    """Middle names, folded, titles and particles dropped, space separated. A middle name that is also a
+    title or particle (``EARL``, ``DELLA``) stands where a name stands and is kept."""
+    return " ".join(w for w in _tokens(raw) if w not in SUFFIXES
+                    and (w not in TITLES or w in NAMED_TITLES)
+                    and (w not in PARTICLES or w in GIVEN_NAME_PARTICLES))
 
 
 @lru_cache(maxsize=131072)

@@ -35,6 +35,9 @@ class Profile:
     dob_swap: float = 0.008
     placeholder_dob: float = 0.004
     dob_missing: float = 0.02  # only where the DOB column is optional
+    dob_typo: float = 0.012  # one digit of the date of birth mistyped
+    child_dob_missing: float = 0.0  # children at an incident recorded without a date of birth (optional DOB)
+    newborn_placeholder: float = 0.0  # a baby under two months recorded as "Baby Girl", "Boy" …
     title: float = 0.0  # a title before the forename, in a forename or whole-name column
     called_by_middle: float = 0.5  # Mohammed Imran recorded as Imran
     middle_dropped: float = 0.3
@@ -73,7 +76,8 @@ PROFILES: dict[str, Profile] = {
                 Extra("CPCategory", 99, ("", "Neglect", "Emotional abuse", "Physical abuse", ""))),
     ),  # fmt: skip
     "walsall-nhs-ae": Profile(
-        kind="health", placeholder_dob=0.015, nhs_missing=0.06, typo=0.015,
+        kind="health", placeholder_dob=0.015, nhs_missing=0.06, typo=0.015, dob_typo=0.015,
+        newborn_placeholder=0.5,
         datetime_columns=("Arrival Date",),
         extras=(Extra("Chief Complaint", 4, ("Fall, head injury", "Chest pain", "Shortness of breath",
                                              "Abdominal pain", "Laceration, left hand", "Overdose"),
@@ -81,14 +85,15 @@ PROFILES: dict[str, Profile] = {
                 Extra("Discharge Destination", 99, ("Home", "Admitted", "Home", "Left before seen"))),
     ),  # fmt: skip
     "wm-police": Profile(
-        kind="police", nickname=0.10, typo=0.03, transpose=0.015, dob_missing=0.05,
+        kind="police", nickname=0.10, typo=0.03, transpose=0.015, dob_missing=0.05, dob_typo=0.025,
+        child_dob_missing=0.2,
         placeholder_dob=0.01, upper_family=True, diacritics_lost=0.0, ragged_row=True, quote_all=True,
         extras=(Extra("Offence Type", 3, ("Domestic incident", "Assault", "Criminal damage",
                                           "Concern for welfare", "Missing person", "Public order")),
                 Extra("MO Summary", 99, _MO, free_text=True)),
     ),  # fmt: skip
     "wm-fire": Profile(
-        kind="fire", title=0.6, initial_only=0.3, dob_missing=0.7, nickname=0.05,
+        kind="fire", title=0.6, initial_only=0.3, dob_missing=0.7, nickname=0.05, child_dob_missing=0.5,
         extras=(Extra("Cause", 3, ("Cooking", "Electrical", "Smoking materials", "Deliberate",
                                    "Candles", "Unknown")),
                 Extra("Appliances", 99, ("1", "2", "1", "3"))),

@@ -150,7 +150,8 @@ def build_population(n: int, rng: np.random.Generator, as_of: dt.date, vocab: Vo
     )
     age_days = (age * 365.2425 + rng.integers(0, 365, n)).astype(np.int64)
     dob = today - age_days.astype("timedelta64[D]")
-    # twins: in about 3% of households with two or more children, the first two share a birthday
+    # twins: in about 3% of households with two or more children, the first two share a birthday (and,
+    # for half of them, each other's given name as a middle name: see the end)
     child_rank = pos - n_adults[hh] - n_elders[hh]
     twin_hh = (rng.random(h) < 0.03) & (size - n_adults - n_elders >= 2)
     first_child = np.full(h, -1)
@@ -249,6 +250,15 @@ def build_population(n: int, rng: np.random.Generator, as_of: dt.date, vocab: Vo
     addresses, hh_address, hh_prev, hh_move = _addresses(rng, h, today, vocab, recent_days)
     need = rng.gamma(0.6, 1 / 0.6, h)
     sensitive = rng.random(h) < 0.01
+    # twins named after each other (Patricia Zofia and Chantelle Patricia): half the twins carry their
+    # twin's given name as their middle name (drawn last, so the rest of the population is unchanged)
+    pair = twins[(rng.random(len(twins)) < 0.5)]
+    other = first_child[hh[pair]]
+    named = given[pair] != given[other]
+    pair, other = pair[named], other[named]
+    crossed = rng.random(len(pair)) < 0.5  # both ways round, or one twin only
+    middle[pair] = given[other]
+    middle[other[crossed]] = given[pair[crossed]]
     return Population(
         household=hh, role=role, sex=sex, community=community, given=given, middle=middle,
         family=family.astype(object), called_by_middle=called_by_middle, dob=dob, nhs=nhs,

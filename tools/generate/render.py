@@ -55,6 +55,10 @@ _KEYBOARD: Final = {
     for i, c in enumerate(row) for n in [row[max(i - 1, 0)] + row[min(i + 1, len(row) - 1)]]
 }  # fmt: skip
 _NOISE_SLOTS: Final = 32
+#: what A&E writes for a newborn not yet named, by sex
+_NEWBORN: Final = {"F": ("Baby Girl", "Girl", "Unknown", "Baby"), "M": ("Baby Boy", "Boy", "Unknown", "Baby")}
+#: digit positions of YYYYMMDD a slip hits: the year's last two digits, the month's units, the day's
+_SLIP_POSITIONS: Final = (2, 3, 5, 6, 7)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,13 @@ class FileRenderer:
                 arr[i] = typo(arr[i], r1[i], r2[i])
         tr = u(9) < p.transpose
         given[tr], family[tr] = family[tr], given[tr]
+        # a newborn at A&E before it is named: "Baby Girl", "Boy", "Unknown" (its later records carry the name)
+        if p.newborn_placeholder:
+            infant = has_person & ((when - pop.dob[pp]).astype(np.int64) < 60)
+            un = noise(rows, 31, self.salt + 1)
+            for i in np.flatnonzero(infant & (un < p.newborn_placeholder)):
+                options = _NEWBORN[pop.sex[pp[i]]]
+                given[i], middle[i] = options[int(un[i] * 1000) % len(options)], None
         middle[u(10) < p.middle_dropped] = None
         lose = u(11) < p.diacritics_lost
         for arr in (given, middle, family):
@@ -197,9 +208,16 @@ class FileRenderer:
         dob[swap] = swapped[swap]
         placeholder = (ud >= p.dob_swap) & (ud < p.dob_swap + p.placeholder_dob)
         dob[placeholder] = np.datetime64("1900-01-01")
+        # one digit mistyped (a day, a month, a year's last two digits), a valid date still
+        slips = (u(20) < p.dob_typo) & ~swap & ~placeholder & has_person
+        if slips.any():
+            dob[slips] = dob_slips(dob[slips], when[slips], noise(rows[slips], 20, self.salt + 2))
         dob_col = d.column_for("dob")
         if dob_col is not None and not dob_col.required:
             dob[u(13) < p.dob_missing] = np.datetime64("NaT")
+            # children present at an incident recorded without their dates of birth
+            child = has_person & ((when - pop.dob[pp]).astype(np.int64) < 16 * 365)
+            dob[child & (noise(rows, 31, self.salt + 3) < p.child_dob_missing)] = np.datetime64("NaT")
 
         sex = pop.sex[pp].copy()
         sex_col = d.column_for("sex")
@@ -539,6 +557,26 @@ def ascii_fold(text: str) -> str:
     """Accents dropped, as a system without Unicode records them: Łukasz -> Lukasz."""
     text = text.translate(_FOLD)
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def dob_slips(dob: np.ndarray, when: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Each date with one digit of YYYYMMDD mistyped, where that still makes a valid date on or before
+    ``when`` (else the date is left as it was): 1983-05-09 as 1983-05-08, 1988-05-09 or 1983-06-09."""
+    out = dob.copy()
+    for i, (day, r_i) in enumerate(zip(dob.tolist(), r.tolist(), strict=True)):
+        if day is None:
+            continue
+        text = day.strftime("%Y%m%d")
+        pos = _SLIP_POSITIONS[int(r_i * 5) % 5]
+        digit = (int(text[pos]) + 1 + int(r_i * 5000) % 9) % 10
+        slipped = text[:pos] + str(digit) + text[pos + 1 :]
+        try:
+            new = dt.date(int(slipped[:4]), int(slipped[4:6]), int(slipped[6:8]))
+        except ValueError:
+            continue
+        if np.datetime64(new, "D") <= when[i] and new.year >= 1900:
+            out[i] = np.datetime64(new, "D")
+    return out
 
 
 def typo(word: str | None, r1: float, r2: float) -> str | None:
