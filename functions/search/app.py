@@ -34,7 +34,8 @@ from mast.index import IndexReader, IndexUnavailable
 from mast.index.address_keys import index_linkage
 from mast.linkage.report import read_report
 from mast.search import SearchRequest, SearchStore, coverage
-from mast.search.actions import SEARCHERS, declared_search, open_person
+from mast.search.actions import SEARCHERS, declared_search, open_person, print_person
+from mast.search.coverage import feed_statuses
 
 logger = Logger()
 #: The routes that show or change people's data: every refusal of one is audited (a probe for which
@@ -95,7 +96,11 @@ def post_search() -> dict[str, Any]:
     caller = caller_in(app, *SEARCHERS)
     request = read_body(app, SearchRequest)
     searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
-    return declared_search(caller, request, _index(), _audit(), searches, _request_id()).model_dump(mode="json")
+    feeds = None
+    if request.query.is_address_search and not request.query.is_person_search:  # dwellings name agencies
+        feeds = feed_statuses(coverage(load_partnership(), os.environ["CONTROL_TABLE"], _client("dynamodb")))
+    return declared_search(caller, request, _index(), _audit(), searches, _request_id(), load_partnership(),
+                           feeds).model_dump(mode="json")
 
 
 @app.get("/people/<person_id>")
@@ -104,9 +109,22 @@ def get_person(person_id: str) -> dict[str, Any]:
     caller = caller_in(app, *SEARCHERS)
     search_id = app.current_event.get_query_string_value("search") or ""
     searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
-    view = open_person(caller, person_id, search_id, _index(), _audit(), searches, load_partnership(),
-                       _request_id())
+    partnership = load_partnership()
+    feeds = feed_statuses(coverage(partnership, os.environ["CONTROL_TABLE"], _client("dynamodb")))
+    view = open_person(caller, person_id, search_id, _index(), _audit(), searches, partnership,
+                       _request_id(), feeds)
     return view.model_dump(mode="json")
+
+
+@app.post("/people/<person_id>/print")
+def post_person_print(person_id: str) -> Response:
+    """The practitioner is printing a person's summary: audited (a printed page leaves MAST) before
+    the page prints; only for a person the caller's own search returned."""
+    caller = caller_in(app, *SEARCHERS)
+    search_id = app.current_event.get_query_string_value("search") or ""
+    searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
+    recorded = print_person(caller, person_id, search_id, _audit(), searches, _request_id())
+    return json_response(201, recorded.model_dump(mode="json"))
 
 
 @app.get("/coverage")

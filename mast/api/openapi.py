@@ -36,7 +36,7 @@ from mast.access.users import (
 from mast.api.models import ErrorResponse, Health
 from mast.audit.view import AuditListQuery, AuditListResponse
 from mast.linkage.report import LinkageReport
-from mast.search.models import CoverageResponse, PersonView, SearchRequest, SearchResponse
+from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,14 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
                       404: "no such search of the caller's (unknown, expired, or another user's)",
                       409: "the index was rebuilt since the search and this person no longer exists: search again",
                       **_AUDITED}),
+    Operation("POST", "/people/{id}/print", "SearchFunction",
+              "Record that the caller prints the summary of a person one of their own searches returned; "
+              "audited before the page prints",
+              PrintRecorded, groups=("practitioners", "data-stewards"), status=201,
+              query=(QueryParameter("search", "the search_id of the caller's search that returned this person",
+                                    required=True),),
+              errors={**_SIGNED_IN, 400: "no search id given",
+                      404: "no such search of the caller's (unknown, expired, or another user's)", **_AUDITED}),
     Operation("GET", "/coverage", "SearchFunction",
               "Each feed, its state (sample or live) and its last accepted upload",
               CoverageResponse, groups=("practitioners", "data-stewards", "org-admins", "auditors"),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 AuditAction = Literal[
     "search",
     "open-person",
+    "print-person",
     "link-decision",
     "user-add",
     "user-edit",

@@ -232,6 +232,10 @@ class FeedDefinition(BaseModel):
     name: str
     description: str = ""
     mode: Literal["snapshot", "delta"]
+    cadence_days: int = Field(
+        default=1, ge=1, le=366,
+        description="how often the feed is due, in days: older data shows as overdue wherever coverage appears",
+    )
     date_format: str = "DD/MM/YYYY"
     name_order: Literal["given_first", "family_first"] | None = Field(
         default=None,

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 
 from mast.access.caller import Caller, Group
 from mast.access.declarations import Declaration
 from mast.audit.store import AuditStore
-from mast.config import Partnership
+from mast.config import Partnership, load_partnership
 from mast.schema import Refused
-from mast.search.models import POSSIBLE_PROBABILITY, PersonView, SearchRequest, SearchResponse
-from mast.search.person import person_view
+from mast.search.coverage import FeedStatus
+from mast.search.models import (
+    POSSIBLE_PROBABILITY,
+    Dwelling,
+    DwellingPerson,
+    PersonView,
+    PrintRecorded,
+    SearchRequest,
+    SearchResponse,
+)
+from mast.search.person import involved_partners, person_view
 from mast.search.query import IndexReading, search
 from mast.search.store import SearchStore, StoredSearch, new_search_id
 
@@ -34,18 +44,34 @@ def purpose_of(declaration: Declaration) -> str:
 
 
 def declared_search(caller: Caller, request: SearchRequest, index: IndexReading, audit: AuditStore,
-                    searches: SearchStore, request_id: str | None = None) -> SearchResponse:
-    """Search under the request's declaration: audited, then kept (so its people can be opened)."""
+                    searches: SearchStore, request_id: str | None = None, partnership: Partnership | None = None,
+                    feeds: Mapping[str, FeedStatus] | None = None) -> SearchResponse:
+    """Search under the request's declaration: audited, then kept (so its people can be opened).
+    An address search lists its dwellings, each person with the partners involved with them (the
+    records that says so are audited with the search)."""
     caller.require(*SEARCHERS)
     outcome = search(index, request.query)
     search_id = new_search_id()
     declaration = request.declaration
+    dwellings: list[Dwelling] = []
+    shown_ids = list(outcome.record_ids)
+    if outcome.dwellings:
+        partnership = partnership or load_partnership()
+        listed = {p.shown.person_id: p.shown for p in outcome.people}
+        involved = involved_partners(index, list(listed), partnership, dt.datetime.now(dt.UTC).date(), feeds)
+        for address, here in outcome.dwellings:
+            dwellings.append(Dwelling(address=address, people=[DwellingPerson(
+                person_id=p, name=listed[p].name, date_of_birth=listed[p].date_of_birth,
+                agencies=involved[p][0], open_now=involved[p][1]) for p in here]))
+        shown_ids.extend(rid for agencies, _, ids in involved.values() for rid in ids)
+        shown_ids = list(dict.fromkeys(shown_ids))
     audit.write(caller.audit_event(
         request_id, action="search", gateway=declaration.gateway, purpose=purpose_of(declaration),
         search_id=search_id, search_terms=request.query.model_dump_json(exclude_none=True),
-        people_returned=tuple(p.shown.person_id for p in outcome.people), record_ids=tuple(outcome.record_ids),
-        records_returned=len(outcome.record_ids), sensitive_returned=outcome.sensitive,
-        detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out}),
+        people_returned=tuple(p.shown.person_id for p in outcome.people), record_ids=tuple(shown_ids),
+        records_returned=len(shown_ids), sensitive_returned=outcome.sensitive,
+        detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out,
+                           "too_common": outcome.too_common}),
     ))
     searches.save(StoredSearch(
         search_id=search_id, user_sub=caller.sub, created_at=dt.datetime.now(dt.UTC),
@@ -54,13 +80,14 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
     ))
     return SearchResponse(
         search_id=search_id, kind=outcome.kind, people=[p.shown for p in outcome.people], left_out=outcome.left_out,
-        bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY},
+        bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY}, dwellings=dwellings,
+        too_common=outcome.too_common,
     )
 
 
-def open_person(caller: Caller, person_id: str, search_id: str, index: IndexReading, audit: AuditStore,
-                searches: SearchStore, partnership: Partnership, request_id: str | None = None) -> PersonView:
-    """A person returned by the caller's own search, audited (record ids shown) before answering."""
+def own_search(caller: Caller, person_id: str, search_id: str, searches: SearchStore) -> StoredSearch:
+    """The caller's own stored search, which returned this person (or listed them at the dwelling
+    of someone it returned); refused otherwise."""
     caller.require(*SEARCHERS)
     if not search_id:
         raise Refused("open a person through a search: add ?search=<search_id>")
@@ -71,10 +98,34 @@ def open_person(caller: Caller, person_id: str, search_id: str, index: IndexRead
         raise Refused("no such search of yours (it may have expired): search again", 404)
     if person_id not in stored.people:
         raise Refused("that search did not return this person", 403)
-    outcome = person_view(index, stored, person_id, partnership)
+    return stored
+
+
+def open_person(caller: Caller, person_id: str, search_id: str, index: IndexReading, audit: AuditStore,
+                searches: SearchStore, partnership: Partnership, request_id: str | None = None,
+                feeds: Mapping[str, FeedStatus] | None = None) -> PersonView:
+    """A person returned by the caller's own search, audited (record ids shown) before answering.
+    ``feeds``: each feed's mode and latest snapshot (:func:`mast.search.coverage.feed_statuses`)."""
+    stored = own_search(caller, person_id, search_id, searches)
+    outcome = person_view(index, stored, person_id, partnership, feeds=feeds)
     audit.write(caller.audit_event(
         request_id, action="open-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
         people_returned=(person_id,), record_ids=tuple(outcome.record_ids),
         records_returned=len(outcome.view.records), sensitive_returned=outcome.sensitive,
+        detail=json.dumps({"household_listed": len(outcome.household)}) if outcome.household else None,
     ))
+    searches.add_people(stored, outcome.household)  # the family opens under this search, audited as a view
     return outcome.view
+
+
+def print_person(caller: Caller, person_id: str, search_id: str, audit: AuditStore, searches: SearchStore,
+                 request_id: str | None = None) -> PrintRecorded:
+    """Record that the caller is printing the summary of a person their own search returned: a
+    printed page leaves MAST, so it is audited under the search's declaration before the page prints."""
+    stored = own_search(caller, person_id, search_id, searches)
+    event = caller.audit_event(
+        request_id, action="print-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
+        people_returned=(person_id,), record_ids=stored.people.get(person_id, ()),
+    )
+    audit.write(event)
+    return PrintRecorded(event_id=event.event_id, printed_at=event.event_time)

@@ -138,12 +138,34 @@ class PossiblePerson(StrictModel):
     why: list[WhyField]
 
 
+class DwellingPerson(StrictModel):
+    """Someone known at a dwelling an address search found, with the partners involved with them in
+    the person view's window (open cases, and the last 12 months; never from a sensitive record)."""
+
+    person_id: str
+    name: str
+    date_of_birth: dt.date | None
+    agencies: list[str]
+    open_now: list[str]
+
+
+class Dwelling(StrictModel):
+    """One dwelling (a flat is not the house of the same number) and the people known there."""
+
+    address: str
+    people: list[DwellingPerson]
+
+
 class SearchResponse(StrictModel):
     search_id: str = Field(description="pass as ?search= to open one of these people")
     kind: Literal["person", "address", "person-and-address"]
     people: list[PossiblePerson] = Field(description=f"best first, at most {MAX_PEOPLE}")
     left_out: int = Field(ge=0, description="possible people beyond the listed ones")
     bands: dict[Band, float] = Field(description="the lowest probability of each band")
+    dwellings: list[Dwelling] = Field(default_factory=list, description="an address search: the listed people "
+                                      "by dwelling, best match first")
+    too_common: int = Field(default=0, ge=0, description="lookup keys (a very common name, a hostel's postcode) "
+                            "held by too many records to read: give a date of birth or a postcode to narrow")
 
 
 # ------------------------------------------------------------------------------------- person view
@@ -165,15 +187,19 @@ class InvolvementCounts(StrictModel):
 
 
 class PersonRecord(StrictModel):
-    """One partner's record. A sensitive record carries only partner, date and contact."""
+    """One partner's record. A sensitive record carries only partner, dates and contact."""
 
     record_id: str | None = Field(description="absent for a sensitive record (it carries the case reference)")
     partner: str
     partner_name: str
     feed: str
-    record_date: dt.date
+    record_date: dt.date = Field(description="the incident's date, or the day an open case started")
     sensitive: bool
     contact: Contact
+    current: bool = Field(default=False, description="an open case in its feed's latest snapshot, whatever its start")
+    as_of: dt.date | None = Field(default=None, description="for a current case: the date of that snapshot")
+    overdue: bool = Field(default=False, description="its feed's data is older than the feed's cadence")
+    end_date: dt.date | None = Field(default=None, description="for a case no longer open: the day it ended")
     case_ref: str | None = None
     full_name: str | None = None
     date_of_birth: dt.date | None = None
@@ -183,10 +209,13 @@ class PersonRecord(StrictModel):
 class HouseholdMember(StrictModel):
     """Someone else known at the address (never someone whose only records there are sensitive)."""
 
-    person_id: str | None = Field(description="set only when this search also returned them, so they can be opened")
+    person_id: str | None = Field(description="opens them through the same search (they join it when listed)")
     name: str
     date_of_birth: dt.date | None
-    records: int
+    records: int = Field(description="their records in the same window as the person's: current cases and the "
+                         "last 12 months")
+    agencies: list[str] = Field(default_factory=list, description="the partners involved in that window")
+    open_now: list[str] = Field(default_factory=list, description="the partners with a case open now")
 
 
 class AddressHousehold(StrictModel):
@@ -194,14 +223,47 @@ class AddressHousehold(StrictModel):
     others: list[HouseholdMember]
 
 
+class AgencySummary(StrictModel):
+    """One partner's involvement at a glance: open now or its last involvement, the bands, whom to call."""
+
+    partner: str
+    partner_name: str
+    open_cases: int = Field(description="cases open now (in their feed's latest snapshot)")
+    open_since: dt.date | None = Field(description="the start of the earliest of them")
+    as_of: dt.date | None = Field(description="the date of the snapshot they are open in")
+    overdue: bool = Field(description="that feed's data is older than its cadence")
+    last_involvement: dt.date | None = Field(description="the latest record date (or end date) in the window")
+    involvement: InvolvementCounts
+    contacts: list[Contact] = Field(description="whom to call, each once")
+
+
+class Variant(StrictModel):
+    """A name or date of birth as some of the person's records hold it, and which partners hold it."""
+
+    value: str
+    records: int
+    partners: list[str]
+
+
 class PersonView(StrictModel):
     person_id: str
     search_id: str
-    name: str
-    date_of_birth: dt.date | None
+    name: str = Field(description="the name most of the person's (non-sensitive) records agree on")
+    date_of_birth: dt.date | None = Field(description="the date of birth most of their records agree on")
+    name_variants: list[Variant] = Field(default_factory=list, description="every name recorded, when they differ")
+    dob_variants: list[Variant] = Field(default_factory=list, description="every date of birth, when they differ")
+    agencies: list[AgencySummary] = Field(default_factory=list, description="per partner, open cases first")
     involvement: InvolvementCounts
-    records: list[PersonRecord] = Field(description="the last 12 months, newest first")
+    records: list[PersonRecord] = Field(description="open cases (whatever their start), then the last 12 months, "
+                                        "newest first")
     addresses: list[AddressHousehold] = Field(description="the person's addresses with the others known there")
+
+
+class PrintRecorded(StrictModel):
+    """``POST /api/people/{id}/print``: the audit event that records the printing."""
+
+    event_id: str
+    printed_at: dt.datetime
 
 
 # ---------------------------------------------------------------------------------------- coverage
@@ -212,6 +274,10 @@ class FeedCoverage(StrictModel):
     partner_name: str
     state: Literal["sample", "live"]
     last_accepted: str | None = Field(description="when its last accepted upload arrived (ISO 8601), if ever")
+    mode: Literal["snapshot", "delta"] = Field(default="delta", description="snapshot: open cases, sent whole "
+                                               "each time; delta: incidents, new rows only")
+    cadence_days: int = Field(default=1, description="how often it is due (days)")
+    overdue: bool = Field(default=False, description="its last data is older than its cadence (or it never sent any)")
 
 
 class CoverageResponse(StrictModel):

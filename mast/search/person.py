@@ -6,25 +6,39 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mast.config import Partnership
 from mast.index.layout import IndexedRecord
 from mast.schema import Refused
+from mast.search.coverage import FeedStatus, feed_modes
 from mast.search.models import (
     AddressHousehold,
+    AgencySummary,
     Contact,
     HouseholdMember,
     InvolvementCounts,
     PersonRecord,
     PersonView,
+    Variant,
 )
-from mast.search.query import MAX_RECORDS_PER_ADDRESS, IndexReading, full_address, full_name, latest_date
+from mast.search.query import (
+    MAX_RECORDS_PER_ADDRESS,
+    IndexReading,
+    dwelling_of,
+    full_address,
+    full_name,
+    latest_date,
+    same_dwelling,
+)
 from mast.search.store import StoredSearch
 
 #: Addresses shown in a person view (the most recent first).
 MAX_ADDRESSES = 3
+#: Others at an address whose whole involvement is read (a hostel's hundredth resident shows only
+#: their records there).
+MAX_OTHERS = 30
 
 # -------------------------------------------------------------------------------------- person view
 class PersonGone(Refused, LookupError):
@@ -42,6 +56,9 @@ class PersonOutcome:
     view: PersonView
     record_ids: list[str] = field(default_factory=list)
     sensitive: bool = False
+    #: the others the view lists at the person's dwellings, with their record ids there: they join
+    #: the stored search, so each opens with one click under the same declaration
+    household: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -51,30 +68,62 @@ def months_before(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def involvement(records: Iterable[IndexedRecord], today: dt.date) -> tuple[InvolvementCounts, list[IndexedRecord]]:
-    """Counts in the bands 0–1, 1–3, 3–6 and 6–12 months ago (they add up to the total), and the
-    records of the last 12 months they count, newest first."""
+def is_current(record: IndexedRecord, feeds: Mapping[str, FeedStatus]) -> bool:
+    """An open case in its feed's latest snapshot. Ingest end-dates a case the day it leaves the
+    snapshot, so a snapshot feed's record with no end date is in the latest one, however long ago
+    it started (a case opened two years ago and still open is involvement now)."""
+    status = feeds.get(record.feed)
+    return status is not None and status.mode == "snapshot" and record.end_date is None
+
+
+def involvement_date(record: IndexedRecord) -> dt.date:
+    """The day a record last showed involvement: an ended case's end, otherwise its own date."""
+    return record.end_date if record.end_date is not None and record.end_date > record.record_date \
+        else record.record_date
+
+
+def _counts(dated: Iterable[dt.date], today: dt.date) -> InvolvementCounts:
     edges = [months_before(today, n) for n in (1, 3, 6, 12)]
     counts = [0, 0, 0, 0]
-    recent = []
-    for record in records:
-        for band, edge in enumerate(edges):
-            if record.record_date > edge:
-                counts[band] += 1
-                recent.append(record)
-                break
-    recent.sort(key=lambda r: (r.record_date, r.record_id), reverse=True)
+    for day in dated:
+        band = next((b for b, edge in enumerate(edges) if day > edge), None)
+        if band is not None:
+            counts[band] += 1
     return InvolvementCounts(within_1_month=counts[0], from_1_to_3_months=counts[1], from_3_to_6_months=counts[2],
-                             from_6_to_12_months=counts[3], total=sum(counts)), recent
+                             from_6_to_12_months=counts[3], total=sum(counts))
 
 
-def shown_record(record: IndexedRecord, partnership: Partnership) -> PersonRecord:
-    """A record as the person view shows it; a sensitive one only by partner, date and contact."""
+def involvement(records: Iterable[IndexedRecord], today: dt.date,
+                feeds: Mapping[str, FeedStatus] | None = None) -> tuple[InvolvementCounts, list[IndexedRecord]]:
+    """Counts in the bands 0–1, 1–3, 3–6 and 6–12 months ago (they add up to the total), and the
+    records shown: every current case (:func:`is_current`) whatever its start, open cases first,
+    then the records of the last 12 months, newest first.
+
+    A record is dated by :func:`involvement_date` (an ended case by its end), so a case closed last
+    week after three years is in the first band; a current case is counted in the band of its
+    start, and listed even when that is more than 12 months ago (the bands are about when; "open
+    now" is said by the record itself)."""
+    feeds = feed_modes() if feeds is None else feeds
+    horizon = months_before(today, 12)
+    shown = [r for r in records if is_current(r, feeds) or involvement_date(r) > horizon]
+    counts = _counts((involvement_date(r) for r in shown), today)
+    shown.sort(key=lambda r: (is_current(r, feeds), involvement_date(r), r.record_id), reverse=True)
+    return counts, shown
+
+
+def shown_record(record: IndexedRecord, partnership: Partnership,
+                 feeds: Mapping[str, FeedStatus] | None = None) -> PersonRecord:
+    """A record as the person view shows it; a sensitive one only by partner, dates and contact."""
+    feeds = feed_modes() if feeds is None else feeds
     organisation = partnership.organisation(record.partner)
     contact = Contact(**record.contact.model_dump())
+    current = is_current(record, feeds)
+    status = feeds.get(record.feed)
     common = PersonRecord(record_id=None, partner=record.partner,
                           partner_name=organisation.name if organisation else record.partner, feed=record.feed,
-                          record_date=record.record_date, sensitive=record.sensitive, contact=contact)
+                          record_date=record.record_date, sensitive=record.sensitive, contact=contact,
+                          current=current, as_of=status.as_of if current and status else None,
+                          overdue=bool(current and status and status.overdue), end_date=record.end_date)
     if record.sensitive:
         return common
     return common.model_copy(update={
@@ -83,48 +132,161 @@ def shown_record(record: IndexedRecord, partnership: Partnership) -> PersonRecor
     })
 
 
+def agency_summaries(shown: Sequence[PersonRecord], today: dt.date) -> list[AgencySummary]:
+    """Per partner: open cases (since when, as of which snapshot), the last involvement, the bands
+    and whom to call, each contact once; partners with a case open now first."""
+    by_partner: dict[str, list[PersonRecord]] = defaultdict(list)
+    for view in shown:
+        by_partner[view.partner].append(view)
+    summaries = []
+    for partner, views in by_partner.items():
+        current = [v for v in views if v.current]
+        dated = [v.end_date if v.end_date and v.end_date > v.record_date else v.record_date for v in views]
+        contacts = list({c.model_dump_json(): c for c in (v.contact for v in views)}.values())
+        summaries.append(AgencySummary(
+            partner=partner, partner_name=views[0].partner_name, open_cases=len(current),
+            open_since=min((v.record_date for v in current), default=None),
+            as_of=max((v.as_of for v in current if v.as_of), default=None),
+            overdue=any(v.overdue for v in current), last_involvement=max(dated, default=None),
+            involvement=_counts(dated, today), contacts=contacts,
+        ))
+    summaries.sort(key=lambda s: (s.open_cases == 0, -(s.last_involvement or dt.date.min).toordinal()))
+    return summaries
+
+
+def variants(records: Sequence[IndexedRecord], partnership: Partnership) -> tuple[
+        str | None, dt.date | None, list[Variant], list[Variant]]:
+    """The name and date of birth most of the person's non-sensitive records agree on (ties: the
+    newest record's), and, when records differ, every variant with the partners holding it."""
+    ordered = sorted(records, key=lambda r: (r.record_date, r.record_id), reverse=True)
+    names: dict[str, list[IndexedRecord]] = defaultdict(list)
+    dobs: dict[dt.date, list[IndexedRecord]] = defaultdict(list)
+    for record in ordered:
+        written = full_name(record)
+        if written:
+            names[" ".join(written.upper().split())].append(record)
+        if record.dob is not None:
+            dobs[record.dob].append(record)
+
+    def partners(held: list[IndexedRecord]) -> list[str]:
+        out = []
+        for record in held:
+            organisation = partnership.organisation(record.partner)
+            out.append(organisation.name if organisation else record.partner)
+        return list(dict.fromkeys(out))
+
+    # dicts keep first-seen order (newest record first), and max keeps the first of equals
+    agreed = max(names, key=lambda n: len(names[n])) if names else None
+    name = full_name(names[agreed][0]) if agreed else None  # as the newest of those records writes it
+    dob = max(dobs, key=lambda d: len(dobs[d])) if dobs else None
+    name_variants = [Variant(value=full_name(h[0]), records=len(h), partners=partners(h)) for h in names.values()]
+    dob_variants = [Variant(value=d.isoformat(), records=len(h), partners=partners(h)) for d, h in dobs.items()]
+    name_variants.sort(key=lambda v: -v.records)
+    dob_variants.sort(key=lambda v: -v.records)
+    return (name, dob, name_variants if len(name_variants) > 1 else [],
+            dob_variants if len(dob_variants) > 1 else [])
+
+
 def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partnership: Partnership,
-                today: dt.date | None = None) -> PersonOutcome:
-    """The involvement of a person the stored search returned (the caller has checked that it did)."""
+                today: dt.date | None = None, feeds: Mapping[str, FeedStatus] | None = None) -> PersonOutcome:
+    """The involvement of a person the stored search returned (the caller has checked that it did).
+
+    ``feeds``: each feed's mode and latest data (:func:`mast.search.coverage.feed_statuses`); when
+    not given, the feed definitions' modes with no snapshot date."""
     today = today or dt.datetime.now(dt.UTC).date()
+    feeds = feed_modes() if feeds is None else feeds
     record_ids = index.person_record_ids(person_id)
     if not set(record_ids) & set(stored.people.get(person_id, ())):
         raise PersonGone(person_id)
     records = index.records(record_ids)
-    counts, recent = involvement(records, today)
+    counts, recent = involvement(records, today, feeds)
     open_records = sorted((r for r in records if not r.sensitive), key=lambda r: r.record_date, reverse=True)
     display = open_records[0] if open_records else max(records, key=lambda r: r.record_date)
+    name, dob, name_variants, dob_variants = variants(open_records, partnership)
     shown_ids = [r.record_id for r in recent]
     addresses: list[AddressHousehold] = []
-    for address_id in list(dict.fromkeys(r.address_id for r in open_records if r.address_id))[:MAX_ADDRESSES]:
-        here = next(r for r in open_records if r.address_id == address_id)
-        others, ids = _others_at(index, address_id, person_id, stored)
+    household: dict[str, tuple[str, ...]] = {}
+    # the person's dwellings, newest first: one dwelling however many address ids the link gave it
+    homes: list[tuple[IndexedRecord, list[str]]] = []
+    for record in open_records:
+        if not record.address_id:
+            continue
+        home = next((h for h in homes if same_dwelling(dwelling_of(h[0]), dwelling_of(record))), None)
+        if home is None:
+            homes.append((record, [record.address_id]))
+        elif record.address_id not in home[1]:
+            home[1].append(record.address_id)
+    for here, address_ids in homes[:MAX_ADDRESSES]:
+        others, ids, here_people = _others_at(index, address_ids, here, stored, partnership, today, feeds)
         shown_ids.extend(ids)
+        household.update(here_people)
         addresses.append(AddressHousehold(address=full_address(here), others=others))
+    shown = [shown_record(r, partnership, feeds) for r in recent]
     view = PersonView(
-        person_id=person_id, search_id=stored.search_id, name=full_name(display) or "(no name recorded)",
-        date_of_birth=display.dob, involvement=counts, records=[shown_record(r, partnership) for r in recent],
-        addresses=addresses,
+        person_id=person_id, search_id=stored.search_id, name=name or full_name(display) or "(no name recorded)",
+        date_of_birth=dob if open_records else display.dob, name_variants=name_variants, dob_variants=dob_variants,
+        agencies=agency_summaries(shown, today), involvement=counts, records=shown, addresses=addresses,
     )
-    return PersonOutcome(view, list(dict.fromkeys(shown_ids)), any(r.sensitive for r in recent))
+    return PersonOutcome(view, list(dict.fromkeys(shown_ids)), any(r.sensitive for r in recent), household)
 
 
-def _others_at(index: IndexReading, address_id: str, person_id: str,
-               stored: StoredSearch) -> tuple[list[HouseholdMember], list[str]]:
-    """Everyone else with a non-sensitive record at the address, most recent first."""
-    records = index.records(index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS])
+def _others_at(index: IndexReading, address_ids: Sequence[str], here: IndexedRecord, stored: StoredSearch,
+               partnership: Partnership, today: dt.date,
+               feeds: Mapping[str, FeedStatus]) -> tuple[list[HouseholdMember], list[str], dict[str, tuple[str, ...]]]:
+    """Everyone else with a non-sensitive record at the address, most recent first, each with the
+    partners involved in the same window as the person's (open cases, and the last 12 months), from
+    all their non-sensitive records (a sensitive one elsewhere, a refuge's, is never hinted at)."""
+    person_id, home = here.person_id, dwelling_of(here)
+    records = index.records([rid for address_id in address_ids
+                             for rid in index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS]])
     by_person: dict[str, list[IndexedRecord]] = defaultdict(list)
-    for record in records:
-        if record.person_id != person_id and not record.sensitive:
+    for record in records:  # only this very dwelling: a flat is not the house, nor another street's 5
+        if record.person_id != person_id and not record.sensitive and same_dwelling(home, dwelling_of(record)):
             by_person[record.person_id].append(record)
     members: list[HouseholdMember] = []
     ids: list[str] = []
-    for other, theirs in sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True):
+    household: dict[str, tuple[str, ...]] = {}
+    ranked = sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True)
+    involved = involved_partners(index, [other for other, _ in ranked[:MAX_OTHERS]], partnership, today, feeds)
+    for other, theirs in ranked:
         latest = max(theirs, key=lambda r: r.record_date)
-        members.append(HouseholdMember(person_id=other if other in stored.people else None,
-                                       name=full_name(latest) or "(no name recorded)", date_of_birth=latest.dob,
-                                       records=len(theirs)))
+        # all their (non-sensitive) records, wherever: what their own view would show of them
+        agencies, open_now, window = involved.get(other) or _involved(theirs, partnership, today, feeds)
+        members.append(HouseholdMember(
+            person_id=other, name=full_name(latest) or "(no name recorded)", date_of_birth=latest.dob,
+            records=len(window), agencies=agencies, open_now=open_now,
+        ))
         ids.extend(r.record_id for r in theirs)
-    return members, ids
+        household[other] = tuple(r.record_id for r in theirs)
+    return members, ids, household
 
 
+Involved = tuple[list[str], list[str], list[str]]
+
+
+def _involved(records: Iterable[IndexedRecord], partnership: Partnership, today: dt.date,
+              feeds: Mapping[str, FeedStatus]) -> Involved:
+    """The partners involved in the person view's window (names), those with a case open now, and
+    the record ids behind them; from non-sensitive records only."""
+    _, window = involvement([r for r in records if not r.sensitive], today, feeds)
+
+    def name(partner: str) -> str:
+        organisation = partnership.organisation(partner)
+        return organisation.name if organisation else partner
+
+    return (list(dict.fromkeys(name(r.partner) for r in window)),
+            list(dict.fromkeys(name(r.partner) for r in window if is_current(r, feeds))),
+            [r.record_id for r in window])
+
+
+def involved_partners(index: IndexReading, person_ids: Sequence[str], partnership: Partnership, today: dt.date,
+                      feeds: Mapping[str, FeedStatus] | None = None) -> dict[str, Involved]:
+    """For each person, :func:`_involved` over all their records: what the household view and an
+    address search show beside a name, the same as that person's own view would say."""
+    feeds = feed_modes() if feeds is None else feeds
+    records = index.records([rid for person in person_ids for rid in index.person_record_ids(person)])
+    by_person: dict[str, list[IndexedRecord]] = {p: [] for p in person_ids}
+    for record in records:
+        if record.person_id in by_person:
+            by_person[record.person_id].append(record)
+    return {person: _involved(theirs, partnership, today, feeds) for person, theirs in by_person.items()}

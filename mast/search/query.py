@@ -13,11 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from rapidfuzz.distance import OSA
+
 from mast.index.address_keys import INDEX_KEY_RULES
 from mast.index.layout import IndexedRecord
 from mast.linkage.keys import LOOKUP_KEYS
 from mast.linkage.model import Model
 from mast.linkage.scorer import ScoredCandidate, prepare_query, query_keys, rank_people, score_query
+from mast.normalise.addresses import parse_address
 from mast.normalise.postcodes import parse_postcode
 from mast.normalise.text import visible
 from mast.search.models import (
@@ -65,6 +68,10 @@ class SearchOutcome:
     left_out: int
     #: the probability from which a match is strong: the live model's link threshold
     strong: float
+    #: an address search: (dwelling's address, the listed people's ids there), best match first
+    dwellings: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: lookup keys held by more than MAX_RECORDS_PER_KEY records, so not read: the page says so
+    too_common: int = 0
 
     @property
     def record_ids(self) -> list[str]:
@@ -111,11 +118,17 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
                          [r.term_frequencies for r in candidates]) if candidates else []
     by_id = {r.record_id: r for r in candidates}
     kind: Literal["person", "address"] = "person" if query.is_person_search else "address"
+    dwellings: list[tuple[str, list[str]]] = []
     if kind == "person":
-        people = _people(scored, by_id, model.threshold)
+        people = _people(scored, by_id, model.threshold, query)
     else:
-        people = _people_at_addresses(index, scored, by_id, query)
-    return SearchOutcome(kind, people[:limit], max(0, len(people) - limit), model.threshold)
+        people = _people_at_addresses(index, scored, by_id, query, dwellings)
+    listed = people[:limit]
+    ids = {p.shown.person_id for p in listed}
+    kept = tuple((address, tuple(p for p in here if p in ids)) for address, here in dwellings)
+    return SearchOutcome(kind, listed, max(0, len(people) - limit), model.threshold,
+                         tuple((address, here) for address, here in kept if here),
+                         too_common=len(set(keys) - found.keys()))
 
 
 def _dob_fits(query: SearchQuery, record: IndexedRecord) -> bool:
@@ -138,18 +151,42 @@ def _why(candidate: ScoredCandidate) -> list[WhyField]:
             for f in candidate.explanation.fields if f.level != "missing"]
 
 
-def _people(scored: Sequence[ScoredCandidate], by_id: Mapping[str, IndexedRecord],
-            strong: float) -> list[FoundPerson]:
+def _names_agree(query: SearchQuery, candidate: ScoredCandidate) -> bool:
+    """The record's family name is the query's, and so is its given name (or a form of it, Bill for
+    William) when the query gives one, as the model's own comparisons read them."""
+    levels = {f.comparison: f.level for f in candidate.explanation.fields}
+    if query.given_name and levels.get("given_name") not in ("exact", "nickname"):
+        return False
+    return levels.get("family_name") == "exact"
+
+
+def _people(scored: Sequence[ScoredCandidate], by_id: Mapping[str, IndexedRecord], strong: float,
+            query: SearchQuery | None = None) -> list[FoundPerson]:
     """The possible people, in the one ranking (:func:`mast.linkage.scorer.rank_people`), each shown
-    by their best record."""
+    by their best record.
+
+    A name search (no complete date of birth, no address) also lists everyone whose names agree
+    with the query (:func:`_names_agree`) however unlikely one record alone makes them: "Sarah
+    Williams" must find every Sarah Williams, ranked, and "Williams" born 1993 every Williams born
+    then, not only those the model is sure of. They are ``possible``. A record with only an initial
+    for a given name and no date of birth is never ``strong``."""
+    name_search = query is not None and not (query.dob is not None and query.dob.complete) \
+        and not query.is_address_search
     person_of = {rid: record.person_id for rid, record in by_id.items()}
     people = []
-    for ranked in rank_people(scored, person_of, POSSIBLE_PROBABILITY):
-        best = ranked.best
-        records = [by_id[c.record_id] for c in ranked.matched]
+    for ranked in rank_people(scored, person_of, 0.0 if name_search else POSSIBLE_PROBABILITY):
+        assert query is not None or not name_search
+        matched = [c for c in ranked.matched if c.probability >= POSSIBLE_PROBABILITY
+                   or (name_search and query is not None and _names_agree(query, c))]
+        if not matched:
+            continue
+        best = matched[0]  # rank_people orders each person's candidates best first
+        records = [by_id[c.record_id] for c in matched]
         display = by_id[best.record_id]
-        band = band_of(best.probability, strong)
-        assert band is not None
+        band = band_of(best.probability, strong) or "possible"
+        given_level = next((f.level for f in best.explanation.fields if f.comparison == "given_name"), None)
+        if band == "strong" and display.dob is None and given_level == "initial":
+            band = "possible"  # "S Williams", no date of birth: could be any Sarah, Sam or Stephen
         shown = PossiblePerson(
             person_id=ranked.person_id, name=full_name(display) or "(no name recorded)",
             date_of_birth=display.dob, postcode_district=_district(records), band=band,
@@ -160,9 +197,11 @@ def _people(scored: Sequence[ScoredCandidate], by_id: Mapping[str, IndexedRecord
 
 
 def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
-                         by_id: Mapping[str, IndexedRecord], query: SearchQuery) -> list[FoundPerson]:
+                         by_id: Mapping[str, IndexedRecord], query: SearchQuery,
+                         dwellings_out: list[tuple[str, list[str]]]) -> list[FoundPerson]:
     """An address search: the dwellings the query names, and everyone known at them, except anyone
-    whose only records there are sensitive."""
+    whose only records there are sensitive. ``dwellings_out`` receives each dwelling's address (from
+    its newest non-sensitive record) and the people listed there."""
     dwellings: dict[str, ScoredCandidate] = {}
     # a postcode alone names every dwelling in it; with an address line, only that dwelling
     accepted = _SAME_DWELLING if query.address_line1 else (*_SAME_DWELLING, "postcode")
@@ -173,20 +212,39 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
             previous = dwellings.get(record.address_id)
             if previous is None or candidate.weight > previous.weight:
                 dwellings[record.address_id] = candidate
-    people: list[FoundPerson] = []
-    seen: set[str] = set()
+    wanted: Dwelling | None = None
+    if query.address_line1:
+        parsed = parse_address(query.address_line1, query.address_line2)
+        wanted = (parsed.flat, parsed.number, parsed.street, query.postcode or "", "")
+    # each dwelling: (its newest visible record, the best candidate there, its visible records)
+    groups: list[tuple[IndexedRecord, ScoredCandidate, list[IndexedRecord]]] = []
     for address_id, candidate in sorted(dwellings.items(), key=lambda item: -item[1].weight):
         at_address = index.records(index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS])
+        visible = sorted((r for r in at_address if not r.sensitive), key=lambda r: r.record_date, reverse=True)
+        for record in visible:
+            key = dwelling_of(record)
+            if wanted is not None and not same_dwelling(wanted, key, any_flat=not wanted[0]):
+                continue
+            group = next((g for g in groups if same_dwelling(dwelling_of(g[0]), key)), None)
+            if group is None:
+                groups.append((record, candidate, [record]))
+            else:
+                group[2].append(record)
+    people: list[FoundPerson] = []
+    seen: set[str] = set()
+    for newest, candidate, records_here in groups:
         by_person: dict[str, list[IndexedRecord]] = defaultdict(list)
-        for record in at_address:
+        for record in records_here:
             by_person[record.person_id].append(record)
         address = next(f for f in candidate.explanation.fields if f.comparison == "address")
         why = [WhyField(field="address", level=address.level, explanation=address.explanation,
                         weight=round(address.weight, 2))]
         band: Band = "strong" if address.level in ("uprn", "home") else "possible"
-        for person_id, records in sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True):
-            open_records = [r for r in records if not r.sensitive]
-            if not open_records or person_id in seen:
+        here: list[str] = []
+        dwellings_out.append((full_address(newest), here))
+        for person_id, open_records in sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True):
+            here.append(person_id)
+            if person_id in seen:
                 continue
             seen.add(person_id)
             display = max(open_records, key=lambda r: r.record_date)
@@ -197,6 +255,33 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
             )
             people.append(FoundPerson(shown, tuple(r.record_id for r in open_records), False))
     return people
+
+
+Dwelling = tuple[str, str, str, str, str]
+
+
+def dwelling_of(record: IndexedRecord) -> Dwelling:
+    """What tells one home from its neighbours: flat, number, street, postcode, and UPRN."""
+    parsed = parse_address(record.address_line1, record.address_line2)
+    postcode = parse_postcode(record.postcode).formatted or "" if record.postcode else ""
+    return parsed.flat, parsed.number, parsed.street, postcode, record.uprn or ""
+
+
+def same_dwelling(a: Dwelling, b: Dwelling, *, any_flat: bool = False) -> bool:
+    """One home, exactly: the same property number (UPRN) when both have one; else the same flat
+    (a flat is not the house of the same number), the same number, the postcodes agreeing where both
+    have one, and the same street (one typing slip allowed, two letters swapped included: "Fairwoid" is Fairwood; another street
+    with the same number and postcode is another dwelling). ``any_flat``: a query naming no flat
+    matches every flat of the building (each still its own dwelling)."""
+    if a[4] and b[4]:
+        return a[4] == b[4]
+    if (a[0] != b[0] and not (any_flat and not b[0])) or a[1] != b[1]:
+        return False
+    if a[3] and b[3] and a[3] != b[3]:
+        return False
+    if not (a[2] or b[2]):
+        return bool(a[1] or a[0]) and a[3] == b[3] and bool(a[3])
+    return a[2] == b[2] or (bool(a[2] and b[2]) and OSA.distance(a[2], b[2]) <= 1)
 
 
 def latest_date(records: Sequence[IndexedRecord]) -> dt.date:

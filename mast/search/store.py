@@ -80,4 +80,18 @@ class SearchStore:
         )
         return None if stored.expired else stored
 
-
+    def add_people(self, search: StoredSearch, people: dict[str, tuple[str, ...]]) -> StoredSearch:
+        """The search with ``people`` joined to it: the others a person view listed at the person's
+        dwelling, so that they open through this same search (and its declaration), and only them."""
+        new = {p: r for p, r in people.items() if p not in search.people}
+        if not new:
+            return search
+        merged = {**search.people, **new}
+        self.client.update_item(
+            TableName=self.table_name, Key={"pk": {"S": f"SEARCH#{search.search_id}"}, "sk": {"S": "SEARCH"}},
+            UpdateExpression="SET people = :p", ConditionExpression="user_sub = :u",
+            ExpressionAttributeValues={":p": {"S": json.dumps({p: list(r) for p, r in merged.items()})},
+                                       ":u": {"S": search.user_sub}},
+        )
+        return StoredSearch(search.search_id, search.user_sub, search.created_at, merged, search.gateway,
+                            search.purpose)

@@ -241,9 +241,10 @@ def test_access_request_approved_new_user_searches_and_admin_finds_it_in_the_aud
     assert page.locator("#records tbody tr").count() >= 1
     assert page.locator("table:has-text('Within 1 month')").count() == 1
     user.checkpoint("person")
-    # The declaration was for that search: a new one starts with a new declaration.
+    # One declaration for a piece of work (issue 16): the next search is under the same one, shown.
     user.goto("search")
-    page.wait_for_selector("h1:has-text('Declare why you are searching')")
+    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+    assert purpose in page.locator(".govuk-summary-list").inner_text()
     sign_out(user)
     user.checkpoint("signed out")
     user.assert_clean()

@@ -25,6 +25,9 @@ MATRIX: dict[str, dict[str, int]] = {
     "GET /people/{id}": {"no token": 401, "practitioner": 200, "other practitioner": 404,
                          "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
                          "data steward": 404},
+    "POST /people/{id}/print": {"no token": 401, "practitioner": 201, "other practitioner": 404,
+                                "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                                "data steward": 404},
     "GET /coverage": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 200,
                       "org-admin other org": 200, "auditor": 200, "data steward": 200},
     "GET /linkage-report": {"no token": 401, "practitioner": 403, "other practitioner": 403,
@@ -53,9 +56,9 @@ def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], rout
         body = SEARCH
     elif path == "/link-decisions":
         body = DECISION
-    elif path == "/people/{id}":
+    elif path in ("/people/{id}", "/people/{id}/print"):
         search_id, person = own_search
-        path, query = f"/people/{person}", {"search": search_id}
+        path, query = path.replace("{id}", person), {"search": search_id}
     status, answer = call(deployed, method, path, persona, body, query)
     assert status == MATRIX[route][persona], (route, persona, answer)
     if status in (401, 403, 404):

@@ -595,3 +595,45 @@ def test_an_unavailable_table_is_a_503_with_a_message(deployed: Deployment, vari
         os.environ[variable] = saved
     assert status == 503, answer
     assert set(answer) == {"message"} and "try again" in answer["message"]
+
+
+def test_the_family_opens_from_the_person_view_under_the_same_search_and_is_audited(deployed: Deployment) -> None:
+    """Issue 16, point 3: the others at the dwelling are links that open under the same search (and
+    declaration); only after the view listed them, only for the same user; printing is audited."""
+    _, found = search_for(deployed, {"given_name": "William", "family_name": "Hargreaves",
+                                     "dob": {"day": 7, "month": 3, "year": 1984}})
+    william, mary = deployed.person_of(WILLIAM), deployed.person_of("walsall-adults:C-9010")
+    sid = {"search": found["search_id"]}
+    assert call(deployed, "GET", f"/people/{mary}", "practitioner", query=sid)[0] == 403  # not yet listed
+    status, view = call(deployed, "GET", f"/people/{william}", "practitioner", query=sid)
+    assert status == 200
+    listed = next(o for a in view["addresses"] for o in a["others"] if o["name"] == "MARY HARGREAVES")
+    assert listed["person_id"] == mary and listed["agencies"] == ["Walsall Council"]
+    assert listed["open_now"] == ["Walsall Council"]  # an adults' case with no end date: open in the snapshot
+    assert all(o["person_id"] for a in view["addresses"] for o in a["others"])
+    assert call(deployed, "GET", f"/people/{mary}", "other practitioner", query=sid)[0] == 404
+    status, theirs = call(deployed, "GET", f"/people/{mary}", "practitioner", query=sid)
+    assert status == 200 and theirs["person_id"] == mary
+    opened = sorted((e for e in audit_events(deployed) if e["action"] == "open-person"
+                     and e["search_id"] == sid["search"]), key=lambda e: e["event_time"])
+    assert [tuple(e["people_returned"]) for e in opened] == [(william,), (mary,)]
+    assert "walsall-adults:C-9010" in opened[0]["record_ids"]  # her record was shown in William's view
+    assert all(e["gateway"] == "ca1989-s47" for e in opened)
+    status, printed = call(deployed, "POST", f"/people/{mary}/print", "practitioner", query=sid)
+    assert status == 201, printed
+    event = next(e for e in audit_events(deployed) if e["action"] == "print-person")
+    assert tuple(event["people_returned"]) == (mary,) and event["search_id"] == sid["search"]
+
+
+def test_a_name_only_search_lists_everyone_with_the_name_and_an_initial_without_a_date_is_not_strong(
+        deployed: Deployment) -> None:
+    """Issue 16, point 5: no date of birth, no address: every record whose names agree is listed."""
+    status, body = search_for(deployed, {"given_name": "William", "family_name": "Hargreaves"})
+    assert status == 200
+    assert deployed.person_of(WILLIAM) in {p["person_id"] for p in body["people"]}
+    status, body = search_for(deployed, {"family_name": "Hargreaves", "dob": {"year": 1956}})
+    assert status == 200
+    assert deployed.person_of("walsall-adults:C-9010") in {p["person_id"] for p in body["people"]}
+    for person in body["people"]:
+        if person["date_of_birth"] is None and len(person["name"].split()[0]) == 1:
+            assert person["band"] == "possible"

@@ -169,7 +169,7 @@ export function table({ caption, head, rows, captionClass = "govuk-table__captio
     <tbody class="govuk-table__body">
       ${rows.map((row) => html`<tr class="govuk-table__row">${row.map((cell, i) => i === 0 && cell && cell.header
         ? html`<th scope="row" class="govuk-table__header">${cell.value}</th>`
-        : html`<td class="govuk-table__cell${numeric.includes(i) ? " govuk-table__cell--numeric" : ""}">${cell}</td>`)}</tr>`)}
+        : html`<td class="govuk-table__cell${numeric.includes(i) ? " govuk-table__cell--numeric" : ""}" data-label="${typeof head[i] === "string" ? head[i] : ""}">${cell}</td>`)}</tr>`)}
     </tbody>
   </table>`;
 }

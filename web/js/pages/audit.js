@@ -14,7 +14,7 @@ const PERIODS = [
 ];
 
 const ACTIONS = {
-  search: "Search", "open-person": "Opened a person", "link-decision": "Linkage decision", "audit-view": "Viewed the audit",
+  search: "Search", "open-person": "Opened a person", "print-person": "Printed a person's summary", "link-decision": "Linkage decision", "audit-view": "Viewed the audit",
   refused: "Refused",
 };
 

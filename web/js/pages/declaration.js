@@ -18,7 +18,7 @@ export async function declarationPage({ navigate }) {
       ${notice && !errors.length ? notification(notice) : ""}
       ${errorSummary(errors)}
       <h1 class="govuk-heading-l">Declare why you are searching</h1>
-      <p class="govuk-body">Before each search, say which law allows you to share information about this person and what the search is for.</p>
+      <p class="govuk-body">Before you search, say which law allows you to share information about the people you are looking for and what the work is for. The declaration holds for each search you make for this piece of work, until you sign out or for 8 hours.</p>
       <form novalidate>
         ${radios({
           id: "gateway", legend: "Legal gateway", legendClass: "govuk-fieldset__legend--m",
@@ -43,7 +43,7 @@ export async function declarationPage({ navigate }) {
       else if (declaration.purpose.length < 3) problems.push({ field: "purpose", text: "The purpose must be at least 3 characters" });
       else if (declaration.purpose.length > 500) problems.push({ field: "purpose", text: "The purpose must be 500 characters or fewer" });
       if (problems.length) { show(problems, declaration); return; }
-      session.declaration = { ...declaration, label: chosen.label };
+      session.declaration = { ...declaration, label: chosen.label, made_at: Date.now() };
       navigate("search");
     });
   };

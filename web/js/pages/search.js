@@ -8,6 +8,9 @@ import { session } from "../session.js";
 import { renderer, errorSummary, textInput, dateInput, button, formValues, summaryList, longDate, backLink } from "../ui.js";
 import { coverageLine } from "./coverage.js";
 
+/** How long one declaration holds for a piece of work (or until sign-out, or until it is changed). */
+export const DECLARATION_HOURS = 8;
+
 const POSTCODE = /^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$/i;
 
 const FIELD_MAP = {
@@ -50,7 +53,14 @@ function describeDeclaration(declaration) {
 
 export async function searchPage({ navigate }) {
   const render = renderer();
-  const declaration = session.declaration;
+  let declaration = session.declaration;
+  if (declaration && !(Date.now() - (declaration.made_at || 0) < DECLARATION_HOURS * 3600 * 1000)) {
+    session.declaration = null;
+    session.notice = `Your declaration was made more than ${DECLARATION_HOURS} hours ago. Declare why you are searching again.`;
+    declaration = null;
+    navigate("declaration");
+    return;
+  }
   if (!declaration) {
     session.notice = "Declare why you are searching before you search.";
     navigate("declaration");
@@ -63,6 +73,7 @@ export async function searchPage({ navigate }) {
       ${problem ? problem.body : ""}
       <h1 class="govuk-heading-l">Search for a person or an address</h1>
       ${summaryList([["Legal gateway", describeDeclaration(declaration)], ["Purpose", declaration.purpose]])}
+      <p class="govuk-body">This declaration holds for each search you make for this piece of work, until you sign out or for ${DECLARATION_HOURS} hours. <a class="govuk-link" href="#/declaration">Change the declaration</a> when the work changes.</p>
       <p class="govuk-body">Give a family name with a given name or a date of birth to find a person; a postcode, or the first two lines of an address, to find an address. Give both to find a person at an address.</p>
       <form novalidate>
         <h2 class="govuk-heading-m">Person</h2>
@@ -103,7 +114,8 @@ export async function searchPage({ navigate }) {
         const { gateway, gateway_other, purpose } = declaration;
         const result = await api("POST", "/search", { body: { declaration: { gateway, gateway_other, purpose }, query } });
         session.search = { result, query, declaration, at: new Date().toISOString() };
-        session.declaration = null;  // one declaration, one search
+        // one declaration for a piece of work: it holds for further searches until sign-out, 8 hours
+        // or the user changes it; each search sends it again and is audited under it
         navigate("results");
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
@@ -137,24 +149,47 @@ function band(person) {
     : html`<strong class="govuk-tag govuk-tag--yellow">Possible match</strong>`;
 }
 
-function why(person) {
+const FIELD_LABELS = {
+  given_name: "Given name", family_name: "Family name", middle_name: "Middle name", dob: "Date of birth",
+  sex: "Sex", address: "Address", nhs_number: "NHS number", name: "Name",
+};
+
+// Why it matched, in words; the weights (bits of evidence) behind a details toggle.
+function why(person, i) {
   const reasons = (person.why || []).filter((w) => w.weight !== 0);
-  return html`<ul class="govuk-list mast-why">${reasons.map((w) => html`<li>${w.explanation || `${w.field}: ${w.level}`} <span class="govuk-visually-hidden">(weight</span><span aria-hidden="true">(</span>${w.weight > 0 ? "+" : ""}${w.weight.toFixed(1)})</li>`)}</ul>`;
+  const label = (w) => FIELD_LABELS[w.field] || w.field.replace(/_/g, " ");
+  return html`<ul class="govuk-list mast-why">${reasons.map((w) => html`<li>${label(w)}: ${w.explanation || w.level}</li>`)}</ul>
+    <details class="govuk-details mast-weights" id="weights-${i}">
+      <summary class="govuk-details__summary"><span class="govuk-details__summary-text">How this was scored</span></summary>
+      <div class="govuk-details__text"><ul class="govuk-list">${reasons.map((w) => html`<li>${label(w)} ${w.weight > 0 ? "+" : ""}${w.weight.toFixed(1)}</li>`)}</ul>
+      <p class="govuk-body-s">Evidence for (+) or against (−) in bits; ${Math.round(person.probability * 100)}% likely overall.</p></div>
+    </details>`;
 }
 
-export async function resultsPage({ navigate }) {
-  const render = renderer();
-  const stored = session.search;
-  if (!stored) { navigate("declaration"); return; }
-  const { result } = stored;
-  const count = result.people.length + result.left_out;
-  const heading = `${count} possible ${count === 1 ? "person" : "people"} found for the last 12 months`;
-  const coverage = await coverageLine();
-  render(heading, html`
-    <h1 class="govuk-heading-l">${heading}</h1>
-    <p class="govuk-body">Choose the person you are looking for to see each agency's involvement. Check the date of birth and postcode district before you choose.</p>
-    ${result.left_out ? html`<div class="govuk-inset-text">${result.people.length} are shown, best first. ${result.left_out} more are not shown: search again with more detail to narrow the search.</div>` : ""}
-    ${result.people.length ? html`<table class="govuk-table" id="results">
+function agenciesCell(p) {
+  if (!p.agencies.length) return "None in the last 12 months";
+  return html`${p.agencies.map((name, i) => html`${i ? html`<br>` : ""}${name}${p.open_now.includes(name) ? html` <strong class="govuk-tag govuk-tag--blue">Open now</strong>` : ""}`)}`;
+}
+
+function dwellings(result) {
+  return html`${result.dwellings.map((d, i) => html`<table class="govuk-table mast-wrap" id="dwelling-${i}">
+    <caption class="govuk-table__caption govuk-table__caption--m">${d.address}</caption>
+    <thead class="govuk-table__head"><tr class="govuk-table__row">
+      <th scope="col" class="govuk-table__header">Name</th>
+      <th scope="col" class="govuk-table__header">Date of birth</th>
+      <th scope="col" class="govuk-table__header">Agencies involved</th>
+    </tr></thead>
+    <tbody class="govuk-table__body">
+      ${d.people.map((p) => html`<tr class="govuk-table__row">
+        <th scope="row" class="govuk-table__header"><a class="govuk-link" href="#/person/${encodeURIComponent(p.person_id)}">${p.name}</a></th>
+        <td class="govuk-table__cell" data-label="Date of birth">${p.date_of_birth ? longDate(p.date_of_birth) : "Not known"}</td>
+        <td class="govuk-table__cell" data-label="Agencies involved">${agenciesCell(p)}</td>
+      </tr>`)}
+    </tbody></table>`)}`;
+}
+
+function people(result) {
+  return html`<table class="govuk-table mast-wrap" id="results">
       <caption class="govuk-table__caption govuk-table__caption--s govuk-visually-hidden">Possible people, best match first</caption>
       <thead class="govuk-table__head"><tr class="govuk-table__row">
         <th scope="col" class="govuk-table__header">Name</th>
@@ -164,14 +199,44 @@ export async function resultsPage({ navigate }) {
         <th scope="col" class="govuk-table__header">Why it matched</th>
       </tr></thead>
       <tbody class="govuk-table__body">
-        ${result.people.map((p) => html`<tr class="govuk-table__row">
+        ${result.people.map((p, i) => html`<tr class="govuk-table__row">
           <th scope="row" class="govuk-table__header"><a class="govuk-link" href="#/person/${encodeURIComponent(p.person_id)}">${p.name}</a></th>
-          <td class="govuk-table__cell">${p.date_of_birth ? longDate(p.date_of_birth) : "Not known"}</td>
-          <td class="govuk-table__cell">${p.postcode_district || "Not known"}</td>
-          <td class="govuk-table__cell">${band(p)}</td>
-          <td class="govuk-table__cell govuk-body-s">${why(p)}</td>
+          <td class="govuk-table__cell" data-label="Date of birth">${p.date_of_birth ? longDate(p.date_of_birth) : "Not known"}</td>
+          <td class="govuk-table__cell" data-label="Postcode district">${p.postcode_district || "Not known"}</td>
+          <td class="govuk-table__cell" data-label="Confidence">${band(p)}</td>
+          <td class="govuk-table__cell govuk-body-s" data-label="Why it matched">${why(p, i)}</td>
         </tr>`)}
-      </tbody></table>` : html`<p class="govuk-body">No agency in MAST has a record that matches. This does not mean no agency is involved: check which partners' data MAST holds below.</p>`}
+      </tbody></table>`;
+}
+
+export async function resultsPage({ navigate }) {
+  const render = renderer();
+  const stored = session.search;
+  if (!stored) { navigate("declaration"); return; }
+  const { result } = stored;
+  const count = result.people.length + result.left_out;
+  const byDwelling = result.kind === "address" && result.dwellings && result.dwellings.length;
+  const heading = !count ? "No one found"
+    : byDwelling ? `${count} ${count === 1 ? "person" : "people"} found at ${result.dwellings.length === 1 ? "1 address" : `${result.dwellings.length} addresses`}`
+    : `${count} possible ${count === 1 ? "person" : "people"} found for the last 12 months`;
+  const coverage = await coverageLine();
+  const again = html`<p class="govuk-body"><a class="govuk-link" href="#/search">Search again under the same declaration</a></p>
+    <p class="govuk-body"><a class="govuk-link" href="#/declaration">Change the declaration</a></p>`;
+  if (!count) {
+    render(heading, html`
+      <h1 class="govuk-heading-l">${heading}</h1>
+      <p class="govuk-body">No agency in MAST has a record that matches your search. This does not mean no agency is involved: MAST holds only the partners' data listed below, and a feed that is overdue or sample only may be missing records.</p>
+      ${result.too_common ? html`<div class="govuk-inset-text" id="too-common">Part of your search is shared by too many records to read them all. Add a date of birth or a postcode and search again.</div>` : ""}
+      ${coverage}
+      ${again}`);
+    return;
+  }
+  render(heading, html`
+    <h1 class="govuk-heading-l">${heading}</h1>
+    <p class="govuk-body">Choose the person you are looking for to see each agency's involvement: open cases whatever their start, and records of the last 12 months. Check the date of birth and postcode district before you choose.</p>
+    ${result.too_common ? html`<div class="govuk-inset-text" id="too-common">Part of your search is shared by too many records to read them all (a very common name, or a postcode with very many people). Add a date of birth or a postcode to be sure no one is missed.</div>` : ""}
+    ${result.left_out ? html`<div class="govuk-inset-text" id="left-out">More than ${result.people.length} people match: ${count} in all. The ${result.people.length} best matches are shown and ${result.left_out} are not. Add a date of birth or a postcode to narrow the search.</div>` : ""}
+    ${byDwelling ? dwellings(result) : people(result)}
     ${coverage}
-    <p class="govuk-body"><a class="govuk-link" href="#/declaration">Start a new search</a></p>`);
+    ${again}`);
 }
