@@ -85,9 +85,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(str(error), file=sys.stderr)
             return 2
+    # for people to open in a spreadsheet: formula-leading cells neutralised (mast.schema.spreadsheet_text)
+    from mast.schema import spreadsheet_text
+
     writer = csv.writer(sys.stdout)
-    writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerow([spreadsheet_text(c) for c in columns])
+    writer.writerows([spreadsheet_text(v) for v in row] for row in rows)
     return 0
 
 
