@@ -26,12 +26,15 @@ AuditAction = Literal[
     "user-edit",
     "user-disable",
     "user-enable",
+    "user-resend",
     "access-request",
     "access-approve",
     "access-refuse",
     "access-request-list",
     "user-list",
     "audit-view",
+    "audit-export",
+    "audit-query",
 ]
 
 

@@ -76,5 +76,7 @@ def open_person(caller: Caller, person_id: str, search_id: str, index: IndexRead
         request_id, action="open-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
         people_returned=(person_id,), record_ids=tuple(outcome.record_ids),
         records_returned=len(outcome.view.records), sensitive_returned=outcome.sensitive,
+        # whom it concerned, as the user saw them: the audit page names the person opened
+        detail=json.dumps({"name": outcome.view.name}),
     ))
     return outcome.view
