@@ -20,6 +20,7 @@ from mast.access.users import (
     AccessRequestBody,
     AccessRequestStore,
     AccessStatus,
+    AdminReason,
     NewUser,
     UserAdmin,
     UserChange,
@@ -64,13 +65,22 @@ def change_user(user_id: str) -> dict[str, Any]:
 @app.post("/users/<user_id>/disable")
 def disable_user(user_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    return _admin().set_enabled(caller, user_id, False, _now()).model_dump(mode="json")
+    why = read_body(app, AdminReason).reason
+    return _admin().set_enabled(caller, user_id, False, _now(), why).model_dump(mode="json")
 
 
 @app.post("/users/<user_id>/enable")
 def enable_user(user_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    return _admin().set_enabled(caller, user_id, True, _now()).model_dump(mode="json")
+    why = read_body(app, AdminReason).reason
+    return _admin().set_enabled(caller, user_id, True, _now(), why).model_dump(mode="json")
+
+
+@app.post("/users/<user_id>/resend")
+def resend_invitation(user_id: str) -> dict[str, Any]:
+    """The invitation again, with a new temporary password (someone who has not signed in yet)."""
+    caller = caller_in(app, "org-admins")
+    return _admin().resend_invitation(caller, user_id, _now()).model_dump(mode="json")
 
 
 @app.post("/access-requests")
@@ -92,16 +102,16 @@ def list_access_requests() -> dict[str, Any]:
 @app.post("/access-requests/<request_id>/approve")
 def approve_access_request(request_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    read_body(app, AccessDecision)
-    request, user = _admin().approve(caller, request_id, _now())
+    decision = read_body(app, AccessDecision)
+    request, user = _admin().approve(caller, request_id, _now(), decision.why)
     return {"request": request.model_dump(mode="json"), "user": user.model_dump(mode="json")}
 
 
 @app.post("/access-requests/<request_id>/refuse")
 def refuse_access_request(request_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    read_body(app, AccessDecision)
-    return {"request": _admin().refuse(caller, request_id, _now()).model_dump(mode="json")}
+    decision = read_body(app, AccessDecision)
+    return {"request": _admin().refuse(caller, request_id, _now(), decision.why).model_dump(mode="json")}
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -124,6 +124,7 @@ class UserSummary(BaseModel):
     status: str = Field(description="Cognito's user status, e.g. FORCE_CHANGE_PASSWORD, CONFIRMED")
     created: dt.datetime | None = None
     manageable: bool = Field(description="false for members of the operator-granted groups")
+    is_you: bool = Field(default=False, description="the administrator reading the list: never offered 'Disable'")
 
 
 AccessRole = Literal["practitioner", "org-admin"]
@@ -177,10 +178,33 @@ class AccessRequest(BaseModel):
 
 
 class AccessDecision(BaseModel):
-    """``POST /api/access-requests/{id}/approve|refuse``: an optional note (not stored in the audit)."""
+    """``POST /api/access-requests/{id}/approve|refuse``: the reason for the decision, kept in the audit
+    (the page always asks for one); ``note`` is an older name for the same thing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    note: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, description="why: kept in the audit")
+    note: str | None = Field(default=None, max_length=500, description="as 'reason' (older clients)")
+
+    @field_validator("reason", "note")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
+
+    @property
+    def why(self) -> str | None:
+        return self.reason or self.note
+
+
+class AdminReason(BaseModel):
+    """``POST /api/users/{id}/disable|enable``: why, kept in the audit (the page always asks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str | None = Field(default=None, max_length=500, description="why: kept in the audit")
+
+    @field_validator("reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
 
 
 # --- the Cognito directory -------------------------------------------------------------------------
@@ -235,11 +259,11 @@ class UserDirectory:
 
     def get(self, user_id: str) -> UserSummary:
         if not _USER_ID.match(user_id):
-            raise UserAdminError(400, "that is not a user id")
+            raise UserAdminError(400, "That is not a user id. Choose the user from the list of users.")
         try:
             user = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
         except self.client.exceptions.UserNotFoundException:
-            raise UserAdminError(404, "no such user") from None
+            raise UserAdminError(404, "There is no such user. They may have been removed; reload the list of users.") from None
         groups = self.client.admin_list_groups_for_user(UserPoolId=self.pool_id, Username=user["Username"])
         names = [g["GroupName"] for g in groups.get("Groups", [])]
         return _summary(user, user.get("UserAttributes", []), names)
@@ -258,7 +282,8 @@ class UserDirectory:
                 ],
             )
         except self.client.exceptions.UsernameExistsException:
-            raise UserAdminError(409, "a user with that email already exists") from None
+            raise UserAdminError(409, f"There is already a user with the email address {email}. "
+                                      "Find them in the list of users.") from None
         user = response["User"]
         self.client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=user["Username"], GroupName=group)
         return _summary(user, user.get("Attributes", []), [group])
@@ -274,6 +299,12 @@ class UserDirectory:
         for old in current:
             if old in GRANTABLE_GROUPS and old != group:
                 self.client.admin_remove_user_from_group(UserPoolId=self.pool_id, Username=user_id, GroupName=old)
+
+    def resend_invitation(self, email: str) -> None:
+        """Cognito mails the invitation again, with a new temporary password (named by the email: the
+        pool signs in by email, and AdminCreateUser takes that, not the generated username)."""
+        self.client.admin_create_user(UserPoolId=self.pool_id, Username=email, MessageAction="RESEND",
+                                      DesiredDeliveryMediums=["EMAIL"])
 
     def set_enabled(self, user_id: str, enabled: bool) -> None:
         if enabled:
@@ -346,11 +377,11 @@ class AccessRequestStore:
 
     def get(self, organisation: str, request_id: str) -> AccessRequest:
         if not _REQUEST_ID.match(request_id):
-            raise UserAdminError(400, "that is not an access request id")
+            raise UserAdminError(400, "That is not an access request id. Choose the request from the list.")
         item = self.client.get_item(TableName=self.table_name,
                                     Key={"pk": {"S": f"ACCESS#{organisation}"}, "sk": {"S": request_id}}).get("Item")
         if not item:
-            raise UserAdminError(404, "no such access request in your organisation")
+            raise UserAdminError(404, "There is no such access request for your organisation.")
         return AccessRequest.model_validate_json(item["request"]["S"])
 
     def decide(self, request: AccessRequest) -> None:
@@ -361,7 +392,7 @@ class AccessRequestStore:
                                  ExpressionAttributeNames={"#status": "status"},
                                  ExpressionAttributeValues={":pending": {"S": "pending"}})
         except self.client.exceptions.ConditionalCheckFailedException:
-            raise UserAdminError(409, "that access request has already been decided") from None
+            raise UserAdminError(409, "That access request has already been decided by another administrator.") from None
 
     def _item(self, request: AccessRequest) -> dict[str, Any]:
         return {
@@ -390,41 +421,67 @@ class UserAdmin:
     def list_users(self, caller: Caller, now: dt.datetime) -> list[UserSummary]:
         caller.require("org-admins")
         self._audit(caller, "user-list", now, target=caller.organisation)
-        return self.directory.list(caller.organisation)
+        return [u.model_copy(update={"is_you": u.id == caller.sub}) for u in self.directory.list(caller.organisation)]
 
     def add_user(self, caller: Caller, new: NewUser, now: dt.datetime) -> UserSummary:
         caller.require("org-admins")
-        self._audit(caller, "user-add", now, target=new.email, detail={"group": new.group})
+        self._audit(caller, "user-add", now, target=new.email, detail={"email": new.email, "group": new.group})
         return self.directory.create(new.email, new.name, caller.organisation, new.group)
 
     def change_user(self, caller: Caller, user_id: str, change: UserChange, now: dt.datetime) -> UserSummary:
         caller.require("org-admins")
         user = self._manageable(caller, user_id)
         if change.group is not None and user.id == caller.sub and change.group not in user.groups:
-            raise UserAdminError(409, "you cannot change your own group; ask another administrator")
+            raise UserAdminError(409, "You cannot change your own permission. Ask another administrator.")
+        if change.group == "practitioners" and "org-admins" in user.groups:
+            self._not_the_last_admin(caller, user)
         self._audit(caller, "user-edit", now, target=user.id,
-                    detail={"name_changed": change.name is not None, "group": change.group})
+                    detail={"email": user.email, "name_changed": change.name is not None, "group": change.group})
         if change.name is not None:
             self.directory.rename(user.id, change.name)
         if change.group is not None:
             self.directory.set_group(user.id, change.group, user.groups)
         return self.directory.get(user.id)
 
-    def set_enabled(self, caller: Caller, user_id: str, enabled: bool, now: dt.datetime) -> UserSummary:
+    def set_enabled(self, caller: Caller, user_id: str, enabled: bool, now: dt.datetime,
+                    reason: str | None = None) -> UserSummary:
         caller.require("org-admins")
         user = self._manageable(caller, user_id)
         if not enabled and user.id == caller.sub:
-            raise UserAdminError(409, "you cannot disable your own account")
-        self._audit(caller, "user-enable" if enabled else "user-disable", now, target=user.id)
+            raise UserAdminError(409, "You cannot disable your own account. Ask another administrator.")
+        if not enabled and "org-admins" in user.groups:
+            self._not_the_last_admin(caller, user)
+        self._audit(caller, "user-enable" if enabled else "user-disable", now, target=user.id,
+                    detail={"email": user.email, **({"reason": reason} if reason else {})})
         self.directory.set_enabled(user.id, enabled)
         return self.directory.get(user.id)
+
+    def resend_invitation(self, caller: Caller, user_id: str, now: dt.datetime) -> UserSummary:
+        """Send the invitation again (a new temporary password): only to someone who has not yet signed in."""
+        caller.require("org-admins")
+        user = self._manageable(caller, user_id)
+        if user.status != "FORCE_CHANGE_PASSWORD":
+            raise UserAdminError(409, f"{user.email} has already signed in, so there is no invitation to send again.")
+        if not user.enabled:
+            raise UserAdminError(409, f"{user.email} is disabled. Enable them before sending the invitation again.")
+        self._audit(caller, "user-resend", now, target=user.id, detail={"email": user.email})
+        self.directory.resend_invitation(user.email)
+        return self.directory.get(user.id)
+
+    def _not_the_last_admin(self, caller: Caller, user: UserSummary) -> None:
+        """Refuse what would leave the organisation with no administrator who can sign in."""
+        others = [u for u in self.directory.list(caller.organisation)
+                  if u.id != user.id and u.enabled and "org-admins" in u.groups]
+        if not others:
+            raise UserAdminError(409, f"{user.email} is the last administrator of your organisation. "
+                                      "Make someone else an administrator first.")
 
     def _manageable(self, caller: Caller, user_id: str) -> UserSummary:
         user = self.directory.get(user_id)
         if user.organisation != caller.organisation:
-            raise AccessDenied("that user belongs to another organisation")
+            raise AccessDenied("That user belongs to another organisation.")
         if not user.manageable:
-            raise AccessDenied("auditors and data stewards are managed by the operator, not through MAST")
+            raise AccessDenied("Auditors and data stewards are managed by the operator, not through MAST.")
         return user
 
     # access requests
@@ -432,7 +489,7 @@ class UserAdmin:
     def submit_request(self, body: AccessRequestBody, now: dt.datetime) -> AccessRequest:
         """Anyone may ask; a second pending request for the same email and organisation is a 409."""
         if any(r.email == body.email and r.status == "pending" for r in self.requests.list(body.organisation)):
-            raise UserAdminError(409, "a request for this email is already waiting for a decision")
+            raise UserAdminError(409, "A request for this email address is already waiting for a decision.")
         event_id = uuid.uuid4().hex
         self.audit.write(AuditEvent(
             event_id=event_id, event_time=now, action="access-request", user_sub="anonymous",
@@ -446,21 +503,24 @@ class UserAdmin:
         self._audit(caller, "access-request-list", now, target=caller.organisation)
         return [r for r in self.requests.list(caller.organisation) if status is None or r.status == status]
 
-    def approve(self, caller: Caller, request_id: str, now: dt.datetime) -> tuple[AccessRequest, UserSummary]:
+    def approve(self, caller: Caller, request_id: str, now: dt.datetime,
+                reason: str | None = None) -> tuple[AccessRequest, UserSummary]:
         caller.require("org-admins")
         request = self._pending(caller, request_id)
         group = _ROLE_GROUP[request.role]
-        self._audit(caller, "access-approve", now, target=request.id, detail={"group": group})
+        self._audit(caller, "access-approve", now, target=request.id,
+                    detail={"email": request.email, "group": group, **({"reason": reason} if reason else {})})
         user = self.directory.create(request.email, request.name, request.organisation, group)
         decided = request.model_copy(update={"status": "approved", "decided_by": caller.email, "decided_at": now,
                                              "user_id": user.id})
         self.requests.decide(decided)
         return decided, user
 
-    def refuse(self, caller: Caller, request_id: str, now: dt.datetime) -> AccessRequest:
+    def refuse(self, caller: Caller, request_id: str, now: dt.datetime, reason: str | None = None) -> AccessRequest:
         caller.require("org-admins")
         request = self._pending(caller, request_id)
-        self._audit(caller, "access-refuse", now, target=request.id)
+        self._audit(caller, "access-refuse", now, target=request.id,
+                    detail={"email": request.email, **({"reason": reason} if reason else {})})
         decided = request.model_copy(update={"status": "refused", "decided_by": caller.email, "decided_at": now})
         self.requests.decide(decided)
         return decided
@@ -468,7 +528,7 @@ class UserAdmin:
     def _pending(self, caller: Caller, request_id: str) -> AccessRequest:
         request = self.requests.get(caller.organisation, request_id)
         if request.status != "pending":
-            raise UserAdminError(409, f"that access request has already been {request.status}")
+            raise UserAdminError(409, f"That access request has already been {request.status}.")
         return request
 
     def _audit(self, caller: Caller, action: AuditAction, now: dt.datetime, *, target: str | None = None,
