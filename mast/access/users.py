@@ -41,6 +41,10 @@ GRANTABLE_GROUPS: Final[frozenset[str]] = frozenset({"practitioners", "org-admin
 OPERATOR_GROUPS: Final[frozenset[str]] = frozenset({"auditors", "data-stewards"})
 ALL_GROUPS: Final[tuple[str, ...]] = ("practitioners", "org-admins", "auditors", "data-stewards")
 ORGANISATION_ATTRIBUTE: Final = "custom:organisation"
+#: How far back the users list looks in the audit for each user's latest action (Cognito keeps no
+#: last sign-in), and at most how many of the organisation's events it reads for that.
+LAST_ACTIVE_DAYS: Final = 90
+LAST_ACTIVE_EVENTS: Final = 2000
 
 _EMAIL: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -125,6 +129,8 @@ class UserSummary(BaseModel):
     created: dt.datetime | None = None
     manageable: bool = Field(description="false for members of the operator-granted groups")
     is_you: bool = Field(default=False, description="the administrator reading the list: never offered 'Disable'")
+    last_active: dt.datetime | None = Field(
+        default=None, description="their latest action in the audit within LAST_ACTIVE_DAYS (null: none then)")
 
 
 AccessRole = Literal["practitioner", "org-admin"]
@@ -421,7 +427,27 @@ class UserAdmin:
     def list_users(self, caller: Caller, now: dt.datetime) -> list[UserSummary]:
         caller.require("org-admins")
         self._audit(caller, "user-list", now, target=caller.organisation)
-        return [u.model_copy(update={"is_you": u.id == caller.sub}) for u in self.directory.list(caller.organisation)]
+        users = self.directory.list(caller.organisation)
+        latest = self._last_active(caller.organisation, now, {u.id for u in users})
+        return [u.model_copy(update={"is_you": u.id == caller.sub, "last_active": latest.get(u.id)}) for u in users]
+
+    def _last_active(self, organisation: str, now: dt.datetime, user_ids: set[str]) -> dict[str, dt.datetime]:
+        """Each user's latest audited action in the last :data:`LAST_ACTIVE_DAYS` days, newest first,
+        reading at most :data:`LAST_ACTIVE_EVENTS` events (a user past them reads as not active)."""
+        latest: dict[str, dt.datetime] = {}
+        token: str | None = None
+        read = 0
+        while read < LAST_ACTIVE_EVENTS and len(latest) < len(user_ids):
+            page = self.audit.query(organisation=organisation, since=now - dt.timedelta(days=LAST_ACTIVE_DAYS),
+                                    until=now + dt.timedelta(seconds=1), limit=200, page_token=token)
+            read += len(page.events)
+            for event in page.events:
+                if event.user_sub in user_ids:
+                    latest.setdefault(event.user_sub, event.event_time)
+            token = page.next
+            if not token:
+                break
+        return latest
 
     def add_user(self, caller: Caller, new: NewUser, now: dt.datetime) -> UserSummary:
         caller.require("org-admins")

@@ -96,3 +96,19 @@ def test_messages_are_written_for_people(aws: SimpleNamespace) -> None:
     status, reply = call(USERS, "GET", "/users", "practitioner", aws)
     assert status == 403 and reply["message"] == ("You do not have permission to do this. "
                                                   "It is for organisation administrators.")
+
+
+def test_the_users_list_says_when_each_last_used_mast(aws: SimpleNamespace) -> None:
+    import datetime as dt
+
+    from mast.audit import AuditEvent, new_event_id
+
+    pat = aws.ids["pat@walsall.example"]
+    users = {u["email"]: u for u in call(USERS, "GET", "/users", "admin", aws)[1]["users"]}
+    assert users["pat@walsall.example"]["last_active"] is None
+    assert users["admin@walsall.example"]["last_active"] is not None  # listing the users is an action
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    aws.audit.write(AuditEvent(event_id=new_event_id(), event_time=when, action="search", user_sub=pat,
+                               username="pat@walsall.example", organisation="walsall-council"))
+    users = {u["email"]: u for u in call(USERS, "GET", "/users", "admin", aws)[1]["users"]}
+    assert dt.datetime.fromisoformat(users["pat@walsall.example"]["last_active"]) == when

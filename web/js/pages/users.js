@@ -94,6 +94,7 @@ export async function usersPage({ navigate, user: me }) {
         <th scope="col" class="govuk-table__header">Email</th>
         <th scope="col" class="govuk-table__header">Permission</th>
         <th scope="col" class="govuk-table__header">Status</th>
+        <th scope="col" class="govuk-table__header">Last used MAST</th>
         <th scope="col" class="govuk-table__header">Actions</th>
       </tr></thead>
       <tbody class="govuk-table__body">
@@ -102,6 +103,7 @@ export async function usersPage({ navigate, user: me }) {
           <td class="govuk-table__cell">${u.email}</td>
           <td class="govuk-table__cell">${permission(u)}</td>
           <td class="govuk-table__cell">${status(u)}</td>
+          <td class="govuk-table__cell">${u.last_active ? dateTime(u.last_active) : "Not in the last 90 days"}</td>
           <td class="govuk-table__cell">${!u.manageable ? "Granted by the operator" : u.is_you ? html`<a class="govuk-link" href="#/edit-user/${encodeURIComponent(u.id)}">Edit<span class="govuk-visually-hidden"> ${u.name || u.email}</span></a><br><span class="govuk-body-s">This is you: another administrator can disable your account</span>`
             : html`<a class="govuk-link" href="#/edit-user/${encodeURIComponent(u.id)}">Edit<span class="govuk-visually-hidden"> ${u.name || u.email}</span></a>
             <a href="#/user-action/${u.enabled ? "disable" : "enable"}/${encodeURIComponent(u.id)}" role="button" draggable="false" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0 govuk-!-margin-left-2" data-module="govuk-button">${u.enabled ? "Disable" : "Enable"}<span class="govuk-visually-hidden"> ${u.name || u.email}</span></a>
