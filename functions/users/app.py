@@ -114,6 +114,19 @@ def refuse_access_request(request_id: str) -> dict[str, Any]:
     return {"request": _admin().refuse(caller, request_id, _now(), decision.why).model_dump(mode="json")}
 
 
+def _disable_unused(event: dict[str, Any]) -> dict[str, Any]:
+    """The daily schedule (EventBridge): accounts unused for 90 days are disabled, each audited."""
+    from mast.config import load_partnership
+
+    admin = UserAdmin(UserDirectory(os.environ["USER_POOL_ID"]), AccessRequestStore(os.environ["CONTROL_TABLE"]),
+                      AuditStore(os.environ["AUDIT_TABLE"]), request_id=str(event.get("id") or "") or None)
+    disabled = admin.disable_unused([o.id for o in load_partnership().organisations], _now())
+    logger.info("unused accounts disabled", extra={"disabled": len(disabled)})
+    return {"disabled": len(disabled)}
+
+
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return _disable_unused(event)
     return app.resolve(event, context)

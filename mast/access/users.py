@@ -45,6 +45,9 @@ ORGANISATION_ATTRIBUTE: Final = "custom:organisation"
 #: last sign-in), and at most how many of the organisation's events it reads for that.
 LAST_ACTIVE_DAYS: Final = 90
 LAST_ACTIVE_EVENTS: Final = 2000
+#: An account with no audited action for this many days (and older than that) is disabled by the
+#: daily schedule (DESIGN.md: access that is not used is removed); its administrator can enable it.
+UNUSED_DAYS: Final = LAST_ACTIVE_DAYS
 
 _EMAIL: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -493,6 +496,33 @@ class UserAdmin:
         self._audit(caller, "user-resend", now, target=user.id, detail={"email": user.email})
         self.directory.resend_invitation(user.email)
         return self.directory.get(user.id)
+
+    def disable_unused(self, organisations: Sequence[str], now: dt.datetime) -> list[UserSummary]:
+        """The daily schedule: disable every enabled account of ``organisations`` that is older than
+        :data:`UNUSED_DAYS` days and has no audited action in that time, each audited first as MAST's
+        own action with the reason. Operator-granted accounts are the operator's; an organisation's
+        last enabled administrator is left (reported in the event of the others, not disabled)."""
+        disabled: list[UserSummary] = []
+        for organisation in organisations:
+            users = self.directory.list(organisation)
+            active = self._last_active(organisation, now, {u.id for u in users})
+            admins = {u.id for u in users if u.enabled and "org-admins" in u.groups}
+            for user in users:
+                old_enough = user.created is not None and user.created <= now - dt.timedelta(days=UNUSED_DAYS)
+                if not (user.enabled and user.manageable and old_enough) or user.id in active:
+                    continue
+                if user.id in admins and not admins - {user.id}:
+                    continue  # never leave an organisation with no administrator
+                self.audit.write(AuditEvent(
+                    event_id=uuid.uuid4().hex, event_time=now, action="user-disable", user_sub="mast-schedule",
+                    username="MAST (daily check of unused accounts)", organisation=organisation,
+                    groups=("schedule",), target=user.id, request_id=self.request_id,
+                    detail=json.dumps({"email": user.email, "reason": f"not used for {UNUSED_DAYS} days"}),
+                ))
+                self.directory.set_enabled(user.id, False)
+                admins.discard(user.id)
+                disabled.append(user.model_copy(update={"enabled": False}))
+        return disabled
 
     def _not_the_last_admin(self, caller: Caller, user: UserSummary) -> None:
         """Refuse what would leave the organisation with no administrator who can sign in."""

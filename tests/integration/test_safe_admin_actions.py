@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from tests.integration import test_audit_and_users_api as base
 from tests.integration.test_audit_and_users_api import AUDIT, USERS, access_request, call
 
@@ -112,3 +114,36 @@ def test_the_users_list_says_when_each_last_used_mast(aws: SimpleNamespace) -> N
                                username="pat@walsall.example", organisation="walsall-council"))
     users = {u["email"]: u for u in call(USERS, "GET", "/users", "admin", aws)[1]["users"]}
     assert dt.datetime.fromisoformat(users["pat@walsall.example"]["last_active"]) == when
+
+
+def test_the_daily_schedule_disables_accounts_unused_for_90_days(aws: SimpleNamespace,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ninety-one days on, with no action of theirs in the audit since: the practitioners are disabled,
+    each audited with the reason; the operator's auditor and steward are not the schedule's; Walsall's
+    one administrator stays (never no administrator). A user active in the window stays enabled."""
+    import datetime as dt
+
+    from mast.audit import AuditEvent, new_event_id
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
+    monkeypatch.setattr(USERS, "_now", lambda: later)
+    police = aws.ids["jo@wmp.example"]
+    aws.audit.write(AuditEvent(event_id=new_event_id(), event_time=later - dt.timedelta(days=10), action="search",
+                               user_sub=police, username="jo@wmp.example", organisation="wm-police"))
+    scheduled = {"id": "ev-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    reply = USERS.handler(scheduled, base.SimpleNamespace(function_name="f", memory_limit_in_mb=128,
+                                                          aws_request_id="r", invoked_function_arn="arn:x"))
+    assert reply == {"disabled": 1}
+
+    def enabled(email: str) -> bool:
+        return bool(aws.idp.admin_get_user(UserPoolId=aws.pool, Username=aws.ids[email])["Enabled"])
+
+    assert not enabled("pat@walsall.example")
+    assert enabled("jo@wmp.example")  # searched ten days before
+    assert enabled("admin@walsall.example") and enabled("admin@wmp.example")  # each organisation's last admin
+    assert enabled("auditor@mast.example") and enabled("steward@mast.example")
+    page = aws.audit.query(organisation="walsall-council", since=later - dt.timedelta(minutes=1),
+                           until=later + dt.timedelta(minutes=1))
+    [event] = [e for e in page.events if e.action == "user-disable"]
+    assert event.user_sub == "mast-schedule" and json.loads(event.detail or "{}") == {
+        "email": "pat@walsall.example", "reason": "not used for 90 days"}
