@@ -19,6 +19,7 @@ from mast.access.users import (
     AccessDecision,
     AccessRequestBody,
     AccessRequestStore,
+    AccessReviewBody,
     AccessStatus,
     AdminReason,
     NewUser,
@@ -81,6 +82,20 @@ def resend_invitation(user_id: str) -> dict[str, Any]:
     """The invitation again, with a new temporary password (someone who has not signed in yet)."""
     caller = caller_in(app, "org-admins")
     return _admin().resend_invitation(caller, user_id, _now()).model_dump(mode="json")
+
+
+@app.get("/access-reviews")
+def latest_access_review() -> dict[str, Any]:
+    """The organisation's latest access review (recertification) and when the next is due."""
+    caller = caller_in(app, "org-admins")
+    return _admin().access_review(caller, _now()).model_dump(mode="json")
+
+
+@app.post("/access-reviews")
+def confirm_access() -> dict[str, Any]:
+    """The administrator confirms their users still need access (audited)."""
+    caller = caller_in(app, "org-admins")
+    return _admin().confirm_access(caller, read_body(app, AccessReviewBody), _now()).model_dump(mode="json")
 
 
 @app.post("/access-requests")

@@ -48,6 +48,8 @@ LAST_ACTIVE_EVENTS: Final = 2000
 #: An account with no audited action for this many days (and older than that) is disabled by the
 #: daily schedule (DESIGN.md: access that is not used is removed); its administrator can enable it.
 UNUSED_DAYS: Final = LAST_ACTIVE_DAYS
+#: Each organisation's administrators confirm their users' access at least this often (recertification).
+REVIEW_EVERY_DAYS: Final = 90
 
 _EMAIL: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -214,6 +216,31 @@ class AdminReason(BaseModel):
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return None if value is None or not value.strip() else _clean_text(value)
+
+
+class AccessReviewBody(BaseModel):
+    """``POST /api/access-reviews``: the administrator confirms that each of these users (ids, as
+    listed) still needs access; anyone left out they disable (or change) separately."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    users: list[str] = Field(min_length=1, max_length=2000)
+    reason: str | None = Field(default=None, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
+
+
+class AccessReview(BaseModel):
+    """An organisation's latest access review (recertification) and when the next is due."""
+
+    organisation: str
+    reviewed_at: dt.datetime | None = None
+    reviewed_by: str | None = None
+    users_confirmed: int = 0
+    due: dt.datetime | None = Field(default=None, description="null: never reviewed, due now")
+    overdue: bool = True
 
 
 # --- the Cognito directory -------------------------------------------------------------------------
@@ -403,6 +430,16 @@ class AccessRequestStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             raise UserAdminError(409, "That access request has already been decided by another administrator.") from None
 
+    def review(self, organisation: str) -> AccessReview:
+        item = self.client.get_item(TableName=self.table_name,
+                                    Key={"pk": {"S": f"REVIEW#{organisation}"}, "sk": {"S": "latest"}}).get("Item")
+        return AccessReview.model_validate_json(item["review"]["S"]) if item else AccessReview(organisation=organisation)
+
+    def save_review(self, review: AccessReview) -> None:
+        self.client.put_item(TableName=self.table_name, Item={
+            "pk": {"S": f"REVIEW#{review.organisation}"}, "sk": {"S": "latest"},
+            "review": {"S": review.model_dump_json()}})
+
     def _item(self, request: AccessRequest) -> dict[str, Any]:
         return {
             "pk": {"S": f"ACCESS#{request.organisation}"},
@@ -523,6 +560,28 @@ class UserAdmin:
                 admins.discard(user.id)
                 disabled.append(user.model_copy(update={"enabled": False}))
         return disabled
+
+    # access reviews (recertification)
+
+    def access_review(self, caller: Caller, now: dt.datetime) -> AccessReview:
+        """The organisation's latest review, and whether the next is overdue."""
+        caller.require("org-admins")
+        review = self.requests.review(caller.organisation)
+        return review.model_copy(update={"overdue": review.due is None or review.due <= now})
+
+    def confirm_access(self, caller: Caller, body: AccessReviewBody, now: dt.datetime) -> AccessReview:
+        """The administrator confirms every enabled user they manage still needs access: the ids sent
+        must be exactly those (a list reviewed before a change is refused, to be read again)."""
+        caller.require("org-admins")
+        users = [u for u in self.directory.list(caller.organisation) if u.enabled and u.manageable]
+        if set(body.users) != {u.id for u in users}:
+            raise UserAdminError(409, "The list of users has changed since you read it. Reload it and review it again.")
+        self._audit(caller, "access-review", now, target=caller.organisation,
+                    detail={"users": sorted(u.email for u in users), **({"reason": body.reason} if body.reason else {})})
+        review = AccessReview(organisation=caller.organisation, reviewed_at=now, reviewed_by=caller.email,
+                              users_confirmed=len(users), due=now + dt.timedelta(days=REVIEW_EVERY_DAYS), overdue=False)
+        self.requests.save_review(review)
+        return review
 
     def _not_the_last_admin(self, caller: Caller, user: UserSummary) -> None:
         """Refuse what would leave the organisation with no administrator who can sign in."""

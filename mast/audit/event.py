@@ -30,6 +30,7 @@ AuditAction = Literal[
     "access-request",
     "access-approve",
     "access-refuse",
+    "access-review",
     "access-request-list",
     "user-list",
     "audit-view",

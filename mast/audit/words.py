@@ -36,6 +36,7 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "access-request": "Asked for access",
     "access-approve": "Approved an access request",
     "access-refuse": "Refused an access request",
+    "access-review": "Confirmed the users' access",
     "access-request-list": "Looked at the access requests",
     "user-list": "Looked at the users",
     "audit-view": "Looked at the audit",

@@ -147,3 +147,20 @@ def test_the_daily_schedule_disables_accounts_unused_for_90_days(aws: SimpleName
     [event] = [e for e in page.events if e.action == "user-disable"]
     assert event.user_sub == "mast-schedule" and json.loads(event.detail or "{}") == {
         "email": "pat@walsall.example", "reason": "not used for 90 days"}
+
+
+def test_an_administrator_confirms_their_users_access_audited(aws: SimpleNamespace) -> None:
+    status, review = call(USERS, "GET", "/access-reviews", "admin", aws)
+    assert status == 200 and review["reviewed_at"] is None and review["overdue"] is True
+    users = call(USERS, "GET", "/users", "admin", aws)[1]["users"]
+    mine = [u["id"] for u in users if u["enabled"] and u["manageable"]]
+    assert len(mine) == 2  # pat and the admin; the auditor and steward are the operator's
+    assert call(USERS, "POST", "/access-reviews", "admin", aws, body={"users": mine[:1]})[0] == 409
+    status, review = call(USERS, "POST", "/access-reviews", "admin", aws, body={"users": mine})
+    assert status == 200 and review["users_confirmed"] == 2 and review["overdue"] is False
+    assert review["reviewed_by"] == "admin@walsall.example" and review["due"]
+    assert call(USERS, "GET", "/access-reviews", "admin", aws)[1]["reviewed_at"] == review["reviewed_at"]
+    assert call(USERS, "GET", "/access-reviews", "other-admin", aws)[1]["reviewed_at"] is None
+    event = _event_of(aws, "access-review")
+    assert json.loads(str(event["detail"]))["users"] == ["admin@walsall.example", "pat@walsall.example"]
+    assert call(USERS, "POST", "/access-reviews", "practitioner", aws, body={"users": mine})[0] == 403

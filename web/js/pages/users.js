@@ -54,7 +54,8 @@ async function act(navigate, call, message) {
 
 export async function usersPage({ navigate, user: me }) {
   const render = renderer();
-  const [{ users }, { requests }] = await Promise.all([api("GET", "/users"), api("GET", "/access-requests", { query: { status: "pending" } })]);
+  const [{ users }, { requests }, review] = await Promise.all([api("GET", "/users"), api("GET", "/access-requests", { query: { status: "pending" } }), api("GET", "/access-reviews")]);
+  const reviewed = users.filter((u) => u.enabled && u.manageable);
   const organisation = await organisationName(me.organisation);
   const notice = session.takeNotice();
   const errors = notice && notice.error ? [{ text: notice.error }] : [];
@@ -86,6 +87,12 @@ export async function usersPage({ navigate, user: me }) {
         </tr>`)}
       </tbody></table>` : html`<p class="govuk-body">No access requests are waiting.</p>`}
     <h2 class="govuk-heading-m">Users of ${organisation}</h2>
+    <div class="govuk-inset-text" id="access-review">
+      ${review.reviewed_at ? html`<p class="govuk-body">Access last confirmed on ${dateTime(review.reviewed_at)} by ${review.reviewed_by} (${review.users_confirmed} users). ${review.overdue ? html`<strong>The next review is due now.</strong>` : html`Next review due by ${dateTime(review.due)}.`}</p>`
+        : html`<p class="govuk-body"><strong>Nobody has yet confirmed that these users still need access.</strong> Review them every 90 days.</p>`}
+      <p class="govuk-body">Check the list below. Disable anyone who no longer needs MAST, then confirm the rest.</p>
+      <button type="button" class="govuk-button govuk-button--secondary govuk-!-margin-bottom-0" data-module="govuk-button" id="confirm-access">Confirm these ${reviewed.length} users still need access</button>
+    </div>
     <a href="#/add-user" role="button" draggable="false" class="govuk-button govuk-button--secondary" data-module="govuk-button">Add a user</a>
     <table class="govuk-table" id="users">
       <caption class="govuk-table__caption govuk-visually-hidden">Users of ${organisation}</caption>
@@ -112,6 +119,9 @@ export async function usersPage({ navigate, user: me }) {
       </tbody>
     </table>`, { errors });
   const find = (id) => users.find((u) => u.id === id) || {};
+  main.querySelector("#confirm-access").addEventListener("click", () => act(navigate,
+    () => api("POST", "/access-reviews", { body: { users: reviewed.map((u) => u.id) } }),
+    `You have confirmed that ${reviewed.length} users still need access. The next review is due in 90 days`));
   main.querySelectorAll("[data-resend]").forEach((b) => b.addEventListener("click", () => act(navigate,
     () => api("POST", `/users/${encodeURIComponent(b.dataset.resend)}/resend`),
     `The invitation has been sent again to ${find(b.dataset.resend).email}, with a new temporary password`)));
