@@ -299,7 +299,8 @@ class UserDirectory:
         try:
             user = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
         except self.client.exceptions.UserNotFoundException:
-            raise UserAdminError(404, "There is no such user. They may have been removed; reload the list of users.") from None
+            raise UserAdminError(
+                404, "There is no such user. They may have been removed; reload the list of users.") from None
         groups = self.client.admin_list_groups_for_user(UserPoolId=self.pool_id, Username=user["Username"])
         names = [g["GroupName"] for g in groups.get("Groups", [])]
         return _summary(user, user.get("UserAttributes", []), names)
@@ -428,12 +429,15 @@ class AccessRequestStore:
                                  ExpressionAttributeNames={"#status": "status"},
                                  ExpressionAttributeValues={":pending": {"S": "pending"}})
         except self.client.exceptions.ConditionalCheckFailedException:
-            raise UserAdminError(409, "That access request has already been decided by another administrator.") from None
+            raise UserAdminError(
+                409, "That access request has already been decided by another administrator.") from None
 
     def review(self, organisation: str) -> AccessReview:
         item = self.client.get_item(TableName=self.table_name,
                                     Key={"pk": {"S": f"REVIEW#{organisation}"}, "sk": {"S": "latest"}}).get("Item")
-        return AccessReview.model_validate_json(item["review"]["S"]) if item else AccessReview(organisation=organisation)
+        if not item:
+            return AccessReview(organisation=organisation)
+        return AccessReview.model_validate_json(item["review"]["S"])
 
     def save_review(self, review: AccessReview) -> None:
         self.client.put_item(TableName=self.table_name, Item={
@@ -577,7 +581,8 @@ class UserAdmin:
         if set(body.users) != {u.id for u in users}:
             raise UserAdminError(409, "The list of users has changed since you read it. Reload it and review it again.")
         self._audit(caller, "access-review", now, target=caller.organisation,
-                    detail={"users": sorted(u.email for u in users), **({"reason": body.reason} if body.reason else {})})
+                    detail={"users": sorted(u.email for u in users),
+                            **({"reason": body.reason} if body.reason else {})})
         review = AccessReview(organisation=caller.organisation, reviewed_at=now, reviewed_by=caller.email,
                               users_confirmed=len(users), due=now + dt.timedelta(days=REVIEW_EVERY_DAYS), overdue=False)
         self.requests.save_review(review)

@@ -117,7 +117,9 @@ def connect_events(events: Sequence[Any]) -> Any:
     return connection
 
 
-def run_query(query: NamedQuery, audit_dir: Path | Any, arguments: Mapping[str, str] | Sequence[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_query(
+    query: NamedQuery, audit_dir: Path | Any, arguments: Mapping[str, str] | Sequence[str]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``query`` over the Parquet under ``audit_dir`` (or an open connection with an ``audit``
     view, from :func:`connect_events`); returns the column names and rows."""
     if isinstance(arguments, Mapping):

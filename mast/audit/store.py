@@ -95,7 +95,8 @@ class AuditStore:
         """Events with ``since <= event_time < until``, newest first, at most ``limit`` per page.
 
         ``organisation=None`` reads every organisation (auditors); ``user`` matches the caller's
-        email or Cognito ``sub``; ``actions``, when given, keeps only events of those actions. The token is bound to the query it came from: reusing it with
+        email or Cognito ``sub``; ``actions``, when given, keeps only events of those actions. The
+        token is bound to the query it came from: reusing it with
         other filters is a :class:`BadPageToken`, never a read of something else, and a token
         carries the first page's period, so "the last week" does not drift while paging.
         """

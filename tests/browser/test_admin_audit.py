@@ -170,7 +170,7 @@ def test_refusing_asks_for_a_reason_that_shows_in_the_audit_and_no_one_disables_
     }""")
     assert refused["status"] == 409 and refused["body"]["message"].startswith("You cannot disable your own account")
     # refusing asks for confirmation and a reason
-    page.locator("#access-requests tr", has_text=email).locator(".govuk-button:has-text('Refuse')").click()
+    page.locator("#access-requests tr", has_text=email).locator(".govuk-button--warning:has-text('Refuse')").click()
     page.wait_for_selector("h1:has-text('Refuse access for Rene Refused')")
     page.click("button:has-text('Yes, refuse access')")
     page.wait_for_selector(".govuk-error-summary:has-text('Enter the reason')")
@@ -187,4 +187,23 @@ def test_refusing_asks_for_a_reason_that_shows_in_the_audit_and_no_one_disables_
     row.wait_for()
     assert "reason given: Not in a safeguarding role" in row.inner_text()
     admin.checkpoint("refusal in the audit")
+    admin.assert_clean()
+
+
+def test_linkage_report_names_partners_draws_each_table_once_and_clips_no_label(visit_factory: Any) -> None:
+    admin = visit_factory()
+    sign_in(admin, ADMIN.email, ADMIN.password)
+    page = admin.page
+    page.click("a:has-text('Linkage report')")
+    page.wait_for_selector("svg.mast-chart")
+    text = page.locator("main").inner_text()
+    assert "West Midlands Police" in text and "wm-police" not in text and "walsall-council" not in text
+    assert page.locator("table").count() == 1 and page.locator("svg.mast-chart").count() == 1
+    clipped = page.evaluate("""() => [...document.querySelectorAll('svg.mast-chart')].flatMap((svg) => {
+        const box = svg.viewBox.baseVal;
+        return [...svg.querySelectorAll('text')].map((t) => [t.textContent, t.getBBox()])
+          .filter(([, b]) => b.x < box.x || b.x + b.width > box.x + box.width).map(([label]) => label);
+    })""")
+    assert clipped == []
+    admin.checkpoint("linkage report in names")
     admin.assert_clean()

@@ -85,7 +85,8 @@ def test_an_invitation_is_sent_again_only_before_the_first_sign_in(aws: SimpleNa
     pat = aws.ids["pat@walsall.example"]
     aws.idp.admin_set_user_password(UserPoolId=aws.pool, Username=pat, Password="Signed-In-2026!", Permanent=True)
     status, reply = call(USERS, "POST", f"/users/{pat}/resend", "admin", aws)
-    assert status == 409 and reply["message"].endswith("has already signed in, so there is no invitation to send again.")
+    assert status == 409
+    assert reply["message"].endswith("has already signed in, so there is no invitation to send again.")
     assert call(USERS, "POST", f"/users/{pat}/resend", "practitioner", aws)[0] == 403
 
 

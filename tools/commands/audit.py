@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     source.add_argument("--from-stack", action="store_true",
                         help="copy the audit bucket (AUDIT_BUCKET, or --bucket) with AWS credentials first")
     query.add_argument("--bucket", default=None,
-                       help="with --from-stack: the audit bucket on AWS (default AUDIT_BUCKET; neither: the local stack)")
+                       help="with --from-stack: the audit bucket on AWS (default AUDIT_BUCKET; "
+                            "neither: the local stack)")
     query.add_argument("--aws-port", type=int, default=4566, help="with --from-stack: the local stack's --aws-port")
     query.add_argument("--state-dir", type=Path, default=None,
                        help="with --from-stack: the local stack's --state-dir (default .local-stack/)")
@@ -128,7 +129,8 @@ def _local_stack_s3(args: argparse.Namespace) -> tuple[Any, str] | str:
     try:
         names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     except Exception as error:  # noqa: BLE001 - any failure: the stack is not answering
-        return f"--from-stack: no local stack answers on port {args.aws_port} ({type(error).__name__}); start `mast local`"
+        return (f"--from-stack: no local stack answers on port {args.aws_port} ({type(error).__name__}); "
+                "start `mast local`")
     bucket = next((n for n in names if "-audit-" in n), None)
     if bucket is None:
         return "--from-stack: the local stack has no audit bucket"

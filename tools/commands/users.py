@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     grant.add_argument("--audit-table", default=os.environ.get("AUDIT_TABLE"),
                        help="the stack's audit table (default: AUDIT_TABLE)")
     grant.set_defaults(func=run_grant)
-    unused = actions.add_parser("disable-unused", help="disable accounts unused for 90 days now (the daily schedule's work)")
+    unused = actions.add_parser("disable-unused",
+                                help="disable accounts unused for 90 days now (the daily schedule's work)")
     unused.add_argument("--user-pool-id", default=os.environ.get("USER_POOL_ID"),
                         help="the stack's user pool (default: USER_POOL_ID)")
     unused.add_argument("--audit-table", default=os.environ.get("AUDIT_TABLE"),
