@@ -33,7 +33,8 @@ DEPENDENCIES: dict[str, list[str]] = {
     "IngestFunction": CORE,
     "MatchFunction": CORE,
     "SearchFunction": CORE,
-    "AuditFunction": CORE,
+    # DuckDB runs the template's saved queries on the audit page (mast.audit.unusual).
+    "AuditFunction": [*CORE, "duckdb>=1.0"],
     "UsersFunction": CORE,
 }
 #: Provided by the Lambda Python runtime itself, or by the SDK-for-pandas layer: never packaged.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +26,29 @@ def clean_text(value: str) -> str:
 def optional_clean(value: str | None) -> str | None:
     """Blank is None; anything else stripped and :func:`clean_text` (for optional free text)."""
     return None if value is None or not value.strip() else clean_text(value.strip())
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV injection"): ``=``, ``+``, ``-``, ``@``,
+#: tab and carriage return. A cell MAST writes for people that starts with one of them is neutralised.
+FORMULA_LEADS: Final = ("=", "+", "-", "@", "\t", "\r")
+#: The same characters as a regular expression anchored at a cell's start (for column-at-a-time writers).
+FORMULA_LEAD_PATTERN: Final = "^[" + re.escape("".join(FORMULA_LEADS)) + "]"
+#: Put before a formula-leading cell: Excel, LibreOffice and Google Sheets show the text as written.
+FORMULA_GUARD: Final = "'"
+
+
+def spreadsheet_text(value: object) -> str:
+    """``value`` as a CSV cell safe to open in a spreadsheet: text starting with a formula lead gets a
+    leading apostrophe, so a partner's ``=HYPERLINK(…)`` or a searched name like ``=cmd|…`` is shown,
+    never run. Every CSV MAST writes for people (rejected rows, audit exports) goes through this rule
+    (or, a column at a time, :data:`FORMULA_LEAD_PATTERN` in :func:`mast.feeds.csvout.csv_lines`).
+    Numbers and booleans are written as they are: a negative number is not a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    text = str(value)
+    return FORMULA_GUARD + text if text.startswith(FORMULA_LEADS) else text
 
 
 class StrictModel(BaseModel):

@@ -2,7 +2,8 @@
 
 Two triggers, told apart by the event's shape: DynamoDB stream batches (``Records`` from
 ``aws:dynamodb``) are exported with :mod:`mast.audit.export`; anything else is an API Gateway
-request for ``GET /api/audit`` (:mod:`mast.audit.view`). Thin by rule.
+request for ``GET /api/audit`` and its export (:mod:`mast.audit.view`), or for the auditors' saved queries
+(``GET /api/audit/queries…``, :mod:`mast.audit.unusual`). Thin by rule.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mast.api.http import caller_in, make_resolver
 from mast.audit import AuditListQuery, AuditStore, page_key, read_audit
+from mast.audit.view import export_audit
 
 logger = Logger()
 app = make_resolver(logger)
@@ -30,6 +33,39 @@ def list_audit() -> dict[str, Any]:
     page = read_audit(caller, query, store, now=dt.datetime.now(dt.UTC),
                       request_id=app.current_event.request_context.request_id)
     return page.model_dump(mode="json", by_alias=True)
+
+
+@app.get("/audit/export")
+def export() -> Response:
+    """The filtered audit as CSV (the export audited first)."""
+    caller = caller_in(app, "org-admins", "auditors")
+    query = AuditListQuery.model_validate(app.current_event.query_string_parameters or {})
+    result = export_audit(caller, query, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.UTC),
+                          request_id=app.current_event.request_context.request_id)
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=result.body.decode("utf-8"),
+                    headers={"Content-Disposition": f'attachment; filename="{result.file_name}"',
+                             "X-MAST-Events": str(result.events), "X-MAST-Complete": str(result.complete).lower()})
+
+
+@app.get("/audit/queries")
+def list_saved_queries() -> dict[str, Any]:
+    """The auditors' saved queries (the template's Athena named queries)."""
+    from mast.audit.unusual import saved_queries  # duckdb and pyarrow: only on this path
+
+    caller = caller_in(app, "auditors")
+    return {"queries": [q.model_dump(mode="json") for q in saved_queries(caller)]}
+
+
+@app.get("/audit/queries/<name>")
+def run_saved(name: str) -> dict[str, Any]:
+    """One saved query's results for a period, run over the audit table in DuckDB (audited first)."""
+    from mast.audit.unusual import SavedQueryRun, run_saved_query
+
+    caller = caller_in(app, "auditors")
+    run = SavedQueryRun.model_validate(app.current_event.query_string_parameters or {})
+    result = run_saved_query(caller, name, run, AuditStore(os.environ["AUDIT_TABLE"]), now=dt.datetime.now(dt.UTC),
+                             request_id=app.current_event.request_context.request_id)
+    return result.model_dump(mode="json", by_alias=True)
 
 
 def _is_stream_batch(event: dict[str, Any]) -> bool:

@@ -19,7 +19,9 @@ from mast.access.users import (
     AccessDecision,
     AccessRequestBody,
     AccessRequestStore,
+    AccessReviewBody,
     AccessStatus,
+    AdminReason,
     NewUser,
     UserAdmin,
     UserChange,
@@ -64,13 +66,36 @@ def change_user(user_id: str) -> dict[str, Any]:
 @app.post("/users/<user_id>/disable")
 def disable_user(user_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    return _admin().set_enabled(caller, user_id, False, _now()).model_dump(mode="json")
+    why = read_body(app, AdminReason).reason
+    return _admin().set_enabled(caller, user_id, False, _now(), why).model_dump(mode="json")
 
 
 @app.post("/users/<user_id>/enable")
 def enable_user(user_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    return _admin().set_enabled(caller, user_id, True, _now()).model_dump(mode="json")
+    why = read_body(app, AdminReason).reason
+    return _admin().set_enabled(caller, user_id, True, _now(), why).model_dump(mode="json")
+
+
+@app.post("/users/<user_id>/resend")
+def resend_invitation(user_id: str) -> dict[str, Any]:
+    """The invitation again, with a new temporary password (someone who has not signed in yet)."""
+    caller = caller_in(app, "org-admins")
+    return _admin().resend_invitation(caller, user_id, _now()).model_dump(mode="json")
+
+
+@app.get("/access-reviews")
+def latest_access_review() -> dict[str, Any]:
+    """The organisation's latest access review (recertification) and when the next is due."""
+    caller = caller_in(app, "org-admins")
+    return _admin().access_review(caller, _now()).model_dump(mode="json")
+
+
+@app.post("/access-reviews")
+def confirm_access() -> dict[str, Any]:
+    """The administrator confirms their users still need access (audited)."""
+    caller = caller_in(app, "org-admins")
+    return _admin().confirm_access(caller, read_body(app, AccessReviewBody), _now()).model_dump(mode="json")
 
 
 @app.post("/access-requests")
@@ -92,18 +117,31 @@ def list_access_requests() -> dict[str, Any]:
 @app.post("/access-requests/<request_id>/approve")
 def approve_access_request(request_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    read_body(app, AccessDecision)
-    request, user = _admin().approve(caller, request_id, _now())
+    decision = read_body(app, AccessDecision)
+    request, user = _admin().approve(caller, request_id, _now(), decision.why)
     return {"request": request.model_dump(mode="json"), "user": user.model_dump(mode="json")}
 
 
 @app.post("/access-requests/<request_id>/refuse")
 def refuse_access_request(request_id: str) -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
-    read_body(app, AccessDecision)
-    return {"request": _admin().refuse(caller, request_id, _now()).model_dump(mode="json")}
+    decision = read_body(app, AccessDecision)
+    return {"request": _admin().refuse(caller, request_id, _now(), decision.why).model_dump(mode="json")}
+
+
+def _disable_unused(event: dict[str, Any]) -> dict[str, Any]:
+    """The daily schedule (EventBridge): accounts unused for 90 days are disabled, each audited."""
+    from mast.config import load_partnership
+
+    admin = UserAdmin(UserDirectory(os.environ["USER_POOL_ID"]), AccessRequestStore(os.environ["CONTROL_TABLE"]),
+                      AuditStore(os.environ["AUDIT_TABLE"]), request_id=str(event.get("id") or "") or None)
+    disabled = admin.disable_unused([o.id for o in load_partnership().organisations], _now())
+    logger.info("unused accounts disabled", extra={"disabled": len(disabled)})
+    return {"disabled": len(disabled)}
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return _disable_unused(event)
     return app.resolve(event, context)

@@ -362,11 +362,15 @@ class Provisioner:
     def _events_rule(self, logical_id: str, p: dict[str, Any]) -> Created:
         events = self.client("events")
         name = p.get("Name") or self._name(logical_id)
+        # a rule has an event pattern or a schedule (nothing fires the schedule locally: run its
+        # work by hand, e.g. `mast users disable-unused`)
+        trigger = ({"EventPattern": json.dumps(p["EventPattern"])} if "EventPattern" in p
+                   else {"ScheduleExpression": p["ScheduleExpression"]})
         arn = events.put_rule(
             Name=name,
-            EventPattern=json.dumps(p["EventPattern"]),
             State=p.get("State", "ENABLED"),
             Description=p.get("Description", ""),
+            **trigger,
         )["RuleArn"]
         targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in p.get("Targets", [])]
         if targets:

@@ -258,6 +258,8 @@ def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> d
             value = value.split(",")
         parameters[name] = value
     parameters["EnvironmentName"] = options.parameters.get("EnvironmentName", ENVIRONMENT)
+    if "SignInAddress" in parameters and not parameters["SignInAddress"]:
+        parameters["SignInAddress"] = f"{options.url}/"  # the invitation names where to sign in
     return parameters
 
 

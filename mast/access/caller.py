@@ -52,10 +52,10 @@ class Caller(BaseModel):
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Caller:
         if claims.get("token_use") != "id" or not claims.get("sub"):
-            raise NotSignedIn("an ID token is required")
+            raise NotSignedIn("You are not signed in. Sign in and try again.")
         organisation = claims.get("custom:organisation")
         if not organisation:
-            raise AccessDenied("your account has no organisation; ask your administrator")
+            raise AccessDenied("Your account has no organisation. Ask your administrator.")
         raw_groups = claims.get("cognito:groups") or ""
         if isinstance(raw_groups, str):
             groups = {g.strip() for g in raw_groups.strip("[]").replace(" ", ",").split(",")}
@@ -71,12 +71,15 @@ class Caller(BaseModel):
     def require(self, *allowed: Group) -> None:
         """403 unless the caller is in at least one of ``allowed``."""
         if not self.groups.intersection(allowed):
-            raise AccessDenied(f"this needs one of: {', '.join(allowed)}")
+            names = {"practitioners": "practitioners", "org-admins": "organisation administrators",
+                     "auditors": "auditors", "data-stewards": "data stewards"}
+            raise AccessDenied("You do not have permission to do this. It is for "
+                               + " or ".join(names.get(g, g) for g in allowed) + ".")
 
     def require_organisation(self, organisation: str) -> None:
         """403 unless the caller belongs to ``organisation``."""
         if self.organisation != organisation:
-            raise AccessDenied("that belongs to another organisation")
+            raise AccessDenied("That belongs to another organisation.")
 
     def in_any(self, groups: Iterable[Group]) -> bool:
         return bool(self.groups.intersection(groups))

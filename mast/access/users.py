@@ -41,6 +41,15 @@ GRANTABLE_GROUPS: Final[frozenset[str]] = frozenset({"practitioners", "org-admin
 OPERATOR_GROUPS: Final[frozenset[str]] = frozenset({"auditors", "data-stewards"})
 ALL_GROUPS: Final[tuple[str, ...]] = ("practitioners", "org-admins", "auditors", "data-stewards")
 ORGANISATION_ATTRIBUTE: Final = "custom:organisation"
+#: How far back the users list looks in the audit for each user's latest action (Cognito keeps no
+#: last sign-in), and at most how many of the organisation's events it reads for that.
+LAST_ACTIVE_DAYS: Final = 90
+LAST_ACTIVE_EVENTS: Final = 2000
+#: An account with no audited action for this many days (and older than that) is disabled by the
+#: daily schedule (DESIGN.md: access that is not used is removed); its administrator can enable it.
+UNUSED_DAYS: Final = LAST_ACTIVE_DAYS
+#: Each organisation's administrators confirm their users' access at least this often (recertification).
+REVIEW_EVERY_DAYS: Final = 90
 
 _EMAIL: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -49,7 +58,7 @@ _REQUEST_ID: Final = re.compile(r"^[0-9]{14}-[0-9a-f]{12}$")
 
 
 #: The one answer for a user id that is not of the caller's organisation, whether or not it exists.
-NOT_YOURS = "that is not a user of your organisation (no such user, or one of another organisation)"
+NOT_YOURS = "That is not a user of your organisation (there is no such user, or they belong to another organisation)."
 
 
 class UserAdminError(Refused):
@@ -128,6 +137,9 @@ class UserSummary(BaseModel):
     status: str = Field(description="Cognito's user status, e.g. FORCE_CHANGE_PASSWORD, CONFIRMED")
     created: dt.datetime | None = None
     manageable: bool = Field(description="false for members of the operator-granted groups")
+    is_you: bool = Field(default=False, description="the administrator reading the list: never offered 'Disable'")
+    last_active: dt.datetime | None = Field(
+        default=None, description="their latest action in the audit within LAST_ACTIVE_DAYS (null: none then)")
 
 
 AccessRole = Literal["practitioner", "org-admin"]
@@ -181,10 +193,58 @@ class AccessRequest(BaseModel):
 
 
 class AccessDecision(BaseModel):
-    """``POST /api/access-requests/{id}/approve|refuse``: an optional note (not stored in the audit)."""
+    """``POST /api/access-requests/{id}/approve|refuse``: the reason for the decision, kept in the audit
+    (the page always asks for one); ``note`` is an older name for the same thing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    note: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, description="why: kept in the audit")
+    note: str | None = Field(default=None, max_length=500, description="as 'reason' (older clients)")
+
+    @field_validator("reason", "note")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
+
+    @property
+    def why(self) -> str | None:
+        return self.reason or self.note
+
+
+class AdminReason(BaseModel):
+    """``POST /api/users/{id}/disable|enable``: why, kept in the audit (the page always asks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str | None = Field(default=None, max_length=500, description="why: kept in the audit")
+
+    @field_validator("reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
+
+
+class AccessReviewBody(BaseModel):
+    """``POST /api/access-reviews``: the administrator confirms that each of these users (ids, as
+    listed) still needs access; anyone left out they disable (or change) separately."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    users: list[str] = Field(min_length=1, max_length=2000)
+    reason: str | None = Field(default=None, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _clean_text(value)
+
+
+class AccessReview(BaseModel):
+    """An organisation's latest access review (recertification) and when the next is due."""
+
+    organisation: str
+    reviewed_at: dt.datetime | None = None
+    reviewed_by: str | None = None
+    users_confirmed: int = 0
+    due: dt.datetime | None = Field(default=None, description="null: never reviewed, due now")
+    overdue: bool = True
 
 
 # --- the Cognito directory -------------------------------------------------------------------------
@@ -239,11 +299,12 @@ class UserDirectory:
 
     def get(self, user_id: str) -> UserSummary:
         if not _USER_ID.match(user_id):
-            raise UserAdminError(400, "that is not a user id")
+            raise UserAdminError(400, "That is not a user id. Choose the user from the list of users.")
         try:
             user = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
         except self.client.exceptions.UserNotFoundException:
-            raise UserAdminError(404, "no such user") from None
+            raise UserAdminError(
+                404, "There is no such user. They may have been removed; reload the list of users.") from None
         groups = self.client.admin_list_groups_for_user(UserPoolId=self.pool_id, Username=user["Username"])
         names = [g["GroupName"] for g in groups.get("Groups", [])]
         return _summary(user, user.get("UserAttributes", []), names)
@@ -262,7 +323,8 @@ class UserDirectory:
                 ],
             )
         except self.client.exceptions.UsernameExistsException:
-            raise UserAdminError(409, "a user with that email already exists") from None
+            raise UserAdminError(409, f"There is already a user with the email address {email}. "
+                                      "Find them in the list of users.") from None
         user = response["User"]
         self.client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=user["Username"], GroupName=group)
         return _summary(user, user.get("Attributes", []), [group])
@@ -278,6 +340,12 @@ class UserDirectory:
         for old in current:
             if old in GRANTABLE_GROUPS and old != group:
                 self.client.admin_remove_user_from_group(UserPoolId=self.pool_id, Username=user_id, GroupName=old)
+
+    def resend_invitation(self, email: str) -> None:
+        """Cognito mails the invitation again, with a new temporary password (named by the email: the
+        pool signs in by email, and AdminCreateUser takes that, not the generated username)."""
+        self.client.admin_create_user(UserPoolId=self.pool_id, Username=email, MessageAction="RESEND",
+                                      DesiredDeliveryMediums=["EMAIL"])
 
     def set_enabled(self, user_id: str, enabled: bool) -> None:
         if enabled:
@@ -350,11 +418,11 @@ class AccessRequestStore:
 
     def get(self, organisation: str, request_id: str) -> AccessRequest:
         if not _REQUEST_ID.match(request_id):
-            raise UserAdminError(400, "that is not an access request id")
+            raise UserAdminError(400, "That is not an access request id. Choose the request from the list.")
         item = self.client.get_item(TableName=self.table_name,
                                     Key={"pk": {"S": f"ACCESS#{organisation}"}, "sk": {"S": request_id}}).get("Item")
         if not item:
-            raise UserAdminError(404, "no such access request in your organisation")
+            raise UserAdminError(404, "There is no such access request for your organisation.")
         return AccessRequest.model_validate_json(item["request"]["S"])
 
     def decide(self, request: AccessRequest) -> None:
@@ -365,7 +433,20 @@ class AccessRequestStore:
                                  ExpressionAttributeNames={"#status": "status"},
                                  ExpressionAttributeValues={":pending": {"S": "pending"}})
         except self.client.exceptions.ConditionalCheckFailedException:
-            raise UserAdminError(409, "that access request has already been decided") from None
+            raise UserAdminError(
+                409, "That access request has already been decided by another administrator.") from None
+
+    def review(self, organisation: str) -> AccessReview:
+        item = self.client.get_item(TableName=self.table_name,
+                                    Key={"pk": {"S": f"REVIEW#{organisation}"}, "sk": {"S": "latest"}}).get("Item")
+        if not item:
+            return AccessReview(organisation=organisation)
+        return AccessReview.model_validate_json(item["review"]["S"])
+
+    def save_review(self, review: AccessReview) -> None:
+        self.client.put_item(TableName=self.table_name, Item={
+            "pk": {"S": f"REVIEW#{review.organisation}"}, "sk": {"S": "latest"},
+            "review": {"S": review.model_dump_json()}})
 
     def _item(self, request: AccessRequest) -> dict[str, Any]:
         return {
@@ -394,34 +475,130 @@ class UserAdmin:
     def list_users(self, caller: Caller, now: dt.datetime) -> list[UserSummary]:
         caller.require("org-admins")
         self._audit(caller, "user-list", now, target=caller.organisation)
-        return self.directory.list(caller.organisation)
+        users = self.directory.list(caller.organisation)
+        latest = self._last_active(caller.organisation, now, {u.id for u in users})
+        return [u.model_copy(update={"is_you": u.id == caller.sub, "last_active": latest.get(u.id)}) for u in users]
+
+    def _last_active(self, organisation: str, now: dt.datetime, user_ids: set[str]) -> dict[str, dt.datetime]:
+        """Each user's latest audited action in the last :data:`LAST_ACTIVE_DAYS` days, newest first,
+        reading at most :data:`LAST_ACTIVE_EVENTS` events (a user past them reads as not active)."""
+        latest: dict[str, dt.datetime] = {}
+        token: str | None = None
+        read = 0
+        while read < LAST_ACTIVE_EVENTS and len(latest) < len(user_ids):
+            page = self.audit.query(organisation=organisation, since=now - dt.timedelta(days=LAST_ACTIVE_DAYS),
+                                    until=now + dt.timedelta(seconds=1), limit=200, page_token=token)
+            read += len(page.events)
+            for event in page.events:
+                if event.user_sub in user_ids:
+                    latest.setdefault(event.user_sub, event.event_time)
+            token = page.next
+            if not token:
+                break
+        return latest
 
     def add_user(self, caller: Caller, new: NewUser, now: dt.datetime) -> UserSummary:
         caller.require("org-admins")
-        self._audit(caller, "user-add", now, target=new.email, detail={"group": new.group})
+        self._audit(caller, "user-add", now, target=new.email, detail={"email": new.email, "group": new.group})
         return self.directory.create(new.email, new.name, caller.organisation, new.group)
 
     def change_user(self, caller: Caller, user_id: str, change: UserChange, now: dt.datetime) -> UserSummary:
         caller.require("org-admins")
         user = self._manageable(caller, user_id)
         if change.group is not None and user.id == caller.sub and change.group not in user.groups:
-            raise UserAdminError(409, "you cannot change your own group; ask another administrator")
+            raise UserAdminError(409, "You cannot change your own permission. Ask another administrator.")
+        if change.group == "practitioners" and "org-admins" in user.groups:
+            self._not_the_last_admin(caller, user)
         self._audit(caller, "user-edit", now, target=user.id,
-                    detail={"name_changed": change.name is not None, "group": change.group})
+                    detail={"email": user.email, "name_changed": change.name is not None, "group": change.group})
         if change.name is not None:
             self.directory.rename(user.id, change.name)
         if change.group is not None:
             self.directory.set_group(user.id, change.group, user.groups)
         return self.directory.get(user.id)
 
-    def set_enabled(self, caller: Caller, user_id: str, enabled: bool, now: dt.datetime) -> UserSummary:
+    def set_enabled(self, caller: Caller, user_id: str, enabled: bool, now: dt.datetime,
+                    reason: str | None = None) -> UserSummary:
         caller.require("org-admins")
         user = self._manageable(caller, user_id)
         if not enabled and user.id == caller.sub:
-            raise UserAdminError(409, "you cannot disable your own account")
-        self._audit(caller, "user-enable" if enabled else "user-disable", now, target=user.id)
+            raise UserAdminError(409, "You cannot disable your own account. Ask another administrator.")
+        if not enabled and "org-admins" in user.groups:
+            self._not_the_last_admin(caller, user)
+        self._audit(caller, "user-enable" if enabled else "user-disable", now, target=user.id,
+                    detail={"email": user.email, **({"reason": reason} if reason else {})})
         self.directory.set_enabled(user.id, enabled)
         return self.directory.get(user.id)
+
+    def resend_invitation(self, caller: Caller, user_id: str, now: dt.datetime) -> UserSummary:
+        """Send the invitation again (a new temporary password): only to someone who has not yet signed in."""
+        caller.require("org-admins")
+        user = self._manageable(caller, user_id)
+        if user.status != "FORCE_CHANGE_PASSWORD":
+            raise UserAdminError(409, f"{user.email} has already signed in, so there is no invitation to send again.")
+        if not user.enabled:
+            raise UserAdminError(409, f"{user.email} is disabled. Enable them before sending the invitation again.")
+        self._audit(caller, "user-resend", now, target=user.id, detail={"email": user.email})
+        self.directory.resend_invitation(user.email)
+        return self.directory.get(user.id)
+
+    def disable_unused(self, organisations: Sequence[str], now: dt.datetime) -> list[UserSummary]:
+        """The daily schedule: disable every enabled account of ``organisations`` that is older than
+        :data:`UNUSED_DAYS` days and has no audited action in that time, each audited first as MAST's
+        own action with the reason. Operator-granted accounts are the operator's; an organisation's
+        last enabled administrator is left (reported in the event of the others, not disabled)."""
+        disabled: list[UserSummary] = []
+        for organisation in organisations:
+            users = self.directory.list(organisation)
+            active = self._last_active(organisation, now, {u.id for u in users})
+            admins = {u.id for u in users if u.enabled and "org-admins" in u.groups}
+            for user in users:
+                old_enough = user.created is not None and user.created <= now - dt.timedelta(days=UNUSED_DAYS)
+                if not (user.enabled and user.manageable and old_enough) or user.id in active:
+                    continue
+                if user.id in admins and not admins - {user.id}:
+                    continue  # never leave an organisation with no administrator
+                self.audit.write(AuditEvent(
+                    event_id=uuid.uuid4().hex, event_time=now, action="user-disable", user_sub="mast-schedule",
+                    username="MAST (daily check of unused accounts)", organisation=organisation,
+                    groups=("schedule",), target=user.id, request_id=self.request_id,
+                    detail=json.dumps({"email": user.email, "reason": f"not used for {UNUSED_DAYS} days"}),
+                ))
+                self.directory.set_enabled(user.id, False)
+                admins.discard(user.id)
+                disabled.append(user.model_copy(update={"enabled": False}))
+        return disabled
+
+    # access reviews (recertification)
+
+    def access_review(self, caller: Caller, now: dt.datetime) -> AccessReview:
+        """The organisation's latest review, and whether the next is overdue."""
+        caller.require("org-admins")
+        review = self.requests.review(caller.organisation)
+        return review.model_copy(update={"overdue": review.due is None or review.due <= now})
+
+    def confirm_access(self, caller: Caller, body: AccessReviewBody, now: dt.datetime) -> AccessReview:
+        """The administrator confirms every enabled user they manage still needs access: the ids sent
+        must be exactly those (a list reviewed before a change is refused, to be read again)."""
+        caller.require("org-admins")
+        users = [u for u in self.directory.list(caller.organisation) if u.enabled and u.manageable]
+        if set(body.users) != {u.id for u in users}:
+            raise UserAdminError(409, "The list of users has changed since you read it. Reload it and review it again.")
+        self._audit(caller, "access-review", now, target=caller.organisation,
+                    detail={"users": sorted(u.email for u in users),
+                            **({"reason": body.reason} if body.reason else {})})
+        review = AccessReview(organisation=caller.organisation, reviewed_at=now, reviewed_by=caller.email,
+                              users_confirmed=len(users), due=now + dt.timedelta(days=REVIEW_EVERY_DAYS), overdue=False)
+        self.requests.save_review(review)
+        return review
+
+    def _not_the_last_admin(self, caller: Caller, user: UserSummary) -> None:
+        """Refuse what would leave the organisation with no administrator who can sign in."""
+        others = [u for u in self.directory.list(caller.organisation)
+                  if u.id != user.id and u.enabled and "org-admins" in u.groups]
+        if not others:
+            raise UserAdminError(409, f"{user.email} is the last administrator of your organisation. "
+                                      "Make someone else an administrator first.")
 
     def _manageable(self, caller: Caller, user_id: str) -> UserSummary:
         """The user, if of the caller's organisation. A user id that exists nowhere and one of
@@ -435,7 +612,7 @@ class UserAdmin:
         if user.organisation != caller.organisation:
             raise AccessDenied(NOT_YOURS)
         if not user.manageable:
-            raise AccessDenied("auditors and data stewards are managed by the operator, not through MAST")
+            raise AccessDenied("Auditors and data stewards are managed by the operator, not through MAST.")
         return user
 
     # access requests
@@ -443,7 +620,7 @@ class UserAdmin:
     def submit_request(self, body: AccessRequestBody, now: dt.datetime) -> AccessRequest:
         """Anyone may ask; a second pending request for the same email and organisation is a 409."""
         if any(r.email == body.email and r.status == "pending" for r in self.requests.list(body.organisation)):
-            raise UserAdminError(409, "a request for this email is already waiting for a decision")
+            raise UserAdminError(409, "A request for this email address is already waiting for a decision.")
         event_id = uuid.uuid4().hex
         self.audit.write(AuditEvent(
             event_id=event_id, event_time=now, action="access-request", user_sub="anonymous",
@@ -457,21 +634,24 @@ class UserAdmin:
         self._audit(caller, "access-request-list", now, target=caller.organisation)
         return [r for r in self.requests.list(caller.organisation) if status is None or r.status == status]
 
-    def approve(self, caller: Caller, request_id: str, now: dt.datetime) -> tuple[AccessRequest, UserSummary]:
+    def approve(self, caller: Caller, request_id: str, now: dt.datetime,
+                reason: str | None = None) -> tuple[AccessRequest, UserSummary]:
         caller.require("org-admins")
         request = self._pending(caller, request_id)
         group = _ROLE_GROUP[request.role]
-        self._audit(caller, "access-approve", now, target=request.id, detail={"group": group})
+        self._audit(caller, "access-approve", now, target=request.id,
+                    detail={"email": request.email, "group": group, **({"reason": reason} if reason else {})})
         user = self.directory.create(request.email, request.name, request.organisation, group)
         decided = request.model_copy(update={"status": "approved", "decided_by": caller.email, "decided_at": now,
                                              "user_id": user.id})
         self.requests.decide(decided)
         return decided, user
 
-    def refuse(self, caller: Caller, request_id: str, now: dt.datetime) -> AccessRequest:
+    def refuse(self, caller: Caller, request_id: str, now: dt.datetime, reason: str | None = None) -> AccessRequest:
         caller.require("org-admins")
         request = self._pending(caller, request_id)
-        self._audit(caller, "access-refuse", now, target=request.id)
+        self._audit(caller, "access-refuse", now, target=request.id,
+                    detail={"email": request.email, **({"reason": reason} if reason else {})})
         decided = request.model_copy(update={"status": "refused", "decided_by": caller.email, "decided_at": now})
         self.requests.decide(decided)
         return decided
@@ -479,7 +659,7 @@ class UserAdmin:
     def _pending(self, caller: Caller, request_id: str) -> AccessRequest:
         request = self.requests.get(caller.organisation, request_id)
         if request.status != "pending":
-            raise UserAdminError(409, f"that access request has already been {request.status}")
+            raise UserAdminError(409, f"That access request has already been {request.status}.")
         return request
 
     def _audit(self, caller: Caller, action: AuditAction, now: dt.datetime, *, target: str | None = None,

@@ -28,13 +28,16 @@ from mast.access.users import (
     AccessDecision,
     AccessRequest,
     AccessRequestBody,
+    AccessReview,
+    AccessReviewBody,
     AccessStatus,
+    AdminReason,
     NewUser,
     UserChange,
     UserSummary,
 )
 from mast.api.models import ErrorResponse, Health
-from mast.audit.view import AuditListQuery, AuditListResponse
+from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
 
@@ -129,6 +132,8 @@ def _other_operations() -> tuple[Operation, ...]:
     accepted = create_model("AccessRequestAccepted", id=(str, ...), status=(AccessStatus, ...))
     approved = create_model("AccessRequestApproved", request=(AccessRequest, ...), user=(UserSummary, ...))
     refused = create_model("AccessRequestRefused", request=(AccessRequest, ...))
+    query_list = create_model("SavedQueryList", queries=(list[SavedQuery], ...))
+    csv_export = create_model("AuditCsv", csv=(str, ...))
     admins = ("org-admins",)
     acted = {**_SIGNED_IN, 404: "no such user or request in the caller's organisation", **_AUDITED}
     return (
@@ -136,16 +141,39 @@ def _other_operations() -> tuple[Operation, ...]:
                   "The audit: org-admins their organisation's, auditors every organisation's (itself audited)",
                   AuditListResponse, groups=("org-admins", "auditors"), query=_query_of(AuditListQuery),
                   errors={**_SIGNED_IN, 400: "a filter or page token is not valid", **_AUDITED}),
+        Operation("GET", "/audit/export", "AuditFunction",
+                  "The filtered audit as CSV (text/csv, safe to open in a spreadsheet); the export itself audited",
+                  csv_export, groups=("org-admins", "auditors"), query=_query_of(AuditListQuery),
+                  errors={**_SIGNED_IN, 400: "a filter is not valid", **_AUDITED}),
+        Operation("GET", "/audit/queries", "AuditFunction", "The auditors' saved queries (the template's)",
+                  query_list, groups=("auditors",), errors=_SIGNED_IN),
+        Operation("GET", "/audit/queries/{name}", "AuditFunction",
+                  "One saved query's results over a period of the audit table (the run itself audited)",
+                  SavedQueryResult, groups=("auditors",), query=_query_of(SavedQueryRun),
+                  errors={**_SIGNED_IN, 400: "the period or a parameter is not valid", 404: "no such saved query",
+                          **_AUDITED}),
         Operation("GET", "/users", "UsersFunction", "The users of the caller's organisation", user_list,
                   groups=admins, errors=_SIGNED_IN),
         Operation("POST", "/users", "UsersFunction", "Invite a user into the caller's organisation", UserSummary,
                   groups=admins, request=NewUser, status=201, errors={**acted, **_BODY, 409: "the user exists"}),
         Operation("PATCH", "/users/{id}", "UsersFunction", "Change a user's name or group", UserSummary,
                   groups=admins, request=UserChange, errors={**acted, **_BODY}),
-        Operation("POST", "/users/{id}/disable", "UsersFunction", "Disable a user", UserSummary, groups=admins,
-                  errors=acted),
-        Operation("POST", "/users/{id}/enable", "UsersFunction", "Enable a user again", UserSummary, groups=admins,
-                  errors=acted),
+        Operation("POST", "/users/{id}/disable", "UsersFunction",
+                  "Disable a user (never oneself, never the organisation's last administrator); the reason audited",
+                  UserSummary, groups=admins, request=AdminReason,
+                  errors={**acted, **_BODY, 409: "oneself, or the last administrator"}),
+        Operation("POST", "/users/{id}/enable", "UsersFunction", "Enable a user again; the reason audited",
+                  UserSummary, groups=admins, request=AdminReason, errors={**acted, **_BODY}),
+        Operation("POST", "/users/{id}/resend", "UsersFunction",
+                  "Send the invitation again, with a new temporary password", UserSummary, groups=admins,
+                  errors={**acted, 409: "the user has already signed in, or is disabled"}),
+        Operation("GET", "/access-reviews", "UsersFunction",
+                  "The organisation's latest access review (recertification) and when the next is due",
+                  AccessReview, groups=admins, errors=_SIGNED_IN),
+        Operation("POST", "/access-reviews", "UsersFunction",
+                  "Confirm that every enabled user of the organisation still needs access (audited)", AccessReview,
+                  groups=admins, request=AccessReviewBody,
+                  errors={**_SIGNED_IN, **_BODY, 409: "the list of users changed since it was read", **_AUDITED}),
         Operation("POST", "/access-requests", "UsersFunction", "Ask for access (no sign-in; throttled)", accepted,
                   request=AccessRequestBody, status=202, errors={**_BODY, 429: "too many requests", **_AUDITED}),
         Operation("GET", "/access-requests", "UsersFunction", "Access requests to the caller's organisation",
@@ -202,6 +230,9 @@ def openapi_document() -> dict[str, Any]:
         }
         if op.path == "/openapi.json":
             responses = {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        if op.path.endswith("/export"):
+            responses = {"200": {"description": "CSV, UTF-8 with a byte-order mark",
+                                 "content": {"text/csv": {"schema": {"type": "string"}}}}}
         for status, text in sorted(op.errors.items()):
             responses[str(status)] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
         item: dict[str, Any] = {
@@ -211,8 +242,9 @@ def openapi_document() -> dict[str, Any]:
             "x-mast-groups": list(op.groups),
             "security": [{"CognitoIdToken": []}] if op.groups else [],
         }
-        parameters = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}] \
-            if "{id}" in op.path else []
+        parameters = [{"name": p.strip("{}"), "in": "path", "required": True,
+                       "schema": {"type": "string", "minLength": 1}}
+                      for p in op.path.split("/") if p.startswith("{")]
         parameters += [{"name": q.name, "in": "query", "required": q.required, "description": q.description,
                         "schema": q.schema} for q in op.query]
         if parameters:

@@ -27,13 +27,17 @@ AuditAction = Literal[
     "user-edit",
     "user-disable",
     "user-enable",
+    "user-resend",
     "access-request",
     "access-approve",
     "access-refuse",
+    "access-review",
     "access-request-list",
     "user-list",
     "audit-view",
     "refused",  # a request for people's data refused (status, route and message in detail)
+    "audit-export",
+    "audit-query",
 ]
 
 

@@ -101,8 +101,27 @@ def connect(audit_dir: Path) -> Any:
     return connection
 
 
-def run_query(query: NamedQuery, audit_dir: Path, arguments: Mapping[str, str] | Sequence[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run ``query`` over the Parquet under ``audit_dir``; returns the column names and rows."""
+def connect_events(events: Sequence[Any]) -> Any:
+    """A DuckDB connection with an ``audit`` view over ``events`` (audit events read from the hot copy,
+    the audit table), shaped like the Glue table: the audit function runs the saved queries this way,
+    on AWS and on the local stack alike, with nothing but the table it already reads."""
+    import duckdb
+
+    from mast.audit.export import events_table
+
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.register("audit_events", events_table(events))
+    connection.execute("CREATE VIEW audit AS SELECT *, strftime(event_time AT TIME ZONE 'UTC', '%Y-%m-%d') "
+                       "AS event_date FROM audit_events")
+    return connection
+
+
+def run_query(
+    query: NamedQuery, audit_dir: Path | Any, arguments: Mapping[str, str] | Sequence[str]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run ``query`` over the Parquet under ``audit_dir`` (or an open connection with an ``audit``
+    view, from :func:`connect_events`); returns the column names and rows."""
     if isinstance(arguments, Mapping):
         missing = [p for p in query.parameters if p not in arguments]
         unknown = [a for a in arguments if a not in query.parameters]
@@ -113,7 +132,7 @@ def run_query(query: NamedQuery, audit_dir: Path, arguments: Mapping[str, str] |
         values = list(arguments)
         if len(values) != len(query.parameters):
             raise ValueError(_parameter_message(query, list(query.parameters[len(values):]), []))
-    connection = connect(audit_dir)
+    connection = connect(audit_dir) if isinstance(audit_dir, Path) else audit_dir
     try:
         cursor = connection.execute(query.sql, values)
         columns = [d[0] for d in cursor.description]

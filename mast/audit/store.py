@@ -97,11 +97,13 @@ class AuditStore:
         user: str | None = None,
         limit: int = 50,
         page_token: str | None = None,
+        actions: tuple[str, ...] = (),
     ) -> AuditPage:
         """Events with ``since <= event_time < until``, newest first, at most ``limit`` per page.
 
         ``organisation=None`` reads every organisation (auditors); ``user`` matches the caller's
-        email or Cognito ``sub``. The token is bound to the query it came from: reusing it with
+        email or Cognito ``sub``; ``actions``, when given, keeps only events of those actions. The
+        token is bound to the query it came from: reusing it with
         other filters is a :class:`BadPageToken`, never a read of something else, and a token
         carries the first page's period, so "the last week" does not drift while paging.
         """
@@ -111,7 +113,9 @@ class AuditStore:
             raise ValueError("the period is empty: 'from' must be before 'to'")
         limit = max(1, min(limit, _MAX_PAGE))
         low, high = format_event_time(since), format_event_time(until)
-        fingerprint = hashlib.sha256(json.dumps([organisation, user]).encode()).hexdigest()[:16]
+        actions = tuple(sorted(set(actions)))
+        bound = [organisation, user, *([list(actions)] if actions else [])]
+        fingerprint = hashlib.sha256(json.dumps(bound).encode()).hexdigest()[:16]
         position = None
         if page_token:
             # The period is the first page's: a relative period ("the last week") must not drift
@@ -121,7 +125,8 @@ class AuditStore:
 
         events: list[AuditEvent] = []
         for partition, start_key in self._partitions(organisation, low, high, position):
-            for item, last_key in self._query_partition(partition, organisation, low, high, user, start_key):
+            for item, last_key in self._query_partition(partition, organisation, low, high, user, start_key,
+                                                        actions):
                 events.append(item_to_event(item))
                 if len(events) == limit:
                     token = (_encode_token(self.page_key, fingerprint, low, high, partition, last_key)
@@ -179,6 +184,7 @@ class AuditStore:
         high: str,
         user: str | None,
         start_key: dict[str, Any] | None,
+        actions: tuple[str, ...] = (),
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Items of one partition, newest first, each with the key to resume *after* it."""
         request: dict[str, Any] = {"TableName": self.table_name, "ScanIndexForward": False}
@@ -194,6 +200,11 @@ class AuditStore:
         if user:
             filters.append("(username = :user OR user_sub = :user)")
             values[":user"] = {"S": user}
+        if actions:
+            names = [f":a{i}" for i in range(len(actions))]
+            filters.append(f"#action IN ({', '.join(names)})")
+            values.update({n: {"S": a} for n, a in zip(names, actions, strict=True)})
+            request["ExpressionAttributeNames"] = {"#action": "action"}
         request["FilterExpression"] = " AND ".join(filters)
         request["ExpressionAttributeValues"] = values
         while True:

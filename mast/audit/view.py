@@ -1,9 +1,14 @@
 """Reading the audit through the API: who may see what, over which period, one page at a time.
 
-Org-admins see their own organisation's events; auditors see every organisation's, optionally one.
-Looking at the audit is itself audited (action ``audit-view``, with the filters in ``detail``): the
-audit holds search terms, so who read it, and for what, is part of the record. The view event is
-written before the page is read, like every other event.
+Org-admins see their own organisation's events; auditors see every organisation's, optionally one
+(named by its name or its id), and either may keep one user's or some actions' events. Looking at
+the audit is itself audited (action ``audit-view``, with the filters in ``detail``): the audit holds
+search terms, so who read it, and for what, is part of the record. The view event is written before
+the page is read, like every other event; an export of the filtered audit (``audit-export``) and a
+saved query run on the page (``audit-query``) likewise.
+
+Each event is returned in words (:mod:`mast.audit.words`): names beside ids, whom it concerned,
+what the user saw.
 """
 
 from __future__ import annotations
@@ -11,13 +16,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mast.access.caller import AccessDenied, Caller
-from mast.audit.event import AuditEvent
+from mast.access.caller import Caller
+from mast.audit.event import AuditAction, AuditEvent
 from mast.audit.store import AuditPage, AuditStore
+from mast.audit.words import (
+    ACTION_NAMES,
+    EventInWords,
+    action_ids,
+    audit_csv,
+    gateway_names,
+    in_words,
+    organisation_id,
+)
+from mast.audit.words import organisation_names as _organisation_names
 
 Period = Literal["day", "week", "month"]
 _PERIODS: Final[dict[str, dt.timedelta]] = {
@@ -40,6 +55,8 @@ class AuditListQuery(BaseModel):
 
     organisation: str | None = Field(default=None, max_length=100, description="auditors only: one organisation")
     user: str | None = Field(default=None, min_length=1, max_length=320, description="a user's email or id")
+    action: str | None = Field(default=None, max_length=1000,
+                               description="actions to keep, comma-separated ids or names (default: every action)")
     period: Period | None = Field(default=None, description="the last day, week or month (default: week)")
     from_date: dt.date | None = Field(default=None, alias="from", ge=EARLIEST_DATE, le=LATEST_DATE,
                                       description="first day, YYYY-MM-DD (UTC)")
@@ -48,7 +65,7 @@ class AuditListQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
     next: str | None = Field(default=None, max_length=4000, description="the token of the next page")
 
-    @field_validator("organisation", "user")
+    @field_validator("organisation", "user", "action")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
         if value is not None and not value.isprintable():
@@ -80,42 +97,138 @@ class AuditListQuery(BaseModel):
 class AuditListResponse(BaseModel):
     """One page of the audit, newest first."""
 
-    events: list[AuditEvent]
+    events: list[EventInWords]
     next: str | None = Field(description="pass as 'next' for the following page; null on the last page")
     from_time: dt.datetime = Field(serialization_alias="from")
     to_time: dt.datetime = Field(serialization_alias="to")
+    organisation: str | None = Field(default=None, description="the organisation read (its id), null for every one")
+    organisation_name: str | None = None
+    action_names: dict[str, str] = Field(default_factory=dict, description="every action id with its name")
 
 
-def read_audit(
-    caller: Caller, query: AuditListQuery, store: AuditStore, *, now: dt.datetime, request_id: str | None = None
-) -> AuditListResponse:
-    """The page ``caller`` may see; raises AccessDenied, AuditUnavailable or BadPageToken."""
+def _scope(caller: Caller, query: AuditListQuery) -> str | None:
+    """The organisation ``caller`` reads: their own (org-admins), or any one or all (auditors)."""
     caller.require("org-admins", "auditors")
+    named = organisation_id(query.organisation) if query.organisation else None
     if caller.in_any(["auditors"]):
-        organisation = query.organisation
-    else:
-        if query.organisation is not None:
-            caller.require_organisation(query.organisation)
-        organisation = caller.organisation
-    if organisation is None and not caller.in_any(["auditors"]):
-        raise AccessDenied("only auditors see every organisation")
-    since, until = query.bounds(now)
+        return named
+    if named is not None:
+        caller.require_organisation(named)
+    return caller.organisation
+
+
+def _audit_reading(caller: Caller, store: AuditStore, action: AuditAction, now: dt.datetime,
+                   request_id: str | None, organisation: str | None, detail: dict[str, object]) -> None:
     store.write(
         AuditEvent(
             event_id=uuid.uuid4().hex,
             event_time=now,
-            action="audit-view",
+            action=action,
             user_sub=caller.sub,
             username=caller.email,
             organisation=caller.organisation,
             groups=tuple(sorted(caller.groups)),
             target=organisation,
-            detail=json.dumps({"organisation": organisation, "user": query.user, "from": since.isoformat(),
-                               "to": until.isoformat(), "page": bool(query.next)}),
+            detail=json.dumps(detail),
             request_id=request_id,
         )
     )
+
+
+def read_audit(
+    caller: Caller, query: AuditListQuery, store: AuditStore, *, now: dt.datetime, request_id: str | None = None
+) -> AuditListResponse:
+    """The page ``caller`` may see; raises AccessDenied, AuditUnavailable, BadPageToken or Refused."""
+    organisation = _scope(caller, query)
+    actions = action_ids(query.action) if query.action else ()
+    since, until = query.bounds(now)
+    _audit_reading(caller, store, "audit-view", now, request_id, organisation,
+                   {"organisation": organisation, "user": query.user, "actions": list(actions),
+                    "from": since.isoformat(), "to": until.isoformat(), "page": bool(query.next)})
     page: AuditPage = store.query(organisation=organisation, since=since, until=until, user=query.user,
-                                  limit=query.limit, page_token=query.next)
-    return AuditListResponse(events=page.events, next=page.next, from_time=page.since or since,
-                             to_time=page.until or until)
+                                  limit=query.limit, page_token=query.next, actions=actions)
+    gateways, organisations = gateway_names(), _organisation_names()
+    return AuditListResponse(events=[in_words(e, gateways, organisations) for e in page.events], next=page.next,
+                             from_time=page.since or since, to_time=page.until or until,
+                             organisation=organisation,
+                             organisation_name=organisations.get(organisation, organisation) if organisation else None,
+                             action_names=dict(ACTION_NAMES))
+
+
+#: The most events one export holds; a longer period is for the Athena queries over the Parquet.
+EXPORT_LIMIT: Final = 20_000
+
+
+class AuditExport(BaseModel):
+    """The filtered audit as CSV, with a file name saying what it holds."""
+
+    file_name: str
+    body: bytes
+    events: int
+    complete: bool = Field(description="false when the period held more than EXPORT_LIMIT events")
+
+
+def export_audit(
+    caller: Caller, query: AuditListQuery, store: AuditStore, *, now: dt.datetime, request_id: str | None = None
+) -> AuditExport:
+    """Every event of the filtered audit (up to :data:`EXPORT_LIMIT`) as CSV, the export audited first
+    (``audit-export``, with the filters): a copy of the audit leaving MAST is itself a record."""
+    organisation = _scope(caller, query)
+    actions = action_ids(query.action) if query.action else ()
+    since, until = query.bounds(now)
+    _audit_reading(caller, store, "audit-export", now, request_id, organisation,
+                   {"organisation": organisation, "user": query.user, "actions": list(actions),
+                    "from": since.isoformat(), "to": until.isoformat()})
+    gateways, organisations = gateway_names(), _organisation_names()
+    events: list[EventInWords] = []
+    token: str | None = None
+    while len(events) < EXPORT_LIMIT:
+        page = store.query(organisation=organisation, since=since, until=until, user=query.user, limit=200,
+                           page_token=token, actions=actions)
+        events += [in_words(e, gateways, organisations) for e in page.events]
+        token = page.next
+        if not token:
+            break
+    complete = token is None and len(events) <= EXPORT_LIMIT
+    events = events[:EXPORT_LIMIT]
+    name = f"mast-audit-{organisation or 'all'}-{since.date().isoformat()}-to-{until.date().isoformat()}.csv"
+    return AuditExport(file_name=name, body=audit_csv(events), events=len(events), complete=complete)
+
+
+# --- the saved queries' models (run in mast.audit.unusual, which imports DuckDB) -------------------
+
+
+class SavedQuery(BaseModel):
+    """A saved query as the page lists it."""
+
+    name: str
+    description: str
+    parameters: list[str]
+
+
+class SavedQueryRun(BaseModel):
+    """``GET /api/audit/queries/{name}``: the period, and any parameter besides the period's dates."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    from_date: dt.date = Field(alias="from", description="first day, YYYY-MM-DD (UTC)")
+    to_date: dt.date = Field(alias="to", description="last day, YYYY-MM-DD (UTC), inclusive")
+    record_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("record_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("must be printable text")
+        return value
+
+
+class SavedQueryResult(BaseModel):
+    name: str
+    description: str
+    columns: list[str]
+    rows: list[list[Any]]
+    events_read: int
+    complete: bool = Field(description="false when the period held more events than one run reads")
+    from_date: dt.date = Field(serialization_alias="from")
+    to_date: dt.date = Field(serialization_alias="to")

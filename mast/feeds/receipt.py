@@ -117,8 +117,10 @@ REJECTED_LEAD: Final = ("row", "line", "case_ref", "column", "reason")
 def rejected_csv(rejected: pa.Table) -> bytes:
     """``reports/<file>.rejected.csv`` from the rejected-rows table: row, line, column(s),
     reason(s) (``; ``-separated when a row has several), then the row as sent in the feed's own
-    columns. UTF-8 with a byte-order mark so that Excel opens it correctly; CRLF line endings."""
+    columns. UTF-8 with a byte-order mark so that Excel opens it correctly; CRLF line endings. It is
+    opened in a spreadsheet, so a cell as sent starting with ``=``, ``+``, ``-``, ``@``, tab or CR is
+    neutralised (:func:`mast.schema.spreadsheet_text`): a partner's ``=HYPERLINK(…)`` is shown, not run."""
     from mast.feeds.csvout import table_csv
 
     keep = [c for c in rejected.column_names if c != "case_ref"]
-    return table_csv(rejected.select(keep), crlf=True, bom=True)
+    return table_csv(rejected.select(keep), crlf=True, bom=True, for_spreadsheet=True)

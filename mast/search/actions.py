@@ -112,7 +112,9 @@ def open_person(caller: Caller, person_id: str, search_id: str, index: IndexRead
         request_id, action="open-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
         people_returned=(person_id,), record_ids=tuple(outcome.record_ids),
         records_returned=len(outcome.view.records), sensitive_returned=outcome.sensitive,
-        detail=json.dumps({"household_listed": len(outcome.household)}) if outcome.household else None,
+        # whom it concerned, as the user saw them (the audit page names the person opened), and how
+        # many of the family the view listed (they open under this search)
+        detail=json.dumps({"name": outcome.view.name, "household_listed": len(outcome.household)}),
     ))
     searches.add_people(stored, outcome.household)  # the family opens under this search, audited as a view
     return outcome.view

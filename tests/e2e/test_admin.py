@@ -174,3 +174,26 @@ def audit_table(stack: LocalStackProcess) -> str:
 def audit_bucket(stack: LocalStackProcess) -> str:
     names = [b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]]
     return next(n for n in names if "-audit-" in n)
+
+
+def test_mast_audit_query_from_the_local_stack_needs_nothing_set_by_hand(local_stack: LocalStackProcess) -> None:
+    """`mast audit query NAME --from-stack` finds the running local stack from its state folder and port
+    (as given to `mast local`): no bucket name, endpoint, CA bundle or credentials set by hand."""
+    stack = local_stack
+    bucket = audit_bucket(stack)
+    s3 = stack.client("s3")
+    deadline = time.time() + 60
+    while time.time() < deadline and not s3.list_objects_v2(Bucket=bucket, Prefix="audit/").get("KeyCount"):
+        time.sleep(1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUDIT_", "REQUESTS_CA"))}
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    mast = str(Path(sys.executable).parent / "mast")
+    ran = subprocess.run([mast, "audit", "query", "searches-per-user-per-day", "--param", f"from_date={today}",
+                          "--param", f"to_date={today}", "--from-stack", "--aws-port", str(stack.aws_port),
+                          "--state-dir", str(stack.state_dir)], env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[0] == "event_date,organisation,username,searches"
+    missing = subprocess.run([mast, "audit", "query", "searches-per-user-per-day", "--param", f"from_date={today}",
+                              "--param", f"to_date={today}", "--from-stack", "--state-dir", str(stack.state_dir / "x")],
+                             env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no local stack state" in missing.stderr

@@ -27,6 +27,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     grant.add_argument("--audit-table", default=os.environ.get("AUDIT_TABLE"),
                        help="the stack's audit table (default: AUDIT_TABLE)")
     grant.set_defaults(func=run_grant)
+    unused = actions.add_parser("disable-unused",
+                                help="disable accounts unused for 90 days now (the daily schedule's work)")
+    unused.add_argument("--user-pool-id", default=os.environ.get("USER_POOL_ID"),
+                        help="the stack's user pool (default: USER_POOL_ID)")
+    unused.add_argument("--audit-table", default=os.environ.get("AUDIT_TABLE"),
+                        help="the stack's audit table (default: AUDIT_TABLE)")
+    unused.add_argument("--control-table", default=os.environ.get("CONTROL_TABLE"),
+                        help="the stack's control table (default: CONTROL_TABLE)")
+    unused.set_defaults(func=run_disable_unused)
+
+
+def run_disable_unused(args: argparse.Namespace) -> int:
+    from mast.access.users import AccessRequestStore, UserAdmin, UserDirectory
+    from mast.audit import AuditStore
+    from mast.config import load_partnership
+
+    if not args.user_pool_id or not args.audit_table or not args.control_table:
+        print("give --user-pool-id, --audit-table and --control-table (or USER_POOL_ID, AUDIT_TABLE, CONTROL_TABLE)",
+              file=sys.stderr)
+        return 2
+    admin = UserAdmin(UserDirectory(args.user_pool_id), AccessRequestStore(args.control_table),
+                      AuditStore(args.audit_table))
+    disabled = admin.disable_unused([o.id for o in load_partnership().organisations], dt.datetime.now(dt.UTC))
+    for user in disabled:
+        print(f"disabled {user.email} ({user.organisation}): not used for 90 days")
+    print(f"{len(disabled)} accounts disabled")
+    return 0
 
 
 def run_grant(args: argparse.Namespace) -> int:

@@ -42,9 +42,9 @@ async function freshIdToken() {
   }
 }
 
-export async function api(method, path, { body, query, anonymous = false } = {}) {
+export async function api(method, path, { body, query, anonymous = false, accept } = {}) {
   const { apiUrl } = await config();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: accept || "application/json" };
   if (!anonymous) {
     const token = await freshIdToken();
     if (!token) { onSignedOut(); throw new SignedOut(); }
@@ -57,6 +57,10 @@ export async function api(method, path, { body, query, anonymous = false } = {})
     response = await fetch(`${apiUrl}${path}${search}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, { message: "MAST could not be reached. Check your connection and try again." });
+  }
+  // A non-JSON answer asked for (accept: "text/csv"): its text and headers, errors still JSON.
+  if (accept && response.ok && response.status !== 401) {
+    return { text: await response.text(), headers: response.headers };
   }
   const data = await response.json().catch(() => ({}));
   if (response.status === 401 && !anonymous) { onSignedOut(); throw new SignedOut(); }

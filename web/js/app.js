@@ -36,9 +36,11 @@ const ROUTES = {
   "person": { page: person.personPage, groups: SEARCHERS },
   "linkage": { page: linkage.linkagePage, groups: ["org-admins", "auditors", "data-stewards"] },
   "audit": { page: audit.auditPage, groups: ["org-admins", "auditors"] },
+  "unusual-use": { page: audit.unusualUsePage, groups: ["auditors"] },
   "users": { page: users.usersPage, groups: ["org-admins"] },
   "add-user": { page: users.addUserPage, groups: ["org-admins"] },
   "edit-user": { page: users.editUserPage, groups: ["org-admins"] },
+  "user-action": { page: users.userActionPage, groups: ["org-admins"] },
 };
 
 export function navigate(path) {
@@ -68,8 +70,8 @@ function navigation(user, current) {
   if (user) {
     if (inGroup(user, ...SEARCHERS)) items.push({ href: "#/declaration", text: "Search", match: ["declaration", "search", "results", "person"] });
     if (inGroup(user, "org-admins", "auditors", "data-stewards")) items.push({ href: "#/linkage", text: "Linkage report", match: ["linkage"] });
-    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit"] });
-    if (inGroup(user, "org-admins")) items.push({ href: "#/users", text: "Users", match: ["users", "add-user", "edit-user"] });
+    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use"] });
+    if (inGroup(user, "org-admins")) items.push({ href: "#/users", text: "Users", match: ["users", "add-user", "edit-user", "user-action"] });
     items.push({ href: "#/sign-out", text: "Sign out", match: [] });
   }
   const holder = document.getElementById("service-navigation");

@@ -1,10 +1,13 @@
-// The audit (org-admins: their organisation; auditors: every organisation): who searched whom,
-// when, why, and how much came back. Filters live in the address (#/audit?user=…&period=…) so the
-// browser's back button and a shared link give the same view. Reading the audit is audited too.
+// The audit (org-admins: their organisation; auditors: every organisation), in words: who did what,
+// under which legal gateway, whom it concerned and what they saw. Filters live in the address
+// (#/audit?user=…&organisation=…&action=…&period=…) so the back button and a shared link give the
+// same view; the filtered audit can be exported as CSV. Reading and exporting the audit are audited.
+// Auditors also get "Unusual use" (#/unusual-use): the saved queries, run on a chosen period.
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
+import { organisations } from "../organisations.js";
 import { inGroup } from "../session.js";
-import { renderer, errorSummary, textInput, radios, dateInput, button, formValues, dateTime } from "../ui.js";
+import { renderer, errorSummary, textInput, radios, dateInput, button, formValues, dateTime, backLink } from "../ui.js";
 
 const PERIODS = [
   { value: "day", text: "Last 24 hours" },
@@ -12,11 +15,6 @@ const PERIODS = [
   { value: "month", text: "Last month" },
   { value: "range", text: "Between two dates" },
 ];
-
-const ACTIONS = {
-  search: "Search", "open-person": "Opened a person", "print-person": "Printed a person's summary", "link-decision": "Linkage decision", "audit-view": "Viewed the audit",
-  refused: "Refused",
-};
 
 function isoDate(prefix, v, errors, label) {
   const [d, m, y] = [v[`${prefix}-day`], v[`${prefix}-month`], v[`${prefix}-year`]];
@@ -34,89 +32,129 @@ function splitDate(value) {
   return m ? { year: m[1], month: String(Number(m[2])), day: String(Number(m[3])) } : {};
 }
 
-function terms(event) {
-  if (!event.search_terms) return "";
-  try {
-    const q = JSON.parse(event.search_terms);
-    const dob = q.dob ? [q.dob.day, q.dob.month, q.dob.year].filter(Boolean).join("/") : "";
-    return [q.given_name, q.middle_name, q.family_name, dob && `born ${dob}`, q.address_line1, q.address_line2, q.postcode].filter(Boolean).join(", ");
-  } catch {
-    return event.search_terms;
-  }
+function select({ id, label, hint, items, value, errors = [] }) {
+  const error = errors.find((e) => e.field === id);
+  const describedBy = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ");
+  return html`<div class="govuk-form-group${error ? " govuk-form-group--error" : ""}">
+    <label class="govuk-label govuk-label--s" for="${id}">${label}</label>
+    ${hint ? html`<div id="${id}-hint" class="govuk-hint">${hint}</div>` : ""}
+    ${error ? html`<p id="${id}-error" class="govuk-error-message"><span class="govuk-visually-hidden">Error:</span> ${error.text}</p>` : ""}
+    <select class="govuk-select${error ? " govuk-select--error" : ""}" id="${id}" name="${id}"${describedBy ? html` aria-describedby="${describedBy}"` : ""}>
+      ${items.map((item) => html`<option value="${item.value}"${item.value === value ? html` selected` : ""}>${item.text}</option>`)}
+    </select>
+  </div>`;
+}
+
+/** The filters as the API and the address take them. */
+function apiQuery(filters, auditor) {
+  return {
+    user: filters.user, organisation: auditor ? filters.organisation : undefined, action: filters.action,
+    period: filters.period === "range" ? undefined : filters.period,
+    from: filters.period === "range" ? filters.from : undefined, to: filters.period === "range" ? filters.to : undefined,
+  };
+}
+
+function download(text, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 export async function auditPage({ query, user, navigate }) {
   const render = renderer();
   const filters = {
-    user: query.get("user") || "", organisation: query.get("organisation") || "",
+    user: query.get("user") || "", organisation: query.get("organisation") || "", action: query.get("action") || "",
     period: query.get("from") || query.get("to") ? "range" : query.get("period") || "week",
     from: query.get("from") || "", to: query.get("to") || "", next: query.get("next") || "",
   };
   const auditor = inGroup(user, "auditors");
+  const orgs = auditor ? await organisations() : [];
   let page = null;
   let failure = null;
   try {
-    page = await api("GET", "/audit", { query: {
-      user: filters.user, organisation: auditor ? filters.organisation : undefined,
-      period: filters.period === "range" ? undefined : filters.period,
-      from: filters.period === "range" ? filters.from : undefined, to: filters.period === "range" ? filters.to : undefined,
-      next: filters.next,
-    } });
+    page = await api("GET", "/audit", { query: { ...apiQuery(filters, auditor), next: filters.next } });
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     failure = error.status === 503 ? "The audit cannot be read just now. Try again in a few minutes." : error.message;
   }
-  const show = (errors = [], values = null) => {
+  const actionNames = (page && page.action_names) || {};
+  const show = (errors = [], values = null, notice = "") => {
     const v = values || {
-      user: filters.user, organisation: filters.organisation, period: filters.period,
+      user: filters.user, organisation: filters.organisation, action: filters.action, period: filters.period,
       ...Object.fromEntries(Object.entries(splitDate(filters.from)).map(([k, x]) => [`from-${k}`, x])),
       ...Object.fromEntries(Object.entries(splitDate(filters.to)).map(([k, x]) => [`to-${k}`, x])),
     };
-    const allErrors = failure && !errors.length ? [{ field: "user", text: failure }] : errors;
+    const allErrors = failure && !errors.length ? [{ field: auditor ? "organisation" : "user", text: failure }] : errors;
     const range = html`${dateInput({ id: "from", legend: "From", hint: "For example, 1 11 2026", errors, value: { day: v["from-day"], month: v["from-month"], year: v["from-year"] } })}
       ${dateInput({ id: "to", legend: "To", hint: "For example, 30 11 2026", errors, value: { day: v["to-day"], month: v["to-month"], year: v["to-year"] } })}`;
+    const orgItems = [{ value: "", text: "Every organisation" }, ...orgs.map((o) => ({ value: o.name, text: o.name }))];
+    const actionItems = [{ value: "", text: "Every action" }, ...Object.entries(actionNames).map(([id, name]) => ({ value: id, text: name }))];
     const main = render("Audit", html`
       ${errorSummary(allErrors)}
+      ${notice ? html`<div class="govuk-inset-text" id="export-notice">${notice}</div>` : ""}
       <h1 class="govuk-heading-l">Audit</h1>
-      <p class="govuk-body">${auditor ? "Every organisation's searches, people opened and decisions" : "Your organisation's searches, people opened and decisions"}, newest first.</p>
+      <p class="govuk-body">${auditor ? "Every organisation's searches, people opened, decisions and administration" : "Your organisation's searches, people opened, decisions and administration"}, newest first.</p>
+      ${auditor ? html`<p class="govuk-body"><a class="govuk-link" href="#/unusual-use">Look for unusual use</a>: searches out of hours, unusually many searches, sensitive records, who opened a record.</p>` : ""}
       <form novalidate id="audit-filter">
         ${textInput({ id: "user", label: "User", hint: "Their email address. Leave empty for everyone.", value: v.user, errors, spellcheck: false, classes: "govuk-!-width-one-half", labelClass: "govuk-label govuk-label--s" })}
-        ${auditor ? textInput({ id: "organisation", label: "Organisation", hint: "Its id, for example walsall-council. Leave empty for every organisation.", value: v.organisation, errors, spellcheck: false, classes: "govuk-!-width-one-half", labelClass: "govuk-label govuk-label--s" }) : ""}
+        ${auditor ? select({ id: "organisation", label: "Organisation", items: orgItems.some((o) => o.value === v.organisation) ? orgItems : [...orgItems, { value: v.organisation, text: v.organisation }], value: v.organisation, errors }) : ""}
+        ${Object.keys(actionNames).length ? select({ id: "action", label: "Action", items: actionItems, value: v.action, errors }) : ""}
         ${radios({ id: "period", legend: "Period", legendClass: "govuk-fieldset__legend--s", errors, value: v.period,
           items: PERIODS.map((p) => ({ ...p, conditional: p.value === "range" ? range : null })) })}
-        ${button("Show the audit", { secondary: true })}
+        <div class="govuk-button-group">
+          ${button("Show the audit", { secondary: true })}
+          ${page ? button("Export these events (CSV)", { secondary: true, type: "button", id: "audit-export" }) : ""}
+        </div>
       </form>
       ${page ? html`
         <table class="govuk-table" id="audit-events">
-          <caption class="govuk-table__caption govuk-table__caption--m">${page.events.length ? `${page.events.length} events${page.next ? " on this page" : ""}` : "No events in this period"}</caption>
+          <caption class="govuk-table__caption govuk-table__caption--m">${page.events.length ? `${page.events.length} events${page.next ? " on this page" : ""}${page.organisation_name ? ` in ${page.organisation_name}` : ""}` : `No events in this period${page.organisation_name ? ` in ${page.organisation_name}` : ""}`}</caption>
           <thead class="govuk-table__head"><tr class="govuk-table__row">
             <th scope="col" class="govuk-table__header">When</th>
             <th scope="col" class="govuk-table__header">User</th>
             <th scope="col" class="govuk-table__header">Action</th>
-            <th scope="col" class="govuk-table__header">Gateway and purpose</th>
-            <th scope="col" class="govuk-table__header">Search terms</th>
-            <th scope="col" class="govuk-table__header govuk-table__header--numeric">Records returned</th>
+            <th scope="col" class="govuk-table__header">Legal gateway and purpose</th>
+            <th scope="col" class="govuk-table__header">Concerned</th>
+            <th scope="col" class="govuk-table__header">What they saw</th>
           </tr></thead>
           <tbody class="govuk-table__body">
             ${page.events.map((e) => html`<tr class="govuk-table__row">
               <td class="govuk-table__cell">${dateTime(e.event_time)}</td>
-              <td class="govuk-table__cell">${e.username}${auditor ? html`<br><span class="govuk-body-s">${e.organisation}</span>` : ""}</td>
-              <td class="govuk-table__cell">${ACTIONS[e.action] || e.action}</td>
-              <td class="govuk-table__cell">${e.gateway ? html`${e.gateway}<br>` : ""}${e.purpose || ""}</td>
-              <td class="govuk-table__cell">${terms(e)}</td>
-              <td class="govuk-table__cell govuk-table__cell--numeric">${e.records_returned}${e.sensitive_returned ? html`<br><strong class="govuk-tag govuk-tag--red">Sensitive</strong>` : ""}</td>
+              <td class="govuk-table__cell">${e.username}${auditor ? html`<br><span class="govuk-body-s">${e.organisation_name}</span>` : ""}</td>
+              <td class="govuk-table__cell">${e.action_name}</td>
+              <td class="govuk-table__cell">${e.gateway_name ? html`${e.gateway_name}<br>` : ""}${e.purpose || ""}</td>
+              <td class="govuk-table__cell">${e.concerned}</td>
+              <td class="govuk-table__cell">${e.saw}${e.sensitive_returned ? html`<br><strong class="govuk-tag govuk-tag--red">Sensitive</strong>` : ""}</td>
             </tr>`)}
           </tbody>
         </table>
         ${page.next ? html`<nav class="govuk-pagination govuk-pagination--block" aria-label="Pagination">
-          <div class="govuk-pagination__next"><a class="govuk-link govuk-pagination__link" href="#/audit?${new URLSearchParams({ ...Object.fromEntries(Object.entries({ user: filters.user, organisation: filters.organisation, period: filters.period === "range" ? "" : filters.period, from: filters.from, to: filters.to }).filter(([, x]) => x)), next: page.next })}" rel="next">
+          <div class="govuk-pagination__next"><a class="govuk-link govuk-pagination__link" href="#/audit?${new URLSearchParams({ ...Object.fromEntries(Object.entries({ user: filters.user, organisation: filters.organisation, action: filters.action, period: filters.period === "range" ? "" : filters.period, from: filters.from, to: filters.to }).filter(([, x]) => x)), next: page.next })}" rel="next">
             <span class="govuk-pagination__link-title">Next page</span></a></div></nav>` : ""}` : ""}`, { errors: allErrors });
+    const exportButton = main.querySelector("#audit-export");
+    if (exportButton) exportButton.addEventListener("click", async () => {
+      try {
+        const { text, headers } = await api("GET", "/audit/export", { query: apiQuery(filters, auditor), accept: "text/csv" });
+        const name = /filename="([^"]+)"/.exec(headers.get("Content-Disposition") || "");
+        download(text, name ? name[1] : "mast-audit.csv");
+        const count = Number(headers.get("X-MAST-Events") || 0);
+        show([], v, `Exported ${count} events as CSV${headers.get("X-MAST-Complete") === "false" ? " (the first of more: choose a shorter period)" : ""}. The export is recorded in the audit.`);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        show([{ field: "audit-export", text: error.message }], v);
+      }
+    });
     main.querySelector("#audit-filter").addEventListener("submit", (event) => {
       event.preventDefault();
       const f = formValues(event.target);
       const problems = [];
       const next = { user: f.user || "" };
       if (auditor && f.organisation) next.organisation = f.organisation;
+      if (f.action) next.action = f.action;
       if (f.user && f.user.length > 320) problems.push({ field: "user", text: "The user must be 320 characters or fewer" });
       if ((f.period || "week") === "range") {
         const from = isoDate("from", f, problems, "From");
@@ -130,6 +168,77 @@ export async function auditPage({ query, user, navigate }) {
       }
       if (problems.length) { show(problems, f); return; }
       navigate(`audit?${new URLSearchParams(Object.entries(next).filter(([, x]) => x))}`);
+    });
+  };
+  show();
+}
+
+function isoDay(date) { return date.toISOString().slice(0, 10); }
+
+/** Unusual use (auditors): each saved query with its results for the chosen period. */
+export async function unusualUsePage({ query, navigate }) {
+  const render = renderer();
+  const today = new Date();
+  const chosen = {
+    name: query.get("query") || "", from: query.get("from") || isoDay(new Date(today.getTime() - 30 * 86400_000)),
+    to: query.get("to") || isoDay(today), record: query.get("record_id") || "",
+  };
+  const { queries } = await api("GET", "/audit/queries");
+  let result = null;
+  let failure = null;
+  if (chosen.name) {
+    try {
+      result = await api("GET", `/audit/queries/${encodeURIComponent(chosen.name)}`, { query: { from: chosen.from, to: chosen.to, record_id: chosen.record || undefined } });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      failure = error.status === 503 ? "The audit cannot be read just now. Try again in a few minutes." : error.message;
+    }
+  }
+  const show = (errors = [], values = null) => {
+    const v = values || {
+      query: chosen.name || (queries[0] && queries[0].name), record_id: chosen.record,
+      ...Object.fromEntries(Object.entries(splitDate(chosen.from)).map(([k, x]) => [`from-${k}`, x])),
+      ...Object.fromEntries(Object.entries(splitDate(chosen.to)).map(([k, x]) => [`to-${k}`, x])),
+    };
+    const allErrors = failure && !errors.length ? [{ field: "query", text: failure }] : errors;
+    const main = render("Unusual use", html`
+      ${backLink("#/audit", "Back to the audit")}
+      ${errorSummary(allErrors)}
+      <h1 class="govuk-heading-l">Unusual use</h1>
+      <p class="govuk-body">The auditors' saved queries, the same ones Athena runs over the whole audit, run here over the audit of the last 13 months.</p>
+      <form novalidate id="query-form">
+        ${radios({ id: "query", legend: "Query", legendClass: "govuk-fieldset__legend--s", errors, value: v.query,
+          items: queries.map((q) => ({ value: q.name, text: q.description.replace(/\s*Parameters:.*$/, ""),
+            conditional: q.parameters.includes("record_id") ? textInput({ id: "record_id", label: "Record id", hint: "As the audit shows it, for example wm-police:A123", value: v.record_id, errors, spellcheck: false, classes: "govuk-!-width-one-half" }) : null })) })}
+        ${dateInput({ id: "from", legend: "From", hint: "For example, 1 11 2026", errors, value: { day: v["from-day"], month: v["from-month"], year: v["from-year"] } })}
+        ${dateInput({ id: "to", legend: "To", hint: "For example, 30 11 2026", errors, value: { day: v["to-day"], month: v["to-month"], year: v["to-year"] } })}
+        ${button("Run the query")}
+      </form>
+      ${result ? html`<table class="govuk-table" id="query-results">
+          <caption class="govuk-table__caption govuk-table__caption--m">${result.rows.length ? `${result.rows.length} ${result.rows.length === 1 ? "row" : "rows"}` : "Nothing found"}: ${result.description.replace(/\s*Parameters:.*$/, "")}</caption>
+          <thead class="govuk-table__head"><tr class="govuk-table__row">
+            ${result.columns.map((c) => html`<th scope="col" class="govuk-table__header">${c.replaceAll("_", " ")}</th>`)}
+          </tr></thead>
+          <tbody class="govuk-table__body">
+            ${result.rows.map((row) => html`<tr class="govuk-table__row">${row.map((cell, i) => html`<td class="govuk-table__cell">${/time$/.test(result.columns[i]) ? dateTime(cell) : cell ?? ""}</td>`)}</tr>`)}
+          </tbody>
+        </table>
+        <p class="govuk-body-s">${result.events_read} events read${result.complete ? "" : " (the period holds more: choose a shorter one)"}.</p>` : ""}`, { errors: allErrors });
+    main.querySelector("#query-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const f = formValues(event.target);
+      const problems = [];
+      const from = isoDate("from", f, problems, "From");
+      const to = isoDate("to", f, problems, "To");
+      if (!f.query) problems.push({ field: "query", text: "Choose a query" });
+      if (!problems.length && (!from || !to)) problems.push({ field: from ? "to-day" : "from-day", fields: [from ? "to" : "from"], text: "Enter the first and the last day" });
+      if (from && to && to < from) problems.push({ field: "to-day", fields: ["to"], text: "To must be the same as or after From" });
+      const wanted = queries.find((q) => q.name === f.query);
+      if (wanted && wanted.parameters.includes("record_id") && !f.record_id) problems.push({ field: "record_id", text: "Enter the record id" });
+      if (problems.length) { show(problems, f); return; }
+      const next = { query: f.query, from, to };
+      if (wanted && wanted.parameters.includes("record_id")) next.record_id = f.record_id;
+      navigate(`unusual-use?${new URLSearchParams(next)}`);
     });
   };
   show();

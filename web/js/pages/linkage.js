@@ -1,18 +1,30 @@
-// The linkage report: how many people each partner knows, how many are known to more than one,
-// and which partners share people: a table and a bar chart drawn here as SVG from the report JSON.
+// The linkage report: how many people each partner knows (a bar chart drawn here as SVG), how many
+// are known to more than one, and which partners share people (a table): each drawn once, partners
+// by their names (from the partnership's organisations), no label clipped.
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
+import { organisations } from "../organisations.js";
 import { renderer, table, summaryList, dateTime } from "../ui.js";
 
-/** A horizontal bar chart as SVG markup; labels and values are escaped by html``. */
+/** Room for a label of `text` at the chart's 16px Arial: 0.6em a character covers capitals and digits. */
+function textWidth(text) { return Math.ceil(String(text).length * 16 * 0.6); }
+
+/**
+ * A horizontal bar chart as SVG markup; labels and values are escaped by html``. The label column
+ * is as wide as the longest label and the value column as wide as the largest value, so no text is
+ * clipped by the viewBox.
+ */
 export function barChart(id, title, rows) {
-  const width = 640, barHeight = 28, gap = 12, labelWidth = 260, valueWidth = 60;
+  const barHeight = 28, gap = 12, barRoom = 360;
+  const labelWidth = Math.max(80, ...rows.map((r) => textWidth(r.label))) + 16;
+  const valueWidth = Math.max(...rows.map((r) => textWidth(Number(r.value).toLocaleString("en-GB"))), 24) + 16;
+  const width = labelWidth + barRoom + valueWidth;
   const height = rows.length * (barHeight + gap) + gap;
   const max = Math.max(1, ...rows.map((r) => r.value));
-  const scale = (width - labelWidth - valueWidth) / max;
+  const scale = barRoom / max;
   return html`<svg class="mast-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="${id}-title ${id}-desc" id="${id}" focusable="false">
     <title id="${id}-title">${title}</title>
-    <desc id="${id}-desc">${rows.map((r) => `${r.label}: ${r.value}`).join("; ")}</desc>
+    <desc id="${id}-desc">${rows.map((r) => `${r.label}: ${Number(r.value).toLocaleString("en-GB")}`).join("; ")}</desc>
     <line class="mast-chart__axis" x1="${labelWidth}" y1="0" x2="${labelWidth}" y2="${height}"></line>
     ${rows.map((r, i) => {
       const y = gap + i * (barHeight + gap);
@@ -20,7 +32,7 @@ export function barChart(id, title, rows) {
       return html`<g>
         <text class="mast-chart__label" x="${labelWidth - 8}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${r.label}</text>
         <rect class="mast-chart__bar" x="${labelWidth}" y="${y}" width="${w}" height="${barHeight}"></rect>
-        <text class="mast-chart__label" x="${labelWidth + w + 8}" y="${y + barHeight / 2}" dominant-baseline="middle">${r.value}</text>
+        <text class="mast-chart__label" x="${labelWidth + w + 8}" y="${y + barHeight / 2}" dominant-baseline="middle">${Number(r.value).toLocaleString("en-GB")}</text>
       </g>`;
     })}
   </svg>`;
@@ -37,6 +49,8 @@ export async function linkagePage() {
       <p class="govuk-body">${error.status === 404 ? "There is no linkage report yet: it is written after the first link of partner data." : error.message}</p>`);
     return;
   }
+  const names = Object.fromEntries((await organisations()).map((o) => [o.id, o.name]));
+  const name = (id) => names[id] || id;
   const pairs = report.people_shared_between_partners || [];
   const perPartner = Object.entries(report.people_per_partner || {});
   render("Linkage report", html`
@@ -49,9 +63,8 @@ export async function linkagePage() {
       [`Addresses with ${report.repeat_threshold} or more records`, report.addresses_with_repeated_records],
     ])}
     <h2 class="govuk-heading-m">People each partner knows</h2>
-    ${barChart("partners-chart", "People each partner knows", perPartner.map(([label, value]) => ({ label, value })))}
+    ${barChart("partners-chart", "People each partner knows", perPartner.map(([id, value]) => ({ label: name(id), value })))}
     ${table({ caption: "People shared between partners", head: ["Partners", "People known to both"], numeric: [1],
-      rows: pairs.map((p) => [p.partners.join(" and "), p.people]) })}
-    ${pairs.length ? barChart("pairs-chart", "People shared between each pair of partners", pairs.map((p) => ({ label: p.partners.join(" and "), value: p.people }))) : ""}
+      rows: pairs.map((p) => [p.partners.map(name).join(" and "), Number(p.people).toLocaleString("en-GB")]) })}
   `);
 }
