@@ -1,9 +1,11 @@
 """An incremental index update that dies part way is completed exactly by the retry.
 
-The same incremental link (day 2's extracts on day 1's index) is run cleanly once, for the index it
-should leave; then, from the same starting point, it is run with DynamoDB failing after a share of
-its batch writes (as when the function is stopped at its timeout or the network fails), and run
-again: the index must then be exactly the clean run's.
+The same incremental link is run cleanly once, for the index it should leave; then, from the same
+starting point, it is run with DynamoDB failing after a share of its batch writes (as when the
+function is stopped at its timeout or the network fails), and run again: the index must then be
+exactly the clean run's. The update is a police delta correcting every person's address (each
+row's address and postcode moved to the next row), so records change lookup keys: their record
+items and memberships both change, which is where a retry can lose track.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+import csv
+import io
+
+from mast.feeds.events import FeedIngested, UploadCompletedEvent
+from mast.feeds.ingest import ingest_upload
 from mast.index.linking import run_match
-from tests.integration.test_match import all_index_items, aws, ingest_day  # noqa: F401 - the fixture
+from tests.integration.test_match import DAYS, PARTNERSHIP, all_index_items, aws, ingest_day  # noqa: F401
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 
@@ -45,6 +52,28 @@ class _Session:
         return self.ddb if name == "dynamodb" else self._session.client(name, **kwargs)
 
 
+def _moved_addresses(aws: dict[str, Any]) -> list[FeedIngested]:  # noqa: F811
+    """Day 1's police extract sent again as a correction: every row's address is the next row's."""
+    extract = DAYS[0].files["wm-police"]
+    rows = list(csv.reader(io.StringIO(extract.data.decode("utf-8-sig"), newline="")))
+    header = rows[0]
+    body = [row for row in rows[1:] if len(row) == len(header)]  # the generator tiles ragged rows in too
+    for column in (header.index("Address"), header.index("Postcode")):
+        values = [row[column] for row in body]
+        for row, value in zip(body, values[1:] + values[:1], strict=True):
+            row[column] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *body])
+    data = out.getvalue().encode("utf-8")
+    key = f"{PARTNERSHIP.feed('wm-police').landing_prefix}wm-police-corrections.csv"
+    aws["s3"].put_object(Bucket="t-landing", Key=key, Body=data)
+    event = UploadCompletedEvent.model_validate({"server-id": "s", "username": "wm-police",
+                                                 "file-path": f"/t-landing/{key}", "bytes": len(data)})
+    outcome = ingest_upload(event, aws["ingest"], session=aws["session"])
+    assert outcome.announced is not None
+    return [outcome.announced]
+
+
 def _index(aws: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:  # noqa: F811
     return {(i["pk"]["S"], i["sk"]["S"]): i for i in all_index_items(aws)}
 
@@ -67,7 +96,7 @@ def _state(aws: dict[str, Any]) -> dict[str, bytes]:  # noqa: F811
 
 def test_a_retry_completes_a_half_written_incremental_update_exactly(aws: dict[str, Any]) -> None:  # noqa: F811
     run_match(ingest_day(aws, 0), aws["match"], session=aws["session"], now=NOW)
-    day2 = ingest_day(aws, 1)
+    day2 = _moved_addresses(aws)
     before, saved = _index(aws), _state(aws)
 
     clean = _Session(aws["session"], None)

@@ -51,7 +51,9 @@ def _start(mast: Path, folder: Path) -> tuple[subprocess.Popen[str], str]:
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
+    seen: list[str] = []
+    threading.Thread(target=lambda: [(lines.put(line), seen.append(line)) for line in process.stdout or []],
+                     daemon=True).start()
     deadline = time.time() + 1200
     while time.time() < deadline:
         try:
@@ -63,7 +65,7 @@ def _start(mast: Path, folder: Path) -> tuple[subprocess.Popen[str], str]:
         if line.startswith("MAST is ready: "):
             return process, line.removeprefix("MAST is ready: ").strip().rstrip("/")
     process.kill()
-    raise RuntimeError("mast local --demo did not become ready")
+    raise RuntimeError("mast local --demo did not become ready:\n" + "".join(seen[-30:]))
 
 
 def _queries(folder: Path, n: int) -> list[dict[str, Any]]:
