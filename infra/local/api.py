@@ -2,8 +2,9 @@
 
 For a route with the Cognito authorizer, the ``Authorization`` header must hold an ID token that
 moto's user pool signed: RS256 signature against the pool's JWKS, ``iss`` the pool, ``aud`` one of
-the pool's app clients (one string), not expired, not used before its ``nbf``, ``token_use`` = ``id``.
-Anything else, a malformed token included, is 401 and the handler never runs, as with API Gateway. The handler then gets a complete REST (v1) proxy event whose
+the pool's app clients (one string), not expired, not used before its ``nbf``, ``token_use`` =
+``id``. Anything else, a malformed token included, is 401 and the handler never runs, as with API
+Gateway. The handler then gets a complete REST (v1) proxy event whose
 claims are strings (``cognito:groups`` comma-joined), as API Gateway delivers them.
 """
 

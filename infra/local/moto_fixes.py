@@ -138,7 +138,9 @@ def enforce_cognito_like_aws() -> None:
 
     def sign_up(self: Any, client_id: str, username: str, *args: Any, **kwargs: Any) -> Any:
         pool = pool_of_client(self, client_id)
-        if pool is not None and (pool.extended_config.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
+        settings = (pool.extended_config.get("AdminCreateUserConfig") or {}) if pool is not None else {}
+        admin_only = bool(settings.get("AllowAdminCreateUserOnly"))
+        if admin_only:
             raise NotAuthorizedError("SignUp is not permitted for this user pool")
         return original_sign_up(self, client_id, username, *args, **kwargs)
 

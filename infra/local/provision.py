@@ -263,8 +263,10 @@ class Provisioner:
                 if "ExpirationInDays" in rule:
                     api_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
                 if "NoncurrentVersionExpirationInDays" in rule:
-                    api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])}
-                unknown = set(rule) - {"Id", "Status", "Prefix", "ExpirationInDays", "NoncurrentVersionExpirationInDays"}
+                    days = int(rule["NoncurrentVersionExpirationInDays"])
+                    api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+                known = {"Id", "Status", "Prefix", "ExpirationInDays", "NoncurrentVersionExpirationInDays"}
+                unknown = set(rule) - known
                 if unknown:
                     raise UnsupportedTemplateFeature(f"{logical_id}: lifecycle rule properties {sorted(unknown)}")
                 rules.append(api_rule)

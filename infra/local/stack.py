@@ -398,7 +398,8 @@ def _check_distribution(provisioned: Provisioned, stage: str) -> dict[str, str]:
                            "server serves one set of headers on every answer")
     (policy_id,) = policies
     if policy_id not in provisioned.response_headers_policies:
-        raise RuntimeError(f"response-headers policy {policy_id} is not the template's; the local web server cannot serve it")
+        raise RuntimeError(f"response-headers policy {policy_id} is not the template's; "
+                           "the local web server cannot serve it")
     return security_headers(provisioned.response_headers_policies[policy_id])
 
 

@@ -42,7 +42,8 @@ def security_headers(policy: Mapping[str, Any]) -> dict[str, str]:
     config = dict(policy.get("SecurityHeadersConfig") or {})
     headers: dict[str, str] = {}
     if "ContentSecurityPolicy" in config:
-        headers["Content-Security-Policy"] = " ".join(str(config.pop("ContentSecurityPolicy")["ContentSecurityPolicy"]).split())
+        csp = str(config.pop("ContentSecurityPolicy")["ContentSecurityPolicy"])
+        headers["Content-Security-Policy"] = " ".join(csp.split())
     if "FrameOptions" in config:
         headers["X-Frame-Options"] = str(config.pop("FrameOptions")["FrameOption"])
     if "ContentTypeOptions" in config:
@@ -60,7 +61,8 @@ def security_headers(policy: Mapping[str, Any]) -> dict[str, str]:
         headers[str(item["Header"])] = str(item["Value"])
     unknown = set(config) | (set(policy) - {"Name", "Comment", "SecurityHeadersConfig", "CustomHeadersConfig"})
     if unknown:
-        raise UnsupportedTemplateFeature(f"response-headers policy settings the local web server does not serve: {sorted(unknown)}")
+        raise UnsupportedTemplateFeature(
+            f"response-headers policy settings the local web server does not serve: {sorted(unknown)}")
     return headers
 
 
@@ -134,7 +136,8 @@ class LocalWebServer:
                 self._drain_request()
                 self.close_connection = True
                 self._send(414, {"Content-Type": "application/json"},
-                           json.dumps({"message": f"the request line is longer than {MAX_REQUEST_LINE} bytes"}).encode())
+                           json.dumps({"message": f"the request line is longer than {MAX_REQUEST_LINE} bytes"})
+                           .encode())
 
             def _drain_request(self) -> None:
                 budget = MAX_BODY  # never read without end: past this the connection is simply closed

@@ -37,7 +37,8 @@ def _claims(id_token: str) -> dict[str, Any]:
     ("email", "chief.constable@wmp.example"),
     ("name", "Chief Constable"),
 ])
-def test_a_user_cannot_write_an_attribute_that_names_them(local_stack: LocalStackProcess, name: str, value: str) -> None:
+def test_a_user_cannot_write_an_attribute_that_names_them(local_stack: LocalStackProcess, name: str,
+                                                          value: str) -> None:
     tokens = sign_in(local_stack, ADMIN.email, ADMIN.password)
     response = local_stack.cognito("UpdateUserAttributes", {
         "AccessToken": tokens["AccessToken"], "UserAttributes": [{"Name": name, "Value": value}]})
@@ -89,8 +90,9 @@ def test_mfa_is_asked_on_every_sign_in_even_of_a_user_without_it(local_stack: Lo
     cognito.admin_set_user_mfa_preference(UserPoolId=pool, Username=ADMIN.email,
                                           SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": False})
     try:
-        again = local_stack.cognito("InitiateAuth", {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
-                                                     "AuthParameters": {"USERNAME": ADMIN.email, "PASSWORD": ADMIN.password}})
+        again = local_stack.cognito("InitiateAuth", {
+            "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+            "AuthParameters": {"USERNAME": ADMIN.email, "PASSWORD": ADMIN.password}})
         assert again.json().get("ChallengeName") == "SOFTWARE_TOKEN_MFA" and "AuthenticationResult" not in again.json()
     finally:
         cognito.admin_set_user_mfa_preference(UserPoolId=pool, Username=ADMIN.email,
@@ -130,7 +132,8 @@ def test_an_oversized_query_string_gets_414(local_stack: LocalStackProcess) -> N
     ("TRACE", "/"),
 ])
 def test_every_answer_carries_the_security_headers(local_stack: LocalStackProcess, method: str, path: str) -> None:
-    response = requests.request(method, f"{local_stack.url}{path}", timeout=30, data=b"{}" if method == "POST" else None)
+    response = requests.request(method, f"{local_stack.url}{path}", timeout=30,
+                                data=b"{}" if method == "POST" else None)
     headers = response.headers
     csp = headers.get("Content-Security-Policy", "")
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, (path, csp)

@@ -84,8 +84,11 @@ def _api(invoked: list[Any]) -> LocalApi:
     import re
 
     route = Route("GET", "/things", "fn", POOL_ARN, re.compile("^/things$"))
-    return LocalApi([route], _verifier(), lambda name, event: invoked.append(event) or {"statusCode": 200, "body": "{}"},
-                    stage="api", account="123456789012", api_id="local")
+    def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+        invoked.append(event)
+        return {"statusCode": 200, "body": "{}"}
+
+    return LocalApi([route], _verifier(), invoke, stage="api", account="123456789012", api_id="local")
 
 
 @pytest.mark.parametrize("changes", [{"aud": [CLIENT]}, {"nbf": int(time.time()) + 3600}])
@@ -104,7 +107,8 @@ def _template_headers() -> dict[str, str]:
     """The response-headers policy of template.yaml, resolved as the local stack resolves it."""
     resources = load_template(ROOT / "template.yaml")["Resources"]
     resolver = Resolver(parameters={"AWS::Region": REGION, "EnvironmentName": "test"})
-    return security_headers(resolver.resolve(resources["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]))
+    policy = resources["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    return security_headers(resolver.resolve(policy))
 
 
 def test_the_template_policy_sets_a_strict_csp_and_frame_protection() -> None:

@@ -56,7 +56,8 @@ def test_checkov_finds_no_failed_check_and_every_skip_says_why() -> None:
     )
     report = json.loads(result.stdout)
     summary, results = report["summary"], report["results"]
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+              for c in results["failed_checks"]]
     assert not failed, "checkov failed checks:\n" + "\n".join(failed)
     assert summary["parsing_errors"] == 0 and summary["passed"] > 100, summary
     unexplained = [f"{c['check_id']} {c['resource']}" for c in results["skipped_checks"]
