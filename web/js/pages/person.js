@@ -37,8 +37,8 @@ function openNow(a) {
 }
 
 function bands(c) {
-  const parts = [["in the last month", c.within_1_month], ["1 to 3 months ago", c.from_1_to_3_months], ["3 to 6 months ago", c.from_3_to_6_months], ["6 to 12 months ago", c.from_6_to_12_months]]
-    .filter(([, n]) => n).map(([label, n]) => `${n} ${label}`);
+  const parts = [["In the last month", c.within_1_month], ["1 to 3 months ago", c.from_1_to_3_months], ["3 to 6 months ago", c.from_3_to_6_months], ["6 to 12 months ago", c.from_6_to_12_months]]
+    .filter(([, n]) => n).map(([label, n]) => `${label}: ${n}`);
   return parts.length ? parts.join(", ") : "None dated in the last 12 months";
 }
 
