@@ -122,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         _copy_modules(mast_modules(ROOT / properties["CodeUri"] / "app.py"), folder)
         config = folder / "config"
         shutil.copytree(ROOT / "infra", config, ignore=shutil.ignore_patterns("*.py", "__pycache__", "local"))
+        if (folder / "mast" / "audit" / "queries.py").exists():
+            # the saved queries' SQL is the template's named queries (mast.audit.queries.DEFAULT_TEMPLATE)
+            shutil.copy2(ROOT / "template.yaml", folder / "template.yaml")
         python_version = runtime.removeprefix("python")
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
