@@ -10,14 +10,13 @@ items and memberships both change, which is where a retry can lose track.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-
-import csv
-import io
 
 from mast.feeds.events import FeedIngested, UploadCompletedEvent
 from mast.feeds.ingest import ingest_upload
