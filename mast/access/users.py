@@ -211,9 +211,12 @@ class AccessDecision(BaseModel):
 
 
 class AdminReason(BaseModel):
-    """``POST /api/users/{id}/disable|enable``: why, kept in the audit (the page always asks)."""
+    """``POST /api/users/{id}/disable|enable``: why, kept in the audit (the page always asks).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Other fields are ignored, not refused: these routes took no body before, and a request about
+    another organisation's user must be answered 403 whatever it carries, not 400 for its body."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
     reason: str | None = Field(default=None, max_length=500, description="why: kept in the audit")
 
     @field_validator("reason")

@@ -165,3 +165,10 @@ def test_an_administrator_confirms_their_users_access_audited(aws: SimpleNamespa
     event = _event_of(aws, "access-review")
     assert json.loads(str(event["detail"]))["users"] == ["admin@walsall.example", "pat@walsall.example"]
     assert call(USERS, "POST", "/access-reviews", "practitioner", aws, body={"users": mine})[0] == 403
+
+
+def test_another_organisations_user_is_403_whatever_the_body(aws: SimpleNamespace) -> None:
+    police = aws.ids["jo@wmp.example"]
+    for action in ("disable", "enable"):
+        status, reply = call(USERS, "POST", f"/users/{police}/{action}", "admin", aws, body={"name": "Hijacked"})
+        assert status == 403 and "another organisation" in reply["message"]
