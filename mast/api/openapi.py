@@ -24,17 +24,7 @@ from pydantic.json_schema import models_json_schema
 
 from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
-from mast.access.users import (
-    AccessDecision,
-    AccessRequest,
-    AccessRequestBody,
-    AccessStatus,
-    NewUser,
-    UserChange,
-    UserSummary,
-)
 from mast.api.models import ErrorResponse, Health
-from mast.audit.view import AuditListQuery, AuditListResponse
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, SearchRequest, SearchResponse
 
@@ -114,7 +104,19 @@ def operations() -> tuple[Operation, ...]:
 
 
 def _other_operations() -> tuple[Operation, ...]:
-    """The audit and users functions' routes, described with those functions' own models."""
+    """The audit and users functions' routes, described with those functions' own models (imported
+    here, not at the top: the search function loads this module at cold start and needs none of
+    them to answer a search)."""
+    from mast.access.users import (
+        AccessDecision,
+        AccessRequest,
+        AccessRequestBody,
+        AccessStatus,
+        NewUser,
+        UserChange,
+        UserSummary,
+    )
+    from mast.audit.view import AuditListQuery, AuditListResponse
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
     request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))
