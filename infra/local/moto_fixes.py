@@ -112,12 +112,25 @@ def enforce_cognito_like_aws() -> None:
     has no MFA set up, or whose TOTP is enabled but not "preferred", without asking for a code, and
     ends an ``MFA_SETUP`` challenge without the authenticator having been verified. Here each is
     refused, or asked for, as Cognito does it; everything else moto does is unchanged.
+
+    One rule goes the other way: moto accepts a TOTP code only in the 30 s step it was checked in,
+    so a code read in the last instant of its step is refused (the demo's seeding failed so, at
+    random, in CI). Cognito, like RFC 6238 section 5.2 recommends, tolerates clock skew ("clock
+    skew on the user's device" is a documented cause of refusal only beyond it): here a code from
+    the step before or after is accepted too, and any other code is still refused.
     """
+    from moto.cognitoidp import models as cognito_models
     from moto.cognitoidp.exceptions import NotAuthorizedError
     from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
 
     if getattr(CognitoIdpBackend.sign_up, "_mast_fixed", False):
         return
+    original_verify_totp = cognito_models.verify_totp
+
+    def verify_totp(totp: Any, code: bytes, valid_window: int = 1) -> None:
+        original_verify_totp(totp, code, valid_window=max(valid_window, 1))
+
+    cognito_models.verify_totp = verify_totp
     original_sign_up = CognitoIdpBackend.sign_up
     original_update = CognitoIdpBackend.update_user_attributes
     original_get_user = CognitoIdpBackend.get_user

@@ -24,20 +24,7 @@ from pydantic.json_schema import models_json_schema
 
 from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
-from mast.access.users import (
-    AccessDecision,
-    AccessRequest,
-    AccessRequestBody,
-    AccessReview,
-    AccessReviewBody,
-    AccessStatus,
-    AdminReason,
-    NewUser,
-    UserChange,
-    UserSummary,
-)
 from mast.api.models import ErrorResponse, Health
-from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
 
@@ -125,7 +112,22 @@ def operations() -> tuple[Operation, ...]:
 
 
 def _other_operations() -> tuple[Operation, ...]:
-    """The audit and users functions' routes, described with those functions' own models."""
+    """The audit and users functions' routes, described with those functions' own models (imported
+    here, not at the top: the search function loads this module at cold start and needs none of
+    them to answer a search)."""
+    from mast.access.users import (
+        AccessDecision,
+        AccessRequest,
+        AccessRequestBody,
+        AccessReview,
+        AccessReviewBody,
+        AccessStatus,
+        AdminReason,
+        NewUser,
+        UserChange,
+        UserSummary,
+    )
+    from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
     request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))

@@ -70,18 +70,36 @@ def test_practitioner_signs_in_with_totp_and_calls_the_api(local_stack: LocalSta
     assert {"ca1989-s47", "care2014-s42", "cda1998-s115", "other"} <= gateways
 
 
-def test_wrong_totp_code_is_refused(local_stack: LocalStackProcess) -> None:
-    client_id = local_stack.config["userPoolClientId"]
-    first = local_stack.cognito("InitiateAuth", {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
-                                                 "AuthParameters": {"USERNAME": PRACTITIONER.email,
-                                                                    "PASSWORD": PRACTITIONER.password}}).json()
-    wrong = f"{(int(totp_code()) + 1) % 1_000_000:06d}"
-    second = local_stack.cognito("RespondToAuthChallenge", {
+def answer_mfa(stack: LocalStackProcess, code: str) -> requests.Response:
+    """The practitioner's password, then ``code`` as the answer to the TOTP challenge."""
+    client_id = stack.config["userPoolClientId"]
+    first = stack.cognito("InitiateAuth", {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+                                           "AuthParameters": {"USERNAME": PRACTITIONER.email,
+                                                              "PASSWORD": PRACTITIONER.password}}).json()
+    return stack.cognito("RespondToAuthChallenge", {
         "ClientId": client_id, "ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": first["Session"],
-        "ChallengeResponses": {"USERNAME": PRACTITIONER.email, "SOFTWARE_TOKEN_MFA_CODE": wrong},
+        "ChallengeResponses": {"USERNAME": PRACTITIONER.email, "SOFTWARE_TOKEN_MFA_CODE": code},
     })
+
+
+def test_wrong_totp_code_is_refused(local_stack: LocalStackProcess) -> None:
+    now = time.time()
+    near = {totp_code(at=now + step * 30) for step in (-2, -1, 0, 1, 2)}
+    wrong = next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
+    second = answer_mfa(local_stack, wrong)
     assert second.status_code == 400
     assert "CodeMismatch" in second.text
+
+
+def test_totp_tolerates_one_step_of_clock_skew_and_no_more(local_stack: LocalStackProcess) -> None:
+    """As Cognito does (RFC 6238 section 5.2): a code read just before its 30 s step ended still
+    signs in; a code two steps old does not (unless it happens to equal a nearer one)."""
+    now = time.time()
+    assert answer_mfa(local_stack, totp_code(at=now - 30)).status_code == 200
+    stale = totp_code(at=now - 90)
+    if stale not in {totp_code(at=now + step * 30) for step in (-1, 0, 1, 2)}:
+        refused = answer_mfa(local_stack, stale)
+        assert refused.status_code == 400 and "CodeMismatch" in refused.text
 
 
 def test_wrong_password_is_refused(local_stack: LocalStackProcess) -> None:
