@@ -93,7 +93,7 @@ def test_wrong_totp_code_is_refused(local_stack: LocalStackProcess) -> None:
 
 def test_totp_tolerates_one_step_of_clock_skew_and_no_more(local_stack: LocalStackProcess) -> None:
     """As Cognito does (RFC 6238 section 5.2): a code read just before its 30 s step ended still
-    signs in; a code two steps old does not (unless it happens to equal a nearer one)."""
+    signs in; a code three steps old does not (unless it happens to equal a nearer one)."""
     now = time.time()
     assert answer_mfa(local_stack, totp_code(at=now - 30)).status_code == 200
     stale = totp_code(at=now - 90)
