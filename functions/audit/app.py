@@ -21,7 +21,10 @@ from mast.audit import AuditListQuery, AuditStore, page_key, read_audit
 from mast.audit.view import export_audit
 
 logger = Logger()
-app = make_resolver(logger)
+#: Every route of the audit shows people's data: each refusal is itself audited.
+DATA_ROUTES = frozenset({("GET", "/audit"), ("GET", "/audit/export"), ("GET", "/audit/queries"),
+                         ("GET", "/audit/queries/{name}")})
+app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 
 @app.get("/audit")

@@ -40,7 +40,8 @@ from mast.search.coverage import feed_statuses
 logger = Logger()
 #: The routes that show or change people's data: every refusal of one is audited (a probe for which
 #: records, people or searches exist is on the record like a search).
-DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/link-decisions")})
+DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/people/{id}/print"),
+                          ("POST", "/link-decisions")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 # The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init

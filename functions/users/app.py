@@ -31,7 +31,16 @@ from mast.api.http import caller_in, json_response, make_resolver, read_body
 from mast.audit.store import AuditStore
 
 logger = Logger()
-app = make_resolver(logger)
+#: The routes that show or change users' data: every refusal of one is audited (a probe for which
+#: users exist, or an attempt on another organisation's, is on the record). Asking for access
+#: (``POST /access-requests``) is open to anyone and is not: no one is signed in to name.
+DATA_ROUTES = frozenset({
+    ("GET", "/users"), ("POST", "/users"), ("PATCH", "/users/{id}"), ("POST", "/users/{id}/disable"),
+    ("POST", "/users/{id}/enable"), ("POST", "/users/{id}/resend"), ("GET", "/access-reviews"),
+    ("POST", "/access-reviews"), ("GET", "/access-requests"), ("POST", "/access-requests/{id}/approve"),
+    ("POST", "/access-requests/{id}/refuse"),
+})
+app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 _STATUS = TypeAdapter(AccessStatus | None)
 
 

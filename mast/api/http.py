@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -109,12 +110,24 @@ class _RefusalAuditingResolver(APIGatewayRestResolver):
         super().__init__(strip_prefixes=["/api"])
         self.audited = audited
         self.logger = logger
+        # a route is known by its resource ("/users/{id}") on API Gateway, and by its path
+        # ("/api/users/u-1") wherever the resource is not given as a template: both are matched
+        self._patterns = [(method, resource, re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(resource)) + "$"))
+                          for method, resource in audited]
+
+    def audited_route(self, event: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The audited (method, resource) ``event`` asks for, if any."""
+        method, resource = str(event.get("httpMethod", "")), str(event.get("resource", ""))
+        if (method, resource) in self.audited:
+            return method, resource
+        path = str(event.get("path", "")).removeprefix("/api")
+        return next(((m, r) for m, r, pattern in self._patterns if m == method and pattern.match(path)), None)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         result = super().resolve(event, context)
         status = int(result.get("statusCode") or 0)
-        route = (str(event.get("httpMethod", "")), str(event.get("resource", "")))
-        if 400 <= status < 500 and status != 401 and route in self.audited:
+        route = self.audited_route(event) if 400 <= status < 500 and status != 401 else None
+        if route is not None:
             try:
                 _audit_refusal(event, route, status, result)
             except AuditUnavailable:

@@ -214,7 +214,15 @@ def test_admin_cannot_touch_another_organisation_or_operator_groups(aws: SimpleN
     assert status == 403 and "operator" in reply["message"]
     assert aws.idp.admin_get_user(UserPoolId=aws.pool, Username=police)["Enabled"] is True
     assert aws.idp.admin_get_user(UserPoolId=aws.pool, Username=auditor)["Enabled"] is True
-    assert audit_actions(aws) == []  # refused before anything was done
+    # nothing was done; each refusal is on the record, naming the route and why (issue 19: no probe
+    # of another organisation's users goes unaudited)
+    now = dt.datetime.now(dt.UTC)
+    events = list(reversed(aws.audit.query(organisation=None, since=now - dt.timedelta(days=1),
+                                           until=now + dt.timedelta(minutes=1), limit=200).events))
+    assert [e.action for e in events] == ["refused"] * 4
+    assert [e.target for e in events] == ["PATCH /users/{id}", "POST /users/{id}/disable",
+                                          "POST /users/{id}/enable", "POST /users/{id}/disable"]
+    assert all(e.organisation == "walsall-council" and json.loads(str(e.detail))["status"] == 403 for e in events)
 
 
 def test_operator_groups_cannot_be_granted_through_the_api(aws: SimpleNamespace) -> None:
@@ -296,7 +304,7 @@ def test_access_request_flows_to_approval(aws: SimpleNamespace) -> None:
     assert call(USERS, "POST", f"/access-requests/{submitted['id']}/refuse", "admin", aws)[0] == 409
     assert call(USERS, "GET", "/access-requests", "admin", aws, query={"status": "pending"})[1] == {"requests": []}
     assert audit_actions(aws) == ["access-request", "access-request-list", "access-request-list", "access-approve",
-                                  "access-request-list"]
+                                  "refused", "refused", "access-request-list"]  # the two 409s on the record
 
 
 def test_access_request_refused_creates_no_user(aws: SimpleNamespace) -> None:
@@ -370,7 +378,8 @@ def seed_audit(aws: SimpleNamespace) -> dict[str, AuditEvent]:
 
 
 def ids(reply: dict[str, Any]) -> set[str]:
-    return {e["event_id"] for e in reply["events"] if e["action"] != "audit-view"}
+    """The seeded events a page shows (not the audit's own reads, nor the refusals the test causes)."""
+    return {e["event_id"] for e in reply["events"] if e["action"] not in ("audit-view", "refused")}
 
 
 def test_audit_scope_by_group_and_organisation(aws: SimpleNamespace) -> None:
@@ -383,6 +392,10 @@ def test_audit_scope_by_group_and_organisation(aws: SimpleNamespace) -> None:
     assert ids(reply) == {e["police-today"]}
     status, reply = call(AUDIT, "GET", "/audit", "auditor", aws, query={"period": "month"})
     assert ids(reply) == set(e.values())
+    # the org-admin's attempt on the police audit is itself on the record, for the auditor to see
+    refusals = [r for r in reply["events"] if r["action"] == "refused"]
+    assert [(r["username"], r["organisation"], r["target"]) for r in refusals] == [
+        ("admin@walsall.example", "walsall-council", "GET /audit")]
     status, reply = call(AUDIT, "GET", "/audit", "auditor", aws, query={"period": "day", "organisation": "wm-police"})
     assert ids(reply) == {e["police-today"]}
     status, reply = call(AUDIT, "GET", "/audit", "auditor", aws, query={"user": "pat@walsall.example", "period": "month"})

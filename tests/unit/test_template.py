@@ -80,6 +80,27 @@ def test_every_function_handler_exists_and_imports(template: dict) -> None:
         assert callable(getattr(module, attribute)), f"{logical_id}: {properties['Handler']}"
 
 
+#: Signed-in routes that hold no one's personal data, so that their refusals need not be audited:
+#: the gateways on offer, feed coverage and the linkage report's aggregate figures.
+NOT_PERSONAL = {("GET", "/declaration-options"), ("GET", "/coverage"), ("GET", "/linkage-report")}
+
+
+def test_every_refusal_of_a_signed_in_route_with_personal_data_is_audited(template: dict) -> None:
+    """Each API function's ``DATA_ROUTES`` (whose refusals it audits) holds every signed-in route the
+    template gives it, but for the few named above: a route added later is audited unless said."""
+    for logical_id in ("SearchFunction", "UsersFunction", "AuditFunction"):
+        properties = template["Resources"][logical_id]["Properties"]
+        signed_in = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+                     for e in properties["Events"].values()
+                     if e["Type"] == "Api" and (e["Properties"].get("Auth") or {}).get("Authorizer") != "NONE"}
+        path = ROOT / properties["CodeUri"] / "app.py"
+        spec = importlib.util.spec_from_file_location(f"routes_{logical_id}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert signed_in - NOT_PERSONAL == set(module.DATA_ROUTES), logical_id
+
+
 def test_search_function_does_not_import_pandas_or_pyarrow() -> None:
     code = (
         "import sys, importlib.util\n"
