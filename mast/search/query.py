@@ -146,9 +146,41 @@ def _dob_fits(query: SearchQuery, record: IndexedRecord) -> bool:
     return True
 
 
-def _why(candidate: ScoredCandidate) -> list[WhyField]:
-    return [WhyField(field=f.comparison, level=f.level, explanation=f.explanation, weight=round(f.weight, 2))
+def _why(candidate: ScoredCandidate, query: SearchQuery | None = None,
+         record: IndexedRecord | None = None) -> list[WhyField]:
+    """What each field added, in words: the model's own explanation of the level, or, where the
+    names themselves say it better, a sentence about them ("Bill is a form of William")."""
+    return [WhyField(field=f.comparison, level=f.level,
+                     explanation=_in_words(f.comparison, f.level, query, record) or f.explanation,
+                     weight=round(f.weight, 2))
             for f in candidate.explanation.fields if f.level != "missing"]
+
+
+#: Name levels said of the two names themselves: {level: sentence, with {record} and {query}}
+_NAME_SENTENCES: Mapping[str, str] = {
+    "nickname": "{record} is a form of {query}",
+    "typo": "{record} is one slip from {query}",
+    "nickname_slip": "{record} is a slip from a form of {query}",
+    "similar": "{record} is spelt or sounds like {query}",
+    "initial": "{record} may stand for {query}",
+}
+
+
+def _in_words(comparison: str, level: str, query: SearchQuery | None, record: IndexedRecord | None) -> str | None:
+    """A name level as a sentence about the searched name and the record's (both already on the
+    user's screen), or None to keep the model's explanation."""
+    if query is None or record is None or level not in _NAME_SENTENCES:
+        return None
+    if comparison not in ("given_name", "family_name"):
+        return None
+    searched, held = getattr(query, comparison), getattr(record, comparison)
+    if not searched or not held:
+        return None
+    record_name, query_name = str(held).strip().title(), str(searched).strip().title()
+    if level == "initial":  # the initial is on one side: say it of the other's full name
+        short, full = sorted((record_name, query_name), key=len)
+        return f"{short.rstrip('.')} may stand for {full}"
+    return _NAME_SENTENCES[level].format(record=record_name, query=query_name)
 
 
 def _names_agree(query: SearchQuery, candidate: ScoredCandidate) -> bool:
@@ -190,7 +222,7 @@ def _people(scored: Sequence[ScoredCandidate], by_id: Mapping[str, IndexedRecord
         shown = PossiblePerson(
             person_id=ranked.person_id, name=full_name(display) or "(no name recorded)",
             date_of_birth=display.dob, postcode_district=_district(records), band=band,
-            probability=round(best.probability, 4), why=_why(best),
+            probability=round(best.probability, 4), why=_why(best, query, display),
         )
         people.append(FoundPerson(shown, tuple(r.record_id for r in records), any(r.sensitive for r in records)))
     return people

@@ -276,6 +276,10 @@ def test_swapped_date_of_birth_and_nickname_find_the_person_and_the_search_is_au
     assert first["band"] == "strong" and first["postcode_district"] == "WS3"
     assert {w["field"]: w["level"] for w in first["why"]}["dob"] == "swapped"
     assert {w["field"]: w["level"] for w in first["why"]}["given_name"] == "nickname"
+    # in words, of the names themselves (issue 16): the record's William is a form of the searched Bill
+    words = {w["field"]: w["explanation"] for w in first["why"]}
+    assert words["given_name"] == "William is a form of Bill" and first["name"].split()[0].title() == "William"
+    assert words["dob"] == "day and month exchanged"
     assert body["left_out"] == 0 and body["search_id"]
     events = audit_events(deployed)
     assert len(events) == before + 1
