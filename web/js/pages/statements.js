@@ -37,7 +37,12 @@ export async function accessibilityPage() {
     </ul>
     <p class="govuk-body">MAST is built with the GOV.UK Design System's components and patterns, in Arial.</p>
     <h2 class="govuk-heading-m">How accessible MAST is</h2>
-    <p class="govuk-body">Every page is checked automatically against the Web Content Accessibility Guidelines version 2.2 AA with axe-core each time the software changes, and a search is completed with the keyboard alone in the same tests. Automated checks do not find every problem; we have not yet had an audit by specialists.</p>
+    <p class="govuk-body">Every page, and each state of it a practitioner meets (search results, a person, the people at their address, no one found, the print layout), is checked automatically against the Web Content Accessibility Guidelines version 2.2 AA with axe-core each time the software changes. In the same tests every page is shown 320 CSS pixels wide (a phone, or 400% zoom on a desktop) and must not scroll sideways, and a search is completed with the keyboard alone.</p>
+    <p class="govuk-body">Automated checks do not find every problem. MAST has not yet been tried by disabled people, or with screen readers and speech recognition software, and has not been audited by specialists. We know of these limitations:</p>
+    <ul class="govuk-list govuk-list--bullet">
+      <li>the linkage report's chart is a picture: its figures are given to screen readers as its description, not as a table</li>
+      <li>a printed summary follows the browser's own print settings for text size</li>
+    </ul>
     <p class="govuk-body">Setting up the security code needs an authenticator app. If you cannot scan the QR code, type the secret key shown beside it into the app instead.</p>
     <h2 class="govuk-heading-m">Reporting problems</h2>
     <p class="govuk-body">If you find a problem with the accessibility of MAST, or need information in a different format, tell your organisation's MAST administrator, who will pass it to the partnership.</p>
@@ -45,5 +50,5 @@ export async function accessibilityPage() {
     <p class="govuk-body">The Equality and Human Rights Commission is responsible for enforcing the Public Sector Bodies (Websites and Mobile Applications) (No. 2) Accessibility Regulations 2018. If you are not happy with how we respond to your complaint, contact the Equality Advisory and Support Service.</p>
     <h2 class="govuk-heading-m">Technical information</h2>
     <p class="govuk-body">MAST aims to be fully compliant with the Web Content Accessibility Guidelines version 2.2 AA standard.</p>
-    <p class="govuk-body">This statement was prepared on 25 November 2026.</p>`);
+    <p class="govuk-body">This statement was prepared on 25 November 2026 and last reviewed on 4 December 2026.</p>`);
 }
