@@ -65,10 +65,19 @@ class Calls:
         self.calls: Counter[str] = Counter()
         self.items_put = self.items_deleted = self.items_read = 0
         self.write_units = self.read_units = 0.0
+        #: round trips in sequence: a call begun while no other is in flight starts a new one (calls
+        #: overlapped on threads share one), which is what a caller waits for on DynamoDB
+        self.round_trips = 0
+        self._in_flight = 0
 
     def attach(self, session: Any) -> None:
         session.events.register("provide-client-params.dynamodb.*", self._request)
         session.events.register("after-call.dynamodb.*", self._response)
+        session.events.register("after-call-error.dynamodb.*", self._failed)
+
+    def _failed(self, **_: Any) -> None:
+        with self.lock:
+            self._in_flight = max(0, self._in_flight - 1)
 
     def _request(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
         op = model.name
@@ -87,6 +96,8 @@ class Calls:
             deletes += op == "DeleteItem"
         with self.lock:
             self.calls[op] += 1
+            self.round_trips += self._in_flight == 0
+            self._in_flight += 1
             self.items_put += len(puts)
             self.items_deleted += deletes
             # a write unit per KB of each item written; a delete or an update at least one
@@ -94,6 +105,8 @@ class Calls:
 
     def _response(self, http_response: Any, parsed: dict[str, Any], model: Any, **kwargs: Any) -> None:
         op = model.name
+        with self.lock:
+            self._in_flight = max(0, self._in_flight - 1)
         consistent = bool((kwargs.get("context") or {}).get("consistent"))
         factor = 1.0 if consistent else 0.5
         if op == "GetItem":
@@ -114,7 +127,8 @@ class Calls:
     def result(self) -> dict[str, Any]:
         return {"calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
                 "items_put": self.items_put, "items_deleted": self.items_deleted, "items_read": self.items_read,
-                "write_units": round(self.write_units), "read_units": round(self.read_units, 1)}
+                "write_units": round(self.write_units), "read_units": round(self.read_units, 1),
+                "round_trips": self.round_trips}
 
 
 class PeakMemory:

@@ -44,6 +44,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--records", type=int, default=10_000, help="records in the index the handler reads")
     parser.add_argument("--scoring-records", type=int, default=100_000, help="records for the scoring step")
     parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--count-queries", type=int, default=200,
+                        help="requests of each kind whose DynamoDB calls are counted")
     parser.add_argument("--full", action="store_true", help="the issue's scale: 100,000 and 1,000,000 records")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.set_defaults(func=run)
@@ -192,13 +194,53 @@ def _load_handler() -> Any:
     return module
 
 
-def _handler_event(body: dict[str, Any]) -> dict[str, Any]:
+def _handler_event(body: dict[str, Any] | None, *, method: str = "POST", resource: str = "/search",
+                   path: str = "/search", query: dict[str, str] | None = None) -> dict[str, Any]:
     claims = {"sub": "bench", "token_use": "id", "custom:organisation": "walsall-council",
-              "cognito:groups": "practitioners", "email": "bench@example.test"}
-    return {"resource": "/search", "path": "/search", "httpMethod": "POST", "headers": {}, "multiValueHeaders": {},
-            "queryStringParameters": None, "pathParameters": None, "isBase64Encoded": False,
+              "cognito:groups": "practitioners", "email": "bench@example.test", "email_verified": "true"}
+    return {"resource": resource, "path": path, "httpMethod": method, "headers": {}, "multiValueHeaders": {},
+            "queryStringParameters": query, "pathParameters": None, "isBase64Encoded": False,
             "requestContext": {"requestId": "bench", "stage": "api", "authorizer": {"claims": claims}},
-            "body": json.dumps(body)}
+            "body": None if body is None else json.dumps(body)}
+
+
+def _address_queries(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Address searches as a practitioner types them: the first line and the postcode of a record."""
+    rng = random.Random(13)
+    usable = [r for r in rows if r.get("address_line1") and r.get("postcode")]
+    return [{"address_line1": r["address_line1"], "postcode": r["postcode"]}
+            for r in (rng.choice(usable) for _ in range(n))]
+
+
+def _calls_per_request(app: ModuleType, queries: list[dict[str, Any]], addresses: list[dict[str, Any]],
+                       declaration: dict[str, str]) -> dict[str, dict[str, float]]:
+    """DynamoDB calls, round trips in sequence, read and write units of each kind of request, as
+    medians over the requests (counted on the client: :class:`tools.bench.daily.Calls`)."""
+    from tools.bench.daily import Calls
+
+    calls = Calls()
+    calls.attach(app._client("dynamodb").meta)  # the handler's one DynamoDB client, made at cold start
+    samples: dict[str, list[dict[str, Any]]] = {"person search": [], "person view": [], "address search": []}
+
+    def measured(kind: str, event: dict[str, Any]) -> dict[str, Any]:
+        before = calls.result()
+        reply = app.handler(event, _Context())
+        after = calls.result()
+        samples[kind].append({k: after[k] - before[k] for k in
+                              ("calls_total", "round_trips", "read_units", "write_units")})
+        return reply
+
+    for q in queries:
+        reply = measured("person search", _handler_event({"declaration": declaration, "query": q}))
+        body = json.loads(reply["body"]) if reply.get("statusCode") == 200 else {}
+        if body.get("people"):
+            person = body["people"][0]["person_id"]
+            measured("person view", _handler_event(None, method="GET", resource="/people/{id}",
+                                                   path=f"/people/{person}", query={"search": body["search_id"]}))
+    for q in addresses:
+        measured("address search", _handler_event({"declaration": declaration, "query": q}))
+    return {kind: {k: statistics.median(s[k] for s in rows) for k in rows[0]} if rows else {}
+            for kind, rows in samples.items()}
 
 
 class _Context:
@@ -230,13 +272,22 @@ def run(args: argparse.Namespace) -> int:
         call(queries[0])  # cold start (model load, salt) is not a search's latency
         statuses.clear()
         handler = _percentiles(_timed(call, queries))
+        per_request = _calls_per_request(app, queries[: args.count_queries],
+                                         _address_queries(rows, args.count_queries), declaration)
     lines += [f"## Search handler: {len(rows):,} records, {len(queries):,} queries (statuses {statuses})", "",
               "| | p50 ms | p95 ms |", "|---|---|---|",
               f"| POST /api/search handler (moto DynamoDB, audit, search kept) | {handler['p50']:.2f} | {handler['p95']:.2f} |",
               f"| reference: Linker.search in memory | {reference['p50']:.2f} | {reference['p95']:.2f} |",
               f"| ratio handler / reference | {handler['p50'] / reference['p50']:.1f} | "
               f"{handler['p95'] / reference['p95']:.1f} |", ""]
-    print("\n".join(lines[-8:]), flush=True)
+    lines += ["### DynamoDB per request (medians; counted on the client)", "",
+              "| request | calls | round trips in sequence | read units | write units |", "|---|---|---|---|---|"]
+    lines += [f"| {kind} | {m.get('calls_total', 0):g} | {m.get('round_trips', 0):g} | {m.get('read_units', 0):g} | "
+              f"{m.get('write_units', 0):g} |" for kind, m in per_request.items()]
+    lines += ["", "Each round trip in sequence costs a caller a few milliseconds on DynamoDB (single-digit ms per "
+              "request: https://aws.amazon.com/dynamodb/); read units are eventually consistent (a unit per 8 KB, "
+              "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).", ""]
+    print("\n".join(lines[-15:]), flush=True)
     del linker, rows
 
     # scoring alone, on a larger population in memory
