@@ -70,10 +70,16 @@ class Calls:
         self.round_trips = 0
         self._in_flight = 0
 
-    def attach(self, session: Any) -> None:
+    def attach(self, session: Any, latency: float = 0.0) -> None:
+        """Count the calls of ``session`` (a session, or a client's ``meta``); with ``latency``,
+        each call also waits that long before it is sent, as a network round trip would: moto in
+        process answers in microseconds, so calls a caller overlaps on threads would otherwise not
+        overlap, and round trips in sequence would be over-counted."""
         session.events.register("provide-client-params.dynamodb.*", self._request)
         session.events.register("after-call.dynamodb.*", self._response)
         session.events.register("after-call-error.dynamodb.*", self._failed)
+        if latency:
+            session.events.register("before-call.dynamodb.*", lambda **_: time.sleep(latency))
 
     def _failed(self, **_: Any) -> None:
         with self.lock:
