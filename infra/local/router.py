@@ -15,6 +15,7 @@ Lambda sends it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -174,6 +175,12 @@ class EventRouter:
         for record in records:
             record.setdefault("eventSourceARN", source.source_arn)
             record.setdefault("awsRegion", self.region)
+            # boto3 parses the stream's creation time into a datetime; Lambda's event carries it as
+            # epoch seconds (a JSON number), and a datetime cannot cross to the worker as JSON
+            change = record.get("dynamodb") or {}
+            created = change.get("ApproximateCreationDateTime")
+            if isinstance(created, dt.datetime):
+                change["ApproximateCreationDateTime"] = int(created.timestamp())
         attempts = (source.maximum_retry_attempts if source.maximum_retry_attempts is not None else 3) + 1
         for attempt in range(attempts):
             failed = self._invoke(source, {"Records": records})
