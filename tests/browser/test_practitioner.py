@@ -146,6 +146,63 @@ def test_an_open_case_of_long_ago_is_current_and_the_family_opens_under_one_decl
     visit.assert_clean()
 
 
+def neighbours_of_another_dwelling(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(person, neighbour) pairs the index gave one address id though no record of the one is at a
+    dwelling of the other (Flat 4, 32 Brackley Court and Flat 4, 25 Brackley Court): the household
+    view must keep them apart. The person has a name and a date of birth, to be searched for."""
+    usable = [i for i in items if not i.get("sensitive") and i.get("address_id")]
+    dwelling = {i["record_id"]: dwelling_of(IndexedRecord.model_validate(i)) for i in usable}
+    homes: dict[str, list[Any]] = defaultdict(list)
+    by_address: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in usable:
+        homes[item["person_id"]].append(dwelling[item["record_id"]])
+        by_address[item["address_id"]].append(item)
+    pairs = []
+    for address_id in sorted(by_address):
+        here = sorted(by_address[address_id], key=lambda i: i["record_id"])
+        for person in here:
+            if not (person.get("given_name") and person.get("family_name") and person.get("dob")):
+                continue
+            for neighbour in here:
+                if neighbour["person_id"] != person["person_id"] and not any(
+                        same_dwelling(a, b) for a in homes[person["person_id"]] for b in homes[neighbour["person_id"]]):
+                    pairs.append((person, neighbour))
+    return pairs
+
+
+def test_the_household_never_lists_another_dwellings_people(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    """Issue 16: a household view that shows people of another dwelling is a privacy breach. The
+    demo's index joins some neighbouring dwellings under one address id; the page keeps them apart."""
+    pairs = neighbours_of_another_dwelling(indexed_records(local_stack))
+    if not pairs:
+        pytest.fail("the demo has no address id shared by two dwellings: nothing to show this on")
+    person, neighbour = pairs[0]
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, PRACTITIONER.email, PRACTITIONER.password)
+    page.wait_for_selector("h1:has-text('Declare why you are searching')")
+    declare(page, f"Household check {uuid.uuid4().hex[:6]}")
+    fill_search(page, person)
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("h1:has-text('found for the last 12 months')")
+    page.locator(f"#results a[href='#/person/{person['person_id']}']").first.click()
+    page.wait_for_selector("h2:has-text('Others known at the address')")
+    assert page.locator(f"a[href='#/person/{neighbour['person_id']}']").count() == 0
+    visit.checkpoint("household of one dwelling only")
+
+    # the neighbour's address searched: each dwelling its own table, the two never in one
+    visit.goto("search")
+    page.wait_for_selector("h1:has-text('Search for a person or an address')")
+    page.fill("#address-line1", neighbour["address_line1"])
+    page.fill("#postcode", neighbour["postcode"])
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("h1:has-text('found at')")
+    for table in page.locator("table[id^=dwelling]").all():
+        both = [table.locator(f"a[href='#/person/{p['person_id']}']").count() for p in (person, neighbour)]
+        assert not all(both), f"one dwelling lists both: {table.inner_text()[:200]}"
+    visit.assert_clean()
+
+
 def test_no_one_found_says_so_with_coverage_and_the_print_layout_is_audited(
         visit_factory: Any, local_stack: LocalStackProcess) -> None:
     case, _ = a_family_with_an_old_open_case(local_stack)
