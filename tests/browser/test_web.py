@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.demo import DEMO_USERS
+from infra.local.demo import DEMO_TOTP_SECRET, DEMO_USERS
 from tests.browser.conftest import Visit
 from tests.conftest import LocalStackProcess
 from tests.e2e.test_search_api import indexed_records
@@ -47,7 +47,7 @@ def fresh_code(secret: str) -> str:
     return totp(secret)
 
 
-def sign_in(visit: Visit, email: str, password: str, secret: str = "ASDFASDFASDF", check: bool = False) -> None:
+def sign_in(visit: Visit, email: str, password: str, secret: str = DEMO_TOTP_SECRET, check: bool = False) -> None:
     page = visit.page
     visit.goto("sign-in")
     page.wait_for_selector("h1:has-text('Sign in')")
@@ -294,7 +294,7 @@ def test_a_search_with_the_keyboard_alone(visit_factory: Any, local_stack: Local
     keyboard.press("Enter")
     page.wait_for_selector("#code")
     tab_to("#code")
-    keyboard.type(fresh_code("ASDFASDFASDF"))
+    keyboard.type(fresh_code(DEMO_TOTP_SECRET))
     keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('Declare why you are searching')")
     tab_to("input[name=gateway]")

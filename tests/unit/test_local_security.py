@@ -152,3 +152,14 @@ def test_every_answer_carries_the_policy_headers(web: str, path: str) -> None:
     response = requests.get(f"{web}{path}", timeout=10)
     for name, value in _template_headers().items():
         assert response.headers.get(name) == value, (path, name)
+
+
+def test_the_demo_totp_secret_is_the_one_moto_checks_codes_against() -> None:
+    """The README and `mast local totp` give the demo users' secret; moto uses one secret for every
+    user. moto 5.2.6 changed it, and every demo sign-in then failed (CodeMismatch at seeding): a moto
+    other than the pinned one fails here first, by name."""
+    from moto.cognitoidp.models import COGNITO_TOTP_MFA_SECRET
+
+    from infra.local.demo import DEMO_TOTP_SECRET
+
+    assert DEMO_TOTP_SECRET == COGNITO_TOTP_MFA_SECRET.upper()
