@@ -30,7 +30,7 @@ from mast.search.store import SearchStore
 from mast.stewardship.queue import ItemKind, ReviewQueue
 
 #: the most items one listing shows (the rest wait their turn; the listing says how many)
-MAX_LISTED: Final = 100
+MAX_LISTED: Final = 20
 REASON_LIMIT: Final = 500
 
 

@@ -160,3 +160,22 @@ def test_a_claim_given_back_opens_the_item_again(queue: ReviewQueue) -> None:
     reopened = queue.get(item.item_id)
     assert reopened is not None and reopened.status == "open" and reopened.decision is None
     assert isinstance(AlreadyDecided("x"), Refused)
+
+
+# ------------------------------------------------------------------------------- the audit in words
+def test_the_queue_and_its_decisions_read_in_words_on_the_audit_page() -> None:
+    import json
+
+    from mast.audit.words import ACTION_NAMES, in_words
+
+    listed = in_words(STEWARD.audit_event(action="review-queue-list", record_ids=("a:1", "b:2"), records_returned=2,
+                                          detail=json.dumps({"items": 1, "more": 0})), {}, {})
+    assert listed.action_name == "Looked at the stewards' review queue" and listed.saw == "1 item listed, 2 records shown"
+    decided = in_words(STEWARD.audit_event(action="link-decision", record_ids=("a:1", "b:2"), detail=json.dumps(
+        {"decision": "leave", "reason": "his father", "review_item": "L-" + "0" * 20})), {}, {})
+    assert decided.concerned == "records a:1, b:2"
+    assert decided.saw == f"decided: left as the linkage has it (review queue item L-{'0' * 20}); reason given: his father"
+    reported = in_words(PRACTITIONER.audit_event(action="wrong-match-report", record_ids=("a:1", "b:2"),
+                                                 detail=json.dumps({"reason": "a cousin"})), {}, {})
+    assert reported.action_name == ACTION_NAMES["wrong-match-report"] == "Reported a wrong match"
+    assert reported.concerned == "records a:1, b:2" and reported.saw == "reason given: a cousin"
