@@ -200,3 +200,23 @@ def test_an_unknown_item_is_404_and_another_items_records_are_refused(deployed: 
                            "reason": "same man"})
     assert status == 400 and "not the review item's" in answer["message"]
     assert item["item_id"] in {i["item_id"] for i in queue_items(deployed)}  # still open: nothing was decided
+
+
+def test_a_decision_that_cannot_be_audited_is_not_made_and_the_item_stays_open(deployed: Deployment) -> None:
+    import os
+
+    ReviewQueue("control", deployed.ddb).add_pairs([ReviewPair("wm-police:P-9005", A_AND_E, "just-under", 3.2, 0.9)])
+    item = next(i for i in queue_items(deployed) if i["record_a"] and i["record_a"]["case_ref"] == "P-9005"
+                or i["record_b"] and i["record_b"]["case_ref"] == "P-9005")
+    saved = os.environ["AUDIT_TABLE"]
+    os.environ["AUDIT_TABLE"] = "no-such-audit-table"
+    try:
+        status, answer = call(deployed, "POST", "/link-decisions", "data steward",
+                              {"decision": "same", "review_item": item["item_id"], "reason": "one man"})
+    finally:
+        os.environ["AUDIT_TABLE"] = saved
+    assert status == 503 and "could not be recorded in the audit" in answer["message"]
+    assert item["item_id"] in {i["item_id"] for i in queue_items(deployed)}  # given back: still to decide
+    status, decided = call(deployed, "POST", "/link-decisions", "data steward",
+                           {"decision": "same", "review_item": item["item_id"], "reason": "one man"})
+    assert status == 201, decided
