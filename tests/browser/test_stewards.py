@@ -17,6 +17,7 @@ import pytest
 
 from infra.local.demo import DEMO_USERS
 from mast.audit.event import deserialise
+from tests.browser.test_practitioner import fits
 from tests.browser.test_web import STEWARD, declare, fill_search, sign_in
 from tests.conftest import LocalStackProcess
 from tests.e2e.test_search_api import indexed_records
@@ -93,6 +94,9 @@ def test_a_practitioner_reports_a_wrong_match_and_a_steward_decides_it_from_the_
     assert page.locator(".govuk-error-summary:has-text('Say why these records are not this person')").count() == 1
     assert page.locator("#report-details").get_attribute("open") is not None  # still open, errors beside the fields
     visit.checkpoint("report a wrong match with errors")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "report a wrong match with errors")  # reflows (WCAG 1.4.10)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.check(f"input[name=report-record][value='{other['record_id']}']")
     page.fill("#report-reason", reason)
     visit.checkpoint("report a wrong match filled in")
@@ -130,6 +134,8 @@ def test_a_practitioner_reports_a_wrong_match_and_a_steward_decides_it_from_the_
     page.wait_for_selector(".govuk-notification-banner:has-text('Recorded: not the same person')")
     assert page.locator(f".mast-review-item[data-item='{item_id}']").count() == 0  # decided: left the queue
     steward.checkpoint("review queue decision recorded")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(steward, "review queue")
     steward.assert_clean()
 
     listed = wait_for(local_stack, "review-queue-list", lambda e: other["record_id"] in (e.get("record_ids") or []))
