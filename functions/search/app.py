@@ -10,7 +10,8 @@ Who may do what (the authorisation-matrix test holds these):
 * declaration options, search, opening a person: ``practitioners`` and ``data-stewards``;
 * coverage: every signed-in group (it names feeds, never people);
 * the linkage report: ``org-admins``, ``auditors`` and ``data-stewards`` (counts only);
-* link decisions: ``data-stewards`` only;
+* link decisions and the review queue: ``data-stewards`` only, of a partner organisation;
+* reporting a wrong match on a person view: ``practitioners`` and ``data-stewards`` (own search);
 * health and this API's OpenAPI document: anyone (neither says anything about data).
 """
 
@@ -36,12 +37,14 @@ from mast.linkage.report import read_report
 from mast.search import SearchRequest, SearchStore, coverage
 from mast.search.actions import SEARCHERS, declared_search, open_person, print_person
 from mast.search.coverage import feed_statuses
+from mast.stewardship import ReviewQueue
+from mast.stewardship.actions import WrongMatchReport, report_wrong_match, require_partner, review_queue
 
 logger = Logger()
 #: The routes that show or change people's data: every refusal of one is audited (a probe for which
 #: records, people or searches exist is on the record like a search).
 DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/people/{id}/print"),
-                          ("POST", "/link-decisions")})
+                          ("POST", "/link-decisions"), ("GET", "/review-queue"), ("POST", "/people/{id}/wrong-match")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 # The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init
@@ -128,6 +131,33 @@ def post_person_print(person_id: str) -> Response:
     return json_response(201, recorded.model_dump(mode="json"))
 
 
+@app.post("/people/<person_id>/wrong-match")
+def post_wrong_match(person_id: str) -> Response:
+    """A practitioner reports that the person shown is not one person: audited, then in the
+    stewards' review queue."""
+    caller = caller_in(app, *SEARCHERS)
+    report = read_body(app, WrongMatchReport)
+    search_id = app.current_event.get_query_string_value("search") or ""
+    searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
+    reported = report_wrong_match(caller, person_id, search_id, report, _index(), _audit(), searches, _queue(),
+                                  load_partnership(), _request_id())
+    return json_response(201, reported.model_dump(mode="json"))
+
+
+@app.get("/review-queue")
+def get_review_queue() -> dict[str, Any]:
+    """The stewards' review queue, both records of each item side by side; audited first."""
+    caller = caller_in(app, "data-stewards")
+    partnership = load_partnership()
+    require_partner(caller, partnership)
+    feeds = feed_statuses(coverage(partnership, os.environ["CONTROL_TABLE"], _client("dynamodb")))
+    return review_queue(caller, _queue(), _index(), _audit(), partnership, _request_id(), feeds).model_dump(mode="json")
+
+
+def _queue() -> ReviewQueue:
+    return ReviewQueue(os.environ["CONTROL_TABLE"], _client("dynamodb"))
+
+
 @app.get("/coverage")
 def get_coverage() -> dict[str, Any]:
     """Each feed's state and last accepted upload: names feeds, never people, so any group may ask."""
@@ -147,9 +177,10 @@ def get_linkage_report() -> Any:
 def post_link_decision() -> Response:
     """A steward's decision: audited, stored, then a relink queued so it shows at once."""
     caller = caller_in(app, "data-stewards")
+    require_partner(caller, load_partnership())
     request = read_body(app, LinkDecisionRequest)
     decisions = DecisionStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
-    answer = decide(request, caller, _index(), decisions, _audit(), _request_id(), _relink)
+    answer = decide(request, caller, _index(), decisions, _audit(), _request_id(), _relink, _queue())
     return json_response(201, answer.model_dump(mode="json"))
 
 

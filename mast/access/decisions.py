@@ -94,14 +94,25 @@ RecordId = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[A-Za-z
 
 
 class LinkDecisionRequest(StrictModel):
-    """A steward's decision on a set of records: all one person, or none the same as another."""
+    """A steward's decision on a set of records: all one person, or none the same as another; or
+    on an item of the review queue (``review_item``: its two records), where "leave" closes the
+    item with no decision, leaving the pair as the linkage has it."""
 
-    decision: Literal["same", "different"]
-    record_ids: list[RecordId] = Field(min_length=2, max_length=10)
+    decision: Literal["same", "different", "leave"]
+    record_ids: list[RecordId] = Field(default_factory=list, max_length=10,
+                                       description="two or more; may be left out when review_item names the pair")
     reason: str = Field(min_length=3, max_length=500)
+    review_item: str | None = Field(default=None, max_length=40, pattern=r"^[LW]-[0-9a-f]{20}$",
+                                    description="the review queue's item this decides (each is decided once)")
 
     @model_validator(mode="after")
     def _distinct(self) -> LinkDecisionRequest:
+        if self.review_item is None and len(self.record_ids) < 2:
+            raise ValueError("name at least two record ids, or the review queue's item (review_item)")
+        if self.review_item is None and self.decision == "leave":
+            raise ValueError("'leave' decides an item of the review queue: name it in review_item")
+        if self.review_item is not None and self.record_ids and len(self.record_ids) != 2:
+            raise ValueError("an item of the review queue is a pair: name its two record ids, or none")
         if len(set(self.record_ids)) != len(self.record_ids):
             raise ValueError("each record id may appear only once")
         clean_text(self.reason)
@@ -112,9 +123,10 @@ class LinkDecisionRequest(StrictModel):
 
 class LinkDecisionResponse(StrictModel):
     decision_id: str
-    decision: Literal["same", "different"]
+    decision: Literal["same", "different", "leave"]
     record_ids: list[str]
     relink_queued: bool
+    review_item: str | None = None
 
 
 
@@ -131,33 +143,71 @@ class RecordLookup(Protocol):
     def records(self, record_ids: Iterable[str]) -> Sequence[Any]: ...
 
 
+class ReviewItems(Protocol):
+    """What a decision needs of the stewards' review queue (:class:`mast.stewardship.ReviewQueue`)."""
+
+    def get(self, ident: str) -> Any: ...
+    def claim(self, ident: str, decision: Literal["same", "different", "leave"], caller: Caller) -> Any: ...
+    def release(self, ident: str) -> None: ...
+
+
+class NotInQueue(Refused):
+    """The review item named is not in the queue (HTTP 404)."""
+
+    status = 404
+
+
 def decide(request: LinkDecisionRequest, caller: Caller, index: RecordLookup, store: DecisionStore,
            audit: AuditStore, request_id: str | None = None,
-           relink: Callable[[list[str]], bool] | None = None) -> LinkDecisionResponse:
+           relink: Callable[[list[str]], bool] | None = None, queue: ReviewItems | None = None) -> LinkDecisionResponse:
     """A steward's decision: checked against the index, audited, kept as pairwise decisions, then a
     relink queued (``relink``) so it shows at once; every later link, rebuild included, honours it.
 
-    "Same" joins each record to the first; "different" keeps every pair apart.
+    "Same" joins each record to the first; "different" keeps every pair apart. A decision on an
+    item of the review queue (``request.review_item``) is about that item's two records, claims the
+    item first (once only: a second decision is refused, 409) and gives the claim back if the
+    audit cannot be written; "leave" decides nothing about the records, so nothing is relinked.
     """
     caller.require("data-stewards")
     ids = list(request.record_ids)
-    known = {r.record_id for r in index.records(ids)}
-    if any(r not in known for r in ids):
-        # The same answer whichever id is missing, or whatever it names (an unknown case reference,
-        # another partnership's feed): it must not say which of them exist. The handler audits it.
-        raise UnknownRecords(f"not every record named is in the index, so nothing was decided: {', '.join(ids)}")
+    if request.review_item is not None:
+        item = queue.get(request.review_item) if queue is not None else None
+        if item is None:
+            raise NotInQueue(f"there is no item {request.review_item} in the review queue")
+        pair = [item.record_a, item.record_b]
+        if ids and set(ids) != set(pair):
+            raise Refused("the records named are not the review item's: name its two records, or none")
+        ids = pair
+    if request.decision != "leave":
+        known = {r.record_id for r in index.records(ids)}
+        if any(r not in known for r in ids):
+            # The same answer whichever id is missing, or whatever it names (an unknown case reference,
+            # another partnership's feed): it must not say which of them exist. The handler audits it.
+            raise UnknownRecords(f"not every record named is in the index, so nothing was decided: {', '.join(ids)}")
     if request.decision == "same":
         pairs = [(ids[0], other) for other in ids[1:]]
-    else:
+    elif request.decision == "different":
         pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    else:
+        pairs = []
+    if request.review_item is not None and queue is not None:
+        queue.claim(request.review_item, request.decision, caller)
     decision_id = uuid.uuid4().hex
-    audit.write(caller.audit_event(
-        request_id, action="link-decision", record_ids=tuple(ids), records_returned=len(ids), target=decision_id,
-        detail=json.dumps({"decision": request.decision, "reason": request.reason}),
-    ))
+    detail: dict[str, Any] = {"decision": request.decision, "reason": request.reason}
+    if request.review_item is not None:
+        detail["review_item"] = request.review_item
+    try:
+        audit.write(caller.audit_event(
+            request_id, action="link-decision", record_ids=tuple(ids), records_returned=len(ids), target=decision_id,
+            detail=json.dumps(detail),
+        ))
+    except Exception:
+        if request.review_item is not None and queue is not None:
+            queue.release(request.review_item)  # not audited, so not decided: the item is open again
+        raise
     kind = SAME if request.decision == "same" else NOT_SAME
     for a, b in pairs:
         store.record(Decision(a, b, kind, reason=request.reason), caller)
-    queued = relink(ids) if relink is not None else False
+    queued = relink(ids) if relink is not None and pairs else False
     return LinkDecisionResponse(decision_id=decision_id, decision=request.decision, record_ids=ids,
-                                relink_queued=queued)
+                                relink_queued=queued, review_item=request.review_item)

@@ -36,6 +36,16 @@ def legal_gateways() -> tuple[LegalGateway, ...]:
     return tuple(LegalGateway.model_validate(g) for g in data["gateways"])
 
 
+def said(value: str) -> str:
+    """``value`` as text that shows words, or ValueError: invisible characters (zero-width,
+    bidirectional marks, controls) removed, then at least MIN_WORD_CHARACTERS letters or digits.
+    The one rule for every free text a person must give a reason in (a purpose, a report)."""
+    value = visible(value).strip()
+    if not has_words(value, MIN_WORD_CHARACTERS):
+        raise ValueError(f"must say something: at least {MIN_WORD_CHARACTERS} letters or digits")
+    return value
+
+
 class Declaration(BaseModel):
     """What the practitioner declares: why they may search, and for what."""
 
@@ -54,12 +64,7 @@ class Declaration(BaseModel):
     def _words(cls, value: str | None) -> str | None:
         """Text that shows words: invisible characters (zero-width, bidirectional marks, controls)
         removed and kept out of the audit, then at least MIN_WORD_CHARACTERS letters or digits."""
-        if value is None:
-            return None
-        value = visible(value).strip()
-        if not has_words(value, MIN_WORD_CHARACTERS):
-            raise ValueError(f"must say something: at least {MIN_WORD_CHARACTERS} letters or digits")
-        return value
+        return None if value is None else said(value)
 
     @model_validator(mode="after")
     def _known_gateway(self) -> Declaration:

@@ -27,6 +27,7 @@ from mast.access.declarations import DeclarationOptions
 from mast.api.models import ErrorResponse, Health
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
+from mast.stewardship.actions import ReviewQueueView, WrongMatchReport, WrongMatchReported
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,20 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
                                     required=True),),
               errors={**_SIGNED_IN, 400: "no search id given",
                       404: "no such search of the caller's (unknown, expired, or another user's)", **_AUDITED}),
+    Operation("POST", "/people/{id}/wrong-match", "SearchFunction",
+              "Report that a person one of the caller's own searches returned is not one person: the records "
+              "named go to the data stewards' review queue; audited first",
+              WrongMatchReported, groups=("practitioners", "data-stewards"), request=WrongMatchReport, status=201,
+              query=(QueryParameter("search", "the search_id of the caller's search that returned this person",
+                                    required=True),),
+              errors={**_SIGNED_IN, **_BODY,
+                      404: "no such search of the caller's (unknown, expired, or another user's)",
+                      409: "the index was rebuilt since the search and this person no longer exists: search again",
+                      **_AUDITED}),
+    Operation("GET", "/review-queue", "SearchFunction",
+              "The data stewards' review queue: pairs the linkage held apart or left just under its threshold, "
+              "and practitioners' reports, both records side by side; audited before the answer",
+              ReviewQueueView, groups=("data-stewards",), errors={**_SIGNED_IN, **_AUDITED}),
     Operation("GET", "/coverage", "SearchFunction",
               "Each feed, its state (sample or live) and its last accepted upload",
               CoverageResponse, groups=("practitioners", "data-stewards", "org-admins", "auditors"),
@@ -97,7 +112,8 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/link-decisions", "SearchFunction",
               "A data steward's decision that records are (or are not) one person; honoured from the next link",
               LinkDecisionResponse, groups=("data-stewards",), request=LinkDecisionRequest, status=201,
-              errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index", **_AUDITED}),
+              errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index, or no such review item",
+                      409: "the review item was decided already: each is decided once", **_AUDITED}),
     Operation("GET", "/linkage-report", "SearchFunction",
               "The latest linkage report: people and addresses shared between partners (counts only)",
               LinkageReport, groups=("org-admins", "auditors", "data-stewards"),

@@ -38,6 +38,8 @@ AuditAction = Literal[
     "refused",  # a request for people's data refused (status, route and message in detail)
     "audit-export",
     "audit-query",
+    "review-queue-list",  # a data steward listed the review queue (every record shown named)
+    "wrong-match-report",  # a practitioner reported that a person shown is not one person
 ]
 
 

@@ -44,6 +44,8 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "audit-query": "Ran a saved audit query",
     "print-person": "Printed a person's summary",
     "refused": "Was refused",
+    "review-queue-list": "Looked at the stewards' review queue",
+    "wrong-match-report": "Reported a wrong match",
 }
 
 
@@ -147,8 +149,17 @@ def in_words(event: AuditEvent, gateways: Mapping[str, str] | None = None,
         if event.record_ids:
             concerned += f" (records {', '.join(event.record_ids)})"
         saw = _plural(event.records_returned, "record shown", "records shown")
-    elif event.action == "link-decision":
+    elif event.action in ("link-decision", "wrong-match-report"):
         concerned = f"records {', '.join(event.record_ids)}" if event.record_ids else ""
+        words = {"same": "the same person", "different": "not the same person",
+                 "leave": "left as the linkage has it"}
+        if event.action == "link-decision" and detail.get("decision") in words:
+            saw = f"decided: {words[detail['decision']]}"
+            if detail.get("review_item"):
+                saw += f" (review queue item {detail['review_item']})"
+    elif event.action == "review-queue-list":
+        saw = f"{_plural(int(detail.get('items', 0)), 'item', 'items')} listed, " + _plural(
+            event.records_returned, "record shown", "records shown")
     elif event.target:
         email = detail.get("email")
         concerned = str(email) if email else organisations.get(event.target, event.target)

@@ -16,7 +16,9 @@ One message at a time (the match queue is FIFO, one group):
   items that differ are written to the live version.
 
 Steward decisions (:class:`mast.access.decisions.DecisionStore`) are read on every run and given to
-every link. Afterwards the linkage report (counts only) is written to the curated bucket.
+every link. Afterwards the linkage report (counts only) is written to the curated bucket, and the
+link's closest calls (:mod:`mast.linkage.review`: at most ``PAIRS_PER_RUN`` pairs held apart or just
+under the threshold) go to the stewards' review queue (:mod:`mast.stewardship.queue`).
 
 The record → person state of a version lives beside the curated records
 (``s3://<curated>/index/state/<version>.parquet``): it is what lets a day's link restore a
@@ -59,6 +61,7 @@ from mast.linkage.report import REPORT_KEY, REPORTS_PREFIX, linkage_report
 from mast.linkage.scorer import term_frequencies
 from mast.linkage.table import prepare
 from mast.records import PartnerContact
+from mast.stewardship.queue import ReviewQueue
 
 STATE_PREFIX = "index/state/"
 #: a version whose model was trained on fewer than 1/REBUILD_GROWTH of today's records is rebuilt
@@ -96,6 +99,8 @@ class MatchOutcome:
     items_put: int = 0
     items_deleted: int = 0
     retired_version: str | None = None
+    #: pairs put (or kept open) in the stewards' review queue
+    review_pairs: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -194,7 +199,7 @@ class _MatchRun:
         self._timed("switch", t)
         self._report(linker, people, addresses)
         return MatchOutcome("rebuild", version, len(linker.table), stats["people"], linked=len(linker.table),
-                            items_put=put, retired_version=retired)
+                            items_put=put, retired_version=retired, review_pairs=self._review(linker))
 
     # ------------------------------------------------------------------ incremental
     def incremental(self, records: pa.Table, decisions: list[Decision], version: str, state: dict[str, str],
@@ -253,7 +258,7 @@ class _MatchRun:
         self._report(linker, people, addresses)
         return MatchOutcome("incremental", version, len(linker.table), len(set(people.tolist())),
                             linked=added.num_rows, removed=len(removed), items_put=len(puts),
-                            items_deleted=len(deletes))
+                            items_deleted=len(deletes), review_pairs=self._review(linker))
 
     def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> None:
         """Write an incremental update so that a run that dies part way leaves what a retry completes
@@ -287,6 +292,10 @@ class _MatchRun:
         sink = io.BytesIO()
         pq.write_table(table, sink)
         self.s3.put_object(Bucket=self.settings.curated_bucket, Key=self._state_key(version), Body=sink.getvalue())
+
+    def _review(self, linker: Linker) -> int:
+        """The link's closest calls into the stewards' review queue (pairs of record ids)."""
+        return ReviewQueue(self.settings.control_table, self.ddb).add_pairs(linker.review, self.now)
 
     def _report(self, linker: Linker, people: np.ndarray, addresses: np.ndarray) -> None:
         report = linkage_report(linker.table, people.tolist(), addresses.tolist())

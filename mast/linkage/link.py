@@ -32,11 +32,14 @@ from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
 from mast.linkage.model import Explanation, Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, make_blocks, ranges
+from mast.linkage.review import MARGIN_BITS, PAIRS_PER_RUN, ReviewPair, review_pairs
 from mast.linkage.scorer import QUERY_ID, rank_people, scored_candidates
 from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
 from mast.linkage.training import TrainingOptions, train
 from mast.normalise.dates import MISSING_DAY
 
+#: pairs just under the threshold kept per scored range, for the stewards' review (bounds their memory)
+NEAR_PER_RANGE = 4 * PAIRS_PER_RUN
 #: pairs scored per batch inside a worker (bounds memory: ~60 bytes per pair and comparison)
 BATCH_PAIRS = 1_000_000
 
@@ -84,12 +87,18 @@ def _generate_shard(shard: int) -> np.ndarray:
 
 
 def _score_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """Score pairs ``codes[start:end]``; keep those at or above the link threshold."""
+    """Score pairs ``codes[start:end]``; keep those at or above the link threshold, and the closest
+    few just under it (at most ``near_keep`` per range: the stewards' review, :mod:`mast.linkage.review`)."""
     start, end = bounds
     codes = _WORK["codes"][start:end]
     lo, hi = codes >> 32, codes & 0xFFFFFFFF
     scores = _WORK["model"].score(_WORK["table"], lo, hi)
     keep = scores.weight >= _WORK["keep_weight"]
+    near = np.nonzero((scores.weight >= _WORK["near_weight"]) & ~keep)[0]
+    room = int(_WORK["near_keep"])
+    if len(near) > room:
+        near = near[np.argpartition(-scores.weight[near], room - 1)[:room]]
+    keep[near] = room > 0
     return lo[keep], hi[keep], scores.weight[keep], scores.guards[keep]
 
 
@@ -185,7 +194,8 @@ def _in(workers: Workers | None, function: Callable[[Any], Any], jobs: Sequence[
 
 def score_candidates(table: RecordTable, model: Model, blocks: Blocks, shards: int,
                      processes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, Workers | None]:
-    """Every candidate pair scored once; returns those at or above the threshold, the pair count, and
+    """Every candidate pair scored once; returns those at or above the threshold (and a bounded few
+    within :data:`~mast.linkage.review.MARGIN_BITS` under it, for the stewards' review), the pair count, and
     the workers (forked when ``processes`` > 1, still running, for the clustering's scoring).
 
     Pairs are generated per key shard (by the workers when there are any), deduplicated across
@@ -193,6 +203,7 @@ def score_candidates(table: RecordTable, model: Model, blocks: Blocks, shards: i
     after the pairs exist, which read them copy-on-write.
     """
     _WORK.update(table=table, model=model, keep_weight=model.threshold_weight, blocks=blocks,
+                 near_weight=model.threshold_weight - MARGIN_BITS, near_keep=NEAR_PER_RANGE,
                  shard_of_block=blocks.keys % shards)
     workers = Workers(processes) if processes > 1 else None
     try:
@@ -241,6 +252,10 @@ class _Scorer:
 def _score_direct(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
     scores = model.score(table, lo, hi)
     return scores.weight, scores.bayes_factor, scores.guards
+
+
+def _guard_names(model: Model) -> list[str]:
+    return [g.name for g in model.settings.guards]
 
 
 # ---------------------------------------------------------------------- ids
@@ -374,6 +389,8 @@ class Linker:
     index: KeyIndex | None = None
     #: linked candidate pairs of the last batch link: (lo, hi, weight), at or above the threshold, no guard
     edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the closest calls of the last link (batch or incremental), for the stewards' review queue
+    review: list[ReviewPair] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._row_of: dict[str, int] | None = None
@@ -414,12 +431,15 @@ class Linker:
             t = time.perf_counter()
             row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
             constraints, skipped = constraints_for(decisions, row_of)
-            ok = guards == 0
+            above = weight >= model.threshold_weight
+            ok = above & (guards == 0)
             scorer = _Scorer(table, model, pool, options.parallel_min_pairs)
             labels, cstats = cluster(len(table), lo[ok], hi[ok], scorer, model.threshold_weight, model.conflict_bf,
                                      constraints, options.max_complete, undated=table.dob == MISSING_DAY,
                                      home=table.dwelling)
             timings["cluster"] = time.perf_counter() - t
+            review = review_pairs(table.record_id, labels, lo, hi, weight, guards, model.threshold_weight,
+                                  _guard_names(model), decisions)
         finally:
             if pool is not None:
                 pool.close()
@@ -430,12 +450,14 @@ class Linker:
             "candidate_pairs": n_unique,
             "blocks_skipped_over_limit": blocks.skipped,
             "linked_pairs": int(ok.sum()),
-            "vetoed_pairs": int((~ok).sum()),
+            "vetoed_pairs": int((above & ~ok).sum()),
+            "review_pairs": len(review),
             "decisions_skipped": skipped,
             "cluster": cstats.__dict__,
             "seconds": timings,
         }
-        linker = cls(table, model, labels, keys, decisions, options, stats, edges=(lo[ok], hi[ok], weight[ok]))
+        linker = cls(table, model, labels, keys, decisions, options, stats, edges=(lo[ok], hi[ok], weight[ok]),
+                     review=review)
         linker._row_of = row_of
         return linker
 
@@ -519,6 +541,8 @@ class Linker:
         self.key_index().add(new_keys, base_n)
         self._row_of = row_of
         after = self.person_ids_of(new_labels, combined, region)
+        self.review = review_pairs(combined.record_id, new_labels, lo, hi, scores.weight, scores.guards,
+                                   self.model.threshold_weight, _guard_names(self.model), self.decisions)
         changed = {str(combined.record_id[r]): after[k] for k, r in enumerate(region.tolist()) if before[k] != after[k]}
         return AddResult(len(new), int(len(lo)), int(len(touched_labels)), changed, time.perf_counter() - t0)
 

@@ -12,6 +12,7 @@ from tests.unit.test_api_search import DECLARATION, PERSONAS, WILLIAM, Deploymen
 SEARCH = {"declaration": DECLARATION,
           "query": {"given_name": "William", "family_name": "Hargreaves", "dob": {"day": 7, "month": 3, "year": 1984}}}
 DECISION = {"decision": "same", "record_ids": [WILLIAM, "walsall-nhs-ae:A-9002"], "reason": "same NHS number seen"}
+WRONG_MATCH = {"record_ids": ["walsall-nhs-ae:A-9002"], "reason": "not the same man: A&E says a cousin"}
 
 #: route -> expected status per persona (the person route opens the practitioner's own search)
 MATRIX: dict[str, dict[str, int]] = {
@@ -28,6 +29,12 @@ MATRIX: dict[str, dict[str, int]] = {
     "POST /people/{id}/print": {"no token": 401, "practitioner": 201, "other practitioner": 404,
                                 "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
                                 "data steward": 404},
+    "POST /people/{id}/wrong-match": {"no token": 401, "practitioner": 201, "other practitioner": 404,
+                                      "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                                      "data steward": 404},
+    "GET /review-queue": {"no token": 401, "practitioner": 403, "other practitioner": 403,
+                          "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                          "data steward": 200},
     "GET /coverage": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 200,
                       "org-admin other org": 200, "auditor": 200, "data steward": 200},
     "GET /linkage-report": {"no token": 401, "practitioner": 403, "other practitioner": 403,
@@ -56,7 +63,9 @@ def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], rout
         body = SEARCH
     elif path == "/link-decisions":
         body = DECISION
-    elif path in ("/people/{id}", "/people/{id}/print"):
+    elif path == "/people/{id}/wrong-match":
+        body = WRONG_MATCH
+    if path in ("/people/{id}", "/people/{id}/print", "/people/{id}/wrong-match"):
         search_id, person = own_search
         path, query = path.replace("{id}", person), {"search": search_id}
     status, answer = call(deployed, method, path, persona, body, query)

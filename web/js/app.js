@@ -12,6 +12,7 @@ import * as declaration from "./pages/declaration.js";
 import * as search from "./pages/search.js";
 import * as person from "./pages/person.js";
 import * as linkage from "./pages/linkage.js";
+import * as review from "./pages/review.js";
 import * as audit from "./pages/audit.js";
 import * as users from "./pages/users.js";
 import * as requestAccess from "./pages/request-access.js";
@@ -35,6 +36,7 @@ const ROUTES = {
   "results": { page: search.resultsPage, groups: SEARCHERS },
   "person": { page: person.personPage, groups: SEARCHERS },
   "linkage": { page: linkage.linkagePage, groups: ["org-admins", "auditors", "data-stewards"] },
+  "review-queue": { page: review.reviewQueuePage, groups: ["data-stewards"] },
   "audit": { page: audit.auditPage, groups: ["org-admins", "auditors"] },
   "unusual-use": { page: audit.unusualUsePage, groups: ["auditors"] },
   "users": { page: users.usersPage, groups: ["org-admins"] },
@@ -70,6 +72,7 @@ function navigation(user, current) {
   if (user) {
     if (inGroup(user, ...SEARCHERS)) items.push({ href: "#/declaration", text: "Search", match: ["declaration", "search", "results", "person"] });
     if (inGroup(user, "org-admins", "auditors", "data-stewards")) items.push({ href: "#/linkage", text: "Linkage report", match: ["linkage"] });
+    if (inGroup(user, "data-stewards")) items.push({ href: "#/review-queue", text: "Review queue", match: ["review-queue"] });
     if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use"] });
     if (inGroup(user, "org-admins")) items.push({ href: "#/users", text: "Users", match: ["users", "add-user", "edit-user", "user-action"] });
     items.push({ href: "#/sign-out", text: "Sign out", match: [] });

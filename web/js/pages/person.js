@@ -1,6 +1,7 @@
 // One person, opened through the user's own search: how much each agency has been involved and
 // when, the records with whom to call, and the others known at the address. A data steward can
-// mark records as the same person or not from here.
+// mark records as the same person or not from here; anyone who searched can report a wrong match
+// (records that are someone else), which goes to the data stewards' review queue.
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { session, inGroup } from "../session.js";
@@ -152,6 +153,36 @@ function decisionForm(errors) {
     </form>`;
 }
 
+// "Report a wrong match": the records shown (not sensitive ones: their details are not shown) that
+// the user thinks are someone else, and why. The data stewards decide; the report is audited.
+function reportForm(view, errors, open) {
+  const shown = view.records.filter((r) => r.record_id);
+  if (!shown.length) return "";
+  const recordsError = errors.find((e) => e.field === "report-record-0");
+  return html`<details class="govuk-details mast-no-print" id="report-details"${open ? html` open` : ""}>
+    <summary class="govuk-details__summary"><span class="govuk-details__summary-text">Report a wrong match</span></summary>
+    <div class="govuk-details__text">
+      <p class="govuk-body">If some of these records are about someone else, tell MAST's data stewards. They check the records and correct the linkage; your report is recorded in the audit.</p>
+      <form novalidate id="report-form">
+        <div class="govuk-form-group${recordsError ? " govuk-form-group--error" : ""}">
+          <fieldset class="govuk-fieldset">
+            <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">Which records are not this person?</legend>
+            ${recordsError ? html`<p class="govuk-error-message" id="report-record-0-error"><span class="govuk-visually-hidden">Error:</span> ${recordsError.text}</p>` : ""}
+            <div class="govuk-checkboxes govuk-checkboxes--small" data-module="govuk-checkboxes">
+              ${shown.map((r, i) => html`<div class="govuk-checkboxes__item">
+                <input class="govuk-checkboxes__input" id="report-record-${i}" name="report-record" type="checkbox" value="${r.record_id}">
+                <label class="govuk-label govuk-checkboxes__label" for="report-record-${i}">${r.partner_name}, ${r.case_ref}: ${r.full_name}, ${r.date_of_birth ? longDate(r.date_of_birth) : "date of birth not known"}</label>
+              </div>`)}
+            </div>
+          </fieldset>
+        </div>
+        ${textarea({ id: "report-reason", label: "Why are they not this person?", hint: "For example: a different date of birth on the agency's own file, or the agency says it is a relative", errors })}
+        <button type="submit" class="govuk-button govuk-button--warning" data-module="govuk-button" id="report-submit">Send the report</button>
+      </form>
+    </div>
+  </details>`;
+}
+
 export async function personPage({ params, user, navigate }) {
   const render = renderer();
   const stored = session.search;
@@ -172,7 +203,7 @@ export async function personPage({ params, user, navigate }) {
   const steward = inGroup(user, "data-stewards");
   const coverage = await coverageLine();
   let printedAt = null;
-  const show = (errors = [], notice = null) => {
+  const show = (errors = [], notice = null, reporting = false) => {
     const main = render(view.name, html`
       ${backLink("#/results", "Back to the results")}
       ${notice ? notification(notice, { success: true }) : ""}
@@ -187,6 +218,7 @@ export async function personPage({ params, user, navigate }) {
       ${involvement(view.involvement)}
       ${records(view, steward)}
       ${households(view)}
+      ${reportForm(view, errors, reporting)}
       ${steward ? decisionForm(errors) : ""}
       ${coverage}`, { errors });
     main.querySelector("#print").addEventListener("click", async () => {
@@ -201,6 +233,28 @@ export async function personPage({ params, user, navigate }) {
       show();
       window.print();
     });
+    const report = main.querySelector("#report-form");
+    if (report) {
+      report.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const chosen = [...report.querySelectorAll('input[name="report-record"]:checked')].map((box) => box.value);
+        const reason = formValues(report)["report-reason"] || "";
+        const problems = [];
+        if (!chosen.length) problems.push({ field: "report-record-0", text: "Select the records that are not this person" });
+        if (reason.length < 3) problems.push({ field: "report-reason", text: "Say why these records are not this person" });
+        if (problems.length) { show(problems, null, true); return; }
+        try {
+          await api("POST", `/people/${encodeURIComponent(personId)}/wrong-match`, { query: { search: stored.result.search_id }, body: { record_ids: chosen, reason } });
+          show([], "Thank you: your report is with the data stewards. They will check these records and correct the linkage if they are not one person.");
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          const fields = error.fieldErrors({ reason: "report-reason", record_ids: "report-record-0" });
+          if (fields.length) { show(fields, null, true); return; }
+          const text = error.status === 503 ? "MAST records every report first, and the record could not be written. Try again in a few minutes." : error.message;
+          show([{ field: "report-reason", text: `The report was not sent: ${text}` }], null, true);
+        }
+      });
+    }
     const form = main.querySelector("#decision-form");
     if (!form) return;
     form.addEventListener("submit", async (event) => {
