@@ -35,6 +35,7 @@ from mast.linkage.predicates import (
     EditDistanceAtMost,
     EditSimilarity,
     Exact,
+    FirstLetterSlip,
     Initial,
     JaroWinkler,
     KnownByMiddleName,
@@ -166,6 +167,10 @@ GIVEN = Comparison(
               " says nothing", Or((Null(("given",)), ShiftedName())), null=True),
         Level("exact", "the same given name", Exact("given"), 0.86, tf="given"),
         Level("nickname", "a name and its short form (Bill / William)", Nickname("given"), 0.04),
+        Level("first_letter", "one slip apart at the first letter (Wayne / Dwayne, Ryan / Bryan): typists seldom"
+              " miss a first letter, and two such spellings are often two names; weighed by how common the names"
+              " are, so that a spelling many people hold (DWAYNE) reads as a name of its own, not as a slip",
+              FirstLetterSlip("given"), 0.005, tf="given"),
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
@@ -282,7 +287,9 @@ def _levels(comparison: Comparison, *labels: str) -> LevelIn:
     return LevelIn(comparison.name, labels, tuple(comparison.index(label) for label in labels))
 
 
-GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo", "nickname_slip")
+#: a slip at the first letter counts here as it did among the typing slips: with dates of birth years apart
+#: (namesakes) or a different sex on the same day (twins), near names are two people all the more
+GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "first_letter", "typo", "nickname_slip")
 FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
 
 #: two valid NHS numbers that agree: the NHS gave them to one person, whatever the given names say
@@ -300,8 +307,8 @@ GUARDS: tuple[Guard, ...] = (
         "twins_of_each_sex",
         "same date of birth, similar given names but a different sex: twins such as Mario and Maria, or Connor"
         " and Cooper (not one slip inside one name, Margwret / Margaret, beside a wrongly recorded sex)",
-        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), Not(MidNameSlip("given")), _levels(SEX, ELSE),
-             _levels(DOB, "exact", "swapped"))),
+        And((_levels(GIVEN, "first_letter", "typo", "nickname_slip", "similar"), Not(MidNameSlip("given")),
+             _levels(SEX, ELSE), _levels(DOB, "exact", "swapped"))),
     ),
     Guard(
         "different_people",
