@@ -102,6 +102,21 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class Coherence:
+    """A pattern of disagreement two records may share a person with only on evidence of their own.
+
+    Clustering chains: A links to B and B to C, so A and C land in one person though nothing between
+    them says so. Where A and C disagree in a way one person's records seldom do (date of birth and
+    address at once), the chain is not enough: they stay together only if their own score reaches a
+    link, or a path of links strong enough to outweigh what their own score lacks joins them
+    (:func:`mast.linkage.cluster.cluster`); otherwise the person is split at its weakest link."""
+
+    name: str
+    explanation: str
+    when: Predicate
+
+
+@dataclass(frozen=True)
 class Context:
     """Levels of one comparison that put a pair in a shared setting (e.g. "same home")."""
 
@@ -154,6 +169,7 @@ class Settings:
     guards: tuple[Guard, ...] = field(default_factory=tuple)
     dependences: tuple[Dependence, ...] = field(default_factory=tuple)
     combinations: tuple[Combination, ...] = field(default_factory=tuple)
+    coherence: tuple[Coherence, ...] = field(default_factory=tuple)
 
 
 NULL = "missing"
@@ -374,4 +390,19 @@ COMBINATIONS: tuple[Combination, ...] = (
     ),
 )
 
-DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS)
+#: dates of birth that are not the same date (a slip included: one digit apart is how namesakes differ)
+DOB_DIFFERS = _levels(DOB, "swapped", "typo", "within_year", "two_slips", ELSE)
+#: addresses that are not one home or one postcode (a town or a postcode sector at most)
+ADDRESS_DIFFERS = _levels(ADDRESS, "near", "locality", ELSE)
+
+COHERENCE: tuple[Coherence, ...] = (
+    Coherence(
+        "date_of_birth_and_address_differ",
+        "date of birth and address both differ: one person's records seldom do at once (a move and a slip of"
+        " the date together), namesakes in a large population often do; such records share a person only on"
+        " evidence between them, not through a chain of other records",
+        And((DOB_DIFFERS, ADDRESS_DIFFERS)),
+    ),
+)
+
+DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS, COHERENCE)

@@ -9,8 +9,10 @@ recorded at A&E as "Baby Girl" before it was named.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from mast.linkage.cluster import cluster
 from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.table import prepare_records
 from mast.normalise.names import clean_given, clean_middle, name_parts
@@ -210,3 +212,43 @@ def test_near_names_born_the_same_day_at_different_addresses_are_two_people_and_
     # a slip inside the name or a short form, with a move, is still one person
     for who, _, _ in SLIPS:
         assert len(people(linked, who, 3)) == 1, who
+
+
+def _scores(table: dict[tuple[int, int], tuple[float, int]]):
+    """A scorer over row pairs from a table of (weight, coherence bits); unlisted pairs are strangers. The
+    prior is 0 here, so a pair's Bayes factor is its weight; no guard fires."""
+    def score(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+        got = [table.get((int(a), int(b)), (-20.0, 0)) for a, b in zip(lo, hi, strict=True)]
+        weight = np.asarray([w for w, _ in got])
+        return weight, weight, np.zeros(len(got), np.uint8), np.asarray([c for _, c in got], np.uint8)
+    return score
+
+
+def test_records_that_disagree_on_date_of_birth_and_address_are_not_one_person_through_a_chain() -> None:
+    # 0 and 1 are one person (20 bits); 2 links to 1 just above the threshold (7 against 6). 0 and 2 disagree
+    # on date of birth and address (coherence bit) and their own score (-2 bits) is no link, but not evidence
+    # against them strong enough to be a conflict by itself (-4): before, the chain made them one person.
+    threshold, conflict = 6.0, -4.0
+    chained = {(0, 1): (20.0, 0), (1, 2): (7.0, 0), (0, 2): (-2.0, 1)}
+    labels, stats = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(chained), threshold, conflict)
+    assert labels[0] == labels[1] != labels[2]  # split at the weakest link
+    assert stats.unsupported == 1
+    # the same chain where 0 and 2 agree on one of them is one person, as before
+    agreeing = {**chained, (0, 2): (-2.0, 0)}
+    labels, _ = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(agreeing), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2]
+    # a path of strong links (its weakest, 15, clears the threshold by 9, more than the 8 the pair lacks)
+    # holds them together; so does a link of their own
+    strong = {**chained, (1, 2): (15.0, 0)}
+    labels, stats = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(strong), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2] and stats.unsupported == 0
+    direct = {**chained, (0, 2): (6.5, 1)}
+    labels, _ = cluster(3, np.array([0, 1, 0]), np.array([1, 2, 2]), _scores(direct), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2]
+
+
+def test_the_model_marks_pairs_that_disagree_on_date_of_birth_and_address(linked: Linker) -> None:
+    rows = [linked.row_of(r) for r in ("wayne0-0", "dwayne0-0", "wayne0-1", "viera0-0")]
+    scores = linked.model.score(linked.table, np.asarray(rows[:1] * 3), np.asarray(rows[1:]))
+    # Dwayne: same date, other address; Wayne's own record: same home; Viera: another date and address
+    assert scores.coherence.tolist() == [0, 0, 1]
