@@ -11,8 +11,9 @@ merge a whole household. So:
    same person" — is one person.
 3. A pair that disagrees the way one person's records seldom do (date of birth and address at once:
    :class:`mast.linkage.comparisons.Coherence`) must be held together by evidence between them: its own
-   score at or above the link threshold, or a path of links whose weakest link clears the threshold by
-   at least as much as the pair's own score falls short of it (the chain outweighs the doubt). Otherwise
+   score at or above the link threshold, a path of links whose weakest link clears the threshold by at
+   least as much as the pair's own score falls short of it (the chain outweighs the doubt), or two
+   records that each link to both (corroboration, not a chain through one record). Otherwise
    it is a conflict like the others, so the component splits at its weakest link.
 4. Any other component is split by constrained agglomeration: edges in descending order of weight
    (steward's "same person" first), and two groups merge only if no pair across them conflicts.
@@ -177,7 +178,9 @@ def _path_supported(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: 
                     pending: np.ndarray, threshold_weight: float, stats: ClusterStats) -> np.ndarray:
     """Of the ``pending`` pairs (each below the link threshold, disagreeing on date of birth and address),
     those a strong path joins: a path of links (at or above the threshold, no guard) whose weakest link
-    clears the threshold by at least as much as the pair's own weight falls short of it.
+    clears the threshold by at least as much as the pair's own weight falls short of it; or two records
+    or more that each link to both (a person with many records is joined many ways; namesakes are
+    chained through the one record that looks like both).
 
     The strongest path between two records is the one whose weakest link is heaviest (the bottleneck),
     found for every pair of a component at once by a Floyd-Warshall pass over (max, min). In components
@@ -198,14 +201,20 @@ def _path_supported(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: 
             continue
         la, lb = np.searchsorted(rows, lo[seg]), np.searchsorted(rows, hi[seg])
         link = (weight[seg] >= threshold_weight) & (guards[seg] == 0)
+        linked = np.zeros((k, k), dtype=np.int32)
+        linked[la[link], lb[link]] = 1
+        linked |= linked.T
         best = np.full((k, k), -np.inf, dtype=np.float64)
         best[la[link], lb[link]] = weight[seg][link]
         best = np.maximum(best, best.T)
         for m in range(k):  # bottleneck closure: best[i, j] = max over paths of the weakest link
             np.maximum(best, np.minimum(best[:, m, None], best[None, m, :]), out=best)
         ask = pending[seg]
+        a, b = la[ask], lb[ask]
         shortfall = threshold_weight - weight[seg][ask]
-        out[seg[ask]] = best[la[ask], lb[ask]] - threshold_weight >= shortfall
+        # two or more records that each link to both: corroboration, not a chain through one record
+        vouched = (linked[a] * linked[b]).sum(axis=1) >= 2
+        out[seg[ask]] = (best[a, b] - threshold_weight >= shortfall) | vouched
     return out
 
 

@@ -392,8 +392,9 @@ COMBINATIONS: tuple[Combination, ...] = (
 
 #: dates of birth that are not the same date (a slip included: one digit apart is how namesakes differ)
 DOB_DIFFERS = _levels(DOB, "swapped", "typo", "within_year", "two_slips", ELSE)
-#: addresses that are not one home or one postcode (a town or a postcode sector at most)
-ADDRESS_DIFFERS = _levels(ADDRESS, "near", "locality", ELSE)
+#: two addresses (each with a postcode or a house and street) that differ, not even the same town or postcode
+#: sector: a town alone (a place of birth) is too little to disagree on
+ADDRESS_DIFFERS = And((_levels(ADDRESS, ELSE), Not(Null(("postcode", "dwelling")))))
 
 COHERENCE: tuple[Coherence, ...] = (
     Coherence(

@@ -245,6 +245,11 @@ def test_records_that_disagree_on_date_of_birth_and_address_are_not_one_person_t
     direct = {**chained, (0, 2): (6.5, 1)}
     labels, _ = cluster(3, np.array([0, 1, 0]), np.array([1, 2, 2]), _scores(direct), threshold, conflict)
     assert labels[0] == labels[1] == labels[2]
+    # two records that each link to both corroborate them: not a chain through one record
+    vouched = {**chained, (0, 3): (20.0, 0), (1, 3): (10.0, 0), (2, 3): (7.0, 0)}
+    labels, stats = cluster(4, np.array([0, 1, 0, 1, 2]), np.array([1, 2, 3, 3, 3]), _scores(vouched), threshold,
+                            conflict)
+    assert len(set(labels.tolist())) == 1 and stats.unsupported == 0
 
 
 def test_the_model_marks_pairs_that_disagree_on_date_of_birth_and_address(linked: Linker) -> None:
