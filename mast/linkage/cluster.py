@@ -9,7 +9,13 @@ merge a whole household. So:
 2. A component in which no pair conflicts — no guard fired (twins, parent and child, siblings), no
    pair with evidence against them stronger than the model's ``conflict_bf``, no steward's "not the
    same person" — is one person.
-3. Any other component is split by constrained agglomeration: edges in descending order of weight
+3. A pair that disagrees the way one person's records seldom do (date of birth and address at once:
+   :class:`mast.linkage.comparisons.Coherence`) must be held together by evidence between them: its own
+   score at or above the link threshold, a path of links whose weakest link clears the threshold by at
+   least as much as the pair's own score falls short of it (the chain outweighs the doubt), or two
+   records that each link to both (corroboration, not a chain through one record). Otherwise
+   it is a conflict like the others, so the component splits at its weakest link.
+4. Any other component is split by constrained agglomeration: edges in descending order of weight
    (steward's "same person" first), and two groups merge only if no pair across them conflicts.
 
 The same function clusters a full rebuild and the neighbourhood touched by an incremental link.
@@ -26,8 +32,15 @@ import numpy as np
 from mast.linkage.arrays import isin_sorted, unique
 from mast.linkage.pairs import Blocks, block_pairs
 
-#: (lo, hi) -> (match weight, log2 Bayes factor, guard bits): the model's scorer over row pairs
-ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: (lo, hi) -> (match weight, log2 Bayes factor, guard bits[, coherence bits]): the model's scorer over row
+#: pairs; coherence bits (see :class:`mast.linkage.comparisons.Coherence`) are optional
+ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
+
+#: Components of up to this many records have the paths between their records weighed (a pair that
+#: disagrees on date of birth and address may be held together by a strong path of links); in a larger
+#: one such a pair needs a link of its own. Such components are rare (people have a handful of records)
+#: and the path closure costs the cube of the size.
+MAX_PATH_CHECK = 300
 
 
 
@@ -66,6 +79,8 @@ class ClusterStats:
     split: int = 0
     pairs_scored: int = 0
     conflicts: int = 0
+    #: pairs that disagree on date of birth and address with neither a link nor a strong path between them
+    unsupported: int = 0
     giant: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -125,12 +140,20 @@ def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, th
     lo, hi = block_pairs(blocks)
     stats.pairs_scored = int(len(lo))
     if len(lo):
-        weight, bf, guards = score(lo, hi)
+        scored = score(lo, hi)
+        weight, bf, guards = scored[:3]
         codes = _pair_code(lo, hi)
         same_sorted = np.sort(np.fromiter(same_codes, np.int64, len(same_codes)))
         forced = isin_sorted(codes, same_sorted)
         apart = isin_sorted(codes, np.sort(apart_codes))
-        conflict = (((guards != 0) | (bf < conflict_bf)) & ~forced) | apart
+        unsupported = np.zeros(len(lo), dtype=bool)
+        if len(scored) > 3:
+            unsupported = (scored[3] != 0) & (weight < threshold_weight) & ~forced
+            if unsupported.any():
+                unsupported &= ~_path_supported(labels, lo, hi, weight, guards, unsupported, threshold_weight,
+                                                stats)
+        stats.unsupported = int(unsupported.sum())
+        conflict = (((guards != 0) | (bf < conflict_bf) | unsupported) & ~forced) | apart
         stats.conflicts = int(conflict.sum())
         conflicted = unique(labels[lo[conflict]])
         split = isin_sorted(labels[lo], conflicted)
@@ -149,6 +172,50 @@ def cluster(n: int, edge_lo: np.ndarray, edge_hi: np.ndarray, score: ScoreFn, th
                             same_codes, set(apart_codes.tolist()))
         stats.notes.append(f"component of {len(comp_rows)} records agglomerated without complete scoring")
     return labels, stats
+
+
+def _path_supported(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, guards: np.ndarray,
+                    pending: np.ndarray, threshold_weight: float, stats: ClusterStats) -> np.ndarray:
+    """Of the ``pending`` pairs (each below the link threshold, disagreeing on date of birth and address),
+    those a strong path joins: a path of links (at or above the threshold, no guard) whose weakest link
+    clears the threshold by at least as much as the pair's own weight falls short of it; or two records
+    or more that each link to both (a person with many records is joined many ways; namesakes are
+    chained through the one record that looks like both).
+
+    The strongest path between two records is the one whose weakest link is heaviest (the bottleneck),
+    found for every pair of a component at once by a Floyd-Warshall pass over (max, min). In components
+    over :data:`MAX_PATH_CHECK` records no path is weighed: such a pair needs a link of its own."""
+    out = np.zeros(len(lo), dtype=bool)
+    comp = labels[lo]
+    wanted = unique(comp[pending])
+    idx = np.nonzero(isin_sorted(comp, wanted))[0]
+    idx = idx[np.argsort(comp[idx], kind="stable")]
+    bounds = np.nonzero(np.r_[True, comp[idx][1:] != comp[idx][:-1], True])[0]
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        seg = idx[s:e]
+        rows = unique(np.concatenate([lo[seg], hi[seg]]))
+        k = len(rows)
+        if k > MAX_PATH_CHECK:
+            stats.notes.append(f"component of {k} records: pairs disagreeing on date of birth and address "
+                               "need a link of their own (no path weighed)")
+            continue
+        la, lb = np.searchsorted(rows, lo[seg]), np.searchsorted(rows, hi[seg])
+        link = (weight[seg] >= threshold_weight) & (guards[seg] == 0)
+        linked = np.zeros((k, k), dtype=np.int32)
+        linked[la[link], lb[link]] = 1
+        linked |= linked.T
+        best = np.full((k, k), -np.inf, dtype=np.float64)
+        best[la[link], lb[link]] = weight[seg][link]
+        best = np.maximum(best, best.T)
+        for m in range(k):  # bottleneck closure: best[i, j] = max over paths of the weakest link
+            np.maximum(best, np.minimum(best[:, m, None], best[None, m, :]), out=best)
+        ask = pending[seg]
+        a, b = la[ask], lb[ask]
+        shortfall = threshold_weight - weight[seg][ask]
+        # two or more records that each link to both: corroboration, not a chain through one record
+        vouched = (linked[a] * linked[b]).sum(axis=1) >= 2
+        out[seg[ask]] = (best[a, b] - threshold_weight >= shortfall) | vouched
+    return out
 
 
 def _split_components(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
@@ -350,7 +417,7 @@ def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: 
                         threshold_weight: float, conflict_bf: float, same_codes: set[int],
                         apart_codes: set[int]) -> None:
     """Agglomeration for a very large component: cross pairs are scored when a merge is tried."""
-    weight, _, _ = score(a, b) if len(a) else (np.zeros(0), None, None)
+    weight = score(a, b)[0] if len(a) else np.zeros(0)
     codes = _pair_code(a, b)
     forced = np.asarray([c in same_codes for c in codes.tolist()], dtype=bool)
     order = np.lexsort((-weight, ~forced))
@@ -370,8 +437,12 @@ def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: 
         if any(c in apart_codes for c in cross_codes):
             continue
         if not forced[t]:
-            _, bf, guards = score(np.minimum(cross_lo, cross_hi), np.maximum(cross_lo, cross_hi))
-            if ((guards != 0) | (bf < conflict_bf)).any():
+            scored = score(np.minimum(cross_lo, cross_hi), np.maximum(cross_lo, cross_hi))
+            cross_weight, bf, guards = scored[:3]
+            conflict = (guards != 0) | (bf < conflict_bf)
+            if len(scored) > 3:  # too large to weigh paths: a pair disagreeing on date and address needs a link
+                conflict |= (scored[3] != 0) & (cross_weight < threshold_weight)
+            if conflict.any():
                 continue
         if len(ga) < len(gb):
             ra, rb, ga, gb = rb, ra, gb, ga

@@ -35,6 +35,7 @@ from mast.linkage.predicates import (
     EditDistanceAtMost,
     EditSimilarity,
     Exact,
+    FirstLetterSlip,
     Initial,
     JaroWinkler,
     KnownByMiddleName,
@@ -101,6 +102,21 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class Coherence:
+    """A pattern of disagreement two records may share a person with only on evidence of their own.
+
+    Clustering chains: A links to B and B to C, so A and C land in one person though nothing between
+    them says so. Where A and C disagree in a way one person's records seldom do (date of birth and
+    address at once), the chain is not enough: they stay together only if their own score reaches a
+    link, or a path of links strong enough to outweigh what their own score lacks joins them
+    (:func:`mast.linkage.cluster.cluster`); otherwise the person is split at its weakest link."""
+
+    name: str
+    explanation: str
+    when: Predicate
+
+
+@dataclass(frozen=True)
 class Context:
     """Levels of one comparison that put a pair in a shared setting (e.g. "same home")."""
 
@@ -153,6 +169,7 @@ class Settings:
     guards: tuple[Guard, ...] = field(default_factory=tuple)
     dependences: tuple[Dependence, ...] = field(default_factory=tuple)
     combinations: tuple[Combination, ...] = field(default_factory=tuple)
+    coherence: tuple[Coherence, ...] = field(default_factory=tuple)
 
 
 NULL = "missing"
@@ -166,6 +183,10 @@ GIVEN = Comparison(
               " says nothing", Or((Null(("given",)), ShiftedName())), null=True),
         Level("exact", "the same given name", Exact("given"), 0.86, tf="given"),
         Level("nickname", "a name and its short form (Bill / William)", Nickname("given"), 0.04),
+        Level("first_letter", "one slip apart at the first letter (Wayne / Dwayne, Ryan / Bryan): typists seldom"
+              " miss a first letter, and two such spellings are often two names; weighed by how common the names"
+              " are, so that a spelling many people hold (DWAYNE) reads as a name of its own, not as a slip",
+              FirstLetterSlip("given"), 0.005, tf="given"),
         Level("typo", "one slip apart (one edit, or Jaro-Winkler >= 0.92)",
               Or((EditDistanceAtMost("given", 1), JaroWinkler("given", 0.92))), 0.03),
         Level("nickname_slip", "a slip away from a nickname of the other (Tom / Rhomas)", NearNickname("given"), 0.01),
@@ -282,7 +303,9 @@ def _levels(comparison: Comparison, *labels: str) -> LevelIn:
     return LevelIn(comparison.name, labels, tuple(comparison.index(label) for label in labels))
 
 
-GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "typo", "nickname_slip")
+#: a slip at the first letter counts here as it did among the typing slips: with dates of birth years apart
+#: (namesakes) or a different sex on the same day (twins), near names are two people all the more
+GIVEN_AGREES = _levels(GIVEN, "exact", "nickname", "first_letter", "typo", "nickname_slip")
 FAMILY_AGREES = _levels(FAMILY, "exact", "part", "typo", "similar")
 
 #: two valid NHS numbers that agree: the NHS gave them to one person, whatever the given names say
@@ -300,8 +323,8 @@ GUARDS: tuple[Guard, ...] = (
         "twins_of_each_sex",
         "same date of birth, similar given names but a different sex: twins such as Mario and Maria, or Connor"
         " and Cooper (not one slip inside one name, Margwret / Margaret, beside a wrongly recorded sex)",
-        And((_levels(GIVEN, "typo", "nickname_slip", "similar"), Not(MidNameSlip("given")), _levels(SEX, ELSE),
-             _levels(DOB, "exact", "swapped"))),
+        And((_levels(GIVEN, "first_letter", "typo", "nickname_slip", "similar"), Not(MidNameSlip("given")),
+             _levels(SEX, ELSE), _levels(DOB, "exact", "swapped"))),
     ),
     Guard(
         "different_people",
@@ -367,4 +390,20 @@ COMBINATIONS: tuple[Combination, ...] = (
     ),
 )
 
-DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS)
+#: dates of birth that are not the same date (a slip included: one digit apart is how namesakes differ)
+DOB_DIFFERS = _levels(DOB, "swapped", "typo", "within_year", "two_slips", ELSE)
+#: two addresses (each with a postcode or a house and street) that differ, not even the same town or postcode
+#: sector: a town alone (a place of birth) is too little to disagree on
+ADDRESS_DIFFERS = And((_levels(ADDRESS, ELSE), Not(Null(("postcode", "dwelling")))))
+
+COHERENCE: tuple[Coherence, ...] = (
+    Coherence(
+        "date_of_birth_and_address_differ",
+        "date of birth and address both differ: one person's records seldom do at once (a move and a slip of"
+        " the date together), namesakes in a large population often do; such records share a person only on"
+        " evidence between them, not through a chain of other records",
+        And((DOB_DIFFERS, ADDRESS_DIFFERS)),
+    ),
+)
+
+DEFAULT_SETTINGS = Settings(COMPARISONS, GUARDS, DEPENDENCES, COMBINATIONS, COHERENCE)

@@ -60,6 +60,8 @@ def linkage_fingerprint(rules: tuple[KeyRule, ...]) -> str:
         "comparisons": {c.name: [[lvl.label, repr(lvl.when)] for lvl in c.levels] for c in settings.comparisons},
         "guards": [[g.name, repr(g.when)] for g in settings.guards],
         "combinations": [[c.name, repr(c.when), c.tf, c.parts, c.comparison] for c in settings.combinations],
+        # what may share a person only on evidence of its own: it changes the people an index holds
+        "coherence": [[c.name, repr(c.when)] for c in settings.coherence],
         # what a rule does, not how it is explained
         "rules": [{k: v for k, v in dataclasses.asdict(rule).items() if k != "explanation"} for rule in rules],
         "probe_keys": [key_strings(row, rules) for row in keys],

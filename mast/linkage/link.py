@@ -102,10 +102,10 @@ def _score_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
     return lo[keep], hi[keep], scores.weight[keep], scores.guards[keep]
 
 
-def _score_chunk(args: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score_chunk(args: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
     lo, hi = args
     scores = _WORK["model"].score(_WORK["table"], lo, hi)
-    return scores.weight, scores.bayes_factor, scores.guards
+    return scores.weight, scores.bayes_factor, scores.guards, scores.coherence
 
 
 def _serve(conn: Connection) -> None:
@@ -237,7 +237,7 @@ class _Scorer:
     def __init__(self, table: RecordTable, model: Model, workers: Workers | None, parallel_min: int) -> None:
         self.table, self.model, self.workers, self.parallel_min = table, model, workers, parallel_min
 
-    def __call__(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.workers is None or len(lo) < self.parallel_min:
             parts = [_score_direct(self.table, self.model, lo[i : i + BATCH_PAIRS], hi[i : i + BATCH_PAIRS])
                      for i in range(0, max(len(lo), 1), BATCH_PAIRS)]
@@ -245,13 +245,12 @@ class _Scorer:
             size = max(len(lo) // (4 * self.workers.processes), 1)
             chunks = [(lo[i : i + size], hi[i : i + size]) for i in range(0, len(lo), size)]
             parts = self.workers.map(_score_chunk, chunks)
-        # three arrays by construction; mypy sees a tuple of unknown length
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
 def _score_direct(table: RecordTable, model: Model, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
     scores = model.score(table, lo, hi)
-    return scores.weight, scores.bayes_factor, scores.guards
+    return scores.weight, scores.bayes_factor, scores.guards, scores.coherence
 
 
 def _guard_names(model: Model) -> list[str]:

@@ -44,6 +44,8 @@ class PairScores:
     #: bit k set when guard k fired
     guards: np.ndarray
     prior: float
+    #: bit k set when coherence rule k's pattern holds (see :class:`mast.linkage.comparisons.Coherence`)
+    coherence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     @property
     def bayes_factor(self) -> np.ndarray:
@@ -267,6 +269,12 @@ class Model:
             bits |= guard.when(ctx).astype(np.uint8) << k
         return bits
 
+    def coherence_bits(self, ctx: PairContext) -> np.ndarray:
+        bits = np.zeros(ctx.size, dtype=np.uint8)
+        for k, rule in enumerate(self.settings.coherence):
+            bits |= rule.when(ctx).astype(np.uint8) << k
+        return bits
+
     def score(self, table: RecordTable, left: np.ndarray, right: np.ndarray) -> PairScores:
         """Score candidate pairs of ``table``: the one scorer every link and search uses."""
         left = np.asarray(left, dtype=np.int64)
@@ -276,7 +284,8 @@ class Model:
         weights = self.field_weights(gamma, ctx)
         prior = self.prior_weight
         total = weights.sum(axis=1, dtype=np.float64) + prior
-        return PairScores(left, right, total.astype(np.float32), gamma, weights, self.guard_bits(ctx), prior)
+        return PairScores(left, right, total.astype(np.float32), gamma, weights, self.guard_bits(ctx), prior,
+                          self.coherence_bits(ctx))
 
     def explain(self, scores: PairScores, k: int) -> Explanation:
         """The explanation of pair ``k`` of ``scores``."""

@@ -9,8 +9,10 @@ recorded at A&E as "Baby Girl" before it was named.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from mast.linkage.cluster import cluster
 from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.table import prepare_records
 from mast.normalise.names import clean_given, clean_middle, name_parts
@@ -94,7 +96,24 @@ NEWBORN = [
      "dob": "2025-06-14", "sex": "F", "address_line1": "17 Coalpool Lane", "postcode": "WS3 1QN"}
     for r, s in enumerate(("children", "nhs-ae"))
 ]
-PLANTED = CROSSED_TWINS + KNOWN_BY_MIDDLE + NO_DOB + TOBIN + COMMON + NHS + NEWBORN
+# Wayne and Dwayne Tarrant, born the same day, at two addresses: two names one letter apart at the front,
+# two people. Beside them, people whose records differ by a genuine slip or a short form of the given name,
+# one of whose records was made after a move: each still one person.
+NEAR_NAMES = household("wayne", [
+    {"given_name": "Wayne", "family_name": "Tarrant", "dob": "1984-05-19", "sex": "M"},
+], "27 Pleck Road", "WS2 9ES", per_person=3) + household("dwayne", [
+    {"given_name": "Dwayne", "family_name": "Tarrant", "dob": "1984-05-19", "sex": "M"},
+], "6 Darlaston Road", "WS10 8QT", per_person=3)
+SLIPS = (("jon", "Jon", "John"), ("steven", "Steven", "Stephen"), ("katherine", "Katherine", "Catherine"),
+         ("jonathan", "Jonathan", "Jonathon"), ("margaret", "Margaret", "Margret"))
+SLIPPED = [
+    {"record_id": f"{who}-{r}", "source": source, "given_name": given if r < 2 else other,
+     "family_name": f"Hollingsworth{'abcde'[i]}", "dob": f"{1961 + 3 * i}-0{1 + i}-1{i}", "sex": None,
+     "address_line1": f"{3 + i} Birchills Street" if r < 2 else f"{40 + i} Green Lane",
+     "postcode": "WS2 8NF" if r < 2 else "WS2 7BL"}
+    for i, (who, given, other) in enumerate(SLIPS) for r, source in enumerate(("police", "adults", "nhs-ae"))
+]
+PLANTED = CROSSED_TWINS + KNOWN_BY_MIDDLE + NO_DOB + TOBIN + COMMON + NHS + NEWBORN + NEAR_NAMES + SLIPPED
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +199,61 @@ def test_a_newborn_s_placeholder_records_join_the_named_child(linked: Linker) ->
     assert len(named) == 1
     for i in range(len(PLACEHOLDER_NAMES)):
         assert person(linked, f"newborn-{i}") in named, PLACEHOLDER_NAMES[i]
+
+
+def test_near_names_born_the_same_day_at_different_addresses_are_two_people_and_slips_still_join(
+        linked: Linker) -> None:
+    wayne, dwayne = people(linked, "wayne0", 3), people(linked, "dwayne0", 3)
+    assert len(wayne) == 1 and len(dwayne) == 1
+    assert wayne.isdisjoint(dwayne)
+    near = linked.explain("wayne0-0", "dwayne0-0")
+    assert near.fields[0].level == "first_letter"
+    assert near.weight < linked.model.threshold_weight
+    # a slip inside the name or a short form, with a move, is still one person
+    for who, _, _ in SLIPS:
+        assert len(people(linked, who, 3)) == 1, who
+
+
+def _scores(table: dict[tuple[int, int], tuple[float, int]]):
+    """A scorer over row pairs from a table of (weight, coherence bits); unlisted pairs are strangers. The
+    prior is 0 here, so a pair's Bayes factor is its weight; no guard fires."""
+    def score(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+        got = [table.get((int(a), int(b)), (-20.0, 0)) for a, b in zip(lo, hi, strict=True)]
+        weight = np.asarray([w for w, _ in got])
+        return weight, weight, np.zeros(len(got), np.uint8), np.asarray([c for _, c in got], np.uint8)
+    return score
+
+
+def test_records_that_disagree_on_date_of_birth_and_address_are_not_one_person_through_a_chain() -> None:
+    # 0 and 1 are one person (20 bits); 2 links to 1 just above the threshold (7 against 6). 0 and 2 disagree
+    # on date of birth and address (coherence bit) and their own score (-2 bits) is no link, but not evidence
+    # against them strong enough to be a conflict by itself (-4): before, the chain made them one person.
+    threshold, conflict = 6.0, -4.0
+    chained = {(0, 1): (20.0, 0), (1, 2): (7.0, 0), (0, 2): (-2.0, 1)}
+    labels, stats = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(chained), threshold, conflict)
+    assert labels[0] == labels[1] != labels[2]  # split at the weakest link
+    assert stats.unsupported == 1
+    # the same chain where 0 and 2 agree on one of them is one person, as before
+    agreeing = {**chained, (0, 2): (-2.0, 0)}
+    labels, _ = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(agreeing), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2]
+    # a path of strong links (its weakest, 15, clears the threshold by 9, more than the 8 the pair lacks)
+    # holds them together; so does a link of their own
+    strong = {**chained, (1, 2): (15.0, 0)}
+    labels, stats = cluster(3, np.array([0, 1]), np.array([1, 2]), _scores(strong), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2] and stats.unsupported == 0
+    direct = {**chained, (0, 2): (6.5, 1)}
+    labels, _ = cluster(3, np.array([0, 1, 0]), np.array([1, 2, 2]), _scores(direct), threshold, conflict)
+    assert labels[0] == labels[1] == labels[2]
+    # two records that each link to both corroborate them: not a chain through one record
+    vouched = {**chained, (0, 3): (20.0, 0), (1, 3): (10.0, 0), (2, 3): (7.0, 0)}
+    labels, stats = cluster(4, np.array([0, 1, 0, 1, 2]), np.array([1, 2, 3, 3, 3]), _scores(vouched), threshold,
+                            conflict)
+    assert len(set(labels.tolist())) == 1 and stats.unsupported == 0
+
+
+def test_the_model_marks_pairs_that_disagree_on_date_of_birth_and_address(linked: Linker) -> None:
+    rows = [linked.row_of(r) for r in ("wayne0-0", "dwayne0-0", "wayne0-1", "viera0-0")]
+    scores = linked.model.score(linked.table, np.asarray(rows[:1] * 3), np.asarray(rows[1:]))
+    # Dwayne: same date, other address; Wayne's own record: same home; Viera: another date and address
+    assert scores.coherence.tolist() == [0, 0, 1]
