@@ -248,6 +248,11 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     return server
 
 
+def _reset_moto(endpoint: str) -> None:
+    """Empty every moto backend of this process (moto's own reset API)."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
+
+
 def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     for name, definition in template.get("Parameters", {}).items():
@@ -287,6 +292,11 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         moto = _start_moto(options, faults)
         stoppers.append(moto.shutdown)
         _wait_for(lambda: requests.get(f"{options.aws_endpoint}/moto-api/", timeout=2).ok, "moto")
+        # moto's backends live in this process, not in the server: a stack started here before
+        # (a test's, a bench's) would leave its buckets and tables behind, so start from none and
+        # leave none
+        _reset_moto(options.aws_endpoint)
+        stoppers.append(lambda: _reset_moto(options.aws_endpoint))
 
         session = boto3.session.Session(region_name=REGION)
         template = load_template(options.template)

@@ -118,7 +118,12 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
     if template is not None:
         options.template = template
     options.parameters.update(demo.ensure_feed_keys(partnership, folder / "keys"))
-    running = stack.start(options, announce=lambda _: None)
+    try:
+        running = stack.start(options, announce=lambda _: None)
+    except BaseException:
+        os.environ.clear()  # start() points boto3 at its moto first: undo that, as on return
+        os.environ.update(saved)
+        raise
     try:
         demo.seed_users(running.client("cognito-idp"), running.outputs["UserPoolId"],
                         running.outputs["UserPoolClientId"])
