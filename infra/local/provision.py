@@ -109,6 +109,7 @@ class Provisioner:
             "AWS::S3::BucketPolicy": self._s3_bucket_policy,
             "AWS::DynamoDB::Table": self._dynamodb_table,
             "AWS::SNS::Topic": self._sns_topic,
+            "AWS::SES::EmailIdentity": self._ses_identity,
             "AWS::SQS::Queue": self._sqs_queue,
             "AWS::SQS::QueuePolicy": self._sqs_queue_policy,
             "AWS::CloudWatch::Alarm": self._cloudwatch_alarm,
@@ -323,6 +324,13 @@ class Provisioner:
         for subscription in p.get("Subscription", []):
             sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
         return arn, {"TopicArn": arn, "TopicName": arn.rsplit(":", 1)[1]}
+
+    def _ses_identity(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """A sender SES may send from. SES verifies it by mail; locally it is verified at once (the
+        stack's outbox receives what is sent)."""
+        identity = p["EmailIdentity"]
+        self.client("ses").verify_email_identity(EmailAddress=identity)
+        return identity, {}
 
     def _sqs_queue(self, logical_id: str, p: dict[str, Any]) -> Created:
         sqs = self.client("sqs")

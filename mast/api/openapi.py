@@ -24,6 +24,8 @@ from pydantic.json_schema import models_json_schema
 
 from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
+from mast.alerts.actions import AlertOpenRequest
+from mast.alerts.models import Alert, AlertList, AlertOpened
 from mast.api.models import ErrorResponse, Health
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
@@ -118,6 +120,20 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
               "The latest linkage report: people and addresses shared between partners (counts only)",
               LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
               errors={**_SIGNED_IN, 404: "no linkage report yet: no feed has been linked"}),
+    Operation("GET", "/alerts", "SearchFunction",
+              "The alerts of the caller's organisation, newest first: another agency became involved with a "
+              "person of one of its open cases (partner, date, whom to call); audited before the answer",
+              AlertList, groups=("practitioners", "org-admins"), errors={**_SIGNED_IN, **_AUDITED}),
+    Operation("POST", "/alerts/{id}/seen", "SearchFunction",
+              "Mark one of the organisation's alerts as seen (for the whole organisation)",
+              Alert, groups=("practitioners", "org-admins"),
+              errors={**_SIGNED_IN, 404: "no such alert for the caller's organisation"}),
+    Operation("POST", "/alerts/{id}/open", "SearchFunction",
+              "Open the person of the open case an alert is about, under a declaration (as a search): the "
+              "answer names a search of the caller's own to open the person view with; audited first",
+              AlertOpened, groups=("practitioners",), request=AlertOpenRequest, status=201,
+              errors={**_SIGNED_IN, **_BODY, 404: "no such alert for the caller's organisation",
+                      410: "the case the alert is about is no longer in MAST", **_AUDITED}),
     Operation("GET", "/openapi.json", "SearchFunction", "This document", Health, groups=()),
 )
 
