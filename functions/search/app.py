@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mast.access import LinkDecisionRequest, decide, declaration_options
 from mast.access.decisions import DecisionStore
 from mast.alerts import AlertStore
-from mast.alerts.actions import OPENERS, AlertOpenRequest, list_alerts, mark_seen, open_from_alert
+from mast.alerts.actions import OPENERS, AlertOpenRequest, count_unseen, list_alerts, mark_seen, open_from_alert
 from mast.api.http import caller_in, json_response, make_resolver, read_body
 from mast.api.openapi import openapi_document
 from mast.audit.store import AuditStore
@@ -152,6 +152,13 @@ def get_alerts() -> dict[str, Any]:
     """The caller's organisation's alerts (from the token, never the request); audited first."""
     caller = caller_in(app, "practitioners", "org-admins")
     return list_alerts(caller, _alerts(), _audit(), _request_id()).model_dump(mode="json")
+
+
+@app.get("/alerts/count")
+def get_alert_count() -> dict[str, Any]:
+    """How many of the organisation's alerts are unseen (a number only: not audited)."""
+    caller = caller_in(app, "practitioners", "org-admins")
+    return count_unseen(caller, _alerts()).model_dump(mode="json")
 
 
 @app.post("/alerts/<alert_id>/seen")

@@ -14,7 +14,7 @@ import json
 
 from mast.access.caller import Caller, Group
 from mast.access.declarations import Declaration
-from mast.alerts.models import Alert, AlertList, AlertOpened
+from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened
 from mast.alerts.store import AlertStore
 from mast.audit.store import AuditStore
 from mast.schema import Refused, StrictModel
@@ -50,6 +50,12 @@ def list_alerts(caller: Caller, store: AlertStore, audit: AuditStore, request_id
         detail=json.dumps({"alerts": [a.alert_id for a in alerts], "unseen": unseen}),
     ))
     return AlertList(alerts=alerts, unseen=unseen)
+
+
+def count_unseen(caller: Caller, store: AlertStore, now: dt.datetime | None = None) -> AlertCount:
+    """How many of the organisation's alerts nobody has marked seen: a number, for the navigation."""
+    caller.require(*READERS)
+    return AlertCount(unseen=store.list(caller.organisation, now, limit=0)[1])
 
 
 def _own_alert(caller: Caller, store: AlertStore, alert_id: str) -> Alert:

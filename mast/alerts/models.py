@@ -73,6 +73,13 @@ class AlertList(BaseModel):
     unseen: int = Field(description="how many of them nobody in the organisation has marked as seen")
 
 
+class AlertCount(BaseModel):
+    """``GET /api/alerts/count``: how many of the organisation's alerts are unseen (a number only,
+    for the navigation: not audited, as it shows no record)."""
+
+    unseen: int
+
+
 class AlertOpened(BaseModel):
     """``POST /api/alerts/{id}/open``: the search the alert's person now belongs to; open
     ``/people/{person_id}?search={search_id}`` (audited as a view)."""

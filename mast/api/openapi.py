@@ -25,7 +25,7 @@ from pydantic.json_schema import models_json_schema
 from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
 from mast.alerts.actions import AlertOpenRequest
-from mast.alerts.models import Alert, AlertList, AlertOpened
+from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened
 from mast.api.models import ErrorResponse, Health
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
@@ -124,6 +124,9 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
               "The alerts of the caller's organisation, newest first: another agency became involved with a "
               "person of one of its open cases (partner, date, whom to call); audited before the answer",
               AlertList, groups=("practitioners", "org-admins"), errors={**_SIGNED_IN, **_AUDITED}),
+    Operation("GET", "/alerts/count", "SearchFunction",
+              "How many of the organisation's alerts nobody has marked as seen (a number only)",
+              AlertCount, groups=("practitioners", "org-admins"), errors=_SIGNED_IN),
     Operation("POST", "/alerts/{id}/seen", "SearchFunction",
               "Mark one of the organisation's alerts as seen (for the whole organisation)",
               Alert, groups=("practitioners", "org-admins"),

@@ -46,6 +46,9 @@ MATRIX: dict[str, dict[str, int]] = {
     # the alert is Walsall Council's: another organisation's users find none of that id
     "GET /alerts": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 200,
                     "org-admin other org": 200, "auditor": 403, "data steward": 403},
+    "GET /alerts/count": {"no token": 401, "practitioner": 200, "other practitioner": 200,
+                          "org-admin same org": 200, "org-admin other org": 200, "auditor": 403,
+                          "data steward": 403},
     "POST /alerts/{id}/seen": {"no token": 401, "practitioner": 200, "other practitioner": 404,
                                "org-admin same org": 200, "org-admin other org": 404, "auditor": 403,
                                "data steward": 403},

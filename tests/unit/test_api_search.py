@@ -215,7 +215,7 @@ def event(method: str, path: str, who: dict[str, str] | None, body: Any = None, 
     import re
     import uuid
 
-    resource = re.sub(r"^/(alerts|people)/[^/]+(/[a-z-]+)?$", r"/\1/{id}\2", path)
+    resource = re.sub(r"^/(alerts|people)/(?!count$)[^/]+(/[a-z-]+)?$", r"/\1/{id}\2", path)
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     return {
         "resource": resource, "path": path, "httpMethod": method, "headers": {"Content-Type": "application/json"},
