@@ -358,10 +358,11 @@ class Provisioner:
         name = p.get("AlarmName") or self._name(logical_id)
         keys = (
             "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
-            "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions",
+            "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+            "AlarmActions",
         )
         kwargs = {k: p[k] for k in keys if k in p}
-        for numeric in ("Period", "EvaluationPeriods"):
+        for numeric in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if numeric in kwargs:
                 kwargs[numeric] = int(kwargs[numeric])
         if "Threshold" in kwargs:

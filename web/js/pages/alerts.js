@@ -88,9 +88,17 @@ export async function alertsPage({ query, user, navigate }) {
   }
   const notice = session.takeNotice();
   const { alerts, unseen } = list;
+  // an org-admin also sees their own organisation's feeds that have missed their cadence
+  const overdue = inGroup(user, "org-admins")
+    ? (await api("GET", "/coverage")).feeds.filter((f) => f.partner === user.organisation && f.overdue)
+    : [];
   const main = render("Alerts", html`
     ${notice ? notification(notice, { success: true }) : ""}
     <h1 class="govuk-heading-l">Alerts</h1>
+    ${overdue.length ? html`<div class="govuk-warning-text" id="overdue-feeds">
+      <span class="govuk-warning-text__icon" aria-hidden="true">!</span>
+      <strong class="govuk-warning-text__text"><span class="govuk-visually-hidden">Warning</span>Your organisation's data is overdue: ${overdue.map((f, i) => html`${i ? "; " : ""}${f.name} (${f.last_accepted ? html`last data ${longDate(f.last_accepted)}` : "no data received yet"}, due every ${f.cadence_days === 1 ? "day" : `${f.cadence_days} days`})`)}. Until it arrives, other agencies searching MAST may not see your involvement.</strong>
+    </div>` : ""}
     <p class="govuk-body">An alert says that another agency has become involved with a person of one of your organisation's open cases, or with someone at their home. Call the contact to share what you need to. ${canOpen ? "Opening the person needs a declaration, as a search does." : ""}</p>
     ${alerts.length
       ? html`<p class="govuk-body" id="alert-count">${unseen === 1 ? "1 alert is new" : `${unseen} alerts are new`}, newest first.</p>${alerts.map((a, i) => card(a, i + 1, canOpen))}`
