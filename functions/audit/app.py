@@ -9,6 +9,7 @@ request for ``GET /api/audit`` and its export (:mod:`mast.audit.view`), or for t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from typing import Any
 
@@ -18,12 +19,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mast.api.http import caller_in, make_resolver
 from mast.audit import AuditListQuery, AuditStore, page_key, read_audit
+from mast.audit.accesses import access_items, read_accesses, write_accesses
 from mast.audit.view import export_audit
+from mast.config import load_partnership
 
 logger = Logger()
 #: Every route of the audit shows people's data: each refusal is itself audited.
 DATA_ROUTES = frozenset({("GET", "/audit"), ("GET", "/audit/export"), ("GET", "/audit/queries"),
-                         ("GET", "/audit/queries/{name}")})
+                         ("GET", "/audit/queries/{name}"), ("GET", "/audit/accesses")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 
@@ -36,6 +39,21 @@ def list_audit() -> dict[str, Any]:
     page = read_audit(caller, query, store, now=dt.datetime.now(dt.UTC),
                       request_id=app.current_event.request_context.request_id)
     return page.model_dump(mode="json", by_alias=True)
+
+
+@app.get("/audit/accesses")
+def list_accesses() -> dict[str, Any]:
+    """Who outside the caller's organisation opened people whose records it supplied (org-admins)."""
+    caller = caller_in(app, "org-admins")
+    return read_accesses(caller, _client(), os.environ["CONTROL_TABLE"], AuditStore(os.environ["AUDIT_TABLE"]),
+                         app.current_event.request_context.request_id).model_dump(mode="json")
+
+
+@functools.cache
+def _client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
 
 
 @app.get("/audit/export")
@@ -77,9 +95,11 @@ def _is_stream_batch(event: dict[str, Any]) -> bool:
 
 
 def _export(event: dict[str, Any]) -> dict[str, Any]:
-    from mast.audit.export import export_stream_records  # pyarrow: only on the export path
+    from mast.audit.export import export_stream_records, stream_events  # pyarrow: only on the export path
 
     records = event["Records"]
+    # who looked at whose records, for each supplying partner (a failure fails the batch: retried whole)
+    write_accesses(_client(), os.environ["CONTROL_TABLE"], access_items(stream_events(records), load_partnership()))
     result = export_stream_records(records, os.environ["AUDIT_BUCKET"])
     logger.info("audit export", extra={"records": len(records), "written": len(result.written),
                                        "already_present": len(result.already_present),

@@ -162,6 +162,7 @@ def _other_operations() -> tuple[Operation, ...]:
         UserChange,
         UserSummary,
     )
+    from mast.audit.accesses import RecordAccesses
     from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
@@ -182,6 +183,10 @@ def _other_operations() -> tuple[Operation, ...]:
                   "The filtered audit as CSV (text/csv, safe to open in a spreadsheet); the export itself audited",
                   csv_export, groups=("org-admins", "auditors"), query=_query_of(AuditListQuery),
                   errors={**_SIGNED_IN, 400: "a filter is not valid", **_AUDITED}),
+        Operation("GET", "/audit/accesses", "AuditFunction",
+                  "Who outside the caller's organisation opened or printed people whose records it supplied: "
+                  "the latest 25, with when, gateway and purpose (itself audited)",
+                  RecordAccesses, groups=admins, errors={**_SIGNED_IN, **_AUDITED}),
         Operation("GET", "/audit/queries", "AuditFunction", "The auditors' saved queries (the template's)",
                   query_list, groups=("auditors",), errors=_SIGNED_IN),
         Operation("GET", "/audit/queries/{name}", "AuditFunction",

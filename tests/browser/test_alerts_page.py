@@ -2,12 +2,14 @@
 incident for a child with an open children's case reaches Walsall Council's practitioner as an
 alert (a count in the navigation, the card naming the police, the date and whom to call); opening
 the person asks for a declaration first and then shows the police record; marking it seen clears
-the count. Every state is checked by axe at WCAG 2.2 AA, and the page reflows at 320 px."""
+the count; the police, whose record the person view showed, see who looked and why ("who looked at
+our records"). Every state is checked by axe at WCAG 2.2 AA, and the pages reflow at 320 px."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from tests.e2e.test_search_api import token_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PRACTITIONER = next(u for u in DEMO_USERS if u.groups == ("practitioners",) and u.organisation == "walsall-council")
+POLICE_ADMIN = next(u for u in DEMO_USERS if u.groups == ("org-admins",) and u.organisation == "wm-police")
 
 
 def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_marks_it_seen(
@@ -72,3 +75,23 @@ def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_
     assert "Not yet" not in card.inner_text() and PRACTITIONER.email in card.inner_text()
     visit.checkpoint("alert marked as seen")
     visit.assert_clean()
+
+    # the police learn who outside them opened a person whose records they supplied, and why
+    police = visit_factory()
+    sign_in(police, POLICE_ADMIN.email, POLICE_ADMIN.password)
+    police.goto("audit")
+    police.page.wait_for_selector("h1:has-text('Audit')")
+    police.page.click("a:has-text('Who looked at our records')")
+    deadline = time.time() + 60
+    while f"Police alert {reference}" not in police.page.inner_text("main") and time.time() < deadline:
+        time.sleep(2)  # the audit's stream writes it a moment after the look
+        police.page.reload()
+        police.page.wait_for_selector("h1:has-text('Who looked at our records')")
+    row = police.page.locator("#accesses tr", has_text=f"Police alert {reference}")
+    assert row.count() == 1
+    assert PRACTITIONER.email in row.inner_text() and "Walsall Council" in row.inner_text()
+    assert f"wm-police:{reference}" in row.inner_text()
+    police.checkpoint("who looked at our records")
+    police.page.set_viewport_size({"width": 320, "height": 800})
+    fits(police, "who looked at our records")
+    police.assert_clean()
