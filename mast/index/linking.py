@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from mast.access.decisions import DecisionStore
 from mast.feeds import store
 from mast.feeds.events import FeedIngested
+from mast.feeds.retention import DEFAULT_RETENTION_DAYS, retained, retention_days, snapshot_feeds
 from mast.index import layout
 from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
@@ -84,12 +85,15 @@ class MatchSettings:
     #: the alert mails' sender (the template's AlertsFromAddress; "": no mail) and the sign-in page they name
     alerts_from: str = ""
     web_url: str = ""
+    #: days a record is kept after its last involvement (:mod:`mast.feeds.retention`)
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls) -> MatchSettings:
         env = os.environ
         return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
-                   env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""))
+                   env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
+                   retention_days(env))
 
 
 @dataclass
@@ -155,6 +159,8 @@ class _MatchRun:
         decisions = DecisionStore(self.settings.control_table, self.ddb).all()
         current = store.read_current_records(self.settings.curated_bucket)
         searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
+        # past retention: out of the index on this run's clock, as ingest drops them from the state
+        searchable = retained(searchable, self.now.date(), self.settings.retention_days, snapshot_feeds())
         self._timed("read", t)
         live, this_linkage = self.writer.live()
         # no live version, or one linked by another release's keys or model (only a rebuild makes it
