@@ -14,8 +14,8 @@ from mast.feeds import store
 from mast.feeds.events import UploadCompletedEvent
 from mast.feeds.ingest import ingest_upload
 from mast.feeds.retention import retained, snapshot_feeds
-from mast.index.messages import RebuildRequested
 from mast.index.linking import run_match
+from mast.index.messages import RebuildRequested
 from tests.integration.test_match import DAYS, PARTNERSHIP, aws, ingest_day, state_record_ids  # noqa: F401
 from tools.generate import generate_days
 
