@@ -26,7 +26,8 @@ from mast.config import load_partnership
 logger = Logger()
 #: Every route of the audit shows people's data: each refusal is itself audited.
 DATA_ROUTES = frozenset({("GET", "/audit"), ("GET", "/audit/export"), ("GET", "/audit/queries"),
-                         ("GET", "/audit/queries/{name}"), ("GET", "/audit/accesses")})
+                         ("GET", "/audit/queries/{name}"), ("GET", "/audit/accesses"),
+                         ("GET", "/audit/subject-access")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 
@@ -47,6 +48,26 @@ def list_accesses() -> dict[str, Any]:
     caller = caller_in(app, "org-admins")
     return read_accesses(caller, _client(), os.environ["CONTROL_TABLE"], AuditStore(os.environ["AUDIT_TABLE"]),
                          app.current_event.request_context.request_id).model_dump(mode="json")
+
+
+@app.get("/audit/subject-access")
+def get_subject_access() -> Response:
+    """Every record held about a person and every audited action that showed them (auditors);
+    JSON, or CSV with ``format=csv``; audited first."""
+    from mast.audit.subject_access import SubjectAccessRequest, report_csv, subject_access
+    from mast.index import IndexReader
+
+    caller = caller_in(app, "auditors")
+    request = SubjectAccessRequest.model_validate(app.current_event.query_string_parameters or {})
+    index = IndexReader(os.environ["INDEX_TABLE"], _client())
+    report = subject_access(caller, request, index, AuditStore(os.environ["AUDIT_TABLE"]), dt.datetime.now(dt.UTC),
+                            app.current_event.request_context.request_id)
+    name = f"mast-subject-access-{report.produced_at:%Y%m%dT%H%M%SZ}"
+    if request.format == "csv":
+        return Response(status_code=200, content_type="text/csv; charset=utf-8", body=report_csv(report),
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(status_code=200, content_type="application/json", body=report.model_dump_json(),
+                    headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
 
 
 @functools.cache

@@ -163,7 +163,15 @@ def _other_operations() -> tuple[Operation, ...]:
         UserSummary,
     )
     from mast.audit.accesses import RecordAccesses
-    from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
+    from mast.audit.view import (
+        AuditListQuery,
+        AuditListResponse,
+        SavedQuery,
+        SavedQueryResult,
+        SavedQueryRun,
+        SubjectAccessReport,
+        SubjectAccessRequest,
+    )
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
     request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))
@@ -187,6 +195,13 @@ def _other_operations() -> tuple[Operation, ...]:
                   "Who outside the caller's organisation opened or printed people whose records it supplied: "
                   "the latest 25, with when, gateway and purpose (itself audited)",
                   RecordAccesses, groups=admins, errors={**_SIGNED_IN, **_AUDITED}),
+        Operation("GET", "/audit/subject-access", "AuditFunction",
+                  "Subject access (UK GDPR Article 15): every record MAST holds about the person of the record ids "
+                  "given, and every audited action of the period that showed them (JSON, or CSV with format=csv); "
+                  "itself audited",
+                  SubjectAccessReport, groups=("auditors",), query=_query_of(SubjectAccessRequest),
+                  errors={**_SIGNED_IN, 400: "a record id or the period is not valid",
+                          404: "MAST holds none of those records", **_AUDITED}),
         Operation("GET", "/audit/queries", "AuditFunction", "The auditors' saved queries (the template's)",
                   query_list, groups=("auditors",), errors=_SIGNED_IN),
         Operation("GET", "/audit/queries/{name}", "AuditFunction",
