@@ -25,6 +25,7 @@ from tests.e2e.test_search_api import token_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PRACTITIONER = next(u for u in DEMO_USERS if u.groups == ("practitioners",) and u.organisation == "walsall-council")
+AUDITOR = next(u for u in DEMO_USERS if u.groups == ("auditors",))
 POLICE_ADMIN = next(u for u in DEMO_USERS if u.groups == ("org-admins",) and u.organisation == "wm-police")
 
 
@@ -98,3 +99,29 @@ def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_
     police.page.set_viewport_size({"width": 320, "height": 800})
     fits(police, "who looked at our records")
     police.assert_clean()
+
+
+def test_an_auditor_downloads_a_subject_access_file(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    case = an_open_childrens_case(local_stack)
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, AUDITOR.email, AUDITOR.password)
+    visit.goto("audit")
+    page.wait_for_selector("h1:has-text('Audit')")
+    page.click("a:has-text('Subject access')")
+    page.wait_for_selector("h1:has-text('Subject access')")
+    page.click("button:has-text('Download CSV')")
+    page.wait_for_selector(".govuk-error-summary:has-text('Enter a record id of the person')")
+    visit.checkpoint("subject access with an error")
+    page.fill("#record-ids", case["record_id"])
+    with page.expect_download() as info:
+        page.click("button:has-text('Download CSV')")
+    text = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    rows = text.splitlines()
+    assert rows[0].startswith("section,record_id")
+    assert any(r.startswith(f"record,{case['record_id']},") for r in rows)
+    page.wait_for_selector("#subject-access-notice:has-text('recorded in the audit')")
+    visit.checkpoint("subject access downloaded")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "subject access")
+    visit.assert_clean()

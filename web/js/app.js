@@ -42,6 +42,7 @@ const ROUTES = {
   "audit": { page: audit.auditPage, groups: ["org-admins", "auditors"] },
   "unusual-use": { page: audit.unusualUsePage, groups: ["auditors"] },
   "accesses": { page: audit.accessesPage, groups: ["org-admins"] },
+  "subject-access": { page: audit.subjectAccessPage, groups: ["auditors"] },
   "users": { page: users.usersPage, groups: ["org-admins"] },
   "add-user": { page: users.addUserPage, groups: ["org-admins"] },
   "edit-user": { page: users.editUserPage, groups: ["org-admins"] },
@@ -77,7 +78,7 @@ function navigation(user, current) {
     if (inGroup(user, "practitioners", "org-admins")) items.push({ href: "#/alerts", text: "Alerts", match: ["alerts"], count: true });
     if (inGroup(user, "org-admins", "auditors", "data-stewards")) items.push({ href: "#/linkage", text: "Linkage report", match: ["linkage"] });
     if (inGroup(user, "data-stewards")) items.push({ href: "#/review-queue", text: "Review queue", match: ["review-queue"] });
-    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use", "accesses"] });
+    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use", "accesses", "subject-access"] });
     if (inGroup(user, "org-admins")) items.push({ href: "#/users", text: "Users", match: ["users", "add-user", "edit-user", "user-action"] });
     items.push({ href: "#/sign-out", text: "Sign out", match: [] });
   }
