@@ -47,7 +47,8 @@ logger = Logger()
 #: records, people or searches exist is on the record like a search).
 DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/people/{id}/print"),
                           ("POST", "/link-decisions"), ("GET", "/review-queue"), ("POST", "/people/{id}/wrong-match"),
-                          ("GET", "/alerts"), ("POST", "/alerts/{id}/seen"), ("POST", "/alerts/{id}/open")})
+                          ("GET", "/alerts"), ("POST", "/alerts/{id}/seen"), ("POST", "/alerts/{id}/open"),
+                          ("POST", "/people/{id}/watch")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 # The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init
@@ -132,6 +133,20 @@ def post_person_print(person_id: str) -> Response:
     searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
     recorded = print_person(caller, person_id, search_id, _audit(), searches, _request_id())
     return json_response(201, recorded.model_dump(mode="json"))
+
+
+@app.post("/people/<person_id>/watch")
+def post_watch(person_id: str) -> Response:
+    """Watch a person the caller's own search returned, for alerts, under that search's declaration."""
+    from mast.alerts.watches import WatchRequest, WatchStore, watch_person
+
+    caller = caller_in(app, "practitioners")
+    request = read_body(app, WatchRequest)
+    search_id = app.current_event.get_query_string_value("search") or ""
+    searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
+    watch = watch_person(caller, person_id, search_id, request, _index(), _audit(), searches,
+                         WatchStore(os.environ["CONTROL_TABLE"], _client("dynamodb")), _request_id())
+    return json_response(201, watch.model_dump(mode="json"))
 
 
 @app.post("/people/<person_id>/wrong-match")

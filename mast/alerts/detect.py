@@ -13,7 +13,7 @@ rows become Python objects.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mast.alerts.models import ALERT_DAYS, Alert
+from mast.alerts.watches import Watch
 from mast.config import Partnership
 from mast.records import PartnerContact
 
@@ -30,12 +31,13 @@ _COLUMNS = ("record_id", "source_record_id", "partner", "feed", "record_date", "
 
 def alerts_after_link(records: pa.Table, people: np.ndarray, addresses: np.ndarray, new_ids: Collection[str],
                       partnership: Partnership, snapshot_feeds: Collection[str],
-                      now: dt.datetime | None = None) -> list[Alert]:
+                      now: dt.datetime | None = None, watches: Sequence[Watch] = ()) -> list[Alert]:
     """The alerts the records ``new_ids`` make (see the module docstring).
 
     ``records`` are the run's searchable records, row ``i`` linked to person ``people[i]`` and
     dwelling ``addresses[i]`` (``""``: too little address to place); ``snapshot_feeds`` are the
-    feeds whose records are open cases while they have no end date."""
+    feeds whose records are open cases while they have no end date; ``watches``: organisations'
+    explicit watches (:mod:`mast.alerts.watches`), whose records count as that organisation's cases."""
     if not new_ids or records.num_rows == 0:
         return []
     now = now or dt.datetime.now(dt.UTC)
@@ -48,6 +50,13 @@ def alerts_after_link(records: pa.Table, people: np.ndarray, addresses: np.ndarr
     open_case = np.asarray(pc.fill_null(pc.and_(
         pc.is_in(records.column("feed"), value_set=pa.array(list(snapshot_feeds), pa.string())),
         pc.is_null(records.column("end_date"))), False))
+    watchers: dict[str, list[Watch]] = {}
+    for watch in watches:
+        for rid in watch.record_ids:
+            watchers.setdefault(rid, []).append(watch)
+    watched = np.asarray(pc.fill_null(pc.is_in(records.column("record_id"),
+                                               value_set=pa.array(list(watchers), pa.string())), False))
+    open_case = open_case | watched
     touched_people = np.unique(people[new_rows])
     touched_dwellings = np.unique(addresses[new_rows])
     touched_dwellings = touched_dwellings[touched_dwellings != ""]
@@ -69,18 +78,25 @@ def alerts_after_link(records: pa.Table, people: np.ndarray, addresses: np.ndarr
         new = rows[n]
         same_person = cases_by_person.get(people[n], [])
         same_dwelling = cases_by_dwelling.get(addresses[n], []) if addresses[n] else []
-        by_org: dict[str, tuple[list[int], bool]] = {}
+        by_org: dict[str, tuple[list[int], bool, list[Watch]]] = {}
         for i in [*same_person, *same_dwelling]:
             case = rows[i]
-            org = organisations.get(case["partner"])
-            if i == n or org is None or case["partner"] == new["partner"] or not org.alerts.alerts_on(new["partner"]):
-                continue
-            found, of_person = by_org.get(org.id, ([], False))
-            if i not in found:
-                found.append(i)
-            by_org[org.id] = (found, of_person or i in same_person)
-        for org_id, (found, of_person) in by_org.items():
-            alerts.append(_alert(org_id, new, [rows[i] for i in found], of_person, organisations, feeds, now))
+            holders = {w.organisation: w for w in watchers.get(case["record_id"], [])}
+            if case["feed"] in snapshot_feeds and case["end_date"] is None:
+                holders.setdefault(case["partner"], None)  # type: ignore[arg-type]
+            for org_id, watch in holders.items():
+                org = organisations.get(org_id)
+                if i == n or org is None or org_id == new["partner"] or not org.alerts.alerts_on(new["partner"]):
+                    continue
+                found, of_person, through = by_org.get(org_id, ([], False, []))
+                if i not in found:
+                    found.append(i)
+                if watch is not None and watch not in through:
+                    through.append(watch)
+                by_org[org_id] = (found, of_person or i in same_person, through)
+        for org_id, (found, of_person, through) in by_org.items():
+            alerts.append(_alert(org_id, new, [rows[i] for i in found], of_person, organisations, feeds, now,
+                                 through))
     return alerts
 
 
@@ -92,7 +108,11 @@ def _rows(records: pa.Table, indices: np.ndarray) -> dict[int, dict[str, Any]]:
 
 
 def _alert(organisation: str, new: Mapping[str, Any], cases: list[Mapping[str, Any]], of_person: bool,
-           organisations: Mapping[str, Any], feeds: Mapping[str, Any], now: dt.datetime) -> Alert:
+           organisations: Mapping[str, Any], feeds: Mapping[str, Any], now: dt.datetime,
+           watches: Sequence[Watch] = ()) -> Alert:
+    # the organisation's own records are its cases (their references are its own); a watch on
+    # another partner's records is named by the watch's purpose instead
+    own = [c for c in cases if c["partner"] == organisation]
     sensitive = bool(new.get("sensitive"))
     partner = organisations.get(new["partner"])
     feed = feeds.get(new["feed"])
@@ -107,7 +127,8 @@ def _alert(organisation: str, new: Mapping[str, Any], cases: list[Mapping[str, A
                                phone=new.get("contact_phone"), email=new.get("contact_email")),
         sensitive=sensitive, record_id=new["record_id"],
         case_record_ids=tuple(c["record_id"] for c in cases),
-        case_references=tuple(c["source_record_id"] for c in cases),
-        case_team=next((c["contact_team"] for c in cases if c.get("contact_team")), None),
-        case_email=next((c["contact_email"] for c in cases if c.get("contact_email")), None),
+        case_references=tuple([*(c["source_record_id"] for c in own),
+                               *(f"watched: {w.purpose} (by {w.made_by})" for w in watches)]),
+        case_team=next((c["contact_team"] for c in own if c.get("contact_team")), None),
+        case_email=next((c["contact_email"] for c in own if c.get("contact_email")), None),
     )

@@ -26,6 +26,7 @@ from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
 from mast.alerts.actions import AlertOpenRequest
 from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened
+from mast.alerts.watches import Watch, WatchRequest
 from mast.api.models import ErrorResponse, Health
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
@@ -103,6 +104,14 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
                       404: "no such search of the caller's (unknown, expired, or another user's)",
                       409: "the index was rebuilt since the search and this person no longer exists: search again",
                       **_AUDITED}),
+    Operation("POST", "/people/{id}/watch", "SearchFunction",
+              "Watch a person one of the caller's own searches returned, for alerts (at most 180 days), under that "
+              "search's declaration; audited first",
+              Watch, groups=("practitioners",), request=WatchRequest, status=201,
+              query=(QueryParameter("search", "the search_id of the caller's search that returned this person",
+                                    required=True),),
+              errors={**_SIGNED_IN, **_BODY,
+                      404: "no such search of the caller's (unknown, expired, or another user's)", **_AUDITED}),
     Operation("GET", "/review-queue", "SearchFunction",
               "The data stewards' review queue: pairs the linkage held apart or left just under its threshold, "
               "and practitioners' reports, both records side by side; audited before the answer",

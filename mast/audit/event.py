@@ -43,6 +43,7 @@ AuditAction = Literal[
     "alert-made",  # the match run made an alert for an organisation (by "MAST"; no one signed in)
     "alert-view",  # a user listed their organisation's alerts (every record they name)
     "alert-open",  # a user opened the person of an alert, under a declaration
+    "watch-add",  # a practitioner watched a person for alerts, under a search's declaration
     "subject-access",  # an auditor produced a person's records and the audit of who saw them
     "feed-erased",  # an operator erased a partner's feed from the curated data and the index
 ]

@@ -49,6 +49,7 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "alert-made": "An alert was made",
     "alert-view": "Looked at the alerts",
     "alert-open": "Opened a person from an alert",
+    "watch-add": "Watched a person for alerts",
     "subject-access": "Produced a subject access report",
     "feed-erased": "Erased a partner's feed",
 }

@@ -327,6 +327,7 @@ class _MatchRun:
         from mast.alerts.detect import alerts_after_link
         from mast.alerts.nudge import send_nudges
         from mast.alerts.store import AlertStore
+        from mast.alerts.watches import WatchStore
         from mast.audit.event import AuditEvent, new_event_id
         from mast.audit.store import AuditStore
         from mast.config import load_partnership
@@ -334,7 +335,8 @@ class _MatchRun:
 
         partnership = load_partnership()
         snapshots = [feed_id for feed_id, d in load_feed_definitions().items() if d.mode == "snapshot"]
-        alerts = alerts_after_link(records, people, addresses, new_ids, partnership, snapshots, self.now)
+        watches = WatchStore(self.settings.control_table, self.ddb).active(self.now)
+        alerts = alerts_after_link(records, people, addresses, new_ids, partnership, snapshots, self.now, watches)
         made = AlertStore(self.settings.control_table, self.ddb).add(alerts)
         audit = AuditStore(self.settings.audit_table, self.ddb)
         for alert in made:

@@ -66,6 +66,10 @@ def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_
     assert reference in page.inner_text("#records") or f"wm-police:{reference}" in page.content()
     assert page.locator("a.govuk-back-link:has-text('Back to the alerts')").count() == 1
     visit.checkpoint("person opened from an alert")
+    # and watch them beyond the case: the council is alerted for 90 days whatever happens to it
+    page.click("#watch")
+    page.wait_for_selector(".govuk-notification-banner:has-text('will be alerted until')")
+    visit.checkpoint("person watched")
 
     page.click("a.govuk-back-link:has-text('Back to the alerts')")
     page.wait_for_selector("h1:has-text('Alerts')")

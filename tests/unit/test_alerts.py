@@ -156,3 +156,26 @@ def test_a_daily_digest_mails_a_team_once_a_day(ddb: Any) -> None:
     assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(hours=5)) == 0
     assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(days=1)) == 1
     assert send_nudges(alerts, partnership, {**env, "ALERTS_FROM": ""}, ses, ddb, NOW + dt.timedelta(days=2)) == 0
+
+
+def test_a_watched_person_alerts_the_watching_organisation_whoever_holds_their_records() -> None:
+    from mast.alerts.watches import Watch
+
+    ae = row("walsall-nhs-ae:A-1", "walsall-healthcare", "walsall-nhs-ae", day=2)
+    watch = Watch(watch_id="w-1", organisation="walsall-council", record_ids=("walsall-nhs-ae:A-1",),
+                  made_by="sam@walsall.example", made_at=NOW, expires_at=NOW + dt.timedelta(days=90),
+                  purpose="discharged from care: check-in period")
+    table = pa.Table.from_pylist([ae, POLICE])
+    people, dwellings = np.array(["p1", "p1"], dtype=object), np.array(["a1", "a1"], dtype=object)
+    (alert,) = alerts_after_link(table, people, dwellings, ["wm-police:P-1"], load_partnership(), SNAPSHOTS, NOW,
+                                 [watch])
+    assert (alert.organisation, alert.kind, alert.partner) == ("walsall-council", "person", "wm-police")
+    assert alert.case_record_ids == ("walsall-nhs-ae:A-1",)
+    assert alert.case_references == ("watched: discharged from care: check-in period (by sam@walsall.example)",)
+    assert alert.case_email is None  # the hospital's mailbox is not the council's
+    # no watch, no open case: nothing; the watching organisation's own new record: nothing
+    assert alerts_after_link(table, people, dwellings, ["wm-police:P-1"], load_partnership(), SNAPSHOTS, NOW) == []
+    council = row("walsall-adults:X-9", "walsall-council", "walsall-adults", day=29)
+    table = pa.Table.from_pylist([ae, council])
+    assert alerts_after_link(table, people, dwellings, ["walsall-adults:X-9"], load_partnership(), SNAPSHOTS, NOW,
+                             [watch]) == []

@@ -32,6 +32,9 @@ MATRIX: dict[str, dict[str, int]] = {
     "POST /people/{id}/wrong-match": {"no token": 401, "practitioner": 201, "other practitioner": 404,
                                       "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
                                       "data steward": 404},
+    "POST /people/{id}/watch": {"no token": 401, "practitioner": 201, "other practitioner": 404,
+                                "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                                "data steward": 403},
     "GET /review-queue": {"no token": 401, "practitioner": 403, "other practitioner": 403,
                           "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
                           "data steward": 200},
@@ -96,11 +99,13 @@ def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], wals
         body = DECISION
     elif path == "/people/{id}/wrong-match":
         body = WRONG_MATCH
+    elif path == "/people/{id}/watch":
+        body = {"days": 30}
     elif path == "/alerts/{id}/open":
         body = {"declaration": SEARCH["declaration"]}
     if path.startswith("/alerts/{id}"):
         path = path.replace("{id}", walsall_alert)
-    if path in ("/people/{id}", "/people/{id}/print", "/people/{id}/wrong-match"):
+    if path in ("/people/{id}", "/people/{id}/print", "/people/{id}/wrong-match", "/people/{id}/watch"):
         search_id, person = own_search
         path, query = path.replace("{id}", person), {"search": search_id}
     status, answer = call(deployed, method, path, persona, body, query)

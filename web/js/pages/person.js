@@ -211,7 +211,8 @@ export async function personPage({ params, user, navigate }) {
       ${printHeader(stored, user, printedAt)}
       <span class="govuk-caption-l">Possible person</span>
       <h1 class="govuk-heading-l">${view.name}</h1>
-      <div class="govuk-button-group mast-no-print"><button type="button" class="govuk-button govuk-button--secondary" data-module="govuk-button" id="print">Print a summary for a meeting</button></div>
+      <div class="govuk-button-group mast-no-print"><button type="button" class="govuk-button govuk-button--secondary" data-module="govuk-button" id="print">Print a summary for a meeting</button>
+        ${inGroup(user, "practitioners") ? html`<button type="button" class="govuk-button govuk-button--secondary" data-module="govuk-button" id="watch">Alert us for 90 days when another agency becomes involved</button>` : ""}</div>
       ${summaryList([["Date of birth", view.date_of_birth ? longDate(view.date_of_birth) : "Not known"]])}
       ${variants(view)}
       ${agencies(view)}
@@ -232,6 +233,16 @@ export async function personPage({ params, user, navigate }) {
       }
       show();
       window.print();
+    });
+    const watchButton = main.querySelector("#watch");
+    if (watchButton) watchButton.addEventListener("click", async () => {
+      try {
+        const watch = await api("POST", `/people/${encodeURIComponent(personId)}/watch`, { query: { search: stored.result.search_id }, body: { days: 90 } });
+        show([], `Your organisation will be alerted until ${longDate(watch.expires_at.slice(0, 10))} when another agency becomes involved with this person. The watch is recorded in the audit.`);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        show([{ field: "watch", text: `The person cannot be watched: ${error.message}` }]);
+      }
     });
     const report = main.querySelector("#report-form");
     if (report) {
