@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mast.linkage.comparisons import DEFAULT_SETTINGS, Comparison, Settings
-from mast.linkage.predicates import PairContext
+from mast.linkage.predicates import NARROW_SHARE, PairContext
 from mast.linkage.table import RecordTable
 
 MODEL_FORMAT = "mast-linkage-model/1"
@@ -191,12 +191,20 @@ class Model:
         out = np.empty((ctx.size, len(self.comparisons)), dtype=np.int8)
         for c, comp in enumerate(self.comparisons):
             levels = np.full(ctx.size, len(comp.levels) - 1, dtype=np.int8)
+            # A level is tried only on the pairs no earlier one took: once those are few, on a context of
+            # their own (most pairs agree exactly, so the string metrics of the later levels run on few).
+            part, where = ctx, None  # the pairs still open, and their positions in ctx (None: all)
             todo = np.ones(ctx.size, dtype=bool)
             for i, lvl in enumerate(comp.levels[:-1]):
-                if not todo.any():
+                left = int(np.count_nonzero(todo))
+                if left == 0:
                     break
-                hit = todo & lvl.when(ctx)
-                levels[hit] = i
+                if left <= NARROW_SHARE * part.size:
+                    keep = np.nonzero(todo)[0]
+                    where = keep if where is None else where[keep]
+                    part, todo = part.subset(keep), np.ones(left, dtype=bool)
+                hit = todo & lvl.when(part)
+                levels[np.nonzero(hit)[0] if where is None else where[hit]] = i
                 todo &= ~hit
             out[:, c] = levels
             ctx.gamma[comp.name] = levels
