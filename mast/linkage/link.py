@@ -82,7 +82,7 @@ def _generate_shard(shard: int) -> np.ndarray:
         parts.append(lo << 32 | hi)
         start = end
     segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    segment.sort()
+    segment.sort(kind="stable")  # blocks give runs of sorted pairs: a merge, not a quicksort
     return unique(segment)
 
 

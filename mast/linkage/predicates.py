@@ -323,13 +323,19 @@ class Crossed:
         names = ctx.table.vocabs.names
         a, b = ctx.values(field_l)[0], ctx.values(field_r)[1]
         long_enough = (names.length[np.maximum(a, 0)] >= 2) & (names.length[np.maximum(b, 0)] >= 2)
-        near = (ctx.similarity(field_l, field_r, "jw") >= self.threshold) | (ctx.similarity(field_l, field_r, "dl") <= 1)
-        return near & long_enough & (a >= 0) & (b >= 0)
+
+        def near(part: PairContext) -> np.ndarray:
+            return (part.similarity(field_l, field_r, "jw") >= self.threshold) | (
+                part.similarity(field_l, field_r, "dl") <= 1)
+
+        return _only_where(ctx, long_enough & (a >= 0) & (b >= 0), near)
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        given_l = self._near(ctx, "given", "family")
-        family_l = self._near(ctx, "family", "given")
-        return given_l & family_l if self.both else given_l | family_l
+        out = self._near(ctx, "given", "family")
+        # the other direction only where it can still change the answer
+        _narrowed(ctx, out if self.both else ~out, lambda part: self._near(part, "family", "given"),
+                  np.logical_and if self.both else np.logical_or, None if self.both else out)
+        return out
 
     def describe(self) -> str:
         return "given and family names in each other's fields" + ("" if self.both else " (at least one of them)")
