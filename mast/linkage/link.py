@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.arrays import isin_sorted, unique
+from mast.linkage.arrays import isin_sorted, small_pages, unique
 from mast.linkage.cluster import Constraints, cluster
 from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
@@ -407,6 +407,12 @@ class Linker:
     def build(cls, table: RecordTable, model: Model | None = None, decisions: Iterable[Decision] = (),
               options: LinkOptions | None = None) -> Linker:
         """Batch link: train (unless a model is given), score all candidates, cluster."""
+        with small_pages():
+            return cls._build(table, model, decisions, options)
+
+    @classmethod
+    def _build(cls, table: RecordTable, model: Model | None, decisions: Iterable[Decision],
+               options: LinkOptions | None) -> Linker:
         options = options or LinkOptions()
         decisions = list(decisions)
         timings: dict[str, float] = {}
