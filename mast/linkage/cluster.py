@@ -274,10 +274,13 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
     """Greedy agglomeration is order-dependent: a record joined early to the group its strongest edge
     leads to can keep it apart from a larger group of the same person that a member of the first one
     conflicts with. So, once agglomeration is done, a record moves to another group of its component
-    when that group is larger than its own, it links (at or above the threshold, no guard) to a member
-    there, conflicts with no member there, the sum of its match weights to that group's members is
+    when that group is at least as large as its own, it links (at or above the threshold, no guard) to a
+    member there, conflicts with no member there, the sum of its match weights to that group's members is
     greater than to its own group's (the move raises the clustering's total weight), and the group it
-    leaves stays connected by links. Every group still holds together as a whole: no pair in it
+    leaves stays connected by links. "At least as large": a mover with two records at the old home, one
+    of them with a slip in the date of birth (which conflicts with the new home's records), and two at
+    the new home was split at the move, since the old home's records had joined first; the record whose
+    date agrees moves to the new home, where its links weigh more, and the slipped one is cut off. Every group still holds together as a whole: no pair in it
     conflicts. Not used in a component where records are forced together (a steward's "same
     person", or in an incremental link the people already linked): forced groups are not reshuffled.
 
@@ -307,7 +310,7 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
             conflicts = np.bincount(group_of, weights=cannot[i].astype(np.float64), minlength=k)
             reach = np.bincount(group_of, weights=linked[i].astype(np.float64), minlength=k)
             allowed = (conflicts == 0) & (reach > 0)
-            allowed &= np.bincount(group_of, minlength=k) > len(groups[own])
+            allowed &= np.bincount(group_of, minlength=k) >= len(groups[own])
             allowed[own] = False
             if not allowed.any():
                 continue

@@ -257,3 +257,17 @@ def test_the_model_marks_pairs_that_disagree_on_date_of_birth_and_address(linked
     scores = linked.model.score(linked.table, np.asarray(rows[:1] * 3), np.asarray(rows[1:]))
     # Dwayne: same date, other address; Wayne's own record: same home; Viera: another date and address
     assert scores.coherence.tolist() == [0, 0, 1]
+
+
+def test_a_mover_with_one_slipped_date_at_the_old_home_keeps_the_move() -> None:
+    # A person moved: 0 (right date of birth) and 1 (a slip in the date) at the old home, 2 and 3 at the new
+    # one. The move links 0 with 2 and 3 (10 bits each, the threshold 6); 1 disagrees with 2 and 3 on date of
+    # birth and address at once and nothing but 0 joins them (one record vouching is a chain), so 1 cannot
+    # share a person with 2 and 3. The split must cut 1 off (18 bits of links lost), not the move (20 bits):
+    # before, the strongest-first agglomeration had joined 0 and 1 first and then refused the move.
+    threshold, conflict = 6.0, -4.0
+    moved = {(0, 1): (18.0, 0), (2, 3): (25.0, 0), (0, 2): (10.0, 0), (0, 3): (10.0, 0),
+             (1, 2): (-1.0, 1), (1, 3): (-1.0, 1)}
+    labels, stats = cluster(4, np.array([0, 2, 0, 0]), np.array([1, 3, 2, 3]), _scores(moved), threshold, conflict)
+    assert stats.unsupported == 2
+    assert labels[0] == labels[2] == labels[3] != labels[1]
