@@ -455,3 +455,16 @@ def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: 
     for members in groups.values():
         member_rows = np.asarray(members)
         labels[member_rows] = member_rows.min()
+
+
+def unsupported(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, guards: np.ndarray, coherence: np.ndarray,
+                threshold_weight: float) -> np.ndarray:
+    """Which pairs of one group of records (every pair among them scored: ``lo``, ``hi`` positions
+    ``0..k-1``) a cluster-coherence rule holds apart: they meet its pattern, their own score is below a
+    link, and no strong path of links, nor two records linking to both, joins them (as :func:`cluster`
+    decides it). For explaining a split after the fact."""
+    pending = (coherence != 0) & (weight < threshold_weight)
+    if not pending.any():
+        return pending
+    labels = np.zeros(int(max(lo.max(), hi.max())) + 1, dtype=np.int64)
+    return pending & ~_path_supported(labels, lo, hi, weight, guards, pending, threshold_weight, ClusterStats())

@@ -77,6 +77,10 @@ class Explanation:
     weight: float
     probability: float
     guards: tuple[str, ...]
+    #: cluster-coherence rules whose pattern the pair meets (see :class:`mast.linkage.comparisons.Coherence`)
+    coherence: tuple[str, ...] = ()
+    #: what the pair's score alone does not say, in words (a person split by a cluster-coherence rule)
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +89,8 @@ class Explanation:
             "probability": self.probability,
             "fields": [f.__dict__ for f in self.fields],
             "guards": list(self.guards),
+            "coherence": list(self.coherence),
+            "notes": list(self.notes),
         }
 
 
@@ -312,8 +318,16 @@ class Model:
                     note += " (and, where it goes with another value, how common the combination is)"
             fields.append(FieldWeight(comp.name, lvl.label, lvl.explanation, w, note))
         guards = tuple(g.name for i, g in enumerate(self.settings.guards) if int(scores.guards[k]) >> i & 1)
+        bits = int(scores.coherence[k]) if len(scores.coherence) > k else 0
+        rules = tuple(r for i, r in enumerate(self.settings.coherence) if bits >> i & 1)
         weight = scores.prior + sum(f.weight for f in fields)
-        return Explanation(scores.prior, tuple(fields), weight, 1.0 / (1.0 + 2.0 ** -weight), guards)
+        notes = tuple(
+            f"{rule.name.replace('_', ' ')} (a cluster-coherence rule): {rule.explanation}; "
+            + ("their own score is a link, so they may share a person" if weight >= self.threshold_weight else
+               "their own score is below a link, so they share a person only if a strong path of links joins them")
+            for rule in rules)
+        return Explanation(scores.prior, tuple(fields), weight, 1.0 / (1.0 + 2.0 ** -weight), guards,
+                           tuple(r.name for r in rules), notes)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
