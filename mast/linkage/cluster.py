@@ -280,7 +280,8 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
     leaves stays connected by links. "At least as large": a mover with two records at the old home, one
     of them with a slip in the date of birth (which conflicts with the new home's records), and two at
     the new home was split at the move, since the old home's records had joined first; the record whose
-    date agrees moves to the new home, where its links weigh more, and the slipped one is cut off. Every group still holds together as a whole: no pair in it
+    date agrees moves to the new home, where its links weigh more, and the slipped one is cut off. Every
+    group still holds together as a whole: no pair in it
     conflicts. Not used in a component where records are forced together (a steward's "same
     person", or in an incremental link the people already linked): forced groups are not reshuffled.
 
