@@ -5,7 +5,10 @@
 - ``spec FEED``: the data schema the partner's data lead builds the extract to
   (``--template`` for a CSV header and example row instead);
 - ``check FILE --feed FEED``: parse a file as ingest would, print its receipt, optionally write
-  the rejected rows; nothing is stored. For a data lead's dry run, or an operator's diagnosis.
+  the rejected rows; nothing is stored. For a data lead's dry run, or an operator's diagnosis;
+- ``erase FEED --reason TEXT --yes``: a partner leaving: every version of the feed's curated data
+  deleted, the erasure audited, and a rebuild queued so its records leave the index
+  (:mod:`mast.feeds.erasure`); against AWS (``--environment``) or the local stack (``--local``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_check.add_argument("--feed", required=True, help="feed id")
     p_check.add_argument("--rejected", type=Path, help="also write the rejected rows CSV here")
     p_check.set_defaults(func=_check)
+
+    p_erase = sub.add_parser("erase", help="a partner leaving: erase a feed from the curated data and the index")
+    p_erase.add_argument("feed", help="feed id, e.g. wm-fire")
+    p_erase.add_argument("--reason", required=True, help="why (kept in the audit)")
+    p_erase.add_argument("--operator", default=None, help="who runs it (default: the AWS identity)")
+    p_erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    p_erase.add_argument("--environment", default="prod", help="the stack's EnvironmentName (default prod)")
+    p_erase.add_argument("--local", action="store_true", help="the running local stack (`mast local`)")
+    p_erase.add_argument("--aws-port", type=int, default=4566, help="the local stack's --aws-port (default 4566)")
+    p_erase.add_argument("--state-dir", type=Path, default=None, help="the local stack's --state-dir")
+    p_erase.set_defaults(func=_erase)
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from mast.config import load_partnership
+    from mast.feeds.erasure import erase_feed
+    from tools.commands.dlq import _Stack
+
+    ref = load_partnership().feed(args.feed)
+    if ref is None:
+        print(f"no feed called {args.feed!r} (see `mast feeds list`)", file=sys.stderr)
+        return 2
+    if not args.yes:
+        print(f"erasing {args.feed} deletes every version of its curated data and cannot be undone: add --yes",
+              file=sys.stderr)
+        return 2
+    stack = _Stack.of(args)
+    operator = args.operator or stack.session.client("sts").get_caller_identity()["Arn"]
+    erased = erase_feed(stack.session, curated_bucket=stack.name(f"curated-{stack.account}"),
+                        control_table=stack.control_table, audit_table=stack.name("audit"),
+                        match_queue_url=stack.url(stack.name("match.fifo")), partner=ref.partner, feed=args.feed,
+                        operator=operator, reason=args.reason)
+    print(f"erased {erased.feed}: {erased.object_versions_deleted} object versions deleted from the curated data; "
+          f"{'a rebuild is queued: its records leave the index when it switches' if erased.rebuild_queued else ''}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -54,9 +54,9 @@ function apiQuery(filters, auditor) {
   };
 }
 
-function download(text, name) {
+function download(text, name, type = "text/csv") {
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
+  link.href = URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` }));
   link.download = name;
   document.body.appendChild(link);
   link.click();
@@ -98,6 +98,8 @@ export async function auditPage({ query, user, navigate }) {
       ${notice ? html`<div class="govuk-inset-text" id="export-notice">${notice}</div>` : ""}
       <h1 class="govuk-heading-l">Audit</h1>
       <p class="govuk-body">${auditor ? "Every organisation's searches, people opened, decisions and administration" : "Your organisation's searches, people opened, decisions and administration"}, newest first.</p>
+      ${inGroup(user, "org-admins") ? html`<p class="govuk-body"><a class="govuk-link" href="#/accesses">Who looked at our records</a>: people outside your organisation who opened people whose records your organisation supplied.</p>` : ""}
+      ${auditor ? html`<p class="govuk-body"><a class="govuk-link" href="#/subject-access">Subject access</a>: every record MAST holds about a person and who saw them, as a file.</p>` : ""}
       ${auditor ? html`<p class="govuk-body"><a class="govuk-link" href="#/unusual-use">Look for unusual use</a>: searches out of hours, unusually many searches, sensitive records, who opened a record.</p>` : ""}
       <form novalidate id="audit-filter">
         ${textInput({ id: "user", label: "User", hint: "Their email address. Leave empty for everyone.", value: v.user, errors, spellcheck: false, classes: "govuk-!-width-one-half", labelClass: "govuk-label govuk-label--s" })}
@@ -239,6 +241,82 @@ export async function unusualUsePage({ query, navigate }) {
       const next = { query: f.query, from, to };
       if (wanted && wanted.parameters.includes("record_id")) next.record_id = f.record_id;
       navigate(`unusual-use?${new URLSearchParams(next)}`);
+    });
+  };
+  show();
+}
+
+const LOOKED = { "open-person": "Opened a person", "print-person": "Printed a person's summary", "alert-open": "Opened a person from an alert" };
+
+/** Who outside the organisation opened (or printed) people whose records it supplied: the latest 25. */
+export async function accessesPage() {
+  const render = renderer();
+  let answer;
+  try {
+    answer = await api("GET", "/audit/accesses");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    render("Who looked at our records", html`${backLink("#/audit", "Back to the audit")}
+      <h1 class="govuk-heading-l">Who looked at our records</h1>
+      <p class="govuk-body">${error.status === 503 ? "MAST records every look at the audit first, and the record could not be written. Try again in a few minutes." : error.message}</p>`);
+    return;
+  }
+  const { accesses } = answer;
+  render("Who looked at our records", html`${backLink("#/audit", "Back to the audit")}
+    <h1 class="govuk-heading-l">Who looked at our records</h1>
+    <p class="govuk-body">People in other organisations who opened or printed a person whose records your organisation supplied, with the legal gateway and purpose they declared. The latest ${accesses.length === 25 ? "25" : accesses.length}, newest first.</p>
+    ${accesses.length ? html`<table class="govuk-table mast-wrap" id="accesses">
+      <caption class="govuk-table__caption govuk-table__caption--m">Looks at your records</caption>
+      <thead class="govuk-table__head"><tr class="govuk-table__row">
+        <th scope="col" class="govuk-table__header">When</th><th scope="col" class="govuk-table__header">Who</th>
+        <th scope="col" class="govuk-table__header">What</th><th scope="col" class="govuk-table__header">Gateway and purpose</th>
+        <th scope="col" class="govuk-table__header">Your records</th></tr></thead>
+      <tbody class="govuk-table__body">${accesses.map((a) => html`<tr class="govuk-table__row">
+        <td class="govuk-table__cell" data-label="When">${dateTime(a.event_time)}</td>
+        <td class="govuk-table__cell" data-label="Who">${a.username}, ${a.organisation_name}</td>
+        <td class="govuk-table__cell" data-label="What">${LOOKED[a.action] || a.action}</td>
+        <td class="govuk-table__cell" data-label="Gateway and purpose">${a.gateway_name || a.gateway || ""}${a.purpose ? html`: ${a.purpose}` : ""}</td>
+        <td class="govuk-table__cell" data-label="Your records">${a.record_ids.join(", ")}</td></tr>`)}
+      </tbody></table>` : html`<p class="govuk-body" id="accesses">No one outside your organisation has opened a person whose records it supplied.</p>`}`);
+}
+
+/** Subject access (UK GDPR Article 15): an auditor downloads every record held about a person (named
+ * by a record id) and every audited action that showed them, as CSV or JSON; the API audits it. */
+export async function subjectAccessPage() {
+  const render = renderer();
+  const today = new Date();
+  const first = new Date(today.getTime() - 399 * 86400000);
+  const show = (errors = [], values = { record_ids: "" }, notice = null) => {
+    const main = render("Subject access", html`${backLink("#/audit", "Back to the audit")}
+      ${errorSummary(errors)}
+      ${notice ? html`<div class="govuk-inset-text" id="subject-access-notice">${notice}</div>` : ""}
+      <h1 class="govuk-heading-l">Subject access</h1>
+      <p class="govuk-body">Every record MAST holds about a person, and every search, person view, print and alert of the last 400 days that showed their records, as a file to check before it is sent. Older audit is in Athena (the saved query <code>who-opened-record</code>). Producing the file is recorded in the audit.</p>
+      <form novalidate id="subject-access">
+        ${textInput({ id: "record-ids", name: "record_ids", label: "Record ids", hint: "One or more of the person's record ids, separated by commas, for example wm-police:26WM0412345-N1", value: values.record_ids, errors, spellcheck: false })}
+        <div class="govuk-button-group">
+          <button type="submit" class="govuk-button" data-module="govuk-button" name="format" value="csv">Download CSV</button>
+          <button type="submit" class="govuk-button govuk-button--secondary" data-module="govuk-button" name="format" value="json">Download JSON</button>
+        </div>
+      </form>`, { errors });
+    main.querySelector("#subject-access").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const format = (event.submitter && event.submitter.value) || "csv";
+      const f = formValues(event.target);
+      const ids = (f.record_ids || "").split(",").map((x) => x.trim()).filter(Boolean);
+      if (!ids.length) { show([{ field: "record-ids", text: "Enter a record id of the person" }], f); return; }
+      if (ids.length > 50) { show([{ field: "record-ids", text: "Enter 50 record ids or fewer" }], f); return; }
+      try {
+        const { text, headers } = await api("GET", "/audit/subject-access", {
+          query: { record_ids: ids.join(","), from: isoDay(first), to: isoDay(today), format },
+          accept: format === "csv" ? "text/csv" : "application/json" });
+        const name = /filename="([^"]+)"/.exec(headers.get("Content-Disposition") || "");
+        download(text, name ? name[1] : `mast-subject-access.${format}`, format === "csv" ? "text/csv" : "application/json");
+        show([], f, `Downloaded the ${format.toUpperCase()} file. Producing it is recorded in the audit.`);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        show([{ field: "record-ids", text: error.message }], f);
+      }
     });
   };
   show();
