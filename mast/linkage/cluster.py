@@ -274,10 +274,14 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
     """Greedy agglomeration is order-dependent: a record joined early to the group its strongest edge
     leads to can keep it apart from a larger group of the same person that a member of the first one
     conflicts with. So, once agglomeration is done, a record moves to another group of its component
-    when that group is larger than its own, it links (at or above the threshold, no guard) to a member
-    there, conflicts with no member there, the sum of its match weights to that group's members is
+    when that group is at least as large as its own, it links (at or above the threshold, no guard) to a
+    member there, conflicts with no member there, the sum of its match weights to that group's members is
     greater than to its own group's (the move raises the clustering's total weight), and the group it
-    leaves stays connected by links. Every group still holds together as a whole: no pair in it
+    leaves stays connected by links. "At least as large": a mover with two records at the old home, one
+    of them with a slip in the date of birth (which conflicts with the new home's records), and two at
+    the new home was split at the move, since the old home's records had joined first; the record whose
+    date agrees moves to the new home, where its links weigh more, and the slipped one is cut off. Every
+    group still holds together as a whole: no pair in it
     conflicts. Not used in a component where records are forced together (a steward's "same
     person", or in an incremental link the people already linked): forced groups are not reshuffled.
 
@@ -307,7 +311,7 @@ def _reassign(groups: dict[int, list[int]], k: int, la: np.ndarray, lb: np.ndarr
             conflicts = np.bincount(group_of, weights=cannot[i].astype(np.float64), minlength=k)
             reach = np.bincount(group_of, weights=linked[i].astype(np.float64), minlength=k)
             allowed = (conflicts == 0) & (reach > 0)
-            allowed &= np.bincount(group_of, minlength=k) > len(groups[own])
+            allowed &= np.bincount(group_of, minlength=k) >= len(groups[own])
             allowed[own] = False
             if not allowed.any():
                 continue
@@ -452,3 +456,16 @@ def _agglomerate_lazily(labels: np.ndarray, rows: np.ndarray, a: np.ndarray, b: 
     for members in groups.values():
         member_rows = np.asarray(members)
         labels[member_rows] = member_rows.min()
+
+
+def unsupported(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, guards: np.ndarray, coherence: np.ndarray,
+                threshold_weight: float) -> np.ndarray:
+    """Which pairs of one group of records (every pair among them scored: ``lo``, ``hi`` positions
+    ``0..k-1``) a cluster-coherence rule holds apart: they meet its pattern, their own score is below a
+    link, and no strong path of links, nor two records linking to both, joins them (as :func:`cluster`
+    decides it). For explaining a split after the fact."""
+    pending = (coherence != 0) & (weight < threshold_weight)
+    if not pending.any():
+        return pending
+    labels = np.zeros(int(max(lo.max(), hi.max())) + 1, dtype=np.int64)
+    return pending & ~_path_supported(labels, lo, hi, weight, guards, pending, threshold_weight, ClusterStats())

@@ -14,6 +14,7 @@ items of a Step Functions distributed map.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -26,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.arrays import isin_sorted, unique
-from mast.linkage.cluster import Constraints, cluster
+from mast.linkage.arrays import isin_sorted, small_pages, unique
+from mast.linkage.cluster import MAX_PATH_CHECK, Constraints, cluster, unsupported
 from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
 from mast.linkage.model import Explanation, Model
@@ -82,7 +83,7 @@ def _generate_shard(shard: int) -> np.ndarray:
         parts.append(lo << 32 | hi)
         start = end
     segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    segment.sort()
+    segment.sort(kind="stable")  # blocks give runs of sorted pairs: a merge, not a quicksort
     return unique(segment)
 
 
@@ -407,6 +408,12 @@ class Linker:
     def build(cls, table: RecordTable, model: Model | None = None, decisions: Iterable[Decision] = (),
               options: LinkOptions | None = None) -> Linker:
         """Batch link: train (unless a model is given), score all candidates, cluster."""
+        with small_pages():
+            return cls._build(table, model, decisions, options)
+
+    @classmethod
+    def _build(cls, table: RecordTable, model: Model | None, decisions: Iterable[Decision],
+               options: LinkOptions | None) -> Linker:
         options = options or LinkOptions()
         decisions = list(decisions)
         timings: dict[str, float] = {}
@@ -487,10 +494,48 @@ class Linker:
         return self._row_of[record_id]
 
     def explain(self, record_a: str, record_b: str) -> Explanation:
-        """Why two records score what they score."""
+        """Why two records score what they score, and, where the link made two people of records its
+        links had joined because a cluster-coherence rule held a pair of them apart, that too, in words."""
         a, b = self.row_of(record_a), self.row_of(record_b)
         scores = self.model.score(self.table, np.asarray([a]), np.asarray([b]))
-        return self.model.explain(scores, 0)
+        explanation = self.model.explain(scores, 0)
+        split = self._coherence_split(a, b)
+        return dataclasses.replace(explanation, notes=explanation.notes + split) if split else explanation
+
+    def _coherence_split(self, a: int, b: int) -> tuple[str, ...]:
+        """Words for a person split between rows ``a`` and ``b`` by a cluster-coherence rule: the two
+        people hold records that link to each other, and a pair across them meets the rule with nothing
+        strong enough between its records (their own link, a strong path of links, two records linking
+        to both)."""
+        rules = self.model.settings.coherence
+        if not rules or self.labels[a] == self.labels[b]:
+            return ()
+        side_a = np.nonzero(self.labels == self.labels[a])[0]
+        side_b = np.nonzero(self.labels == self.labels[b])[0]
+        if len(side_a) + len(side_b) > MAX_PATH_CHECK:
+            return ()
+        rows = np.concatenate([side_a, side_b])
+        lo, hi = np.triu_indices(len(rows), k=1)
+        scores = self.model.score(self.table, rows[lo], rows[hi])
+        across = (lo < len(side_a)) & (hi >= len(side_a))
+        links = (scores.weight >= self.model.threshold_weight) & (scores.guards == 0)
+        if not (across & links).any():
+            return ()  # never joined by a link: two people, not a split
+        held = across & unsupported(lo, hi, scores.weight, scores.guards, scores.coherence,
+                                    self.model.threshold_weight)
+        notes = []
+        for i, rule in enumerate(rules):
+            pairs = np.nonzero(held & ((scores.coherence.astype(np.int64) >> i & 1) == 1))[0]
+            if len(pairs) == 0:
+                continue
+            named = ", ".join(f"{self.table.record_id[rows[lo[k]]]} and {self.table.record_id[rows[hi[k]]]}"
+                              for k in pairs[:3].tolist())
+            notes.append(
+                f"Kept as two people by the cluster-coherence rule \"{rule.name.replace('_', ' ')}\": links join"
+                f" these people's records, but for {named} ({len(pairs)} pair{'s' if len(pairs) > 1 else ''}"
+                f" in all) the {rule.explanation.split(':')[0]}, and neither a link of their own nor a strong"
+                " enough path of links joins them, so the person was split at its weakest link")
+        return tuple(notes)
 
     # ------------------------------------------------------------------ incremental
     def add(self, columns: Mapping[str, Sequence[Any] | Factorised], decisions: Iterable[Decision] = ()) -> AddResult:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mast.linkage.comparisons import DEFAULT_SETTINGS, Comparison, Settings
-from mast.linkage.predicates import PairContext
+from mast.linkage.predicates import NARROW_SHARE, PairContext
 from mast.linkage.table import RecordTable
 
 MODEL_FORMAT = "mast-linkage-model/1"
@@ -77,6 +77,10 @@ class Explanation:
     weight: float
     probability: float
     guards: tuple[str, ...]
+    #: cluster-coherence rules whose pattern the pair meets (see :class:`mast.linkage.comparisons.Coherence`)
+    coherence: tuple[str, ...] = ()
+    #: what the pair's score alone does not say, in words (a person split by a cluster-coherence rule)
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +89,8 @@ class Explanation:
             "probability": self.probability,
             "fields": [f.__dict__ for f in self.fields],
             "guards": list(self.guards),
+            "coherence": list(self.coherence),
+            "notes": list(self.notes),
         }
 
 
@@ -191,12 +197,20 @@ class Model:
         out = np.empty((ctx.size, len(self.comparisons)), dtype=np.int8)
         for c, comp in enumerate(self.comparisons):
             levels = np.full(ctx.size, len(comp.levels) - 1, dtype=np.int8)
+            # A level is tried only on the pairs no earlier one took: once those are few, on a context of
+            # their own (most pairs agree exactly, so the string metrics of the later levels run on few).
+            part, where = ctx, None  # the pairs still open, and their positions in ctx (None: all)
             todo = np.ones(ctx.size, dtype=bool)
             for i, lvl in enumerate(comp.levels[:-1]):
-                if not todo.any():
+                left = int(np.count_nonzero(todo))
+                if left == 0:
                     break
-                hit = todo & lvl.when(ctx)
-                levels[hit] = i
+                if left <= NARROW_SHARE * part.size:
+                    keep = np.nonzero(todo)[0]
+                    where = keep if where is None else where[keep]
+                    part, todo = part.subset(keep), np.ones(left, dtype=bool)
+                hit = todo & lvl.when(part)
+                levels[np.nonzero(hit)[0] if where is None else where[hit]] = i
                 todo &= ~hit
             out[:, c] = levels
             ctx.gamma[comp.name] = levels
@@ -304,8 +318,16 @@ class Model:
                     note += " (and, where it goes with another value, how common the combination is)"
             fields.append(FieldWeight(comp.name, lvl.label, lvl.explanation, w, note))
         guards = tuple(g.name for i, g in enumerate(self.settings.guards) if int(scores.guards[k]) >> i & 1)
+        bits = int(scores.coherence[k]) if len(scores.coherence) > k else 0
+        rules = tuple(r for i, r in enumerate(self.settings.coherence) if bits >> i & 1)
         weight = scores.prior + sum(f.weight for f in fields)
-        return Explanation(scores.prior, tuple(fields), weight, 1.0 / (1.0 + 2.0 ** -weight), guards)
+        notes = tuple(
+            f"{rule.name.replace('_', ' ')} (a cluster-coherence rule): {rule.explanation}; "
+            + ("their own score is a link, so they may share a person" if weight >= self.threshold_weight else
+               "their own score is below a link, so they share a person only if a strong path of links joins them")
+            for rule in rules)
+        return Explanation(scores.prior, tuple(fields), weight, 1.0 / (1.0 + 2.0 ** -weight), guards,
+                           tuple(r.name for r in rules), notes)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

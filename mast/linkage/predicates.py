@@ -42,17 +42,55 @@ def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return uniq // width, uniq % width, inverse
 
 
+class _GammaOf(dict[str, np.ndarray]):
+    """The levels of a part of a context's pairs (see :meth:`PairContext.subset`): read from the whole,
+    cut to the part, when first asked for (the whole fills in comparisons as they are evaluated)."""
+
+    def __init__(self, parent: PairContext, rows: np.ndarray) -> None:
+        super().__init__()
+        self._parent, self._rows = parent, rows
+
+    def __missing__(self, name: str) -> np.ndarray:
+        levels = self._parent.gamma[name][self._rows]
+        self[name] = levels
+        return levels
+
+
 class PairContext:
     """Candidate pairs ``(left[k], right[k])`` of one table, with per-batch caches."""
 
-    def __init__(self, table: RecordTable, left: np.ndarray, right: np.ndarray) -> None:
+    def __init__(self, table: RecordTable, left: np.ndarray, right: np.ndarray,
+                 parent: PairContext | None = None, rows: np.ndarray | None = None) -> None:
         self.table = table
         self.left = left
         self.right = right
         self.size = len(left)
         self._cache: dict[Any, Any] = {}
+        #: the context this one is a part of, and which of its pairs this one holds (see :meth:`subset`)
+        self._parent = parent
+        self._rows = rows
         #: comparison name -> level index per pair; filled as comparisons are evaluated (guards read it)
-        self.gamma: dict[str, np.ndarray] = {}
+        self.gamma: dict[str, np.ndarray] = (_GammaOf(parent, rows) if parent is not None and rows is not None
+                                             else {})
+
+    def subset(self, rows: np.ndarray) -> PairContext:
+        """The pairs ``rows`` of this context, as a context of their own.
+
+        A level is tried only on the pairs no earlier level took, and a condition of an :class:`And`
+        only where the earlier ones held: most candidate pairs agree exactly on a name, so the costly
+        string metrics run on the few that do not. Every predicate is a test of each pair on its own,
+        so a pair's answer is the same in a part as in the whole. Similarities the whole has already
+        worked out are read from it, not worked out again."""
+        return PairContext(self.table, self.left[rows], self.right[rows], self, rows)
+
+    def _inherited(self, key: Any) -> np.ndarray | None:
+        """A per-pair array an enclosing context has cached under ``key``, cut to this context's pairs."""
+        if self._parent is None or self._rows is None:
+            return None
+        found = self._parent._cache.get(key)
+        if found is None:
+            found = self._parent._inherited(key)
+        return None if found is None else found[self._rows]
 
     def values(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """The field's raw column values on the left and right of each pair."""
@@ -79,17 +117,19 @@ class PairContext:
         return a & b
 
     def distinct_pairs(self, field_l: str, field_r: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The pairs where left ``field_l`` and right ``field_r`` are both present, as ``(rows, x, y,
-        inverse)``: ``rows`` their positions, ``x <= y`` the distinct unordered pairs of value ids among
-        them, ``inverse`` the index of each row's pair among those. Made once per batch and field pair:
-        every similarity metric and every per-distinct-pair test of the fields shares it (its sort is
-        the dearest step of a test that is cheap per distinct pair)."""
+        """The pairs where left ``field_l`` and right ``field_r`` are both present and differ, as ``(rows,
+        x, y, inverse)``: ``rows`` their positions, ``x < y`` the distinct unordered pairs of value ids
+        among them, ``inverse`` the index of each row's pair among those. Made once per batch and field
+        pair: every similarity metric and every per-distinct-pair test of the fields shares it (its sort
+        is the dearest step of a test that is cheap per distinct pair). Pairs holding one value on both
+        sides are left out: they are many (records of one person), and what a test says of a value and
+        itself needs no sort (see :meth:`per_distinct_pair`)."""
         key = ("pairs", field_l, field_r)
         if key not in self._cache:
             a = self.values(field_l)[0]
             b = self.values(field_r)[1]
             # int32 positions: the cache holds them for the whole batch, one pair of arrays per field pair
-            rows = np.nonzero((a >= 0) & (b >= 0))[0].astype(np.int32)
+            rows = np.nonzero((a >= 0) & (b >= 0) & (a != b))[0].astype(np.int32)
             if rows.size:
                 x, y, inverse = _distinct_pairs(a[rows], b[rows])
                 inverse = inverse.astype(np.int32)
@@ -109,6 +149,15 @@ class PairContext:
         out = np.zeros(self.size, bool)
         if rows.size:
             out[rows] = np.asarray(decide(x, y), dtype=bool)[inverse]
+        a, b = self.values(field)
+        same = np.nonzero((a == b) & (a >= 0))[0]
+        if same.size:  # a value and itself: decided once per distinct value (marked, not sorted)
+            seen = np.zeros(int(a[same].max()) + 1, bool)
+            seen[a[same]] = True
+            values = np.nonzero(seen)[0]
+            verdict = np.zeros(len(seen), bool)
+            verdict[values] = np.asarray(decide(values, values), dtype=bool)
+            out[same] = verdict[a[same]]
         return out
 
     def vocab(self, field: str) -> Vocab:
@@ -126,34 +175,35 @@ class PairContext:
         key = ("sim", field_l, field_r, metric, spaceless)
         if key in self._cache:
             return self._cache[key]
+        inherited = self._inherited(key)
+        if inherited is not None:
+            self._cache[key] = inherited
+            return inherited
         # the value where either side is missing, and where both hold the same value
         missing, same = {"dl": (99.0, 0.0), "prefix": (0.0, 99.0)}.get(metric, (0.0, 1.0))
-        out = np.full(self.size, missing, dtype=np.float32)
-        rows, x, y, inverse = self.distinct_pairs(field_l, field_r)
+        a, b = self.values(field_l)[0], self.values(field_r)[1]
+        out = np.where((a == b) & (a >= 0), np.float32(same), np.float32(missing))
+        rows, _, _, inverse = self.distinct_pairs(field_l, field_r)
         if rows.size:
-            sims = np.full(len(x), same, dtype=np.float32)
-            differ, ua, ub = self._differing_strings(field_l, field_r, spaceless)
-            if differ.size:
-                scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
-                          "prefix": _Prefix.similarity}[metric]
-                cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
-                # rapidfuzz's stubs type scorer keyword arguments (score_cutoff) per scorer; the call is right
-                sims[differ] = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)  # type: ignore[call-overload]
+            ua, ub = self._differing_strings(field_l, field_r, spaceless)
+            scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
+                      "prefix": _Prefix.similarity}[metric]
+            cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
+            # rapidfuzz's stubs type scorer keyword arguments (score_cutoff) per scorer; the call is right
+            sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)  # type: ignore[call-overload]
             out[rows] = sims[inverse]
         self._cache[key] = out
         return out
 
-    def _differing_strings(self, field_l: str, field_r: str, spaceless: bool) -> tuple[np.ndarray, list[str], list[str]]:
-        """The distinct pairs of different values of :meth:`distinct_pairs` (their positions there) and
-        their strings, as the metrics compare them: made once for every metric of the field pair."""
+    def _differing_strings(self, field_l: str, field_r: str, spaceless: bool) -> tuple[list[str], list[str]]:
+        """The strings of the distinct pairs of :meth:`distinct_pairs`, as the metrics compare them:
+        made once for every metric of the field pair."""
         key = ("strings", field_l, field_r, spaceless)
         if key not in self._cache:
             _, x, y, _ = self.distinct_pairs(field_l, field_r)
-            differ = np.nonzero(x != y)[0]
             vocab = self.vocab(field_l)
             strings = vocab.spaceless() if spaceless else vocab.comparable()
-            self._cache[key] = (differ, [strings[i] for i in x[differ].tolist()],
-                                [strings[i] for i in y[differ].tolist()])
+            self._cache[key] = ([strings[i] for i in x.tolist()], [strings[i] for i in y.tolist()])
         return self._cache[key]
 
     def dob_digits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -273,16 +323,35 @@ class Crossed:
         names = ctx.table.vocabs.names
         a, b = ctx.values(field_l)[0], ctx.values(field_r)[1]
         long_enough = (names.length[np.maximum(a, 0)] >= 2) & (names.length[np.maximum(b, 0)] >= 2)
-        near = (ctx.similarity(field_l, field_r, "jw") >= self.threshold) | (ctx.similarity(field_l, field_r, "dl") <= 1)
-        return near & long_enough & (a >= 0) & (b >= 0)
+
+        def near(part: PairContext) -> np.ndarray:
+            return (part.similarity(field_l, field_r, "jw") >= self.threshold) | (
+                part.similarity(field_l, field_r, "dl") <= 1)
+
+        return _only_where(ctx, long_enough & (a >= 0) & (b >= 0), near)
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        given_l = self._near(ctx, "given", "family")
-        family_l = self._near(ctx, "family", "given")
-        return given_l & family_l if self.both else given_l | family_l
+        out = self._near(ctx, "given", "family")
+        # the other direction only where it can still change the answer
+        _narrowed(ctx, out if self.both else ~out, lambda part: self._near(part, "family", "given"),
+                  np.logical_and if self.both else np.logical_or, None if self.both else out)
+        return out
 
     def describe(self) -> str:
         return "given and family names in each other's fields" + ("" if self.both else " (at least one of them)")
+
+
+def _only_where(ctx: PairContext, where: np.ndarray, test: Callable[[PairContext], np.ndarray]) -> np.ndarray:
+    """``test`` of the pairs ``where`` holds (a part of the context: see :meth:`PairContext.subset`), False
+    elsewhere: for a test that can hold only where a cheap condition does."""
+    count = int(np.count_nonzero(where))
+    if count > NARROW_SHARE * ctx.size:
+        return test(ctx) & where
+    out = np.zeros(ctx.size, bool)
+    if count:
+        rows = np.nonzero(where)[0]
+        out[rows] = test(ctx.subset(rows))
+    return out
 
 
 def _share_slot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -313,6 +382,12 @@ class ShiftedName:
     threshold: float = 0.92
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
+        lg, rg = ctx.values("given")
+        lf, rf = ctx.values("family")
+        # only pairs where a record lacks its family name can hold one shifted: worked out on those alone
+        return _only_where(ctx, ((lf < 0) & (lg >= 0)) | ((rf < 0) & (rg >= 0)), self._shifted)
+
+    def _shifted(self, ctx: PairContext) -> np.ndarray:
         lg, rg = ctx.values("given")
         lf, rf = ctx.values("family")
         left = (lf < 0) & (lg >= 0)
@@ -489,8 +564,9 @@ class NearNickname:
     def __call__(self, ctx: PairContext) -> np.ndarray:
         a, b = ctx.values(self.field)
         names = ctx.table.vocabs.names
-        if len(names.near) < len(names.values):
-            names.refresh_near(np.concatenate([a, b]))
+        # every name of these pairs (refresh_near works out only those not done yet): filling the names of
+        # the first batch only left a later batch's new names without their near nicknames
+        names.refresh_near(np.concatenate([a, b]))
         nick, near = names.nick, names.near
 
         def near_a_nickname(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:  # symmetric: both directions
@@ -683,14 +759,34 @@ class LevelIn:
 
 
 # ---------------------------------------------------------------------- combinators
+#: a condition is tried on a part of the pairs (:meth:`PairContext.subset`) once the part is at most this
+#: share of them; above it, cutting the part out costs about what it saves
+NARROW_SHARE = 0.5
+
+
+def _narrowed(ctx: PairContext, open_: np.ndarray, part: Any, combine: Any, out: np.ndarray | None = None) -> None:
+    """``out = combine(out, part(ctx))`` in place, ``part`` tried only where ``open_`` holds (where the
+    answer may still change: where an And still holds, where an Or does not yet). ``out`` defaults to
+    ``open_`` itself (an And)."""
+    target = open_ if out is None else out
+    count = int(np.count_nonzero(open_))
+    if count == 0:
+        return
+    if count > NARROW_SHARE * ctx.size:
+        combine(target, part(ctx), out=target)
+        return
+    rows = np.nonzero(open_)[0]
+    target[rows] = combine(target[rows], part(ctx.subset(rows)))
+
+
 @dataclass(frozen=True)
 class And:
     parts: tuple[Any, ...]
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        out = self.parts[0](ctx)
+        out = np.array(self.parts[0](ctx), dtype=bool)
         for part in self.parts[1:]:
-            out = out & part(ctx)
+            _narrowed(ctx, out, part, np.logical_and)
         return out
 
     def describe(self) -> str:
@@ -702,9 +798,9 @@ class Or:
     parts: tuple[Any, ...]
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        out = self.parts[0](ctx)
+        out = np.array(self.parts[0](ctx), dtype=bool)
         for part in self.parts[1:]:
-            out = out | part(ctx)
+            _narrowed(ctx, ~out, part, np.logical_or, out)
         return out
 
     def describe(self) -> str:

@@ -257,3 +257,48 @@ def test_the_model_marks_pairs_that_disagree_on_date_of_birth_and_address(linked
     scores = linked.model.score(linked.table, np.asarray(rows[:1] * 3), np.asarray(rows[1:]))
     # Dwayne: same date, other address; Wayne's own record: same home; Viera: another date and address
     assert scores.coherence.tolist() == [0, 0, 1]
+
+
+def test_a_mover_with_one_slipped_date_at_the_old_home_keeps_the_move() -> None:
+    # A person moved: 0 (right date of birth) and 1 (a slip in the date) at the old home, 2 and 3 at the new
+    # one. The move links 0 with 2 and 3 (10 bits each, the threshold 6); 1 disagrees with 2 and 3 on date of
+    # birth and address at once and nothing but 0 joins them (one record vouching is a chain), so 1 cannot
+    # share a person with 2 and 3. The split must cut 1 off (18 bits of links lost), not the move (20 bits):
+    # before, the strongest-first agglomeration had joined 0 and 1 first and then refused the move.
+    threshold, conflict = 6.0, -4.0
+    moved = {(0, 1): (18.0, 0), (2, 3): (25.0, 0), (0, 2): (10.0, 0), (0, 3): (10.0, 0),
+             (1, 2): (-1.0, 1), (1, 3): (-1.0, 1)}
+    labels, stats = cluster(4, np.array([0, 2, 0, 0]), np.array([1, 3, 2, 3]), _scores(moved), threshold, conflict)
+    assert stats.unsupported == 2
+    assert labels[0] == labels[2] == labels[3] != labels[1]
+
+
+# Ignatius Fogg at his home (0), once without an address (1), and once, as "Ignatios", with a date of birth a
+# digit away at another address (2): 1 and 2 link, but 0 and 2 disagree on date of birth and address at once,
+# and nothing strong enough joins them; the cluster-coherence rule splits the person there.
+COHERENCE_SPLIT = [
+    {"record_id": "fogg-0", "source": "police", "given_name": "Ignatius", "family_name": "Fogg",
+     "dob": "1975-04-12", "sex": "M", "address_line1": "12 Moat Street", "postcode": "WS1 2AB"},
+    {"record_id": "fogg-1", "source": "adults", "given_name": "Ignatius", "family_name": "Fogg",
+     "dob": "1975-04-12", "sex": "M"},
+    {"record_id": "fogg-2", "source": "nhs-ae", "given_name": "Ignatios", "family_name": "Fogg",
+     "dob": "1975-04-13", "sex": "M", "address_line1": "44 Tame Street", "postcode": "WS10 9HJ"},
+]
+
+
+def test_explain_says_in_words_when_the_cluster_coherence_rule_split_a_person() -> None:
+    records, _ = build_town(seed=20)
+    linker = Linker.build(prepare_records(records + PLANTED + COHERENCE_SPLIT), options=LinkOptions(workers=1))
+    assert person(linker, "fogg-0") == person(linker, "fogg-1") != person(linker, "fogg-2")
+    link = linker.explain("fogg-1", "fogg-2")  # scores a link, yet two people
+    assert link.weight >= linker.model.threshold_weight and not link.guards
+    for explanation in (link, linker.explain("fogg-0", "fogg-2")):
+        said = " ".join(explanation.notes)
+        assert "cluster-coherence rule" in said and "date of birth and address both differ" in said
+        assert "fogg-0 and fogg-2" in said and "split" in said
+        assert explanation.as_dict()["notes"] == list(explanation.notes)
+    assert linker.explain("fogg-0", "fogg-2").coherence == ("date_of_birth_and_address_differ",)
+    # one person's records, and two people never joined by a link, say nothing of a split
+    assert not any("split" in n for n in linker.explain("fogg-0", "fogg-1").notes)
+    strangers = linker.explain("fogg-0", "wayne0-0")
+    assert strangers.coherence and not any("split" in n for n in strangers.notes)

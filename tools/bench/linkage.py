@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
                           f"scoring: median {srch['median']:.2f} ms, p95 {srch['p95']:.2f} ms over "
                           f"{srch['queries']} queries.")
         extras.append(f"- {label}: MAST/Splink time ratio {_ratio(mast, splink, 'seconds')}, peak memory ratio "
-                      f"{_ratio(mast, splink, 'peak_pss_mb')}; MAST stages (s): {mast.get('stage_seconds', {})}")
+                      f"{_ratio(mast, splink, 'peak_pss_mb')}; MAST stages (s): {mast.get('stage_seconds', {})}; "
+                      f"MAST CPU-s: main process {mast.get('cpu_seconds', 'n/a')}, workers "
+                      f"{mast.get('worker_cpu_seconds', 'n/a')}, load average {os.getloadavg()[0]:.1f} at the end")
         if label in NOTES:
             extras.append(f"- {NOTES[label]}")
     elapsed = time.perf_counter() - started

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -42,17 +43,23 @@ def run_mast(dataset: Dataset, workers: int | None, extras: bool) -> dict[str, A
     from mast.linkage.link import Linker, LinkOptions
     from mast.linkage.table import prepare
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), os.times()
     table = prepare(dataset.canonical)
     prepared = time.perf_counter()
     linker = Linker.build(table, options=LinkOptions(workers=workers))
     seconds = time.perf_counter() - started
+    cpu_after = os.times()  # the link's workers have been joined: their time is in the children's
     lo, hi, _ = linker.edges or (np.zeros(0), np.zeros(0), None)
     result: dict[str, Any] = {
         "records": len(table),
         "seconds": round(seconds, 2),
         "records_per_second": round(len(table) / seconds),
         "prepare_seconds": round(prepared - started, 2),
+        # CPU time of this process and of the link's worker processes: what the link costs whatever else
+        # runs on the machine (wall-clock seconds grow with the load; these barely do)
+        "cpu_seconds": round(cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system, 1),
+        "worker_cpu_seconds": round(cpu_after.children_user + cpu_after.children_system
+                                    - cpu_before.children_user - cpu_before.children_system, 1),
         "stage_seconds": {k: round(v, 2) for k, v in linker.stats["seconds"].items()},
         "threshold": linker.model.threshold,
         "candidate_pairs": linker.stats["candidate_pairs"],
