@@ -174,25 +174,39 @@ def record_keys_of(item: Mapping[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------------- lookup items
 def ids_item(pk: str, sk: str, ids: Iterable[str], count: int | None = None,
-             cap: int | None = None) -> dict[str, Any] | None:
+             cap: int | None = None, tags: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """An item holding record ids (sorted, a string set), at most ``cap`` of them and at most
     :data:`MAX_ID_BYTES`; ``count`` (how many records it stands for) defaults to the ids given and
-    is stored whenever some are left out. None when there are no ids and no count."""
+    is stored whenever some are left out. None when there are no ids and no count.
+
+    ``tags`` gives a record id a second id held beside it (attribute ``of``): a person's item names
+    the address of each of its records, an address's item the person of each record there, so that
+    a person view reads the addresses' items beside the person's records, and the household's
+    person items beside the records at the addresses, a round trip earlier each."""
     ordered = sorted(set(ids))
     kept: list[str] = []
     size = 0
     for rid in ordered:
-        if (cap is not None and len(kept) >= cap) or size + len(rid) + 3 > MAX_ID_BYTES:
+        tag = (tags or {}).get(rid, "")
+        if (cap is not None and len(kept) >= cap) or size + 2 * len(rid) + len(tag) + 9 > MAX_ID_BYTES:
             break
         kept.append(rid)
-        size += len(rid) + 3
+        size += 2 * len(rid) + len(tag) + 9 if tag else len(rid) + 3
     total = max(len(ordered), count or 0)
     if not kept and not total:
         return None
     item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "count": {"N": str(total)}}
     if kept:
         item["ids"] = {"SS": kept}
+        tagged = {rid: {"S": tags[rid]} for rid in kept if tags and tags.get(rid)}
+        if tagged:
+            item["of"] = {"M": tagged}
     return item
+
+
+def tags_of(item: Mapping[str, Any] | None) -> dict[str, str]:
+    """The second id an ids item holds beside each record id (see :func:`ids_item`)."""
+    return {rid: v["S"] for rid, v in item["of"]["M"].items()} if item and "of" in item else {}
 
 
 def ids_of(item: Mapping[str, Any] | None) -> list[str]:
@@ -241,21 +255,32 @@ def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[
     then one item per distinct key (split by year where large), person and address."""
     items: list[dict[str, Any]] = []
     keys: dict[str, dict[str, str]] = {}
-    people: dict[str, list[str]] = {}
-    addresses: dict[str, list[str]] = {}
+    people: dict[str, dict[str, str]] = {}
+    addresses: dict[str, dict[str, str]] = {}
     for record, record_keys in records:
         items.append(record_item(version, record, record_keys))
         year = year_of(record)
         for key in record_keys:
             keys.setdefault(key, {})[record.record_id] = year
-        people.setdefault(record.person_id, []).append(record.record_id)
+        people.setdefault(record.person_id, {})[record.record_id] = record.address_id
         if record.address_id:
-            addresses.setdefault(record.address_id, []).append(record.record_id)
+            addresses.setdefault(record.address_id, {})[record.record_id] = record.person_id
     for key, members in keys.items():
         items.extend(key_items(version, key, members))
-    items.extend(it for p, ids in people.items() if (it := ids_item(person_pk(version, p), PERSON_SK, ids)))
-    items.extend(it for a, ids in addresses.items() if (it := ids_item(address_pk(version, a), ADDRESS_SK, ids)))
+    items.extend(person_and_address_items(version, people, addresses))
     return items
+
+
+def person_and_address_items(version: str, people: Mapping[str, Mapping[str, str]],
+                             addresses: Mapping[str, Mapping[str, str]]) -> Iterable[dict[str, Any]]:
+    """Each person's item (its record ids, each with its address) and each address's (the record ids
+    there, each with its person)."""
+    for owner, tagged in people.items():
+        if (item := ids_item(person_pk(version, owner), PERSON_SK, tagged, tags=tagged)) is not None:
+            yield item
+    for owner, tagged in addresses.items():
+        if (item := ids_item(address_pk(version, owner), ADDRESS_SK, tagged, tags=tagged)) is not None:
+            yield item
 
 
 def record_items(version: str, record: IndexedRecord, keys: Sequence[str]) -> list[dict[str, Any]]:

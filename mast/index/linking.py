@@ -191,8 +191,8 @@ class _MatchRun:
         people, addresses = linker.person_ids(), linker.address_ids()
         address_keys = record_address_keys(linker.table, self.salt)
         keys_of: dict[str, dict[str, str]] = {}  # lookup key -> {record id: birth year}
-        people_of: dict[str, list[str]] = {}
-        addresses_of: dict[str, list[str]] = {}
+        people_of: dict[str, dict[str, str]] = {}  # person -> {record id: its address}
+        addresses_of: dict[str, dict[str, str]] = {}  # address -> {record id: its person}
         put = 0
         for start in range(0, records.num_rows, WRITE_CHUNK):
             rows = range(start, min(start + WRITE_CHUNK, records.num_rows))
@@ -204,9 +204,9 @@ class _MatchRun:
                 year = layout.year_of(record)
                 for key in keys:
                     keys_of.setdefault(key, {})[record.record_id] = year
-                people_of.setdefault(record.person_id, []).append(record.record_id)
+                people_of.setdefault(record.person_id, {})[record.record_id] = record.address_id
                 if record.address_id:
-                    addresses_of.setdefault(record.address_id, []).append(record.record_id)
+                    addresses_of.setdefault(record.address_id, {})[record.record_id] = record.person_id
             put += self._put_listed(version, items)
         items = []
         for key, members in keys_of.items():
@@ -214,15 +214,11 @@ class _MatchRun:
             if len(items) >= WRITE_CHUNK:
                 put += self._put_listed(version, items)
                 items = []
-        for ids_by, pk_of, sk in ((people_of, layout.person_pk, layout.PERSON_SK),
-                                  (addresses_of, layout.address_pk, layout.ADDRESS_SK)):
-            for owner, ids in ids_by.items():
-                item = layout.ids_item(pk_of(version, owner), sk, ids)
-                if item is not None:
-                    items.append(item)
-                if len(items) >= WRITE_CHUNK:
-                    put += self._put_listed(version, items)
-                    items = []
+        for item in layout.person_and_address_items(version, people_of, addresses_of):
+            items.append(item)
+            if len(items) >= WRITE_CHUNK:
+                put += self._put_listed(version, items)
+                items = []
         put += self._put_listed(version, items)
         self._write_state(version, linker)
         self._timed("write", t)
@@ -283,7 +279,7 @@ class _MatchRun:
             item = layout.record_item(version, record, _keys(linker, address_keys, i))
             before = old.get(rid)
             if before is None and i < len(base_ids):  # a base record whose person changed: only that
-                changes.person(rid, state[rid], record.person_id)
+                changes.person(rid, state[rid], record.person_id, record.address_id)
             else:
                 if before is not None:
                     changes.leave(before)
@@ -345,10 +341,16 @@ class _MatchRun:
                 pk = pk_of(version, owner)
                 item = current.get((pk, sk))
                 ids = set(layout.ids_of(item))
+                tags = layout.tags_of(item)
                 left_out = layout.count_of(item) - len(ids)
-                ids -= {rid for rid, now_in in inside.items() if not now_in}
-                ids |= {rid for rid, now_in in inside.items() if now_in}
-                put_or_delete(pk, sk, layout.ids_item(pk, sk, ids, len(ids) + left_out))
+                for rid, tag in inside.items():
+                    if tag is None:
+                        ids.discard(rid)
+                        tags.pop(rid, None)
+                    else:
+                        ids.add(rid)
+                        tags[rid] = tag
+                put_or_delete(pk, sk, layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags))
         split: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         for key, moves in changes.keys.items():
             pk = layout.key_pk(version, key)
@@ -517,13 +519,13 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
 
 class _Changes:
     """What an incremental run changes in the key, person and address items: each record moved
-    between a key's birth years (None: out of the key, or not yet in it), out of or into a person or
-    an address (True: in)."""
+    between a key's birth years (None: out of the key, or not yet in it), out of a person or an
+    address (None) or into one (with its address, or its person, held beside it)."""
 
     def __init__(self) -> None:
         self.keys: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        self.people: dict[str, dict[str, bool]] = {}
-        self.addresses: dict[str, dict[str, bool]] = {}
+        self.people: dict[str, dict[str, str | None]] = {}
+        self.addresses: dict[str, dict[str, str | None]] = {}
 
     def _key(self, key: str, rid: str, old: str | None, new: str | None) -> None:
         was = self.keys.setdefault(key, {}).get(rid)
@@ -540,9 +542,9 @@ class _Changes:
         rid, year = layout.record_id_of(item), item.get("year", {}).get("S", layout.NO_YEAR)
         for key in layout.record_keys_of(item):
             self._key(key, rid, year, None)
-        self.people.setdefault(item["person_id"]["S"], {})[rid] = False
+        self.people.setdefault(item["person_id"]["S"], {})[rid] = None
         if "address_id" in item:
-            self.addresses.setdefault(item["address_id"]["S"], {})[rid] = False
+            self.addresses.setdefault(item["address_id"]["S"], {})[rid] = None
 
     def enter(self, item: dict[str, Any]) -> None:
         """The record of a new record item enters every item it names."""
@@ -550,13 +552,17 @@ class _Changes:
         for key in layout.record_keys_of(item):
             was = self.keys.get(key, {}).get(rid)
             self._key(key, rid, was[0] if was is not None else None, year)
-        self.people.setdefault(item["person_id"]["S"], {})[rid] = True
-        if "address_id" in item:
-            self.addresses.setdefault(item["address_id"]["S"], {})[rid] = True
+        address = item.get("address_id", {}).get("S", "")
+        self.people.setdefault(item["person_id"]["S"], {})[rid] = address
+        if address:
+            self.addresses.setdefault(address, {})[rid] = item["person_id"]["S"]
 
-    def person(self, rid: str, old: str, new: str) -> None:
-        self.people.setdefault(old, {})[rid] = False
-        self.people.setdefault(new, {})[rid] = True
+    def person(self, rid: str, old: str, new: str, address: str) -> None:
+        """A record that stays where it is but now belongs to another person."""
+        self.people.setdefault(old, {})[rid] = None
+        self.people.setdefault(new, {})[rid] = address
+        if address:
+            self.addresses.setdefault(address, {})[rid] = new
 
 
 __all__ = ["MatchOutcome", "MatchSettings", "Model", "run_match"]

@@ -75,6 +75,7 @@ class IndexReader:
         self._secrets_client = secrets_client
         self._threads = threads
         self._read_ids: dict[tuple[str, str], list[str]] = {}
+        self._tags: dict[tuple[str, str], dict[str, str]] = {}
 
     # ------------------------------------------------------------------ version, model, salt
     def live_version(self) -> str | None:
@@ -185,6 +186,17 @@ class IndexReader:
         """Every record at each address in this version (one BatchGetItem per hundred addresses)."""
         return self._id_items(address_ids, layout.address_pk, layout.ADDRESS_SK)
 
+    def person_addresses(self, person_id: str) -> list[str]:
+        """The addresses of a person's records (from the person's item: read once with its ids)."""
+        self.people_record_ids([person_id])
+        return sorted(set(self._tags[(layout.PERSON_SK, person_id)].values()) - {""})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The people with a record at each address (from the addresses' items, read once with their ids)."""
+        wanted = list(dict.fromkeys(address_ids))
+        self.addresses_record_ids(wanted)
+        return {a: sorted(set(self._tags[(layout.ADDRESS_SK, a)].values()) - {""}) for a in wanted}
+
     def person_record_ids(self, person_id: str) -> list[str]:
         """Every record of a person in this version."""
         return self.people_record_ids([person_id])[person_id]
@@ -200,12 +212,14 @@ class IndexReader:
         wanted = [i for i in asked if (sk, i) not in self._read_ids]
         if wanted:
             def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
-                return self._items([(pk_of(version, i), sk) for i in wanted], ("pk", "sk", "ids", "count"))
+                return self._items([(pk_of(version, i), sk) for i in wanted], ("pk", "sk", "ids", "count", "of"))
 
             found = self._on_live(read)
             version = self.version
             for i in wanted:
-                self._read_ids[(sk, i)] = layout.ids_of(found.get((pk_of(version, i), sk)))
+                item = found.get((pk_of(version, i), sk))
+                self._read_ids[(sk, i)] = layout.ids_of(item)
+                self._tags[(sk, i)] = layout.tags_of(item)
         return {i: list(self._read_ids[(sk, i)]) for i in asked}
 
     def _on_live(self, read: Callable[[str], T]) -> T:

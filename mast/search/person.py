@@ -25,17 +25,22 @@ from mast.search.models import (
 )
 from mast.search.query import (
     MAX_RECORDS_PER_ADDRESS,
+    PEOPLE_READ_AHEAD,
     IndexReading,
     dwelling_of,
     full_address,
     full_name,
     latest_date,
     same_dwelling,
+    together_with,
 )
 from mast.search.store import StoredSearch
 
 #: Addresses shown in a person view (the most recent first).
 MAX_ADDRESSES = 3
+#: A person's addresses whose items are read beside the person's records (the homes shown are among
+#: them; any other home is read a round trip later).
+MAX_ADDRESS_READ = 20
 #: Others at an address whose whole involvement is read (a hostel's hundredth resident shows only
 #: their records there).
 MAX_OTHERS = 30
@@ -198,7 +203,9 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
     record_ids = index.person_record_ids(person_id)
     if not set(record_ids) & set(stored.people.get(person_id, ())):
         raise PersonGone(person_id)
-    records = index.records(record_ids)
+    # the person's records, with their addresses' items beside them (named by the person's item)
+    records = together_with(lambda: index.records(record_ids),
+                            lambda: index.addresses_record_ids(index.person_addresses(person_id)[:MAX_ADDRESS_READ]))
     counts, recent = involvement(records, today, feeds)
     open_records = sorted((r for r in records if not r.sensitive), key=lambda r: r.record_date, reverse=True)
     display = open_records[0] if open_records else max(records, key=lambda r: r.record_date)
@@ -217,9 +224,14 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
         elif record.address_id not in home[1]:
             home[1].append(record.address_id)
     # every home's records in two reads (address items, then records), and everyone else's there in two more
-    at_ids = index.addresses_record_ids([a for _, address_ids in homes[:MAX_ADDRESSES] for a in address_ids])
-    at_records = {r.record_id: r for r in index.records(
-        [rid for ids in at_ids.values() for rid in ids[:MAX_RECORDS_PER_ADDRESS]])}
+    home_ids = [a for _, address_ids in homes[:MAX_ADDRESSES] for a in address_ids]
+    at_ids = index.addresses_record_ids(home_ids)
+    elsewhere = [p for p in dict.fromkeys(p for people in index.people_at(home_ids).values() for p in people)
+                 if p != person_id]
+    # the records there, with the items of the others there beside them (their involvement is read next)
+    at_records = {r.record_id: r for r in together_with(
+        lambda: index.records([rid for ids in at_ids.values() for rid in ids[:MAX_RECORDS_PER_ADDRESS]]),
+        lambda: index.people_record_ids(elsewhere[:PEOPLE_READ_AHEAD]))}
     here_by_home = [(here, [at_records[rid] for a in address_ids for rid in at_ids.get(a, [])[:MAX_RECORDS_PER_ADDRESS]
                             if rid in at_records]) for here, address_ids in homes[:MAX_ADDRESSES]]
     ranked_by_home = [(here, _ranked_others(here, records_there)) for here, records_there in here_by_home]

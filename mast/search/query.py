@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from rapidfuzz.distance import OSA
 
@@ -40,6 +40,9 @@ from mast.search.models import (
 MAX_RECORDS_PER_KEY = KEY_BLOCK
 #: Records read from one address for the household view (a hostel can hold hundreds).
 MAX_RECORDS_PER_ADDRESS = 300
+#: People at the addresses read whose items are read ahead, beside the records there (the rest, if
+#: listed, a round trip later).
+PEOPLE_READ_AHEAD = 90
 #: Address comparison levels that mean "this very dwelling".
 _SAME_DWELLING = ("uprn", "home", "building")
 
@@ -55,6 +58,8 @@ class IndexReading(Protocol):
     def address_record_ids(self, address_id: str) -> list[str]: ...
     def people_record_ids(self, person_ids: Iterable[str]) -> dict[str, list[str]]: ...
     def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def person_addresses(self, person_id: str) -> list[str]: ...
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -144,6 +149,20 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     return SearchOutcome(kind, listed, max(0, len(people) - limit), model.threshold,
                          tuple((address, here) for address, here in kept if here),
                          too_common=len(found.shared), shared_by=max(found.shared.values(), default=0))
+
+
+T = TypeVar("T")
+
+
+def together_with(first: Callable[[], T], *others: Callable[[], object]) -> T:
+    """``first()``, with ``others`` run beside it on threads (reads whose answers the reader keeps,
+    so a later step finds them read): the wait is the longest, not the sum. Raises what they raise."""
+    with ThreadPoolExecutor(1 + len(others)) as pool:
+        ahead = [pool.submit(o) for o in others]
+        answer = first()
+        for future in ahead:
+            future.result()
+    return answer
 
 
 def _dob_fits(query: SearchQuery, record: IndexedRecord) -> bool:
@@ -268,8 +287,12 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
     ranked = sorted(dwellings.items(), key=lambda item: -item[1].weight)
     # every dwelling's records in two reads (their address items, then their records), not two each
     at_ids = index.addresses_record_ids([address_id for address_id, _ in ranked])
-    read = {r.record_id: r for r in index.records(
-        [rid for address_id, _ in ranked for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS]])}
+    # the records there, with the items of the people there beside them (their involvement is read next)
+    there = list(dict.fromkeys(p for people in index.people_at([a for a, _ in ranked]).values() for p in people))
+    read = {r.record_id: r for r in together_with(
+        lambda: index.records([rid for address_id, _ in ranked
+                               for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS]]),
+        lambda: index.people_record_ids(there[:PEOPLE_READ_AHEAD]))}
     for address_id, candidate in ranked:
         at_address = [read[rid] for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS] if rid in read]
         visible = sorted((r for r in at_address if not r.sensitive), key=lambda r: r.record_date, reverse=True)

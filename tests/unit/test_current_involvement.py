@@ -117,6 +117,12 @@ class Held:
     def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
         return {a: self.address_record_ids(a) for a in address_ids}
 
+    def person_addresses(self, person_id: str) -> list[str]:
+        return sorted({r.address_id for r in self.records(self.person_record_ids(person_id)) if r.address_id})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: sorted({r.person_id for r in self.records(self.address_record_ids(a))}) for a in address_ids}
+
 
 @pytest.fixture(scope="module")
 def held() -> Held:
@@ -258,6 +264,12 @@ class Few:
 
     def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
         return {a: self.address_record_ids(a) for a in address_ids}
+
+    def person_addresses(self, person_id: str) -> list[str]:
+        return sorted({r.address_id for r in self.records(self.person_record_ids(person_id)) if r.address_id})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: sorted({r.person_id for r in self.records(self.address_record_ids(a))}) for a in address_ids}
 
 
 def _at(record_id: str, person: str, given: str, family: str, line1: str, postcode: str) -> IndexedRecord:

@@ -62,7 +62,10 @@ def test_a_record_item_round_trips_and_holds_no_more_than_the_record() -> None:
         ("V#v1#K#nhs#01", "K"), ("V#v1#K#family#02", "K"), ("V#v1#P#P-1", "P"), ("V#v1#A#A-1", "A")]
     assert all(layout.ids_of(i) == [RECORD.record_id] for i in items[1:])
     # key, person and address items carry only ids: no name, date of birth or address outside the record item
-    assert all(set(i) == {"pk", "sk", "ids", "count"} for i in items[1:])
+    assert all(set(i) == {"pk", "sk", "ids", "count"} for i in items[1:3])
+    # the person's item names the record's address beside it, the address's item its person
+    assert layout.tags_of(items[3]) == {RECORD.record_id: "A-1"} and layout.tags_of(items[4]) == {RECORD.record_id: "P-1"}
+    assert all(set(i) == {"pk", "sk", "ids", "count", "of"} for i in items[3:])
     fields = RECORD.linkage_fields()
     assert fields["source"] == "wm-police" and fields["dob"] == "1990-08-19" and fields["record_date"] == "2026-05-02"
 

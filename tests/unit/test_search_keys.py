@@ -150,3 +150,30 @@ def test_a_person_search_waits_for_at_most_three_round_trips(crowded: Deployment
     assert body["people"]
     assert after["round_trips"] - before["round_trips"] <= 3, (before, after)
     assert after["calls"].get("Query", 0) == before["calls"].get("Query", 0)  # no Query per key
+
+
+def test_a_person_view_and_an_address_search_read_in_batches_not_one_after_another(crowded: Deployment) -> None:
+    """Issue 14 point 6, as far as it is done: a person view waited for 13 round trips before (7 at
+    the first step of this branch), an address search for 12; now at most 5 and 6 (the aim, three,
+    is not reached: see the README). The person's item names its addresses and an address's item its
+    people, so each household's items are read beside the records before them."""
+    calls = _counted(crowded)
+    home = next(r for r in crowded.rows if r.get("address_line1") and r.get("postcode") and r.get("dob")
+                and r["family_name"] and not r["record_id"].startswith("wm-police:T-"))
+    born = dt.date.fromisoformat(home["dob"])
+    found = search(crowded, {"given_name": home["given_name"], "family_name": home["family_name"],
+                             "dob": {"day": born.day, "month": born.month, "year": born.year}})
+    person = crowded.person_of(home["record_id"])
+    assert person in {p["person_id"] for p in found["people"]}
+
+    def waited(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, int]:
+        before = calls.result()
+        status, _ = call(crowded, method, path, body, query)
+        assert status == 200
+        return calls.result()["round_trips"] - before["round_trips"], status
+
+    viewed, _ = waited("GET", f"/people/{person}", query={"search": found["search_id"]})
+    address = {"address_line1": home["address_line1"], "postcode": home["postcode"]}
+    waited("POST", "/search", {"declaration": DECLARATION, "query": address})  # warm
+    searched, _ = waited("POST", "/search", {"declaration": DECLARATION, "query": address})
+    assert viewed <= 5 and searched <= 6, (viewed, searched)
