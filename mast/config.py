@@ -15,6 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from mast.alerts.models import AlertSettings
+
 FeedState = Literal["sample", "live"]
 
 
@@ -24,6 +26,8 @@ class Organisation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
     name: str
+    #: which partners' new involvement with this organisation's open cases alerts it, and how
+    alerts: AlertSettings = AlertSettings()
 
 
 class FeedRef(BaseModel):

@@ -9,6 +9,7 @@ request for ``GET /api/audit`` and its export (:mod:`mast.audit.view`), or for t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from typing import Any
 
@@ -18,12 +19,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mast.api.http import caller_in, make_resolver
 from mast.audit import AuditListQuery, AuditStore, page_key, read_audit
+from mast.audit.accesses import access_items, read_accesses, write_accesses
 from mast.audit.view import export_audit
+from mast.config import load_partnership
 
 logger = Logger()
 #: Every route of the audit shows people's data: each refusal is itself audited.
 DATA_ROUTES = frozenset({("GET", "/audit"), ("GET", "/audit/export"), ("GET", "/audit/queries"),
-                         ("GET", "/audit/queries/{name}")})
+                         ("GET", "/audit/queries/{name}"), ("GET", "/audit/accesses"),
+                         ("GET", "/audit/subject-access")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 
@@ -36,6 +40,41 @@ def list_audit() -> dict[str, Any]:
     page = read_audit(caller, query, store, now=dt.datetime.now(dt.UTC),
                       request_id=app.current_event.request_context.request_id)
     return page.model_dump(mode="json", by_alias=True)
+
+
+@app.get("/audit/accesses")
+def list_accesses() -> dict[str, Any]:
+    """Who outside the caller's organisation opened people whose records it supplied (org-admins)."""
+    caller = caller_in(app, "org-admins")
+    return read_accesses(caller, _client(), os.environ["CONTROL_TABLE"], AuditStore(os.environ["AUDIT_TABLE"]),
+                         app.current_event.request_context.request_id).model_dump(mode="json")
+
+
+@app.get("/audit/subject-access")
+def get_subject_access() -> Response:
+    """Every record held about a person and every audited action that showed them (auditors);
+    JSON, or CSV with ``format=csv``; audited first."""
+    from mast.audit.subject_access import SubjectAccessRequest, report_csv, subject_access
+    from mast.index import IndexReader
+
+    caller = caller_in(app, "auditors")
+    request = SubjectAccessRequest.model_validate(app.current_event.query_string_parameters or {})
+    index = IndexReader(os.environ["INDEX_TABLE"], _client())
+    report = subject_access(caller, request, index, AuditStore(os.environ["AUDIT_TABLE"]), dt.datetime.now(dt.UTC),
+                            app.current_event.request_context.request_id)
+    name = f"mast-subject-access-{report.produced_at:%Y%m%dT%H%M%SZ}"
+    if request.format == "csv":
+        return Response(status_code=200, content_type="text/csv; charset=utf-8", body=report_csv(report),
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(status_code=200, content_type="application/json", body=report.model_dump_json(),
+                    headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+
+@functools.cache
+def _client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
 
 
 @app.get("/audit/export")
@@ -77,9 +116,11 @@ def _is_stream_batch(event: dict[str, Any]) -> bool:
 
 
 def _export(event: dict[str, Any]) -> dict[str, Any]:
-    from mast.audit.export import export_stream_records  # pyarrow: only on the export path
+    from mast.audit.export import export_stream_records, stream_events  # pyarrow: only on the export path
 
     records = event["Records"]
+    # who looked at whose records, for each supplying partner (a failure fails the batch: retried whole)
+    write_accesses(_client(), os.environ["CONTROL_TABLE"], access_items(stream_events(records), load_partnership()))
     result = export_stream_records(records, os.environ["AUDIT_BUCKET"])
     logger.info("audit export", extra={"records": len(records), "written": len(result.written),
                                        "already_present": len(result.already_present),

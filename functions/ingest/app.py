@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +19,15 @@ from mast.feeds.events import UploadCompletedEvent
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
+#: rows accepted per feed (CloudWatch, by the log's embedded metric format: no call, no permission);
+#: each feed's overdue alarm in template.yaml fires when it has none for longer than the feed's cadence
+FEED_METRIC = "FeedRowsAccepted"
+
+
+def record_accepted(feed: str, rows: int) -> None:
+    """The feed sent data: the metric its overdue alarm watches."""
+    with single_metric(name=FEED_METRIC, unit=MetricUnit.Count, value=rows, namespace="MAST") as metric:
+        metric.add_dimension(name="Feed", value=feed)
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -26,10 +36,12 @@ def _record_handler(record: SQSRecord) -> None:
         logger.info("upload completed", extra={"bucket": upload.bucket, "key": upload.key, "bytes": upload.bytes})
         from mast.feeds.ingest import ingest_upload  # pyarrow: imported on first use, not at cold start
 
-        ingest_upload(upload)
+        outcome = ingest_upload(upload)
     except Exception as error:
         _note(record, error)
         raise
+    if outcome is not None and outcome.receipt.feed and outcome.receipt.rows_accepted > 0:
+        record_accepted(outcome.receipt.feed, outcome.receipt.rows_accepted)
 
 
 def _note(record: SQSRecord, error: Exception) -> None:

@@ -39,7 +39,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("index updated", extra={
             "mode": outcome.mode, "version": outcome.version, "records": outcome.records, "people": outcome.people,
             "linked": outcome.linked, "removed": outcome.removed, "items_put": outcome.items_put,
-            "items_deleted": outcome.items_deleted, "review_pairs": outcome.review_pairs, "seconds": outcome.seconds,
+            "items_deleted": outcome.items_deleted, "review_pairs": outcome.review_pairs, "alerts": outcome.alerts,
+            "seconds": outcome.seconds,
         })
     if not failed:
         return {}

@@ -28,6 +28,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mast.access import LinkDecisionRequest, decide, declaration_options
 from mast.access.decisions import DecisionStore
+from mast.alerts import AlertStore
+from mast.alerts.actions import OPENERS, AlertOpenRequest, count_unseen, list_alerts, mark_seen, open_from_alert
 from mast.api.http import caller_in, json_response, make_resolver, read_body
 from mast.api.openapi import openapi_document
 from mast.audit.store import AuditStore
@@ -45,7 +47,8 @@ logger = Logger()
 #: The routes that show or change people's data: every refusal of one is audited (a probe for which
 #: records, people or searches exist is on the record like a search).
 DATA_ROUTES = frozenset({("POST", "/search"), ("GET", "/people/{id}"), ("POST", "/people/{id}/print"),
-                          ("POST", "/link-decisions"), ("GET", "/review-queue"), ("POST", "/people/{id}/wrong-match")})
+                          ("POST", "/link-decisions"), ("GET", "/review-queue"), ("POST", "/people/{id}/wrong-match"),
+                          ("GET", "/alerts"), ("POST", "/alerts/{id}/seen"), ("POST", "/alerts/{id}/open")})
 app = make_resolver(logger, audited_refusals=DATA_ROUTES)
 
 # The linkage fingerprint every read checks (mast/linkage/fingerprint.py), made in Lambda's init
@@ -155,6 +158,41 @@ def post_wrong_match(person_id: str) -> Response:
     reported = report_wrong_match(caller, person_id, search_id, report, _index(), _audit(), searches, _queue(),
                                   load_partnership(), _request_id())
     return json_response(201, reported.model_dump(mode="json"))
+
+
+@app.get("/alerts")
+def get_alerts() -> dict[str, Any]:
+    """The caller's organisation's alerts (from the token, never the request); audited first."""
+    caller = caller_in(app, "practitioners", "org-admins")
+    return list_alerts(caller, _alerts(), _audit(), _request_id()).model_dump(mode="json")
+
+
+@app.get("/alerts/count")
+def get_alert_count() -> dict[str, Any]:
+    """How many of the organisation's alerts are unseen (a number only: not audited)."""
+    caller = caller_in(app, "practitioners", "org-admins")
+    return count_unseen(caller, _alerts()).model_dump(mode="json")
+
+
+@app.post("/alerts/<alert_id>/seen")
+def post_alert_seen(alert_id: str) -> dict[str, Any]:
+    """Mark one of the organisation's alerts seen."""
+    caller = caller_in(app, "practitioners", "org-admins")
+    return mark_seen(caller, _alerts(), alert_id).model_dump(mode="json")
+
+
+@app.post("/alerts/<alert_id>/open")
+def post_alert_open(alert_id: str) -> Response:
+    """Open an alert's person under a declaration: audited, then a search of the caller's own names them."""
+    caller = caller_in(app, *OPENERS)
+    request = read_body(app, AlertOpenRequest)
+    searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
+    opened = open_from_alert(caller, alert_id, request, _alerts(), _index(), _audit(), searches, _request_id())
+    return json_response(201, opened.model_dump(mode="json"))
+
+
+def _alerts() -> AlertStore:
+    return AlertStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
 
 
 @app.get("/review-queue")

@@ -109,6 +109,7 @@ class Provisioner:
             "AWS::S3::BucketPolicy": self._s3_bucket_policy,
             "AWS::DynamoDB::Table": self._dynamodb_table,
             "AWS::SNS::Topic": self._sns_topic,
+            "AWS::SES::EmailIdentity": self._ses_identity,
             "AWS::SQS::Queue": self._sqs_queue,
             "AWS::SQS::QueuePolicy": self._sqs_queue_policy,
             "AWS::CloudWatch::Alarm": self._cloudwatch_alarm,
@@ -324,6 +325,13 @@ class Provisioner:
             sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
         return arn, {"TopicArn": arn, "TopicName": arn.rsplit(":", 1)[1]}
 
+    def _ses_identity(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """A sender SES may send from. SES verifies it by mail; locally it is verified at once (the
+        stack's outbox receives what is sent)."""
+        identity = p["EmailIdentity"]
+        self.client("ses").verify_email_identity(EmailAddress=identity)
+        return identity, {}
+
     def _sqs_queue(self, logical_id: str, p: dict[str, Any]) -> Created:
         sqs = self.client("sqs")
         name = p.get("QueueName") or self._name(logical_id) + (".fifo" if p.get("FifoQueue") else "")
@@ -350,10 +358,11 @@ class Provisioner:
         name = p.get("AlarmName") or self._name(logical_id)
         keys = (
             "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
-            "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions",
+            "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+            "AlarmActions",
         )
         kwargs = {k: p[k] for k in keys if k in p}
-        for numeric in ("Period", "EvaluationPeriods"):
+        for numeric in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if numeric in kwargs:
                 kwargs[numeric] = int(kwargs[numeric])
         if "Threshold" in kwargs:

@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[2]
 UPLOAD_COMPLETED = "SFTP Server File Upload Completed"
 #: The template's parameters for what infra/edge.yaml makes in us-east-1 (CloudFront's certificate and
 #: web ACL): there is no CloudFront or WAF locally, so placeholders of the right shape.
+#: parameters the local stack sets where the template's default is "none": the alert mails' sender
+#: (the mails land in the local outbox)
+LOCAL_PARAMETERS = {"AlertsFromAddress": "mast-alerts@mast.localhost"}
 EDGE_PARAMETERS = {
     "WebDomainName": "localhost",
     "WebCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/local",
@@ -126,6 +129,26 @@ class Outbox:
 
     def messages(self) -> list[Path]:
         return sorted(self.folder.glob("*.txt"))
+
+
+def _hook_ses_mail(outbox: Outbox) -> None:
+    """What SES sends (the alert mails) lands in the outbox, after moto's own checks (a verified
+    sender, valid addresses, at most 50 recipients) as SES makes them."""
+    from moto.ses.models import SESBackend
+
+    original = SESBackend.send_email
+    if getattr(original, "_mast_outbox", False):
+        original = original.__wrapped__  # type: ignore[attr-defined]
+
+    def send_email(self: Any, source: str, subject: str, body: str, destinations: dict[str, list[str]]) -> Any:
+        message = original(self, source, subject, body, destinations)
+        for address in [a for addresses in destinations.values() for a in addresses]:
+            outbox.deliver(address, subject, body)
+        return message
+
+    send_email._mast_outbox = True  # type: ignore[attr-defined]
+    send_email.__wrapped__ = original  # type: ignore[attr-defined]
+    SESBackend.send_email = send_email  # type: ignore[method-assign]
 
 
 def _hook_cognito_invitations(outbox: Outbox) -> None:
@@ -256,7 +279,7 @@ def _reset_moto(endpoint: str) -> None:
 def template_parameters(options: LocalOptions, template: Mapping[str, Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     for name, definition in template.get("Parameters", {}).items():
-        value = options.parameters.get(name, definition.get("Default", EDGE_PARAMETERS.get(name)))
+        value = options.parameters.get(name, LOCAL_PARAMETERS.get(name, definition.get("Default", EDGE_PARAMETERS.get(name))))
         if value is None:
             raise ValueError(f"template parameter {name} has no default; pass it")
         if definition.get("Type") == "CommaDelimitedList" and isinstance(value, str):
@@ -288,6 +311,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
 
     try:
         _hook_cognito_invitations(outbox)
+        _hook_ses_mail(outbox)
         faults = Faults()
         moto = _start_moto(options, faults)
         stoppers.append(moto.shutdown)

@@ -24,6 +24,8 @@ from pydantic.json_schema import models_json_schema
 
 from mast.access.decisions import LinkDecisionRequest, LinkDecisionResponse
 from mast.access.declarations import DeclarationOptions
+from mast.alerts.actions import AlertOpenRequest
+from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened
 from mast.api.models import ErrorResponse, Health
 from mast.linkage.report import LinkageReport
 from mast.search.models import CoverageResponse, PersonView, PrintRecorded, SearchRequest, SearchResponse
@@ -118,6 +120,23 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
               "The latest linkage report: people and addresses shared between partners (counts only)",
               LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
               errors={**_SIGNED_IN, 404: "no linkage report yet: no feed has been linked"}),
+    Operation("GET", "/alerts", "SearchFunction",
+              "The alerts of the caller's organisation, newest first: another agency became involved with a "
+              "person of one of its open cases (partner, date, whom to call); audited before the answer",
+              AlertList, groups=("practitioners", "org-admins"), errors={**_SIGNED_IN, **_AUDITED}),
+    Operation("GET", "/alerts/count", "SearchFunction",
+              "How many of the organisation's alerts nobody has marked as seen (a number only)",
+              AlertCount, groups=("practitioners", "org-admins"), errors=_SIGNED_IN),
+    Operation("POST", "/alerts/{id}/seen", "SearchFunction",
+              "Mark one of the organisation's alerts as seen (for the whole organisation)",
+              Alert, groups=("practitioners", "org-admins"),
+              errors={**_SIGNED_IN, 404: "no such alert for the caller's organisation"}),
+    Operation("POST", "/alerts/{id}/open", "SearchFunction",
+              "Open the person of the open case an alert is about, under a declaration (as a search): the "
+              "answer names a search of the caller's own to open the person view with; audited first",
+              AlertOpened, groups=("practitioners",), request=AlertOpenRequest, status=201,
+              errors={**_SIGNED_IN, **_BODY, 404: "no such alert for the caller's organisation",
+                      410: "the case the alert is about is no longer in MAST", **_AUDITED}),
     Operation("GET", "/openapi.json", "SearchFunction", "This document", Health, groups=()),
 )
 
@@ -143,7 +162,16 @@ def _other_operations() -> tuple[Operation, ...]:
         UserChange,
         UserSummary,
     )
-    from mast.audit.view import AuditListQuery, AuditListResponse, SavedQuery, SavedQueryResult, SavedQueryRun
+    from mast.audit.accesses import RecordAccesses
+    from mast.audit.view import (
+        AuditListQuery,
+        AuditListResponse,
+        SavedQuery,
+        SavedQueryResult,
+        SavedQueryRun,
+        SubjectAccessReport,
+        SubjectAccessRequest,
+    )
 
     user_list = create_model("UserList", users=(list[UserSummary], ...))
     request_list = create_model("AccessRequestList", requests=(list[AccessRequest], ...))
@@ -163,6 +191,17 @@ def _other_operations() -> tuple[Operation, ...]:
                   "The filtered audit as CSV (text/csv, safe to open in a spreadsheet); the export itself audited",
                   csv_export, groups=("org-admins", "auditors"), query=_query_of(AuditListQuery),
                   errors={**_SIGNED_IN, 400: "a filter is not valid", **_AUDITED}),
+        Operation("GET", "/audit/accesses", "AuditFunction",
+                  "Who outside the caller's organisation opened or printed people whose records it supplied: "
+                  "the latest 25, with when, gateway and purpose (itself audited)",
+                  RecordAccesses, groups=admins, errors={**_SIGNED_IN, **_AUDITED}),
+        Operation("GET", "/audit/subject-access", "AuditFunction",
+                  "Subject access (UK GDPR Article 15): every record MAST holds about the person of the record ids "
+                  "given, and every audited action of the period that showed them (JSON, or CSV with format=csv); "
+                  "itself audited",
+                  SubjectAccessReport, groups=("auditors",), query=_query_of(SubjectAccessRequest),
+                  errors={**_SIGNED_IN, 400: "a record id or the period is not valid",
+                          404: "MAST holds none of those records", **_AUDITED}),
         Operation("GET", "/audit/queries", "AuditFunction", "The auditors' saved queries (the template's)",
                   query_list, groups=("auditors",), errors=_SIGNED_IN),
         Operation("GET", "/audit/queries/{name}", "AuditFunction",

@@ -40,6 +40,11 @@ AuditAction = Literal[
     "audit-query",
     "review-queue-list",  # a data steward listed the review queue (every record shown named)
     "wrong-match-report",  # a practitioner reported that a person shown is not one person
+    "alert-made",  # the match run made an alert for an organisation (by "MAST"; no one signed in)
+    "alert-view",  # a user listed their organisation's alerts (every record they name)
+    "alert-open",  # a user opened the person of an alert, under a declaration
+    "subject-access",  # an auditor produced a person's records and the audit of who saw them
+    "feed-erased",  # an operator erased a partner's feed from the curated data and the index
 ]
 
 

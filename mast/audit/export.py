@@ -88,6 +88,11 @@ class _Run:
     sequence_numbers: list[str] = field(default_factory=list)
 
 
+def stream_events(records: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
+    """The new audit events of a stream batch, in stream order."""
+    return [event for run in _runs(records) for event in run.events]
+
+
 def _runs(records: Iterable[Mapping[str, Any]]) -> list[_Run]:
     """Stream records, in stream order, cut into runs of one event date (usually one run)."""
     runs: list[_Run] = []

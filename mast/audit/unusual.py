@@ -58,8 +58,21 @@ def run_saved_query(caller: Caller, name: str, run: SavedQueryRun, store: AuditS
         username=caller.email, organisation=caller.organisation, groups=tuple(sorted(caller.groups)),
         target=name, detail=json.dumps({"query": name, **arguments}), request_id=request_id,
     ))
-    since = dt.datetime.combine(run.from_date, dt.time(), dt.UTC)
-    until = dt.datetime.combine(run.to_date + dt.timedelta(days=1), dt.time(), dt.UTC)
+    events, complete = period_events(store, run.from_date, run.to_date)
+    connection = connect_events(events)
+    columns, rows = run_query(query, connection, arguments)
+    return SavedQueryResult(
+        name=query.name, description=query.description, columns=columns,
+        rows=[[_plain(v) for v in row] for row in rows], events_read=len(events),
+        complete=complete, from_date=run.from_date, to_date=run.to_date,
+    )
+
+
+def period_events(store: AuditStore, from_date: dt.date, to_date: dt.date) -> tuple[list[AuditEvent], bool]:
+    """Every organisation's events of the period from the hot copy (at most :data:`QUERY_EVENT_LIMIT`),
+    and whether that was all of them."""
+    since = dt.datetime.combine(from_date, dt.time(), dt.UTC)
+    until = dt.datetime.combine(to_date + dt.timedelta(days=1), dt.time(), dt.UTC)
     events: list[AuditEvent] = []
     token: str | None = None
     while len(events) < QUERY_EVENT_LIMIT:
@@ -68,13 +81,7 @@ def run_saved_query(caller: Caller, name: str, run: SavedQueryRun, store: AuditS
         token = page.next
         if not token:
             break
-    connection = connect_events(events[:QUERY_EVENT_LIMIT])
-    columns, rows = run_query(query, connection, arguments)
-    return SavedQueryResult(
-        name=query.name, description=query.description, columns=columns,
-        rows=[[_plain(v) for v in row] for row in rows], events_read=min(len(events), QUERY_EVENT_LIMIT),
-        complete=token is None, from_date=run.from_date, to_date=run.to_date,
-    )
+    return events[:QUERY_EVENT_LIMIT], token is None and len(events) <= QUERY_EVENT_LIMIT
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ from mast.audit.words import (
     organisation_id,
 )
 from mast.audit.words import organisation_names as _organisation_names
+from mast.index.layout import IndexedRecord
 
 Period = Literal["day", "week", "month"]
 _PERIODS: Final[dict[str, dt.timedelta]] = {
@@ -232,3 +233,31 @@ class SavedQueryResult(BaseModel):
     complete: bool = Field(description="false when the period held more events than one run reads")
     from_date: dt.date = Field(serialization_alias="from")
     to_date: dt.date = Field(serialization_alias="to")
+
+
+# ------------------------------------------------------------------------------------- subject access
+class SubjectAccessRequest(BaseModel):
+    """``GET /api/audit/subject-access``: the person (by record ids) and the audit period."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    record_ids: tuple[str, ...] = Field(min_length=1, max_length=50, description="record ids of the person")
+    from_date: dt.date = Field(alias="from", description="first day of the audit to read (UTC)")
+    to_date: dt.date = Field(alias="to", description="last day, inclusive")
+    format: str = Field(default="json", pattern="^(json|csv)$")
+
+    @field_validator("record_ids", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+
+
+class SubjectAccessReport(BaseModel):
+    """Every record held about the person, and every audited action that showed them."""
+
+    produced_at: dt.datetime
+    person_ids: list[str]
+    records: list[IndexedRecord]
+    events: list[AuditEvent]
+    audit_from: dt.date
+    audit_to: dt.date
+    audit_complete: bool = Field(description="false when the period held more events than one report reads")

@@ -46,6 +46,11 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "refused": "Was refused",
     "review-queue-list": "Looked at the stewards' review queue",
     "wrong-match-report": "Reported a wrong match",
+    "alert-made": "An alert was made",
+    "alert-view": "Looked at the alerts",
+    "alert-open": "Opened a person from an alert",
+    "subject-access": "Produced a subject access report",
+    "feed-erased": "Erased a partner's feed",
 }
 
 
@@ -157,6 +162,11 @@ def in_words(event: AuditEvent, gateways: Mapping[str, str] | None = None,
             saw = f"decided: {words[detail['decision']]}"
             if detail.get("review_item"):
                 saw += f" (review queue item {detail['review_item']})"
+    elif event.action in ("alert-made", "alert-open"):
+        concerned = f"records {', '.join(event.record_ids)}" if event.record_ids else ""
+        saw = f"alert {detail.get('alert', '')}".strip()
+    elif event.action == "alert-view":
+        saw = _plural(event.records_returned, "alert listed", "alerts listed")
     elif event.action == "review-queue-list":
         saw = f"{_plural(int(detail.get('items', 0)), 'item', 'items')} listed, " + _plural(
             event.records_returned, "record shown", "records shown")

@@ -49,6 +49,7 @@ from mast.feeds import store
 from mast.feeds.events import FeedIngested, UploadCompletedEvent
 from mast.feeds.parse import ParsedExtract, parse_upload
 from mast.feeds.receipt import FeedTotals, Receipt, receipt_json
+from mast.feeds.retention import DEFAULT_RETENTION_DAYS, retained, retention_days, snapshot_feeds
 from mast.feeds.supersede import changed_versions, content_hash, next_state
 
 logger = Logger(child=True)
@@ -71,12 +72,14 @@ class IngestSettings:
     curated_bucket: str
     control_table: str
     match_queue_url: str
+    #: days a record is kept after its last involvement (:mod:`mast.feeds.retention`)
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls) -> IngestSettings:
         env = os.environ
         return cls(env["LANDING_BUCKET"], env["RAW_BUCKET"], env["CURATED_BUCKET"], env["CONTROL_TABLE"],
-                   env["MATCH_QUEUE_URL"])  # fmt: skip
+                   env["MATCH_QUEUE_URL"], retention_days(env))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ class _Ingest:
             previous = previous.select(parsed.records.column_names)
             versions, not_found = _versions(parsed, previous, ingest_id, ingest_date)
             changes = versions.filter(pa.array(changed_versions(versions, previous)))
-            state = next_state(previous, versions)
+            # records past retention leave the feed's state (and so the curated data and the index)
+            state = retained(next_state(previous, versions), self.now().date(), self.s.retention_days,
+                             snapshot_feeds(), feed=where.feed)
             del previous
             bucket_c = self.s.curated_bucket
             if versions.num_rows:

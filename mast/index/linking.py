@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 from mast.access.decisions import DecisionStore
 from mast.feeds import store
 from mast.feeds.events import FeedIngested
+from mast.feeds.retention import DEFAULT_RETENTION_DAYS, retained, retention_days, snapshot_feeds
 from mast.index import layout
 from mast.index.address_keys import address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
@@ -89,11 +90,20 @@ class MatchSettings:
     index_table: str
     control_table: str
     key_salt_secret_arn: str
+    #: where the alerts a link makes are audited ("" : alerts are not made, as in the linkage benches)
+    audit_table: str = ""
+    #: the alert mails' sender (the template's AlertsFromAddress; "": no mail) and the sign-in page they name
+    alerts_from: str = ""
+    web_url: str = ""
+    #: days a record is kept after its last involvement (:mod:`mast.feeds.retention`)
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls) -> MatchSettings:
         env = os.environ
-        return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"])
+        return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
+                   env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
+                   retention_days(env))
 
 
 @dataclass
@@ -111,6 +121,8 @@ class MatchOutcome:
     retired_version: str | None = None
     #: pairs put (or kept open) in the stewards' review queue
     review_pairs: int = 0
+    #: alerts made for organisations with open cases of people newly involved with another partner
+    alerts: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -138,6 +150,7 @@ def run_match(message: Message | Sequence[Message], settings: MatchSettings, *, 
 class _MatchRun:
     def __init__(self, settings: MatchSettings, session: Any, options: LinkOptions | None, now: dt.datetime) -> None:
         self.settings = settings
+        self.session = session
         self.s3 = session.client("s3")
         self.ddb = session.client("dynamodb")
         self.salt = key_salt(settings.key_salt_secret_arn, session.client("secretsmanager"))
@@ -156,6 +169,8 @@ class _MatchRun:
         decisions = DecisionStore(self.settings.control_table, self.ddb).all()
         current = store.read_current_records(self.settings.curated_bucket)
         searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
+        # past retention: out of the index on this run's clock, as ingest drops them from the state
+        searchable = retained(searchable, self.now.date(), self.settings.retention_days, snapshot_feeds())
         self._timed("read", t)
         t = time.perf_counter()
         self.purge_retired()
@@ -166,10 +181,10 @@ class _MatchRun:
         rebuild = (live is None or not this_linkage or any(isinstance(m, RebuildRequested) for m in messages)
                    or searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1))
         state = None if rebuild or live is None else self._read_state(live)
+        changed = set().union(*(self._changed_ids(m) for m in messages))
         if live is None or state is None:
-            outcome = self.rebuild(searchable, decisions, live)
+            outcome = self.rebuild(searchable, decisions, live, changed)
         else:
-            changed = set().union(*(self._changed_ids(m) for m in messages))
             outcome = self.incremental(searchable, decisions, live, state, changed)
         outcome.seconds = self.seconds
         return outcome
@@ -182,7 +197,8 @@ class _MatchRun:
         return set()
 
     # ------------------------------------------------------------------ rebuild
-    def rebuild(self, records: pa.Table, decisions: list[Decision], previous: str | None) -> MatchOutcome:
+    def rebuild(self, records: pa.Table, decisions: list[Decision], previous: str | None,
+                changed: set[str] | None = None) -> MatchOutcome:
         t = time.perf_counter()
         linker = Linker.build(prepare(_linkage_columns(records)), None, decisions, self.options)
         self._timed("link", t)
@@ -220,6 +236,11 @@ class _MatchRun:
                 put += self._put_listed(version, items)
                 items = []
         put += self._put_listed(version, items)
+        # records this run brought that the previous version did not hold still alert (a rebuild's
+        # relabelling of everyone else does not): before the state, so a retry makes them again
+        before = self._read_state(previous) if previous is not None and changed else None
+        new_ids = [rid for rid in sorted(changed or ()) if before is not None and rid not in before]
+        alerted = self._alert(records, people, addresses, new_ids)
         self._write_state(version, linker)
         self._timed("write", t)
         t = time.perf_counter()
@@ -233,7 +254,8 @@ class _MatchRun:
         self._timed("switch", t)
         self._report(linker, people, addresses)
         return MatchOutcome("rebuild", version, len(linker.table), stats["people"], linked=len(linker.table),
-                            items_put=put, retired_version=retired, review_pairs=self._review(linker))
+                            items_put=put, retired_version=retired, review_pairs=self._review(linker),
+                            alerts=alerted)
 
     # ------------------------------------------------------------------ incremental
     def incremental(self, records: pa.Table, decisions: list[Decision], version: str, state: dict[str, str],
@@ -290,12 +312,16 @@ class _MatchRun:
         self._apply(puts, deletes, record_puts, record_deletes)
         puts.extend(record_puts)
         deletes.extend(record_deletes)
+        # alerts before the state: a run that dies after the index was written but before the state
+        # is retried with the same records still new, and makes the same alerts (same ids, once)
+        alerted = self._alert(ordered, people, addresses,
+                              [rid for rid in added.column("record_id").to_pylist() if rid not in state])
         self._write_state(version, linker)
         self._timed("write", t)
         self._report(linker, people, addresses)
         return MatchOutcome("incremental", version, len(linker.table), len(set(people.tolist())),
                             linked=added.num_rows, removed=len(removed), items_put=len(puts),
-                            items_deleted=len(deletes), review_pairs=self._review(linker))
+                            items_deleted=len(deletes), review_pairs=self._review(linker), alerts=alerted)
 
     def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
                record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]]) -> None:
@@ -482,6 +508,37 @@ class _MatchRun:
         sink = io.BytesIO()
         pq.write_table(table, sink)
         self.s3.put_object(Bucket=self.settings.curated_bucket, Key=self._state_key(version), Body=sink.getvalue())
+
+    def _alert(self, records: pa.Table, people: np.ndarray, addresses: np.ndarray, new_ids: list[str]) -> int:
+        """Alerts for the organisations whose open cases the new records touch (:mod:`mast.alerts`):
+        written (once each), audited as made by MAST, and the teams mailed (nothing personal)."""
+        if not new_ids or not self.settings.audit_table:
+            return 0
+        from mast.alerts.detect import alerts_after_link
+        from mast.alerts.nudge import send_nudges
+        from mast.alerts.store import AlertStore
+        from mast.audit.event import AuditEvent, new_event_id
+        from mast.audit.store import AuditStore
+        from mast.config import load_partnership
+        from mast.feeds.definition import load_feed_definitions
+
+        partnership = load_partnership()
+        snapshots = [feed_id for feed_id, d in load_feed_definitions().items() if d.mode == "snapshot"]
+        alerts = alerts_after_link(records, people, addresses, new_ids, partnership, snapshots, self.now)
+        made = AlertStore(self.settings.control_table, self.ddb).add(alerts)
+        audit = AuditStore(self.settings.audit_table, self.ddb)
+        for alert in made:
+            audit.write(AuditEvent(
+                event_id=new_event_id(), event_time=self.now, action="alert-made", user_sub="mast",
+                username="MAST (match run)", organisation=alert.organisation,
+                record_ids=(alert.record_id, *alert.case_record_ids), sensitive_returned=alert.sensitive,
+                detail=json.dumps({"alert": alert.alert_id, "kind": alert.kind, "partner": alert.partner}),
+            ))
+        if made and self.settings.alerts_from:
+            env = {"ALERTS_FROM": self.settings.alerts_from, "WEB_URL": self.settings.web_url,
+                   "CONTROL_TABLE": self.settings.control_table}
+            send_nudges(made, partnership, env, self.session.client("ses"), self.ddb, self.now)
+        return len(made)
 
     def _review(self, linker: Linker) -> int:
         """The link's closest calls into the stewards' review queue (pairs of record ids)."""

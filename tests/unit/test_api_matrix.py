@@ -43,6 +43,18 @@ MATRIX: dict[str, dict[str, int]] = {
     "POST /link-decisions": {"no token": 401, "practitioner": 403, "other practitioner": 403,
                              "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
                              "data steward": 201},
+    # the alert is Walsall Council's: another organisation's users find none of that id
+    "GET /alerts": {"no token": 401, "practitioner": 200, "other practitioner": 200, "org-admin same org": 200,
+                    "org-admin other org": 200, "auditor": 403, "data steward": 403},
+    "GET /alerts/count": {"no token": 401, "practitioner": 200, "other practitioner": 200,
+                          "org-admin same org": 200, "org-admin other org": 200, "auditor": 403,
+                          "data steward": 403},
+    "POST /alerts/{id}/seen": {"no token": 401, "practitioner": 200, "other practitioner": 404,
+                               "org-admin same org": 200, "org-admin other org": 404, "auditor": 403,
+                               "data steward": 403},
+    "POST /alerts/{id}/open": {"no token": 401, "practitioner": 201, "other practitioner": 404,
+                               "org-admin same org": 403, "org-admin other org": 403, "auditor": 403,
+                               "data steward": 403},
 }
 
 
@@ -53,9 +65,28 @@ def own_search(deployed: Deployment) -> tuple[str, str]:  # noqa: F811
     return body["search_id"], deployed.person_of(WILLIAM)
 
 
+@pytest.fixture(scope="module")
+def walsall_alert(deployed: Deployment) -> str:  # noqa: F811
+    """An alert of Walsall Council's about William's case (stored as the match run stores one)."""
+    import datetime as dt
+
+    from mast.alerts import Alert, AlertStore
+    from mast.records import PartnerContact
+
+    now = dt.datetime.now(dt.UTC)
+    alert = Alert(alert_id=Alert.make_id("walsall-council", "walsall-nhs-ae:A-9002", dt.date(2026, 11, 30)),
+                  organisation="walsall-council", made_at=now, expires_at=now + dt.timedelta(days=90), kind="person",
+                  partner="walsall-healthcare", partner_name="Walsall Healthcare NHS Trust", feed_name="A&E",
+                  record_date=dt.date(2026, 11, 30), contact=PartnerContact(team="A&E safeguarding"),
+                  record_id="walsall-nhs-ae:A-9002", case_record_ids=(WILLIAM,), case_references=("C-1",))
+    AlertStore("control", deployed.ddb).add([alert])
+    return alert.alert_id
+
+
 @pytest.mark.parametrize("persona", list(PERSONAS))
 @pytest.mark.parametrize("route", list(MATRIX))
-def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], route: str, persona: str) -> None:  # noqa: F811
+def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], walsall_alert: str, route: str,  # noqa: F811
+                         persona: str) -> None:
     method, path = route.split(" ")
     body: Any = None
     query = None
@@ -65,6 +96,10 @@ def test_route_by_caller(deployed: Deployment, own_search: tuple[str, str], rout
         body = DECISION
     elif path == "/people/{id}/wrong-match":
         body = WRONG_MATCH
+    elif path == "/alerts/{id}/open":
+        body = {"declaration": SEARCH["declaration"]}
+    if path.startswith("/alerts/{id}"):
+        path = path.replace("{id}", walsall_alert)
     if path in ("/people/{id}", "/people/{id}/print", "/people/{id}/wrong-match"):
         search_id, person = own_search
         path, query = path.replace("{id}", person), {"search": search_id}

@@ -216,13 +216,13 @@ def event(method: str, path: str, who: dict[str, str] | None, body: Any = None, 
     import re
     import uuid
 
-    resource = re.sub(r"^/people/[^/]+$", "/people/{id}", path)
+    resource = re.sub(r"^/(alerts|people)/(?!count$)[^/]+(/[a-z-]+)?$", r"/\1/{id}\2", path)
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     return {
         "resource": resource, "path": path, "httpMethod": method, "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {}, "queryStringParameters": query, "multiValueQueryStringParameters":
             {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": {"id": path.rsplit("/", 1)[1]} if resource == "/people/{id}" else None,
+        "pathParameters": {"id": path.split("/")[2]} if "{id}" in resource else None,
         "requestContext": {"requestId": str(uuid.uuid4()), "stage": "api", "resourcePath": resource,
                            "httpMethod": method, "path": f"/api{path}",
                            "authorizer": {"claims": who} if who is not None else None},

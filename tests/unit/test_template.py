@@ -82,7 +82,8 @@ def test_every_function_handler_exists_and_imports(template: dict) -> None:
 
 #: Signed-in routes that hold no one's personal data, so that their refusals need not be audited:
 #: the gateways on offer, feed coverage and the linkage report's aggregate figures.
-NOT_PERSONAL = {("GET", "/declaration-options"), ("GET", "/coverage"), ("GET", "/linkage-report")}
+NOT_PERSONAL = {("GET", "/declaration-options"), ("GET", "/coverage"), ("GET", "/linkage-report"),
+                ("GET", "/alerts/count")}
 
 
 def test_every_refusal_of_a_signed_in_route_with_personal_data_is_audited(template: dict) -> None:
@@ -157,3 +158,20 @@ def test_sub_resolves_parameters_attributes_and_literals() -> None:
     resolver.refs["Bucket"] = "b"
     assert resolver.resolve({"Fn::Sub": "${Bucket.Arn}/${Env}/${!literal}/${AWS::Region}"}) == "arn:aws:s3:::b/dev/${literal}/eu-west-2"
     assert resolver.resolve({"Fn::Sub": ["${X}-${Bucket}", {"X": {"Ref": "Env"}}]}) == "dev-b"
+
+
+def test_an_ingests_changes_expire_but_not_before_a_dead_lettered_match_run_can_be_redriven(template: dict) -> None:
+    """``changes/`` grew by one object per ingest for ever; they are read only by the match run the
+    ingest queued (or its redrive from the dead-letter queue), so they expire after the longest a
+    message can wait there."""
+    from mast.feeds.store import CHANGES_PREFIX
+
+    rules = template["Resources"]["CuratedBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    changes = [r for r in rules if r.get("Prefix") == CHANGES_PREFIX and r["Status"] == "Enabled"]
+    assert len(changes) == 1, "the curated bucket needs one lifecycle rule for the ingests' changes"
+    longest_wait_days = max(
+        int(resource["Properties"]["MessageRetentionPeriod"]) / 86_400
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SQS::Queue" and "MessageRetentionPeriod" in resource.get("Properties", {})
+    )
+    assert changes[0]["ExpirationInDays"] > longest_wait_days

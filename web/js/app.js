@@ -17,6 +17,7 @@ import * as audit from "./pages/audit.js";
 import * as users from "./pages/users.js";
 import * as requestAccess from "./pages/request-access.js";
 import * as statements from "./pages/statements.js";
+import * as alerts from "./pages/alerts.js";
 
 const SEARCHERS = ["practitioners", "data-stewards"];
 
@@ -35,10 +36,12 @@ const ROUTES = {
   "search": { page: search.searchPage, groups: SEARCHERS },
   "results": { page: search.resultsPage, groups: SEARCHERS },
   "person": { page: person.personPage, groups: SEARCHERS },
+  "alerts": { page: alerts.alertsPage, groups: ["practitioners", "org-admins"] },
   "linkage": { page: linkage.linkagePage, groups: ["org-admins", "auditors", "data-stewards"] },
   "review-queue": { page: review.reviewQueuePage, groups: ["data-stewards"] },
   "audit": { page: audit.auditPage, groups: ["org-admins", "auditors"] },
   "unusual-use": { page: audit.unusualUsePage, groups: ["auditors"] },
+  "accesses": { page: audit.accessesPage, groups: ["org-admins"] },
   "users": { page: users.usersPage, groups: ["org-admins"] },
   "add-user": { page: users.addUserPage, groups: ["org-admins"] },
   "edit-user": { page: users.editUserPage, groups: ["org-admins"] },
@@ -71,9 +74,10 @@ function navigation(user, current) {
   const items = [];
   if (user) {
     if (inGroup(user, ...SEARCHERS)) items.push({ href: "#/declaration", text: "Search", match: ["declaration", "search", "results", "person"] });
+    if (inGroup(user, "practitioners", "org-admins")) items.push({ href: "#/alerts", text: "Alerts", match: ["alerts"], count: true });
     if (inGroup(user, "org-admins", "auditors", "data-stewards")) items.push({ href: "#/linkage", text: "Linkage report", match: ["linkage"] });
     if (inGroup(user, "data-stewards")) items.push({ href: "#/review-queue", text: "Review queue", match: ["review-queue"] });
-    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use"] });
+    if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use", "accesses"] });
     if (inGroup(user, "org-admins")) items.push({ href: "#/users", text: "Users", match: ["users", "add-user", "edit-user", "user-action"] });
     items.push({ href: "#/sign-out", text: "Sign out", match: [] });
   }
@@ -95,6 +99,13 @@ function navigation(user, current) {
     </div></div></section>`);
   const section = holder.querySelector(".govuk-service-navigation");
   if (items.length > 1) new ServiceNavigation(section);
+  if (items.some((item) => item.count)) {
+    alerts.unseenCount().then((count) => {
+      const link = holder.querySelector('a[href="#/alerts"]');
+      if (!link || !count) return;
+      link.insertAdjacentHTML("beforeend", String(html` <strong class="govuk-tag govuk-tag--red mast-nav-count">${count}<span class="govuk-visually-hidden"> new</span></strong>`));
+    });
+  }
 }
 
 async function banner() {

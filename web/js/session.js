@@ -1,6 +1,6 @@
 // What the page remembers for one browser tab: tokens, the sign-in challenge in progress, the
 // declaration, and the last search. sessionStorage, so closing the tab forgets it all.
-const KEYS = { tokens: "mast.tokens", challenge: "mast.challenge", declaration: "mast.declaration", search: "mast.search", notice: "mast.notice" };
+const KEYS = { tokens: "mast.tokens", challenge: "mast.challenge", declaration: "mast.declaration", search: "mast.search", notice: "mast.notice", afterDeclaration: "mast.afterDeclaration" };
 
 function read(key) {
   try { return JSON.parse(sessionStorage.getItem(key) || "null"); } catch { return null; }
@@ -18,6 +18,9 @@ export const session = {
   get declaration() { return read(KEYS.declaration); },
   set declaration(value) { write(KEYS.declaration, value); },
   get search() { return read(KEYS.search); },
+  /** Where to go once a declaration is made (opening an alert's person), instead of the search. */
+  get afterDeclaration() { return read(KEYS.afterDeclaration); },
+  set afterDeclaration(value) { write(KEYS.afterDeclaration, value); },
   set search(value) { write(KEYS.search, value); },
   /** A one-off message for the next page (e.g. "your session ended"), read once. */
   takeNotice() { const n = read(KEYS.notice); write(KEYS.notice, null); return n; },

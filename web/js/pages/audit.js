@@ -98,6 +98,7 @@ export async function auditPage({ query, user, navigate }) {
       ${notice ? html`<div class="govuk-inset-text" id="export-notice">${notice}</div>` : ""}
       <h1 class="govuk-heading-l">Audit</h1>
       <p class="govuk-body">${auditor ? "Every organisation's searches, people opened, decisions and administration" : "Your organisation's searches, people opened, decisions and administration"}, newest first.</p>
+      ${inGroup(user, "org-admins") ? html`<p class="govuk-body"><a class="govuk-link" href="#/accesses">Who looked at our records</a>: people outside your organisation who opened people whose records your organisation supplied.</p>` : ""}
       ${auditor ? html`<p class="govuk-body"><a class="govuk-link" href="#/unusual-use">Look for unusual use</a>: searches out of hours, unusually many searches, sensitive records, who opened a record.</p>` : ""}
       <form novalidate id="audit-filter">
         ${textInput({ id: "user", label: "User", hint: "Their email address. Leave empty for everyone.", value: v.user, errors, spellcheck: false, classes: "govuk-!-width-one-half", labelClass: "govuk-label govuk-label--s" })}
@@ -242,4 +243,38 @@ export async function unusualUsePage({ query, navigate }) {
     });
   };
   show();
+}
+
+const LOOKED = { "open-person": "Opened a person", "print-person": "Printed a person's summary", "alert-open": "Opened a person from an alert" };
+
+/** Who outside the organisation opened (or printed) people whose records it supplied: the latest 25. */
+export async function accessesPage() {
+  const render = renderer();
+  let answer;
+  try {
+    answer = await api("GET", "/audit/accesses");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    render("Who looked at our records", html`${backLink("#/audit", "Back to the audit")}
+      <h1 class="govuk-heading-l">Who looked at our records</h1>
+      <p class="govuk-body">${error.status === 503 ? "MAST records every look at the audit first, and the record could not be written. Try again in a few minutes." : error.message}</p>`);
+    return;
+  }
+  const { accesses } = answer;
+  render("Who looked at our records", html`${backLink("#/audit", "Back to the audit")}
+    <h1 class="govuk-heading-l">Who looked at our records</h1>
+    <p class="govuk-body">People in other organisations who opened or printed a person whose records your organisation supplied, with the legal gateway and purpose they declared. The latest ${accesses.length === 25 ? "25" : accesses.length}, newest first.</p>
+    ${accesses.length ? html`<table class="govuk-table mast-wrap" id="accesses">
+      <caption class="govuk-table__caption govuk-table__caption--m">Looks at your records</caption>
+      <thead class="govuk-table__head"><tr class="govuk-table__row">
+        <th scope="col" class="govuk-table__header">When</th><th scope="col" class="govuk-table__header">Who</th>
+        <th scope="col" class="govuk-table__header">What</th><th scope="col" class="govuk-table__header">Gateway and purpose</th>
+        <th scope="col" class="govuk-table__header">Your records</th></tr></thead>
+      <tbody class="govuk-table__body">${accesses.map((a) => html`<tr class="govuk-table__row">
+        <td class="govuk-table__cell" data-label="When">${dateTime(a.event_time)}</td>
+        <td class="govuk-table__cell" data-label="Who">${a.username}, ${a.organisation_name}</td>
+        <td class="govuk-table__cell" data-label="What">${LOOKED[a.action] || a.action}</td>
+        <td class="govuk-table__cell" data-label="Gateway and purpose">${a.gateway_name || a.gateway || ""}${a.purpose ? html`: ${a.purpose}` : ""}</td>
+        <td class="govuk-table__cell" data-label="Your records">${a.record_ids.join(", ")}</td></tr>`)}
+      </tbody></table>` : html`<p class="govuk-body" id="accesses">No one outside your organisation has opened a person whose records it supplied.</p>`}`);
 }

@@ -44,7 +44,9 @@ export async function declarationPage({ navigate }) {
       else if (declaration.purpose.length > 500) problems.push({ field: "purpose", text: "The purpose must be 500 characters or fewer" });
       if (problems.length) { show(problems, declaration); return; }
       session.declaration = { ...declaration, label: chosen.label, made_at: Date.now() };
-      navigate("search");
+      const then = session.afterDeclaration;
+      session.afterDeclaration = null;
+      navigate(then || "search");
     });
   };
   show();

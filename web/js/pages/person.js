@@ -194,7 +194,7 @@ export async function personPage({ params, user, navigate }) {
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     const title = error.status === 503 ? "This person could not be shown" : "This person cannot be opened";
-    render(title, html`${backLink("#/results", "Back to the results")}
+    render(title, html`${backLink(stored.alert ? "#/alerts" : "#/results", stored.alert ? "Back to the alerts" : "Back to the results")}
       <h1 class="govuk-heading-l">${title}</h1>
       <p class="govuk-body">${error.status === 503 ? "MAST records every person opened before it shows anything, and the record could not be written. Try again in a few minutes." : error.message}</p>
       <p class="govuk-body"><a class="govuk-link" href="#/declaration">Start a new search</a></p>`);
@@ -205,7 +205,7 @@ export async function personPage({ params, user, navigate }) {
   let printedAt = null;
   const show = (errors = [], notice = null, reporting = false) => {
     const main = render(view.name, html`
-      ${backLink("#/results", "Back to the results")}
+      ${backLink(stored.alert ? "#/alerts" : "#/results", stored.alert ? "Back to the alerts" : "Back to the results")}
       ${notice ? notification(notice, { success: true }) : ""}
       ${errorSummary(errors)}
       ${printHeader(stored, user, printedAt)}

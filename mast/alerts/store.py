@@ -1,0 +1,97 @@
+"""Alerts in the control table: ``ALERTS#<organisation>`` / ``<alert id>``, newest first, expiring
+with the table's TTL (``expires_at``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from mast.alerts.models import Alert
+
+#: the most alerts one page lists (newest first); older ones are still counted as unseen
+PAGE = 100
+
+
+def _pk(organisation: str) -> str:
+    return f"ALERTS#{organisation}"
+
+
+class AlertStore:
+    """Writes the alerts a link made, lists an organisation's, and marks one seen."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.table_name = table_name
+        self.client = client
+
+    def add(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Write each alert unless it is there already (a retried run makes the same ids): the ones
+        that are new, for the nudge and the audit."""
+        made = []
+        for alert in alerts:
+            try:
+                self.client.put_item(TableName=self.table_name, Item=_item(alert),
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+            made.append(alert)
+        return made
+
+    def list(self, organisation: str, now: dt.datetime | None = None, limit: int = PAGE) -> tuple[list[Alert], int]:
+        """The organisation's alerts, newest first (at most ``limit``), and how many are unseen."""
+        now = now or dt.datetime.now(dt.UTC)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
+            "ExpressionAttributeValues": {":pk": {"S": _pk(organisation)}}, "ConsistentRead": True,
+        }
+        alerts: list[Alert] = []
+        unseen = 0
+        while True:
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                alert = Alert.model_validate_json(item["alert"]["S"])
+                if alert.expires_at <= now:
+                    continue  # TTL lags; an expired alert is gone as far as anyone can see
+                seen = "seen_at" in item
+                unseen += not seen
+                if len(alerts) < limit:
+                    alerts.append(alert.model_copy(update={
+                        "seen_at": dt.datetime.fromisoformat(item["seen_at"]["S"]) if seen else None,
+                        "seen_by": item.get("seen_by", {}).get("S")}))
+            if "LastEvaluatedKey" not in page:
+                return alerts, unseen
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get(self, organisation: str, alert_id: str) -> Alert | None:
+        """One of the organisation's alerts (None for another organisation's: the key names it)."""
+        item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key={"pk": {"S": _pk(organisation)}, "sk": {"S": alert_id}}).get("Item")
+        if item is None:
+            return None
+        alert = Alert.model_validate_json(item["alert"]["S"])
+        return None if alert.expires_at <= dt.datetime.now(dt.UTC) else alert
+
+    def mark_seen(self, organisation: str, alert_id: str, by: str, now: dt.datetime) -> bool:
+        """Mark the organisation's alert seen (the first marking stands); False when there is none."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key={"pk": {"S": _pk(organisation)}, "sk": {"S": alert_id}},
+                UpdateExpression="SET seen_at = if_not_exists(seen_at, :at), seen_by = if_not_exists(seen_by, :by)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": now.isoformat()}, ":by": {"S": by}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+def _item(alert: Alert) -> dict[str, Any]:
+    return {
+        "pk": {"S": _pk(alert.organisation)}, "sk": {"S": alert.alert_id},
+        "alert": {"S": alert.model_dump_json(exclude={"seen_at", "seen_by"})},
+        "expires_at": {"N": str(int(alert.expires_at.timestamp()))},
+    }

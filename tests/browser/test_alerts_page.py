@@ -1,0 +1,100 @@
+"""The Alerts page (issue 17), in Debian's headless Chromium on `mast local --demo`: a police
+incident for a child with an open children's case reaches Walsall Council's practitioner as an
+alert (a count in the navigation, the card naming the police, the date and whom to call); opening
+the person asks for a declaration first and then shows the police record; marking it seen clears
+the count; the police, whose record the person view showed, see who looked and why ("who looked at
+our records"). Every state is checked by axe at WCAG 2.2 AA, and the pages reflow at 320 px."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local.demo import DEMO_USERS
+from tests.browser.test_practitioner import fits
+from tests.browser.test_web import sign_in
+from tests.conftest import LocalStackProcess
+from tests.e2e.test_alerts import an_open_childrens_case, police_extract, wait_for_alert
+from tests.e2e.test_local_stack import _sftp
+from tests.e2e.test_search_api import token_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+PRACTITIONER = next(u for u in DEMO_USERS if u.groups == ("practitioners",) and u.organisation == "walsall-council")
+POLICE_ADMIN = next(u for u in DEMO_USERS if u.groups == ("org-admins",) and u.organisation == "wm-police")
+
+
+def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_marks_it_seen(
+        visit_factory: Any, local_stack: LocalStackProcess, tmp_path: Path) -> None:
+    case = an_open_childrens_case(local_stack)
+    reference = f"26WM{secrets.randbelow(10**7):07d}-N1"
+    extract = tmp_path / "police-alert.csv"
+    extract.write_bytes(police_extract(case, reference, dt.datetime.now(dt.UTC).date()))
+    assert _sftp(local_stack, "wm-police", f"put {extract} police-alert-{reference}.csv\n").returncode == 0
+    alert = wait_for_alert(local_stack, token_of(local_stack, ("practitioners",)), f"wm-police:{reference}")
+
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, PRACTITIONER.email, PRACTITIONER.password)
+    page.wait_for_selector("a[href='#/alerts'] .mast-nav-count")  # new alerts counted in the navigation
+    page.click("a[href='#/alerts']")
+    page.wait_for_selector("h1:has-text('Alerts')")
+    card = page.locator(f".mast-alert[data-alert='{alert['alert_id']}']")
+    assert card.count() == 1
+    text = card.inner_text()
+    assert "West Midlands Police" in text and "New" in text and "Walsall Public Protection Unit" in text
+    assert case["source_record_id"] in text  # the council's own case reference
+    assert case["family_name"].lower() not in text.lower()  # the person is named only once opened
+    visit.checkpoint("alerts")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "alerts")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # opening the person is a search: a declaration first, then the person with the police record
+    card.locator("button.mast-open-alert").click()
+    page.wait_for_selector("h1:has-text('Declare why you are searching')")
+    assert "Opening the person of an alert is a search" in page.inner_text("main")
+    page.check("input[name=gateway][value=ca1989-s47]")
+    page.fill("#purpose", f"Police alert {reference}")
+    page.click("button:has-text('Confirm and continue')")
+    page.wait_for_selector("#records")
+    assert reference in page.inner_text("#records") or f"wm-police:{reference}" in page.content()
+    assert page.locator("a.govuk-back-link:has-text('Back to the alerts')").count() == 1
+    visit.checkpoint("person opened from an alert")
+
+    page.click("a.govuk-back-link:has-text('Back to the alerts')")
+    page.wait_for_selector("h1:has-text('Alerts')")
+    card = page.locator(f".mast-alert[data-alert='{alert['alert_id']}']")
+    card.locator("button.mast-seen-alert").click()
+    page.wait_for_selector(".govuk-notification-banner:has-text('marked as seen')")
+    card = page.locator(f".mast-alert[data-alert='{alert['alert_id']}']")
+    assert "Not yet" not in card.inner_text() and PRACTITIONER.email in card.inner_text()
+    visit.checkpoint("alert marked as seen")
+    visit.assert_clean()
+
+    # the police learn who outside them opened a person whose records they supplied, and why
+    police = visit_factory()
+    sign_in(police, POLICE_ADMIN.email, POLICE_ADMIN.password)
+    police.goto("audit")
+    police.page.wait_for_selector("h1:has-text('Audit')")
+    police.page.click("a:has-text('Who looked at our records')")
+    deadline = time.time() + 60
+    while f"Police alert {reference}" not in police.page.inner_text("main") and time.time() < deadline:
+        time.sleep(2)  # the audit's stream writes it a moment after the look
+        police.page.reload()
+        police.page.wait_for_selector("h1:has-text('Who looked at our records')")
+    rows = police.page.locator("#accesses tr", has_text=f"Police alert {reference}")
+    # opening from the alert, then the person view it led to: two looks, both on the police's page
+    assert sorted(rows.nth(i).locator("td[data-label=What]").inner_text() for i in range(rows.count())) == [
+        "Opened a person", "Opened a person from an alert"]
+    for i in range(rows.count()):
+        text = rows.nth(i).inner_text()
+        assert PRACTITIONER.email in text and "Walsall Council" in text and f"wm-police:{reference}" in text
+    police.checkpoint("who looked at our records")
+    police.page.set_viewport_size({"width": 320, "height": 800})
+    fits(police, "who looked at our records")
+    police.assert_clean()

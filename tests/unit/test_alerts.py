@@ -1,0 +1,158 @@
+"""Alerts after a link (:mod:`mast.alerts.detect`), their store, and the mail that carries nothing
+personal: each rule of issue 17's point 2 as a case."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mast.alerts import Alert, AlertStore
+from mast.alerts.detect import alerts_after_link
+from mast.alerts.nudge import nudge_text, send_nudges
+from mast.config import AlertSettings, Partnership, load_partnership
+
+SNAPSHOTS = ("walsall-children", "walsall-adults")
+NOW = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.UTC)
+
+
+def row(record_id: str, partner: str, feed: str, *, day: int = 1, ended: dt.date | None = None,
+        sensitive: bool = False, team: str | None = None, email: str | None = None) -> dict[str, Any]:
+    return {"record_id": record_id, "source_record_id": record_id.split(":")[1], "partner": partner, "feed": feed,
+            "record_date": dt.date(2026, 11, day), "end_date": ended, "sensitive": sensitive,
+            "contact_name": None, "contact_team": team, "contact_phone": "0121 496 0404", "contact_email": email}
+
+
+CHILD_CASE = row("walsall-children:C-1", "walsall-council", "walsall-children", team="Walsall MASH",
+                 email="mash@walsall.example")
+POLICE = row("wm-police:P-1", "wm-police", "wm-police", day=30, team="Walsall PPU")
+
+
+def link(rows: list[dict[str, Any]], people: list[str], dwellings: list[str], new: list[str],
+         partnership: Partnership | None = None) -> list[Alert]:
+    table = pa.Table.from_pylist(rows)
+    return alerts_after_link(table, np.array(people, dtype=object), np.array(dwellings, dtype=object), new,
+                             partnership or load_partnership(), SNAPSHOTS, NOW)
+
+
+def test_a_police_incident_for_a_child_with_an_open_case_alerts_the_council_only() -> None:
+    fire = row("wm-fire:F-1", "wm-fire", "wm-fire", day=3)
+    alerts = link([CHILD_CASE, fire, POLICE], ["p1", "p1", "p1"], ["a1", "a1", "a1"], ["wm-police:P-1"])
+    assert len(alerts) == 1  # the fire service has no open case: it watches no one
+    alert = alerts[0]
+    assert (alert.organisation, alert.kind, alert.partner, alert.partner_name) == (
+        "walsall-council", "person", "wm-police", "West Midlands Police")
+    assert alert.record_date == dt.date(2026, 11, 30) and alert.contact.team == "Walsall PPU"
+    assert alert.case_record_ids == ("walsall-children:C-1",) and alert.case_references == ("C-1",)
+    assert alert.case_team == "Walsall MASH" and alert.case_email == "mash@walsall.example"
+    assert alert.feed_name == "Police incidents"
+
+
+def test_someone_new_at_a_watched_persons_home_alerts_as_the_dwelling() -> None:
+    alerts = link([CHILD_CASE, POLICE], ["child", "adult"], ["flat-1", "flat-1"], ["wm-police:P-1"])
+    assert [(a.organisation, a.kind) for a in alerts] == [("walsall-council", "dwelling")]
+
+
+def test_no_alert_from_the_same_partner_another_dwelling_an_ended_case_or_an_old_record() -> None:
+    adults = row("walsall-adults:A-1", "walsall-council", "walsall-adults", day=29)
+    assert link([CHILD_CASE, adults], ["p1", "p1"], ["a1", "a1"], ["walsall-adults:A-1"]) == []
+    assert link([CHILD_CASE, POLICE], ["child", "adult"], ["flat-1", "house-1"], ["wm-police:P-1"]) == []
+    ended = {**CHILD_CASE, "end_date": dt.date(2026, 11, 20)}
+    assert link([ended, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"]) == []
+    # the police record was in the index before this run: a relabelled person is not news
+    assert link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], []) == []
+    # no address on either side is not "the same dwelling"
+    assert link([CHILD_CASE, POLICE], ["child", "adult"], ["", ""], ["wm-police:P-1"]) == []
+
+
+def test_an_organisation_chooses_which_partners_alert_it() -> None:
+    partnership = load_partnership()
+    only_ae = tuple(o.model_copy(update={"alerts": AlertSettings(partners=("walsall-healthcare",))})
+                    if o.id == "walsall-council" else o for o in partnership.organisations)
+    chosen = partnership.model_copy(update={"organisations": only_ae})
+    assert link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"], chosen) == []
+
+
+def test_a_sensitive_record_alerts_with_partner_date_and_contact_only() -> None:
+    restricted = {**POLICE, "sensitive": True}
+    (alert,) = link([CHILD_CASE, restricted], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    assert alert.sensitive and alert.feed_name is None
+    assert alert.partner_name == "West Midlands Police" and alert.contact.phone == "0121 496 0404"
+
+
+def test_the_same_record_makes_the_same_alert_whichever_run_makes_it() -> None:
+    first = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    again = link([POLICE, CHILD_CASE], ["q", "q"], ["b", "b"], ["wm-police:P-1"])
+    assert [a.alert_id for a in first] == [a.alert_id for a in again]
+    assert first[0].alert_id.startswith("20261130-")  # sorts by the involvement's date
+
+
+def test_the_mail_names_no_one() -> None:
+    subject, body = nudge_text("Walsall Council", 2, "https://mast.example.org/")
+    assert subject == "MAST: new alerts for Walsall Council"
+    assert "2 new alerts" in body and "https://mast.example.org/#/alerts" in body
+    (alert,) = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    for private in ("C-1", "P-1", "Police", "PPU", "30/11", "2026-11-30"):
+        assert private not in subject + body
+
+
+# ------------------------------------------------------------------------------------ store and mail
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    saved = dict(os.environ)
+    os.environ.update({"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"})
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            client.create_table(TableName="control", BillingMode="PAY_PER_REQUEST",
+                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_the_store_keeps_one_alert_per_record_lists_newest_first_and_marks_seen(ddb: Any) -> None:
+    store = AlertStore("control", ddb)
+    older = {**POLICE, "record_id": "wm-police:P-0", "record_date": dt.date(2026, 10, 2)}
+    alerts = link([CHILD_CASE, POLICE, older], ["p1"] * 3, ["a1"] * 3, ["wm-police:P-1", "wm-police:P-0"])
+    assert len(store.add(alerts)) == 2
+    assert store.add(alerts) == []  # a retried run: nothing new, nothing doubled
+    listed, unseen = store.list("walsall-council", NOW)
+    assert [a.record_id for a in listed] == ["wm-police:P-1", "wm-police:P-0"] and unseen == 2
+    assert store.list("wm-police", NOW) == ([], 0)
+    assert store.mark_seen("walsall-council", listed[0].alert_id, "sam@walsall.example", NOW)
+    assert not store.mark_seen("wm-police", listed[0].alert_id, "x@wm-police.example", NOW)
+    listed, unseen = store.list("walsall-council", NOW)
+    assert unseen == 1 and listed[0].seen_by == "sam@walsall.example"
+    # expired alerts are gone as far as anyone can see, whatever DynamoDB's TTL has done yet
+    assert store.list("walsall-council", NOW + dt.timedelta(days=91)) == ([], 0)
+
+
+def test_a_daily_digest_mails_a_team_once_a_day(ddb: Any) -> None:
+    import boto3
+
+    ses = boto3.client("ses")
+    ses.verify_email_identity(EmailAddress="alerts@mast.example.org")
+    partnership = load_partnership()
+    daily = tuple(o.model_copy(update={"alerts": AlertSettings(delivery="daily")}) if o.id == "walsall-council" else o
+                  for o in partnership.organisations)
+    partnership = partnership.model_copy(update={"organisations": daily})
+    alerts = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    env = {"ALERTS_FROM": "alerts@mast.example.org", "WEB_URL": "https://mast.example.org/", "CONTROL_TABLE": "control"}
+    assert send_nudges(alerts, partnership, env, ses, ddb, NOW) == 1
+    assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(hours=5)) == 0
+    assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(days=1)) == 1
+    assert send_nudges(alerts, partnership, {**env, "ALERTS_FROM": ""}, ses, ddb, NOW + dt.timedelta(days=2)) == 0
