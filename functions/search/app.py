@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -33,7 +34,7 @@ from mast.api.http import caller_in, json_response, make_resolver, read_body
 from mast.api.openapi import openapi_document
 from mast.audit.store import AuditStore
 from mast.config import load_partnership
-from mast.index import IndexReader, IndexUnavailable
+from mast.index import IndexReader
 from mast.index.address_keys import index_linkage
 from mast.linkage.report import read_report
 from mast.search import SearchRequest, SearchStore, coverage
@@ -64,11 +65,9 @@ def _client(service: str) -> Any:
 
 
 def _index() -> IndexReader:
-    """A reader pinned to the live version for this request (cheap: the model is cached)."""
-    reader = IndexReader(os.environ["INDEX_TABLE"], _client("dynamodb"))
-    if reader.live_version() is None:
-        raise IndexUnavailable("no index yet")
-    return reader
+    """A reader for this request: it reads the live pointer beside its first read (IndexReader's
+    docstring) and raises IndexUnavailable when there is no index yet."""
+    return IndexReader(os.environ["INDEX_TABLE"], _client("dynamodb"))
 
 
 def _audit() -> AuditStore:
@@ -104,11 +103,15 @@ def post_search() -> dict[str, Any]:
     caller = caller_in(app, *SEARCHERS)
     request = read_body(app, SearchRequest)
     searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
-    feeds = None
-    if request.query.is_address_search and not request.query.is_person_search:  # dwellings name agencies
-        feeds = feed_statuses(coverage(load_partnership(), os.environ["CONTROL_TABLE"], _client("dynamodb")))
-    return declared_search(caller, request, _index(), _audit(), searches, _request_id(), load_partnership(),
-                           feeds).model_dump(mode="json")
+    if not (request.query.is_address_search and not request.query.is_person_search):
+        return declared_search(caller, request, _index(), _audit(), searches, _request_id(),
+                               load_partnership()).model_dump(mode="json")
+    with ThreadPoolExecutor(1) as pool:  # dwellings name agencies: coverage read beside the search's reads
+        feeds = pool.submit(lambda: feed_statuses(coverage(load_partnership(), os.environ["CONTROL_TABLE"],
+                                                           _client("dynamodb"))))
+        outcome = declared_search(caller, request, _index(), _audit(), searches, _request_id(), load_partnership(),
+                                  feeds)
+    return outcome.model_dump(mode="json")
 
 
 @app.get("/people/<person_id>")
@@ -118,9 +121,19 @@ def get_person(person_id: str) -> dict[str, Any]:
     search_id = app.current_event.get_query_string_value("search") or ""
     searches = SearchStore(os.environ["CONTROL_TABLE"], _client("dynamodb"))
     partnership = load_partnership()
-    feeds = feed_statuses(coverage(partnership, os.environ["CONTROL_TABLE"], _client("dynamodb")))
-    view = open_person(caller, person_id, search_id, _index(), _audit(), searches, partnership,
-                       _request_id(), feeds)
+    index = _index()
+    # the first reads at once: coverage, the search (checked by open_person), the live pointer and the
+    # person's item (read again from the reader and the store, not from DynamoDB); nothing is shown
+    # before open_person's checks and audit
+    with ThreadPoolExecutor(3) as pool:
+        feeds = pool.submit(lambda: feed_statuses(coverage(partnership, os.environ["CONTROL_TABLE"],
+                                                           _client("dynamodb"))))
+        if 0 < len(search_id) <= 100 and len(person_id) <= 200:  # what open_person would refuse, unread
+            pool.submit(searches.load, search_id)  # a failure here is met again, and raised, by open_person
+            pool.submit(index.people_record_ids, [person_id])
+        statuses = feeds.result()
+    view = open_person(caller, person_id, search_id, index, _audit(), searches, partnership,
+                       _request_id(), statuses)
     return view.model_dump(mode="json")
 
 

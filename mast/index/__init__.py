@@ -3,14 +3,17 @@
 Layout (IndexTable, ``pk``/``sk``; every item of a version carries ``V#<version>#`` in its key,
 see :mod:`mast.index.layout`):
 
-* lookup key → record ids          ``V#<v>#K#<key>``      / ``<record id>``
+* lookup key → record ids          ``V#<v>#K#<key>``      / ``K`` (one item; past 500 records the
+                                   count by birth year, and ``Y#<year>`` items holding each year's ids)
 * record → details, person, address, term frequencies, its keys
                                    ``V#<v>#R#<record id>`` / ``R``
-* person → record ids              ``V#<v>#P#<person id>`` / ``<record id>``
-* address → record ids             ``V#<v>#A#<address id>``/ ``<record id>``
+* person → record ids              ``V#<v>#P#<person id>`` / ``P``
+* address → record ids             ``V#<v>#A#<address id>``/ ``A``
 * the trained model                ``V#<v>#MODEL``        / ``<part>``
 * the live version                 ``INDEX``              / ``LIVE``  (one conditional write switches it)
 * each version's state             ``INDEX``              / ``V#<version>``
+* each version's manifest (the keys of every item it holds, to delete it by)
+                                   ``s3://<curated>/index/manifest/<version>/``
 
 Read side (:class:`~mast.index.reader.IndexReader`, what the search function imports) uses boto3,
 pydantic, numpy and rapidfuzz only — never pandas or pyarrow. The write side is

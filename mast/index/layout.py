@@ -2,9 +2,19 @@
 
 Every item of a version has ``V#<version>#`` at the start of its partition key, so versions never
 share an item: a rebuild writes a whole new version beside the live one and a single conditional
-write of the ``INDEX``/``LIVE`` pointer switches searches over to it. Membership items (key →
-record, person → record, address → record) are one small item per pair, so an incremental update
-adds or deletes exactly the pairs that changed and never rewrites a list.
+write of the ``INDEX``/``LIVE`` pointer switches searches over to it.
+
+Lookups are one item each (issue 14): a lookup key's item holds the ids of the records under it, a
+person's item its record ids, an address's item the ids of the records there. A search then reads
+every key of a query in one BatchGetItem, and a rebuild writes one item per distinct key instead
+of one per key and record. A key item holds at most :data:`KEY_BLOCK` ids (the block a search
+reads). A key held by more records is *split by birth year*: its item (sk ``K``) records how many
+records hold it and how many in each year, and one item per year (sk ``Y#<year>``, ``Y#-`` for
+records with no date of birth, in the same partition, so a search reads key and year items in the
+same BatchGetItem) holds that year's ids, again at most :data:`KEY_BLOCK`, with the count left out.
+A search with a year of birth reads the year's item; one without is told how many share the key,
+never given a silently shortened list. Person and address items hold every id up to
+:data:`MAX_ID_BYTES` (a DynamoDB item may hold 400 KB), recording the count of any left out.
 
 Items are built in DynamoDB's low-level attribute-value form directly: the match function writes
 millions of them and the search function reads a few hundred, both without a serialiser in between.
@@ -13,7 +23,7 @@ millions of them and the search function reads a few hundred, both without a ser
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from pydantic import Field
@@ -23,6 +33,16 @@ from mast.records import Record
 POINTER_PK: Final = "INDEX"
 LIVE_SK: Final = "LIVE"
 RECORD_SK: Final = "R"
+#: the sort key of a lookup key's item, a person's and an address's
+KEY_SK: Final = "K"
+PERSON_SK: Final = "P"
+ADDRESS_SK: Final = "A"
+#: records a key item (or a year item of a split key) holds: the block a search reads
+KEY_BLOCK: Final = 500
+#: the ids a person or address item holds, in bytes (a DynamoDB item may hold 400 KB)
+MAX_ID_BYTES: Final = 350_000
+#: the year of a record with no date of birth, in a split key's year items
+NO_YEAR: Final = "-"
 #: a DynamoDB item may hold 400 KB; model parts stay well under it
 MODEL_PART_CHARS: Final = 300_000
 
@@ -45,6 +65,11 @@ def person_pk(version: str, person_id: str) -> str:
 
 def address_pk(version: str, address_id: str) -> str:
     return f"V#{version}#A#{address_id}"
+
+
+def year_sk(year: str) -> str:
+    """The sort key of a split key's year item (``Y#1984``; ``Y#-`` for no date of birth)."""
+    return f"Y#{year}"
 
 
 def model_pk(version: str) -> str:
@@ -106,23 +131,25 @@ def linkage_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 #: parser, and moto's serializer locally, spend their time per value, not per byte).
 RECORD_ATTRIBUTE: Final = "record"
 #: the attributes of a record item that name every item it occupies (see :func:`record_item`)
-RECORD_ITEM_KEYS: Final = ("pk", "keys", "person_id", "address_id")
+RECORD_ITEM_KEYS: Final = ("pk", "keys", "person_id", "address_id", "year")
 
 
-def membership_item(pk: str, record_id: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": record_id}}
+def year_of(record: IndexedRecord) -> str:
+    """The birth year a record is filed under in a split key (:data:`NO_YEAR` without a date of birth)."""
+    return str(record.dob.year) if record.dob is not None else NO_YEAR
 
 
 def record_item(version: str, record: IndexedRecord, keys: Sequence[str]) -> dict[str, Any]:
-    """The record's own item: the record as JSON (details, person, address, frequencies); its person
-    and address again as attributes, and its lookup keys: an update or a withdrawal reads those three
-    alone (:data:`RECORD_ITEM_KEYS`) to delete exactly the membership and key items it wrote."""
+    """The record's own item: the record as JSON (details, person, address, frequencies); its person,
+    address, birth year and lookup keys again as attributes: an update or a withdrawal reads those
+    alone (:data:`RECORD_ITEM_KEYS`) to take the record out of exactly the items that name it."""
     item: dict[str, Any] = {
         "pk": {"S": record_pk(version, record.record_id)},
         "sk": {"S": RECORD_SK},
         RECORD_ATTRIBUTE: {"S": record.model_dump_json(exclude_defaults=True)},
         "person_id": {"S": record.person_id},
-        "keys": {"L": [{"S": k} for k in keys]},
+        "keys": {"L": [{"S": k} for k in dict.fromkeys(keys)]},
+        "year": {"S": year_of(record)},
     }
     if record.address_id:
         item["address_id"] = {"S": record.address_id}
@@ -145,12 +172,118 @@ def record_keys_of(item: Mapping[str, Any]) -> list[str]:
     return [k["S"] for k in item.get("keys", {}).get("L", [])]
 
 
-def record_items(version: str, record: IndexedRecord, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Every item one record contributes to a version: itself, one per lookup key, its person and address."""
-    keys = list(dict.fromkeys(keys))
-    items = [record_item(version, record, keys)]
-    items.extend(membership_item(key_pk(version, k), record.record_id) for k in keys)
-    items.append(membership_item(person_pk(version, record.person_id), record.record_id))
-    if record.address_id:
-        items.append(membership_item(address_pk(version, record.address_id), record.record_id))
+# ---------------------------------------------------------------------- lookup items
+def ids_item(pk: str, sk: str, ids: Iterable[str], count: int | None = None,
+             cap: int | None = None, tags: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """An item holding record ids (sorted, a string set), at most ``cap`` of them and at most
+    :data:`MAX_ID_BYTES`; ``count`` (how many records it stands for) defaults to the ids given and
+    is stored whenever some are left out. None when there are no ids and no count.
+
+    ``tags`` gives a record id a second id held beside it (attribute ``of``): a person's item names
+    the address of each of its records, an address's item the person of each record there, so that
+    a person view reads the addresses' items beside the person's records, and the household's
+    person items beside the records at the addresses, a round trip earlier each."""
+    ordered = sorted(set(ids))
+    kept: list[str] = []
+    size = 0
+    for rid in ordered:
+        tag = (tags or {}).get(rid, "")
+        if (cap is not None and len(kept) >= cap) or size + 2 * len(rid) + len(tag) + 9 > MAX_ID_BYTES:
+            break
+        kept.append(rid)
+        size += 2 * len(rid) + len(tag) + 9 if tag else len(rid) + 3
+    total = max(len(ordered), count or 0)
+    if not kept and not total:
+        return None
+    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "count": {"N": str(total)}}
+    if kept:
+        item["ids"] = {"SS": kept}
+        tagged = {rid: {"S": tags[rid]} for rid in kept if tags and tags.get(rid)}
+        if tagged:
+            item["of"] = {"M": tagged}
+    return item
+
+
+def tags_of(item: Mapping[str, Any] | None) -> dict[str, str]:
+    """The second id an ids item holds beside each record id (see :func:`ids_item`)."""
+    return {rid: v["S"] for rid, v in item["of"]["M"].items()} if item and "of" in item else {}
+
+
+def ids_of(item: Mapping[str, Any] | None) -> list[str]:
+    """The record ids an item holds (sorted)."""
+    return sorted(item["ids"]["SS"]) if item and "ids" in item else []
+
+
+def count_of(item: Mapping[str, Any] | None) -> int:
+    """How many records an ids item stands for (ids held, and any left out)."""
+    if not item:
+        return 0
+    return int(item["count"]["N"]) if "count" in item else len(ids_of(item))
+
+
+def years_of(item: Mapping[str, Any] | None) -> dict[str, int]:
+    """A split key item's records per birth year (empty for a key that is not split)."""
+    if not item or "years" not in item:
+        return {}
+    return {year: int(n["N"]) for year, n in item["years"]["M"].items()}
+
+
+def key_items(version: str, key: str, members: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The items of one lookup key, from its records (record id -> birth year, :func:`year_of`):
+    one item holding every id when at most :data:`KEY_BLOCK` records hold it; otherwise the key
+    item with the count and the records per year, and one item per year holding its ids (at most
+    :data:`KEY_BLOCK`, the count recording any left out)."""
+    pk = key_pk(version, key)
+    if len(members) <= KEY_BLOCK:
+        item = ids_item(pk, KEY_SK, members)
+        return [item] if item else []
+    by_year: dict[str, list[str]] = {}
+    for rid, year in members.items():
+        by_year.setdefault(year, []).append(rid)
+    return [split_key_item(pk, {y: len(ids) for y, ids in by_year.items()})] + [
+        it for y, ids in sorted(by_year.items()) if (it := ids_item(pk, year_sk(y), ids, cap=KEY_BLOCK))]
+
+
+def split_key_item(pk: str, years: Mapping[str, int]) -> dict[str, Any]:
+    """The key item of a split key: how many records hold it, and how many in each birth year."""
+    return {"pk": {"S": pk}, "sk": {"S": KEY_SK}, "count": {"N": str(sum(years.values()))},
+            "years": {"M": {y: {"N": str(n)} for y, n in sorted(years.items()) if n > 0}}}
+
+
+def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[str]]]) -> list[dict[str, Any]]:
+    """Every item of a version holding ``records`` (each with its lookup keys): the record items,
+    then one item per distinct key (split by year where large), person and address."""
+    items: list[dict[str, Any]] = []
+    keys: dict[str, dict[str, str]] = {}
+    people: dict[str, dict[str, str]] = {}
+    addresses: dict[str, dict[str, str]] = {}
+    for record, record_keys in records:
+        items.append(record_item(version, record, record_keys))
+        year = year_of(record)
+        for key in record_keys:
+            keys.setdefault(key, {})[record.record_id] = year
+        people.setdefault(record.person_id, {})[record.record_id] = record.address_id
+        if record.address_id:
+            addresses.setdefault(record.address_id, {})[record.record_id] = record.person_id
+    for key, members in keys.items():
+        items.extend(key_items(version, key, members))
+    items.extend(person_and_address_items(version, people, addresses))
     return items
+
+
+def person_and_address_items(version: str, people: Mapping[str, Mapping[str, str]],
+                             addresses: Mapping[str, Mapping[str, str]]) -> Iterable[dict[str, Any]]:
+    """Each person's item (its record ids, each with its address) and each address's (the record ids
+    there, each with its person)."""
+    for owner, tagged in people.items():
+        if (item := ids_item(person_pk(version, owner), PERSON_SK, tagged, tags=tagged)) is not None:
+            yield item
+    for owner, tagged in addresses.items():
+        if (item := ids_item(address_pk(version, owner), ADDRESS_SK, tagged, tags=tagged)) is not None:
+            yield item
+
+
+def record_items(version: str, record: IndexedRecord, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Every item one record alone would make of a version: itself, one per lookup key, its person
+    and address (a version of one record; :func:`version_items` groups many)."""
+    return version_items(version, [(record, keys)])

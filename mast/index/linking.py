@@ -20,6 +20,13 @@ every link. Afterwards the linkage report (counts only) is written to the curate
 link's closest calls (:mod:`mast.linkage.review`: at most ``PAIRS_PER_RUN`` pairs held apart or just
 under the threshold) go to the stewards' review queue (:mod:`mast.stewardship.queue`).
 
+Index items (:mod:`mast.index.layout`): a rebuild writes one item per record and one per distinct
+lookup key, person and address; an incremental run reads the key, person and address items its
+records enter or leave and writes them back changed (read-modify-write is safe: the match function
+is their only writer, serial on a FIFO queue). Every item a run may write is first listed in the
+version's manifest (``s3://<curated>/index/manifest/<version>/``); a retired version is deleted by
+key from it, a part at a time, by the runs after its grace (:meth:`_MatchRun.purge_retired`).
+
 The record → person state of a version lives beside the curated records
 (``s3://<curated>/index/state/<version>.parquet``): it is what lets a day's link restore a
 million people without reading the index back. Term frequencies are written with each record
@@ -33,7 +40,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +72,9 @@ from mast.records import PartnerContact
 from mast.stewardship.queue import ReviewQueue
 
 STATE_PREFIX = "index/state/"
+MANIFEST_PREFIX = "index/manifest/"
+#: items of retired versions deleted per run at most (the rest in later runs)
+PURGE_PER_RUN = 400_000
 #: a version whose model was trained on fewer than 1/REBUILD_GROWTH of today's records is rebuilt
 #: (and so retrained): the first feed linked must not train the model every later feed is linked with
 REBUILD_GROWTH = 2
@@ -162,6 +172,9 @@ class _MatchRun:
         # past retention: out of the index on this run's clock, as ingest drops them from the state
         searchable = retained(searchable, self.now.date(), self.settings.retention_days, snapshot_feeds())
         self._timed("read", t)
+        t = time.perf_counter()
+        self.purge_retired()
+        self._timed("purge", t)
         live, this_linkage = self.writer.live()
         # no live version, or one linked by another release's keys or model (only a rebuild makes it
         # searchable again), or outgrown, or asked for: a rebuild, without reading the saved state
@@ -193,15 +206,36 @@ class _MatchRun:
         version = self.writer.begin_version(linker.model, self.now)
         people, addresses = linker.person_ids(), linker.address_ids()
         address_keys = record_address_keys(linker.table, self.salt)
+        keys_of: dict[str, dict[str, str]] = {}  # lookup key -> {record id: birth year}
+        people_of: dict[str, dict[str, str]] = {}  # person -> {record id: its address}
+        addresses_of: dict[str, dict[str, str]] = {}  # address -> {record id: its person}
         put = 0
         for start in range(0, records.num_rows, WRITE_CHUNK):
             rows = range(start, min(start + WRITE_CHUNK, records.num_rows))
             items: list[dict[str, Any]] = []
             for i, row in zip(rows, records.slice(start, len(rows)).to_pylist(), strict=True):
                 record = _indexed(row, people[i], addresses[i], term_frequencies(linker.table, i))
-                items.extend(layout.record_items(version, record, _keys(linker, address_keys, i)))
-            self.writer.put(items)
-            put += len(items)
+                keys = _keys(linker, address_keys, i)
+                items.append(layout.record_item(version, record, keys))
+                year = layout.year_of(record)
+                for key in keys:
+                    keys_of.setdefault(key, {})[record.record_id] = year
+                people_of.setdefault(record.person_id, {})[record.record_id] = record.address_id
+                if record.address_id:
+                    addresses_of.setdefault(record.address_id, {})[record.record_id] = record.person_id
+            put += self._put_listed(version, items)
+        items = []
+        for key, members in keys_of.items():
+            items.extend(layout.key_items(version, key, members))
+            if len(items) >= WRITE_CHUNK:
+                put += self._put_listed(version, items)
+                items = []
+        for item in layout.person_and_address_items(version, people_of, addresses_of):
+            items.append(item)
+            if len(items) >= WRITE_CHUNK:
+                put += self._put_listed(version, items)
+                items = []
+        put += self._put_listed(version, items)
         # records this run brought that the previous version did not hold still alert (a rebuild's
         # relabelling of everyone else does not): before the state, so a retry makes them again
         before = self._read_state(previous) if previous is not None and changed else None
@@ -214,8 +248,8 @@ class _MatchRun:
         self.writer.switch(version, previous, stats)
         retired = None
         for old, state in self.writer.versions().items():
-            if old != version and state != "retired":
-                self.writer.retire(old)  # the previous live version, and any rebuild that died half-written
+            if old != version and state not in ("retired", "gone"):
+                self.writer.retire(old, now=self.now)  # the previous live version, and any rebuild that died
                 retired = old if old == previous else retired
         self._timed("switch", t)
         self._report(linker, people, addresses)
@@ -251,30 +285,33 @@ class _MatchRun:
         address_keys = record_address_keys(linker.table, self.salt)
         relinked = [rid for rid in added.column("record_id").to_pylist() if rid in state]
         old = self.writer.get_records(version, [*relinked, *removed])
-        puts: list[dict[str, Any]] = []
-        deletes: list[tuple[str, str]] = []
+        changes = _Changes()
+        record_puts: list[dict[str, Any]] = []
+        record_deletes: list[tuple[str, str]] = []
         for rid in removed:
             if rid in old:
-                deletes.extend(_item_keys(version, old[rid]))
+                changes.leave(old[rid])
+                record_deletes.append((layout.record_pk(version, rid), layout.RECORD_SK))
         rewrite = [i for i, rid in enumerate(base_ids) if people[i] != state[rid]]
         rewrite.extend(range(len(base_ids), len(ordered)))
         rows = ordered.take(pa.array(rewrite, type=pa.int64())).to_pylist() if rewrite else []
         for i, row in zip(rewrite, rows, strict=True):
             rid = row["record_id"]
             record = _indexed(row, people[i], addresses[i], term_frequencies(linker.table, i))
-            new_items = layout.record_items(version, record, _keys(linker, address_keys, i))
+            item = layout.record_item(version, record, _keys(linker, address_keys, i))
             before = old.get(rid)
-            if before is None and i < len(base_ids):  # a base record whose person changed
-                before_keys = {(layout.person_pk(version, state[rid]), rid)}
-                new_items = [it for it in new_items if it["sk"]["S"] == layout.RECORD_SK
-                             or it["pk"]["S"] == layout.person_pk(version, people[i])]
+            if before is None and i < len(base_ids):  # a base record whose person changed: only that
+                changes.person(rid, state[rid], record.person_id, record.address_id)
             else:
-                before_keys = set(_item_keys(version, before)) if before is not None else set()
-            after_keys = {(it["pk"]["S"], it["sk"]["S"]) for it in new_items}
-            deletes.extend(before_keys - after_keys)
-            puts.extend(it for it in new_items
-                        if it["sk"]["S"] == layout.RECORD_SK or (it["pk"]["S"], it["sk"]["S"]) not in before_keys)
-        self._apply(puts, deletes)
+                if before is not None:
+                    changes.leave(before)
+                changes.enter(item)
+            record_puts.append(item)
+        puts, deletes = self._updated_items(version, changes)
+        self._list(version, [*puts, *record_puts], "update")
+        self._apply(puts, deletes, record_puts, record_deletes)
+        puts.extend(record_puts)
+        deletes.extend(record_deletes)
         # alerts before the state: a run that dies after the index was written but before the state
         # is retried with the same records still new, and makes the same alerts (same ids, once)
         alerted = self._alert(ordered, people, addresses,
@@ -286,19 +323,172 @@ class _MatchRun:
                             linked=added.num_rows, removed=len(removed), items_put=len(puts),
                             items_deleted=len(deletes), review_pairs=self._review(linker), alerts=alerted)
 
-    def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]]) -> None:
+    def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
+               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]]) -> None:
         """Write an incremental update so that a run that dies part way leaves what a retry completes
-        exactly. A record item names the items it occupies, and an update works out what to delete
-        from the record item as stored, so the record items are written last: first the new
-        memberships, then the stale ones deleted, then the record items rewritten (and a removed
-        record's item deleted). Until its record item is rewritten a record's old memberships are
-        still named by it (a retry deletes them again, harmlessly); once rewritten, every membership
-        change of the run is already done. Every write is keyed, so writing it twice is writing it once.
+        exactly. A record item names the items it occupies, and an update works out what to change
+        from the record items as stored, so the record items are written last: first the key, person
+        and address items (each read and written whole, with the run's records in or out), then the
+        record items rewritten (and a removed record's item deleted). Until its record item is
+        rewritten a record's old place is still named by it, so a retry takes it out again (taking an
+        id out of a set it has left, or putting it into one it is in, changes nothing); once
+        rewritten, every change of the run is already done. Past the cap (a year of one key held by
+        more than a block of records) only the count of those left out moves, so a retry may count
+        one twice there until the next rebuild counts afresh.
         """
-        self.writer.put([it for it in puts if it["sk"]["S"] != layout.RECORD_SK])
-        self.writer.delete([k for k in deletes if k[1] != layout.RECORD_SK])
-        self.writer.put([it for it in puts if it["sk"]["S"] == layout.RECORD_SK])
-        self.writer.delete([k for k in deletes if k[1] == layout.RECORD_SK])
+        self.writer.put(puts)
+        self.writer.delete(deletes)
+        self.writer.put(record_puts)
+        self.writer.delete(record_deletes)
+
+    def _updated_items(self, version: str, changes: _Changes) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The key, person and address items ``changes`` touches, read and rewritten."""
+        wanted: list[tuple[str, str]] = []
+        for key, moves in changes.keys.items():
+            pk = layout.key_pk(version, key)
+            wanted.append((pk, layout.KEY_SK))
+            years = {y for move in moves.values() for y in move if y is not None}
+            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
+        wanted.extend((layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people)
+        wanted.extend((layout.address_pk(version, a), layout.ADDRESS_SK) for a in changes.addresses)
+        current = self.writer.get_items(wanted)
+        puts: list[dict[str, Any]] = []
+        deletes: list[tuple[str, str]] = []
+
+        def put_or_delete(pk: str, sk: str, item: dict[str, Any] | None) -> None:
+            if item is not None:
+                puts.append(item)
+            elif (pk, sk) in current:
+                deletes.append((pk, sk))
+
+        for owners, pk_of, sk in ((changes.people, layout.person_pk, layout.PERSON_SK),
+                                  (changes.addresses, layout.address_pk, layout.ADDRESS_SK)):
+            for owner, inside in owners.items():
+                pk = pk_of(version, owner)
+                item = current.get((pk, sk))
+                ids = set(layout.ids_of(item))
+                tags = layout.tags_of(item)
+                left_out = layout.count_of(item) - len(ids)
+                for rid, tag in inside.items():
+                    if tag is None:
+                        ids.discard(rid)
+                        tags.pop(rid, None)
+                    else:
+                        ids.add(rid)
+                        tags[rid] = tag
+                put_or_delete(pk, sk, layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags))
+        split: dict[str, dict[str, tuple[str | None, str | None]]] = {}
+        for key, moves in changes.keys.items():
+            pk = layout.key_pk(version, key)
+            item = current.get((pk, layout.KEY_SK))
+            if item is not None and "years" in item:
+                self._update_split(pk, item, moves, current, puts, deletes)
+                continue
+            ids = set(layout.ids_of(item))
+            ids -= {rid for rid, (_, new) in moves.items() if new is None}
+            ids |= {rid for rid, (_, new) in moves.items() if new is not None}
+            if len(ids) <= layout.KEY_BLOCK:
+                put_or_delete(pk, layout.KEY_SK, layout.ids_item(pk, layout.KEY_SK, ids))
+            else:
+                split[key] = {rid: moves.get(rid, (None, None)) for rid in ids}
+        if split:  # keys grown past a block: split by the birth years their records are filed under
+            unknown = [rid for members in split.values() for rid, (_, new) in members.items() if new is None]
+            filed = {rid: it.get("year", {}).get("S", layout.NO_YEAR)
+                     for rid, it in self.writer.get_records(version, unknown).items()}
+            for key, members in split.items():
+                puts.extend(layout.key_items(version, key, {
+                    rid: new if new is not None else filed.get(rid, layout.NO_YEAR) for rid, (_, new) in members.items()}))
+        return puts, deletes
+
+    @staticmethod
+    def _update_split(pk: str, item: dict[str, Any], moves: dict[str, tuple[str | None, str | None]],
+                      current: dict[tuple[str, str], dict[str, Any]], puts: list[dict[str, Any]],
+                      deletes: list[tuple[str, str]]) -> None:
+        """A key split by year: each record moved out of its old year's item and into its new one."""
+        years = layout.years_of(item)
+        held: dict[str, tuple[set[str], int]] = {}
+
+        def year(y: str) -> tuple[set[str], int]:
+            if y not in held:
+                part = current.get((pk, layout.year_sk(y)))
+                held[y] = (set(layout.ids_of(part)), layout.count_of(part))
+            return held[y]
+
+        for rid, (old, new) in moves.items():
+            if old == new:
+                continue
+            if old is not None:
+                ids, count = year(old)
+                if rid in ids or count > len(ids):
+                    ids.discard(rid)
+                    held[old] = (ids, count - 1)
+            if new is not None:
+                ids, count = year(new)
+                if rid not in ids:
+                    if len(ids) < layout.KEY_BLOCK:
+                        ids.add(rid)
+                    held[new] = (ids, count + 1)
+        for y, (ids, count) in held.items():
+            years[y] = count
+            sk = layout.year_sk(y)
+            part = layout.ids_item(pk, sk, ids, count, cap=layout.KEY_BLOCK) if count > 0 else None
+            if part is not None:
+                puts.append(part)
+            elif (pk, sk) in current:
+                deletes.append((pk, sk))
+        if sum(years.values()) > 0:
+            puts.append(layout.split_key_item(pk, years))
+        else:
+            deletes.append((pk, layout.KEY_SK))
+
+    # ------------------------------------------------------------------ manifest and retiring
+    def _put_listed(self, version: str, items: list[dict[str, Any]]) -> int:
+        """Put ``items`` after listing them in the version's manifest."""
+        if not items:
+            return 0
+        self._list(version, items, "rebuild")
+        self.writer.put(items)
+        return len(items)
+
+    def _list(self, version: str, items: list[dict[str, Any]], kind: str) -> None:
+        """A manifest part naming ``items`` (written before them, so the manifest names every item)."""
+        if not items:
+            return
+        table = pa.table({"pk": pa.array([i["pk"]["S"] for i in items], pa.string()),
+                          "sk": pa.array([i["sk"]["S"] for i in items], pa.string())})
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        name = f"{MANIFEST_PREFIX}{version}/{kind}-{time.time_ns():020d}.parquet"
+        self.s3.put_object(Bucket=self.settings.curated_bucket, Key=name, Body=sink.getvalue())
+
+    def purge_retired(self, budget: int = PURGE_PER_RUN) -> int:
+        """Delete the items of versions retired more than their grace ago, by key from their
+        manifests, at most ``budget`` a run (a part's items deleted, then the part); a version whose
+        manifest is all gone loses its model and state. A version made before manifests is given a
+        TTL instead (:meth:`IndexWriter.retire_by_scan`). Returns the items deleted."""
+        deleted = 0
+        for version, listed in self.writer.retired_versions(self.now).items():
+            if not listed:
+                self.writer.retire_by_scan(version)
+                continue
+            prefix = f"{MANIFEST_PREFIX}{version}/"
+            while deleted < budget:
+                parts = self.s3.list_objects_v2(Bucket=self.settings.curated_bucket, Prefix=prefix).get("Contents", [])
+                if not parts:
+                    self.writer.forget(version)
+                    self.s3.delete_object(Bucket=self.settings.curated_bucket, Key=self._state_key(version))
+                    break
+                for part in parts:
+                    body = self.s3.get_object(Bucket=self.settings.curated_bucket, Key=part["Key"])["Body"].read()
+                    listed_items = pq.read_table(io.BytesIO(body))
+                    keys = list(dict.fromkeys(zip(listed_items.column("pk").to_pylist(),
+                                                  listed_items.column("sk").to_pylist(), strict=True)))
+                    self.writer.delete(keys)
+                    self.s3.delete_object(Bucket=self.settings.curated_bucket, Key=part["Key"])
+                    deleted += len(keys)
+                    if deleted >= budget:
+                        break
+        return deleted
 
     # ------------------------------------------------------------------ state and report
     def _state_key(self, version: str) -> str:
@@ -386,15 +576,52 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
                                          "term_frequencies": frequencies})
 
 
-def _item_keys(version: str, item: dict[str, Any]) -> Iterable[tuple[str, str]]:
-    """Every (pk, sk) a record item and its memberships occupy."""
-    rid = layout.record_id_of(item)
-    yield layout.record_pk(version, rid), layout.RECORD_SK
-    for key in layout.record_keys_of(item):
-        yield layout.key_pk(version, key), rid
-    yield layout.person_pk(version, item["person_id"]["S"]), rid
-    if "address_id" in item:
-        yield layout.address_pk(version, item["address_id"]["S"]), rid
+class _Changes:
+    """What an incremental run changes in the key, person and address items: each record moved
+    between a key's birth years (None: out of the key, or not yet in it), out of a person or an
+    address (None) or into one (with its address, or its person, held beside it)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, tuple[str | None, str | None]]] = {}
+        self.people: dict[str, dict[str, str | None]] = {}
+        self.addresses: dict[str, dict[str, str | None]] = {}
+
+    def _key(self, key: str, rid: str, old: str | None, new: str | None) -> None:
+        was = self.keys.setdefault(key, {}).get(rid)
+        first = was[0] if was is not None else old
+        if first == new and first is not None:
+            self.keys[key].pop(rid, None)  # back where it was: no change
+            if not self.keys[key]:
+                del self.keys[key]
+        else:
+            self.keys[key][rid] = (first, new)
+
+    def leave(self, item: dict[str, Any]) -> None:
+        """The record of a stored record item leaves every item it names."""
+        rid, year = layout.record_id_of(item), item.get("year", {}).get("S", layout.NO_YEAR)
+        for key in layout.record_keys_of(item):
+            self._key(key, rid, year, None)
+        self.people.setdefault(item["person_id"]["S"], {})[rid] = None
+        if "address_id" in item:
+            self.addresses.setdefault(item["address_id"]["S"], {})[rid] = None
+
+    def enter(self, item: dict[str, Any]) -> None:
+        """The record of a new record item enters every item it names."""
+        rid, year = layout.record_id_of(item), item["year"]["S"]
+        for key in layout.record_keys_of(item):
+            was = self.keys.get(key, {}).get(rid)
+            self._key(key, rid, was[0] if was is not None else None, year)
+        address = item.get("address_id", {}).get("S", "")
+        self.people.setdefault(item["person_id"]["S"], {})[rid] = address
+        if address:
+            self.addresses.setdefault(address, {})[rid] = item["person_id"]["S"]
+
+    def person(self, rid: str, old: str, new: str, address: str) -> None:
+        """A record that stays where it is but now belongs to another person."""
+        self.people.setdefault(old, {})[rid] = None
+        self.people.setdefault(new, {})[rid] = address
+        if address:
+            self.addresses.setdefault(address, {})[rid] = new
 
 
 __all__ = ["MatchOutcome", "MatchSettings", "Model", "run_match"]

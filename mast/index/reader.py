@@ -6,15 +6,23 @@ its keys. A rebuild writes a new version beside the live one and switches the po
 write, and the old version stays whole until it expires, so a search that started before the
 switch finishes on the old version and one that starts after it sees only the new: never half of
 each. Call ``live_version()`` at the start of each request (a warm container reuses the reader).
+
+Round trips. A search waits for each DynamoDB call it makes in sequence, so a reader that has not
+yet read the pointer reads it *beside* its first read: that read is made on the version this
+container saw live last (:data:`_LAST_LIVE`), and kept if the pointer still names it (it nearly
+always does; a retired version stays whole for a day, so the read was of one whole version either
+way); otherwise it is made again on the live one. Every key of a query is read in one BatchGetItem
+(:meth:`IndexReader.lookup`), and records, people and addresses in batches of 100 on threads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from mast.index import layout
 from mast.index.address_keys import index_linkage
@@ -26,6 +34,21 @@ from mast.linkage.model import Model
 _BATCH_GET = 100
 _MODELS: dict[tuple[str, str], Model] = {}
 _MODELS_LOCK = threading.Lock()
+#: the version each index table was last seen live at in this container (see the module docstring)
+_LAST_LIVE: dict[str, str] = {}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KeyLookup:
+    """What the key items of a query hold: the record ids under each key read (``[]`` for a key no
+    record has), and the keys held by more records than a search reads, with how many hold each."""
+
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    #: keys not read, with the records holding each: split by birth year, and no year was given
+    shared: dict[str, int] = field(default_factory=dict)
+    #: records under the keys read that their items left out (a year held by more than a block)
+    left_out: int = 0
 
 
 class IndexUnavailable(RuntimeError):
@@ -51,6 +74,8 @@ class IndexReader:
         self._salt_secret_arn = salt_secret_arn
         self._secrets_client = secrets_client
         self._threads = threads
+        self._read_ids: dict[tuple[str, str], list[str]] = {}
+        self._tags: dict[tuple[str, str], dict[str, str]] = {}
 
     # ------------------------------------------------------------------ version, model, salt
     def live_version(self) -> str | None:
@@ -67,6 +92,8 @@ class IndexReader:
         if item and item.get("linkage", {}).get("S") != index_linkage():
             raise IndexUnavailable("the live index was linked by another version of MAST; it is being rebuilt")
         self._version = item["version"]["S"] if item else None
+        if self._version is not None:
+            _LAST_LIVE[self.table_name] = self._version
         return self._version
 
     @property
@@ -97,47 +124,135 @@ class IndexReader:
         return key_salt(self._salt_secret_arn, self._secrets_client)
 
     # ------------------------------------------------------------------ lookups
-    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None) -> dict[str, list[str]]:
-        """Record ids under each lookup key (``[]`` for a key no record has).
+    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+        """The record ids under each lookup key, every key read in one BatchGetItem.
 
-        With ``max_per_key``, a key held by more records than that is left out of the answer, as
-        the link leaves out blocks that large (a common name; a hostel's postcode).
-        """
-        version = self.version
+        A key split by birth year (held by more than :data:`layout.KEY_BLOCK` records) gives the ids
+        of ``year`` and of records with no date of birth when a year is given, read in the same
+        call; without one it is in :attr:`KeyLookup.shared` with how many records hold it."""
         distinct = list(dict.fromkeys(keys))
+        if not distinct:
+            return KeyLookup()
+        sks = [layout.KEY_SK] + ([layout.year_sk(str(year)), layout.year_sk(layout.NO_YEAR)] if year else [])
 
-        def one(key: str) -> tuple[str, list[str] | None]:
-            limit = None if max_per_key is None else max_per_key + 1
-            ids = [item["sk"]["S"] for item in self._query(layout.key_pk(version, key), ("sk",), limit)]
-            return key, (None if max_per_key is not None and len(ids) > max_per_key else ids)
+        def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
+            wanted = [(layout.key_pk(version, k), sk) for k in distinct for sk in sks]
+            return self._items(wanted, ("pk", "sk", "ids", "count", "years"))
 
-        if len(distinct) <= 1 or self._threads <= 1:
-            answers = [one(k) for k in distinct]
-        else:
-            with ThreadPoolExecutor(min(self._threads, len(distinct))) as pool:
-                answers = list(pool.map(one, distinct))
-        return {key: ids for key, ids in answers if ids is not None}
+        found = self._on_live(read)
+        version = self.version
+        ids: dict[str, list[str]] = {}
+        shared: dict[str, int] = {}
+        left_out = 0
+        for key in distinct:
+            pk = layout.key_pk(version, key)
+            item = found.get((pk, layout.KEY_SK))
+            if item is None or "years" not in item:
+                ids[key] = layout.ids_of(item)
+                left_out += layout.count_of(item) - len(ids[key])
+            elif year:
+                parts = [found.get((pk, sk)) for sk in sks[1:]]
+                ids[key] = [rid for part in parts for rid in layout.ids_of(part)]
+                left_out += sum(layout.count_of(part) - len(layout.ids_of(part)) for part in parts)
+            else:
+                shared[key] = layout.count_of(item)
+        return KeyLookup(ids, shared, left_out)
+
+    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None,
+                            year: int | None = None) -> dict[str, list[str]]:
+        """Record ids under each lookup key (``[]`` for a key no record has); a key held by more
+        records than a search reads (or than ``max_per_key``) is left out unless ``year`` narrows it."""
+        found = self.lookup(keys, year)
+        return {k: ids for k, ids in found.ids.items() if max_per_key is None or len(ids) <= max_per_key}
 
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]:
         """The indexed records, in the order asked (ids not in the index are left out)."""
-        version = self.version
         wanted = list(dict.fromkeys(record_ids))
-        found: dict[str, IndexedRecord] = {}
-        for start in range(0, len(wanted), _BATCH_GET):
-            keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}}
-                    for rid in wanted[start : start + _BATCH_GET]]
-            for item in batch_get(self.client, self.table_name, keys, projection=(layout.RECORD_ATTRIBUTE,)):
-                record = layout.record_from_item(item)
-                found[record.record_id] = record
+        if not wanted:
+            return []
+
+        def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
+            return self._items([(layout.record_pk(version, rid), layout.RECORD_SK) for rid in wanted],
+                               ("pk", "sk", layout.RECORD_ATTRIBUTE))
+
+        found = {layout.record_id_of(item): layout.record_from_item(item) for item in self._on_live(read).values()}
         return [found[rid] for rid in wanted if rid in found]
+
+    def people_record_ids(self, person_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Every record of each person in this version (one BatchGetItem per hundred people)."""
+        return self._id_items(person_ids, layout.person_pk, layout.PERSON_SK)
+
+    def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Every record at each address in this version (one BatchGetItem per hundred addresses)."""
+        return self._id_items(address_ids, layout.address_pk, layout.ADDRESS_SK)
+
+    def person_addresses(self, person_id: str) -> list[str]:
+        """The addresses of a person's records (from the person's item: read once with its ids)."""
+        self.people_record_ids([person_id])
+        return sorted(set(self._tags[(layout.PERSON_SK, person_id)].values()) - {""})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The people with a record at each address (from the addresses' items, read once with their ids)."""
+        wanted = list(dict.fromkeys(address_ids))
+        self.addresses_record_ids(wanted)
+        return {a: sorted(set(self._tags[(layout.ADDRESS_SK, a)].values()) - {""}) for a in wanted}
 
     def person_record_ids(self, person_id: str) -> list[str]:
         """Every record of a person in this version."""
-        return [item["sk"]["S"] for item in self._query(layout.person_pk(self.version, person_id), ("sk",))]
+        return self.people_record_ids([person_id])[person_id]
 
     def address_record_ids(self, address_id: str) -> list[str]:
         """Every record at an address in this version."""
-        return [item["sk"]["S"] for item in self._query(layout.address_pk(self.version, address_id), ("sk",))]
+        return self.addresses_record_ids([address_id])[address_id]
+
+    def _id_items(self, ids: Iterable[str], pk_of: Callable[[str, str], str], sk: str) -> dict[str, list[str]]:
+        """Person or address items' ids; each read once per reader (a request may ask ahead, on a
+        thread beside its other first reads, and again when it comes to it)."""
+        asked = list(dict.fromkeys(ids))
+        wanted = [i for i in asked if (sk, i) not in self._read_ids]
+        if wanted:
+            def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
+                return self._items([(pk_of(version, i), sk) for i in wanted], ("pk", "sk", "ids", "count", "of"))
+
+            found = self._on_live(read)
+            version = self.version
+            for i in wanted:
+                item = found.get((pk_of(version, i), sk))
+                self._read_ids[(sk, i)] = layout.ids_of(item)
+                self._tags[(sk, i)] = layout.tags_of(item)
+        return {i: list(self._read_ids[(sk, i)]) for i in asked}
+
+    def _on_live(self, read: Callable[[str], T]) -> T:
+        """``read(version)`` on the live version; before the pointer has been read, made on the version
+        last seen live beside the pointer's read, and made again only if the pointer moved."""
+        if self._version is not None:
+            return read(self._version)
+        guess = _LAST_LIVE.get(self.table_name)
+        if guess is None:
+            return read(self.version)
+        with ThreadPoolExecutor(2) as pool:
+            pointer = pool.submit(self.live_version)
+            early = pool.submit(read, guess)
+            live = pointer.result()
+            answer = early.result()
+        if live is None:
+            raise IndexUnavailable("there is no index yet: no feed has been linked")
+        return answer if live == guess else read(live)
+
+    def _items(self, wanted: Sequence[tuple[str, str]], projection: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk): BatchGetItem in batches of 100, on threads."""
+        keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)]
+        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
+
+        def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return batch_get(self.client, self.table_name, chunk, projection=projection)
+
+        if len(chunks) <= 1 or self._threads <= 1:
+            pages = [one(c) for c in chunks]
+        else:
+            with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
+                pages = list(pool.map(one, chunks))
+        return {(item["pk"]["S"], item["sk"]["S"]): item for page in pages for item in page}
 
     # ------------------------------------------------------------------ plumbing
     def _query(self, pk: str, attributes: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
@@ -161,11 +276,13 @@ class IndexReader:
 
 
 def batch_get(client: Any, table_name: str, keys: list[dict[str, Any]], attempts: int = 8,
-              projection: Sequence[str] | None = None) -> list[dict[str, Any]]:
+              projection: Sequence[str] | None = None, consistent: bool = False) -> list[dict[str, Any]]:
     """BatchGetItem (at most 100 keys), retrying what DynamoDB left unprocessed, with backoff;
     ``projection`` names the only attributes wanted."""
     items: list[dict[str, Any]] = []
     wanted: dict[str, Any] = {"Keys": keys}
+    if consistent:
+        wanted["ConsistentRead"] = True
     if projection:
         names = {f"#a{i}": a for i, a in enumerate(projection)}
         wanted.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)

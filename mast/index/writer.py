@@ -3,6 +3,14 @@
 Only the match function writes, and its queue is FIFO with one message group, so writes are
 serial; the switch is still a conditional write (the pointer must still name the version the
 rebuild started from), so two rebuilds racing could never both win.
+
+Retiring a version costs no scan and no rewrite: :meth:`IndexWriter.retire` only marks its state
+item (``retired``, with the time from which it may go: a day on, so a search that started on it
+finishes on it whole). The items are deleted afterwards by key, enumerated from the version's
+manifest, which the match run writes to S3 before it writes the items it lists
+(:mod:`mast.index.linking`), so the manifest always names at least every item the version holds.
+A version made before manifests existed (its state item has no ``manifest`` flag) is retired as it
+was then: each item given a TTL (:meth:`IndexWriter.retire_by_scan`).
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ class IndexWriter:
         self.client.put_item(TableName=self.table_name, Item={
             "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)},
             "state": {"S": "building"}, "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()},
+            # its items are listed in a manifest (retired by deleting them: see the module docstring)
+            "manifest": {"BOOL": True},
         })
         text = model.to_json()
         parts = [text[i : i + layout.MODEL_PART_CHARS] for i in range(0, len(text), layout.MODEL_PART_CHARS)]
@@ -82,9 +92,40 @@ class IndexWriter:
             raise IndexConflict(f"the live index changed while version {version} was written") from error
         self._set_state(version, "live", stats)
 
-    def retire(self, version: str, grace: dt.timedelta = RETIRED_GRACE) -> int:
-        """Give every item of a version that is no longer live an ``expires_at`` (DynamoDB's TTL
-        deletes them after ``grace``, long after any search that started on it has finished)."""
+    def retire(self, version: str, grace: dt.timedelta = RETIRED_GRACE, now: dt.datetime | None = None) -> None:
+        """Mark a version that is no longer live as retired: its items may be deleted from ``grace``
+        on (:meth:`retired_versions`), long after any search that started on it has finished.
+        Nothing is scanned or rewritten."""
+        now = now or dt.datetime.now(dt.UTC)
+        self.client.update_item(
+            TableName=self.table_name, Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}},
+            UpdateExpression="SET #s = :s, purge_after = :p",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":s": {"S": "retired"}, ":p": {"S": (now + grace).isoformat()}},
+        )
+
+    def retired_versions(self, now: dt.datetime | None = None) -> dict[str, bool]:
+        """Retired versions whose grace has passed, each with whether it has a manifest (False: a
+        version written before manifests, whose items carry a TTL instead)."""
+        now = now or dt.datetime.now(dt.UTC)
+        out: dict[str, bool] = {}
+        for item in self._version_items():
+            after = item.get("purge_after", {}).get("S")
+            if item.get("state", {}).get("S") == "retired" and after and dt.datetime.fromisoformat(after) <= now:
+                out[item["sk"]["S"][2:]] = "manifest" in item
+        return out
+
+    def forget(self, version: str) -> None:
+        """Delete what is left of a retired version once its items are gone: its model and its state."""
+        parts = self.client.query(TableName=self.table_name, KeyConditionExpression="pk = :pk",
+                                  ExpressionAttributeValues={":pk": {"S": layout.model_pk(version)}},
+                                  ProjectionExpression="pk, sk").get("Items", [])
+        self.delete([(i["pk"]["S"], i["sk"]["S"]) for i in parts]
+                    + [(layout.POINTER_PK, layout.version_sk(version))])
+
+    def retire_by_scan(self, version: str, grace: dt.timedelta = RETIRED_GRACE) -> int:
+        """A version written before manifests: give each of its items an ``expires_at`` (DynamoDB's
+        TTL deletes them after ``grace``). Scans the table: only for such versions."""
         expires = int((dt.datetime.now(dt.UTC) + grace).timestamp())
         prefix = layout.version_prefix(version)
         kwargs: dict[str, Any] = {
@@ -107,17 +148,25 @@ class IndexWriter:
             TableName=self.table_name, Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}},
             UpdateExpression="SET #s = :s, expires_at = :e",
             ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={":s": {"S": "retired"}, ":e": {"N": str(expires)}},
+            ExpressionAttributeValues={":s": {"S": "gone"}, ":e": {"N": str(expires)}},
         )
         return retired
 
+    def _version_items(self) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :v)",
+            "ExpressionAttributeValues": {":pk": {"S": layout.POINTER_PK}, ":v": {"S": "V#"}}}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.client.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def versions(self) -> dict[str, str]:
-        """Every version the table knows, with its state (``building``, ``live``, ``retired``)."""
-        page = self.client.query(
-            TableName=self.table_name, KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-            ExpressionAttributeValues={":pk": {"S": layout.POINTER_PK}, ":v": {"S": "V#"}},
-        )
-        return {item["sk"]["S"][2:]: item.get("state", {}).get("S", "") for item in page.get("Items", [])}
+        """Every version the table knows, with its state (``building``, ``live``, ``retired``, ``gone``)."""
+        return {item["sk"]["S"][2:]: item.get("state", {}).get("S", "") for item in self._version_items()}
 
     def trained_records(self, version: str) -> int:
         """How many records the version's model was trained on (its rebuild's record count)."""
@@ -152,6 +201,16 @@ class IndexWriter:
             for item in items:
                 found[layout.record_id_of(item)] = item
         return found
+
+    def get_items(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk), strongly consistent (an update reads what it is about to rewrite)."""
+        keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)]
+        chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
+
+        def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return batch_get(self.client, self.table_name, chunk, consistent=True)
+
+        return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, chunks) for i in items}
 
     def put(self, items: Sequence[dict[str, Any]]) -> None:
         self._write([{"PutRequest": {"Item": item}} for item in items])

@@ -45,6 +45,10 @@ PROBES: tuple[dict[str, str | None], ...] = (
      "postcode": "WS3 1QN"},
 )
 _PROBE_SALT = "fingerprint-probe"
+#: How the index lays out what the link wrote (:mod:`mast.index.layout`). An index written in another
+#: layout would be misread (a key item where there were membership items), so the layout is part of
+#: the fingerprint: change this text whenever the layout changes, and old versions are rebuilt.
+INDEX_LAYOUT = "key, person and address items hold record ids; a key past 500 records is split by birth year"
 
 
 @functools.cache
@@ -56,6 +60,7 @@ def linkage_fingerprint(rules: tuple[KeyRule, ...]) -> str:
     keys = record_keys(table, rules, _PROBE_SALT)
     description = {
         "model_format": MODEL_FORMAT,
+        "index_layout": INDEX_LAYOUT,
         # what each level and guard tests, with every parameter (predicates are frozen dataclasses)
         "comparisons": {c.name: [[lvl.label, repr(lvl.when)] for lvl in c.levels] for c in settings.comparisons},
         "guards": [[g.name, repr(g.when)] for g in settings.guards],

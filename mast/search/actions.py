@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from mast.access.caller import Caller, Group
 from mast.access.declarations import Declaration
+from mast.audit.event import AuditUnavailable
 from mast.audit.store import AuditStore
 from mast.config import Partnership, load_partnership
 from mast.schema import Refused
@@ -45,7 +47,7 @@ def purpose_of(declaration: Declaration) -> str:
 
 def declared_search(caller: Caller, request: SearchRequest, index: IndexReading, audit: AuditStore,
                     searches: SearchStore, request_id: str | None = None, partnership: Partnership | None = None,
-                    feeds: Mapping[str, FeedStatus] | None = None) -> SearchResponse:
+                    feeds: Mapping[str, FeedStatus] | Future[dict[str, FeedStatus]] | None = None) -> SearchResponse:
     """Search under the request's declaration: audited, then kept (so its people can be opened).
     An address search lists its dwellings, each person with the partners involved with them (the
     records that says so are audited with the search)."""
@@ -58,31 +60,58 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
     if outcome.dwellings:
         partnership = partnership or load_partnership()
         listed = {p.shown.person_id: p.shown for p in outcome.people}
-        involved = involved_partners(index, list(listed), partnership, dt.datetime.now(dt.UTC).date(), feeds)
+        statuses = feeds.result() if isinstance(feeds, Future) else feeds  # read beside the search's reads
+        involved = involved_partners(index, list(listed), partnership, dt.datetime.now(dt.UTC).date(), statuses)
         for address, here in outcome.dwellings:
             dwellings.append(Dwelling(address=address, people=[DwellingPerson(
                 person_id=p, name=listed[p].name, date_of_birth=listed[p].date_of_birth,
                 agencies=involved[p][0], open_now=involved[p][1]) for p in here]))
         shown_ids.extend(rid for agencies, _, ids in involved.values() for rid in ids)
         shown_ids = list(dict.fromkeys(shown_ids))
-    audit.write(caller.audit_event(
+    event = caller.audit_event(
         request_id, action="search", gateway=declaration.gateway, purpose=purpose_of(declaration),
         search_id=search_id, search_terms=request.query.model_dump_json(exclude_none=True),
         people_returned=tuple(p.shown.person_id for p in outcome.people), record_ids=tuple(shown_ids),
         records_returned=len(shown_ids), sensitive_returned=outcome.sensitive,
         detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out,
-                           "too_common": outcome.too_common}),
-    ))
-    searches.save(StoredSearch(
+                           "too_common": outcome.too_common, "shared_by": outcome.shared_by}),
+    )
+    stored = StoredSearch(
         search_id=search_id, user_sub=caller.sub, created_at=dt.datetime.now(dt.UTC),
         people={p.shown.person_id: p.record_ids for p in outcome.people},
         gateway=declaration.gateway, purpose=purpose_of(declaration),
-    ))
+    )
+    try:
+        together(lambda: audit.write(event), lambda: searches.save(stored))
+    except AuditUnavailable:
+        searches.forget(search_id)  # written beside the audit, which failed: the search is not kept
+        raise
     return SearchResponse(
         search_id=search_id, kind=outcome.kind, people=[p.shown for p in outcome.people], left_out=outcome.left_out,
         bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY}, dwellings=dwellings,
-        too_common=outcome.too_common,
+        too_common=outcome.too_common, shared_by=outcome.shared_by, narrow=narrowing(outcome.shared_by, request),
     )
+
+
+def narrowing(shared_by: int, request: SearchRequest) -> str | None:
+    """What to say when part of a search was not read: how many records share it, and what to add."""
+    if not shared_by:
+        return None
+    query = request.query
+    part = "this name" if query.is_person_search else "this address"
+    wanted = "a date of birth or a postcode" if query.is_person_search else "the first line of the address"
+    if query.is_person_search and query.dob is not None and query.dob.year:
+        wanted = "a postcode or a fuller name"
+    return f"{shared_by:,} records share {part}, too many to read them all: give {wanted} to narrow the search."
+
+
+def together(*writes: Callable[[], object]) -> None:
+    """Run independent writes at once (each is a round trip to DynamoDB), raising the first failure.
+    Both are made before anything is shown; an audit that fails still means nothing is shown."""
+    with ThreadPoolExecutor(len(writes)) as pool:
+        futures = [pool.submit(w) for w in writes]
+    for future in futures:
+        future.result()
 
 
 def own_search(caller: Caller, person_id: str, search_id: str, searches: SearchStore) -> StoredSearch:
@@ -108,15 +137,16 @@ def open_person(caller: Caller, person_id: str, search_id: str, index: IndexRead
     ``feeds``: each feed's mode and latest snapshot (:func:`mast.search.coverage.feed_statuses`)."""
     stored = own_search(caller, person_id, search_id, searches)
     outcome = person_view(index, stored, person_id, partnership, feeds=feeds)
-    audit.write(caller.audit_event(
+    event = caller.audit_event(
         request_id, action="open-person", gateway=stored.gateway, purpose=stored.purpose, search_id=search_id,
         people_returned=(person_id,), record_ids=tuple(outcome.record_ids),
         records_returned=len(outcome.view.records), sensitive_returned=outcome.sensitive,
         # whom it concerned, as the user saw them (the audit page names the person opened), and how
         # many of the family the view listed (they open under this search)
         detail=json.dumps({"name": outcome.view.name, "household_listed": len(outcome.household)}),
-    ))
-    searches.add_people(stored, outcome.household)  # the family opens under this search, audited as a view
+    )
+    # the family opens under this search, audited as a view; both writes at once
+    together(lambda: audit.write(event), lambda: searches.add_people(stored, outcome.household))
     return outcome.view
 
 

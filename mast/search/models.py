@@ -166,6 +166,10 @@ class SearchResponse(StrictModel):
                                       "by dwelling, best match first")
     too_common: int = Field(default=0, ge=0, description="lookup keys (a very common name, a hostel's postcode) "
                             "held by too many records to read: give a date of birth or a postcode to narrow")
+    shared_by: int = Field(default=0, ge=0, description="records holding the most common part of the search "
+                           "that was not read (0: every part was read)")
+    narrow: str | None = Field(default=None, description="in words, when part of the search was not read: how "
+                               "many records share it, and what to add")
 
 
 # ------------------------------------------------------------------------------------- person view

@@ -25,17 +25,22 @@ from mast.search.models import (
 )
 from mast.search.query import (
     MAX_RECORDS_PER_ADDRESS,
+    PEOPLE_READ_AHEAD,
     IndexReading,
     dwelling_of,
     full_address,
     full_name,
     latest_date,
     same_dwelling,
+    together_with,
 )
 from mast.search.store import StoredSearch
 
 #: Addresses shown in a person view (the most recent first).
 MAX_ADDRESSES = 3
+#: A person's addresses whose items are read beside the person's records (the homes shown are among
+#: them; any other home is read a round trip later).
+MAX_ADDRESS_READ = 20
 #: Others at an address whose whole involvement is read (a hostel's hundredth resident shows only
 #: their records there).
 MAX_OTHERS = 30
@@ -198,7 +203,9 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
     record_ids = index.person_record_ids(person_id)
     if not set(record_ids) & set(stored.people.get(person_id, ())):
         raise PersonGone(person_id)
-    records = index.records(record_ids)
+    # the person's records, with their addresses' items beside them (named by the person's item)
+    records = together_with(lambda: index.records(record_ids),
+                            lambda: index.addresses_record_ids(index.person_addresses(person_id)[:MAX_ADDRESS_READ]))
     counts, recent = involvement(records, today, feeds)
     open_records = sorted((r for r in records if not r.sensitive), key=lambda r: r.record_date, reverse=True)
     display = open_records[0] if open_records else max(records, key=lambda r: r.record_date)
@@ -216,8 +223,22 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
             homes.append((record, [record.address_id]))
         elif record.address_id not in home[1]:
             home[1].append(record.address_id)
-    for here, address_ids in homes[:MAX_ADDRESSES]:
-        others, ids, here_people = _others_at(index, address_ids, here, stored, partnership, today, feeds)
+    # every home's records in two reads (address items, then records), and everyone else's there in two more
+    home_ids = [a for _, address_ids in homes[:MAX_ADDRESSES] for a in address_ids]
+    at_ids = index.addresses_record_ids(home_ids)
+    elsewhere = [p for p in dict.fromkeys(p for people in index.people_at(home_ids).values() for p in people)
+                 if p != person_id]
+    # the records there, with the items of the others there beside them (their involvement is read next)
+    at_records = {r.record_id: r for r in together_with(
+        lambda: index.records([rid for ids in at_ids.values() for rid in ids[:MAX_RECORDS_PER_ADDRESS]]),
+        lambda: index.people_record_ids(elsewhere[:PEOPLE_READ_AHEAD]))}
+    here_by_home = [(here, [at_records[rid] for a in address_ids for rid in at_ids.get(a, [])[:MAX_RECORDS_PER_ADDRESS]
+                            if rid in at_records]) for here, address_ids in homes[:MAX_ADDRESSES]]
+    ranked_by_home = [(here, _ranked_others(here, records_there)) for here, records_there in here_by_home]
+    wanted_others = list(dict.fromkeys(other for _, ranked in ranked_by_home for other, _ in ranked[:MAX_OTHERS]))
+    involved = involved_partners(index, wanted_others, partnership, today, feeds)
+    for here, ranked in ranked_by_home:
+        others, ids, here_people = _others_at(ranked, involved, partnership, today, feeds)
         shown_ids.extend(ids)
         household.update(here_people)
         addresses.append(AddressHousehold(address=full_address(here), others=others))
@@ -230,24 +251,27 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
     return PersonOutcome(view, list(dict.fromkeys(shown_ids)), any(r.sensitive for r in recent), household)
 
 
-def _others_at(index: IndexReading, address_ids: Sequence[str], here: IndexedRecord, stored: StoredSearch,
-               partnership: Partnership, today: dt.date,
-               feeds: Mapping[str, FeedStatus]) -> tuple[list[HouseholdMember], list[str], dict[str, tuple[str, ...]]]:
-    """Everyone else with a non-sensitive record at the address, most recent first, each with the
-    partners involved in the same window as the person's (open cases, and the last 12 months), from
-    all their non-sensitive records (a sensitive one elsewhere, a refuge's, is never hinted at)."""
+def _ranked_others(here: IndexedRecord, records: Iterable[IndexedRecord]) -> list[tuple[str, list[IndexedRecord]]]:
+    """Everyone else with a non-sensitive record at this very dwelling (a flat is not the house, nor
+    another street's 5), with their records there, most recent first."""
     person_id, home = here.person_id, dwelling_of(here)
-    records = index.records([rid for address_id in address_ids
-                             for rid in index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS]])
     by_person: dict[str, list[IndexedRecord]] = defaultdict(list)
-    for record in records:  # only this very dwelling: a flat is not the house, nor another street's 5
+    for record in records:
         if record.person_id != person_id and not record.sensitive and same_dwelling(home, dwelling_of(record)):
             by_person[record.person_id].append(record)
+    return sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True)
+
+
+def _others_at(ranked: Sequence[tuple[str, list[IndexedRecord]]], involved: Mapping[str, Involved],
+               partnership: Partnership, today: dt.date,
+               feeds: Mapping[str, FeedStatus]) -> tuple[list[HouseholdMember], list[str], dict[str, tuple[str, ...]]]:
+    """Everyone else with a non-sensitive record at the address (:func:`_ranked_others`), each with the
+    partners involved in the same window as the person's (open cases, and the last 12 months), from
+    all their non-sensitive records (``involved``: a sensitive one elsewhere, a refuge's, is never
+    hinted at); past :data:`MAX_OTHERS`, from their records here."""
     members: list[HouseholdMember] = []
     ids: list[str] = []
     household: dict[str, tuple[str, ...]] = {}
-    ranked = sorted(by_person.items(), key=lambda item: latest_date(item[1]), reverse=True)
-    involved = involved_partners(index, [other for other, _ in ranked[:MAX_OTHERS]], partnership, today, feeds)
     for other, theirs in ranked:
         latest = max(theirs, key=lambda r: r.record_date)
         # all their (non-sensitive) records, wherever: what their own view would show of them
@@ -284,7 +308,8 @@ def involved_partners(index: IndexReading, person_ids: Sequence[str], partnershi
     """For each person, :func:`_involved` over all their records: what the household view and an
     address search show beside a name, the same as that person's own view would say."""
     feeds = feed_modes() if feeds is None else feeds
-    records = index.records([rid for person in person_ids for rid in index.person_record_ids(person)])
+    theirs = index.people_record_ids(person_ids)  # one read of their items, one of their records
+    records = index.records([rid for person in person_ids for rid in theirs.get(person, [])])
     by_person: dict[str, list[IndexedRecord]] = {p: [] for p in person_ids}
     for record in records:
         if record.person_id in by_person:

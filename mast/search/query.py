@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from rapidfuzz.distance import OSA
 
 from mast.index.address_keys import INDEX_KEY_RULES
-from mast.index.layout import IndexedRecord
+from mast.index.layout import KEY_BLOCK, IndexedRecord
+from mast.index.reader import KeyLookup
 from mast.linkage.keys import LOOKUP_KEYS
 from mast.linkage.model import Model
 from mast.linkage.scorer import ScoredCandidate, prepare_query, query_keys, rank_people, score_query
@@ -32,10 +34,15 @@ from mast.search.models import (
     WhyField,
 )
 
-#: A lookup key held by more records than this is skipped, as the link skips blocks that large.
-MAX_RECORDS_PER_KEY = 500
+#: A lookup key held by more records than this is split by birth year in the index
+#: (:mod:`mast.index.layout`): a search with a year reads that year's records, one without is told
+#: how many share the key.
+MAX_RECORDS_PER_KEY = KEY_BLOCK
 #: Records read from one address for the household view (a hostel can hold hundreds).
 MAX_RECORDS_PER_ADDRESS = 300
+#: People at the addresses read whose items are read ahead, beside the records there (the rest, if
+#: listed, a round trip later).
+PEOPLE_READ_AHEAD = 90
 #: Address comparison levels that mean "this very dwelling".
 _SAME_DWELLING = ("uprn", "home", "building")
 
@@ -45,10 +52,14 @@ class IndexReading(Protocol):
 
     def model(self) -> Model: ...
     def key_salt(self) -> str: ...
-    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None) -> dict[str, list[str]]: ...
+    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup: ...
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]: ...
     def person_record_ids(self, person_id: str) -> list[str]: ...
     def address_record_ids(self, address_id: str) -> list[str]: ...
+    def people_record_ids(self, person_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def person_addresses(self, person_id: str) -> list[str]: ...
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -72,6 +83,8 @@ class SearchOutcome:
     dwellings: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: lookup keys held by more than MAX_RECORDS_PER_KEY records, so not read: the page says so
     too_common: int = 0
+    #: records holding the most common of those keys
+    shared_by: int = 0
 
     @property
     def record_ids(self) -> list[str]:
@@ -106,14 +119,21 @@ def band_of(probability: float, strong: float) -> Band | None:
 
 
 def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> SearchOutcome:
-    """Every possible person the query may be about, best first (at most ``limit`` listed)."""
-    model = index.model()
+    """Every possible person the query may be about, best first (at most ``limit`` listed).
+
+    Two reads in sequence: every key item in one call (a key split by birth year read for the
+    query's year), then the candidates' records, with the model beside them (cached per version)."""
     wanted = prepare_query(linkage_query(query))  # normalised once: its keys and its scores
     salt = index.key_salt()
     keys = query_keys(wanted, salt, LOOKUP_KEYS if query.is_person_search else INDEX_KEY_RULES)
-    found = index.record_ids_for_keys(keys, max_per_key=MAX_RECORDS_PER_KEY) if keys else {}
-    candidate_ids = list(dict.fromkeys(rid for ids in found.values() for rid in ids))
-    candidates = [r for r in index.records(candidate_ids) if _dob_fits(query, r)]
+    year = query.dob.year if query.dob is not None and query.dob.year else None
+    found = index.lookup(keys, year) if keys else KeyLookup()
+    candidate_ids = list(dict.fromkeys(rid for ids in found.ids.values() for rid in ids))
+    with ThreadPoolExecutor(2) as pool:
+        model_read = pool.submit(index.model)
+        read = index.records(candidate_ids)
+        model = model_read.result()
+    candidates = [r for r in read if _dob_fits(query, r)]
     scored = score_query(model, wanted, [r.linkage_fields() for r in candidates],
                          [r.term_frequencies for r in candidates]) if candidates else []
     by_id = {r.record_id: r for r in candidates}
@@ -128,7 +148,21 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     kept = tuple((address, tuple(p for p in here if p in ids)) for address, here in dwellings)
     return SearchOutcome(kind, listed, max(0, len(people) - limit), model.threshold,
                          tuple((address, here) for address, here in kept if here),
-                         too_common=len(set(keys) - found.keys()))
+                         too_common=len(found.shared), shared_by=max(found.shared.values(), default=0))
+
+
+T = TypeVar("T")
+
+
+def together_with(first: Callable[[], T], *others: Callable[[], object]) -> T:
+    """``first()``, with ``others`` run beside it on threads (reads whose answers the reader keeps,
+    so a later step finds them read): the wait is the longest, not the sum. Raises what they raise."""
+    with ThreadPoolExecutor(1 + len(others)) as pool:
+        ahead = [pool.submit(o) for o in others]
+        answer = first()
+        for future in ahead:
+            future.result()
+    return answer
 
 
 def _dob_fits(query: SearchQuery, record: IndexedRecord) -> bool:
@@ -250,8 +284,17 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
         wanted = (parsed.flat, parsed.number, parsed.street, query.postcode or "", "")
     # each dwelling: (its newest visible record, the best candidate there, its visible records)
     groups: list[tuple[IndexedRecord, ScoredCandidate, list[IndexedRecord]]] = []
-    for address_id, candidate in sorted(dwellings.items(), key=lambda item: -item[1].weight):
-        at_address = index.records(index.address_record_ids(address_id)[:MAX_RECORDS_PER_ADDRESS])
+    ranked = sorted(dwellings.items(), key=lambda item: -item[1].weight)
+    # every dwelling's records in two reads (their address items, then their records), not two each
+    at_ids = index.addresses_record_ids([address_id for address_id, _ in ranked])
+    # the records there, with the items of the people there beside them (their involvement is read next)
+    there = list(dict.fromkeys(p for people in index.people_at([a for a, _ in ranked]).values() for p in people))
+    read = {r.record_id: r for r in together_with(
+        lambda: index.records([rid for address_id, _ in ranked
+                               for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS]]),
+        lambda: index.people_record_ids(there[:PEOPLE_READ_AHEAD]))}
+    for address_id, candidate in ranked:
+        at_address = [read[rid] for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS] if rid in read]
         visible = sorted((r for r in at_address if not r.sensitive), key=lambda r: r.record_date, reverse=True)
         for record in visible:
             key = dwelling_of(record)

@@ -44,6 +44,9 @@ class SearchStore:
             client = boto3.client("dynamodb")
         self.table_name = table_name
         self.client = client
+        #: searches this store has read (a store lives for one request: a handler may read the search
+        #: ahead, beside its other first reads)
+        self._loaded: dict[str, StoredSearch | None] = {}
 
     def save(self, search: StoredSearch) -> None:
         expires = search.created_at + SEARCH_TTL
@@ -62,8 +65,19 @@ class SearchStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
+    def forget(self, search_id: str) -> None:
+        """Delete a search (one whose audit event could not be written: it must not be opened)."""
+        self.client.delete_item(TableName=self.table_name,
+                                Key={"pk": {"S": f"SEARCH#{search_id}"}, "sk": {"S": "SEARCH"}})
+        self._loaded.pop(search_id, None)
+
     def load(self, search_id: str) -> StoredSearch | None:
         """The search, or None when there is none (or it has expired, whatever the TTL sweeper did)."""
+        if search_id not in self._loaded:
+            self._loaded[search_id] = self._load(search_id)
+        return self._loaded[search_id]
+
+    def _load(self, search_id: str) -> StoredSearch | None:
         item = self.client.get_item(
             TableName=self.table_name, Key={"pk": {"S": f"SEARCH#{search_id}"}, "sk": {"S": "SEARCH"}},
             ConsistentRead=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,10 +177,10 @@ def test_a_rebuild_switches_in_one_step_and_a_reader_sees_only_one_version(aws: 
     assert seen_during == [first.version]
     fresh = IndexReader("t-index", aws["ddb"])
     assert fresh.live_version() == second.version
-    # the pinned reader still reads the old version whole; it now carries a TTL
+    # the pinned reader still reads the old version whole: it is retired, kept for a day, then deleted
     assert [r.record_id for r in pinned.records(old_ids)] == old_ids
     old_items = version_items(aws, first.version)
-    assert old_items and all("expires_at" in item for item in old_items.values())
+    assert old_items and IndexWriter("t-index", aws["ddb"]).versions()[first.version] == "retired"
     assert not any("expires_at" in item for item in version_items(aws, second.version).values())
     assert second.retired_version == first.version
     # the switch is conditional: a rebuild that started from a version no longer live cannot switch
@@ -243,6 +243,7 @@ def test_a_withdrawn_record_disappears_from_the_index(aws: dict[str, Any]) -> No
     assert reader.records(withdrawn) == []
     items = version_items(aws, first.version)
     assert not [k for k in items if k[1] in withdrawn]  # no key, person or address item names it either
+    assert not [k for k, item in items.items() if set(withdrawn) & set(layout.ids_of(item))]
 
 
 def test_a_stewards_not_the_same_person_holds_through_relink_and_rebuild(aws: dict[str, Any]) -> None:
@@ -329,3 +330,51 @@ def test_an_index_linked_by_another_release_is_refused_by_search_and_rebuilt(aws
     second = match(aws, ingest_day(aws, 0, feeds=("wm-fire",))[0])
     assert second.mode == "rebuild" and second.version != first.version
     assert IndexReader(table, ddb).live_version() == second.version
+
+
+class _CountingClient:
+    """A DynamoDB client that counts the calls made through it, by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.calls = client, Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("exceptions", "meta"):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+class _CountingSession:
+    def __init__(self, session: Any) -> None:
+        self._session, self.ddb = session, _CountingClient(session.client("dynamodb"))
+
+    def client(self, name: str, **kwargs: Any) -> Any:
+        return self.ddb if name == "dynamodb" else self._session.client(name, **kwargs)
+
+
+def test_a_retired_version_is_deleted_by_key_from_its_manifest_without_a_scan(aws: dict[str, Any]) -> None:
+    """Issue 14 point 5: retiring no longer scans the table and re-puts every item with a TTL. The
+    version is marked retired; a run after the day's grace deletes every item it held, by key, from
+    the manifest the runs wrote, and then its model and state. No Scan is made."""
+    now = dt.datetime.now(dt.UTC)
+    first = match(aws, ingest_day(aws, 0)[0])
+    match(aws, ingest_day(aws, 1, feeds=("wm-police",))[0])  # an incremental run adds to the manifest
+    held = version_items(aws, first.version)
+    assert len(held) > 100
+    counted = _CountingSession(aws["session"])
+    second = run_match(RebuildRequested(reason="test"), aws["match"], session=counted, now=now)
+    assert second.retired_version == first.version
+    assert len(version_items(aws, first.version)) == len(held)  # kept whole through its grace
+    later = _CountingSession(aws["session"])
+    run_match(ingest_day(aws, 2, feeds=("wm-fire",)), aws["match"], session=later, now=now + dt.timedelta(days=2))
+    assert version_items(aws, first.version) == {}
+    assert first.version not in IndexWriter("t-index", aws["ddb"]).versions()
+    assert counted.ddb.calls["scan"] == 0 and later.ddb.calls["scan"] == 0
+    assert later.ddb.calls["batch_write_item"] >= len(held) / 25
+    assert IndexReader("t-index", aws["ddb"]).live_version() == second.version

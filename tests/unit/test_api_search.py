@@ -101,7 +101,7 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]]) -> Linker:
     people, addresses = linker.person_ids(), linker.address_ids()
     address_keys = record_address_keys(linker.table, SALT)
     version = writer.begin_version(linker.model)  # the model, and the linkage it was built with
-    items: list[dict[str, Any]] = []
+    indexed: list[tuple[IndexedRecord, list[str]]] = []
     for i, row in enumerate(rows):
         record = IndexedRecord(
             record_id=row["record_id"], partner=row["partner"], feed=row["feed"],
@@ -113,7 +113,8 @@ def write_index(client: Any, table: str, rows: list[dict[str, Any]]) -> Linker:
             term_frequencies=term_frequencies(linker.table, i),
         )
         keys = key_strings(linker.keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])  # as the match run does
-        items.extend(layout.record_items(version, record, keys))
+        indexed.append((record, keys))
+    items = layout.version_items(version, indexed)
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[start : start + 25]]})
     writer.switch(version, None)

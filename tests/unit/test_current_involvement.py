@@ -22,6 +22,7 @@ from mast.config import load_partnership
 from mast.feeds.definition import load_feed_definitions
 from mast.feeds.parse import parse_extract
 from mast.index.layout import IndexedRecord
+from mast.index.reader import KeyLookup
 from mast.linkage.model import Model
 from mast.records import PartnerContact
 from mast.search.coverage import FeedStatus, is_overdue
@@ -95,8 +96,8 @@ class Held:
     def key_salt(self) -> str:
         return "unused"
 
-    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None) -> dict[str, list[str]]:
-        return {}
+    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+        return KeyLookup()
 
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]:
         return [self.records_by_id(r) for r in record_ids]
@@ -109,6 +110,18 @@ class Held:
 
     def address_record_ids(self, address_id: str) -> list[str]:
         return list(self.by_address.get(address_id, []))
+
+    def people_record_ids(self, person_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {p: self.person_record_ids(p) for p in person_ids}
+
+    def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: self.address_record_ids(a) for a in address_ids}
+
+    def person_addresses(self, person_id: str) -> list[str]:
+        return sorted({r.address_id for r in self.records(self.person_record_ids(person_id)) if r.address_id})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: sorted({r.person_id for r in self.records(self.address_record_ids(a))}) for a in address_ids}
 
 
 @pytest.fixture(scope="module")
@@ -234,8 +247,8 @@ class Few:
     def key_salt(self) -> str:
         return "unused"
 
-    def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None) -> dict[str, list[str]]:
-        return {}
+    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+        return KeyLookup()
 
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]:
         return [self.by_id[r] for r in record_ids if r in self.by_id]
@@ -245,6 +258,18 @@ class Few:
 
     def address_record_ids(self, address_id: str) -> list[str]:
         return [r.record_id for r in self.by_id.values() if r.address_id == address_id]
+
+    def people_record_ids(self, person_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {p: self.person_record_ids(p) for p in person_ids}
+
+    def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: self.address_record_ids(a) for a in address_ids}
+
+    def person_addresses(self, person_id: str) -> list[str]:
+        return sorted({r.address_id for r in self.records(self.person_record_ids(person_id)) if r.address_id})
+
+    def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]:
+        return {a: sorted({r.person_id for r in self.records(self.address_record_ids(a))}) for a in address_ids}
 
 
 def _at(record_id: str, person: str, given: str, family: str, line1: str, postcode: str) -> IndexedRecord:

@@ -59,10 +59,13 @@ def test_a_record_item_round_trips_and_holds_no_more_than_the_record() -> None:
     assert layout.record_from_item(record_item) == RECORD
     assert layout.record_keys_of(record_item) == ["nhs#01", "family#02"]
     assert [(i["pk"]["S"], i["sk"]["S"]) for i in items[1:]] == [
-        ("V#v1#K#nhs#01", RECORD.record_id), ("V#v1#K#family#02", RECORD.record_id),
-        ("V#v1#P#P-1", RECORD.record_id), ("V#v1#A#A-1", RECORD.record_id)]
-    # membership items carry only ids: no name, date of birth or address outside the record item
-    assert all(set(i) == {"pk", "sk"} for i in items[1:])
+        ("V#v1#K#nhs#01", "K"), ("V#v1#K#family#02", "K"), ("V#v1#P#P-1", "P"), ("V#v1#A#A-1", "A")]
+    assert all(layout.ids_of(i) == [RECORD.record_id] for i in items[1:])
+    # key, person and address items carry only ids: no name, date of birth or address outside the record item
+    assert all(set(i) == {"pk", "sk", "ids", "count"} for i in items[1:3])
+    # the person's item names the record's address beside it, the address's item its person
+    assert layout.tags_of(items[3]) == {RECORD.record_id: "A-1"} and layout.tags_of(items[4]) == {RECORD.record_id: "P-1"}
+    assert all(set(i) == {"pk", "sk", "ids", "count", "of"} for i in items[3:])
     fields = RECORD.linkage_fields()
     assert fields["source"] == "wm-police" and fields["dob"] == "1990-08-19" and fields["record_date"] == "2026-05-02"
 
@@ -80,17 +83,57 @@ def test_a_reader_before_the_first_link_says_there_is_no_index(aws: Any) -> None
         reader.records(["x"])
 
 
+def _born(i: int, year: int | None) -> IndexedRecord:
+    return RECORD.model_copy(update={"record_id": f"r{i:04d}", "dob": dt.date(year, 1, 1) if year else None})
+
+
 def test_record_ids_for_keys_leaves_out_keys_over_the_limit(aws: Any) -> None:
     from mast.index.writer import IndexWriter
 
     ddb = aws.client("dynamodb")
     writer = IndexWriter("t", ddb)
-    writer.put([layout.membership_item(layout.key_pk("v1", "big"), f"r{i}") for i in range(5)]
-               + [layout.membership_item(layout.key_pk("v1", "small"), "r1")])
+    writer.put(layout.version_items("v1", [(_born(i, 1990), ["big"]) for i in range(5)] + [(_born(1, 1990), ["small"])]))
     reader = IndexReader("t", ddb, version="v1")
     assert reader.record_ids_for_keys(["big", "small", "none"]) == {
-        "big": [f"r{i}" for i in range(5)], "small": ["r1"], "none": []}
-    assert reader.record_ids_for_keys(["big", "small"], max_per_key=4) == {"small": ["r1"]}
+        "big": [f"r{i:04d}" for i in range(5)], "small": ["r0001"], "none": []}
+    assert reader.record_ids_for_keys(["big", "small"], max_per_key=4) == {"small": ["r0001"]}
+
+
+def test_a_key_of_more_than_a_block_is_split_by_birth_year_and_read_by_year(aws: Any) -> None:
+    """Issue 14 point 5: one item per key; past 500 records the key is split by birth year, so a
+    search with a year still reads that year's records, and one without learns how many share it."""
+    from mast.index.writer import IndexWriter
+
+    ddb = aws.client("dynamodb")
+    # 1,200 records under one key: 400 born in each of 1980 and 1990, 399 in 2000, and one with no date of birth
+    held = [(_born(i, (1980, 1990, 2000)[i % 3] if i < 1199 else None), ["huge", f"own#{i}"]) for i in range(1200)]
+    items = layout.version_items("v1", held)
+    huge = [i for i in items if i["pk"]["S"] == "V#v1#K#huge"]
+    assert sorted(i["sk"]["S"] for i in huge) == ["K", "Y#-", "Y#1980", "Y#1990", "Y#2000"]
+    assert layout.count_of(next(i for i in huge if i["sk"]["S"] == "K")) == 1200
+    assert len(items) == 1200 + 5 + 1200 + 1 + 1  # records, the key's five, each own key, person, address
+    IndexWriter("t", ddb).put(items)
+    reader = IndexReader("t", ddb, version="v1")
+    found = reader.lookup(["huge", "own#7"], year=1990)
+    assert "r0007" in found.ids["huge"] and "r1199" in found.ids["huge"]  # 1990's, and no date of birth
+    assert len(found.ids["huge"]) == 401 and not found.shared and found.ids["own#7"] == ["r0007"]
+    nameless = reader.lookup(["huge", "own#7"])
+    assert nameless.shared == {"huge": 1200} and "huge" not in nameless.ids and nameless.ids["own#7"] == ["r0007"]
+
+
+def test_a_year_past_a_block_is_capped_and_counts_what_it_left_out() -> None:
+    items = layout.key_items("v1", "k", {f"r{i:04d}": "1990" for i in range(700)})
+    year = next(i for i in items if i["sk"]["S"] == "Y#1990")
+    assert len(layout.ids_of(year)) == layout.KEY_BLOCK and layout.count_of(year) == 700
+    assert layout.years_of(items[0]) == {"1990": 700}
+
+
+def test_an_index_in_the_layout_before_issue_14_is_not_read_but_rebuilt() -> None:
+    """The fingerprint a version records (and a search checks) names the layout: main's last
+    fingerprint before the one-item-per-key layout was 55e1147319aec0a0."""
+    from mast.index.address_keys import index_linkage
+
+    assert index_linkage() != "55e1147319aec0a0"
 
 
 def test_the_salt_comes_from_secrets_manager_once_and_never_defaults(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:

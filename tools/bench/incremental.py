@@ -43,6 +43,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:  # type: ign
                         help="people generated for two days to measure the snapshot change rate (default 20,000)")
     parser.add_argument("--no-daily", dest="daily", action="store_false", help="only the compute comparison")
     parser.add_argument("--daily-only", action="store_true", help="only the day's match run (a lighter run)")
+    parser.add_argument("--full-index", action="store_true",
+                        help="the day starts from the match function's measured rebuild of the day before")
     parser.add_argument("--workers", type=int, help="processes for the batch link (default: all cores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     parser.set_defaults(func=run)
@@ -221,6 +223,8 @@ def daily(frames: Path, is_new: np.ndarray, args: argparse.Namespace) -> dict[st
                                  "person_id": pa.array(live.person_ids().tolist(), pa.string())}),
                        folder / "people.parquet")  # fmt: skip
         (folder / "model.json").write_text(live.model.to_json(), "utf-8")
+        if getattr(args, "full_index", False):
+            (folder / "full_index").write_text("1", "utf-8")
         del live
         measured = run_side([str(folder)], module="tools.bench.daily", timeout=7200)
     # the reference: before ingest compared snapshots, every snapshot row re-sent was relinked
@@ -249,5 +253,12 @@ def print_daily(d: dict[str, Any]) -> None:
     print(f"  DynamoDB: {m['calls_total']:,} calls {m['calls']}; items put {m['items_put']:,}, deleted "
           f"{m['items_deleted']:,}, read {m['items_read']:,}; {m['write_units']:,} write units, "
           f"{m['read_units']:,} read units")
+    if "rebuild" in m:
+        r = m["rebuild"]
+        print(f"  the rebuild before it: {r['records']:,} records, {r['items_put']:,} items "
+              f"({r['items_per_record']} per record), {r['write_units']:,} write units ({r['write_units_per_record']} "
+              f"per record), {r['calls_total']:,} calls, {r['seconds']} s")
+    print(f"  per record linked: {m.get('items_per_record_linked')} items, {m.get('write_units_per_record_linked')} "
+          "write units")
     print(f"  before the snapshot diff: {ref['records_relinked']:,} records relinked (x{d['ratio_relinked_before_to_after']}),"
           f" about {ref['items_put_estimated']:,} items and {ref['write_units_estimated']:,} write units")

@@ -164,7 +164,7 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
         writer = IndexWriter("index", ddb)
         version = writer.begin_version(linker.model)
         people, addresses = linker.person_ids(), linker.address_ids()
-        items: list[dict[str, Any]] = []
+        indexed: list[tuple[IndexedRecord, list[str]]] = []
         for i, row in enumerate(rows):
             record = IndexedRecord(
                 record_id=row["record_id"], partner=row["source"], feed=row["source"],
@@ -173,11 +173,8 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
                 address_line1=row.get("address_line1"), address_line2=row.get("address_line2"),
                 postcode=row.get("postcode"), contact=PartnerContact(team="bench"), ingest_id="bench",
                 person_id=str(people[i]), address_id=str(addresses[i]), term_frequencies=term_frequencies(linker.table, i))
-            items.extend(layout.record_items(version, record, key_strings(linker.keys[i], LOOKUP_KEYS)))
-            if len(items) > 20_000:
-                writer.put(items)
-                items = []
-        writer.put(items)
+            indexed.append((record, key_strings(linker.keys[i], LOOKUP_KEYS)))
+        writer.put(layout.version_items(version, indexed))  # one item per record, key, person and address
         writer.switch(version, None)
         yield _load_handler()
 
