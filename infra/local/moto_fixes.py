@@ -239,3 +239,23 @@ def enforce_cognito_like_aws() -> None:
     CognitoIdpBackend.admin_initiate_auth = admin_initiate_auth  # type: ignore[method-assign]
     CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge  # type: ignore[method-assign]
     CognitoIdpUserPool.create_id_token = create_id_token  # type: ignore[method-assign]
+
+
+def keep_scheduled_rules_off_the_event_bus() -> None:
+    """A scheduled EventBridge rule (no event pattern) matches no event on AWS; moto's empty pattern
+    matches every event, so every SFTP upload's ``PutEvents`` reached the users function's daily
+    schedule too, whose Lambda target moto cannot send to: a 500, and the SDK's retries delivered
+    the upload to ingest up to three times."""
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+    if getattr(original, "_mast_fixed", False):
+        return
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not getattr(self.event_pattern, "_raw_pattern", None):
+            return
+        original(self, original_event, transform_input)
+
+    send_to_targets._mast_fixed = True  # type: ignore[attr-defined]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

@@ -26,7 +26,12 @@ import requests
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger, throttles_from_method_settings
 from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
-from infra.local.moto_fixes import enforce_cognito_like_aws, fix_dynamodb_query_by_partition, hold_to_aws_limits
+from infra.local.moto_fixes import (
+    enforce_cognito_like_aws,
+    fix_dynamodb_query_by_partition,
+    hold_to_aws_limits,
+    keep_scheduled_rules_off_the_event_bus,
+)
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
 from infra.local.template import Resolver, expand_sam, load_template
@@ -263,6 +268,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     fix_dynamodb_query_by_partition()
     hold_to_aws_limits()
     enforce_cognito_like_aws()
+    keep_scheduled_rules_off_the_event_bus()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
     app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
     server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
