@@ -301,6 +301,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
     """Start every part; returns once each answers. Raises :class:`PortInUse` naming a taken port."""
     check_ports_free(options)
     ensure_certificate(options.aws_ca_bundle.parent)
+    saved = {name: os.environ.get(name) for name in aws_environment(options)}
     os.environ.update(aws_environment(options))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -386,6 +387,13 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         _wait_for(lambda: _port_answers(options.host, options.sftp_port), "the SFTP gateway")
     except BaseException:
         stop()
+        # a stack that did not start leaves no endpoint behind (later code in this process would
+        # call a moto that is gone)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         raise
     return RunningStack(options, session, provisioned, runner, outputs, environment, outbox, stop, router)
 
