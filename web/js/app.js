@@ -100,13 +100,17 @@ function navigation(user, current) {
     </div></div></section>`);
   const section = holder.querySelector(".govuk-service-navigation");
   if (items.length > 1) new ServiceNavigation(section);
-  if (items.some((item) => item.count)) {
-    alerts.unseenCount().then((count) => {
-      const link = holder.querySelector('a[href="#/alerts"]');
-      if (!link || !count) return;
-      link.insertAdjacentHTML("beforeend", String(html` <strong class="govuk-tag govuk-tag--red mast-nav-count">${count}<span class="govuk-visually-hidden"> new</span></strong>`));
-    });
-  }
+}
+
+/** The count of new alerts beside "Alerts", asked once the page itself has answered (a page whose
+ * call ended the session asks nothing more). */
+function alertCount(user) {
+  if (!inGroup(user, "practitioners", "org-admins")) return;
+  alerts.unseenCount().then((count) => {
+    const link = document.querySelector('#service-navigation a[href="#/alerts"]');
+    if (!link || !count || link.querySelector(".mast-nav-count")) return;
+    link.insertAdjacentHTML("beforeend", String(html` <strong class="govuk-tag govuk-tag--red mast-nav-count">${count}<span class="govuk-visually-hidden"> new</span></strong>`));
+  });
 }
 
 async function banner() {
@@ -150,6 +154,7 @@ async function route() {
   }
   try {
     await entry.page({ params: parsed.params, query: parsed.query, user, navigate });
+    if (user) alertCount(user);
   } catch (error) {
     if (error instanceof SignedOut) return;
     render("Sorry, there is a problem", html`<h1 class="govuk-heading-l">Sorry, there is a problem with the service</h1>
