@@ -154,7 +154,7 @@ async function route() {
   }
   try {
     await entry.page({ params: parsed.params, query: parsed.query, user, navigate });
-    if (user) alertCount(user);
+    if (user && !entry.public && currentUser()) alertCount(user);  // never on sign-out's own page
   } catch (error) {
     if (error instanceof SignedOut) return;
     render("Sorry, there is a problem", html`<h1 class="govuk-heading-l">Sorry, there is a problem with the service</h1>

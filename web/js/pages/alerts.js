@@ -114,6 +114,7 @@ export async function alertsPage({ query, user, navigate }) {
 
 /** The count of new alerts beside "Alerts" in the navigation (a number only; not audited). */
 export async function unseenCount() {
+  if (!session.tokens) return 0;  // signed out meanwhile: asking would end a session that has ended
   try {
     return (await api("GET", "/alerts/count")).unseen;
   } catch {
