@@ -24,6 +24,20 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def load_function_app(function: str, module_name: str | None = None) -> Any:
+    """A function's handler module (``functions/<function>/app.py``) loaded fresh, as Lambda loads it:
+    its module-level clients and environment reads happen now, under the caller's moto."""
+    import importlib.util
+
+    name = module_name or f"{function}_app_under_test"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -50,6 +64,23 @@ class LocalStackProcess:
             aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-west-2"
         ).client(service, endpoint_url=f"https://127.0.0.1:{self.aws_port}",
                  verify=str(self.state_dir / "tls" / "aws-local.pem"))
+
+    def audit_events(self, action: str) -> list[dict[str, Any]]:
+        """Every audit event of one action, read straight from the stack's audit table (plain values)."""
+        from mast.audit.event import deserialise
+
+        ddb = self.client("dynamodb")
+        table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-audit"))
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "#a = :a",
+                                  "ExpressionAttributeNames": {"#a": "action"},
+                                  "ExpressionAttributeValues": {":a": {"S": action}}}
+        while True:
+            page = ddb.scan(**kwargs)
+            found.extend(deserialise(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def fault(self, *options: str) -> str:
         """Run `mast local fault OPTIONS` against this stack, as a developer would; its output."""

@@ -55,7 +55,7 @@ def list_alerts(caller: Caller, store: AlertStore, audit: AuditStore, request_id
 def count_unseen(caller: Caller, store: AlertStore, now: dt.datetime | None = None) -> AlertCount:
     """How many of the organisation's alerts nobody has marked seen: a number, for the navigation."""
     caller.require(*READERS)
-    return AlertCount(unseen=store.list(caller.organisation, now, limit=0)[1])
+    return AlertCount(unseen=store.unseen(caller.organisation, now))
 
 
 def _own_alert(caller: Caller, store: AlertStore, alert_id: str) -> Alert:

@@ -66,6 +66,23 @@ class AlertStore:
                 return alerts, unseen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def unseen(self, organisation: str, now: dt.datetime | None = None) -> int:
+        """How many of the organisation's alerts are unseen and unexpired: counted by DynamoDB
+        (``Select=COUNT``), not parsed here, as every page's navigation asks."""
+        now = now or dt.datetime.now(dt.UTC)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "KeyConditionExpression": "pk = :pk", "Select": "COUNT",
+            "FilterExpression": "attribute_not_exists(seen_at) AND expires_at > :now",
+            "ExpressionAttributeValues": {":pk": {"S": _pk(organisation)}, ":now": {"N": str(int(now.timestamp()))}},
+        }
+        count = 0
+        while True:
+            page = self.client.query(**kwargs)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def get(self, organisation: str, alert_id: str) -> Alert | None:
         """One of the organisation's alerts (None for another organisation's: the key names it)."""
         item = self.client.get_item(TableName=self.table_name, ConsistentRead=True,

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from infra.local.demo import DEMO_USERS
-from mast.audit.event import deserialise
 from tests.browser.test_practitioner import fits
 from tests.browser.test_web import STEWARD, declare, fill_search, sign_in
 from tests.conftest import LocalStackProcess
@@ -46,18 +45,7 @@ def a_person_with_two_records_shown(stack: LocalStackProcess) -> tuple[dict[str,
 
 
 def audit_events(stack: LocalStackProcess, action: str) -> list[dict[str, Any]]:
-    ddb = stack.client("dynamodb")
-    table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-audit"))
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "#a = :a",
-                              "ExpressionAttributeNames": {"#a": "action"},
-                              "ExpressionAttributeValues": {":a": {"S": action}}}
-    while True:
-        page = ddb.scan(**kwargs)
-        found.extend(deserialise(item) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return stack.audit_events(action)
 
 
 def wait_for(stack: LocalStackProcess, action: str, holds: Any) -> list[dict[str, Any]]:

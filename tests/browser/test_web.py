@@ -266,7 +266,8 @@ def test_access_request_approved_new_user_searches_and_admin_finds_it_in_the_aud
     search_row = admin2.page.locator("#audit-events tr", has_text="Search").filter(has_text=purpose)
     assert search_row.count() == 1
     assert person["family_name"].title() in search_row.inner_text()
-    assert admin2.page.locator("#audit-events tr", has_text="Opened a person").count() == 1
+    opened = admin2.page.locator("#audit-events tr", has_text="Opened a person")
+    assert opened.count() == 1, opened.all_inner_texts()
     admin2.checkpoint("audit filtered by user")
     admin2.assert_clean()
     admin.assert_clean()

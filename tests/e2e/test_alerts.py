@@ -55,21 +55,6 @@ def wait_for_alert(stack: LocalStackProcess, token: str, record_id: str, seconds
     pytest.fail(f"no alert for {record_id} after {seconds} s:\n" + "".join(stack.output[-40:]))
 
 
-def audit_events(stack: LocalStackProcess, action: str) -> list[dict[str, Any]]:
-    ddb = stack.client("dynamodb")
-    table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-audit"))
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "#a = :a",
-                              "ExpressionAttributeNames": {"#a": "action"},
-                              "ExpressionAttributeValues": {":a": {"S": action}}}
-    while True:
-        page = ddb.scan(**kwargs)
-        events.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return events
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def test_a_police_incident_for_a_child_with_an_open_case_alerts_the_council(local_stack: LocalStackProcess,
                                                                             tmp_path: Path) -> None:
     case = an_open_childrens_case(local_stack)
@@ -106,11 +91,9 @@ def test_a_police_incident_for_a_child_with_an_open_case_alerts_the_council(loca
                 assert private.lower() not in mail.lower()
 
     # made and viewed, both on the record
-    made = [e for e in audit_events(local_stack, "alert-made")
-            if f"wm-police:{reference}" in [r["S"] for r in e.get("record_ids", {}).get("L", [])]]
-    assert len(made) == 1 and made[0]["organisation"]["S"] == "walsall-council"
-    viewed = [e for e in audit_events(local_stack, "alert-view")
-              if f"wm-police:{reference}" in [r["S"] for r in e.get("record_ids", {}).get("L", [])]]
+    made = [e for e in local_stack.audit_events("alert-made") if f"wm-police:{reference}" in e["record_ids"]]
+    assert len(made) == 1 and made[0]["organisation"] == "walsall-council"
+    viewed = [e for e in local_stack.audit_events("alert-view") if f"wm-police:{reference}" in e["record_ids"]]
     assert viewed
 
     # opening the person needs a declaration, and then opens as after a search
@@ -123,8 +106,7 @@ def test_a_police_incident_for_a_child_with_an_open_case_alerts_the_council(loca
     assert person.status_code == 200, person.text
     shown = {r["record_id"] for r in person.json()["records"]}
     assert {case["record_id"], f"wm-police:{reference}"} <= shown
-    assert [e for e in audit_events(local_stack, "alert-open")
-            if e.get("search_id", {}).get("S") == opened.json()["search_id"]]
+    assert [e for e in local_stack.audit_events("alert-open") if e.get("search_id") == opened.json()["search_id"]]
 
     seen = api(local_stack, "POST", f"/alerts/{alert['alert_id']}/seen", walsall)
     assert seen.status_code == 200 and seen.json()["seen_at"]

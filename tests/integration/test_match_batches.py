@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +9,14 @@ import pytest
 
 from mast.deadletters import failure_notes
 from mast.index import IndexReader
+from tests.conftest import load_function_app
 from tests.integration.test_match import aws, ingest_day  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _match_app() -> Any:
-    spec = importlib.util.spec_from_file_location("match_app_batches", ROOT / "functions" / "match" / "app.py")
-    assert spec and spec.loader
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    return app
+    return load_function_app("match", "match_app_batches")
 
 
 class Context:

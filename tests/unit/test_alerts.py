@@ -137,8 +137,10 @@ def test_the_store_keeps_one_alert_per_record_lists_newest_first_and_marks_seen(
     assert not store.mark_seen("wm-police", listed[0].alert_id, "x@wm-police.example", NOW)
     listed, unseen = store.list("walsall-council", NOW)
     assert unseen == 1 and listed[0].seen_by == "sam@walsall.example"
+    assert store.unseen("walsall-council", NOW) == 1 and store.unseen("wm-police", NOW) == 0
     # expired alerts are gone as far as anyone can see, whatever DynamoDB's TTL has done yet
     assert store.list("walsall-council", NOW + dt.timedelta(days=91)) == ([], 0)
+    assert store.unseen("walsall-council", NOW + dt.timedelta(days=91)) == 0
 
 
 def test_a_daily_digest_mails_a_team_once_a_day(ddb: Any) -> None:

@@ -5,7 +5,6 @@ overdue; on time and overdue as coverage reads them."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,14 @@ import pytest
 from infra.local.template import load_template
 from mast.feeds.definition import load_feed_definitions
 from mast.search.coverage import is_overdue
+from tests.conftest import load_function_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SEVEN_DAYS = 7 * 86_400
 
 
 def ingest_app() -> Any:
-    spec = importlib.util.spec_from_file_location("ingest_app_under_test", ROOT / "functions" / "ingest" / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function_app("ingest")
 
 
 def overdue_alarms() -> dict[str, dict[str, Any]]:

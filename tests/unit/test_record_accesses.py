@@ -5,7 +5,6 @@ org-admins read the latest 25, and that reading is audited."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from mast.access.caller import Caller
 from mast.audit import AuditStore, deserialise
 from mast.audit.accesses import access_items, read_accesses, write_accesses
 from mast.config import load_partnership
+from tests.conftest import load_function_app
 from tests.unit.test_audit_export_queries import ev, stream_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,10 +69,7 @@ def test_the_audit_stream_writes_them_and_an_org_admin_reads_their_own_audited(t
                      ObjectLockEnabledForBucket=True)
     os.environ.update({"CONTROL_TABLE": "control", "AUDIT_TABLE": "audit", "AUDIT_BUCKET": "audit-bucket",
                        "POWERTOOLS_SERVICE_NAME": "audit-test"})
-    spec = importlib.util.spec_from_file_location("audit_app_under_test", ROOT / "functions" / "audit" / "app.py")
-    assert spec and spec.loader
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_function_app("audit")
     later = ev(WHEN + dt.timedelta(hours=1), "nurse@walsall-healthcare.example", "print-person",
                organisation="walsall-healthcare", record_ids=("walsall-children:C-1",))
     reply = app._export({"Records": stream_records([POLICE_LOOKS, later])})

@@ -75,7 +75,7 @@ function navigation(user, current) {
   const items = [];
   if (user) {
     if (inGroup(user, ...SEARCHERS)) items.push({ href: "#/declaration", text: "Search", match: ["declaration", "search", "results", "person"] });
-    if (inGroup(user, "practitioners", "org-admins")) items.push({ href: "#/alerts", text: "Alerts", match: ["alerts"], count: true });
+    if (inGroup(user, "practitioners", "org-admins")) items.push({ href: "#/alerts", text: "Alerts", match: ["alerts"] });
     if (inGroup(user, "org-admins", "auditors", "data-stewards")) items.push({ href: "#/linkage", text: "Linkage report", match: ["linkage"] });
     if (inGroup(user, "data-stewards")) items.push({ href: "#/review-queue", text: "Review queue", match: ["review-queue"] });
     if (inGroup(user, "org-admins", "auditors")) items.push({ href: "#/audit", text: "Audit", match: ["audit", "unusual-use", "accesses", "subject-access"] });
