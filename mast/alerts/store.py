@@ -4,7 +4,8 @@ with the table's TTL (``expires_at``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mast.alerts.models import Alert
@@ -28,18 +29,38 @@ class AlertStore:
         self.table_name = table_name
         self.client = client
 
-    def add(self, alerts: Iterable[Alert]) -> list[Alert]:
+    def add(self, alerts: Iterable[Alert], before: Callable[[Alert], None] | None = None,
+            threads: int = 8) -> list[Alert]:
         """Write each alert unless it is there already (a retried run makes the same ids): the ones
-        that are new, for the nudge and the audit."""
-        made = []
-        for alert in alerts:
+        that are new, for the nudge. ``before(alert)`` runs first for each new one (the match run's
+        audit event), so a run that dies between the two audits an alert twice on its retry, never
+        makes one unaudited."""
+        wanted = list({a.alert_id: a for a in alerts}.values())
+        keys = [{"pk": {"S": _pk(a.organisation)}, "sk": {"S": a.alert_id}} for a in wanted]
+        there: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {self.table_name: {"Keys": keys[start : start + 100],
+                                                         "ProjectionExpression": "pk, sk"}}
+            while request:
+                reply = self.client.batch_get_item(RequestItems=request)
+                there |= {(i["pk"]["S"], i["sk"]["S"]) for i in reply.get("Responses", {}).get(self.table_name, [])}
+                request = reply.get("UnprocessedKeys") or {}
+        new = [a for a in wanted if (_pk(a.organisation), a.alert_id) not in there]
+
+        def one(alert: Alert) -> Alert | None:
+            if before is not None:
+                before(alert)
             try:
                 self.client.put_item(TableName=self.table_name, Item=_item(alert),
                                      ConditionExpression="attribute_not_exists(pk)")
             except self.client.exceptions.ConditionalCheckFailedException:
-                continue
-            made.append(alert)
-        return made
+                return None
+            return alert
+
+        if len(new) <= 1:
+            return [a for a in map(one, new) if a is not None]
+        with ThreadPoolExecutor(threads) as pool:
+            return [a for a in pool.map(one, new) if a is not None]
 
     def list(self, organisation: str, now: dt.datetime | None = None, limit: int = PAGE) -> tuple[list[Alert], int]:
         """The organisation's alerts, newest first (at most ``limit``), and how many are unseen."""

@@ -527,15 +527,12 @@ class _MatchRun:
         snapshots = [feed_id for feed_id, d in load_feed_definitions().items() if d.mode == "snapshot"]
         watches = WatchStore(self.settings.control_table, self.ddb).active(self.now)
         alerts = alerts_after_link(records, people, addresses, new_ids, partnership, snapshots, self.now, watches)
-        made = AlertStore(self.settings.control_table, self.ddb).add(alerts)
         audit = AuditStore(self.settings.audit_table, self.ddb)
-        for alert in made:
-            audit.write(AuditEvent(
-                event_id=new_event_id(), event_time=self.now, action="alert-made", user_sub="mast",
-                username="MAST (match run)", organisation=alert.organisation,
-                record_ids=(alert.record_id, *alert.case_record_ids), sensitive_returned=alert.sensitive,
-                detail=json.dumps({"alert": alert.alert_id, "kind": alert.kind, "partner": alert.partner}),
-            ))
+        made = AlertStore(self.settings.control_table, self.ddb).add(alerts, before=lambda alert: audit.write(
+            AuditEvent(event_id=new_event_id(), event_time=self.now, action="alert-made", user_sub="mast",
+                       username="MAST (match run)", organisation=alert.organisation,
+                       record_ids=(alert.record_id, *alert.case_record_ids), sensitive_returned=alert.sensitive,
+                       detail=json.dumps({"alert": alert.alert_id, "kind": alert.kind, "partner": alert.partner}))))
         if made and self.settings.alerts_from:
             env = {"ALERTS_FROM": self.settings.alerts_from, "WEB_URL": self.settings.web_url,
                    "CONTROL_TABLE": self.settings.control_table}

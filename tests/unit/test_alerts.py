@@ -181,3 +181,19 @@ def test_a_watched_person_alerts_the_watching_organisation_whoever_holds_their_r
     table = pa.Table.from_pylist([ae, council])
     assert alerts_after_link(table, people, dwellings, ["walsall-adults:X-9"], load_partnership(), SNAPSHOTS, NOW,
                              [watch]) == []
+
+
+def test_an_alert_is_audited_before_it_is_written_so_none_is_ever_unaudited(ddb: Any) -> None:
+    store = AlertStore("control", ddb)
+    alerts = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    audited: list[str] = []
+
+    def audit_fails(alert: Alert) -> None:
+        raise RuntimeError("the audit table is unavailable")
+
+    with pytest.raises(RuntimeError):
+        store.add(alerts, before=audit_fails)
+    assert store.list("walsall-council", NOW) == ([], 0)  # not written without its audit event
+    assert store.add(alerts, before=lambda a: audited.append(a.alert_id)) == alerts  # the retry
+    assert store.add(alerts, before=lambda a: audited.append(a.alert_id)) == []  # already made: nothing
+    assert audited == [alerts[0].alert_id]
