@@ -13,11 +13,23 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
-
-from mast.alerts.models import AlertSettings
+from pydantic import BaseModel, ConfigDict, Field
 
 FeedState = Literal["sample", "live"]
+
+
+class AlertSettings(BaseModel):
+    """An organisation's choice of alerts (``alerts:`` under it in ``infra/partnership.yaml``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    partners: tuple[str, ...] | None = Field(
+        default=None, description="the partners whose new involvement alerts; none named: every other partner")
+    delivery: Literal["immediate", "daily"] = Field(
+        default="immediate", description="immediate: a mail after each link that made alerts; daily: "
+        "at most one mail a day (the alerts themselves are always made at once)")
+
+    def alerts_on(self, partner: str) -> bool:
+        return self.partners is None or partner in self.partners
 
 
 class Organisation(BaseModel):

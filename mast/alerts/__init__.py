@@ -14,7 +14,8 @@ The package is split so that the search function never loads pyarrow: :mod:`mast
 (the match run's side) is imported only by the match run.
 """
 
-from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened, AlertSettings
+from mast.alerts.models import Alert, AlertCount, AlertList, AlertOpened
 from mast.alerts.store import AlertStore
+from mast.config import AlertSettings
 
 __all__ = ["Alert", "AlertCount", "AlertList", "AlertOpened", "AlertSettings", "AlertStore"]

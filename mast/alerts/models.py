@@ -15,20 +15,6 @@ from mast.records import PartnerContact
 ALERT_DAYS = 90
 
 
-class AlertSettings(BaseModel):
-    """An organisation's choice of alerts (``alerts:`` under it in ``infra/partnership.yaml``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    partners: tuple[str, ...] | None = Field(
-        default=None, description="the partners whose new involvement alerts; none named: every other partner")
-    delivery: Literal["immediate", "daily"] = Field(
-        default="immediate", description="immediate: a mail after each link that made alerts; daily: "
-        "at most one mail a day (the alerts themselves are always made at once)")
-
-    def alerts_on(self, partner: str) -> bool:
-        return self.partners is None or partner in self.partners
-
-
 class Alert(BaseModel):
     """Another agency became involved with a person of one of the organisation's open cases.
 
