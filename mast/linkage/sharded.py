@@ -106,6 +106,7 @@ class PrepareOutput(StepCost):
     candidate_pair_occurrences: int
     blocks_skipped_over_limit: int
     decisions_skipped: int
+    stage_seconds: dict[str, float] = {}
 
 
 class ScoreInput(BaseModel):
@@ -181,20 +182,51 @@ def _join(prefix: str, *parts: str) -> str:
 def _arrow(values: Any) -> Any:
     import pyarrow as pa
 
-    if isinstance(values, list) or (isinstance(values, np.ndarray) and values.dtype == object):
-        return pa.array(values, pa.string())
+    if isinstance(values, list) or values.dtype == object:
+        return _strings(values if isinstance(values, list) else values.tolist())
     if values.ndim == 2:
-        return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(values).reshape(-1)), values.shape[1])
-    return pa.array(values)
+        return pa.FixedSizeListArray.from_arrays(_arrow(np.ascontiguousarray(values).reshape(-1)), values.shape[1])
+    if values.dtype == bool:
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
+    values = np.ascontiguousarray(values)  # from its buffer: pa.array(numpy) imports pandas too
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
+#: numpy's names of Arrow's fixed-width types where they differ
+_NUMPY_TYPES = {"float": "float32", "double": "float64", "halffloat": "float16"}
+
+
+def _strings(values: list[str]) -> Any:
+    """A string column made from its UTF-8 bytes and offsets (``pa.array`` of a list imports pandas)."""
+    import pyarrow as pa
+
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                     [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(pa.string(), len(encoded),
+                                 [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))])
 
 
 def _numpy(column: Any) -> np.ndarray:
+    """A column :func:`write_columns` wrote, as numpy, read straight from its buffer (pyarrow's
+    ``to_numpy`` imports pandas on first use: a second of every short-lived step's time)."""
     import pyarrow as pa
 
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_fixed_size_list(column.type):
-        return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, column.type.list_size)
-    return column.to_numpy(zero_copy_only=False)
+        size = column.type.list_size
+        return _numpy(column.values.slice(column.offset * size, len(column) * size)).reshape(-1, size)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return np.asarray(column.to_pylist(), dtype=object)
+    if pa.types.is_boolean(column.type):
+        return np.asarray(column.to_pylist(), dtype=bool)
+    if column.null_count:
+        raise ValueError(f"a shard column holds nulls ({column.type})")
+    dtype = np.dtype(_NUMPY_TYPES.get(str(column.type), str(column.type)))
+    return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
 
 def write_columns(uri: str, columns: Mapping[str, Any]) -> None:
@@ -271,15 +303,23 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     from mast.linkage.io import read_canonical
 
     started = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
+
     table = prepare(read_canonical(step.records))
+    stage("read_and_normalise")
     keys = record_keys(table, LOOKUP_KEYS, key_salt)
     blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, step.max_block))
+    stage("keys")
     if step.model:
         model_uri = step.model
     else:
         model = train(Model(), table, keys, blocks, training or TrainingOptions())
         model_uri = _join(step.prefix, "model.json")
         _write_text(model_uri, model.to_json())
+    stage("train")
     row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
     constraints, skipped = constraints_for(load_decisions(step.decisions) if step.decisions else [], row_of)
     del row_of
@@ -290,6 +330,7 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         "same": np.r_[np.ones(len(constraints.same_lo), bool), np.zeros(len(constraints.apart_lo), bool)]})
     table_uri = _join(step.prefix, "table")
     write_records(table_uri, table)
+    stage("write_table")
 
     occurrences = int(blocks.pair_counts.sum())
     count = max(step.min_shards, math.ceil(occurrences / step.pairs_per_shard), 1)
@@ -309,20 +350,23 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         write_columns(_join(uri, "blocks.arrow"), {"key": mine.keys, "size": mine.sizes.astype(np.int32)})
         write_columns(_join(uri, "members.arrow"), {"row": np.searchsorted(rows, members).astype(np.int32)})
         shards.append(uri)
+    stage("write_shards")
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
                          records=len(table), shards=shards, candidate_pair_occurrences=occurrences,
-                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, **_cost(started))
+                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
+                         **_cost(started))
 
 
-def _owned(lo: np.ndarray, hi: np.ndarray, keys: np.ndarray, index: int, count: int) -> np.ndarray:
-    """Which pairs this shard owns: those whose smallest shared usable key falls in it."""
+def _owned(lo: np.ndarray, hi: np.ndarray, key_columns: np.ndarray, index: int, count: int) -> np.ndarray:
+    """Which pairs this shard owns: those whose smallest shared usable key falls in it.
+    ``key_columns``: the records' usable keys, one row per key column (each row contiguous)."""
     smallest = np.full(len(lo), np.iinfo(np.int64).max, dtype=np.int64)
-    left, right = keys[lo], keys[hi]
     for columns in _namespace_columns():
+        right = [key_columns[j][hi] for j in columns]
         for i in columns:
-            a = left[:, i]
-            for j in columns:
-                shared = (a == right[:, j]) & (a != 0)
+            a = key_columns[i][lo]
+            for b in right:
+                shared = (a == b) & (a != 0)
                 np.minimum(smallest, np.where(shared, a, smallest), out=smallest)
     return smallest % count == index
 
@@ -332,7 +376,7 @@ def score_shard(step: ScoreInput) -> ScoreOutput:
     started = time.perf_counter()
     model = Model.from_json(_read_text(step.model))
     table, records = read_records(step.shard)
-    rows, keys = records["row"], records["keys"]
+    rows, key_columns = records["row"], np.ascontiguousarray(records["keys"].T)
     blocks_file = read_columns(_join(step.shard, "blocks.arrow"))
     members = read_columns(_join(step.shard, "members.arrow"))["row"].astype(np.int64)
     sizes = blocks_file["size"].astype(np.int64)
@@ -342,7 +386,7 @@ def score_shard(step: ScoreInput) -> ScoreOutput:
     scored = 0
     for at in range(0, len(codes), BATCH_PAIRS):
         lo, hi = codes[at : at + BATCH_PAIRS] >> 32, codes[at : at + BATCH_PAIRS] & 0xFFFFFFFF
-        mine = _owned(lo, hi, keys, step.index, step.count)
+        mine = _owned(lo, hi, key_columns, step.index, step.count)
         lo, hi = lo[mine], hi[mine]
         scored += len(lo)
         scores = model.score(table, lo, hi)
@@ -378,7 +422,7 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
     comp = labels[active]
     starts = np.nonzero(np.r_[True, comp[1:] != comp[:-1]])[0]
     ends = np.append(starts[1:], len(active))
-    refine = []
+    refine: list[str] = []
     first = 0
     while first < len(starts):  # whole components, about records_per_refine records a shard
         last = max(int(np.searchsorted(ends, ends[first - 1] + step.records_per_refine if first else
@@ -479,10 +523,11 @@ def run_steps(function: Callable[[Any], Out], steps: Sequence[BaseModel], output
         start()
     while running:
         for ready in wait(list(running)):
-            conn = ready  # type: ignore[assignment]
+            conn: Connection = ready  # type: ignore[assignment]  # wait() returns what it was given
             index, process = running.pop(conn)
             try:
                 status, value = conn.recv()
+                value = str(value)
             except (EOFError, OSError):
                 status, value = "error", f"the process died (exit code {process.join() or process.exitcode})"
             process.join()

@@ -279,7 +279,7 @@ class RecordTable:
         for attribute, columns in vocabs.items():
             vocab = getattr(shared, attribute)
             setattr(shared, attribute, type(vocab).from_columns(vocab.name, dict(columns)))
-        values = {f: np.asarray(records[f]) for f in _INT_FIELDS}
+        values: dict[str, Any] = {f: np.asarray(records[f]) for f in _INT_FIELDS}
         table = cls(shared, np.asarray(records["record_id"], dtype=object), uprn=np.asarray(records["uprn"]),
                     nhs=np.asarray(records["nhs"]), **values)
         table.tf = {k[3:]: np.asarray(v) for k, v in records.items() if k.startswith("tf_")}
