@@ -63,7 +63,7 @@ from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
 from mast.linkage.link import BATCH_PAIRS, PairScorer, address_ids, person_ids_for
 from mast.linkage.model import Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_key, make_blocks, pair_codes, ranges
-from mast.linkage.table import RecordTable, prepare
+from mast.linkage.table import RecordTable, prepare, select_rows, take_rows
 from mast.linkage.training import TrainingOptions, train
 from mast.normalise.dates import MISSING_DAY
 
@@ -210,6 +210,29 @@ def _strings(values: list[str]) -> Any:
                                  [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))])
 
 
+def _python_strings(column: Any) -> np.ndarray:
+    """A string column as an object array of str, decoded once from its buffer (``to_pylist`` makes an
+    Arrow scalar of every value first: seconds for a shard's million)."""
+    import pyarrow as pa
+
+    if column.null_count:
+        raise ValueError("a shard's string column holds nulls")
+    wide = pa.types.is_large_string(column.type)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(column) + 1,
+                            offset=column.offset * (8 if wide else 4))
+    data = column.buffers()[2]
+    start, end = int(offsets[0]), int(offsets[-1])
+    raw = data.to_pybytes()[start:end] if data is not None else b""
+    text = raw.decode("utf-8")
+    out = np.empty(len(column), dtype=object)
+    bounds = (offsets - start).tolist()
+    if len(text) == len(raw):  # ASCII: byte offsets are character offsets
+        out[:] = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    else:
+        out[:] = [raw[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
+
+
 def _numpy(column: Any) -> np.ndarray:
     """A column :func:`write_columns` wrote, as numpy, read straight from its buffer (pyarrow's
     ``to_numpy`` imports pandas on first use: a second of every short-lived step's time)."""
@@ -220,7 +243,7 @@ def _numpy(column: Any) -> np.ndarray:
         size = column.type.list_size
         return _numpy(column.values.slice(column.offset * size, len(column) * size)).reshape(-1, size)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return np.asarray(column.to_pylist(), dtype=object)
+        return _python_strings(column)
     if pa.types.is_boolean(column.type):
         return np.asarray(column.to_pylist(), dtype=bool)
     if column.null_count:
@@ -233,20 +256,34 @@ def write_columns(uri: str, columns: Mapping[str, Any]) -> None:
     """Equal-length columns (numpy arrays, 2-D ones as fixed-size lists; lists of str) as an Arrow IPC file."""
     import pyarrow as pa
 
-    table = pa.table({name: _arrow(values) for name, values in columns.items()})
+    _write_arrow(uri, pa.table({name: _arrow(values) for name, values in columns.items()}))
+
+
+def _write_arrow(uri: str, table: Any) -> None:
+    import pyarrow as pa
+
     filesystem, path = _filesystem(uri)
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with filesystem.open_output_stream(path) as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
 
-def read_columns(uri: str) -> dict[str, np.ndarray]:
-    """The columns :func:`write_columns` wrote."""
+def _read_arrow(uri: str, skip: Sequence[str] = ()) -> Any:
+    """An Arrow IPC file as a pyarrow Table (a local file memory-mapped: nothing is copied)."""
     import pyarrow as pa
 
-    filesystem, path = _filesystem(uri)
-    with filesystem.open_input_file(path) as source:
-        table = pa.ipc.open_file(source).read_all()
+    if "://" not in uri:  # left open: the arrays read are views of the mapping (closed when they go)
+        table = pa.ipc.open_file(pa.memory_map(str(Path(uri).resolve()))).read_all()
+    else:
+        filesystem, path = _filesystem(uri)
+        with filesystem.open_input_file(path) as source:
+            table = pa.ipc.open_file(source).read_all()
+    return table.select([c for c in table.column_names if c not in skip])
+
+
+def read_columns(uri: str, skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The columns :func:`write_columns` wrote (but those in ``skip``)."""
+    table = _read_arrow(uri, skip)
     return {name: _numpy(table.column(name)) for name in table.column_names}
 
 
@@ -263,22 +300,80 @@ def _read_text(uri: str) -> str:
         return bytes(source.read()).decode("utf-8")
 
 
+class TableFiles:
+    """A table's columns, ready to write many shards of its rows: the records as numpy arrays, the
+    vocabularies as Arrow tables, so a shard's share of a vocabulary is a take in Arrow's C++ rather
+    than a Python loop over its values (the generated million's shards hold millions of values)."""
+
+    def __init__(self, records: dict[str, np.ndarray], vocabs: dict[str, Any], code_columns: list[str]) -> None:
+        self.records, self.vocabs = records, vocabs
+        self.code_columns = {a: {c: _numpy(t.column(c)) for c in code_columns if c in t.column_names}
+                             for a, t in vocabs.items()}
+
+    @classmethod
+    def of(cls, table: RecordTable) -> TableFiles:
+        import pyarrow as pa
+
+        records, vocabs = table.columns()
+        arrow = {a: pa.table({name: _arrow(values) for name, values in columns.items()}) for a, columns in vocabs.items()}
+        return cls(records, arrow, _code_columns())
+
+    @classmethod
+    def read(cls, prefix: str, skip: Sequence[str] = ()) -> TableFiles:
+        """The files :meth:`write` wrote under ``prefix`` (the record columns ``skip`` left out)."""
+        records = read_columns(_join(prefix, "records.arrow"), skip=skip)
+        return cls(records, {a: _read_arrow(_join(prefix, f"vocab-{a}.arrow")) for a in _vocab_names()},
+                   _code_columns())
+
+    def write(self, prefix: str, rows: np.ndarray | None = None, extra: Mapping[str, np.ndarray] | None = None,
+              drop: Sequence[str] = ()) -> None:
+        """Records (all, or ``rows``: then with only the vocabularies' values they use) under ``prefix``;
+        ``extra``: more columns, one value per written record; ``drop``: record columns left out."""
+        import pyarrow as pa
+
+        if rows is None:
+            records, vocabs = dict(self.records), self.vocabs
+        else:
+            records, kept = select_rows(self.records, self.code_columns, rows)
+            vocabs = {}
+            for attribute, table in self.vocabs.items():
+                codes = kept[attribute]
+                part = table.take(pa.Array.from_buffers(pa.int64(), len(codes), [None, pa.py_buffer(codes)]))
+                for name, column in self.code_columns[attribute].items():
+                    renumbered = take_rows({name: column}, codes, {name: column})[name]
+                    part = part.set_column(part.column_names.index(name), name, _arrow(renumbered))
+                vocabs[attribute] = part
+        for name in drop:
+            records.pop(name, None)
+        write_columns(_join(prefix, "records.arrow"), {**records, **(extra or {})})
+        for attribute, table in vocabs.items():
+            _write_arrow(_join(prefix, f"vocab-{attribute}.arrow"), table)
+
+
+def _vocab_names() -> list[str]:
+    from mast.linkage.table import Vocabs
+
+    return list(vars(Vocabs()))
+
+
+def _code_columns() -> list[str]:
+    from mast.linkage.table import Vocabs
+
+    return sorted({c for vocab in vars(Vocabs()).values() for c in vocab.CODE_COLUMNS})
+
+
 def write_records(prefix: str, table: RecordTable, rows: np.ndarray | None = None,
                   extra: Mapping[str, np.ndarray] | None = None) -> None:
     """Records (all, or ``rows``) with vocabularies of only their values, under ``prefix``; ``extra``:
     more columns, one value per written record."""
-    records, vocabs = table.columns(rows)
-    write_columns(_join(prefix, "records.arrow"), {**records, **(extra or {})})
-    for attribute, columns in vocabs.items():
-        write_columns(_join(prefix, f"vocab-{attribute}.arrow"), columns)
+    TableFiles.of(table).write(prefix, rows, extra)
 
 
 def read_records(prefix: str) -> tuple[RecordTable, dict[str, np.ndarray]]:
-    """The table :func:`write_records` wrote, and all its record columns (the extra ones too)."""
-    from mast.linkage.table import Vocabs
-
+    """The table :func:`write_records` wrote, and all its record columns (the extra ones too). A shard
+    written without record ids gets '' for each (scoring and clustering never read them)."""
     records = read_columns(_join(prefix, "records.arrow"))
-    vocabs = {attribute: read_columns(_join(prefix, f"vocab-{attribute}.arrow")) for attribute in vars(Vocabs())}
+    vocabs = {attribute: read_columns(_join(prefix, f"vocab-{attribute}.arrow")) for attribute in _vocab_names()}
     return RecordTable.from_columns(records, vocabs), records
 
 
@@ -329,7 +424,8 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         "hi": np.concatenate([constraints.same_hi, constraints.apart_hi]).astype(np.int32),
         "same": np.r_[np.ones(len(constraints.same_lo), bool), np.zeros(len(constraints.apart_lo), bool)]})
     table_uri = _join(step.prefix, "table")
-    write_records(table_uri, table)
+    files = TableFiles.of(table)
+    files.write(table_uri)
     stage("write_table")
 
     occurrences = int(blocks.pair_counts.sum())
@@ -346,7 +442,7 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         members = mine.rows[np.repeat(mine.starts.astype(np.int64), sizes) + ranges(sizes)]
         rows = unique(members)
         uri = _join(step.prefix, "shards", f"{index:05d}")
-        write_records(uri, table, rows, {"row": rows.astype(np.int32), "keys": usable[rows]})
+        files.write(uri, rows, {"row": rows.astype(np.int32), "keys": usable[rows]}, drop=("record_id",))
         write_columns(_join(uri, "blocks.arrow"), {"key": mine.keys, "size": mine.sizes.astype(np.int32)})
         write_columns(_join(uri, "members.arrow"), {"row": np.searchsorted(rows, members).astype(np.int32)})
         shards.append(uri)
@@ -411,9 +507,10 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
     decided = read_columns(step.constraints)
     same = decided["same"].astype(bool)
     d_lo, d_hi = decided["lo"].astype(np.int64), decided["hi"].astype(np.int64)
-    table, _ = read_records(step.table)
-    labels = components(len(table), np.concatenate([lo, d_lo[same]]), np.concatenate([hi, d_hi[same]]))
-    in_any = np.zeros(len(table), bool)
+    files = TableFiles.read(step.table, skip=("record_id",))
+    n = len(files.records["uprn"])
+    labels = components(n, np.concatenate([lo, d_lo[same]]), np.concatenate([hi, d_hi[same]]))
+    in_any = np.zeros(n, bool)
     in_any[lo], in_any[hi] = True, True
     in_any[d_lo[same]], in_any[d_hi[same]] = True, True
     active = np.nonzero(in_any)[0]
@@ -429,7 +526,7 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
                                        step.records_per_refine, side="right")), first + 1)
         rows = np.sort(active[starts[first] : ends[last - 1]])
         uri = _join(step.prefix, "refine", f"{len(refine):05d}")
-        write_records(uri, table, rows, {"row": rows.astype(np.int32)})
+        files.write(uri, rows, {"row": rows.astype(np.int32)})
         inside = isin_sorted(lo, rows)  # a link's two records are in one component
         write_columns(_join(uri, "links.arrow"), {"lo": np.searchsorted(rows, lo[inside]).astype(np.int32),
                                                   "hi": np.searchsorted(rows, hi[inside]).astype(np.int32)})

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.arrays import unique_inverse
+from mast.linkage.arrays import unique, unique_inverse
 from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
 from mast.normalise.addresses import has_digit, locality_of, parse_address
 from mast.normalise.dates import MISSING_DAY, parse_date, to_day
@@ -246,31 +246,22 @@ class RecordTable:
 
     def columns(self, rows: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         """These records (or only ``rows``, in that order) as plain arrays, and their vocabularies
-        holding only the values those records use, with what is derived from each value carried
-        along: one shard of a sharded link (:mod:`mast.linkage.sharded`) as files, rebuilt by
+        (:meth:`mast.linkage.vocab.Vocab.columns`; with ``rows``, only the values those records use):
+        what one shard of a sharded link (:mod:`mast.linkage.sharded`) writes, and rebuilds with
         :meth:`from_columns` without normalising anything again.
 
         Pairs among the rows score exactly as in this table: a comparison reads values, never a code
         against anything but a code of the same vocabulary, and the term frequencies (of the whole
         population) travel with the rows."""
-        table = self if rows is None else self.take(rows)
-        records: dict[str, np.ndarray] = {"record_id": table.record_id, "uprn": table.uprn, "nhs": table.nhs}
-        vocabs: dict[str, dict[str, Any]] = {}
-        for attribute, fields in _VOCAB_FIELDS.items():
-            vocab = getattr(self.vocabs, attribute)
-            if rows is None:
-                vocabs[attribute] = vocab.columns()
-                records.update({f: getattr(table, f) for f in fields})
-                continue
-            codes = vocab.closure(np.concatenate([getattr(table, f) for f in fields]))
-            vocabs[attribute] = vocab.columns(codes)
-            for f in fields:
-                column = getattr(table, f)
-                local = np.searchsorted(codes, np.maximum(column, 0))
-                records[f] = np.where(column >= 0, local, column).astype(column.dtype)
-        records.update({f: getattr(table, f) for f in _INT_FIELDS if f not in records})
-        records.update({f"tf_{name}": values for name, values in table.tf.items()})
-        return records, vocabs
+        records: dict[str, np.ndarray] = {"record_id": self.record_id, "uprn": self.uprn, "nhs": self.nhs}
+        records.update({f: getattr(self, f) for f in _INT_FIELDS})
+        records.update({f"tf_{name}": values for name, values in self.tf.items()})
+        vocabs = {attribute: getattr(self.vocabs, attribute).columns() for attribute in _VOCAB_FIELDS}
+        if rows is None:
+            return records, vocabs
+        code_columns = {a: {c: vocabs[a][c] for c in getattr(self.vocabs, a).CODE_COLUMNS} for a in vocabs}
+        records, kept = select_rows(records, code_columns, rows)
+        return records, {a: take_rows(vocabs[a], kept[a], code_columns[a]) for a in vocabs}
 
     @classmethod
     def from_columns(cls, records: Mapping[str, np.ndarray], vocabs: Mapping[str, Mapping[str, Any]]) -> RecordTable:
@@ -280,7 +271,9 @@ class RecordTable:
             vocab = getattr(shared, attribute)
             setattr(shared, attribute, type(vocab).from_columns(vocab.name, dict(columns)))
         values: dict[str, Any] = {f: np.asarray(records[f]) for f in _INT_FIELDS}
-        table = cls(shared, np.asarray(records["record_id"], dtype=object), uprn=np.asarray(records["uprn"]),
+        n = len(records["uprn"])
+        ids = np.asarray(records["record_id"], dtype=object) if "record_id" in records else np.full(n, "", object)
+        table = cls(shared, ids, uprn=np.asarray(records["uprn"]),
                     nhs=np.asarray(records["nhs"]), **values)
         table.tf = {k[3:]: np.asarray(v) for k, v in records.items() if k.startswith("tf_")}
         return table
@@ -303,6 +296,41 @@ class RecordTable:
         )
         out.tf = {k: np.concatenate([v, other.tf.get(k, np.zeros(len(other), np.float32))]) for k, v in self.tf.items()}
         return out
+
+
+def select_rows(records: Mapping[str, np.ndarray], code_columns: Mapping[str, Mapping[str, np.ndarray]],
+                rows: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``rows`` of a table's columns (:meth:`RecordTable.columns`) with their codes renumbered, and for
+    each vocabulary the codes they keep, in order (a kept code's new number is its position there).
+    ``code_columns``: each vocabulary's columns holding codes of itself (a name's words), whose codes
+    are kept too."""
+    out = {name: values[rows] for name, values in records.items()}
+    kept: dict[str, np.ndarray] = {}
+    for attribute, fields in _VOCAB_FIELDS.items():
+        used = np.concatenate([out[f] for f in fields])
+        codes = unique(used[used >= 0].astype(np.int64))
+        for column in code_columns.get(attribute, {}).values():
+            inner = np.asarray(column)[codes].reshape(-1)
+            codes = unique(np.concatenate([codes, inner[inner >= 0].astype(np.int64)]))
+        kept[attribute] = codes
+        for f in fields:
+            column = out[f]
+            out[f] = np.where(column >= 0, np.searchsorted(codes, np.maximum(column, 0)), column).astype(column.dtype)
+    return out, kept
+
+
+def take_rows(columns: Mapping[str, Any], codes: np.ndarray, code_columns: Mapping[str, Any]) -> dict[str, Any]:
+    """Rows ``codes`` of a vocabulary's columns, its code columns renumbered to positions among ``codes``."""
+    out: dict[str, Any] = {}
+    for name, column in columns.items():
+        if isinstance(column, list):
+            out[name] = [column[c] for c in codes.tolist()]
+            continue
+        taken = np.asarray(column)[codes]
+        if name in code_columns:
+            taken = np.where(taken >= 0, np.searchsorted(codes, np.maximum(taken, 0)), taken).astype(taken.dtype)
+        out[name] = taken
+    return out
 
 
 def _value_frequency(values: np.ndarray, present: np.ndarray) -> np.ndarray:

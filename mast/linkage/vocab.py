@@ -96,17 +96,15 @@ class Vocab:
         return [values[c] if c >= 0 else "" for c in codes.tolist()]
 
     # ------------------------------------------------------------------ shards
-    def closure(self, codes: np.ndarray) -> np.ndarray:
-        """The sorted distinct codes a subset holding ``codes`` needs (here: those codes)."""
-        return np.unique(codes[codes >= 0]).astype(np.int64)
+    #: columns of :meth:`columns` holding codes of this same vocabulary (kept together, and renumbered,
+    #: when a shard keeps some of the rows: see :func:`mast.linkage.table.select_rows`)
+    CODE_COLUMNS: tuple[str, ...] = ()
 
-    def columns(self, codes: np.ndarray | None = None) -> dict[str, list[str] | np.ndarray]:
-        """This vocabulary (or only ``codes``, a :meth:`closure`) as plain columns, one row per value,
-        what is derived from each value carried along: a shard of a sharded link rebuilds it with
-        :meth:`from_columns` without normalising anything again. Codes inside (a name's words) are
-        positions in the same rows."""
-        values = self.values if codes is None else [self.values[c] for c in codes.tolist()]
-        return {"value": values}
+    def columns(self) -> dict[str, list[str] | np.ndarray]:
+        """This vocabulary as plain columns, one row per code, with what is derived from each value
+        carried along: a shard of a sharded link keeps the rows its records use and rebuilds the
+        vocabulary with :meth:`from_columns` without normalising anything again."""
+        return {"value": self.values}
 
     @classmethod
     def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> Vocab:
@@ -137,28 +135,16 @@ class NameVocab(Vocab):
         self.near = np.empty((0, NICK_SLOTS), dtype=np.int32)
         self._near_done = np.empty(0, dtype=bool)
 
-    def closure(self, codes: np.ndarray) -> np.ndarray:
-        """Names and the words of the multi-word ones among them (a word is a name too)."""
-        self.refresh()
-        codes = np.unique(codes[codes >= 0]).astype(np.int64)
-        words = self.tokens[codes].reshape(-1)
-        return np.unique(np.concatenate([codes, words[words >= 0]])).astype(np.int64)
+    CODE_COLUMNS = ("tokens",)  # a multi-word name's words are names too
 
-    def columns(self, codes: np.ndarray | None = None) -> dict[str, list[str] | np.ndarray]:
+    def columns(self) -> dict[str, list[str] | np.ndarray]:
         self.refresh()
-        every = np.arange(len(self.values), dtype=np.int64)
-        codes = every if codes is None else codes
-        tokens = self.tokens[codes]
-        if len(codes) < len(every):  # words as positions among ``codes`` (a closure holds them all)
-            tokens = np.where(tokens >= 0, np.searchsorted(codes, np.maximum(tokens, 0)), MISSING).astype(np.int32)
+        codes = np.arange(len(self.values), dtype=np.int64)
         phonetics = self.phonetics.values
-        return {"value": [self.values[c] for c in codes.tolist()],
-                "phonetic": [phonetics[p] for p in self.phon[codes].tolist()],
-                "compact": [self.compact[c] for c in codes.tolist()],
-                "nick": self.nick[codes], "initial": self.initial[codes], "length": self.length[codes],
-                "tokens": tokens, "near": _fill_rows(self.near, codes),
-                "near_done": np.asarray(_fill_rows(self._near_done[:, None], codes)[:, 0],
-                                        dtype=bool)}
+        return {"value": self.values, "phonetic": [phonetics[p] for p in self.phon.tolist()],
+                "compact": self.compact, "nick": self.nick, "initial": self.initial, "length": self.length,
+                "tokens": self.tokens, "near": _fill_rows(self.near, codes),
+                "near_done": _fill_rows(self._near_done[:, None], codes)[:, 0]}
 
     @classmethod
     def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> NameVocab:
