@@ -63,12 +63,12 @@ from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
 from mast.linkage.link import BATCH_PAIRS, PairScorer, address_ids, person_ids_for
 from mast.linkage.model import Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_key, make_blocks, pair_codes, ranges
-from mast.linkage.table import RecordTable, prepare, select_rows, take_rows
+from mast.linkage.table import RecordTable, positions, prepare, select_rows, take_rows
 from mast.linkage.training import TrainingOptions, train
 from mast.normalise.dates import MISSING_DAY
 
 #: candidate pair occurrences (within blocks, before a shard drops those another shard owns) per score shard
-PAIRS_PER_SHARD = 8_000_000
+PAIRS_PER_SHARD = 24_000_000
 #: records of multi-record components per refine shard
 RECORDS_PER_REFINE = 250_000
 #: complete-scoring limit of a component (as :class:`mast.linkage.link.LinkOptions`)
@@ -77,9 +77,10 @@ MAX_COMPLETE = 2000
 
 # ---------------------------------------------------------------------- step inputs and outputs
 class StepCost(BaseModel):
-    """What a step cost in its process: wall seconds and peak resident memory (MB)."""
+    """What a step cost in its process: wall seconds, CPU seconds and peak resident memory (MB)."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     peak_mb: float = 0.0
 
 
@@ -238,16 +239,18 @@ def _numpy(column: Any) -> np.ndarray:
     ``to_numpy`` imports pandas on first use: a second of every short-lived step's time)."""
     import pyarrow as pa
 
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):  # one chunk as written: taken as it is (combining copies it)
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if pa.types.is_fixed_size_list(column.type):
         size = column.type.list_size
         return _numpy(column.values.slice(column.offset * size, len(column) * size)).reshape(-1, size)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return _python_strings(column)
-    if pa.types.is_boolean(column.type):
-        return np.asarray(column.to_pylist(), dtype=bool)
     if column.null_count:
         raise ValueError(f"a shard column holds nulls ({column.type})")
+    if pa.types.is_boolean(column.type):  # a bitmap, least significant bit first
+        bits = np.frombuffer(column.buffers()[1], dtype=np.uint8)
+        return np.unpackbits(bits, bitorder="little")[column.offset : column.offset + len(column)].astype(bool)
     dtype = np.dtype(_NUMPY_TYPES.get(str(column.type), str(column.type)))
     return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
@@ -387,8 +390,9 @@ def _namespace_columns() -> list[list[int]]:
 
 
 def _cost(started: float) -> dict[str, float]:
-    return {"seconds": round(time.perf_counter() - started, 3),
-            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def prepare_shards(step: PrepareInput, key_salt: str = "",
@@ -432,19 +436,19 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     count = max(step.min_shards, math.ceil(occurrences / step.pairs_per_shard), 1)
     # each record's usable block keys (0 where it has none, or its block is over the size limit):
     # a shard keeps a pair only when the smallest key its two records share is one of the shard's
-    usable = block_key(keys)
-    usable[~isin_sorted(usable, np.sort(blocks.keys)) | (keys == 0)] = 0
+    usable = block_key(keys)  # a key that is absent, or whose block is over the limit, is no shared key
+    usable[isin_sorted(usable, blocks.oversize)] = 0
     shard_of_block = blocks.keys % count
     shards = []
     for index in range(count):
         mine = blocks.select(shard_of_block == index)
         sizes = mine.sizes.astype(np.int64)
         members = mine.rows[np.repeat(mine.starts.astype(np.int64), sizes) + ranges(sizes)]
-        rows = unique(members)
+        rows = np.flatnonzero(np.bincount(members, minlength=len(table)))
         uri = _join(step.prefix, "shards", f"{index:05d}")
         files.write(uri, rows, {"row": rows.astype(np.int32), "keys": usable[rows]}, drop=("record_id",))
         write_columns(_join(uri, "blocks.arrow"), {"key": mine.keys, "size": mine.sizes.astype(np.int32)})
-        write_columns(_join(uri, "members.arrow"), {"row": np.searchsorted(rows, members).astype(np.int32)})
+        write_columns(_join(uri, "members.arrow"), {"row": positions(rows, len(table))[members]})
         shards.append(uri)
     stage("write_shards")
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
@@ -527,12 +531,11 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
         rows = np.sort(active[starts[first] : ends[last - 1]])
         uri = _join(step.prefix, "refine", f"{len(refine):05d}")
         files.write(uri, rows, {"row": rows.astype(np.int32)})
-        inside = isin_sorted(lo, rows)  # a link's two records are in one component
-        write_columns(_join(uri, "links.arrow"), {"lo": np.searchsorted(rows, lo[inside]).astype(np.int32),
-                                                  "hi": np.searchsorted(rows, hi[inside]).astype(np.int32)})
-        here = isin_sorted(d_lo, rows) & isin_sorted(d_hi, rows)
-        write_columns(_join(uri, "constraints.arrow"), {"lo": np.searchsorted(rows, d_lo[here]).astype(np.int32),
-                                                        "hi": np.searchsorted(rows, d_hi[here]).astype(np.int32),
+        local = positions(rows, n)
+        inside = local[lo] >= 0  # a link's two records are in one component
+        write_columns(_join(uri, "links.arrow"), {"lo": local[lo[inside]], "hi": local[hi[inside]]})
+        here = (local[d_lo] >= 0) & (local[d_hi] >= 0)
+        write_columns(_join(uri, "constraints.arrow"), {"lo": local[d_lo[here]], "hi": local[d_hi[here]],
                                                         "same": same[here]})
         refine.append(uri)
         first = last

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mast.linkage.arrays import unique, unique_inverse
+from mast.linkage.arrays import unique_inverse
 from mast.linkage.vocab import MISSING, NameVocab, Vocab, gather
 from mast.normalise.addresses import has_digit, locality_of, parse_address
 from mast.normalise.dates import MISSING_DAY, parse_date, to_day
@@ -308,15 +308,36 @@ def select_rows(records: Mapping[str, np.ndarray], code_columns: Mapping[str, Ma
     kept: dict[str, np.ndarray] = {}
     for attribute, fields in _VOCAB_FIELDS.items():
         used = np.concatenate([out[f] for f in fields])
-        codes = unique(used[used >= 0].astype(np.int64))
+        codes = _present(used)
         for column in code_columns.get(attribute, {}).values():
-            inner = np.asarray(column)[codes].reshape(-1)
-            codes = unique(np.concatenate([codes, inner[inner >= 0].astype(np.int64)]))
+            codes = _present(np.concatenate([codes, np.asarray(column)[codes].reshape(-1)]))
         kept[attribute] = codes
         for f in fields:
-            column = out[f]
-            out[f] = np.where(column >= 0, np.searchsorted(codes, np.maximum(column, 0)), column).astype(column.dtype)
+            out[f] = renumber(out[f], codes)
     return out, kept
+
+
+def _present(codes: np.ndarray) -> np.ndarray:
+    """The distinct codes (>= 0) among ``codes``, sorted (by marking: no sort of a shard's millions)."""
+    codes = codes[codes >= 0]
+    if len(codes) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.bincount(codes, minlength=int(codes.max()) + 1)).astype(np.int64)
+
+
+def positions(kept: np.ndarray, size: int) -> np.ndarray:
+    """For every code ``0..size-1``, its position among the sorted ``kept`` codes, or -1 (int32)."""
+    out = np.full(size, -1, dtype=np.int32)
+    out[kept] = np.arange(len(kept), dtype=np.int32)
+    return out
+
+
+def renumber(column: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Codes renumbered to their positions among the sorted ``kept`` codes (which hold them all); -1 stays."""
+    if len(kept) == 0:
+        return column.copy()
+    lookup = positions(kept, int(kept[-1]) + 1)
+    return np.where(column >= 0, lookup[np.maximum(column, 0)], column).astype(column.dtype)
 
 
 def take_rows(columns: Mapping[str, Any], codes: np.ndarray, code_columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,9 +348,7 @@ def take_rows(columns: Mapping[str, Any], codes: np.ndarray, code_columns: Mappi
             out[name] = [column[c] for c in codes.tolist()]
             continue
         taken = np.asarray(column)[codes]
-        if name in code_columns:
-            taken = np.where(taken >= 0, np.searchsorted(codes, np.maximum(taken, 0)), taken).astype(taken.dtype)
-        out[name] = taken
+        out[name] = renumber(taken, codes) if name in code_columns else taken
     return out
 
 
