@@ -135,3 +135,13 @@ def test_a_step_that_fails_fails_the_run_with_its_reason(tmp_path: Path) -> None
     missing = ScoreInput(shard=str(tmp_path / "no-such-shard"), model=str(tmp_path / "model.json"), index=0, count=1)
     with pytest.raises(StepFailed, match="score_shard failed on step 0"):
         run_steps(score_shard, [missing], ScoreOutput, 2)
+
+
+def test_the_large_bench_counts_records_whose_person_differs() -> None:
+    from tools.bench.large import compare_people
+
+    same = compare_people(np.asarray(["P-1", "P-1", "P-2", "P-3"]), np.asarray(["x", "x", "y", "z"]))
+    assert same["records_differing"] == 0 and same["people_one"] == same["people_other"] == 3
+    split = compare_people(np.asarray(["P-1", "P-1", "P-1", "P-2"]), np.asarray(["x", "x", "y", "z"]))
+    assert split["records_differing"] == 3  # the person of three records is two people on the other side
+    assert split["people_one_without_twin"] == 1 and split["people_other_without_twin"] == 2
