@@ -145,3 +145,22 @@ def test_the_large_bench_counts_records_whose_person_differs() -> None:
     split = compare_people(np.asarray(["P-1", "P-1", "P-1", "P-2"]), np.asarray(["x", "x", "y", "z"]))
     assert split["records_differing"] == 3  # the person of three records is two people on the other side
     assert split["people_one_without_twin"] == 1 and split["people_other_without_twin"] == 2
+
+
+def test_a_pair_met_only_through_colliding_block_ids_is_scored_by_exactly_one_shard() -> None:
+    from mast.linkage.keys import LOOKUP_KEYS
+    from mast.linkage.sharded import _owned
+
+    names = [rule.name for rule in LOOKUP_KEYS]
+    key_columns = np.zeros((len(LOOKUP_KEYS), 3), dtype=np.int64)
+    # records 0 and 1 hold the same block id under two namespaces of one pool (a collision: make_blocks
+    # puts them in one block); records 0 and 2 share a date-of-birth key, and a swapped-date one
+    key_columns[names.index("dob_family"), 0] = 1001
+    key_columns[names.index("dob_given"), 1] = 1001
+    key_columns[names.index("dob_family"), 2] = 1001
+    key_columns[names.index("dob_swapped_family"), 0] = 7
+    key_columns[names.index("dob_given_as_family"), 2] = 7
+    lo, hi = np.asarray([0, 0]), np.asarray([1, 2])
+    owners = np.asarray([_owned(lo, hi, key_columns, index, 3) for index in range(3)])
+    assert owners.sum(axis=0).tolist() == [1, 1]  # each pair once
+    assert owners[1001 % 3, 0] and owners[7 % 3, 1]  # by the smallest id the two share
