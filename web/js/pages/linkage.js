@@ -4,7 +4,7 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { organisations } from "../organisations.js";
-import { renderer, table, summaryList, dateTime } from "../ui.js";
+import { renderer, table, summaryList, dateTime, longDate } from "../ui.js";
 
 /** Room for a label of `text` at the chart's 16px Arial: 0.6em a character covers capitals and digits. */
 function textWidth(text) { return Math.ceil(String(text).length * 16 * 0.6); }
@@ -38,6 +38,28 @@ export function barChart(id, title, rows) {
   </svg>`;
 }
 
+const count = (n) => Number(n).toLocaleString("en-GB");
+const signed = (n) => (n > 0 ? `+${count(n)}` : count(n));
+
+/** The week's change in people each pair of partners shares (net: newly linked, less any who left). */
+function newOverlaps(overlaps, name) {
+  if (!overlaps) return html`<p class="govuk-body">There is no report from a week before to compare with yet.</p>`;
+  return html`<p class="govuk-body">Compared with the report of ${longDate(overlaps.since)}: people known to more than one partner ${signed(overlaps.people_known_to_more_than_one_partner)}.
+      Each figure is the week's net change: people newly linked across the pair, less any who left it (retention, a partner leaving, a steward's split).</p>
+    ${table({ caption: "Change in people shared between partners this week", captionClass: "govuk-table__caption--s",
+      head: ["Partners", "A week before", "Now", "New"], numeric: [1, 2, 3],
+      rows: overlaps.pairs.map((p) => [p.partners.map(name).join(" and "), count(p.week_before), count(p.people), signed(p.new)]) })}`;
+}
+
+/** Feeds whose data is older than their cadence, by the rule coverage and the Alerts page use. */
+function overdueFeeds(feeds) {
+  if (!feeds.length) return html`<p class="govuk-body">Every feed has sent data within its cadence.</p>`;
+  return table({ caption: "Feeds older than their cadence", captionClass: "govuk-table__caption--s",
+    head: ["Feed", "Partner", "Due every", "Last data"],
+    rows: feeds.map((f) => [f.name, f.partner_name, `${f.cadence_days} day${f.cadence_days === 1 ? "" : "s"}`,
+      f.last_accepted ? longDate(f.last_accepted) : "Never"]) });
+}
+
 export async function linkagePage() {
   const render = renderer();
   let report;
@@ -66,5 +88,9 @@ export async function linkagePage() {
     ${barChart("partners-chart", "People each partner knows", perPartner.map(([id, value]) => ({ label: name(id), value })))}
     ${table({ caption: "People shared between partners", head: ["Partners", "People known to both"], numeric: [1],
       rows: pairs.map((p) => [p.partners.map(name).join(" and "), Number(p.people).toLocaleString("en-GB")]) })}
+    <h2 class="govuk-heading-m" id="new-overlaps">New overlaps since the previous week</h2>
+    ${newOverlaps(report.new_overlaps, name)}
+    <h2 class="govuk-heading-m" id="overdue-feeds">Overdue feeds</h2>
+    ${overdueFeeds(report.overdue_feeds || [])}
   `);
 }
