@@ -2,16 +2,20 @@
 with the table's TTL (``expires_at``).
 
 The unseen count is kept cheap by a sparse partition of its own: each unseen alert has a marker item
-``UNSEEN#<organisation>`` / ``<alert id>`` (keys and ``expires_at`` only), written in the same
-transaction as the alert and deleted in the same transaction as the alert is marked seen. The count
-is then a ``Select=COUNT`` query whose key condition reads only the unseen markers (tiny items: a
-1 MB page holds thousands), never the organisation's whole history of alerts. Chosen over a counter
-item because nothing here adds or subtracts: a retried write puts the same marker again and a second
-"seen" deletes nothing, so retries cannot make the count drift; and the marker carries the alert's
-``expires_at``, so the table's TTL removes both together (a counter would count expired alerts for
-ever, as TTL deletions decrement nothing). Chosen over a sparse GSI because it needs no change to the
-control table's definition (deployed tables keep theirs) and reads strongly consistently, so a team
-that marks an alert seen sees the count fall at once.
+``UNSEEN#<organisation>`` / ``<alert id>`` (keys and ``expires_at`` only), written just before the
+alert and deleted just before the alert is marked seen. The count is then a ``Select=COUNT`` query
+whose key condition reads only the unseen markers (tiny items: a 1 MB page holds thousands), never
+the organisation's whole history of alerts.
+
+Chosen over a counter item because nothing here adds or subtracts: a retried write puts the same
+marker again (conditionally) and a second "seen" deletes nothing, so retries cannot make the count
+drift; and the marker carries the alert's ``expires_at``, so the table's TTL removes both together (a
+counter would count expired alerts for ever, as TTL deletions decrement nothing). Chosen over a
+sparse GSI because it needs no change to the control table's definition (deployed tables, and every
+test's table, keep theirs) and reads strongly consistently, so a team that marks an alert seen sees
+the count fall at once. Not a transaction: moto, which runs the local stack, copies the whole table
+for each transaction and breaks when other writes come meanwhile; the order of the two writes is
+chosen instead so that a failure between them is mended by the retry that follows (see each).
 """
 
 from __future__ import annotations
@@ -72,17 +76,18 @@ class AlertStore:
         def one(alert: Alert) -> Alert | None:
             if before is not None:
                 before(alert)
-            try:  # the alert and its unseen marker together, or neither
-                self.client.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": _item(alert),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Put": {"TableName": self.table_name, "Item": _marker(alert)}},
-                ])
-            except self.client.exceptions.TransactionCanceledException as error:
-                reasons = error.response.get("CancellationReasons", [])
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    return None  # written by an earlier try of this run
-                raise
+            # the unseen marker first: a run that dies between the two leaves a marker its retry
+            # completes (the alert is not there yet, so it is still new), never an uncounted alert
+            try:
+                self.client.put_item(TableName=self.table_name, Item=_marker(alert),
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass  # an earlier try of this run wrote it
+            try:
+                self.client.put_item(TableName=self.table_name, Item=_item(alert),
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return None
             return alert
 
         if len(new) <= 1:
@@ -156,21 +161,19 @@ class AlertStore:
 
     def mark_seen(self, organisation: str, alert_id: str, by: str, now: dt.datetime) -> bool:
         """Mark the organisation's alert seen (the first marking stands); False when there is none."""
-        try:  # seen, and its unseen marker gone, together (a second marking deletes nothing more)
-            self.client.transact_write_items(TransactItems=[
-                {"Update": {
-                    "TableName": self.table_name, "Key": {"pk": {"S": _pk(organisation)}, "sk": {"S": alert_id}},
-                    "UpdateExpression": "SET seen_at = if_not_exists(seen_at, :at), seen_by = if_not_exists(seen_by, :by)",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":at": {"S": now.isoformat()}, ":by": {"S": by}}}},
-                {"Delete": {"TableName": self.table_name,
-                            "Key": {"pk": {"S": _unseen_pk(organisation)}, "sk": {"S": alert_id}}}},
-            ])
-        except self.client.exceptions.TransactionCanceledException as error:
-            reasons = error.response.get("CancellationReasons", [])
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
+        # the marker goes first: should the second write fail, the alert still reads as new, with its
+        # button to mark it seen again, rather than seen yet counted for ever
+        self.client.delete_item(TableName=self.table_name,
+                                Key={"pk": {"S": _unseen_pk(organisation)}, "sk": {"S": alert_id}})
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key={"pk": {"S": _pk(organisation)}, "sk": {"S": alert_id}},
+                UpdateExpression="SET seen_at = if_not_exists(seen_at, :at), seen_by = if_not_exists(seen_by, :by)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": now.isoformat()}, ":by": {"S": by}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
 
@@ -178,6 +181,7 @@ def _item(alert: Alert) -> dict[str, Any]:
     return {
         "pk": {"S": _pk(alert.organisation)}, "sk": {"S": alert.alert_id},
         "alert": {"S": alert.model_dump_json(exclude={"seen_at", "seen_by"})},
+        "made_at": {"S": alert.made_at.astimezone(dt.UTC).isoformat()},  # the daily digest's window
         "expires_at": {"N": str(int(alert.expires_at.timestamp()))},
     }
 

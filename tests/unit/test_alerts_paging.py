@@ -89,3 +89,43 @@ def test_retries_of_writing_and_of_seen_leave_the_count_right_and_expiry_takes_i
     listed, unseen = store.list("walsall-council", NOW)
     assert unseen == 2 and sum(a.seen_at is None for a in listed) == 2
     assert store.unseen("walsall-council", NOW + dt.timedelta(days=91)) == 0  # expired with its alert
+
+
+class FailsOnce:
+    """The DynamoDB client, failing the first write of one kind of item (a run that dies there)."""
+
+    def __init__(self, client: Any, operation: str, prefix: str) -> None:
+        self.client, self.exceptions, self.operation, self.prefix = client, client.exceptions, operation, prefix
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.client, name)
+        if name != self.operation:
+            return call
+
+        def failing(**kwargs: Any) -> Any:
+            key = kwargs.get("Item") or kwargs.get("Key") or {}
+            if not self.failed and key.get("pk", {}).get("S", "").startswith(self.prefix):
+                self.failed = True
+                raise RuntimeError("the run died here")
+            return call(**kwargs)
+
+        return failing
+
+
+def test_a_run_or_a_seen_that_dies_half_way_is_mended_by_its_retry(ddb: Any) -> None:  # noqa: F811
+    made = _alerts(2)
+    dies = AlertStore("control", FailsOnce(ddb, "put_item", "ALERTS#"))  # after the marker, before the alert
+    with pytest.raises(RuntimeError):
+        dies.add(made, threads=1)
+    store = AlertStore("control", ddb)
+    store.add(made)  # the retry writes what the first try did not
+    assert len(store.page("walsall-council", NOW)[0]) == 2
+    assert store.unseen("walsall-council", NOW) == 2  # not 3: the first try's marker was the retry's
+    dies = AlertStore("control", FailsOnce(ddb, "update_item", "ALERTS#"))  # after the marker went
+    with pytest.raises(RuntimeError):
+        dies.mark_seen("walsall-council", made[0].alert_id, "sam@walsall.example", NOW)
+    page, _ = store.page("walsall-council", NOW)
+    assert all(a.seen_at is None for a in page)  # still shown as new, with its button
+    assert store.mark_seen("walsall-council", made[0].alert_id, "sam@walsall.example", NOW)  # clicked again
+    assert store.unseen("walsall-council", NOW) == 1
