@@ -129,3 +129,49 @@ def test_an_auditor_downloads_a_subject_access_file(visit_factory: Any, local_st
     page.set_viewport_size({"width": 320, "height": 800})
     fits(visit, "subject access")
     visit.assert_clean()
+
+
+def test_an_auditor_names_the_person_by_the_requesters_details(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    """Subject access as an Article 15 request names its writer: name, date of birth, postcode."""
+    case = an_open_childrens_case(local_stack)
+    dob = dt.date.fromisoformat(case["dob"])
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, AUDITOR.email, AUDITOR.password)
+    visit.goto("subject-access")
+    page.wait_for_selector("h1:has-text('Subject access')")
+    page.fill("#sar-given-name", case["given_name"])
+    page.fill("#sar-family-name", case["family_name"])
+    page.click("button:has-text('Download CSV')")
+    page.wait_for_selector(".govuk-error-summary:has-text('full date of birth')")
+    visit.checkpoint("subject access by details with an error")
+    page.fill("#sar-dob-day", str(dob.day))
+    page.fill("#sar-dob-month", str(dob.month))
+    page.fill("#sar-dob-year", str(dob.year))
+    page.fill("#sar-postcode", case["postcode"])
+    with page.expect_download() as info:
+        page.click("button:has-text('Download CSV')")
+    rows = Path(info.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert any(r.startswith(f"record,{case['record_id']},") for r in rows)
+    page.wait_for_selector("#subject-access-notice:has-text('recorded in the audit')")
+    visit.checkpoint("subject access by details downloaded")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "subject access by details")
+    visit.assert_clean()
+
+
+def test_the_linkage_report_shows_overdue_feeds_and_the_weeks_new_overlaps(visit_factory: Any) -> None:
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, POLICE_ADMIN.email, POLICE_ADMIN.password)
+    visit.goto("linkage")
+    page.wait_for_selector("h1:has-text('Linkage report')")
+    page.wait_for_selector("h2#new-overlaps:has-text('New overlaps since the previous week')")
+    page.wait_for_selector("h2#overdue-feeds:has-text('Overdue feeds')")
+    # overdue by coverage's rule (the unit tests hold each state): a table of them, or a line saying none is
+    page.wait_for_selector("table:has-text('Feeds older than their cadence'), "
+                           "p:has-text('Every feed has sent data within its cadence')")
+    visit.checkpoint("linkage report with feed health")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "linkage report with feed health")
+    visit.assert_clean()

@@ -46,7 +46,7 @@ function newOverlaps(overlaps, name) {
   if (!overlaps) return html`<p class="govuk-body">There is no report from a week before to compare with yet.</p>`;
   return html`<p class="govuk-body">Compared with the report of ${longDate(overlaps.since)}: people known to more than one partner ${signed(overlaps.people_known_to_more_than_one_partner)}.
       Each figure is the week's net change: people newly linked across the pair, less any who left it (retention, a partner leaving, a steward's split).</p>
-    ${table({ caption: "Change in people shared between partners this week", captionClass: "govuk-table__caption--s",
+    ${table({ caption: "The week's change, pair by pair", captionClass: "govuk-table__caption--s",
       head: ["Partners", "A week before", "Now", "New"], numeric: [1, 2, 3],
       rows: overlaps.pairs.map((p) => [p.partners.map(name).join(" and "), count(p.week_before), count(p.people), signed(p.new)]) })}`;
 }
