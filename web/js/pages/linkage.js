@@ -41,23 +41,25 @@ export function barChart(id, title, rows) {
 const count = (n) => Number(n).toLocaleString("en-GB");
 const signed = (n) => (n > 0 ? `+${count(n)}` : count(n));
 
-/** The week's change in people each pair of partners shares (net: newly linked, less any who left). */
+/** The week's change in people each pair of partners shares (net: newly linked, less any who left).
+ * A summary list, not a table: the page's one table is the partner-pair table. */
 function newOverlaps(overlaps, name) {
-  if (!overlaps) return html`<p class="govuk-body">There is no report from a week before to compare with yet.</p>`;
+  if (!overlaps) return html`<p class="govuk-body" id="weekly-change">There is no report from a week before to compare with yet.</p>`;
   return html`<p class="govuk-body">Compared with the report of ${longDate(overlaps.since)}: people known to more than one partner ${signed(overlaps.people_known_to_more_than_one_partner)}.
       Each figure is the week's net change: people newly linked across the pair, less any who left it (retention, a partner leaving, a steward's split).</p>
-    ${table({ caption: "The week's change, pair by pair", captionClass: "govuk-table__caption--s",
-      head: ["Partners", "A week before", "Now", "New"], numeric: [1, 2, 3],
-      rows: overlaps.pairs.map((p) => [p.partners.map(name).join(" and "), count(p.week_before), count(p.people), signed(p.new)]) })}`;
+    <dl class="govuk-summary-list mast-wrap" id="weekly-change">
+      ${overlaps.pairs.map((p) => html`<div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">${p.partners.map(name).join(" and ")}</dt>
+        <dd class="govuk-summary-list__value">${signed(p.new)} new (${count(p.week_before)} a week before, ${count(p.people)} now)</dd></div>`)}
+    </dl>`;
 }
 
 /** Feeds whose data is older than their cadence, by the rule coverage and the Alerts page use. */
 function overdueFeeds(feeds) {
-  if (!feeds.length) return html`<p class="govuk-body">Every feed has sent data within its cadence.</p>`;
-  return table({ caption: "Feeds older than their cadence", captionClass: "govuk-table__caption--s",
-    head: ["Feed", "Partner", "Due every", "Last data"],
-    rows: feeds.map((f) => [f.name, f.partner_name, `${f.cadence_days} day${f.cadence_days === 1 ? "" : "s"}`,
-      f.last_accepted ? longDate(f.last_accepted) : "Never"]) });
+  if (!feeds.length) return html`<p class="govuk-body" id="overdue-list">Every feed has sent data within its cadence.</p>`;
+  return html`<dl class="govuk-summary-list mast-wrap" id="overdue-list">
+    ${feeds.map((f) => html`<div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">${f.name} (${f.partner_name})</dt>
+      <dd class="govuk-summary-list__value">${f.last_accepted ? html`Last data ${longDate(f.last_accepted)}` : "No data received yet"}; due every ${f.cadence_days === 1 ? "day" : `${f.cadence_days} days`}</dd></div>`)}
+  </dl>`;
 }
 
 export async function linkagePage() {
