@@ -122,6 +122,25 @@ def block_pairs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
     return dedupe(lo, hi)
 
 
+def pair_codes(blocks: Blocks, batch: int) -> np.ndarray:
+    """The unique pairs of ``blocks`` as sorted codes ``lo << 32 | hi``, made about ``batch`` pairs at a
+    time (a pair in several blocks counts once; memory stays near the result's)."""
+    counts = blocks.pair_counts
+    cum = np.cumsum(counts)
+    parts = []
+    start = 0
+    while start < len(counts):
+        base = int(cum[start - 1]) if start else 0
+        end = max(int(np.searchsorted(cum, base + batch, side="right")), start + 1)
+        part = Blocks(blocks.keys[start:end], blocks.starts[start:end], blocks.sizes[start:end], blocks.rows, 0)
+        lo, hi = block_pairs(part)
+        parts.append(lo << 32 | hi)
+        start = end
+    segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    segment.sort(kind="stable")  # blocks give runs of sorted pairs: a merge, not a quicksort
+    return unique(segment)
+
+
 def dedupe(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique (lo, hi) pairs with lo != hi."""
     keep = lo != hi

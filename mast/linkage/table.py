@@ -96,6 +96,11 @@ _VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwelling
              "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
 
 
+#: the record fields whose codes index each vocabulary (attribute of :class:`Vocabs`)
+_VOCAB_FIELDS = {"names": ("given", "middle", "family"), "postcodes": ("postcode",), "sectors": ("sector",),
+                 "dwellings": ("dwelling",), "numbers": ("number", "flat"), "streets": ("street", "locality"),
+                 "sources": ("source",)}
+
 _INT_FIELDS = ("source", "given", "middle", "family", "dob", "sex", "postcode", "sector", "dwelling",
                "number", "flat", "street", "locality", "record_date")
 
@@ -238,6 +243,51 @@ class RecordTable:
         out = RecordTable(self.vocabs, self.record_id[rows], uprn=self.uprn[rows], nhs=self.nhs[rows], **values)
         out.tf = {k: v[rows] for k, v in self.tf.items()}
         return out
+
+    def columns(self, rows: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """These records (or only ``rows``, in that order) as plain arrays, and their vocabularies
+        holding only the values those records use, with what is derived from each value carried
+        along: one shard of a sharded link (:mod:`mast.linkage.sharded`) as files, rebuilt by
+        :meth:`from_columns` without normalising anything again.
+
+        Pairs among the rows score exactly as in this table: a comparison reads values, never a code
+        against anything but a code of the same vocabulary, and the term frequencies (of the whole
+        population) travel with the rows."""
+        table = self if rows is None else self.take(rows)
+        records: dict[str, np.ndarray] = {"record_id": table.record_id, "uprn": table.uprn, "nhs": table.nhs}
+        vocabs: dict[str, dict[str, Any]] = {}
+        for attribute, fields in _VOCAB_FIELDS.items():
+            vocab = getattr(self.vocabs, attribute)
+            if rows is None:
+                vocabs[attribute] = vocab.columns()
+                records.update({f: getattr(table, f) for f in fields})
+                continue
+            codes = vocab.closure(np.concatenate([getattr(table, f) for f in fields]))
+            vocabs[attribute] = vocab.columns(codes)
+            for f in fields:
+                column = getattr(table, f)
+                local = np.searchsorted(codes, np.maximum(column, 0))
+                records[f] = np.where(column >= 0, local, column).astype(column.dtype)
+        records.update({f: getattr(table, f) for f in _INT_FIELDS if f not in records})
+        records.update({f"tf_{name}": values for name, values in table.tf.items()})
+        return records, vocabs
+
+    @classmethod
+    def from_columns(cls, records: Mapping[str, np.ndarray], vocabs: Mapping[str, Mapping[str, Any]]) -> RecordTable:
+        """The table :meth:`columns` wrote (extra record columns are ignored)."""
+        shared = Vocabs()
+        for attribute, columns in vocabs.items():
+            vocab = getattr(shared, attribute)
+            setattr(shared, attribute, type(vocab).from_columns(vocab.name, dict(columns)))
+        values: dict[str, Any] = {f: np.asarray(records[f]) for f in _INT_FIELDS}
+        table = cls(shared, np.asarray(records["record_id"], dtype=object), uprn=np.asarray(records["uprn"]),
+                    nhs=np.asarray(records["nhs"]), **values)
+        table.tf = {k[3:]: np.asarray(v) for k, v in records.items() if k.startswith("tf_")}
+        return table
+
+    def subset(self, rows: np.ndarray) -> RecordTable:
+        """Only ``rows``, with vocabularies of only their values (:meth:`columns`, in memory)."""
+        return RecordTable.from_columns(*self.columns(rows))
 
     def concat(self, other: RecordTable) -> RecordTable:
         """This table with ``other``'s rows appended (both must share :attr:`vocabs`)."""

@@ -95,6 +95,27 @@ class Vocab:
         values = self.values
         return [values[c] if c >= 0 else "" for c in codes.tolist()]
 
+    # ------------------------------------------------------------------ shards
+    def closure(self, codes: np.ndarray) -> np.ndarray:
+        """The sorted distinct codes a subset holding ``codes`` needs (here: those codes)."""
+        return np.unique(codes[codes >= 0]).astype(np.int64)
+
+    def columns(self, codes: np.ndarray | None = None) -> dict[str, list[str] | np.ndarray]:
+        """This vocabulary (or only ``codes``, a :meth:`closure`) as plain columns, one row per value,
+        what is derived from each value carried along: a shard of a sharded link rebuilds it with
+        :meth:`from_columns` without normalising anything again. Codes inside (a name's words) are
+        positions in the same rows."""
+        values = self.values if codes is None else [self.values[c] for c in codes.tolist()]
+        return {"value": values}
+
+    @classmethod
+    def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> Vocab:
+        """The vocabulary :meth:`columns` wrote (its codes are the rows' positions)."""
+        vocab = cls(name)
+        vocab.values = list(columns["value"])
+        vocab.index = {v: i for i, v in enumerate(vocab.values)}
+        return vocab
+
 
 class NameVocab(Vocab):
     """Names, with what comparisons need derived once per name.
@@ -115,6 +136,45 @@ class NameVocab(Vocab):
         #: nickname groups of table names one slip away (given names only; computed on demand)
         self.near = np.empty((0, NICK_SLOTS), dtype=np.int32)
         self._near_done = np.empty(0, dtype=bool)
+
+    def closure(self, codes: np.ndarray) -> np.ndarray:
+        """Names and the words of the multi-word ones among them (a word is a name too)."""
+        self.refresh()
+        codes = np.unique(codes[codes >= 0]).astype(np.int64)
+        words = self.tokens[codes].reshape(-1)
+        return np.unique(np.concatenate([codes, words[words >= 0]])).astype(np.int64)
+
+    def columns(self, codes: np.ndarray | None = None) -> dict[str, list[str] | np.ndarray]:
+        self.refresh()
+        every = np.arange(len(self.values), dtype=np.int64)
+        codes = every if codes is None else codes
+        tokens = self.tokens[codes]
+        if len(codes) < len(every):  # words as positions among ``codes`` (a closure holds them all)
+            tokens = np.where(tokens >= 0, np.searchsorted(codes, np.maximum(tokens, 0)), MISSING).astype(np.int32)
+        phonetics = self.phonetics.values
+        return {"value": [self.values[c] for c in codes.tolist()],
+                "phonetic": [phonetics[p] for p in self.phon[codes].tolist()],
+                "compact": [self.compact[c] for c in codes.tolist()],
+                "nick": self.nick[codes], "initial": self.initial[codes], "length": self.length[codes],
+                "tokens": tokens, "near": _fill_rows(self.near, codes),
+                "near_done": np.asarray(_fill_rows(self._near_done[:, None], codes)[:, 0],
+                                        dtype=bool)}
+
+    @classmethod
+    def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> NameVocab:
+        vocab = cls(name)
+        vocab.values = list(columns["value"])
+        vocab.index = {v: i for i, v in enumerate(vocab.values)}
+        code = vocab.phonetics.code
+        vocab.phon = np.fromiter((code(p) for p in columns["phonetic"]), dtype=np.int32, count=len(vocab.values))
+        vocab.compact = list(columns["compact"])
+        vocab.nick = np.asarray(columns["nick"], dtype=np.int32).reshape(-1, NICK_SLOTS)
+        vocab.initial = np.asarray(columns["initial"], dtype=np.int32)
+        vocab.length = np.asarray(columns["length"], dtype=np.int32)
+        vocab.tokens = np.asarray(columns["tokens"], dtype=np.int32).reshape(-1, TOKEN_SLOTS)
+        vocab.near = np.asarray(columns["near"], dtype=np.int32).reshape(-1, NICK_SLOTS)
+        vocab._near_done = np.asarray(columns["near_done"], dtype=bool)
+        return vocab
 
     def refresh_near(self, codes: np.ndarray) -> None:
         """Fill :attr:`near` for the names ``codes`` refers to (those used as given names)."""
@@ -175,6 +235,15 @@ class NameVocab(Vocab):
         self.initial = np.concatenate([self.initial, initial])
         self.length = np.concatenate([self.length, length])
         self.tokens = np.concatenate([self.tokens, np.asarray(token_rows, dtype=np.int32).reshape(-1, TOKEN_SLOTS)])
+
+
+def _fill_rows(derived: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rows ``codes`` of an array derived on demand (it may be shorter than the vocabulary: the
+    rows past its end are not derived yet, so MISSING / False)."""
+    out = np.full((len(codes), derived.shape[1]), MISSING if derived.dtype != bool else False, dtype=derived.dtype)
+    have = codes < len(derived)
+    out[have] = derived[codes[have]]
+    return out
 
 
 def gather(table: np.ndarray, codes: np.ndarray, fill: int = MISSING) -> np.ndarray:
