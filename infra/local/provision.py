@@ -445,6 +445,13 @@ class Provisioner:
         kind = p.get("StateMachineType", "STANDARD")
         if kind != "STANDARD":
             raise UnsupportedTemplateFeature(f"{logical_id}: only STANDARD state machines run locally, not {kind}")
+        # LoggingConfiguration and TracingConfiguration: recorded, not played (no local CloudWatch
+        # Logs delivery or X-Ray); anything else the local stack does not know stops it
+        unknown = set(p) - {"StateMachineName", "StateMachineType", "DefinitionString", "Definition",
+                            "DefinitionSubstitutions", "RoleArn", "Tags", "LoggingConfiguration",
+                            "TracingConfiguration"}
+        if unknown:
+            raise UnsupportedTemplateFeature(f"{logical_id}: state machine properties {sorted(unknown)}")
         definition = definition_of(logical_id, p)
         check_definition(logical_id, definition)
         name = p.get("StateMachineName") or self._name(logical_id)[:80]
