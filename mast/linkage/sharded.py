@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import resource
 import time
 import traceback
@@ -183,6 +184,17 @@ class FinishOutput(StepCost):
 def _filesystem(uri: str) -> tuple[Any, str]:
     from pyarrow import fs
 
+    if uri.startswith("s3://"):
+        # the SDK's own settings, which pyarrow's S3 client does not all read: an endpoint other
+        # than AWS's (the local stack's) and the CA bundle its certificate is trusted by
+        options: dict[str, Any] = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")}
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            scheme, _, host = endpoint.rpartition("://")
+            options.update(endpoint_override=host.rstrip("/"), scheme=scheme or "https")
+        if os.environ.get("AWS_CA_BUNDLE"):
+            options["tls_ca_file_path"] = os.environ["AWS_CA_BUNDLE"]
+        return fs.S3FileSystem(**options), uri.removeprefix("s3://")
     if "://" in uri:
         return fs.FileSystem.from_uri(uri)
     return fs.LocalFileSystem(), str(Path(uri).resolve())
