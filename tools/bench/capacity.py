@@ -76,7 +76,21 @@ PRICES: dict[str, dict[str, Any]] = {
     "ddb_import_gb": {
         "value": 0.15, "unit": "USD per GB of uncompressed source data imported", "region": "us-east-1 figure",
         "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/", "label": "assumed",
-        "note": "not in a stored page"},
+        "note": "billed by the source's uncompressed size (cited: https://docs.aws.amazon.com/amazondynamodb/latest/"
+                "developerguide/S3DataImport.HowItWorks.html); the price per GB is not in a stored page"},
+    "ddb_import_max_bytes": {
+        "value": 1024**4, "unit": "bytes of S3 objects (raw, so gzipped) one import takes",
+        "region": "eu-west-2 ('1 TB in all other Regions'; 15 TB in us-east-1, us-west-2, eu-west-1)",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.BestPractices.html",
+        "label": "cited"},
+    "ddb_import_max_objects": {
+        "value": 50_000, "unit": "S3 objects one import takes", "region": "every region",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.BestPractices.html",
+        "label": "cited"},
+    "ddb_import_items_per_object": {
+        "value": 4_000_000, "unit": "items an S3 object should hold (items under 1 KB)", "region": "every region",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.BestPractices.html",
+        "label": "cited"},
     "ddb_item_overhead_bytes": {
         "value": 100, "unit": "bytes of storage per item beyond its attributes", "region": "every region",
         "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html",
@@ -93,7 +107,9 @@ PRICES: dict[str, dict[str, Any]] = {
         "label": "cited", "note": "'Initial throughput and scaling properties'"},
     "ddb_import_gb_per_hour": {
         "value": 10.0, "unit": "GB of uncompressed DynamoDB JSON ImportTable loads an hour", "region": "eu-west-2",
-        "source": "", "label": "assumed", "note": "AWS publishes no ImportTable throughput: a guess, to be measured"},
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.HowItWorks.html",
+        "label": "assumed", "note": "AWS publishes no ImportTable throughput ('import times are directly related to "
+                                    "your data's characteristics'): a guess, to be measured on AWS"},
     "lambda_timeout_s": {
         "value": 900, "unit": "seconds, a Lambda invocation's limit", "region": "every region",
         "source": "https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html", "label": "cited"},
@@ -136,6 +152,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:  # type: ign
                         help="records in the index the search handler reads (default 5,000)")
     parser.add_argument("--count-queries", type=int, default=100, help="requests of each kind counted")
     parser.add_argument("--workers", type=int, default=1, help="processes for the batch link of the day before")
+    parser.add_argument("--from-counts", type=Path, metavar="JSON",
+                        help="project again from the counts a previous run wrote (its capacity.json), measuring nothing")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     parser.set_defaults(func=run)
 
@@ -262,6 +280,11 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
         * records / GB
     storage_usd = storage_gb * _price("ddb_storage_gb_month") + gzip_gb * _price("s3_gb_month")
     broken = checks(rebuild)
+    if gzip_gb * GB > _price("ddb_import_max_bytes"):
+        broken.append(f"import: {gzip_gb:,.0f} GB gzipped > 1 TB, one import's limit in eu-west-2")
+    objects = math.ceil(items / _price("ddb_import_items_per_object"))
+    if objects > _price("ddb_import_max_objects"):
+        broken.append(f"import: {objects:,} S3 objects > 50,000")
     day_broken = []
     if day_seconds > _price("lambda_timeout_s"):
         day_broken.append(f"day's link: {day_seconds:,.0f} s in one match Lambda > 900 s")
@@ -468,7 +491,7 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
 
 
 def run(args: argparse.Namespace) -> int:
-    counts = measure(args)
+    counts = json.loads(args.from_counts.read_text("utf-8"))["counts"] if args.from_counts else measure(args)
     projections = {n: project(counts, n) for n in SIZES}
     lines = report(counts, projections)
     print("\n".join(lines))
