@@ -29,22 +29,33 @@ it, and a shard's table scores pairs exactly as the whole table does.
 inputs, at most ``processes`` at a time (Process and Pipe: no Pool or shared memory, which Lambda
 lacks).
 
-Sizes. A score shard holds about :data:`PAIRS_PER_SHARD` candidate pair occurrences: measured on the
-generated million, a shard of that size scores in about a minute of one core and peaks well under
-1 GB (its records, a batch of :data:`~mast.linkage.link.BATCH_PAIRS` pairs being compared), so a 2 GB
-Lambda takes it with room, far inside 15 minutes; at ten million records that is about 45 shards.
-A refine shard holds at most :data:`RECORDS_PER_REFINE` records of multi-record components. The
-steps that hold every record are :func:`prepare_shards` (the whole table, its keys and blocks: about
-1.5 KB a record, so a 10 GB Lambda prepares about six million records; past that, normalising
-and keying would themselves be a map over partitions of the records with term frequencies added up
-in a reduce) and, with less, :func:`cluster_links` and :func:`finish` (the table's columns and the
-links, under 0.5 KB a record: ten million fit).
+Sizes (measured on the generated million, 1,035,019 records, 42.8 million candidate pair occurrences,
+23.7 million distinct pairs). A score shard holds about :data:`PAIRS_PER_SHARD` (24 million) pair
+occurrences: two shards at the million, each about 1.03 million records (a record's ten or so blocks
+fall in both), 11.9 million pairs scored, 29 CPU-seconds, 1.4 GB peak: a 3 GB Lambda takes
+one with room, far inside 15 minutes. At ten million records (estimated, not measured) that is about
+18 shards of some 4.4 million records each (about 3.5 GB: a 6 GB Lambda), each still about 30
+CPU-seconds. A refine shard
+holds at most :data:`RECORDS_PER_REFINE` (250,000) records of multi-record components (0.4 GB at the
+million; 22 of them at ten million). The steps that hold every record in one process:
+
+- :func:`prepare_shards` (the whole table, its keys and blocks, training): 1.9 GB at the million,
+  so a 10 GB Lambda prepares about five million records. Past that this step itself must become a
+  map: normalising partitions of the records against a shared vocabulary, term frequencies summed in
+  a reduce, block keys counted by key hash to find the oversize ones. That is where this design
+  stops today.
+- :func:`cluster_links` (the links, about 0.6 a record, and the table's columns, memory-mapped): 0.35
+  GB at the million, about 3.5 GB at ten million (estimated).
+- :func:`finish` (record ids and the vocabularies as Python strings, to hash person and address
+  ids): 0.7 GB at the million, about 7 GB at ten million (estimated): the next to split (by ranges of rows) if
+  a region outgrows that.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import resource
 import time
 import traceback
@@ -105,6 +116,7 @@ class PrepareOutput(StepCost):
     records: int
     shards: list[str]
     candidate_pair_occurrences: int
+    max_block: int
     blocks_skipped_over_limit: int
     decisions_skipped: int
     stage_seconds: dict[str, float] = {}
@@ -116,6 +128,7 @@ class ScoreInput(BaseModel):
     #: which shard this is, of how many: a pair is scored by the shard of its smallest shared key
     index: int
     count: int
+    max_block: int = DEFAULT_MAX_BLOCK
 
 
 class ScoreOutput(StepCost):
@@ -171,6 +184,17 @@ class FinishOutput(StepCost):
 def _filesystem(uri: str) -> tuple[Any, str]:
     from pyarrow import fs
 
+    if uri.startswith("s3://"):
+        # the SDK's own settings, which pyarrow's S3 client does not all read: an endpoint other
+        # than AWS's (the local stack's) and the CA bundle its certificate is trusted by
+        options: dict[str, Any] = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")}
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            scheme, _, host = endpoint.rpartition("://")
+            options.update(endpoint_override=host.rstrip("/"), scheme=scheme or "https")
+        if os.environ.get("AWS_CA_BUNDLE"):
+            options["tls_ca_file_path"] = os.environ["AWS_CA_BUNDLE"]
+        return fs.S3FileSystem(**options), uri.removeprefix("s3://")
     if "://" in uri:
         return fs.FileSystem.from_uri(uri)
     return fs.LocalFileSystem(), str(Path(uri).resolve())
@@ -452,22 +476,49 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         shards.append(uri)
     stage("write_shards")
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
-                         records=len(table), shards=shards, candidate_pair_occurrences=occurrences,
+                         records=len(table), shards=shards, candidate_pair_occurrences=occurrences, max_block=step.max_block,
                          blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
                          **_cost(started))
 
 
-def _owned(lo: np.ndarray, hi: np.ndarray, key_columns: np.ndarray, index: int, count: int) -> np.ndarray:
-    """Which pairs this shard owns: those whose smallest shared usable key falls in it.
-    ``key_columns``: the records' usable keys, one row per key column (each row contiguous)."""
+def _pool_columns(max_block: int) -> list[list[int]]:
+    """Key columns by block-size limit: :func:`mast.linkage.pairs.make_blocks` pools every column of
+    one limit, so two keys of different namespaces whose block ids (their high bits) collide form one
+    block there."""
+    groups: dict[int, list[int]] = {}
+    for i, limit in enumerate(block_limits(LOOKUP_KEYS, max_block).tolist()):
+        groups.setdefault(limit, []).append(i)
+    return list(groups.values())
+
+
+def _smallest_shared(lo: np.ndarray, hi: np.ndarray, key_columns: np.ndarray,
+                     groups: list[list[int]]) -> np.ndarray:
+    """Per pair, the smallest usable key (block id) the two records share within a group of columns
+    (int64 max where none)."""
     smallest = np.full(len(lo), np.iinfo(np.int64).max, dtype=np.int64)
-    for columns in _namespace_columns():
+    for columns in groups:
         right = [key_columns[j][hi] for j in columns]
         for i in columns:
             a = key_columns[i][lo]
             for b in right:
                 shared = (a == b) & (a != 0)
                 np.minimum(smallest, np.where(shared, a, smallest), out=smallest)
+    return smallest
+
+
+def _owned(lo: np.ndarray, hi: np.ndarray, key_columns: np.ndarray, index: int, count: int,
+           max_block: int = DEFAULT_MAX_BLOCK) -> np.ndarray:
+    """Which pairs this shard owns: those whose smallest shared usable key falls in it.
+    ``key_columns``: the records' usable keys, one row per key column (each row contiguous).
+
+    Keys are compared within a namespace (only there can two records' keys be equal). The rare pair
+    that shares none there met in a block of two keys whose block ids collide (1,035,019 records:
+    22 such pairs); for those the block ids are compared across each pool of columns that
+    :func:`make_blocks` groups, so they too are scored once, as the one-process link scores them."""
+    smallest = _smallest_shared(lo, hi, key_columns, _namespace_columns())
+    lonely = np.flatnonzero(smallest == np.iinfo(np.int64).max)
+    if len(lonely):
+        smallest[lonely] = _smallest_shared(lo[lonely], hi[lonely], key_columns, _pool_columns(max_block))
     return smallest % count == index
 
 
@@ -486,7 +537,7 @@ def score_shard(step: ScoreInput) -> ScoreOutput:
     scored = 0
     for at in range(0, len(codes), BATCH_PAIRS):
         lo, hi = codes[at : at + BATCH_PAIRS] >> 32, codes[at : at + BATCH_PAIRS] & 0xFFFFFFFF
-        mine = _owned(lo, hi, key_columns, step.index, step.count)
+        mine = _owned(lo, hi, key_columns, step.index, step.count, step.max_block)
         lo, hi = lo[mine], hi[mine]
         scored += len(lo)
         scores = model.score(table, lo, hi)
@@ -664,7 +715,8 @@ def link_locally(records: str, prefix: str, processes: int = 2, model: str | Non
     prepared = run_steps(prepare_step, [PrepareInput(records=records, prefix=prefix, model=model, decisions=decisions,
                                                      pairs_per_shard=pairs_per_shard, min_shards=min_shards)],
                          PrepareOutput, 1)[0]
-    scored = run_steps(score_shard, [ScoreInput(shard=s, model=prepared.model, index=i, count=len(prepared.shards))
+    scored = run_steps(score_shard, [ScoreInput(shard=s, model=prepared.model, index=i, count=len(prepared.shards),
+                                                max_block=prepared.max_block)
                                      for i, s in enumerate(prepared.shards)], ScoreOutput, processes)
     clustered = run_steps(cluster_links, [ClusterInput(prefix=prefix, table=prepared.table,
                                                        constraints=prepared.constraints,

@@ -135,3 +135,32 @@ def test_a_step_that_fails_fails_the_run_with_its_reason(tmp_path: Path) -> None
     missing = ScoreInput(shard=str(tmp_path / "no-such-shard"), model=str(tmp_path / "model.json"), index=0, count=1)
     with pytest.raises(StepFailed, match="score_shard failed on step 0"):
         run_steps(score_shard, [missing], ScoreOutput, 2)
+
+
+def test_the_large_bench_counts_records_whose_person_differs() -> None:
+    from tools.bench.large import compare_people
+
+    same = compare_people(np.asarray(["P-1", "P-1", "P-2", "P-3"]), np.asarray(["x", "x", "y", "z"]))
+    assert same["records_differing"] == 0 and same["people_one"] == same["people_other"] == 3
+    split = compare_people(np.asarray(["P-1", "P-1", "P-1", "P-2"]), np.asarray(["x", "x", "y", "z"]))
+    assert split["records_differing"] == 3  # the person of three records is two people on the other side
+    assert split["people_one_without_twin"] == 1 and split["people_other_without_twin"] == 2
+
+
+def test_a_pair_met_only_through_colliding_block_ids_is_scored_by_exactly_one_shard() -> None:
+    from mast.linkage.keys import LOOKUP_KEYS
+    from mast.linkage.sharded import _owned
+
+    names = [rule.name for rule in LOOKUP_KEYS]
+    key_columns = np.zeros((len(LOOKUP_KEYS), 3), dtype=np.int64)
+    # records 0 and 1 hold the same block id under two namespaces of one pool (a collision: make_blocks
+    # puts them in one block); records 0 and 2 share a date-of-birth key, and a swapped-date one
+    key_columns[names.index("dob_family"), 0] = 1001
+    key_columns[names.index("dob_given"), 1] = 1001
+    key_columns[names.index("dob_family"), 2] = 1001
+    key_columns[names.index("dob_swapped_family"), 0] = 7
+    key_columns[names.index("dob_given_as_family"), 2] = 7
+    lo, hi = np.asarray([0, 0]), np.asarray([1, 2])
+    owners = np.asarray([_owned(lo, hi, key_columns, index, 3) for index in range(3)])
+    assert owners.sum(axis=0).tolist() == [1, 1]  # each pair once
+    assert owners[1001 % 3, 0] and owners[7 % 3, 1]  # by the smallest id the two share
