@@ -49,7 +49,9 @@ def test_rebuild_steps_scale_whole_population_steps_and_split_shards_by_the_shar
     assert prepare["count"] == 1
     assert prepare["seconds_each"] == pytest.approx(1 + 10_000_000 / 2000)
     assert prepare["peak_mb"] == pytest.approx(100 + 10_000_000 * 1024 / 2**20)
-    assert steps["score_shards"] == math.ceil(40 * 10_000_000 / PAIRS_PER_SHARD)
+    # shards are sized by pair occurrences, more than the distinct pairs scored
+    assert steps["score_shards"] == math.ceil(40 * 10_000_000 * capacity.OCCURRENCES_PER_PAIR / PAIRS_PER_SHARD)
+    assert steps["score_shards"] > math.ceil(40 * 10_000_000 / PAIRS_PER_SHARD)
     assert steps["refine_shards"] == math.ceil(10_000_000 / RECORDS_PER_REFINE)
     score = steps["steps"]["score"]
     assert score["seconds_each"] * score["count"] == pytest.approx(1 + 10_000_000 / 2000)
