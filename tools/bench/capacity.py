@@ -4,14 +4,16 @@ and a nation's size (issue 15, point 4), from counts measured in this run.
 Measured here, in one run, on ``mast generate`` data (``--records``):
 
 * **the sharded rebuild** (:func:`mast.linkage.sharded.link_locally`, through
-  :mod:`tools.bench.sharded_side`, each step a process of its own) at ``--records`` and at a quarter of
-  it: each step's seconds, CPU seconds and peak memory (``StepCost``), the score shards' pairs. Two
-  sizes give each step a fixed part and a part per record (or per pair), which is what is scaled;
+  :mod:`tools.bench.sharded_side`, each step a process of its own) at ``--records`` and at
+  ``--sharded-records`` (200,000: at 20,000 alone the fixed costs, training above all, hide the part per
+  record): each step's seconds and peak memory (``StepCost``), the score shards' pairs. Two sizes give
+  each step a fixed part and a part per record (or per pair), which is what is scaled;
 * **the index a rebuild writes** and **a day's link** (:mod:`tools.bench.daily` on moto, driven as
   ``mast bench incremental --daily-only --full-index`` drives it): the rebuild's items, write units and
   calls per record, and the bytes of its items as DynamoDB JSON lines and gzipped (ImportTable's
   input); the day's items, write and read units, calls, seconds and peak memory (0.5% new records
-  plus the snapshot feeds' changes, at the share a generated day measures);
+  plus the snapshot feeds' changes, at the share a generated day measures), at ``--records`` and a
+  quarter of it;
 * **a search** (:func:`tools.bench.search._calls_per_request`, the search function's handler on moto):
   calls, round trips in sequence, read and write units of a person search, an address search and a
   person view, and the handler's seconds.
