@@ -78,7 +78,7 @@ PRICES: dict[str, dict[str, Any]] = {
     "ddb_import_gb": {
         "value": 0.15, "unit": "USD per GB of uncompressed source data imported", "region": "us-east-1 figure",
         "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/", "label": "assumed",
-        "note": "billed by the source's uncompressed size (cited: https://docs.aws.amazon.com/amazondynamodb/latest/"
+        "note": "billed by the source's uncompressed size (cited: https://docs.amazonaws.cn/en_us/amazondynamodb/latest/"
                 "developerguide/S3DataImport.HowItWorks.html); the price per GB is not in a stored page"},
     "ddb_import_max_bytes": {
         "value": 1024**4, "unit": "bytes of S3 objects (raw, so gzipped) one import takes",
@@ -95,8 +95,7 @@ PRICES: dict[str, dict[str, Any]] = {
         "label": "cited"},
     "ddb_item_overhead_bytes": {
         "value": 100, "unit": "bytes of storage per item beyond its attributes", "region": "every region",
-        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html",
-        "label": "assumed", "note": "DynamoDB's storage rule, not found in a stored page"},
+        "source": "", "label": "assumed", "note": "DynamoDB's storage rule, not found in a stored page"},
     "s3_gb_month": {
         "value": 0.024, "unit": "USD per GB-month (S3 Standard)", "region": "eu-west-2", "source": "",
         "label": "assumed", "note": "no stored page found"},
@@ -105,11 +104,11 @@ PRICES: dict[str, dict[str, Any]] = {
         "label": "assumed", "note": "no stored page found"},
     "ddb_new_table_writes_per_second": {
         "value": 4000, "unit": "write request units a second a new on-demand table sustains", "region": "every region",
-        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html",
-        "label": "cited", "note": "'Initial throughput and scaling properties'"},
+        "source": "https://docs.amazonaws.cn/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html",
+        "label": "cited", "note": "'Initial throughput and scaling properties', read in the guide's Chinese copy"},
     "ddb_import_gb_per_hour": {
         "value": 10.0, "unit": "GB of uncompressed DynamoDB JSON ImportTable loads an hour", "region": "eu-west-2",
-        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.HowItWorks.html",
+        "source": "https://docs.amazonaws.cn/en_us/amazondynamodb/latest/developerguide/S3DataImport.HowItWorks.html",
         "label": "assumed", "note": "AWS publishes no ImportTable throughput ('import times are directly related to "
                                     "your data's characteristics'): a guess, to be measured on AWS"},
     "lambda_timeout_s": {
@@ -117,7 +116,7 @@ PRICES: dict[str, dict[str, Any]] = {
         "source": "https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html", "label": "cited"},
     "lambda_memory_mb": {
         "value": 10240, "unit": "MB, a Lambda function's memory limit", "region": "every region",
-        "source": "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html", "label": "cited"},
+        "source": "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.md", "label": "cited"},
     "lambda_concurrency": {
         "value": 1000, "unit": "concurrent executions, an account's default quota", "region": "per region",
         "source": "https://docs.aws.Amazon.com/lambda/latest/dg/limits.html", "label": "cited"},
