@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Self
@@ -66,8 +67,14 @@ def item_size(item: dict[str, Any]) -> int:
 class Calls:
     """DynamoDB calls of every client the session makes after :meth:`attach`, with their items and units."""
 
-    def __init__(self) -> None:
+    def __init__(self, export_bytes: bool = False) -> None:
         self.lock = threading.Lock()
+        #: with ``export_bytes``, also the bytes the written items take: by DynamoDB's item-size rules, as
+        #: DynamoDB JSON lines (ImportTable's input format) and those lines gzipped (``mast bench capacity``)
+        self.export_bytes = export_bytes
+        self.item_bytes = self.json_bytes = 0
+        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if export_bytes else None
+        self.gzip_bytes = 0
         self.calls: Counter[str] = Counter()
         self.items_put = self.items_deleted = self.items_read = 0
         self.write_units = self.read_units = 0.0
@@ -114,6 +121,12 @@ class Calls:
             self.items_deleted += deletes
             # a write unit per KB of each item written; a delete or an update at least one
             self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes + (op == "UpdateItem")
+            if self._gzip is not None:
+                for item in puts:
+                    line = (json.dumps({"Item": item}, separators=(",", ":")) + "\n").encode("utf-8")
+                    self.item_bytes += item_size(item)
+                    self.json_bytes += len(line)
+                    self.gzip_bytes += len(self._gzip.compress(line))
 
     def _response(self, http_response: Any, parsed: dict[str, Any], model: Any, **kwargs: Any) -> None:
         op = model.name
@@ -137,7 +150,13 @@ class Calls:
             self.read_units += units
 
     def result(self) -> dict[str, Any]:
-        return {"calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
+        exported = {}
+        if self._gzip is not None:
+            with self.lock:
+                self.gzip_bytes += len(self._gzip.flush(zlib.Z_FULL_FLUSH))
+            exported = {"item_bytes": self.item_bytes, "dynamodb_json_bytes": self.json_bytes,
+                        "dynamodb_json_gzip_bytes": self.gzip_bytes}
+        return {**exported, "calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
                 "items_put": self.items_put, "items_deleted": self.items_deleted, "items_read": self.items_read,
                 "write_units": round(self.write_units), "read_units": round(self.read_units, 1),
                 "round_trips": self.round_trips}
@@ -223,7 +242,7 @@ def main(workdir: Path) -> dict[str, Any]:
         if (workdir / "full_index").exists():
             from mast.index.messages import RebuildRequested
 
-            counted = Calls()
+            counted = Calls(export_bytes=True)
             counted.attach(session)
             started = time.perf_counter()
             outcome = run_match(RebuildRequested(reason="bench"), settings, session=session)

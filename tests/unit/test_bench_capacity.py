@@ -1,0 +1,113 @@
+"""`mast bench capacity`'s projection: the arithmetic from given counts (no timing, no AWS)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mast.linkage.sharded import PAIRS_PER_SHARD, RECORDS_PER_REFINE
+from tools.bench import capacity
+from tools.bench.capacity import PRICES, checks, fit, project, rebuild_steps, targets
+
+
+def _step(seconds: float, peak_mb: float) -> dict[str, float]:
+    return {"seconds": seconds, "peak_mb": peak_mb}
+
+
+def counts(day_seconds: float = 2.0) -> dict:
+    """Counts as :func:`capacity.measure` returns them: every step 100 MB fixed plus 1 KB a record, 1 s
+    fixed plus 0.5 ms a record; 40 pairs a record."""
+    def sharded(n: int) -> dict:
+        per = _step(1 + n / 2000, 100 + n * 1024 / 2**20)
+        return {"records": n, "pairs": 40 * n, "prepare": per, "cluster": per, "finish": per,
+                "score": _step(1 + n / 2000, 100 + 40 * n * 16 / 2**20), "refine": per}
+
+    return {
+        "sharded": {"small": sharded(5_000), "large": sharded(20_000)},
+        "index": {"records": 20_000, "items_per_record": 20.0, "write_units_per_record": 21.0,
+                  "calls_per_record": 0.8, "item_bytes_per_record": 4000.0,
+                  "dynamodb_json_bytes_per_record": 8000.0, "dynamodb_json_gzip_bytes_per_record": 1000.0},
+        "day": {"records": 20_000, "linked": 300, "seconds": day_seconds, "peak_rss_mb": 600.0,
+                "rss_before_mb": 400.0, "write_units": 6000, "read_units": 3000.0,
+                "smaller": {"records": 5_000, "seconds": day_seconds / 4, "peak_rss_mb": 450.0, "rss_before_mb": 300.0}},
+        "search": {"person search": {"read_units": 10.0, "write_units": 2.0},
+                   "person view": {"read_units": 4.0, "write_units": 1.0},
+                   "address search": {"read_units": 3.0, "write_units": 2.0}, "handler_seconds": 0.05},
+    }
+
+
+def test_fit_gives_the_fixed_part_and_the_part_per_unit() -> None:
+    assert fit(5_000, 6.0, 20_000, 21.0) == pytest.approx((1.0, 0.001))
+    # a step measured smaller at the larger size is taken as fixed, never negative per record
+    assert fit(5_000, 10.0, 20_000, 9.0) == (9.0, 0.0)
+
+
+def test_rebuild_steps_scale_whole_population_steps_and_split_shards_by_the_sharded_link_sizes() -> None:
+    steps = rebuild_steps(counts(), 10_000_000)
+    prepare = steps["steps"]["prepare"]
+    assert prepare["count"] == 1
+    assert prepare["seconds_each"] == pytest.approx(1 + 10_000_000 / 2000)
+    assert prepare["peak_mb"] == pytest.approx(100 + 10_000_000 * 1024 / 2**20)
+    # shards are sized by pair occurrences, more than the distinct pairs scored
+    assert steps["score_shards"] == math.ceil(40 * 10_000_000 * capacity.OCCURRENCES_PER_PAIR / PAIRS_PER_SHARD)
+    assert steps["score_shards"] > math.ceil(40 * 10_000_000 / PAIRS_PER_SHARD)
+    assert steps["refine_shards"] == math.ceil(10_000_000 / RECORDS_PER_REFINE)
+    score = steps["steps"]["score"]
+    assert score["seconds_each"] * score["count"] == pytest.approx(1 + 10_000_000 / 2000)
+    # a score shard's memory is its fixed part plus its share of the pairs
+    assert score["peak_mb"] == pytest.approx(100 + 40 * 10_000_000 / steps["score_shards"] * 16 / 2**20)
+
+
+def test_prepare_over_ten_gigabytes_is_a_broken_limit() -> None:
+    at_50m = rebuild_steps(counts(), 50_000_000)
+    broken = checks(at_50m)
+    assert any(b.startswith("prepare") and "MB" in b for b in broken)
+    assert any(b.startswith("prepare") and "900 s" in b for b in broken)
+    assert checks(rebuild_steps(counts(), 10_000)) == []
+
+
+def test_project_costs_the_import_by_the_measured_dynamodb_json_bytes() -> None:
+    p = project(counts(), 1_000_000)
+    gb = 8000.0 * 1_000_000 / 2**30
+    assert p["rebuild"]["dynamodb_json_gb"]["value"] == pytest.approx(gb, rel=1e-5)
+    assert p["rebuild"]["import_usd"]["value"] == pytest.approx(gb * PRICES["ddb_import_gb"]["value"], rel=1e-5)
+    assert p["rebuild"]["import_seconds"]["value"] == pytest.approx(
+        gb / PRICES["ddb_import_gb_per_hour"]["value"] * 3600, rel=1e-5)
+    # today's rebuild: every write unit, at a new on-demand table's rate
+    write_units = 21.0 * 1_000_000
+    assert p["today"]["write_units"] == write_units
+    assert p["today"]["seconds"]["value"] == pytest.approx(write_units / 4000)
+    assert p["today"]["within_limits"] is False  # 5,250 s > 900 s
+
+
+def test_a_day_and_searches_and_storage_scale_from_the_measured_counts() -> None:
+    p = project(counts(), 2_000_000)  # a hundred times the measured day
+    # seconds: none fixed, 0.1 ms a record; memory: the population as the sharded prepare step holds it
+    assert p["day"]["seconds"]["value"] == pytest.approx(200.0)
+    assert p["day"]["peak_mb"]["value"] == pytest.approx(100 + 2_000_000 * 1024 / 2**20)
+    assert p["day"]["records_linked"] == 30_000
+    per_search_units = (10 + 4) * PRICES["ddb_read_unit"]["value"] + (2 + 1) * PRICES["ddb_write_unit"]["value"]
+    per_search = per_search_units + 2 * (PRICES["api_request"]["value"] + PRICES["lambda_request"]["value"]
+                                         + 0.05 * 1769 / 1024 * PRICES["lambda_gb_second"]["value"])
+    assert p["searches_month_usd"]["100000"]["value"] == pytest.approx(per_search * 100_000 * 30, rel=1e-4)
+    storage_gb = (4000 + 20 * PRICES["ddb_item_overhead_bytes"]["value"]) * 2_000_000 / 2**30
+    assert p["storage"]["gb"]["value"] == pytest.approx(storage_gb, rel=1e-5)
+
+
+def test_targets_say_met_or_not_from_the_projection() -> None:
+    slow_day = counts(day_seconds=20.0)  # 1,000 s a day at the million
+    projections = {n: project(slow_day, n) for n in (1_000_000, 50_000_000)}
+    verdicts = {name: met for name, met, _ in targets(projections)}
+    assert verdicts["1M: a day's link within 5 min"] is False
+    assert verdicts["50M: a rebuild within 6 h"] is False  # a limit is broken at 50M
+    assert verdicts["1M: a rebuild within Lambda's and Step Functions' limits"] is True
+
+
+def test_every_price_and_limit_says_where_it_comes_from() -> None:
+    for name, price in PRICES.items():
+        assert price["label"] in ("cited", "assumed"), name
+        assert price["region"], name
+        if price["label"] == "cited":
+            assert price["source"].startswith("https://"), name
+    assert capacity.TARGETS["rebuild_50m_usd"] == 100.0
