@@ -21,9 +21,11 @@ link's closest calls (:mod:`mast.linkage.review`: at most ``PAIRS_PER_RUN`` pair
 under the threshold) go to the stewards' review queue (:mod:`mast.stewardship.queue`).
 
 Index items (:mod:`mast.index.layout`): a rebuild writes one item per record and one per distinct
-lookup key, person and address; an incremental run reads the key, person and address items its
-records enter or leave and writes them back changed (read-modify-write is safe: the match function
-is their only writer, serial on a FIFO queue). Every item a run may write is first listed in the
+lookup key, person and address; an incremental run adds its records' ids to the key items they
+enter and takes them out of those they leave by UpdateItem, without reading them (a key split by
+birth year, or growing past a block, is read and rewritten), and reads the person and address items
+they enter or leave and writes them back changed (read-modify-write is safe: the match function is
+their only writer, serial on a FIFO queue). Every item a run may write is first listed in the
 version's manifest (``s3://<curated>/index/manifest/<version>/``); a retired version is deleted by
 key from it, a part at a time, by the runs after its grace (:meth:`_MatchRun.purge_retired`).
 
@@ -308,10 +310,12 @@ class _MatchRun:
                 changes.enter(item)
             record_puts.append(item)
         puts, deletes = self._updated_items(version, changes)
-        self._list(version, [*puts, *record_puts], "update")
-        self._apply(puts, deletes, record_puts, record_deletes)
-        puts.extend(record_puts)
-        deletes.extend(record_deletes)
+        # every key item the run may update is listed before it is written, with the other items
+        updated = [{"pk": {"S": layout.key_pk(version, key)}, "sk": {"S": layout.KEY_SK}} for key in changes.keys]
+        self._list(version, [*puts, *record_puts, *updated], "update")
+        updates, emptied, rewritten = self._apply(version, changes, puts, deletes, record_puts, record_deletes)
+        puts.extend([*record_puts, *rewritten[0]])
+        deletes.extend([*record_deletes, *rewritten[1]])
         # alerts before the state: a run that dies after the index was written but before the state
         # is retried with the same records still new, and makes the same alerts (same ids, once)
         alerted = self._alert(ordered, people, addresses,
@@ -320,47 +324,52 @@ class _MatchRun:
         self._timed("write", t)
         self._report(linker, people, addresses)
         return MatchOutcome("incremental", version, len(linker.table), len(set(people.tolist())),
-                            linked=added.num_rows, removed=len(removed), items_put=len(puts),
-                            items_deleted=len(deletes), review_pairs=self._review(linker), alerts=alerted)
+                            linked=added.num_rows, removed=len(removed), items_put=len(puts) + updates,
+                            items_deleted=len(deletes) + emptied, review_pairs=self._review(linker), alerts=alerted)
 
-    def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
-               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]]) -> None:
+    def _apply(self, version: str, changes: _Changes, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
+               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]],
+               ) -> tuple[int, int, tuple[list[dict[str, Any]], list[tuple[str, str]]]]:
         """Write an incremental update so that a run that dies part way leaves what a retry completes
         exactly. A record item names the items it occupies, and an update works out what to change
         from the record items as stored, so the record items are written last: first the key, person
-        and address items (each read and written whole, with the run's records in or out), then the
-        record items rewritten (and a removed record's item deleted). Until its record item is
-        rewritten a record's old place is still named by it, so a retry takes it out again (taking an
-        id out of a set it has left, or putting it into one it is in, changes nothing); once
-        rewritten, every change of the run is already done. Past the cap (a year of one key held by
-        more than a block of records) only the count of those left out moves, so a retry may count
-        one twice there until the next rebuild counts afresh.
-        """
+        and address items (each with the run's records in or out), then the record items rewritten
+        (and a removed record's item deleted). Until its record item is rewritten a record's old place
+        is still named by it, so a retry takes it out again (taking an id out of a set it has left, or
+        putting it into one it is in, changes nothing); once rewritten, every change of the run is
+        already done. Past the cap (a year of one key held by more than a block of records) only the
+        count of those left out moves, so a retry may count one twice there until the next rebuild
+        counts afresh.
+
+        A key item is not read: its ids are added and taken out by UpdateItem
+        (:meth:`IndexWriter.add_and_remove_ids`); only a key split by birth year, or one growing past
+        a block, is read and rewritten whole (:meth:`_rewritten_keys`), and listed in the manifest
+        before it is written. Returns the key items updated, those emptied and deleted, and the items
+        rewritten (puts, deletes)."""
+        moves = {layout.key_pk(version, key): key for key in changes.keys}
+        jobs = [(pk, layout.KEY_SK, [rid for rid, (_, new) in changes.keys[key].items() if new is not None],
+                 [rid for rid, (_, new) in changes.keys[key].items() if new is None]) for pk, key in moves.items()]
+        refused_pks, emptied = self.writer.add_and_remove_ids(jobs)
+        refused = set(refused_pks)
+        rewrite_puts, rewrite_deletes = self._rewritten_keys(
+            version, {moves[pk]: changes.keys[moves[pk]] for pk in moves if pk in refused})
+        self._list(version, rewrite_puts, "update")
+        self.writer.put(rewrite_puts)
+        self.writer.delete(rewrite_deletes)
         self.writer.put(puts)
         self.writer.delete(deletes)
         self.writer.put(record_puts)
         self.writer.delete(record_deletes)
+        return len(jobs) - len(refused) - emptied, emptied, (rewrite_puts, rewrite_deletes)
 
     def _updated_items(self, version: str, changes: _Changes) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        """The key, person and address items ``changes`` touches, read and rewritten."""
-        wanted: list[tuple[str, str]] = []
-        for key, moves in changes.keys.items():
-            pk = layout.key_pk(version, key)
-            wanted.append((pk, layout.KEY_SK))
-            years = {y for move in moves.values() for y in move if y is not None}
-            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
-        wanted.extend((layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people)
+        """The person and address items ``changes`` touches, read and rewritten (key items are
+        updated without a read: :meth:`_apply`)."""
+        wanted = [(layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people]
         wanted.extend((layout.address_pk(version, a), layout.ADDRESS_SK) for a in changes.addresses)
         current = self.writer.get_items(wanted)
         puts: list[dict[str, Any]] = []
         deletes: list[tuple[str, str]] = []
-
-        def put_or_delete(pk: str, sk: str, item: dict[str, Any] | None) -> None:
-            if item is not None:
-                puts.append(item)
-            elif (pk, sk) in current:
-                deletes.append((pk, sk))
-
         for owners, pk_of, sk in ((changes.people, layout.person_pk, layout.PERSON_SK),
                                   (changes.addresses, layout.address_pk, layout.ADDRESS_SK)):
             for owner, inside in owners.items():
@@ -376,9 +385,29 @@ class _MatchRun:
                     else:
                         ids.add(rid)
                         tags[rid] = tag
-                put_or_delete(pk, sk, layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags))
+                item = layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags)
+                if item is not None:
+                    puts.append(item)
+                elif (pk, sk) in current:
+                    deletes.append((pk, sk))
+        return puts, deletes
+
+    def _rewritten_keys(self, version: str, keys: dict[str, dict[str, tuple[str | None, str | None]]],
+                        ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The key items of ``keys`` (with their records' moves) read and rewritten whole: a key split
+        by birth year, or one grown past a block (split now). An unsplit key's item is written as an
+        update leaves it (its ids, no count), so that a retry that comes here ends where one run did."""
+        wanted: list[tuple[str, str]] = []
+        for key, moves in keys.items():
+            pk = layout.key_pk(version, key)
+            wanted.append((pk, layout.KEY_SK))
+            years = {y for move in moves.values() for y in move if y is not None}
+            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
+        current = self.writer.get_items(wanted) if wanted else {}
+        puts: list[dict[str, Any]] = []
+        deletes: list[tuple[str, str]] = []
         split: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        for key, moves in changes.keys.items():
+        for key, moves in keys.items():
             pk = layout.key_pk(version, key)
             item = current.get((pk, layout.KEY_SK))
             if item is not None and "years" in item:
@@ -388,7 +417,10 @@ class _MatchRun:
             ids -= {rid for rid, (_, new) in moves.items() if new is None}
             ids |= {rid for rid, (_, new) in moves.items() if new is not None}
             if len(ids) <= layout.KEY_BLOCK:
-                put_or_delete(pk, layout.KEY_SK, layout.ids_item(pk, layout.KEY_SK, ids))
+                if ids:
+                    puts.append({"pk": {"S": pk}, "sk": {"S": layout.KEY_SK}, "ids": {"SS": sorted(ids)}})
+                elif item is not None:
+                    deletes.append((pk, layout.KEY_SK))
             else:
                 split[key] = {rid: moves.get(rid, (None, None)) for rid in ids}
         if split:  # keys grown past a block: split by the birth years their records are filed under
