@@ -211,6 +211,8 @@ class _MatchRun:
         keys_of: dict[str, dict[str, str]] = {}  # lookup key -> {record id: birth year}
         people_of: dict[str, dict[str, str]] = {}  # person -> {record id: its address}
         addresses_of: dict[str, dict[str, str]] = {}  # address -> {record id: its person}
+        key_addresses: dict[str, set[str]] = {}  # address-search key -> the addresses of its records
+        summaries = layout.Summaries()  # what the household views read in an address's item
         put = 0
         for start in range(0, records.num_rows, WRITE_CHUNK):
             rows = range(start, min(start + WRITE_CHUNK, records.num_rows))
@@ -222,17 +224,20 @@ class _MatchRun:
                 year = layout.year_of(record)
                 for key in keys:
                     keys_of.setdefault(key, {})[record.record_id] = year
+                    if key.startswith(layout.ADDRESS_KEY_PREFIX) and record.address_id:
+                        key_addresses.setdefault(key, set()).add(record.address_id)
                 people_of.setdefault(record.person_id, {})[record.record_id] = record.address_id
                 if record.address_id:
                     addresses_of.setdefault(record.address_id, {})[record.record_id] = record.person_id
+                summaries.add(record)
             put += self._put_listed(version, items)
         items = []
         for key, members in keys_of.items():
-            items.extend(layout.key_items(version, key, members))
+            items.extend(layout.key_items(version, key, members, key_addresses.get(key, ())))
             if len(items) >= WRITE_CHUNK:
                 put += self._put_listed(version, items)
                 items = []
-        for item in layout.person_and_address_items(version, people_of, addresses_of):
+        for item in layout.person_and_address_items(version, people_of, addresses_of, summaries):
             items.append(item)
             if len(items) >= WRITE_CHUNK:
                 put += self._put_listed(version, items)
@@ -309,9 +314,19 @@ class _MatchRun:
                     changes.leave(before)
                 changes.enter(item)
             record_puts.append(item)
-        puts, deletes = self._updated_items(version, changes)
+        # the people whose records changed: their records now (what the address items say of them)
+        affected = set(changes.people)
+        theirs = [i for i, p in enumerate(people.tolist()) if p in affected]
+        summaries = layout.Summaries()
+        homes: set[str] = set()
+        for i, row in zip(theirs, ordered.take(pa.array(theirs, type=pa.int64())).to_pylist() if theirs else [],
+                          strict=True):
+            summaries.add(_indexed(row, people[i], addresses[i], {}))
+            homes.add(str(addresses[i]))
+        puts, deletes = self._updated_items(version, changes, summaries, affected, homes - {""})
         # every key item the run may update is listed before it is written, with the other items
-        updated = [{"pk": {"S": layout.key_pk(version, key)}, "sk": {"S": layout.KEY_SK}} for key in changes.keys]
+        updated = [{"pk": {"S": layout.key_pk(version, key)}, "sk": {"S": layout.KEY_SK}}
+                   for key in {*changes.keys, *changes.key_addresses}]
         self._list(version, [*puts, *record_puts, *updated], "update")
         updates, emptied, rewritten = self._apply(version, changes, puts, deletes, record_puts, record_deletes)
         puts.extend([*record_puts, *rewritten[0]])
@@ -346,13 +361,15 @@ class _MatchRun:
         a block, is read and rewritten whole (:meth:`_rewritten_keys`), and listed in the manifest
         before it is written. Returns the key items updated, those emptied and deleted, and the items
         rewritten (puts, deletes)."""
-        moves = {layout.key_pk(version, key): key for key in changes.keys}
-        jobs = [(pk, layout.KEY_SK, [rid for rid, (_, new) in changes.keys[key].items() if new is not None],
-                 [rid for rid, (_, new) in changes.keys[key].items() if new is None]) for pk, key in moves.items()]
+        moves = {layout.key_pk(version, key): key for key in (*changes.keys, *changes.key_addresses)}
+        jobs = [(pk, layout.KEY_SK, [rid for rid, (_, new) in changes.keys.get(key, {}).items() if new is not None],
+                 [rid for rid, (_, new) in changes.keys.get(key, {}).items() if new is None],
+                 sorted(changes.key_addresses.get(key, ()))) for pk, key in moves.items()]
         refused_pks, emptied = self.writer.add_and_remove_ids(jobs)
         refused = set(refused_pks)
         rewrite_puts, rewrite_deletes = self._rewritten_keys(
-            version, {moves[pk]: changes.keys[moves[pk]] for pk in moves if pk in refused})
+            version, {moves[pk]: changes.keys.get(moves[pk], {}) for pk in moves if pk in refused},
+            changes.key_addresses)
         self._list(version, rewrite_puts, "update")
         self.writer.put(rewrite_puts)
         self.writer.delete(rewrite_deletes)
@@ -362,38 +379,61 @@ class _MatchRun:
         self.writer.delete(record_deletes)
         return len(jobs) - len(refused) - emptied, emptied, (rewrite_puts, rewrite_deletes)
 
-    def _updated_items(self, version: str, changes: _Changes) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    def _updated_items(self, version: str, changes: _Changes, summaries: layout.Summaries, affected: set[str],
+                       homes: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """The person and address items ``changes`` touches, read and rewritten (key items are
-        updated without a read: :meth:`_apply`)."""
+        updated without a read: :meth:`_apply`). The items of every address where an ``affected``
+        person (one whose records changed) has a record now (``homes``) are rewritten too, with that
+        person's involvement from ``summaries`` (their records now), so a household view never shows
+        a stale one; the summaries of the records that entered an address are ``summaries``' too."""
+        address_changes: dict[str, dict[str, str | None]] = {a: {} for a in sorted(homes)}
+        address_changes.update(changes.addresses)
         wanted = [(layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people]
-        wanted.extend((layout.address_pk(version, a), layout.ADDRESS_SK) for a in changes.addresses)
+        wanted.extend((layout.address_pk(version, a), sk) for a in address_changes
+                      for sk in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK))
         current = self.writer.get_items(wanted)
         puts: list[dict[str, Any]] = []
         deletes: list[tuple[str, str]] = []
         for owners, pk_of, sk in ((changes.people, layout.person_pk, layout.PERSON_SK),
-                                  (changes.addresses, layout.address_pk, layout.ADDRESS_SK)):
+                                  (address_changes, layout.address_pk, layout.ADDRESS_SK)):
             for owner, inside in owners.items():
                 pk = pk_of(version, owner)
                 item = current.get((pk, sk))
                 ids = set(layout.ids_of(item))
                 tags = layout.tags_of(item)
                 left_out = layout.count_of(item) - len(ids)
+                household = current.get((pk, layout.HOUSEHOLD_SK), {})
+                residents = {rid: v["S"] for rid, v in household.get("at", {}).get("M", {}).items()}
                 for rid, tag in inside.items():
                     if tag is None:
                         ids.discard(rid)
                         tags.pop(rid, None)
+                        residents.pop(rid, None)
                     else:
                         ids.add(rid)
                         tags[rid] = tag
-                item = layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags)
-                if item is not None:
-                    puts.append(item)
-                elif (pk, sk) in current:
-                    deletes.append((pk, sk))
+                if sk == layout.PERSON_SK:
+                    item = layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags)
+                    if item is not None:
+                        puts.append(item)
+                    elif (pk, sk) in current:
+                        deletes.append((pk, sk))
+                    continue
+                residents.update(summaries.residents.get(owner, {}))
+                held = {p: v["S"] for p, v in household.get("inv", {}).get("M", {}).items()}
+                involvement = {p: text for p in set(tags.values()) - {""}
+                               if (text := summaries.involvement_of(p) if p in affected else held.get(p))}
+                items = layout.address_items(version, owner, {r: tags.get(r, "") for r in ids}, residents, involvement)
+                if items and left_out:
+                    items[0]["count"] = {"N": str(len(ids) + left_out)}
+                puts.extend(items)
+                written = {i["sk"]["S"] for i in items}
+                deletes.extend((pk, s) for s in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK)
+                               if s not in written and (pk, s) in current)
         return puts, deletes
 
     def _rewritten_keys(self, version: str, keys: dict[str, dict[str, tuple[str | None, str | None]]],
-                        ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+                        addresses: dict[str, set[str]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """The key items of ``keys`` (with their records' moves) read and rewritten whole: a key split
         by birth year, or one grown past a block (split now). An unsplit key's item is written as an
         update leaves it (its ids, no count), so that a retry that comes here ends where one run did."""
@@ -418,7 +458,11 @@ class _MatchRun:
             ids |= {rid for rid, (_, new) in moves.items() if new is not None}
             if len(ids) <= layout.KEY_BLOCK:
                 if ids:
-                    puts.append({"pk": {"S": pk}, "sk": {"S": layout.KEY_SK}, "ids": {"SS": sorted(ids)}})
+                    rewritten = {"pk": {"S": pk}, "sk": {"S": layout.KEY_SK}, "ids": {"SS": sorted(ids)}}
+                    named = set(item.get("addresses", {}).get("SS", [])) if item else set()
+                    if named | addresses.get(key, set()):
+                        rewritten["addresses"] = {"SS": sorted(named | addresses.get(key, set()))}
+                    puts.append(rewritten)
                 elif item is not None:
                     deletes.append((pk, layout.KEY_SK))
             else:
@@ -614,6 +658,8 @@ class _Changes:
         self.keys: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         self.people: dict[str, dict[str, str | None]] = {}
         self.addresses: dict[str, dict[str, str | None]] = {}
+        #: the addresses records enter, by the address-search keys they hold
+        self.key_addresses: dict[str, set[str]] = {}
 
     def _key(self, key: str, rid: str, old: str | None, new: str | None) -> None:
         was = self.keys.setdefault(key, {}).get(rid)
@@ -641,6 +687,10 @@ class _Changes:
             was = self.keys.get(key, {}).get(rid)
             self._key(key, rid, was[0] if was is not None else None, year)
         address = item.get("address_id", {}).get("S", "")
+        if address:
+            for key in layout.record_keys_of(item):
+                if key.startswith(layout.ADDRESS_KEY_PREFIX):
+                    self.key_addresses.setdefault(key, set()).add(address)
         self.people.setdefault(item["person_id"]["S"], {})[rid] = address
         if address:
             self.addresses.setdefault(address, {})[rid] = item["person_id"]["S"]
