@@ -36,6 +36,8 @@ DEPENDENCIES: dict[str, list[str]] = {
     # DuckDB runs the template's saved queries on the audit page (mast.audit.unusual).
     "AuditFunction": [*CORE, "duckdb>=1.0"],
     "UsersFunction": CORE,
+    "RebuildFunction": CORE,
+    "MatchShardFunction": CORE,
 }
 #: Provided by the Lambda Python runtime itself, or by the SDK-for-pandas layer: never packaged.
 PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")

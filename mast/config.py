@@ -25,8 +25,9 @@ class AlertSettings(BaseModel):
     partners: tuple[str, ...] | None = Field(
         default=None, description="the partners whose new involvement alerts; none named: every other partner")
     delivery: Literal["immediate", "daily"] = Field(
-        default="immediate", description="immediate: a mail after each link that made alerts; daily: "
-        "at most one mail a day (the alerts themselves are always made at once)")
+        default="immediate", description="immediate: a mail after each link that made alerts; daily: one "
+        "digest mail a day at 07:00 UTC counting the day's new unseen alerts (the alerts themselves are always "
+        "made at once)")
 
     def alerts_on(self, partner: str) -> bool:
         return self.partners is None or partner in self.partners

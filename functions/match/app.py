@@ -8,6 +8,9 @@ cannot be linked is reported back as a batch item failure (``ReportBatchItemFail
 rest are linked; its reason is noted for the operator (:mod:`mast.deadletters`), and SQS delivers
 it again and, after the queue's retries, moves it to the dead-letter queue (alarmed). When every
 message of a batch fails the handler raises, so the whole batch is retried.
+
+Also fired once a day by its ``AlertDigest`` schedule (an EventBridge scheduled event): the daily
+alert digest of the organisations that chose one (:func:`mast.alerts.nudge.send_digests`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from mast.index.batches import link_batch, options_from_env  # pyarrow and linkage: on first use
     from mast.index.linking import MatchSettings
 
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return _digest(event)
     records = event.get("Records", [])
     if not records:
         return {}
@@ -60,3 +65,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if len(failed) == len(records):
         raise BatchFailed(f"{len(failed)} message(s) not linked: {failed[0].reason}")
     return {"batchItemFailures": [{"itemIdentifier": f.message_id} for f in failed]}
+
+
+def _digest(event: dict[str, Any]) -> dict[str, Any]:
+    """The daily alert digest, for the day up to the hour the schedule names (``time``: its firing)."""
+    import datetime as dt
+    import os
+
+    import boto3
+
+    from mast.alerts.nudge import send_digests
+    from mast.config import load_partnership
+
+    at = event.get("time")
+    now = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if at else dt.datetime.now(dt.UTC)
+    sent = send_digests(load_partnership(), os.environ, boto3.client("ses"), boto3.client("dynamodb"), now)
+    logger.info("alert digest sent", extra={"mails": sent, "at": now.isoformat()})
+    return {"mails": sent}

@@ -177,9 +177,11 @@ def post_wrong_match(person_id: str) -> Response:
 
 @app.get("/alerts")
 def get_alerts() -> dict[str, Any]:
-    """The caller's organisation's alerts (from the token, never the request); audited first."""
+    """A page of the caller's organisation's alerts (from the token, never the request), older ones
+    ``?after=`` the previous page's ``next``; audited first."""
     caller = caller_in(app, "practitioners", "org-admins")
-    return list_alerts(caller, _alerts(), _audit(), _request_id()).model_dump(mode="json")
+    after = app.current_event.get_query_string_value("after") or None
+    return list_alerts(caller, _alerts(), _audit(), _request_id(), after=after).model_dump(mode="json")
 
 
 @app.get("/alerts/count")
@@ -234,9 +236,12 @@ def get_coverage() -> dict[str, Any]:
 @app.get("/linkage-report")
 def get_linkage_report() -> Any:
     """The match function's latest report (counts only: no person, so not audited) for those who
-    oversee the partnership; practitioners search people instead."""
+    oversee the partnership, with the week's new overlaps and today's overdue feeds (by coverage's
+    rule); practitioners search people instead."""
     caller_in(app, "org-admins", "auditors", "data-stewards")
-    return read_report(_client("s3"), os.environ["CURATED_BUCKET"]).model_dump(mode="json")
+    report = read_report(_client("s3"), os.environ["CURATED_BUCKET"])
+    feeds = coverage(load_partnership(), os.environ["CONTROL_TABLE"], _client("dynamodb")).feeds
+    return report.with_feed_health(feeds).model_dump(mode="json")
 
 
 @app.post("/link-decisions")

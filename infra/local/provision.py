@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.local.states import StateMachineSpec, check_definition, definition_of
 from infra.local.template import Resolver, UnsupportedTemplateFeature, creation_order
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Provisioned:
     #: WAF web ACLs and what they are associated with: recorded, not enforced (no local WAF)
     web_acls: dict[str, dict[str, Any]] = field(default_factory=dict)
     named_queries: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Step Functions state machines by name, their definitions checked (moto runs them)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
 
 
 Created = tuple[Any, dict[str, Any]]  # (Ref value, GetAtt attributes)
@@ -119,6 +122,7 @@ class Provisioner:
             "AWS::Lambda::Function": self._lambda_function,
             "AWS::Lambda::Permission": self._lambda_permission,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
+            "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::ApiGateway::RestApi": self._rest_api,
             "AWS::ApiGateway::Deployment": self._api_deployment,
             "AWS::ApiGateway::Stage": self._api_stage,
@@ -436,6 +440,25 @@ class Provisioner:
         if function not in self.out.functions:
             raise UnsupportedTemplateFeature(f"{logical_id} grants invoke on unknown function {function}")
         return self._name(logical_id), {}
+
+    def _state_machine(self, logical_id: str, p: dict[str, Any]) -> Created:
+        kind = p.get("StateMachineType", "STANDARD")
+        if kind != "STANDARD":
+            raise UnsupportedTemplateFeature(f"{logical_id}: only STANDARD state machines run locally, not {kind}")
+        # LoggingConfiguration and TracingConfiguration: recorded, not played (no local CloudWatch
+        # Logs delivery or X-Ray); anything else the local stack does not know stops it
+        unknown = set(p) - {"StateMachineName", "StateMachineType", "DefinitionString", "Definition",
+                            "DefinitionSubstitutions", "RoleArn", "Tags", "LoggingConfiguration",
+                            "TracingConfiguration"}
+        if unknown:
+            raise UnsupportedTemplateFeature(f"{logical_id}: state machine properties {sorted(unknown)}")
+        definition = definition_of(logical_id, p)
+        check_definition(logical_id, definition)
+        name = p.get("StateMachineName") or self._name(logical_id)[:80]
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=p["RoleArn"], type=kind)["stateMachineArn"]
+        self.out.state_machines[name] = StateMachineSpec(logical_id, name, arn, p["RoleArn"], definition)
+        return arn, {"Arn": arn, "Name": name}
 
     def _event_source_mapping(self, logical_id: str, p: dict[str, Any]) -> Created:
         destination = (p.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")

@@ -34,6 +34,7 @@ from infra.local.moto_fixes import (
 )
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
+from infra.local.states import interpret_state_machines, run_state_machines
 from infra.local.template import Resolver, expand_sam, load_template
 from infra.local.tls import ensure_certificate
 from infra.local.web import LocalWebServer, security_headers
@@ -269,6 +270,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     hold_to_aws_limits()
     enforce_cognito_like_aws()
     keep_scheduled_rules_off_the_event_bus()
+    interpret_state_machines()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
     app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
     server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
@@ -378,6 +380,10 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
 
         gateway = _start_sftp(options, session, provisioned, announce)
         stoppers.append(gateway.stop)
+
+        stoppers.append(run_state_machines(runner.invoke, runner.specs, provisioned.state_machines.values(),
+                                           provisioned.role_policies, endpoint=options.aws_endpoint,
+                                           ca_bundle=str(options.aws_ca_bundle)))
 
         router = EventRouter(session, provisioned.event_sources, runner.invoke, REGION)
         router.start()

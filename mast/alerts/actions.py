@@ -40,16 +40,18 @@ def _alert_records(alerts: list[Alert]) -> tuple[str, ...]:
 
 
 def list_alerts(caller: Caller, store: AlertStore, audit: AuditStore, request_id: str | None = None,
-                now: dt.datetime | None = None) -> AlertList:
-    """The caller's organisation's alerts, newest first; audited (every record they name) first."""
+                now: dt.datetime | None = None, after: str | None = None) -> AlertList:
+    """A page of the caller's organisation's alerts, newest first (older ones after ``after``, the
+    previous page's ``next``); audited (every record the page names) first."""
     caller.require(*READERS)
-    alerts, unseen = store.list(caller.organisation, now)
+    alerts, following = store.page(caller.organisation, now, after=after)
+    unseen = store.unseen(caller.organisation, now)
     audit.write(caller.audit_event(
         request_id, action="alert-view", record_ids=_alert_records(alerts), records_returned=len(alerts),
         sensitive_returned=any(a.sensitive for a in alerts),
-        detail=json.dumps({"alerts": [a.alert_id for a in alerts], "unseen": unseen}),
+        detail=json.dumps({"alerts": [a.alert_id for a in alerts], "unseen": unseen, "after": after}),
     ))
-    return AlertList(alerts=alerts, unseen=unseen)
+    return AlertList(alerts=alerts, unseen=unseen, next=following)
 
 
 def count_unseen(caller: Caller, store: AlertStore, now: dt.datetime | None = None) -> AlertCount:

@@ -53,10 +53,11 @@ class Alert(BaseModel):
 
 
 class AlertList(BaseModel):
-    """``GET /api/alerts``: the organisation's alerts, newest first."""
+    """``GET /api/alerts``: a page of the organisation's alerts, newest first."""
 
     alerts: list[Alert]
-    unseen: int = Field(description="how many of them nobody in the organisation has marked as seen")
+    unseen: int = Field(description="how many of the organisation's alerts nobody in it has marked as seen")
+    next: str | None = Field(default=None, description="ask again with ?after= this for older alerts (none: no more)")
 
 
 class AlertCount(BaseModel):

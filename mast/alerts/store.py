@@ -1,21 +1,47 @@
 """Alerts in the control table: ``ALERTS#<organisation>`` / ``<alert id>``, newest first, expiring
-with the table's TTL (``expires_at``)."""
+with the table's TTL (``expires_at``).
+
+The unseen count is kept cheap by a sparse partition of its own: each unseen alert has a marker item
+``UNSEEN#<organisation>`` / ``<alert id>`` (keys and ``expires_at`` only), written just before the
+alert and deleted just before the alert is marked seen. The count is then a ``Select=COUNT`` query
+whose key condition reads only the unseen markers (tiny items: a 1 MB page holds thousands), never
+the organisation's whole history of alerts.
+
+Chosen over a counter item because nothing here adds or subtracts: a retried write puts the same
+marker again (conditionally) and a second "seen" deletes nothing, so retries cannot make the count
+drift; and the marker carries the alert's ``expires_at``, so the table's TTL removes both together (a
+counter would count expired alerts for ever, as TTL deletions decrement nothing). Chosen over a
+sparse GSI because it needs no change to the control table's definition (deployed tables, and every
+test's table, keep theirs) and reads strongly consistently, so a team that marks an alert seen sees
+the count fall at once. Not a transaction: moto, which runs the local stack, copies the whole table
+for each transaction and breaks when other writes come meanwhile; the order of the two writes is
+chosen instead so that a failure between them is mended by the retry that follows (see each).
+"""
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mast.alerts.models import Alert
+from mast.schema import Refused
 
-#: the most alerts one page lists (newest first); older ones are still counted as unseen
+#: the most alerts one page lists (newest first); the next page starts after the last one listed
 PAGE = 100
+#: an alert id (``Alert.make_id``): the only thing a page token may be
+ALERT_ID = re.compile(r"^\d{8}-[0-9a-f]{20}$")
 
 
 def _pk(organisation: str) -> str:
     return f"ALERTS#{organisation}"
+
+
+def _unseen_pk(organisation: str) -> str:
+    return f"UNSEEN#{organisation}"
 
 
 class AlertStore:
@@ -50,6 +76,13 @@ class AlertStore:
         def one(alert: Alert) -> Alert | None:
             if before is not None:
                 before(alert)
+            # the unseen marker first: a run that dies between the two leaves a marker its retry
+            # completes (the alert is not there yet, so it is still new), never an uncounted alert
+            try:
+                self.client.put_item(TableName=self.table_name, Item=_marker(alert),
+                                     ConditionExpression="attribute_not_exists(pk)")
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass  # an earlier try of this run wrote it
             try:
                 self.client.put_item(TableName=self.table_name, Item=_item(alert),
                                      ConditionExpression="attribute_not_exists(pk)")
@@ -63,14 +96,25 @@ class AlertStore:
             return [a for a in pool.map(one, new) if a is not None]
 
     def list(self, organisation: str, now: dt.datetime | None = None, limit: int = PAGE) -> tuple[list[Alert], int]:
-        """The organisation's alerts, newest first (at most ``limit``), and how many are unseen."""
+        """The organisation's newest alerts (at most ``limit``) and how many of all its alerts are unseen."""
+        return self.page(organisation, now, limit)[0], self.unseen(organisation, now)
+
+    def page(self, organisation: str, now: dt.datetime | None = None, limit: int = PAGE,
+             after: str | None = None) -> tuple[builtins.list[Alert], str | None]:
+        """One page of the organisation's alerts, newest first, starting after the alert id ``after``
+        (the previous page's ``next``), and the ``next`` token for the one after (None: no more).
+        Reads about a page's worth, not the partition: ``Limit`` is one more than the page."""
         now = now or dt.datetime.now(dt.UTC)
+        if after is not None and not ALERT_ID.match(after):
+            raise Refused("next must be the token a previous page of alerts gave", 400)
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
             "ExpressionAttributeValues": {":pk": {"S": _pk(organisation)}}, "ConsistentRead": True,
+            "Limit": limit + 1,
         }
-        alerts: list[Alert] = []
-        unseen = 0
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": _pk(organisation)}, "sk": {"S": after}}
+        alerts: builtins.list[Alert] = []
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
@@ -78,23 +122,25 @@ class AlertStore:
                 if alert.expires_at <= now:
                     continue  # TTL lags; an expired alert is gone as far as anyone can see
                 seen = "seen_at" in item
-                unseen += not seen
-                if len(alerts) < limit:
-                    alerts.append(alert.model_copy(update={
-                        "seen_at": dt.datetime.fromisoformat(item["seen_at"]["S"]) if seen else None,
-                        "seen_by": item.get("seen_by", {}).get("S")}))
+                alerts.append(alert.model_copy(update={
+                    "seen_at": dt.datetime.fromisoformat(item["seen_at"]["S"]) if seen else None,
+                    "seen_by": item.get("seen_by", {}).get("S")}))
+                if len(alerts) > limit:
+                    return alerts[:limit], alerts[limit - 1].alert_id
             if "LastEvaluatedKey" not in page:
-                return alerts, unseen
+                return alerts, None
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def unseen(self, organisation: str, now: dt.datetime | None = None) -> int:
         """How many of the organisation's alerts are unseen and unexpired: counted by DynamoDB
-        (``Select=COUNT``), not parsed here, as every page's navigation asks."""
+        (``Select=COUNT``) over the unseen markers only (the module docstring says why), as every
+        page's navigation asks."""
         now = now or dt.datetime.now(dt.UTC)
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "KeyConditionExpression": "pk = :pk", "Select": "COUNT",
-            "FilterExpression": "attribute_not_exists(seen_at) AND expires_at > :now",
-            "ExpressionAttributeValues": {":pk": {"S": _pk(organisation)}, ":now": {"N": str(int(now.timestamp()))}},
+            "FilterExpression": "expires_at > :now", "ConsistentRead": True,
+            "ExpressionAttributeValues": {":pk": {"S": _unseen_pk(organisation)},
+                                          ":now": {"N": str(int(now.timestamp()))}},
         }
         count = 0
         while True:
@@ -115,6 +161,10 @@ class AlertStore:
 
     def mark_seen(self, organisation: str, alert_id: str, by: str, now: dt.datetime) -> bool:
         """Mark the organisation's alert seen (the first marking stands); False when there is none."""
+        # the marker goes first: should the second write fail, the alert still reads as new, with its
+        # button to mark it seen again, rather than seen yet counted for ever
+        self.client.delete_item(TableName=self.table_name,
+                                Key={"pk": {"S": _unseen_pk(organisation)}, "sk": {"S": alert_id}})
         try:
             self.client.update_item(
                 TableName=self.table_name, Key={"pk": {"S": _pk(organisation)}, "sk": {"S": alert_id}},
@@ -131,5 +181,12 @@ def _item(alert: Alert) -> dict[str, Any]:
     return {
         "pk": {"S": _pk(alert.organisation)}, "sk": {"S": alert.alert_id},
         "alert": {"S": alert.model_dump_json(exclude={"seen_at", "seen_by"})},
+        "made_at": {"S": alert.made_at.astimezone(dt.UTC).isoformat()},  # the daily digest's window
         "expires_at": {"N": str(int(alert.expires_at.timestamp()))},
     }
+
+
+def _marker(alert: Alert) -> dict[str, Any]:
+    """The alert's place in the unseen count: keys and expiry only (nothing about anyone)."""
+    return {"pk": {"S": _unseen_pk(alert.organisation)}, "sk": {"S": alert.alert_id},
+            "expires_at": {"N": str(int(alert.expires_at.timestamp()))}}

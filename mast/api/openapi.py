@@ -126,13 +126,16 @@ SEARCH_OPERATIONS: tuple[Operation, ...] = (
               errors={**_SIGNED_IN, **_BODY, 404: "a record id is not in the index, or no such review item",
                       409: "the review item was decided already: each is decided once", **_AUDITED}),
     Operation("GET", "/linkage-report", "SearchFunction",
-              "The latest linkage report: people and addresses shared between partners (counts only)",
+              "The latest linkage report: people and addresses shared between partners, new overlaps since the "
+              "previous week and overdue feeds (counts and feed names only)",
               LinkageReport, groups=("org-admins", "auditors", "data-stewards"),
               errors={**_SIGNED_IN, 404: "no linkage report yet: no feed has been linked"}),
     Operation("GET", "/alerts", "SearchFunction",
-              "The alerts of the caller's organisation, newest first: another agency became involved with a "
-              "person of one of its open cases (partner, date, whom to call); audited before the answer",
-              AlertList, groups=("practitioners", "org-admins"), errors={**_SIGNED_IN, **_AUDITED}),
+              "A page of the alerts of the caller's organisation, newest first: another agency became involved "
+              "with a person of one of its open cases (partner, date, whom to call); audited before the answer",
+              AlertList, groups=("practitioners", "org-admins"),
+              query=(QueryParameter("after", "the next token of the previous page, for older alerts"),),
+              errors={**_SIGNED_IN, 400: "after is not a token a previous page gave", **_AUDITED}),
     Operation("GET", "/alerts/count", "SearchFunction",
               "How many of the organisation's alerts nobody has marked as seen (a number only)",
               AlertCount, groups=("practitioners", "org-admins"), errors=_SIGNED_IN),

@@ -237,10 +237,19 @@ class SavedQueryResult(BaseModel):
 
 # ------------------------------------------------------------------------------------- subject access
 class SubjectAccessRequest(BaseModel):
-    """``GET /api/audit/subject-access``: the person (by record ids) and the audit period."""
+    """``GET /api/audit/subject-access``: the person and the audit period.
+
+    The person is named either by record ids (a partner's reference for them) or, as the requester
+    gives themself in an Article 15 request, by their name and full date of birth (and the postcode
+    of their address, to tell apart people who share both): the person search is run on those and
+    must find exactly one person strongly (:func:`mast.audit.subject_access.subject_access`)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-    record_ids: tuple[str, ...] = Field(min_length=1, max_length=50, description="record ids of the person")
+    record_ids: tuple[str, ...] = Field(default=(), max_length=50, description="record ids of the person")
+    given_name: str | None = Field(default=None, max_length=100, description="the requester's given name")
+    family_name: str | None = Field(default=None, max_length=100, description="the requester's family name")
+    dob: dt.date | None = Field(default=None, description="the requester's date of birth (YYYY-MM-DD)")
+    postcode: str | None = Field(default=None, max_length=16, description="the postcode of the requester's address")
     from_date: dt.date = Field(alias="from", description="first day of the audit to read (UTC)")
     to_date: dt.date = Field(alias="to", description="last day, inclusive")
     format: str = Field(default="json", pattern="^(json|csv)$")
@@ -250,11 +259,32 @@ class SubjectAccessRequest(BaseModel):
     def _split(cls, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
 
+    @field_validator("given_name", "family_name", "postcode", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SubjectAccessRequest:
+        by_search = any(v is not None for v in (self.given_name, self.family_name, self.dob, self.postcode))
+        if self.record_ids and by_search:
+            raise ValueError("name the person by record ids or by their details, not both")
+        if not self.record_ids and not by_search:
+            raise ValueError("name the person by record ids, or by given name, family name and date of birth")
+        if by_search and not (self.given_name and self.family_name and self.dob):
+            raise ValueError("a search for the person needs their given name, family name and full date of birth")
+        return self
+
+    @property
+    def by_search(self) -> bool:
+        return not self.record_ids
+
 
 class SubjectAccessReport(BaseModel):
     """Every record held about the person, and every audited action that showed them."""
 
     produced_at: dt.datetime
+    named_by: Literal["record ids", "search"] = Field(default="record ids", description="how the person was named")
     person_ids: list[str]
     records: list[IndexedRecord]
     events: list[AuditEvent]

@@ -108,6 +108,14 @@ class MatchSettings:
                    retention_days(env))
 
 
+def searchable_records(settings: MatchSettings, now: dt.datetime) -> pa.Table:
+    """Every record the index should hold on ``now``'s clock: each feed's current records, less the
+    withdrawn and those past retention (ingest drops them from the feed's state on its own clock)."""
+    current = store.read_current_records(settings.curated_bucket)
+    searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
+    return retained(searchable, now.date(), settings.retention_days, snapshot_feeds())
+
+
 @dataclass
 class MatchOutcome:
     """What one run did (counts only: this is logged)."""
@@ -169,10 +177,7 @@ class _MatchRun:
     def run(self, messages: Sequence[Message]) -> MatchOutcome:
         t = time.perf_counter()
         decisions = DecisionStore(self.settings.control_table, self.ddb).all()
-        current = store.read_current_records(self.settings.curated_bucket)
-        searchable = current.filter(pc.invert(pc.fill_null(current.column("withdrawn"), False)))
-        # past retention: out of the index on this run's clock, as ingest drops them from the state
-        searchable = retained(searchable, self.now.date(), self.settings.retention_days, snapshot_feeds())
+        searchable = searchable_records(self.settings, self.now)
         self._timed("read", t)
         t = time.perf_counter()
         self.purge_retired()

@@ -32,7 +32,7 @@ from mast.linkage.cluster import MAX_PATH_CHECK, Constraints, cluster, unsupport
 from mast.linkage.decisions import Decision, constraints_for
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, mix, record_keys
 from mast.linkage.model import Explanation, Model
-from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, make_blocks, ranges
+from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_pairs, dedupe, make_blocks, pair_codes, ranges
 from mast.linkage.review import MARGIN_BITS, PAIRS_PER_RUN, ReviewPair, review_pairs
 from mast.linkage.scorer import QUERY_ID, rank_people, scored_candidates
 from mast.linkage.table import Factorised, RecordTable, prepare, prepare_records
@@ -70,21 +70,7 @@ _WORK: dict[str, Any] = {}
 def _generate_shard(shard: int) -> np.ndarray:
     """The unique candidate pairs (as lo << 32 | hi, sorted) of one key shard."""
     blocks: Blocks = _WORK["blocks"]
-    mine = blocks.select(_WORK["shard_of_block"] == shard)
-    counts = mine.pair_counts
-    cum = np.cumsum(counts)
-    parts = []
-    start = 0
-    while start < len(counts):
-        base = int(cum[start - 1]) if start else 0
-        end = max(int(np.searchsorted(cum, base + BATCH_PAIRS, side="right")), start + 1)
-        part = Blocks(mine.keys[start:end], mine.starts[start:end], mine.sizes[start:end], mine.rows, 0)
-        lo, hi = block_pairs(part)
-        parts.append(lo << 32 | hi)
-        start = end
-    segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    segment.sort(kind="stable")  # blocks give runs of sorted pairs: a merge, not a quicksort
-    return unique(segment)
+    return pair_codes(blocks.select(_WORK["shard_of_block"] == shard), BATCH_PAIRS)
 
 
 def _score_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
@@ -232,7 +218,7 @@ def score_candidates(table: RecordTable, model: Model, blocks: Blocks, shards: i
     return lo, hi, weight, guards, n_unique, workers
 
 
-class _Scorer:
+class PairScorer:
     """Scores row pairs of one table, in the workers when there are many."""
 
     def __init__(self, table: RecordTable, model: Model, workers: Workers | None, parallel_min: int) -> None:
@@ -264,7 +250,7 @@ def person_id(record_id: str) -> str:
     return "P-" + hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
 
 
-def _person_ids(table: RecordTable, labels: np.ndarray) -> np.ndarray:
+def person_ids_for(table: RecordTable, labels: np.ndarray) -> np.ndarray:
     """Person id of every record. A cluster is labelled by its first row, so ids stay put when
     records are appended (incremental link); they may change on a rebuild (DESIGN.md: the audit
     names record ids, never person ids)."""
@@ -439,7 +425,7 @@ class Linker:
             constraints, skipped = constraints_for(decisions, row_of)
             above = weight >= model.threshold_weight
             ok = above & (guards == 0)
-            scorer = _Scorer(table, model, pool, options.parallel_min_pairs)
+            scorer = PairScorer(table, model, pool, options.parallel_min_pairs)
             labels, cstats = cluster(len(table), lo[ok], hi[ok], scorer, model.threshold_weight, model.conflict_bf,
                                      constraints, options.max_complete, undated=table.dob == MISSING_DAY,
                                      home=table.dwelling)
@@ -483,7 +469,7 @@ class Linker:
 
     # ------------------------------------------------------------------ outputs
     def person_ids(self) -> np.ndarray:
-        return _person_ids(self.table, self.labels)
+        return person_ids_for(self.table, self.labels)
 
     def address_ids(self) -> np.ndarray:
         return address_ids(self.table)
@@ -572,7 +558,7 @@ class Linker:
             np.concatenate([old[1:][same_chain], constraints.same_hi[in_region]]),
             constraints.apart_lo[apart_in], constraints.apart_hi[apart_in],
         )
-        scorer = _Scorer(combined, self.model, None, 0)
+        scorer = PairScorer(combined, self.model, None, 0)
         region_labels, _ = cluster(len(combined), lo[edge], hi[edge], scorer, self.model.threshold_weight,
                                    self.model.conflict_bf, local, self.options.max_complete, rows=region,
                                    undated=combined.dob == MISSING_DAY, home=combined.dwelling)

@@ -8,7 +8,7 @@ nothing about any two of them, and other keys still reach the real matches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,8 @@ class Blocks:
     sizes: np.ndarray
     rows: np.ndarray
     skipped: int  # blocks over the size limit
+    #: the keys of those blocks, sorted (a sharded link must not count a pair as sharing them)
+    oversize: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def pair_counts(self) -> np.ndarray:
@@ -33,7 +35,7 @@ class Blocks:
         return s * (s - 1) // 2
 
     def select(self, mask: np.ndarray) -> Blocks:
-        return Blocks(self.keys[mask], self.starts[mask], self.sizes[mask], self.rows, self.skipped)
+        return Blocks(self.keys[mask], self.starts[mask], self.sizes[mask], self.rows, self.skipped, self.oversize)
 
 
 #: rows are packed beside the key in one int64 when the table is smaller than this
@@ -53,15 +55,16 @@ def make_blocks(key_matrix: np.ndarray, max_block: int | np.ndarray = DEFAULT_MA
     rows_parts = []
     for limit in np.unique(limits).tolist():
         cols = np.nonzero(limits == limit)[0]
-        keys, starts, sizes, rows, skipped = _group(key_matrix[:, cols], int(limit), row_offset)
-        parts.append((keys, starts + offset, sizes, skipped))
+        keys, starts, sizes, rows, oversize = _group(key_matrix[:, cols], int(limit), row_offset)
+        parts.append((keys, starts + offset, sizes, oversize))
         rows_parts.append(rows)
         offset += len(rows)
     keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     starts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     sizes = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
     rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, np.int64)
-    return Blocks(keys, starts, sizes, rows, sum(int(p[3]) for p in parts))
+    oversize = np.sort(np.concatenate([p[3] for p in parts])) if parts else np.zeros(0, np.int64)
+    return Blocks(keys, starts, sizes, rows, len(oversize), oversize)
 
 
 def block_key(keys: np.ndarray) -> np.ndarray:
@@ -69,7 +72,8 @@ def block_key(keys: np.ndarray) -> np.ndarray:
     return keys >> _ROW_BITS
 
 
-def _group(matrix: np.ndarray, limit: int, row_offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def _group(matrix: np.ndarray, limit: int,
+           row_offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n, r = matrix.shape
     flat = matrix.reshape(-1)
     rows = np.repeat(np.arange(n, dtype=np.int64) + row_offset, r)
@@ -95,14 +99,14 @@ def _group(matrix: np.ndarray, limit: int, row_offset: int) -> tuple[np.ndarray,
         keys, rows = keys[first], rows[first]
     if len(keys) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, rows, 0
+        return empty, empty, empty, rows, empty
     boundary = np.empty(len(keys), dtype=bool)
     boundary[0] = True
     np.not_equal(keys[1:], keys[:-1], out=boundary[1:])
     starts = np.nonzero(boundary)[0]
     sizes = np.diff(np.append(starts, len(keys)))
     usable = (sizes >= 2) & (sizes <= limit)
-    return keys[starts[usable]], starts[usable], sizes[usable], rows, int((sizes > limit).sum())
+    return keys[starts[usable]], starts[usable], sizes[usable], rows, keys[starts[sizes > limit]]
 
 
 def block_pairs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +124,25 @@ def block_pairs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
     b = blocks.rows[right_pos]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     return dedupe(lo, hi)
+
+
+def pair_codes(blocks: Blocks, batch: int) -> np.ndarray:
+    """The unique pairs of ``blocks`` as sorted codes ``lo << 32 | hi``, made about ``batch`` pairs at a
+    time (a pair in several blocks counts once; memory stays near the result's)."""
+    counts = blocks.pair_counts
+    cum = np.cumsum(counts)
+    parts = []
+    start = 0
+    while start < len(counts):
+        base = int(cum[start - 1]) if start else 0
+        end = max(int(np.searchsorted(cum, base + batch, side="right")), start + 1)
+        part = Blocks(blocks.keys[start:end], blocks.starts[start:end], blocks.sizes[start:end], blocks.rows, 0)
+        lo, hi = block_pairs(part)
+        parts.append(lo << 32 | hi)
+        start = end
+    segment = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    segment.sort(kind="stable")  # blocks give runs of sorted pairs: a merge, not a quicksort
+    return unique(segment)
 
 
 def dedupe(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -96,6 +96,11 @@ _VOCAB_OF = {"postcode": "postcodes", "sector": "sectors", "dwelling": "dwelling
              "flat": "numbers", "street": "streets", "locality": "streets", "source": "sources"}
 
 
+#: the record fields whose codes index each vocabulary (attribute of :class:`Vocabs`)
+_VOCAB_FIELDS = {"names": ("given", "middle", "family"), "postcodes": ("postcode",), "sectors": ("sector",),
+                 "dwellings": ("dwelling",), "numbers": ("number", "flat"), "streets": ("street", "locality"),
+                 "sources": ("source",)}
+
 _INT_FIELDS = ("source", "given", "middle", "family", "dob", "sex", "postcode", "sector", "dwelling",
                "number", "flat", "street", "locality", "record_date")
 
@@ -239,6 +244,44 @@ class RecordTable:
         out.tf = {k: v[rows] for k, v in self.tf.items()}
         return out
 
+    def columns(self, rows: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """These records (or only ``rows``, in that order) as plain arrays, and their vocabularies
+        (:meth:`mast.linkage.vocab.Vocab.columns`; with ``rows``, only the values those records use):
+        what one shard of a sharded link (:mod:`mast.linkage.sharded`) writes, and rebuilds with
+        :meth:`from_columns` without normalising anything again.
+
+        Pairs among the rows score exactly as in this table: a comparison reads values, never a code
+        against anything but a code of the same vocabulary, and the term frequencies (of the whole
+        population) travel with the rows."""
+        records: dict[str, np.ndarray] = {"record_id": self.record_id, "uprn": self.uprn, "nhs": self.nhs}
+        records.update({f: getattr(self, f) for f in _INT_FIELDS})
+        records.update({f"tf_{name}": values for name, values in self.tf.items()})
+        vocabs = {attribute: getattr(self.vocabs, attribute).columns() for attribute in _VOCAB_FIELDS}
+        if rows is None:
+            return records, vocabs
+        code_columns = {a: {c: vocabs[a][c] for c in getattr(self.vocabs, a).CODE_COLUMNS} for a in vocabs}
+        records, kept = select_rows(records, code_columns, rows)
+        return records, {a: take_rows(vocabs[a], kept[a], code_columns[a]) for a in vocabs}
+
+    @classmethod
+    def from_columns(cls, records: Mapping[str, np.ndarray], vocabs: Mapping[str, Mapping[str, Any]]) -> RecordTable:
+        """The table :meth:`columns` wrote (extra record columns are ignored)."""
+        shared = Vocabs()
+        for attribute, columns in vocabs.items():
+            vocab = getattr(shared, attribute)
+            setattr(shared, attribute, type(vocab).from_columns(vocab.name, dict(columns)))
+        values: dict[str, Any] = {f: np.asarray(records[f]) for f in _INT_FIELDS}
+        n = len(records["uprn"])
+        ids = np.asarray(records["record_id"], dtype=object) if "record_id" in records else np.full(n, "", object)
+        table = cls(shared, ids, uprn=np.asarray(records["uprn"]),
+                    nhs=np.asarray(records["nhs"]), **values)
+        table.tf = {k[3:]: np.asarray(v) for k, v in records.items() if k.startswith("tf_")}
+        return table
+
+    def subset(self, rows: np.ndarray) -> RecordTable:
+        """Only ``rows``, with vocabularies of only their values (:meth:`columns`, in memory)."""
+        return RecordTable.from_columns(*self.columns(rows))
+
     def concat(self, other: RecordTable) -> RecordTable:
         """This table with ``other``'s rows appended (both must share :attr:`vocabs`)."""
         if other.vocabs is not self.vocabs:
@@ -253,6 +296,60 @@ class RecordTable:
         )
         out.tf = {k: np.concatenate([v, other.tf.get(k, np.zeros(len(other), np.float32))]) for k, v in self.tf.items()}
         return out
+
+
+def select_rows(records: Mapping[str, np.ndarray], code_columns: Mapping[str, Mapping[str, np.ndarray]],
+                rows: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``rows`` of a table's columns (:meth:`RecordTable.columns`) with their codes renumbered, and for
+    each vocabulary the codes they keep, in order (a kept code's new number is its position there).
+    ``code_columns``: each vocabulary's columns holding codes of itself (a name's words), whose codes
+    are kept too."""
+    out = {name: values[rows] for name, values in records.items()}
+    kept: dict[str, np.ndarray] = {}
+    for attribute, fields in _VOCAB_FIELDS.items():
+        used = np.concatenate([out[f] for f in fields])
+        codes = _present(used)
+        for column in code_columns.get(attribute, {}).values():
+            codes = _present(np.concatenate([codes, np.asarray(column)[codes].reshape(-1)]))
+        kept[attribute] = codes
+        for f in fields:
+            out[f] = renumber(out[f], codes)
+    return out, kept
+
+
+def _present(codes: np.ndarray) -> np.ndarray:
+    """The distinct codes (>= 0) among ``codes``, sorted (by marking: no sort of a shard's millions)."""
+    codes = codes[codes >= 0]
+    if len(codes) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.bincount(codes, minlength=int(codes.max()) + 1)).astype(np.int64)
+
+
+def positions(kept: np.ndarray, size: int) -> np.ndarray:
+    """For every code ``0..size-1``, its position among the sorted ``kept`` codes, or -1 (int32)."""
+    out = np.full(size, -1, dtype=np.int32)
+    out[kept] = np.arange(len(kept), dtype=np.int32)
+    return out
+
+
+def renumber(column: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Codes renumbered to their positions among the sorted ``kept`` codes (which hold them all); -1 stays."""
+    if len(kept) == 0:
+        return column.copy()
+    lookup = positions(kept, int(kept[-1]) + 1)
+    return np.where(column >= 0, lookup[np.maximum(column, 0)], column).astype(column.dtype)
+
+
+def take_rows(columns: Mapping[str, Any], codes: np.ndarray, code_columns: Mapping[str, Any]) -> dict[str, Any]:
+    """Rows ``codes`` of a vocabulary's columns, its code columns renumbered to positions among ``codes``."""
+    out: dict[str, Any] = {}
+    for name, column in columns.items():
+        if isinstance(column, list):
+            out[name] = [column[c] for c in codes.tolist()]
+            continue
+        taken = np.asarray(column)[codes]
+        out[name] = renumber(taken, codes) if name in code_columns else taken
+    return out
 
 
 def _value_frequency(values: np.ndarray, present: np.ndarray) -> np.ndarray:

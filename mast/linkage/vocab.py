@@ -95,6 +95,25 @@ class Vocab:
         values = self.values
         return [values[c] if c >= 0 else "" for c in codes.tolist()]
 
+    # ------------------------------------------------------------------ shards
+    #: columns of :meth:`columns` holding codes of this same vocabulary (kept together, and renumbered,
+    #: when a shard keeps some of the rows: see :func:`mast.linkage.table.select_rows`)
+    CODE_COLUMNS: tuple[str, ...] = ()
+
+    def columns(self) -> dict[str, list[str] | np.ndarray]:
+        """This vocabulary as plain columns, one row per code, with what is derived from each value
+        carried along: a shard of a sharded link keeps the rows its records use and rebuilds the
+        vocabulary with :meth:`from_columns` without normalising anything again."""
+        return {"value": self.values}
+
+    @classmethod
+    def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> Vocab:
+        """The vocabulary :meth:`columns` wrote (its codes are the rows' positions)."""
+        vocab = cls(name)
+        vocab.values = list(columns["value"])
+        vocab.index = {v: i for i, v in enumerate(vocab.values)}
+        return vocab
+
 
 class NameVocab(Vocab):
     """Names, with what comparisons need derived once per name.
@@ -115,6 +134,33 @@ class NameVocab(Vocab):
         #: nickname groups of table names one slip away (given names only; computed on demand)
         self.near = np.empty((0, NICK_SLOTS), dtype=np.int32)
         self._near_done = np.empty(0, dtype=bool)
+
+    CODE_COLUMNS = ("tokens",)  # a multi-word name's words are names too
+
+    def columns(self) -> dict[str, list[str] | np.ndarray]:
+        self.refresh()
+        codes = np.arange(len(self.values), dtype=np.int64)
+        phonetics = self.phonetics.values
+        return {"value": self.values, "phonetic": [phonetics[p] for p in self.phon.tolist()],
+                "compact": self.compact, "nick": self.nick, "initial": self.initial, "length": self.length,
+                "tokens": self.tokens, "near": _fill_rows(self.near, codes),
+                "near_done": _fill_rows(self._near_done[:, None], codes)[:, 0]}
+
+    @classmethod
+    def from_columns(cls, name: str, columns: dict[str, list[str] | np.ndarray]) -> NameVocab:
+        vocab = cls(name)
+        vocab.values = list(columns["value"])
+        vocab.index = {v: i for i, v in enumerate(vocab.values)}
+        code = vocab.phonetics.code
+        vocab.phon = np.fromiter((code(p) for p in columns["phonetic"]), dtype=np.int32, count=len(vocab.values))
+        vocab.compact = list(columns["compact"])
+        vocab.nick = np.asarray(columns["nick"], dtype=np.int32).reshape(-1, NICK_SLOTS)
+        vocab.initial = np.asarray(columns["initial"], dtype=np.int32)
+        vocab.length = np.asarray(columns["length"], dtype=np.int32)
+        vocab.tokens = np.asarray(columns["tokens"], dtype=np.int32).reshape(-1, TOKEN_SLOTS)
+        vocab.near = np.asarray(columns["near"], dtype=np.int32).reshape(-1, NICK_SLOTS)
+        vocab._near_done = np.asarray(columns["near_done"], dtype=bool)
+        return vocab
 
     def refresh_near(self, codes: np.ndarray) -> None:
         """Fill :attr:`near` for the names ``codes`` refers to (those used as given names)."""
@@ -175,6 +221,15 @@ class NameVocab(Vocab):
         self.initial = np.concatenate([self.initial, initial])
         self.length = np.concatenate([self.length, length])
         self.tokens = np.concatenate([self.tokens, np.asarray(token_rows, dtype=np.int32).reshape(-1, TOKEN_SLOTS)])
+
+
+def _fill_rows(derived: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rows ``codes`` of an array derived on demand (it may be shorter than the vocabulary: the
+    rows past its end are not derived yet, so MISSING / False)."""
+    out = np.full((len(codes), derived.shape[1]), MISSING if derived.dtype != bool else False, dtype=derived.dtype)
+    have = codes < len(derived)
+    out[have] = derived[codes[have]]
+    return out
 
 
 def gather(table: np.ndarray, codes: np.ndarray, fill: int = MISSING) -> np.ndarray:

@@ -129,3 +129,100 @@ def test_an_auditor_downloads_a_subject_access_file(visit_factory: Any, local_st
     page.set_viewport_size({"width": 320, "height": 800})
     fits(visit, "subject access")
     visit.assert_clean()
+
+
+def test_an_auditor_names_the_person_by_the_requesters_details(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    """Subject access as an Article 15 request names its writer: name, date of birth, postcode."""
+    case = an_open_childrens_case(local_stack)
+    dob = dt.date.fromisoformat(case["dob"])
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, AUDITOR.email, AUDITOR.password)
+    visit.goto("subject-access")
+    page.wait_for_selector("h1:has-text('Subject access')")
+    page.fill("#sar-given-name", case["given_name"])
+    page.fill("#sar-family-name", case["family_name"])
+    page.click("button:has-text('Download CSV')")
+    page.wait_for_selector(".govuk-error-summary:has-text('full date of birth')")
+    visit.checkpoint("subject access by details with an error")
+    page.fill("#sar-dob-day", str(dob.day))
+    page.fill("#sar-dob-month", str(dob.month))
+    page.fill("#sar-dob-year", str(dob.year))
+    page.fill("#sar-postcode", case["postcode"])
+    with page.expect_download() as info:
+        page.click("button:has-text('Download CSV')")
+    rows = Path(info.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert any(r.startswith(f"record,{case['record_id']},") for r in rows)
+    page.wait_for_selector("#subject-access-notice:has-text('recorded in the audit')")
+    visit.checkpoint("subject access by details downloaded")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "subject access by details")
+    visit.assert_clean()
+
+
+def test_the_linkage_report_shows_overdue_feeds_and_the_weeks_new_overlaps(visit_factory: Any) -> None:
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, POLICE_ADMIN.email, POLICE_ADMIN.password)
+    visit.goto("linkage")
+    page.wait_for_selector("h1:has-text('Linkage report')")
+    page.wait_for_selector("h2#new-overlaps:has-text('New overlaps since the previous week')")
+    page.wait_for_selector("h2#overdue-feeds:has-text('Overdue feeds')")
+    # overdue by coverage's rule (the unit tests hold each state): a table of them, or a line saying none is
+    page.wait_for_selector("#overdue-list")
+    overdue = page.locator("dl#overdue-list .govuk-summary-list__row")
+    for i in range(overdue.count()):
+        assert "due every" in overdue.nth(i).inner_text()
+    if not overdue.count():
+        assert "Every feed has sent data within its cadence" in page.inner_text("#overdue-list")
+    page.wait_for_selector("#weekly-change")
+    visit.checkpoint("linkage report with feed health")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "linkage report with feed health")
+    visit.assert_clean()
+
+
+POLICE_PRACTITIONER = next(u for u in DEMO_USERS if u.groups == ("practitioners",) and u.organisation == "wm-police")
+
+
+def test_older_alerts_are_a_page_away(visit_factory: Any, local_stack: LocalStackProcess) -> None:
+    """More alerts than a page: the first page, newest first, offers "Older alerts", which shows the
+    rest and a way back. 105 alerts for the police, written by the alert store into the stack's
+    control table (as a match run writes them; a hundred linked incidents would take the suite far
+    longer), dated last year so that they sort after any the stack's own runs make."""
+    from mast.alerts import Alert, AlertStore
+    from mast.alerts.store import PAGE
+    from mast.records import PartnerContact
+
+    ddb = local_stack.client("dynamodb")
+    control = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-control"))
+    now = dt.datetime.now(dt.UTC)
+    day0 = dt.date(now.year - 1, 1, 1)
+    alerts = []
+    for n in range(PAGE + 5):
+        record_id, day = f"walsall-nhs-ae:PAGING-{n:03d}", day0 + dt.timedelta(days=n)
+        alerts.append(Alert(
+            alert_id=Alert.make_id("wm-police", record_id, day), organisation="wm-police", made_at=now,
+            expires_at=now + dt.timedelta(days=90), kind="person", partner="walsall-healthcare",
+            partner_name="Walsall Healthcare NHS Trust", feed_name="A&E attendances", record_date=day,
+            contact=PartnerContact(team="Safeguarding team", phone="01922 000000"), record_id=record_id,
+            case_record_ids=("wm-police:PAGING-CASE",), case_references=("PAGING-CASE",)))
+    AlertStore(control, ddb).add(alerts)
+    oldest = sorted(alerts, key=lambda a: a.alert_id)[:5]
+
+    visit = visit_factory()
+    page = visit.page
+    sign_in(visit, POLICE_PRACTITIONER.email, POLICE_PRACTITIONER.password)
+    visit.goto("alerts")
+    page.wait_for_selector("h1:has-text('Alerts')")
+    assert page.locator(".mast-alert").count() == PAGE
+    assert not [a for a in oldest if page.locator(f".mast-alert[data-alert='{a.alert_id}']").count()]
+    page.click("#older-alerts")
+    page.wait_for_selector("a[rel=prev]:has-text('Newest alerts')")
+    for alert in oldest:
+        assert page.locator(f".mast-alert[data-alert='{alert.alert_id}']").count() == 1
+    assert page.locator("#older-alerts").count() == 0  # the last page
+    visit.checkpoint("older alerts")
+    page.set_viewport_size({"width": 320, "height": 800})
+    fits(visit, "older alerts")
+    visit.assert_clean()

@@ -110,3 +110,28 @@ def test_a_police_incident_for_a_child_with_an_open_case_alerts_the_council(loca
 
     seen = api(local_stack, "POST", f"/alerts/{alert['alert_id']}/seen", walsall)
     assert seen.status_code == 200 and seen.json()["seen_at"]
+
+
+def test_alerts_come_a_page_at_a_time_and_the_count_is_of_the_unseen(local_stack: LocalStackProcess) -> None:
+    """On the local stack: ``next`` pages through older alerts, newest first, none twice; a token
+    not given by a page is a 400; the navigation's count agrees with the listing's."""
+    walsall = token_of(local_stack, ("practitioners",))
+    first = api(local_stack, "GET", "/alerts", walsall)
+    assert first.status_code == 200, first.text
+    listed = first.json()
+    seen_ids = [a["alert_id"] for a in listed["alerts"]]
+    assert seen_ids == sorted(seen_ids, reverse=True)  # newest first
+    pages = 1
+    while listed["next"] and pages < 20:
+        listed = api(local_stack, "GET", "/alerts", walsall, params={"after": listed["next"]}).json()
+        ids = [a["alert_id"] for a in listed["alerts"]]
+        assert ids and max(ids) < seen_ids[-1]  # older than every alert of the page before
+        seen_ids += ids
+        pages += 1
+    assert len(seen_ids) == len(set(seen_ids))
+    count = api(local_stack, "GET", "/alerts/count", walsall).json()["unseen"]
+    assert count == first.json()["unseen"]
+    if pages == 1:  # the whole list is one page: every unseen alert is on it
+        assert count == sum(1 for a in first.json()["alerts"] if not a["seen_at"])
+    bad = api(local_stack, "GET", "/alerts", walsall, params={"after": "ALERTS#wm-police"})
+    assert bad.status_code == 400 and "token" in bad.text

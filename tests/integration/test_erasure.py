@@ -42,3 +42,31 @@ def test_an_erased_feed_leaves_the_curated_data_and_the_index(aws: dict[str, Any
     assert rebuilt.mode == "rebuild"
     indexed = state_record_ids(aws, rebuilt.version)
     assert indexed and not [rid for rid in indexed if rid.startswith("wm-fire:")]
+
+
+def test_erasure_also_deletes_the_feeds_raw_uploads_and_keeps_its_receipts(aws: dict[str, Any]) -> None:  # noqa: F811
+    """Issue 17: the raw uploads went only with RawRetentionDays; now with the erasure, audited, every
+    version, and the receipts (what was sent when, counts and reasons) kept."""
+    ingest_day(aws, 0)
+    s3 = aws["s3"]
+
+    def versions(bucket: str, prefix: str) -> list[str]:
+        page = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+        return [v["Key"] for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+
+    assert versions("t-raw", "archive/wm-fire/wm-fire/")  # the fire service's uploads, archived
+    police_raw = versions("t-raw", "archive/wm-police/")
+    receipts = [k for k in versions("t-landing", "wm-fire/wm-fire/") if k.endswith(".report.json")]
+    assert receipts
+    s3.put_object(Bucket="t-landing", Key="wm-fire/wm-fire/reports/late.csv.rejected.csv", Body=b"row,reason\r\n")
+    _table(aws["ddb"], "t-audit")
+    erased = erase_feed(aws["session"], curated_bucket="t-curated", control_table="t-control", audit_table="t-audit",
+                        match_queue_url="", partner="wm-fire", feed="wm-fire", operator="ops@mast.example",
+                        reason="West Midlands Fire left the partnership", raw_bucket="t-raw", landing_bucket="t-landing")
+    assert erased.raw_versions_deleted >= 2 and erased.receipts_kept == len(receipts)
+    assert versions("t-raw", "archive/wm-fire/") == [] and versions("t-raw", "quarantine/wm-fire/") == []
+    assert not [k for k in versions("t-landing", "wm-fire/") if k.endswith(".rejected.csv")]
+    assert [k for k in versions("t-landing", "wm-fire/wm-fire/") if k.endswith(".report.json")] == receipts
+    assert versions("t-raw", "archive/wm-police/") == police_raw  # another partner's untouched
+    (event,) = [deserialise(i) for i in aws["ddb"].scan(TableName="t-audit")["Items"]]
+    assert event["action"] == "feed-erased" and '"raw_uploads": true' in event["detail"]

@@ -143,21 +143,68 @@ def test_the_store_keeps_one_alert_per_record_lists_newest_first_and_marks_seen(
     assert store.unseen("walsall-council", NOW + dt.timedelta(days=91)) == 0
 
 
-def test_a_daily_digest_mails_a_team_once_a_day(ddb: Any) -> None:
+def _daily(partnership: Partnership) -> Partnership:
+    daily = tuple(o.model_copy(update={"alerts": AlertSettings(delivery="daily")}) if o.id == "walsall-council" else o
+                  for o in partnership.organisations)
+    return partnership.model_copy(update={"organisations": daily})
+
+
+def _outbox(ses: Any) -> list[dict[str, Any]]:
+    """What moto's SES has sent (its backend: SES keeps no readable outbox of its own)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return [{"to": m.destinations["ToAddresses"], "subject": m.subject, "body": m.body}
+            for m in ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"].sent_messages]
+
+
+def test_a_daily_digest_collects_the_days_new_alerts_into_one_mail_at_the_hour(ddb: Any) -> None:
+    """Issue 17: daily is a digest that collects, not the first link's mail of the day. With a moved
+    clock: alerts made through one day go out together at 07:00 UTC next morning, once, as a count."""
     import boto3
+
+    from mast.alerts.nudge import DIGEST_HOUR, digest_window, send_digests
 
     ses = boto3.client("ses")
     ses.verify_email_identity(EmailAddress="alerts@mast.example.org")
-    partnership = load_partnership()
-    daily = tuple(o.model_copy(update={"alerts": AlertSettings(delivery="daily")}) if o.id == "walsall-council" else o
-                  for o in partnership.organisations)
-    partnership = partnership.model_copy(update={"organisations": daily})
-    alerts = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])
+    partnership = _daily(load_partnership())
     env = {"ALERTS_FROM": "alerts@mast.example.org", "WEB_URL": "https://mast.example.org/", "CONTROL_TABLE": "control"}
-    assert send_nudges(alerts, partnership, env, ses, ddb, NOW) == 1
-    assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(hours=5)) == 0
-    assert send_nudges(alerts, partnership, env, ses, ddb, NOW + dt.timedelta(days=1)) == 1
-    assert send_nudges(alerts, partnership, {**env, "ALERTS_FROM": ""}, ses, ddb, NOW + dt.timedelta(days=2)) == 0
+    store = AlertStore("control", ddb)
+    rows = [CHILD_CASE] + [{**POLICE, "record_id": f"wm-police:P-{i}", "record_date": dt.date(2026, 11, 1 + i)}
+                           for i in range(4)]
+    morning, evening, next_day = NOW, NOW.replace(hour=22), NOW + dt.timedelta(days=1, hours=1)  # 09:00, 22:00
+    made = []
+    for i, at in enumerate((morning, evening, evening)):
+        (alert,) = alerts_after_link(pa.Table.from_pylist([CHILD_CASE, rows[1 + i]]), np.array(["p", "p"], dtype=object),
+                                     np.array(["a", "a"], dtype=object), [rows[1 + i]["record_id"]], partnership,
+                                     SNAPSHOTS, at)
+        made += store.add([alert])
+        assert send_nudges([alert], partnership, env, ses, ddb, at) == 0  # no mail after the link itself
+    store.mark_seen("walsall-council", made[2].alert_id, "sam@walsall.example", evening)  # read already
+    (late,) = alerts_after_link(pa.Table.from_pylist([CHILD_CASE, rows[4]]), np.array(["p", "p"], dtype=object),
+                                np.array(["a", "a"], dtype=object), [rows[4]["record_id"]], partnership, SNAPSHOTS,
+                                next_day)  # made 10:00 the next day: the following day's digest
+    store.add([late])
+    assert _outbox(ses) == []
+    before_the_hour = NOW.replace(hour=DIGEST_HOUR) + dt.timedelta(days=1, minutes=-1)
+    assert digest_window(before_the_hour)[1] == NOW.replace(hour=DIGEST_HOUR)  # today 07:00: before the alerts
+    assert send_digests(partnership, env, ses, ddb, before_the_hour) == 0
+    at_the_hour = NOW.replace(hour=DIGEST_HOUR) + dt.timedelta(days=1)
+    assert send_digests(partnership, env, ses, ddb, at_the_hour) == 1
+    assert send_digests(partnership, env, ses, ddb, at_the_hour + dt.timedelta(minutes=20)) == 0  # a retried run
+    (mail,) = _outbox(ses)
+    assert mail["to"] == ["mash@walsall.example"]
+    assert "There are 2 new alerts" in mail["body"] and "https://mast.example.org/#/alerts" in mail["body"]
+    for private in ("P-0", "P-1", "C-1", "Police", "0121", "PPU"):
+        assert private not in mail["subject"] + mail["body"]
+    late_run = at_the_hour + dt.timedelta(days=1, hours=5)  # the next day's schedule ran five hours late
+    assert send_digests(partnership, env, ses, ddb, late_run) == 1
+    assert "There is 1 new alert" in _outbox(ses)[-1]["body"]
+    assert send_digests(partnership, env, ses, ddb, late_run + dt.timedelta(days=1)) == 0  # nothing new
+    assert send_digests(partnership, env, ses, ddb, late_run + dt.timedelta(days=5)) == 0
+    assert send_digests(partnership, {**env, "ALERTS_FROM": ""}, ses, ddb, at_the_hour) == 0
+    immediate = load_partnership()  # an immediate organisation has no digest: its mail went with the link
+    assert send_digests(immediate, env, ses, ddb, at_the_hour + dt.timedelta(days=7)) == 0
 
 
 def test_a_watched_person_alerts_the_watching_organisation_whoever_holds_their_records() -> None:
@@ -197,3 +244,57 @@ def test_an_alert_is_audited_before_it_is_written_so_none_is_ever_unaudited(ddb:
     assert store.add(alerts, before=lambda a: audited.append(a.alert_id)) == alerts  # the retry
     assert store.add(alerts, before=lambda a: audited.append(a.alert_id)) == []  # already made: nothing
     assert audited == [alerts[0].alert_id]
+
+
+def test_the_digest_is_scheduled_at_its_hour_and_the_match_function_sends_it(ddb: Any) -> None:
+    """The template's schedule names the hour the digest's window ends at, and the scheduled event
+    reaches the digest (not the link) in the match function's handler."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    import boto3
+
+    from infra.local.template import load_template
+    from mast.alerts.nudge import DIGEST_HOUR
+
+    root = Path(__file__).resolve().parents[2]
+    events = load_template(root / "template.yaml")["Resources"]["MatchFunction"]["Properties"]["Events"]
+    assert events["AlertDigest"]["Type"] == "Schedule"
+    assert events["AlertDigest"]["Properties"]["Schedule"] == f"cron(0 {DIGEST_HOUR} * * ? *)"
+    ses = boto3.client("ses")
+    ses.verify_email_identity(EmailAddress="alerts@mast.example.org")
+    alert = link([CHILD_CASE, POLICE], ["p1", "p1"], ["a1", "a1"], ["wm-police:P-1"])[0]
+    AlertStore("control", ddb).add([alert])
+    spec = importlib.util.spec_from_file_location("match_app_under_test", root / "functions" / "match" / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import shutil
+    import tempfile
+
+    config = Path(tempfile.mkdtemp())
+    for name in ("partnership.yaml", "gateways.yaml"):
+        shutil.copy(root / "infra" / name, config / name)
+    shutil.copytree(root / "infra" / "feeds", config / "feeds")
+    text = (config / "partnership.yaml").read_text()
+    (config / "partnership.yaml").write_text(text.replace(  # the council chose a daily digest
+        "  - id: walsall-council\n    name: Walsall Council\n",
+        "  - id: walsall-council\n    name: Walsall Council\n    alerts: {delivery: daily}\n", 1))
+    saved = dict(os.environ)
+    os.environ.update({"ALERTS_FROM": "alerts@mast.example.org", "WEB_URL": "https://mast.example.org/",
+                       "CONTROL_TABLE": "control", "POWERTOOLS_SERVICE_NAME": "match", "MAST_CONFIG_DIR": str(config)})
+    try:
+        at = (NOW + dt.timedelta(days=1)).replace(hour=DIGEST_HOUR)
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "resources": ["arn:aws:events:eu-west-2:123456789012:rule/AlertDigest"], "detail": {}}
+        context = type("Context", (), {"function_name": "match", "memory_limit_in_mb": 128, "aws_request_id": "r",
+                                       "invoked_function_arn": "arn:aws:lambda:eu-west-2:1:function:match"})()
+        assert module.handler(event, context) == {"mails": 1}
+        assert module.handler(event, context) == {"mails": 0}  # Lambda's retry of the same firing
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(config)
+    (mail,) = _outbox(ses)
+    assert mail["to"] == ["mash@walsall.example"] and "There is 1 new alert" in mail["body"]

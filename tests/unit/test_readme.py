@@ -21,7 +21,8 @@ MAST = Path(sys.executable).parent / "mast"
 CHEAP = {("feeds", "spec"), ("local", "totp"), ("audit", "list")}
 #: Commands that need the running local stack, a file of the reader's or AWS: parsed only.
 NEEDS_MORE = {("local", "--demo"), ("local", "fault"), ("ingest",), ("feeds", "check"), ("package",),
-              ("audit", "query"), ("dlq", "list"), ("dlq", "show"), ("dlq", "redrive"), ("feeds", "erase")}
+              ("audit", "query"), ("dlq", "list"), ("dlq", "show"), ("dlq", "redrive"), ("feeds", "erase"),
+              ("alerts", "digest")}
 
 
 def shell_commands() -> list[str]:

@@ -68,7 +68,8 @@ def test_checkov_finds_no_failed_check_and_every_skip_says_why() -> None:
 
 def test_every_function_handler_exists_and_imports(template: dict) -> None:
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"IngestFunction", "MatchFunction", "SearchFunction", "AuditFunction", "UsersFunction"}
+    assert set(functions) == {"IngestFunction", "MatchFunction", "SearchFunction", "AuditFunction", "UsersFunction",
+                              "RebuildFunction", "MatchShardFunction"}
     for logical_id, resource in functions.items():
         properties = resource["Properties"]
         module_name, _, attribute = properties["Handler"].rpartition(".")

@@ -17,7 +17,8 @@ import time
 from typing import Any
 
 
-def _tree_memory(proc: Any) -> tuple[int, int]:
+def _tree_memory(proc: Any, by_process: dict[int, int] | None = None) -> tuple[int, int]:
+    """PSS and RSS summed over ``proc`` and its descendants; ``by_process``: each one's largest RSS so far."""
     import psutil
 
     pss = rss = 0
@@ -30,6 +31,8 @@ def _tree_memory(proc: Any) -> tuple[int, int]:
             info = p.memory_full_info()
             pss += getattr(info, "pss", info.rss)
             rss += info.rss
+            if by_process is not None:
+                by_process[p.pid] = max(by_process.get(p.pid, 0), info.rss)
         except psutil.Error:
             continue
     return pss, rss
@@ -44,11 +47,12 @@ def run_side(args: list[str], timeout: float = 3600.0, module: str = "tools.benc
                              stderr=subprocess.PIPE, text=True)
     proc = psutil.Process(child.pid)
     peak = {"pss": 0, "rss": 0}
+    by_process: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            pss, rss = _tree_memory(proc)
+            pss, rss = _tree_memory(proc, by_process)
             peak["pss"] = max(peak["pss"], pss)
             peak["rss"] = max(peak["rss"], rss)
             done.wait(0.05)
@@ -75,5 +79,9 @@ def run_side(args: list[str], timeout: float = 3600.0, module: str = "tools.benc
         result = json.loads(lines[-1])
     result["peak_pss_mb"] = round(peak["pss"] / 2**20, 1)
     result["peak_rss_mb"] = round(peak["rss"] / 2**20, 1)
+    # each process's own peak (RSS, sampled): the side's main process first, then the others largest first
+    main = by_process.pop(child.pid, 0)
+    result["peak_rss_mb_by_process"] = [round(main / 2**20, 1)] + sorted(
+        (round(v / 2**20, 1) for v in by_process.values()), reverse=True)
     result["wall_seconds"] = round(wall, 2)
     return result

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ def _quality(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, dataset: Datase
     }
 
 
-def run_mast(dataset: Dataset, workers: int | None, extras: bool) -> dict[str, Any]:
+def run_mast(dataset: Dataset, workers: int | None, extras: bool, people: str | None = None) -> dict[str, Any]:
     from mast.linkage.link import Linker, LinkOptions
     from mast.linkage.table import prepare
 
@@ -65,6 +66,11 @@ def run_mast(dataset: Dataset, workers: int | None, extras: bool) -> dict[str, A
         "candidate_pairs": linker.stats["candidate_pairs"],
         **_quality(linker.labels, lo, hi, dataset),
     }
+    if people:  # for comparing its people with another link's (`mast bench linkage --large`)
+        from mast.linkage.sharded import write_columns
+
+        write_columns(people, {"person_id": linker.person_ids()})
+        Path(people).with_suffix(".model.json").write_text(linker.model.to_json(), "utf-8")
     if extras:
         model = linker.model
         del linker, table  # the incremental run builds its own population: do not hold two
@@ -143,10 +149,11 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("--workers", type=int)
     parser.add_argument("--extras", action="store_true", help="MAST: also incremental link and search timings")
+    parser.add_argument("--people", help="MAST: write each record's person id to this Arrow file (and the model beside)")
     args = parser.parse_args()
     dataset = load(args.dataset)
     if args.side == "mast":
-        result = run_mast(dataset, args.workers, args.extras)
+        result = run_mast(dataset, args.workers, args.extras, args.people)
     else:
         result = run_splink(dataset, same_fields=args.side == "splink-same-fields")
     result["dataset"] = dataset.name

@@ -7,8 +7,8 @@
 - ``check FILE --feed FEED``: parse a file as ingest would, print its receipt, optionally write
   the rejected rows; nothing is stored. For a data lead's dry run, or an operator's diagnosis;
 - ``erase FEED --reason TEXT --yes``: a partner leaving: every version of the feed's curated data
-  deleted, the erasure audited, and a rebuild queued so its records leave the index
-  (:mod:`mast.feeds.erasure`); against AWS (``--environment``) or the local stack (``--local``).
+  and of its raw uploads deleted (its receipts kept), the erasure audited, and a rebuild queued so
+  its records leave the index (:mod:`mast.feeds.erasure`); against AWS (``--environment``) or the local stack (``--local``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def _erase(args: argparse.Namespace) -> int:
     erased = erase_feed(stack.session, curated_bucket=stack.name(f"curated-{stack.account}"),
                         control_table=stack.control_table, audit_table=stack.name("audit"),
                         match_queue_url=stack.url(stack.name("match.fifo")), partner=ref.partner, feed=args.feed,
-                        operator=operator, reason=args.reason)
-    print(f"erased {erased.feed}: {erased.object_versions_deleted} object versions deleted from the curated data; "
+                        operator=operator, reason=args.reason, raw_bucket=stack.raw_bucket,
+                        landing_bucket=stack.landing_bucket)
+    print(f"erased {erased.feed}: {erased.object_versions_deleted} object versions deleted from the curated data, "
+          f"{erased.raw_versions_deleted} of its raw uploads and rejected rows ({erased.receipts_kept} receipts kept); "
           f"{'a rebuild is queued: its records leave the index when it switches' if erased.rebuild_queued else ''}")
     return 0
 

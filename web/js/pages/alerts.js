@@ -77,9 +77,10 @@ export async function alertsPage({ query, user, navigate }) {
   const canOpen = inGroup(user, "practitioners");
   const toOpen = query.get("open");
   if (toOpen && canOpen) { await openAlert(toOpen, navigate, render); return; }
+  const after = query.get("after");
   let list;
   try {
-    list = await api("GET", "/alerts");
+    list = await api("GET", after ? `/alerts?after=${encodeURIComponent(after)}` : "/alerts");
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     render("The alerts cannot be shown", html`<h1 class="govuk-heading-l">The alerts cannot be shown</h1>
@@ -87,7 +88,7 @@ export async function alertsPage({ query, user, navigate }) {
     return;
   }
   const notice = session.takeNotice();
-  const { alerts, unseen } = list;
+  const { alerts, unseen, next } = list;
   // an org-admin also sees their own organisation's feeds that have missed their cadence
   const overdue = inGroup(user, "org-admins")
     ? (await api("GET", "/coverage")).feeds.filter((f) => f.partner === user.organisation && f.overdue)
@@ -102,12 +103,16 @@ export async function alertsPage({ query, user, navigate }) {
     <p class="govuk-body">An alert says that another agency has become involved with a person of one of your organisation's open cases, or with someone at their home. Call the contact to share what you need to. ${canOpen ? "Opening the person needs a declaration, as a search does." : ""}</p>
     ${alerts.length
       ? html`<p class="govuk-body" id="alert-count">${unseen === 1 ? "1 alert is new" : `${unseen} alerts are new`}, newest first.</p>${alerts.map((a, i) => card(a, i + 1, canOpen))}`
-      : html`<p class="govuk-body" id="alert-count">There are no alerts for your organisation.</p>`}`);
+      : html`<p class="govuk-body" id="alert-count">${after ? "There are no older alerts." : "There are no alerts for your organisation."}</p>`}
+    ${next || after ? html`<nav class="govuk-pagination govuk-pagination--block" aria-label="Alerts pages">
+      ${after ? html`<div class="govuk-pagination__prev"><a class="govuk-link govuk-pagination__link" href="#/alerts" rel="prev"><span class="govuk-pagination__link-title">Newest alerts</span></a></div>` : ""}
+      ${next ? html`<div class="govuk-pagination__next"><a class="govuk-link govuk-pagination__link" id="older-alerts" href="#/alerts?after=${encodeURIComponent(next)}" rel="next"><span class="govuk-pagination__link-title">Older alerts</span></a></div>` : ""}
+    </nav>` : ""}`);
   main.querySelectorAll(".mast-seen-alert").forEach((button) => button.addEventListener("click", async () => {
     button.disabled = true;
     await api("POST", `/alerts/${encodeURIComponent(button.dataset.alert)}/seen`);
     session.notice = "The alert is marked as seen for everyone in your organisation.";
-    navigate("alerts");
+    navigate(after ? `alerts?after=${encodeURIComponent(after)}` : "alerts");
   }));
   main.querySelectorAll(".mast-open-alert").forEach((button) => button.addEventListener("click", () => openAlert(button.dataset.alert, navigate, render)));
 }

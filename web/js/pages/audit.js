@@ -280,12 +280,15 @@ export async function accessesPage() {
       </tbody></table>` : html`<p class="govuk-body" id="accesses">No one outside your organisation has opened a person whose records it supplied.</p>`}`);
 }
 
-/** Subject access (UK GDPR Article 15): an auditor downloads every record held about a person (named
- * by a record id) and every audited action that showed them, as CSV or JSON; the API audits it. */
+/** Subject access (UK GDPR Article 15): an auditor downloads every record held about a person and
+ * every audited action that showed them, as CSV or JSON; the API audits it. The person is named by
+ * record ids (a partner's reference) or, as a request names its writer, by their name, date of birth
+ * and postcode: MAST's person search must then find exactly one person strongly. */
 export async function subjectAccessPage() {
   const render = renderer();
   const today = new Date();
   const first = new Date(today.getTime() - 399 * 86400000);
+  const pad = (n) => String(n).padStart(2, "0");
   const show = (errors = [], values = { record_ids: "" }, notice = null) => {
     const main = render("Subject access", html`${backLink("#/audit", "Back to the audit")}
       ${errorSummary(errors)}
@@ -293,7 +296,15 @@ export async function subjectAccessPage() {
       <h1 class="govuk-heading-l">Subject access</h1>
       <p class="govuk-body">Every record MAST holds about a person, and every search, person view, print and alert of the last 400 days that showed their records, as a file to check before it is sent. Older audit is in Athena (the saved query <code>who-opened-record</code>). Producing the file is recorded in the audit.</p>
       <form novalidate id="subject-access">
-        ${textInput({ id: "record-ids", name: "record_ids", label: "Record ids", hint: "One or more of the person's record ids, separated by commas, for example wm-police:26WM0412345-N1", value: values.record_ids, errors, spellcheck: false })}
+        ${textInput({ id: "record-ids", name: "record_ids", label: "Record ids", labelClass: "govuk-label govuk-label--s", hint: "One or more of the person's record ids, separated by commas, for example wm-police:26WM0412345-N1", value: values.record_ids, errors, spellcheck: false })}
+        <fieldset class="govuk-fieldset" id="requester">
+          <legend class="govuk-fieldset__legend govuk-fieldset__legend--s">Or the requester's details, as the request gives them</legend>
+          <div class="govuk-hint" id="requester-hint">MAST searches for the person as a practitioner's search does. The file is produced only when exactly one person matches strongly; for namesakes, the postcode of the requester's address tells them apart.</div>
+          ${textInput({ id: "sar-given-name", name: "given_name", label: "Given name", value: values.given_name, errors, autocomplete: "off", spellcheck: false })}
+          ${textInput({ id: "sar-family-name", name: "family_name", label: "Family name", value: values.family_name, errors, autocomplete: "off", spellcheck: false })}
+          ${dateInput({ id: "sar-dob", legend: "Date of birth", hint: "For example, 7 3 1984", value: { day: values["sar-dob-day"], month: values["sar-dob-month"], year: values["sar-dob-year"] }, errors })}
+          ${textInput({ id: "sar-postcode", name: "postcode", label: "Postcode of their address", value: values.postcode, errors, classes: "govuk-input--width-10", autocomplete: "off" })}
+        </fieldset>
         <div class="govuk-button-group">
           <button type="submit" class="govuk-button" data-module="govuk-button" name="format" value="csv">Download CSV</button>
           <button type="submit" class="govuk-button govuk-button--secondary" data-module="govuk-button" name="format" value="json">Download JSON</button>
@@ -304,18 +315,32 @@ export async function subjectAccessPage() {
       const format = (event.submitter && event.submitter.value) || "csv";
       const f = formValues(event.target);
       const ids = (f.record_ids || "").split(",").map((x) => x.trim()).filter(Boolean);
-      if (!ids.length) { show([{ field: "record-ids", text: "Enter a record id of the person" }], f); return; }
+      const [day, month, year] = ["day", "month", "year"].map((p) => f[`sar-dob-${p}`]);
+      const details = [f.given_name, f.family_name, day, month, year, f.postcode].some(Boolean);
+      if (ids.length && details) { show([{ field: "record-ids", text: "Name the person by record ids or by the requester's details, not both" }], f); return; }
+      if (!ids.length && !details) { show([{ field: "record-ids", text: "Enter a record id of the person, or the requester's name and date of birth" }], f); return; }
       if (ids.length > 50) { show([{ field: "record-ids", text: "Enter 50 record ids or fewer" }], f); return; }
+      const errors = [];
+      if (details) {
+        if (!f.given_name) errors.push({ field: "sar-given-name", text: "Enter the requester's given name" });
+        if (!f.family_name) errors.push({ field: "sar-family-name", text: "Enter the requester's family name" });
+        if (!/^\d{1,2}$/.test(day || "") || !/^\d{1,2}$/.test(month || "") || !/^\d{4}$/.test(year || "")) {
+          errors.push({ field: "sar-dob", text: "Enter the requester's full date of birth, for example 7 3 1984" });
+        }
+        if (errors.length) { show(errors, f); return; }
+      }
+      const named = ids.length ? { record_ids: ids.join(",") }
+        : { given_name: f.given_name, family_name: f.family_name, dob: `${year}-${pad(month)}-${pad(day)}`, ...(f.postcode ? { postcode: f.postcode } : {}) };
       try {
         const { text, headers } = await api("GET", "/audit/subject-access", {
-          query: { record_ids: ids.join(","), from: isoDay(first), to: isoDay(today), format },
+          query: { ...named, from: isoDay(first), to: isoDay(today), format },
           accept: format === "csv" ? "text/csv" : "application/json" });
         const name = /filename="([^"]+)"/.exec(headers.get("Content-Disposition") || "");
         download(text, name ? name[1] : `mast-subject-access.${format}`, format === "csv" ? "text/csv" : "application/json");
         show([], f, `Downloaded the ${format.toUpperCase()} file. Producing it is recorded in the audit.`);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        show([{ field: "record-ids", text: error.message }], f);
+        show([{ field: ids.length ? "record-ids" : "sar-given-name", text: error.message }], f);
       }
     });
   };

@@ -4,7 +4,7 @@
 import { api, ApiError } from "../api.js";
 import { html } from "../html.js";
 import { organisations } from "../organisations.js";
-import { renderer, table, summaryList, dateTime } from "../ui.js";
+import { renderer, table, summaryList, dateTime, longDate } from "../ui.js";
 
 /** Room for a label of `text` at the chart's 16px Arial: 0.6em a character covers capitals and digits. */
 function textWidth(text) { return Math.ceil(String(text).length * 16 * 0.6); }
@@ -38,6 +38,30 @@ export function barChart(id, title, rows) {
   </svg>`;
 }
 
+const count = (n) => Number(n).toLocaleString("en-GB");
+const signed = (n) => (n > 0 ? `+${count(n)}` : count(n));
+
+/** The week's change in people each pair of partners shares (net: newly linked, less any who left).
+ * A summary list, not a table: the page's one table is the partner-pair table. */
+function newOverlaps(overlaps, name) {
+  if (!overlaps) return html`<p class="govuk-body" id="weekly-change">There is no report from a week before to compare with yet.</p>`;
+  return html`<p class="govuk-body">Compared with the report of ${longDate(overlaps.since)}: people known to more than one partner ${signed(overlaps.people_known_to_more_than_one_partner)}.
+      Each figure is the week's net change: people newly linked across the pair, less any who left it (retention, a partner leaving, a steward's split).</p>
+    <dl class="govuk-summary-list mast-wrap" id="weekly-change">
+      ${overlaps.pairs.map((p) => html`<div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">${p.partners.map(name).join(" and ")}</dt>
+        <dd class="govuk-summary-list__value">${signed(p.new)} new (${count(p.week_before)} a week before, ${count(p.people)} now)</dd></div>`)}
+    </dl>`;
+}
+
+/** Feeds whose data is older than their cadence, by the rule coverage and the Alerts page use. */
+function overdueFeeds(feeds) {
+  if (!feeds.length) return html`<p class="govuk-body" id="overdue-list">Every feed has sent data within its cadence.</p>`;
+  return html`<dl class="govuk-summary-list mast-wrap" id="overdue-list">
+    ${feeds.map((f) => html`<div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">${f.name} (${f.partner_name})</dt>
+      <dd class="govuk-summary-list__value">${f.last_accepted ? html`Last data ${longDate(f.last_accepted)}` : "No data received yet"}; due every ${f.cadence_days === 1 ? "day" : `${f.cadence_days} days`}</dd></div>`)}
+  </dl>`;
+}
+
 export async function linkagePage() {
   const render = renderer();
   let report;
@@ -66,5 +90,9 @@ export async function linkagePage() {
     ${barChart("partners-chart", "People each partner knows", perPartner.map(([id, value]) => ({ label: name(id), value })))}
     ${table({ caption: "People shared between partners", head: ["Partners", "People known to both"], numeric: [1],
       rows: pairs.map((p) => [p.partners.map(name).join(" and "), Number(p.people).toLocaleString("en-GB")]) })}
+    <h2 class="govuk-heading-m" id="new-overlaps">New overlaps since the previous week</h2>
+    ${newOverlaps(report.new_overlaps, name)}
+    <h2 class="govuk-heading-m" id="overdue-feeds">Overdue feeds</h2>
+    ${overdueFeeds(report.overdue_feeds || [])}
   `);
 }

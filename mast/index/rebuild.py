@@ -1,0 +1,171 @@
+"""The rebuild as a state machine's steps: the sharded batch link (:mod:`mast.linkage.sharded`) on
+the partnership's records, run by the template's ``RebuildStateMachine``.
+
+One Lambda cannot link a region (about 2.1 KB per record: a 10 GB function stops near four million
+records, and the link and writes of a million pass its 15 minutes), so the rebuild runs as steps of
+a Step Functions state machine, each a Lambda invocation that reads and writes files under the
+rebuild's S3 prefix and returns only their keys (Step Functions passes at most 256 KiB between
+states):
+
+``prepare`` (the records the index should hold, read as the match run reads them; the stewards'
+decisions; the model trained; shards of candidate blocks written, and a manifest of them for the
+distributed Map's item reader) → ``score`` (a distributed Map: one invocation per shard) →
+``cluster`` (all links into components; a manifest of refine shards) → ``refine`` (a second Map)
+→ ``finish`` (every record's person and address).
+
+:func:`run_step` is the one entry: the step's name and its input, validated (pydantic), in; its
+output, as JSON, out. The deployment's key salt is read from its secret inside ``prepare``, never
+passed in a payload (the execution history keeps every payload).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mast.linkage import sharded
+
+#: where a rebuild's files go, under the curated bucket (a lifecycle rule may expire them)
+REBUILDS_PREFIX = "rebuilds/"
+
+
+class StartRebuild(BaseModel):
+    """The execution's input: which rebuild, and optionally how to cut it (tests make many shards)."""
+
+    rebuild: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$", description="the rebuild's id (the execution's name)")
+    pairs_per_shard: int = Field(sharded.PAIRS_PER_SHARD, ge=1)
+    min_shards: int = Field(1, ge=1, le=10_000)
+    records_per_refine: int = Field(sharded.RECORDS_PER_REFINE, ge=1)
+
+
+class Manifest(BaseModel):
+    """Where a distributed Map reads its items (an S3 object holding a JSON list)."""
+
+    Bucket: str
+    Key: str
+
+
+class Prepared(BaseModel):
+    """``prepare``'s output: what the later steps need (paths and counts only)."""
+
+    prefix: str
+    model: str
+    table: str
+    constraints: str
+    records: int
+    shards: int
+    shard_manifest: Manifest
+    records_per_refine: int
+    candidate_pair_occurrences: int
+    seconds: float
+    peak_mb: float
+
+
+class Clustered(BaseModel):
+    """``cluster``'s output."""
+
+    refine_shards: int
+    refine_manifest: Manifest
+    linked_pairs: int
+    components: int
+    seconds: float
+    peak_mb: float
+
+
+class ClusterStep(sharded.ClusterInput):
+    """``cluster``'s input: the links, and the model the refine shards score with."""
+
+    model: str
+
+
+def rebuild_prefix(bucket: str, rebuild: str) -> str:
+    return f"s3://{bucket}/{REBUILDS_PREFIX}{rebuild}"
+
+
+def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Run the step ``event["step"]`` names on the rest of ``event``; its output as plain JSON.
+
+    A malformed input raises pydantic's ``ValidationError`` (the task fails, named, and is not
+    worth retrying); any other error is the step's own and the state machine's ``Retry`` decides.
+    """
+    step = str(event.get("step", ""))
+    given = {k: v for k, v in event.items() if k != "step"}
+    if step == "prepare":
+        return prepare(StartRebuild.model_validate(given.get("start") or {}), now=now).model_dump()
+    if step == "score":
+        return sharded.score_shard(sharded.ScoreInput.model_validate(given)).model_dump()
+    if step == "cluster":
+        return cluster(ClusterStep.model_validate(given)).model_dump()
+    if step == "refine":
+        return sharded.refine_shard(sharded.RefineInput.model_validate(given)).model_dump()
+    if step == "finish":
+        return sharded.finish(sharded.FinishInput.model_validate(given)).model_dump()
+    raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine or finish")
+
+
+def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
+    """The records the index should hold and the decisions, prepared into shards under the rebuild's prefix."""
+    import boto3
+    import pyarrow.parquet as pq
+
+    from mast.access.decisions import DecisionStore
+    from mast.index.linking import MatchSettings, searchable_records
+    from mast.index.salt import key_salt
+
+    settings = MatchSettings.from_env()
+    now = now or dt.datetime.now(dt.UTC)
+    session = boto3.session.Session()
+    prefix = rebuild_prefix(settings.curated_bucket, start.rebuild)
+    records = searchable_records(settings, now)
+    records = records.append_column("source", records.column("partner"))
+    decisions = DecisionStore(settings.control_table, session.client("dynamodb")).all()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        records_path = Path(folder) / "records.parquet"
+        pq.write_table(records, records_path)
+        decisions_path = Path(folder) / "decisions.jsonl"
+        decisions_path.write_text("".join(json.dumps({
+            "record_id_a": d.record_a, "record_id_b": d.record_b, "decision": d.decision, "decided_by": d.decided_by,
+            "decided_at": d.decided_at, "reason": d.reason}) + "\n" for d in decisions), "utf-8")
+        del records
+        out = sharded.prepare_shards(
+            sharded.PrepareInput(records=str(records_path), prefix=prefix, model=None, decisions=str(decisions_path),
+                                 pairs_per_shard=start.pairs_per_shard, min_shards=start.min_shards),
+            key_salt=key_salt(settings.key_salt_secret_arn, session.client("secretsmanager")))
+    count = len(out.shards)
+    items = [sharded.ScoreInput(shard=uri, model=out.model, index=i, count=count).model_dump()
+             for i, uri in enumerate(out.shards)]
+    manifest = _write_manifest(prefix, "score-shards.json", items)
+    return Prepared(prefix=prefix, model=out.model, table=out.table, constraints=out.constraints,
+                    records=out.records, shards=count, shard_manifest=manifest,
+                    records_per_refine=start.records_per_refine,
+                    candidate_pair_occurrences=out.candidate_pair_occurrences, seconds=out.seconds,
+                    peak_mb=out.peak_mb)
+
+
+def cluster(step: ClusterStep) -> Clustered:
+    """All links into components, and a manifest of the refine shards for the second Map."""
+    out = sharded.cluster_links(step)
+    items = [sharded.RefineInput(shard=uri, model=step.model).model_dump() for uri in out.refine]
+    manifest = _write_manifest(step.prefix, "refine-shards.json", items)
+    return Clustered(refine_shards=len(out.refine), refine_manifest=manifest, linked_pairs=out.linked_pairs,
+                     components=out.components, seconds=out.seconds, peak_mb=out.peak_mb)
+
+
+def _write_manifest(prefix: str, name: str, items: list[dict[str, Any]]) -> Manifest:
+    """A JSON list of a Map's items, in S3 where the Map's item reader finds it."""
+    import boto3
+
+    if not prefix.startswith("s3://"):
+        raise ValueError(f"a rebuild's prefix is in S3, not {prefix}")
+    bucket, _, folder = prefix.removeprefix("s3://").partition("/")
+    key = f"{folder.rstrip('/')}/{name}"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode(),
+                                  ContentType="application/json")
+    return Manifest(Bucket=bucket, Key=key)

@@ -1,0 +1,75 @@
+"""The sharded link (:mod:`mast.linkage.sharded`) of generated records, in a process of its own:
+``python -m tools.bench.sharded_side generated:<records> PREFIX PEOPLE``.
+
+The link runs first, while this process holds nothing but the path of the records (every step is a
+process forked from it, and a forked process starts with its parent's pages), then the dataset's
+truth is read to measure it. Prints one JSON line: seconds, each step's seconds and peak memory (as
+each step's process measured it), quality against the truth; writes each record's person id to
+PEOPLE (Arrow) for comparison with the one-process link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.sharded_side")
+    parser.add_argument("dataset", help="generated:<records>")
+    parser.add_argument("prefix", help="folder for the rebuild's files")
+    parser.add_argument("people", help="Arrow file for each record's person id")
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args()
+
+    from mast.linkage.sharded import link_locally, read_columns, write_columns
+    from tools.bench.generated import build
+
+    records = build(int(args.dataset.split(":", 1)[1]))
+    started, cpu_before = time.perf_counter(), os.times()
+    run = link_locally(str(records), args.prefix, processes=args.processes)
+    seconds = time.perf_counter() - started
+    cpu_after = os.times()
+    people = read_columns(run.finish.people, skip=("address_id",))
+    links = [read_columns(s.links) for s in run.score]
+    lo = np.concatenate([p["lo"] for p in links]).astype(np.int64)
+    hi = np.concatenate([p["hi"] for p in links]).astype(np.int64)
+    write_columns(args.people, {"person_id": people["person_id"]})
+
+    from tools.bench.side import _quality, load
+
+    dataset = load(args.dataset)
+    steps: dict[str, Any] = {
+        "prepare": {"seconds": run.prepare.seconds, "peak_mb": run.prepare.peak_mb,
+                    "stages": run.prepare.stage_seconds, "shards": len(run.prepare.shards)},
+        "score": [{"seconds": s.seconds, "peak_mb": s.peak_mb, "records": s.records, "pairs": s.scored_pairs}
+                  for s in run.score],
+        "cluster": {"seconds": run.cluster.seconds, "peak_mb": run.cluster.peak_mb,
+                    "refine_shards": len(run.cluster.refine)},
+        "refine": [{"seconds": r.seconds, "peak_mb": r.peak_mb, "records": r.records} for r in run.refine],
+        "finish": {"seconds": run.finish.seconds, "peak_mb": run.finish.peak_mb},
+    }
+    result = {
+        "records": run.prepare.records,
+        "seconds": round(seconds, 2),
+        "records_per_second": round(run.prepare.records / seconds),
+        "cpu_seconds": round(cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system, 1),
+        "step_cpu_seconds": round(cpu_after.children_user + cpu_after.children_system
+                                  - cpu_before.children_user - cpu_before.children_system, 1),
+        "candidate_pairs": sum(s.scored_pairs for s in run.score),
+        "linked_pairs": run.cluster.linked_pairs,
+        "model": run.prepare.model,
+        "steps": steps,
+        "dataset": dataset.name,
+        **_quality(np.asarray(people["person_id"]), lo, hi, dataset),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
