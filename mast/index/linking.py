@@ -431,10 +431,12 @@ class _MatchRun:
                 items = layout.address_items(version, owner, {r: tags.get(r, "") for r in ids}, residents, involvement)
                 if items and left_out:
                     items[0]["count"] = {"N": str(len(ids) + left_out)}
-                puts.extend(items)
                 written = {i["sk"]["S"] for i in items}
-                deletes.extend((pk, s) for s in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK)
-                               if s not in written and (pk, s) in current)
+                gone = [(pk, s) for s in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK) if s not in written and (pk, s) in current]
+                if not gone and all(_same(i, current.get((pk, i["sk"]["S"]))) for i in items):
+                    continue  # a home of someone whose records changed, where nothing it says changed
+                puts.extend(items)
+                deletes.extend(gone)
         return puts, deletes
 
     def _rewritten_keys(self, version: str, keys: dict[str, dict[str, tuple[str | None, str | None]]],
@@ -634,6 +636,14 @@ class _MatchRun:
 
 
 # ---------------------------------------------------------------------- conversions
+def _same(item: dict[str, Any], stored: dict[str, Any] | None) -> bool:
+    """Whether ``item`` is what is stored (string sets in any order)."""
+    def plain(i: dict[str, Any]) -> dict[str, Any]:
+        return {k: sorted(v["SS"]) if "SS" in v else v for k, v in i.items()}
+
+    return stored is not None and plain(item) == plain(stored)
+
+
 def _keys(linker: Linker, address_keys: np.ndarray, row: int) -> list[str]:
     """The index keys of one record: the link's lookup keys and the address-search keys."""
     return key_strings(linker.keys[row], LOOKUP_KEYS) + address_key_strings(address_keys[row])
