@@ -16,6 +16,15 @@ A search with a year of birth reads the year's item; one without is told how man
 never given a silently shortened list. Person and address items hold every id up to
 :data:`MAX_ID_BYTES` (a DynamoDB item may hold 400 KB), recording the count of any left out.
 
+Households (issue 14 point 6): beside each address item, in its partition, a *household item*
+(:func:`address_items`) summarises the records there and the involvement of everyone with one, and
+an address-search key's item names the addresses of its records; so a person view reads the homes'
+household items beside the person's records, and an address search reads the dwellings' beside the
+candidates' records, and neither reads anyone's records a step later. Key, person and address items
+still hold ids only; the household item is the one item besides the record items that copies
+names, dates of birth and addresses, and a day's link rewrites it whenever a record there, or any
+record of a person there, joins, leaves or changes.
+
 Items are built in DynamoDB's low-level attribute-value form directly: the match function writes
 millions of them and the search function reads a few hundred, both without a serialiser in between.
 """
@@ -23,6 +32,7 @@ millions of them and the search function reads a few hundred, both without a ser
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -37,10 +47,22 @@ RECORD_SK: Final = "R"
 KEY_SK: Final = "K"
 PERSON_SK: Final = "P"
 ADDRESS_SK: Final = "A"
+#: the sort key of an address's household item, beside its address item (:func:`address_items`)
+HOUSEHOLD_SK: Final = "H"
 #: records a key item (or a year item of a split key) holds: the block a search reads
 KEY_BLOCK: Final = 500
 #: the ids a person or address item holds, in bytes (a DynamoDB item may hold 400 KB)
 MAX_ID_BYTES: Final = 350_000
+#: records at an address whose summaries its item holds (:func:`resident_summary`): a household view
+#: reads at most this many (the first, by record id)
+RESIDENTS: Final = 300
+#: a person's records (not sensitive) whose involvement an address item holds for each person there
+#: (:func:`involvement_summary`); someone with more is read from their records (a round trip later)
+INVOLVEMENT_RECORDS: Final = 100
+#: bytes of summaries a household item holds (a DynamoDB item may hold 400 KB)
+SUMMARY_BYTES: Final = 300_000
+#: the namespace an address-search key begins with: its item also names the addresses of its records
+ADDRESS_KEY_PREFIX: Final = "address:"
 #: the year of a record with no date of birth, in a split key's year items
 NO_YEAR: Final = "-"
 #: a DynamoDB item may hold 400 KB; model parts stay well under it
@@ -228,14 +250,23 @@ def years_of(item: Mapping[str, Any] | None) -> dict[str, int]:
     return {year: int(n["N"]) for year, n in item["years"]["M"].items()}
 
 
-def key_items(version: str, key: str, members: Mapping[str, str]) -> list[dict[str, Any]]:
+def key_items(version: str, key: str, members: Mapping[str, str],
+              addresses: Iterable[str] = ()) -> list[dict[str, Any]]:
     """The items of one lookup key, from its records (record id -> birth year, :func:`year_of`):
     one item holding every id when at most :data:`KEY_BLOCK` records hold it; otherwise the key
     item with the count and the records per year, and one item per year holding its ids (at most
-    :data:`KEY_BLOCK`, the count recording any left out)."""
+    :data:`KEY_BLOCK`, the count recording any left out).
+
+    An address-search key's item (unsplit) also names the ``addresses`` of its records (attribute
+    ``addresses``, a string set): an address search reads their items beside the candidates' records
+    instead of a round trip after them. A day's link only adds to it, so it may name an address a
+    record has left (an address item read for nothing); never one missing but by a rebuild's split."""
     pk = key_pk(version, key)
     if len(members) <= KEY_BLOCK:
         item = ids_item(pk, KEY_SK, members)
+        held = sorted(set(addresses) - {""})
+        if item is not None and held and key.startswith(ADDRESS_KEY_PREFIX):
+            item["addresses"] = {"SS": held}
         return [item] if item else []
     by_year: dict[str, list[str]] = {}
     for rid, year in members.items():
@@ -255,35 +286,176 @@ def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[
     then one item per distinct key (split by year where large), person and address."""
     items: list[dict[str, Any]] = []
     keys: dict[str, dict[str, str]] = {}
+    key_addresses: dict[str, set[str]] = {}
     people: dict[str, dict[str, str]] = {}
     addresses: dict[str, dict[str, str]] = {}
+    summaries = Summaries()
     for record, record_keys in records:
         items.append(record_item(version, record, record_keys))
         year = year_of(record)
         for key in record_keys:
             keys.setdefault(key, {})[record.record_id] = year
+            if key.startswith(ADDRESS_KEY_PREFIX):
+                key_addresses.setdefault(key, set()).add(record.address_id)
         people.setdefault(record.person_id, {})[record.record_id] = record.address_id
         if record.address_id:
             addresses.setdefault(record.address_id, {})[record.record_id] = record.person_id
+        summaries.add(record)
     for key, members in keys.items():
-        items.extend(key_items(version, key, members))
-    items.extend(person_and_address_items(version, people, addresses))
+        items.extend(key_items(version, key, members, key_addresses.get(key, ())))
+    items.extend(person_and_address_items(version, people, addresses, summaries))
     return items
 
 
 def person_and_address_items(version: str, people: Mapping[str, Mapping[str, str]],
-                             addresses: Mapping[str, Mapping[str, str]]) -> Iterable[dict[str, Any]]:
+                             addresses: Mapping[str, Mapping[str, str]],
+                             summaries: Summaries | None = None) -> Iterable[dict[str, Any]]:
     """Each person's item (its record ids, each with its address) and each address's (the record ids
-    there, each with its person)."""
+    there, each with its person), with its household item (:func:`address_items`)."""
     for owner, tagged in people.items():
         if (item := ids_item(person_pk(version, owner), PERSON_SK, tagged, tags=tagged)) is not None:
             yield item
+    summaries = summaries or Summaries()
     for owner, tagged in addresses.items():
-        if (item := ids_item(address_pk(version, owner), ADDRESS_SK, tagged, tags=tagged)) is not None:
-            yield item
+        residents = summaries.residents.get(owner, {})
+        involvement = {p: text for p in set(tagged.values()) if (text := summaries.involvement_of(p)) is not None}
+        yield from address_items(version, owner, tagged, residents, involvement)
+
+
+# ---------------------------------------------------------------------- what the views read of a household
+def _day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def resident_summary(record: IndexedRecord) -> str:
+    """What a household view and an address search show of a record at an address without reading
+    it: its person, and (not sensitive) its partner, feed, dates, names, date of birth and address;
+    a sensitive record only its person and that it is sensitive (never its address, name or dates)."""
+    if record.sensitive:
+        return json.dumps([record.person_id, 1], separators=(",", ":"))
+    return json.dumps([record.person_id, 0, record.partner, record.feed, _day(record.record_date),
+                       _day(record.end_date), record.given_name, record.middle_name, record.family_name,
+                       _day(record.dob), record.address_line1, record.address_line2, record.postcode, record.uprn],
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def involvement_entry(record: IndexedRecord) -> list[Any]:
+    """A record as a person's involvement is worked out from it (not sensitive: the others' involvement
+    never hints at a sensitive record): id, partner, feed, record date and end date."""
+    return [record.record_id, record.partner, record.feed, _day(record.record_date), _day(record.end_date)]
+
+
+def involvement_summary(entries: Sequence[list[Any]]) -> str | None:
+    """A person's involvement as an address item holds it: every non-sensitive record's
+    :func:`involvement_entry` (in record id order); None past :data:`INVOLVEMENT_RECORDS` (the views
+    then read that person's records)."""
+    if len(entries) > INVOLVEMENT_RECORDS:
+        return None
+    return json.dumps(sorted(entries, key=lambda e: str(e[0])), separators=(",", ":"), ensure_ascii=False)
+
+
+class Summaries:
+    """Resident summaries by address and involvement entries by person, gathered record by record
+    (a rebuild's every record)."""
+
+    def __init__(self) -> None:
+        self.residents: dict[str, dict[str, str]] = {}
+        self.entries: dict[str, list[list[Any]]] = {}
+        self.many: set[str] = set()
+
+    def add(self, record: IndexedRecord) -> None:
+        if record.address_id:
+            self.residents.setdefault(record.address_id, {})[record.record_id] = resident_summary(record)
+        if not record.sensitive and record.person_id not in self.many:
+            entries = self.entries.setdefault(record.person_id, [])
+            entries.append(involvement_entry(record))
+            if len(entries) > INVOLVEMENT_RECORDS:
+                self.many.add(record.person_id)
+                del self.entries[record.person_id]
+
+    def involvement_of(self, person: str) -> str | None:
+        if person in self.many:
+            return None
+        return involvement_summary(self.entries.get(person, []))
+
+
+def address_items(version: str, address_id: str, tagged: Mapping[str, str], residents: Mapping[str, str],
+                  involvement: Mapping[str, str]) -> list[dict[str, Any]]:
+    """An address's items: its address item, the record ids there each with its person
+    (:func:`ids_item`: ids only, like every lookup item), and its *household item* (sort key
+    :data:`HOUSEHOLD_SK`, in the same partition, so read in the same BatchGetItem): what a household
+    view and an address search show of the records there without reading them, the first
+    :data:`RESIDENTS` records' summaries (attribute ``at``, by record id: :func:`resident_summary`)
+    and, for each person with one of those, their involvement (``inv``, by person:
+    :func:`involvement_summary`), within :data:`SUMMARY_BYTES`. It copies names, dates of birth and
+    addresses out of the record items (the one item besides them that does), and is rewritten with
+    them. A record or person it does not summarise is read by the views a round trip later, so it is
+    never wrong for being short, only slower."""
+    item = ids_item(address_pk(version, address_id), ADDRESS_SK, tagged, tags=tagged)
+    if item is None or "ids" not in item:
+        return [item] if item is not None else []
+    kept = sorted(item["ids"]["SS"])
+    room = SUMMARY_BYTES
+    at: dict[str, Any] = {}
+    inv: dict[str, Any] = {}
+    for rid in kept[:RESIDENTS]:
+        text = residents.get(rid)
+        if text is not None and len(rid) + len(text.encode()) + 3 <= room:
+            at[rid] = {"S": text}
+            room -= len(rid) + len(text.encode()) + 3
+    for person in dict.fromkeys(tagged.get(rid, "") for rid in kept[:RESIDENTS]):
+        text = involvement.get(person) if person else None
+        if text is not None and len(person) + len(text.encode()) + 3 <= room:
+            inv[person] = {"S": text}
+            room -= len(person) + len(text.encode()) + 3
+    if not at and not inv:
+        return [item]
+    household: dict[str, Any] = {"pk": {"S": address_pk(version, address_id)}, "sk": {"S": HOUSEHOLD_SK}}
+    if at:
+        household["at"] = {"M": at}
+    if inv:
+        household["inv"] = {"M": inv}
+    return [item, household]
+
+
+def residents_of(item: Mapping[str, Any] | None, address_id: str) -> dict[str, IndexedRecord]:
+    """The records a household item summarises (:func:`resident_summary`), as records holding only
+    what the views read of them (a sensitive one: its person and the flag)."""
+    held: dict[str, IndexedRecord] = {}
+    for rid, value in ((item or {}).get("at", {}).get("M", {})).items():
+        row = json.loads(value["S"])
+        fields: dict[str, Any] = {"record_id": rid, "person_id": row[0], "address_id": address_id,
+                                  "sensitive": bool(row[1]), "partner": "", "feed": "", "source_record_id": "",
+                                  "record_date": dt.date.min, "ingest_id": "", "term_frequencies": {}}
+        if not row[1]:
+            names = ("partner", "feed", "record_date", "end_date", "given_name", "middle_name", "family_name", "dob",
+                     "address_line1", "address_line2", "postcode", "uprn")
+            fields.update(zip(names, row[2:], strict=True))
+            for day in ("record_date", "end_date", "dob"):
+                fields[day] = dt.date.fromisoformat(fields[day]) if fields[day] else None
+        held[rid] = _summary_record(fields)
+    return held
+
+
+def involvement_of(item: Mapping[str, Any] | None) -> dict[str, list[IndexedRecord]]:
+    """Each person's non-sensitive records, as a household item summarises them (:func:`involvement_summary`)."""
+    held: dict[str, list[IndexedRecord]] = {}
+    for person, value in ((item or {}).get("inv", {}).get("M", {})).items():
+        held[person] = [_summary_record({
+            "record_id": rid, "person_id": person, "partner": partner, "feed": feed, "source_record_id": "",
+            "record_date": dt.date.fromisoformat(start), "end_date": dt.date.fromisoformat(end) if end else None,
+            "sensitive": False, "ingest_id": "", "term_frequencies": {}}) for rid, partner, feed, start, end in
+            json.loads(value["S"])]
+    return held
+
+
+def _summary_record(fields: dict[str, Any]) -> IndexedRecord:
+    """A record built from a summary, unvalidated (its fields were validated when it was indexed)."""
+    return IndexedRecord.model_construct(**fields)
 
 
 def record_items(version: str, record: IndexedRecord, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Every item one record alone would make of a version: itself, one per lookup key, its person
-    and address (a version of one record; :func:`version_items` groups many)."""
-    return version_items(version, [(record, keys)])
+    """The items one record alone would make of a version that hold it or its ids: itself, one per
+    lookup key, its person and address (a version of one record; :func:`version_items` groups many,
+    and adds each address's household item, which copies what the views show: :func:`address_items`)."""
+    return [item for item in version_items(version, [(record, keys)]) if item["sk"]["S"] != HOUSEHOLD_SK]

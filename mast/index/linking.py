@@ -21,9 +21,11 @@ link's closest calls (:mod:`mast.linkage.review`: at most ``PAIRS_PER_RUN`` pair
 under the threshold) go to the stewards' review queue (:mod:`mast.stewardship.queue`).
 
 Index items (:mod:`mast.index.layout`): a rebuild writes one item per record and one per distinct
-lookup key, person and address; an incremental run reads the key, person and address items its
-records enter or leave and writes them back changed (read-modify-write is safe: the match function
-is their only writer, serial on a FIFO queue). Every item a run may write is first listed in the
+lookup key, person and address; an incremental run adds its records' ids to the key items they
+enter and takes them out of those they leave by UpdateItem, without reading them (a key split by
+birth year, or growing past a block, is read and rewritten), and reads the person and address items
+they enter or leave and writes them back changed (read-modify-write is safe: the match function is
+their only writer, serial on a FIFO queue). Every item a run may write is first listed in the
 version's manifest (``s3://<curated>/index/manifest/<version>/``); a retired version is deleted by
 key from it, a part at a time, by the runs after its grace (:meth:`_MatchRun.purge_retired`).
 
@@ -214,6 +216,8 @@ class _MatchRun:
         keys_of: dict[str, dict[str, str]] = {}  # lookup key -> {record id: birth year}
         people_of: dict[str, dict[str, str]] = {}  # person -> {record id: its address}
         addresses_of: dict[str, dict[str, str]] = {}  # address -> {record id: its person}
+        key_addresses: dict[str, set[str]] = {}  # address-search key -> the addresses of its records
+        summaries = layout.Summaries()  # what the household views read in an address's item
         put = 0
         for start in range(0, records.num_rows, WRITE_CHUNK):
             rows = range(start, min(start + WRITE_CHUNK, records.num_rows))
@@ -225,17 +229,20 @@ class _MatchRun:
                 year = layout.year_of(record)
                 for key in keys:
                     keys_of.setdefault(key, {})[record.record_id] = year
+                    if key.startswith(layout.ADDRESS_KEY_PREFIX) and record.address_id:
+                        key_addresses.setdefault(key, set()).add(record.address_id)
                 people_of.setdefault(record.person_id, {})[record.record_id] = record.address_id
                 if record.address_id:
                     addresses_of.setdefault(record.address_id, {})[record.record_id] = record.person_id
+                summaries.add(record)
             put += self._put_listed(version, items)
         items = []
         for key, members in keys_of.items():
-            items.extend(layout.key_items(version, key, members))
+            items.extend(layout.key_items(version, key, members, key_addresses.get(key, ())))
             if len(items) >= WRITE_CHUNK:
                 put += self._put_listed(version, items)
                 items = []
-        for item in layout.person_and_address_items(version, people_of, addresses_of):
+        for item in layout.person_and_address_items(version, people_of, addresses_of, summaries):
             items.append(item)
             if len(items) >= WRITE_CHUNK:
                 put += self._put_listed(version, items)
@@ -312,11 +319,23 @@ class _MatchRun:
                     changes.leave(before)
                 changes.enter(item)
             record_puts.append(item)
-        puts, deletes = self._updated_items(version, changes)
-        self._list(version, [*puts, *record_puts], "update")
-        self._apply(puts, deletes, record_puts, record_deletes)
-        puts.extend(record_puts)
-        deletes.extend(record_deletes)
+        # the people whose records changed: their records now (what the address items say of them)
+        affected = set(changes.people)
+        theirs = [i for i, p in enumerate(people.tolist()) if p in affected]
+        summaries = layout.Summaries()
+        homes: set[str] = set()
+        for i, row in zip(theirs, ordered.take(pa.array(theirs, type=pa.int64())).to_pylist() if theirs else [],
+                          strict=True):
+            summaries.add(_indexed(row, people[i], addresses[i], {}))
+            homes.add(str(addresses[i]))
+        puts, deletes = self._updated_items(version, changes, summaries, affected, homes - {""})
+        # every key item the run may update is listed before it is written, with the other items
+        updated = [{"pk": {"S": layout.key_pk(version, key)}, "sk": {"S": layout.KEY_SK}}
+                   for key in {*changes.keys, *changes.key_addresses}]
+        self._list(version, [*puts, *record_puts, *updated], "update")
+        updates, emptied, rewritten = self._apply(version, changes, puts, deletes, record_puts, record_deletes)
+        puts.extend([*record_puts, *rewritten[0]])
+        deletes.extend([*record_deletes, *rewritten[1]])
         # alerts before the state: a run that dies after the index was written but before the state
         # is retried with the same records still new, and makes the same alerts (same ids, once)
         alerted = self._alert(ordered, people, addresses,
@@ -325,65 +344,117 @@ class _MatchRun:
         self._timed("write", t)
         self._report(linker, people, addresses)
         return MatchOutcome("incremental", version, len(linker.table), len(set(people.tolist())),
-                            linked=added.num_rows, removed=len(removed), items_put=len(puts),
-                            items_deleted=len(deletes), review_pairs=self._review(linker), alerts=alerted)
+                            linked=added.num_rows, removed=len(removed), items_put=len(puts) + updates,
+                            items_deleted=len(deletes) + emptied, review_pairs=self._review(linker), alerts=alerted)
 
-    def _apply(self, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
-               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]]) -> None:
+    def _apply(self, version: str, changes: _Changes, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
+               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]],
+               ) -> tuple[int, int, tuple[list[dict[str, Any]], list[tuple[str, str]]]]:
         """Write an incremental update so that a run that dies part way leaves what a retry completes
         exactly. A record item names the items it occupies, and an update works out what to change
         from the record items as stored, so the record items are written last: first the key, person
-        and address items (each read and written whole, with the run's records in or out), then the
-        record items rewritten (and a removed record's item deleted). Until its record item is
-        rewritten a record's old place is still named by it, so a retry takes it out again (taking an
-        id out of a set it has left, or putting it into one it is in, changes nothing); once
-        rewritten, every change of the run is already done. Past the cap (a year of one key held by
-        more than a block of records) only the count of those left out moves, so a retry may count
-        one twice there until the next rebuild counts afresh.
-        """
+        and address items (each with the run's records in or out), then the record items rewritten
+        (and a removed record's item deleted). Until its record item is rewritten a record's old place
+        is still named by it, so a retry takes it out again (taking an id out of a set it has left, or
+        putting it into one it is in, changes nothing); once rewritten, every change of the run is
+        already done. Past the cap (a year of one key held by more than a block of records) only the
+        count of those left out moves, so a retry may count one twice there until the next rebuild
+        counts afresh.
+
+        A key item is not read: its ids are added and taken out by UpdateItem
+        (:meth:`IndexWriter.add_and_remove_ids`); only a key split by birth year, or one growing past
+        a block, is read and rewritten whole (:meth:`_rewritten_keys`), and listed in the manifest
+        before it is written. Returns the key items updated, those emptied and deleted, and the items
+        rewritten (puts, deletes)."""
+        moves = {layout.key_pk(version, key): key for key in (*changes.keys, *changes.key_addresses)}
+        jobs = [(pk, layout.KEY_SK, [rid for rid, (_, new) in changes.keys.get(key, {}).items() if new is not None],
+                 [rid for rid, (_, new) in changes.keys.get(key, {}).items() if new is None],
+                 sorted(changes.key_addresses.get(key, ()))) for pk, key in moves.items()]
+        refused_pks, emptied = self.writer.add_and_remove_ids(jobs)
+        refused = set(refused_pks)
+        rewrite_puts, rewrite_deletes = self._rewritten_keys(
+            version, {moves[pk]: changes.keys.get(moves[pk], {}) for pk in moves if pk in refused},
+            changes.key_addresses)
+        self._list(version, rewrite_puts, "update")
+        self.writer.put(rewrite_puts)
+        self.writer.delete(rewrite_deletes)
         self.writer.put(puts)
         self.writer.delete(deletes)
         self.writer.put(record_puts)
         self.writer.delete(record_deletes)
+        return len(jobs) - len(refused) - emptied, emptied, (rewrite_puts, rewrite_deletes)
 
-    def _updated_items(self, version: str, changes: _Changes) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        """The key, person and address items ``changes`` touches, read and rewritten."""
-        wanted: list[tuple[str, str]] = []
-        for key, moves in changes.keys.items():
-            pk = layout.key_pk(version, key)
-            wanted.append((pk, layout.KEY_SK))
-            years = {y for move in moves.values() for y in move if y is not None}
-            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
-        wanted.extend((layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people)
-        wanted.extend((layout.address_pk(version, a), layout.ADDRESS_SK) for a in changes.addresses)
+    def _updated_items(self, version: str, changes: _Changes, summaries: layout.Summaries, affected: set[str],
+                       homes: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The person and address items ``changes`` touches, read and rewritten (key items are
+        updated without a read: :meth:`_apply`). The items of every address where an ``affected``
+        person (one whose records changed) has a record now (``homes``) are rewritten too, with that
+        person's involvement from ``summaries`` (their records now), so a household view never shows
+        a stale one; the summaries of the records that entered an address are ``summaries``' too."""
+        address_changes: dict[str, dict[str, str | None]] = {a: {} for a in sorted(homes)}
+        address_changes.update(changes.addresses)
+        wanted = [(layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people]
+        wanted.extend((layout.address_pk(version, a), sk) for a in address_changes
+                      for sk in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK))
         current = self.writer.get_items(wanted)
         puts: list[dict[str, Any]] = []
         deletes: list[tuple[str, str]] = []
-
-        def put_or_delete(pk: str, sk: str, item: dict[str, Any] | None) -> None:
-            if item is not None:
-                puts.append(item)
-            elif (pk, sk) in current:
-                deletes.append((pk, sk))
-
         for owners, pk_of, sk in ((changes.people, layout.person_pk, layout.PERSON_SK),
-                                  (changes.addresses, layout.address_pk, layout.ADDRESS_SK)):
+                                  (address_changes, layout.address_pk, layout.ADDRESS_SK)):
             for owner, inside in owners.items():
                 pk = pk_of(version, owner)
                 item = current.get((pk, sk))
                 ids = set(layout.ids_of(item))
                 tags = layout.tags_of(item)
                 left_out = layout.count_of(item) - len(ids)
+                household = current.get((pk, layout.HOUSEHOLD_SK), {})
+                residents = {rid: v["S"] for rid, v in household.get("at", {}).get("M", {}).items()}
                 for rid, tag in inside.items():
                     if tag is None:
                         ids.discard(rid)
                         tags.pop(rid, None)
+                        residents.pop(rid, None)
                     else:
                         ids.add(rid)
                         tags[rid] = tag
-                put_or_delete(pk, sk, layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags))
+                if sk == layout.PERSON_SK:
+                    item = layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags)
+                    if item is not None:
+                        puts.append(item)
+                    elif (pk, sk) in current:
+                        deletes.append((pk, sk))
+                    continue
+                residents.update(summaries.residents.get(owner, {}))
+                held = {p: v["S"] for p, v in household.get("inv", {}).get("M", {}).items()}
+                involvement = {p: text for p in set(tags.values()) - {""}
+                               if (text := summaries.involvement_of(p) if p in affected else held.get(p))}
+                items = layout.address_items(version, owner, {r: tags.get(r, "") for r in ids}, residents, involvement)
+                if items and left_out:
+                    items[0]["count"] = {"N": str(len(ids) + left_out)}
+                written = {i["sk"]["S"] for i in items}
+                gone = [(pk, s) for s in (layout.ADDRESS_SK, layout.HOUSEHOLD_SK) if s not in written and (pk, s) in current]
+                if not gone and all(_same(i, current.get((pk, i["sk"]["S"]))) for i in items):
+                    continue  # a home of someone whose records changed, where nothing it says changed
+                puts.extend(items)
+                deletes.extend(gone)
+        return puts, deletes
+
+    def _rewritten_keys(self, version: str, keys: dict[str, dict[str, tuple[str | None, str | None]]],
+                        addresses: dict[str, set[str]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The key items of ``keys`` (with their records' moves) read and rewritten whole: a key split
+        by birth year, or one grown past a block (split now). An unsplit key's item is written as an
+        update leaves it (its ids, no count), so that a retry that comes here ends where one run did."""
+        wanted: list[tuple[str, str]] = []
+        for key, moves in keys.items():
+            pk = layout.key_pk(version, key)
+            wanted.append((pk, layout.KEY_SK))
+            years = {y for move in moves.values() for y in move if y is not None}
+            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
+        current = self.writer.get_items(wanted) if wanted else {}
+        puts: list[dict[str, Any]] = []
+        deletes: list[tuple[str, str]] = []
         split: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        for key, moves in changes.keys.items():
+        for key, moves in keys.items():
             pk = layout.key_pk(version, key)
             item = current.get((pk, layout.KEY_SK))
             if item is not None and "years" in item:
@@ -393,7 +464,14 @@ class _MatchRun:
             ids -= {rid for rid, (_, new) in moves.items() if new is None}
             ids |= {rid for rid, (_, new) in moves.items() if new is not None}
             if len(ids) <= layout.KEY_BLOCK:
-                put_or_delete(pk, layout.KEY_SK, layout.ids_item(pk, layout.KEY_SK, ids))
+                if ids:
+                    rewritten = {"pk": {"S": pk}, "sk": {"S": layout.KEY_SK}, "ids": {"SS": sorted(ids)}}
+                    named = set(item.get("addresses", {}).get("SS", [])) if item else set()
+                    if named | addresses.get(key, set()):
+                        rewritten["addresses"] = {"SS": sorted(named | addresses.get(key, set()))}
+                    puts.append(rewritten)
+                elif item is not None:
+                    deletes.append((pk, layout.KEY_SK))
             else:
                 split[key] = {rid: moves.get(rid, (None, None)) for rid in ids}
         if split:  # keys grown past a block: split by the birth years their records are filed under
@@ -558,6 +636,14 @@ class _MatchRun:
 
 
 # ---------------------------------------------------------------------- conversions
+def _same(item: dict[str, Any], stored: dict[str, Any] | None) -> bool:
+    """Whether ``item`` is what is stored (string sets in any order)."""
+    def plain(i: dict[str, Any]) -> dict[str, Any]:
+        return {k: sorted(v["SS"]) if "SS" in v else v for k, v in i.items()}
+
+    return stored is not None and plain(item) == plain(stored)
+
+
 def _keys(linker: Linker, address_keys: np.ndarray, row: int) -> list[str]:
     """The index keys of one record: the link's lookup keys and the address-search keys."""
     return key_strings(linker.keys[row], LOOKUP_KEYS) + address_key_strings(address_keys[row])
@@ -587,6 +673,8 @@ class _Changes:
         self.keys: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         self.people: dict[str, dict[str, str | None]] = {}
         self.addresses: dict[str, dict[str, str | None]] = {}
+        #: the addresses records enter, by the address-search keys they hold
+        self.key_addresses: dict[str, set[str]] = {}
 
     def _key(self, key: str, rid: str, old: str | None, new: str | None) -> None:
         was = self.keys.setdefault(key, {}).get(rid)
@@ -614,6 +702,10 @@ class _Changes:
             was = self.keys.get(key, {}).get(rid)
             self._key(key, rid, was[0] if was is not None else None, year)
         address = item.get("address_id", {}).get("S", "")
+        if address:
+            for key in layout.record_keys_of(item):
+                if key.startswith(layout.ADDRESS_KEY_PREFIX):
+                    self.key_addresses.setdefault(key, set()).add(address)
         self.people.setdefault(item["person_id"]["S"], {})[rid] = address
         if address:
             self.addresses.setdefault(address, {})[rid] = item["person_id"]["S"]

@@ -49,6 +49,8 @@ class KeyLookup:
     shared: dict[str, int] = field(default_factory=dict)
     #: records under the keys read that their items left out (a year held by more than a block)
     left_out: int = 0
+    #: the addresses the address-search keys read name (:func:`mast.index.layout.key_items`)
+    addresses: list[str] = field(default_factory=list)
 
 
 class IndexUnavailable(RuntimeError):
@@ -76,6 +78,9 @@ class IndexReader:
         self._threads = threads
         self._read_ids: dict[tuple[str, str], list[str]] = {}
         self._tags: dict[tuple[str, str], dict[str, str]] = {}
+        #: what the address items read summarise: records by address, and people's involvement
+        self._residents: dict[str, dict[str, IndexedRecord]] = {}
+        self._involvement: dict[str, list[IndexedRecord]] = {}
 
     # ------------------------------------------------------------------ version, model, salt
     def live_version(self) -> str | None:
@@ -137,18 +142,20 @@ class IndexReader:
 
         def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
             wanted = [(layout.key_pk(version, k), sk) for k in distinct for sk in sks]
-            return self._items(wanted, ("pk", "sk", "ids", "count", "years"))
+            return self._items(wanted, ("pk", "sk", "ids", "count", "years", "addresses"))
 
         found = self._on_live(read)
         version = self.version
         ids: dict[str, list[str]] = {}
         shared: dict[str, int] = {}
         left_out = 0
+        addresses: dict[str, None] = {}
         for key in distinct:
             pk = layout.key_pk(version, key)
             item = found.get((pk, layout.KEY_SK))
             if item is None or "years" not in item:
                 ids[key] = layout.ids_of(item)
+                addresses.update(dict.fromkeys(sorted((item or {}).get("addresses", {}).get("SS", []))))
                 left_out += layout.count_of(item) - len(ids[key])
             elif year:
                 parts = [found.get((pk, sk)) for sk in sks[1:]]
@@ -156,7 +163,7 @@ class IndexReader:
                 left_out += sum(layout.count_of(part) - len(layout.ids_of(part)) for part in parts)
             else:
                 shared[key] = layout.count_of(item)
-        return KeyLookup(ids, shared, left_out)
+        return KeyLookup(ids, shared, left_out, list(addresses))
 
     def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None,
                             year: int | None = None) -> dict[str, list[str]]:
@@ -197,6 +204,18 @@ class IndexReader:
         self.addresses_record_ids(wanted)
         return {a: sorted(set(self._tags[(layout.ADDRESS_SK, a)].values()) - {""}) for a in wanted}
 
+    def residents(self, address_ids: Iterable[str]) -> dict[str, IndexedRecord]:
+        """The records at these addresses that their items summarise (:func:`layout.resident_summary`:
+        what the household views show, no more), by record id; the items are read if they were not."""
+        wanted = list(dict.fromkeys(address_ids))
+        self.addresses_record_ids(wanted)
+        return {rid: record for a in wanted for rid, record in self._residents.get(a, {}).items()}
+
+    def involvement(self, person_ids: Iterable[str]) -> dict[str, list[IndexedRecord]]:
+        """Each person's non-sensitive records as the address items read so far summarise them
+        (:func:`layout.involvement_summary`): nothing is read; a person none of them summarises is left out."""
+        return {p: list(self._involvement[p]) for p in dict.fromkeys(person_ids) if p in self._involvement}
+
     def person_record_ids(self, person_id: str) -> list[str]:
         """Every record of a person in this version."""
         return self.people_record_ids([person_id])[person_id]
@@ -211,8 +230,12 @@ class IndexReader:
         asked = list(dict.fromkeys(ids))
         wanted = [i for i in asked if (sk, i) not in self._read_ids]
         if wanted:
+            # an address's household item is read beside its address item (the same partition)
+            summaries = (layout.HOUSEHOLD_SK,) if sk == layout.ADDRESS_SK else ()
+
             def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
-                return self._items([(pk_of(version, i), sk) for i in wanted], ("pk", "sk", "ids", "count", "of"))
+                return self._items([(pk_of(version, i), s) for i in wanted for s in (sk, *summaries)],
+                                   ("pk", "sk", "ids", "count", "of", *(("at", "inv") if summaries else ())))
 
             found = self._on_live(read)
             version = self.version
@@ -220,6 +243,11 @@ class IndexReader:
                 item = found.get((pk_of(version, i), sk))
                 self._read_ids[(sk, i)] = layout.ids_of(item)
                 self._tags[(sk, i)] = layout.tags_of(item)
+                if summaries:
+                    household = found.get((pk_of(version, i), layout.HOUSEHOLD_SK))
+                    self._residents[i] = layout.residents_of(household, i)
+                    for person, records in layout.involvement_of(household).items():
+                        self._involvement.setdefault(person, records)
         return {i: list(self._read_ids[(sk, i)]) for i in asked}
 
     def _on_live(self, read: Callable[[str], T]) -> T:

@@ -212,6 +212,64 @@ class IndexWriter:
 
         return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, chunks) for i in items}
 
+    def add_and_remove_ids(self, changes: Sequence[tuple[str, str, list[str], list[str], list[str]]],
+                           block: int = layout.KEY_BLOCK) -> tuple[list[str], int]:
+        """Take record ids out of and put them into unsplit key items without reading them: one
+        UpdateItem each way (DELETE, then ADD, on the ``ids`` string set; ``count`` removed, so that
+        the set's size is the count). ``changes``: (pk, sk, ids to add, ids to take out, addresses to
+        add to an address-search key's ``addresses``).
+
+        Adding an id that is there, or taking out one that is not, changes nothing, so a retried run
+        ends exactly where one run would. DynamoDB still bills each update's write units on the whole
+        item (the larger of before and after), as if it were put; only the read is saved. An item
+        emptied is deleted. An update is refused (its pk returned, nothing changed by the refused
+        call) when the key is split by birth year, or would grow past ``block`` ids, or is taken
+        from but does not exist: the caller reads and rewrites those (addresses alone, refused by a
+        split key, are not wanted there: an address search reads no split key). Returns those
+        refused, and how many items were emptied and deleted."""
+
+        def one(change: tuple[str, str, list[str], list[str], list[str]]) -> tuple[str | None, int]:
+            pk, sk, adds, removes, addresses = change
+            key = {"pk": {"S": pk}, "sk": {"S": sk}}
+            names = {"#i": "ids", "#y": "years"}
+            try:
+                if removes:
+                    reply = self.client.update_item(
+                        TableName=self.table_name, Key=key, UpdateExpression="DELETE #i :r REMOVE #c",
+                        ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#y)",
+                        ExpressionAttributeNames={**names, "#c": "count"},
+                        ExpressionAttributeValues={":r": {"SS": sorted(removes)}}, ReturnValues="ALL_NEW")
+                    if not adds and "ids" not in reply.get("Attributes", {}):
+                        self.client.delete_item(TableName=self.table_name, Key=key,
+                                                ConditionExpression="attribute_not_exists(#i)",
+                                                ExpressionAttributeNames={"#i": "ids"})
+                        return None, 1
+                if adds:
+                    values: dict[str, Any] = {":a": {"SS": sorted(adds)}, ":room": {"N": str(block - len(adds))}}
+                    if addresses:
+                        values[":d"] = {"SS": sorted(addresses)}
+                    self.client.update_item(
+                        TableName=self.table_name, Key=key,
+                        UpdateExpression="ADD #i :a" + (", #d :d" if addresses else "") + " REMOVE #c",
+                        ConditionExpression="attribute_not_exists(#y) AND (attribute_not_exists(#i) OR size(#i) <= :room)",
+                        ExpressionAttributeNames={**names, "#c": "count", **({"#d": "addresses"} if addresses else {})},
+                        ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+                elif addresses:
+                    try:
+                        self.client.update_item(
+                            TableName=self.table_name, Key=key, UpdateExpression="ADD #d :d",
+                            ConditionExpression="attribute_exists(#i) AND attribute_not_exists(#y)",
+                            ExpressionAttributeNames={**names, "#d": "addresses"},
+                            ExpressionAttributeValues={":d": {"SS": sorted(addresses)}}, ReturnValues="ALL_NEW")
+                    except self.client.exceptions.ConditionalCheckFailedException:
+                        return None, 0
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return pk, 0
+            return None, 0
+
+        done = list(self._map(one, list(changes)))
+        return [pk for pk, _ in done if pk is not None], sum(n for _, n in done)
+
     def put(self, items: Sequence[dict[str, Any]]) -> None:
         self._write([{"PutRequest": {"Item": item}} for item in items])
 

@@ -48,7 +48,9 @@ _PROBE_SALT = "fingerprint-probe"
 #: How the index lays out what the link wrote (:mod:`mast.index.layout`). An index written in another
 #: layout would be misread (a key item where there were membership items), so the layout is part of
 #: the fingerprint: change this text whenever the layout changes, and old versions are rebuilt.
-INDEX_LAYOUT = "key, person and address items hold record ids; a key past 500 records is split by birth year"
+INDEX_LAYOUT = ("key, person and address items hold record ids; a key past 500 records is split by birth year; "
+                "an address item summarises its records and their people's involvement; an address-search "
+                "key names its records' addresses")
 
 
 @functools.cache

@@ -25,12 +25,13 @@ from mast.search.models import (
 )
 from mast.search.query import (
     MAX_RECORDS_PER_ADDRESS,
-    PEOPLE_READ_AHEAD,
+    HouseholdSummaries,
     IndexReading,
     dwelling_of,
     full_address,
     full_name,
     latest_date,
+    records_at,
     same_dwelling,
     together_with,
 )
@@ -223,15 +224,11 @@ def person_view(index: IndexReading, stored: StoredSearch, person_id: str, partn
             homes.append((record, [record.address_id]))
         elif record.address_id not in home[1]:
             home[1].append(record.address_id)
-    # every home's records in two reads (address items, then records), and everyone else's there in two more
+    # every home's records, and everyone else's involvement there, as the homes' items summarise them
+    # (read beside the person's records); what they do not hold is read
     home_ids = [a for _, address_ids in homes[:MAX_ADDRESSES] for a in address_ids]
     at_ids = index.addresses_record_ids(home_ids)
-    elsewhere = [p for p in dict.fromkeys(p for people in index.people_at(home_ids).values() for p in people)
-                 if p != person_id]
-    # the records there, with the items of the others there beside them (their involvement is read next)
-    at_records = {r.record_id: r for r in together_with(
-        lambda: index.records([rid for ids in at_ids.values() for rid in ids[:MAX_RECORDS_PER_ADDRESS]]),
-        lambda: index.people_record_ids(elsewhere[:PEOPLE_READ_AHEAD]))}
+    at_records = records_at(index, home_ids, [rid for ids in at_ids.values() for rid in ids[:MAX_RECORDS_PER_ADDRESS]])
     here_by_home = [(here, [at_records[rid] for a in address_ids for rid in at_ids.get(a, [])[:MAX_RECORDS_PER_ADDRESS]
                             if rid in at_records]) for here, address_ids in homes[:MAX_ADDRESSES]]
     ranked_by_home = [(here, _ranked_others(here, records_there)) for here, records_there in here_by_home]
@@ -308,10 +305,13 @@ def involved_partners(index: IndexReading, person_ids: Sequence[str], partnershi
     """For each person, :func:`_involved` over all their records: what the household view and an
     address search show beside a name, the same as that person's own view would say."""
     feeds = feed_modes() if feeds is None else feeds
-    theirs = index.people_record_ids(person_ids)  # one read of their items, one of their records
-    records = index.records([rid for person in person_ids for rid in theirs.get(person, [])])
-    by_person: dict[str, list[IndexedRecord]] = {p: [] for p in person_ids}
+    # as the address items read summarise them (no read); anyone else from their records
+    held = index.involvement(person_ids) if isinstance(index, HouseholdSummaries) else {}
+    rest = [p for p in person_ids if p not in held]
+    theirs = index.people_record_ids(rest) if rest else {}  # one read of their items, one of their records
+    records = index.records([rid for person in rest for rid in theirs.get(person, [])]) if rest else []
+    by_person: dict[str, list[IndexedRecord]] = {p: list(held.get(p, [])) for p in person_ids}
     for record in records:
-        if record.person_id in by_person:
+        if record.person_id in by_person and record.person_id not in held:
             by_person[record.person_id].append(record)
     return {person: _involved(theirs, partnership, today, feeds) for person, theirs in by_person.items()}

@@ -12,12 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from rapidfuzz.distance import OSA
 
 from mast.index.address_keys import INDEX_KEY_RULES
-from mast.index.layout import KEY_BLOCK, IndexedRecord
+from mast.index.layout import KEY_BLOCK, RESIDENTS, IndexedRecord
 from mast.index.reader import KeyLookup
 from mast.linkage.keys import LOOKUP_KEYS
 from mast.linkage.model import Model
@@ -38,11 +38,12 @@ from mast.search.models import (
 #: (:mod:`mast.index.layout`): a search with a year reads that year's records, one without is told
 #: how many share the key.
 MAX_RECORDS_PER_KEY = KEY_BLOCK
-#: Records read from one address for the household view (a hostel can hold hundreds).
-MAX_RECORDS_PER_ADDRESS = 300
-#: People at the addresses read whose items are read ahead, beside the records there (the rest, if
-#: listed, a round trip later).
-PEOPLE_READ_AHEAD = 90
+#: Records read from one address for the household view (a hostel can hold hundreds): those the
+#: address's item summarises.
+MAX_RECORDS_PER_ADDRESS = RESIDENTS
+#: Addresses an address search's keys name whose items are read beside the candidates' records (any
+#: other dwelling found is read a round trip later).
+ADDRESSES_AHEAD = 200
 #: Address comparison levels that mean "this very dwelling".
 _SAME_DWELLING = ("uprn", "home", "building")
 
@@ -60,6 +61,26 @@ class IndexReading(Protocol):
     def addresses_record_ids(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
     def person_addresses(self, person_id: str) -> list[str]: ...
     def people_at(self, address_ids: Iterable[str]) -> dict[str, list[str]]: ...
+
+
+@runtime_checkable
+class HouseholdSummaries(Protocol):
+    """What the index's address items summarise of the records and people there (the real reader
+    has it; a reader without it is read record by record)."""
+
+    def residents(self, address_ids: Iterable[str]) -> dict[str, IndexedRecord]: ...
+    def involvement(self, person_ids: Iterable[str]) -> dict[str, list[IndexedRecord]]: ...
+
+
+def records_at(index: IndexReading, address_ids: Sequence[str], record_ids: Sequence[str]) -> dict[str, IndexedRecord]:
+    """The records ``record_ids`` at these addresses, by id, as a household view shows them: from the
+    addresses' items' summaries (no read once the items are read), and any they do not hold read."""
+    held = index.residents(address_ids) if isinstance(index, HouseholdSummaries) else {}
+    found = {rid: held[rid] for rid in record_ids if rid in held}
+    missing = [rid for rid in record_ids if rid not in found]
+    if missing:
+        found.update((r.record_id, r) for r in index.records(missing))
+    return found
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -129,10 +150,16 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     year = query.dob.year if query.dob is not None and query.dob.year else None
     found = index.lookup(keys, year) if keys else KeyLookup()
     candidate_ids = list(dict.fromkeys(rid for ids in found.ids.values() for rid in ids))
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         model_read = pool.submit(index.model)
+        # an address search: the items of the addresses its keys name, beside the candidates (the
+        # dwellings found are among them, and their items say who lives there and how involved)
+        ahead = pool.submit(index.addresses_record_ids, found.addresses[:ADDRESSES_AHEAD]) \
+            if not query.is_person_search and found.addresses else None
         read = index.records(candidate_ids)
         model = model_read.result()
+        if ahead is not None:
+            ahead.result()
     candidates = [r for r in read if _dob_fits(query, r)]
     scored = score_query(model, wanted, [r.linkage_fields() for r in candidates],
                          [r.term_frequencies for r in candidates]) if candidates else []
@@ -285,14 +312,11 @@ def _people_at_addresses(index: IndexReading, scored: Sequence[ScoredCandidate],
     # each dwelling: (its newest visible record, the best candidate there, its visible records)
     groups: list[tuple[IndexedRecord, ScoredCandidate, list[IndexedRecord]]] = []
     ranked = sorted(dwellings.items(), key=lambda item: -item[1].weight)
-    # every dwelling's records in two reads (their address items, then their records), not two each
-    at_ids = index.addresses_record_ids([address_id for address_id, _ in ranked])
-    # the records there, with the items of the people there beside them (their involvement is read next)
-    there = list(dict.fromkeys(p for people in index.people_at([a for a, _ in ranked]).values() for p in people))
-    read = {r.record_id: r for r in together_with(
-        lambda: index.records([rid for address_id, _ in ranked
-                               for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS]]),
-        lambda: index.people_record_ids(there[:PEOPLE_READ_AHEAD]))}
+    # every dwelling's records from their address items (read beside the candidates), as summarised there
+    dwelling_ids = [address_id for address_id, _ in ranked]
+    at_ids = index.addresses_record_ids(dwelling_ids)
+    read = records_at(index, dwelling_ids, [rid for address_id in dwelling_ids
+                                            for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS]])
     for address_id, candidate in ranked:
         at_address = [read[rid] for rid in at_ids.get(address_id, [])[:MAX_RECORDS_PER_ADDRESS] if rid in read]
         visible = sorted((r for r in at_address if not r.sensitive), key=lambda r: r.record_date, reverse=True)

@@ -119,8 +119,8 @@ class Calls:
             self._in_flight += 1
             self.items_put += len(puts)
             self.items_deleted += deletes
-            # a write unit per KB of each item written; a delete or an update at least one
-            self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes + (op == "UpdateItem")
+            # a write unit per KB of each item written; a delete one (an update: on its answer)
+            self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes
             if self._gzip is not None:
                 for item in puts:
                     line = (json.dumps({"Item": item}, separators=(",", ":")) + "\n").encode("utf-8")
@@ -132,6 +132,14 @@ class Calls:
         op = model.name
         with self.lock:
             self._in_flight = max(0, self._in_flight - 1)
+        if op == "UpdateItem":
+            # billed as a put of the whole item (the larger of before and after): counted on the item
+            # after it, when the update returns it (MAST's do), else one unit; an item written
+            written = parsed.get("Attributes")
+            with self.lock:
+                self.items_put += written is not None
+                self.write_units += math.ceil(max(item_size(written), 1) / 1024) if written else 1
+            return
         consistent = bool((kwargs.get("context") or {}).get("consistent"))
         factor = 1.0 if consistent else 0.5
         if op == "GetItem":

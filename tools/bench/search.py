@@ -137,6 +137,7 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
     from moto import mock_aws
 
     from mast.index import layout
+    from mast.index.address_keys import address_key_strings, record_address_keys
     from mast.index.layout import IndexedRecord
     from mast.index.salt import forget_cached_salts
     from mast.index.writer import IndexWriter
@@ -164,6 +165,7 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
         writer = IndexWriter("index", ddb)
         version = writer.begin_version(linker.model)
         people, addresses = linker.person_ids(), linker.address_ids()
+        address_keys = record_address_keys(linker.table, SALT)
         indexed: list[tuple[IndexedRecord, list[str]]] = []
         for i, row in enumerate(rows):
             record = IndexedRecord(
@@ -173,7 +175,8 @@ def _deployment(rows: list[dict[str, Any]], linker: Any) -> Iterator[Any]:
                 address_line1=row.get("address_line1"), address_line2=row.get("address_line2"),
                 postcode=row.get("postcode"), contact=PartnerContact(team="bench"), ingest_id="bench",
                 person_id=str(people[i]), address_id=str(addresses[i]), term_frequencies=term_frequencies(linker.table, i))
-            indexed.append((record, key_strings(linker.keys[i], LOOKUP_KEYS)))
+            # the link's keys and the address-search keys, as the match run writes them
+            indexed.append((record, key_strings(linker.keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])))
         writer.put(layout.version_items(version, indexed))  # one item per record, key, person and address
         writer.switch(version, None)
         yield _load_handler()
