@@ -16,13 +16,12 @@ many run at once.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import importlib.util
 import json
 import os
-import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -81,12 +80,21 @@ def remove_dev_shm() -> None:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to kill this process if the local stack dies (no orphaned handlers)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    """End this process when the local stack's process ends (no orphaned handlers).
+
+    Not ``prctl(PR_SET_PDEATHSIG)``: Linux sends that signal when the *thread* that started the
+    process ends, and environments are started by whichever thread first needs one (an API request's,
+    a state machine's Map worker's), which ends long before the stack: a warm environment was killed
+    under the next invocation (``Runtime.ExitError``). The parent process is watched instead.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _load(path: str, module_name: str, attribute: str) -> Any:
