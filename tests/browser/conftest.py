@@ -8,6 +8,7 @@ browser is ``/usr/bin/chromium``, which ``bin/_env.sh`` installs from Debian whe
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ class Visit:
     expected_failures: list[tuple[int, str]] = field(default_factory=list)
     pages_seen: list[str] = field(default_factory=list)
     shots: int = 0
+    #: requests sent and not yet answered or failed
+    in_flight: set[Any] = field(default_factory=set)
 
     def expect_failure(self, status: int, path: str) -> None:
         self.expected_failures.append((status, path))
@@ -67,6 +70,16 @@ class Visit:
 
     def goto(self, route: str) -> None:
         self.page.goto(f"{self.url}/#/{route.lstrip('#/')}")
+
+    def reload(self) -> None:
+        """Reload once the page's own calls have answered: a reload aborts any still in flight (the
+        alerts count asked after each page, say), and that abort is the test's doing, not a fault.
+        Playwright's "networkidle" does not serve: it is reached once per document, and the app's
+        pages are routes within one document."""
+        deadline = time.monotonic() + 15
+        while self.in_flight and time.monotonic() < deadline:
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the requests' events
+        self.page.reload()
 
     def checkpoint(self, name: str) -> dict[str, Any]:
         """Screenshot the page and run axe on it; fail on any WCAG 2.2 AA violation."""
@@ -131,7 +144,13 @@ def visit_factory(browser: Any, local_stack: LocalStackProcess, request: pytest.
         page.on("response", on_response)
         page.on("console", on_console)
         page.on("pageerror", lambda error: visit.console_errors.append(f"uncaught: {error}"))
-        page.on("requestfailed", lambda req: visit.failed_requests.append(f"failed {req.method} {req.url}: {req.failure}"))
+        def on_request_failed(req: Any) -> None:
+            visit.in_flight.discard(req)
+            visit.failed_requests.append(f"failed {req.method} {req.url}: {req.failure}")
+
+        page.on("request", lambda req: visit.in_flight.add(req))
+        page.on("requestfinished", lambda req: visit.in_flight.discard(req))
+        page.on("requestfailed", on_request_failed)
         visits.append(visit)
         return visit
 

@@ -90,7 +90,7 @@ def test_a_practitioner_reads_an_alert_opens_the_person_under_a_declaration_and_
     deadline = time.time() + 60
     while f"Police alert {reference}" not in police.page.inner_text("main") and time.time() < deadline:
         time.sleep(2)  # the audit's stream writes it a moment after the look
-        police.page.reload()
+        police.reload()
         police.page.wait_for_selector("h1:has-text('Who looked at our records')")
     rows = police.page.locator("#accesses tr", has_text=f"Police alert {reference}")
     # opening from the alert, then the person view it led to: two looks, both on the police's page

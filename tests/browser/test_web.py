@@ -361,7 +361,7 @@ def test_a_401_from_the_api_returns_to_sign_in(visit_factory: Any) -> None:
         sessionStorage.setItem('mast.tokens', JSON.stringify(tokens));
     }""")
     visit.expect_failure(401, "/api/declaration-options")
-    visit.page.reload()
+    visit.reload()
     visit.page.wait_for_selector("h1:has-text('Sign in')")
     assert "Your session has ended" in visit.page.inner_text(".govuk-notification-banner")
     assert visit.page.evaluate("() => sessionStorage.getItem('mast.tokens')") is None
