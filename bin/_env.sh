@@ -50,14 +50,19 @@ mast_env() {
       "$python" -m venv "$MAST_ROOT/.venv"
     fi
   fi
-  # Reinstall when pyproject.toml or the extras change.
-  local stamp="$MAST_ROOT/.venv/.mast-installed"
-  local want
-  want="$(sha256sum "$MAST_ROOT/pyproject.toml" | cut -c1-16) $extras"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "installing MAST and its Python dependencies ($extras) into .venv …" >&2
-    "$MAST_ROOT/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$MAST_ROOT[$extras]" >&2
-    echo "$want" > "$stamp"
+  # Install when pyproject.toml changes or an extra is asked for that is not installed yet; the
+  # stamp keeps every extra installed since, so `mast bench` (bench) then `mast local` (local) does
+  # not reinstall each time.
+  local stamp="$MAST_ROOT/.venv/.mast-installed" hash have="" missing=""
+  hash="$(sha256sum "$MAST_ROOT/pyproject.toml" | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$hash" ]; then have=" $(cut -d' ' -f2- "$stamp") "; fi
+  for extra in ${extras//,/ }; do [[ "$have" == *" $extra "* ]] || missing="$missing $extra"; done
+  if [ -n "$missing" ]; then
+    local all
+    all="$(echo $have $missing | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+    echo "installing MAST and its Python dependencies (${all// /, }) into .venv …" >&2
+    "$MAST_ROOT/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$MAST_ROOT[${all// /,}]" >&2
+    echo "$hash $all" > "$stamp"
   fi
   if [[ " $extras " == *" dev "* ]]; then mast_checkov; fi
 }
