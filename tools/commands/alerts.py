@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from pathlib import Path
+
+from tools.commands._target import Stack, add_stack_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,20 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     digest.add_argument("--sender", default=None,
                         help="the alerts' sender (the template's AlertsFromAddress; default the local stack's)")
     digest.add_argument("--web-url", default="", help="where the mail sends people to sign in")
-    digest.add_argument("--environment", default="prod", help="the stack's EnvironmentName (default prod)")
-    digest.add_argument("--local", action="store_true", help="the running local stack (`mast local`)")
-    digest.add_argument("--aws-port", type=int, default=4566, help="the local stack's --aws-port (default 4566)")
-    digest.add_argument("--state-dir", type=Path, default=None, help="the local stack's --state-dir")
+    add_stack_target(digest)
     digest.set_defaults(func=_digest)
 
 
 def _digest(args: argparse.Namespace) -> int:
     from mast.alerts.nudge import digest_window, send_digests
     from mast.config import load_partnership
-    from tools.commands.dlq import _Stack
 
     now = dt.datetime.fromisoformat(args.at).astimezone(dt.UTC) if args.at else dt.datetime.now(dt.UTC)
-    stack = _Stack.of(args)
+    stack = Stack.of(args)
     sender = args.sender
     if sender is None:
         from infra.local.stack import LOCAL_PARAMETERS

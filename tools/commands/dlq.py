@@ -26,11 +26,10 @@ import datetime as dt
 import json
 import sys
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-QUEUES = {"ingest": "ingest", "match": "match", "audit-export": "audit-export"}
+from tools.commands._target import QUEUES, Stack, add_stack_target
+
 QUARANTINE = "quarantine/"
 #: seconds a listed message stays hidden while this command reads it (then made visible again)
 PEEK_SECONDS = 30
@@ -47,67 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     redrive.add_argument("items", nargs="*", help="message ids or quarantine/… keys (none: see --all)")
     redrive.add_argument("--all", choices=sorted(QUEUES), help="every message of one dead-letter queue")
     for sub in (listing, show, redrive):
-        sub.add_argument("--environment", default="prod", help="the stack's EnvironmentName (default prod)")
-        sub.add_argument("--local", action="store_true", help="the running local stack (`mast local`)")
-        sub.add_argument("--aws-port", type=int, default=4566, help="the local stack's --aws-port (default 4566)")
-        sub.add_argument("--state-dir", type=Path, default=None, help="the local stack's --state-dir")
+        add_stack_target(sub)
     listing.set_defaults(func=run_list)
     show.set_defaults(func=run_show)
     redrive.set_defaults(func=run_redrive)
 
 
-@dataclass
-class _Stack:
-    """The deployment's queues, buckets and control table, by the template's names."""
-
-    session: Any
-    environment: str
-    account: str
-
-    @classmethod
-    def of(cls, args: argparse.Namespace) -> _Stack:
-        import os
-
-        import boto3
-
-        environment = args.environment
-        if args.local:
-            from infra.local import stack
-
-            options = stack.LocalOptions(aws_port=args.aws_port)
-            if args.state_dir:
-                options.state_dir = args.state_dir
-            os.environ.update(stack.aws_environment(options))
-            environment = stack.ENVIRONMENT
-        session = boto3.session.Session()
-        return cls(session, environment, session.client("sts").get_caller_identity()["Account"])
-
-    def name(self, what: str) -> str:
-        return f"mast-{self.environment}-{what}"
-
-    def dlq(self, queue: str) -> str:
-        return self.name(f"{QUEUES[queue]}-dlq" + (".fifo" if queue == "match" else ""))
-
-    def source(self, queue: str) -> str | None:
-        return None if queue == "audit-export" else self.name(QUEUES[queue] + (".fifo" if queue == "match" else ""))
-
-    def url(self, name: str) -> str:
-        return str(self.session.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-
-    @property
-    def raw_bucket(self) -> str:
-        return self.name(f"raw-{self.account}")
-
-    @property
-    def landing_bucket(self) -> str:
-        return self.name(f"landing-{self.account}")
-
-    @property
-    def control_table(self) -> str:
-        return self.name("control")
-
-
-def _peek(stack: _Stack, queue: str) -> list[dict[str, Any]]:
+def _peek(stack: Stack, queue: str) -> list[dict[str, Any]]:
     """The dead-letter queue's messages (a FIFO queue shows its first ten), left there, visible again."""
     sqs = stack.session.client("sqs")
     url = stack.url(stack.dlq(queue))
@@ -143,7 +88,7 @@ def _summary(body: str) -> str:
     return str(data.get("type", "message"))
 
 
-def _quarantined(stack: _Stack) -> list[dict[str, Any]]:
+def _quarantined(stack: Stack) -> list[dict[str, Any]]:
     s3 = stack.session.client("s3")
     found: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"Bucket": stack.raw_bucket, "Prefix": QUARANTINE}
@@ -155,7 +100,7 @@ def _quarantined(stack: _Stack) -> list[dict[str, Any]]:
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
-def _receipt(stack: _Stack, key: str) -> dict[str, Any] | None:
+def _receipt(stack: Stack, key: str) -> dict[str, Any] | None:
     """The receipt of a quarantined upload, beside it in the feed's landing folder."""
     partner, feed, _, file_name = key.removeprefix(QUARANTINE).split("/", 3)
     try:
@@ -169,7 +114,7 @@ def _receipt(stack: _Stack, key: str) -> dict[str, Any] | None:
 def run_list(args: argparse.Namespace) -> int:
     from mast.deadletters import failure_notes
 
-    stack = _Stack.of(args)
+    stack = Stack.of(args)
     ddb = stack.session.client("dynamodb")
     total = 0
     for queue in QUEUES:
@@ -191,7 +136,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0 if total == 0 and not files else 1
 
 
-def _find(stack: _Stack, message_id: str) -> tuple[str, dict[str, Any]] | None:
+def _find(stack: Stack, message_id: str) -> tuple[str, dict[str, Any]] | None:
     for queue in QUEUES:
         for m in _peek(stack, queue):
             if m["MessageId"] == message_id:
@@ -202,7 +147,7 @@ def _find(stack: _Stack, message_id: str) -> tuple[str, dict[str, Any]] | None:
 def run_show(args: argparse.Namespace) -> int:
     from mast.deadletters import failure_notes
 
-    stack = _Stack.of(args)
+    stack = Stack.of(args)
     if args.item.startswith(QUARANTINE):
         head = stack.session.client("s3").head_object(Bucket=stack.raw_bucket, Key=args.item)
         print(json.dumps({"key": args.item, "bytes": head["ContentLength"], "stored": head["LastModified"].isoformat(),
@@ -220,7 +165,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redrive_message(stack: _Stack, queue: str, message: dict[str, Any]) -> None:
+def _redrive_message(stack: Stack, queue: str, message: dict[str, Any]) -> None:
     source = stack.source(queue)
     if source is None:
         raise ValueError(f"{stack.dlq(queue)} holds descriptions of stream batches, not messages to send again")
@@ -234,7 +179,7 @@ def _redrive_message(stack: _Stack, queue: str, message: dict[str, Any]) -> None
     print(f"redriven {message['MessageId']} -> {source} ({_summary(message['Body'])})")
 
 
-def _redrive_file(stack: _Stack, key: str) -> None:
+def _redrive_file(stack: Stack, key: str) -> None:
     """Put a quarantined upload back in its feed's landing folder and announce it to ingest."""
     partner, feed, _, file_name = key.removeprefix(QUARANTINE).split("/", 3)
     landing_key = f"{partner}/{feed}/{file_name}"
@@ -253,7 +198,7 @@ def _redrive_file(stack: _Stack, key: str) -> None:
 
 
 def run_redrive(args: argparse.Namespace) -> int:
-    stack = _Stack.of(args)
+    stack = Stack.of(args)
     if not args.items and not args.all:
         print("mast dlq redrive: name message ids or quarantine/… keys, or --all QUEUE", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tools.commands._target import Stack, add_stack_target
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("feeds", help="partner feeds: list, spec, check a file")
@@ -41,17 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_erase.add_argument("--reason", required=True, help="why (kept in the audit)")
     p_erase.add_argument("--operator", default=None, help="who runs it (default: the AWS identity)")
     p_erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
-    p_erase.add_argument("--environment", default="prod", help="the stack's EnvironmentName (default prod)")
-    p_erase.add_argument("--local", action="store_true", help="the running local stack (`mast local`)")
-    p_erase.add_argument("--aws-port", type=int, default=4566, help="the local stack's --aws-port (default 4566)")
-    p_erase.add_argument("--state-dir", type=Path, default=None, help="the local stack's --state-dir")
+    add_stack_target(p_erase)
     p_erase.set_defaults(func=_erase)
 
 
 def _erase(args: argparse.Namespace) -> int:
     from mast.config import load_partnership
     from mast.feeds.erasure import erase_feed
-    from tools.commands.dlq import _Stack
 
     ref = load_partnership().feed(args.feed)
     if ref is None:
@@ -61,7 +59,7 @@ def _erase(args: argparse.Namespace) -> int:
         print(f"erasing {args.feed} deletes every version of its curated data and cannot be undone: add --yes",
               file=sys.stderr)
         return 2
-    stack = _Stack.of(args)
+    stack = Stack.of(args)
     operator = args.operator or stack.session.client("sts").get_caller_identity()["Arn"]
     erased = erase_feed(stack.session, curated_bucket=stack.name(f"curated-{stack.account}"),
                         control_table=stack.control_table, audit_table=stack.name("audit"),
