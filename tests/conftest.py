@@ -38,6 +38,30 @@ def load_function_app(function: str, module_name: str | None = None) -> Any:
     return module
 
 
+#: What a program run "as on Lambda" does first: no /dev/shm, so multiprocessing's semaphores and
+#: shared memory fail (Process and Pipe still work); it stops if they still work, for then the test
+#: it serves would prove nothing.
+WITHOUT_DEV_SHM = """
+import sys
+from infra.local.lambda_worker import remove_dev_shm
+
+remove_dev_shm()
+import multiprocessing
+try:
+    multiprocessing.Lock()
+except OSError:
+    pass
+else:
+    sys.exit("semaphores still work: the test would prove nothing")
+"""
+
+
+def run_without_dev_shm(program: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``program`` (Python source) in a fresh interpreter without /dev/shm, as Lambda runs code."""
+    return subprocess.run([sys.executable, "-c", WITHOUT_DEV_SHM + program, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

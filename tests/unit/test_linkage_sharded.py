@@ -4,8 +4,6 @@ Lambda allows (Process and Pipe, no /dev/shm), with every step's payload a handf
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +21,11 @@ from mast.linkage.sharded import (
     write_columns,
     write_records,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_without_dev_shm
 
 PROGRAM = """
-import json, sys
+import json
 from pathlib import Path
-from infra.local.lambda_worker import remove_dev_shm
-
-remove_dev_shm()  # as on Lambda: no semaphores, no shared memory
-import multiprocessing
-try:
-    multiprocessing.Lock()
-except OSError:
-    pass
-else:
-    sys.exit("semaphores still work: the test would prove nothing")
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -88,8 +75,7 @@ print("same", len(set(people_file["person_id"])), "people", len(run.score), "sha
 
 
 def test_the_sharded_link_finds_the_people_of_the_one_process_link_without_dev_shm(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", PROGRAM, str(tmp_path)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = run_without_dev_shm(PROGRAM, str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("same "), result.stdout
 

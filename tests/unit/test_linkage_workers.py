@@ -3,24 +3,11 @@ and links exactly as one process does."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_without_dev_shm
 
 PROGRAM = """
-import sys
-from infra.local.lambda_worker import remove_dev_shm
-
-remove_dev_shm()  # as on Lambda: no semaphores, no shared memory
-import multiprocessing
-try:
-    multiprocessing.Lock()
-except OSError:
-    pass
-else:
-    sys.exit("semaphores still work: the test would prove nothing")
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -42,7 +29,6 @@ print("same", len(set(one.labels.tolist())), "people from", one.stats["candidate
 
 
 def test_the_parallel_batch_link_needs_no_dev_shm_and_links_as_one_process(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", PROGRAM, str(tmp_path)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = run_without_dev_shm(PROGRAM, str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("same ")
