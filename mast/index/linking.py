@@ -594,7 +594,8 @@ class _MatchRun:
 
     def _alert(self, records: pa.Table, people: np.ndarray, addresses: np.ndarray, new_ids: list[str]) -> int:
         """Alerts for the organisations whose open cases the new records touch (:mod:`mast.alerts`):
-        written (once each), audited as made by MAST, and the teams mailed (nothing personal)."""
+        written (once each), audited as made by MAST; the teams of organisations that are mailed at
+        once are mailed now (nothing personal), the rest wait for the 07:00 digest."""
         if not new_ids or not self.settings.audit_table:
             return 0
         from mast.alerts.detect import alerts_after_link
