@@ -53,6 +53,7 @@ million; 22 of them at ten million). The steps that hold every record in one pro
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -69,17 +70,24 @@ from pydantic import BaseModel, Field
 
 from mast.linkage.arrays import isin_sorted, small_pages, unique
 from mast.linkage.cluster import cluster, components
-from mast.linkage.decisions import constraints_for, load_decisions
+from mast.linkage.decisions import NOT_SAME, SAME, Decision, constraints_for, load_decisions
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
-from mast.linkage.link import BATCH_PAIRS, PairScorer, address_ids, person_ids_for
+from mast.linkage.link import BATCH_PAIRS, NEAR_PER_RANGE, PairScorer, address_ids, person_ids_for
 from mast.linkage.model import Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_key, make_blocks, pair_codes, ranges
+from mast.linkage.review import MARGIN_BITS, ReviewPair, review_pairs
 from mast.linkage.table import RecordTable, positions, prepare, select_rows, take_rows
 from mast.linkage.training import TrainingOptions, train
 from mast.normalise.dates import MISSING_DAY
 
 #: candidate pair occurrences (within blocks, before a shard drops those another shard owns) per score shard
 PAIRS_PER_SHARD = 24_000_000
+#: beside a score shard's links: the pairs kept for the stewards' review that are not links
+NEAR_FILE = "near.arrow"
+#: in the rebuild's folder: every pair the review may pick from, gathered by the cluster step
+REVIEW_CANDIDATES = "review-candidates.arrow"
+#: beside a refine shard's labels: its clustering statistics (JSON)
+CLUSTER_STATS = "cluster.json"
 #: records of multi-record components per refine shard
 RECORDS_PER_REFINE = 250_000
 #: complete-scoring limit of a component (as :class:`mast.linkage.link.LinkOptions`)
@@ -137,6 +145,8 @@ class ScoreOutput(StepCost):
     candidate_pairs: int
     scored_pairs: int
     linked_pairs: int
+    #: pairs kept for the stewards' review that are not links (held apart by a guard, or just under)
+    near_pairs: int = 0
 
 
 class ClusterInput(BaseModel):
@@ -172,12 +182,19 @@ class FinishInput(BaseModel):
     prefix: str
     table: str
     labels: list[str]
+    #: the model (its threshold and guards name the review's pairs); default the one prepare trained
+    model: str | None = None
 
 
 class FinishOutput(StepCost):
     people: str
     records: int
     persons: int
+    #: the link's closest calls for the stewards' review queue (JSON list of :class:`ReviewPair`)
+    review: str | None = None
+    review_pairs: int = 0
+    #: the refine shards' clustering statistics, summed (as :attr:`Linker.stats` ``["cluster"]``)
+    cluster: dict[str, Any] = {}
 
 
 # ---------------------------------------------------------------------- files
@@ -202,6 +219,18 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
 def _join(prefix: str, *parts: str) -> str:
     return "/".join([prefix.rstrip("/"), *parts])
+
+
+def _sibling(uri: str, name: str) -> str:
+    """The file ``name`` in the folder that holds ``uri``."""
+    return _join(uri.rsplit("/", 1)[0], name)
+
+
+def _exists(uri: str) -> bool:
+    from pyarrow import fs
+
+    filesystem, path = _filesystem(uri)
+    return bool(filesystem.get_file_info(path).type == fs.FileType.File)
 
 
 def _arrow(values: Any) -> Any:
@@ -533,7 +562,7 @@ def score_shard(step: ScoreInput) -> ScoreOutput:
     sizes = blocks_file["size"].astype(np.int64)
     starts = np.cumsum(sizes) - sizes
     codes = pair_codes(Blocks(blocks_file["key"], starts, sizes, members, 0), BATCH_PAIRS)
-    parts = []
+    parts, near_parts = [], []
     scored = 0
     for at in range(0, len(codes), BATCH_PAIRS):
         lo, hi = codes[at : at + BATCH_PAIRS] >> 32, codes[at : at + BATCH_PAIRS] & 0xFFFFFFFF
@@ -541,13 +570,26 @@ def score_shard(step: ScoreInput) -> ScoreOutput:
         lo, hi = lo[mine], hi[mine]
         scored += len(lo)
         scores = model.score(table, lo, hi)
-        link = (scores.weight >= model.threshold_weight) & (scores.guards == 0)
+        above = scores.weight >= model.threshold_weight
+        link = above & (scores.guards == 0)
         parts.append((rows[lo[link]], rows[hi[link]], scores.weight[link]))
+        # the stewards' review, as Linker.build keeps it: every pair a guard held apart, and the
+        # closest few just under the threshold (at most NEAR_PER_RANGE a batch, bounding memory)
+        near = np.nonzero((scores.weight >= model.threshold_weight - MARGIN_BITS) & ~above)[0]
+        if len(near) > NEAR_PER_RANGE:
+            near = near[np.argpartition(-scores.weight[near], NEAR_PER_RANGE - 1)[:NEAR_PER_RANGE]]
+        keep = np.sort(np.r_[np.nonzero(above & ~link)[0], near])
+        near_parts.append((rows[lo[keep]], rows[hi[keep]], scores.weight[keep], scores.guards[keep]))
     lo, hi, weight = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int32) for i in range(3))
     uri = _join(step.shard, "links.arrow")
     write_columns(uri, {"lo": lo.astype(np.int32), "hi": hi.astype(np.int32), "weight": weight.astype(np.float32)})
+    n_lo, n_hi, n_weight, n_guards = (np.concatenate([p[i] for p in near_parts]) if near_parts else np.zeros(0, np.int32)
+                                      for i in range(4))
+    write_columns(_join(step.shard, NEAR_FILE), {"lo": n_lo.astype(np.int32), "hi": n_hi.astype(np.int32),
+                                                 "weight": n_weight.astype(np.float32),
+                                                 "guards": n_guards.astype(np.int64)})
     return ScoreOutput(links=uri, records=len(table), candidate_pairs=len(codes), scored_pairs=scored,
-                       linked_pairs=len(lo), **_cost(started))
+                       linked_pairs=len(lo), near_pairs=len(n_lo), **_cost(started))
 
 
 def cluster_links(step: ClusterInput) -> ClusterOutput:
@@ -555,6 +597,7 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
     record grouped, with their records, their links and decisions, into refine shards."""
     started = time.perf_counter()
     parts = [read_columns(uri) for uri in step.links]
+    _write_review_candidates(step.prefix, parts, [_sibling(uri, NEAR_FILE) for uri in step.links])
     codes = unique(np.concatenate([p["lo"].astype(np.int64) << 32 | p["hi"].astype(np.int64) for p in parts])
                    if parts else np.zeros(0, np.int64))
     del parts
@@ -594,6 +637,23 @@ def cluster_links(step: ClusterInput) -> ClusterOutput:
                          **_cost(started))
 
 
+def _write_review_candidates(prefix: str, links: list[dict[str, np.ndarray]], near_uris: list[str]) -> None:
+    """Every scored pair the stewards' review may pick from (links, pairs held apart by a guard, the
+    closest just under), in pair order as :meth:`Linker.build` holds them, to ``review-candidates.arrow``:
+    the pick needs the final people, which only ``finish`` knows."""
+    near = [read_columns(uri) for uri in near_uris if _exists(uri)]
+    def column(name: str, dtype: Any) -> np.ndarray:
+        values = [p[name].astype(dtype) for p in links + near] if name != "guards" else \
+            [np.zeros(len(p["lo"]), np.int64) for p in links] + [p["guards"].astype(np.int64) for p in near]
+        return np.concatenate(values) if values else np.zeros(0, dtype)
+
+    lo, hi, weight, guards = column("lo", np.int64), column("hi", np.int64), column("weight", np.float32), \
+        column("guards", np.int64)
+    _, first = np.unique(lo << 32 | hi, return_index=True)  # sorted by pair; a pair once
+    write_columns(_join(prefix, REVIEW_CANDIDATES), {"lo": lo[first].astype(np.int32), "hi": hi[first].astype(np.int32),
+                                                     "weight": weight[first], "guards": guards[first]})
+
+
 def refine_shard(step: RefineInput) -> RefineOutput:
     """One refine shard's components clustered into people, as :meth:`Linker.build` clusters them."""
     from mast.linkage.cluster import Constraints
@@ -612,6 +672,7 @@ def refine_shard(step: RefineInput) -> RefineOutput:
     rows = records["row"].astype(np.int64)
     uri = _join(step.shard, "labels.arrow")
     write_columns(uri, {"row": rows.astype(np.int32), "label": rows[labels].astype(np.int32)})
+    _write_text(_sibling(uri, CLUSTER_STATS), json.dumps(stats.__dict__))
     return RefineOutput(labels=uri, records=len(table), components=stats.components, split=stats.split,
                         conflicts=stats.conflicts, **_cost(started))
 
@@ -628,7 +689,44 @@ def finish(step: FinishInput) -> FinishOutput:
     uri = _join(step.prefix, "people.arrow")
     write_columns(uri, {"record_id": table.record_id, "person_id": person_ids_for(table, labels),
                         "address_id": address_ids(table)})
-    return FinishOutput(people=uri, records=len(table), persons=len(unique(labels)), **_cost(started))
+    review = _review(step, table.record_id, labels)
+    review_uri = None
+    if review is not None:
+        review_uri = _join(step.prefix, "review.json")
+        _write_text(review_uri, json.dumps([pair.__dict__ for pair in review]))
+    return FinishOutput(people=uri, records=len(table), persons=len(unique(labels)), review=review_uri,
+                        review_pairs=len(review or []), cluster=_cluster_stats(step.labels), **_cost(started))
+
+
+def _review(step: FinishInput, record_ids: np.ndarray, labels: np.ndarray) -> list[ReviewPair] | None:
+    """The link's closest calls, picked as :meth:`Linker.build` picks them (:func:`review_pairs`) from
+    the candidates the cluster step gathered; ``None`` when there are none to pick from (a link
+    whose score step kept none, as before this was built)."""
+    candidates_uri = _join(step.prefix, REVIEW_CANDIDATES)
+    model_uri = step.model or _join(step.prefix, "model.json")
+    if not _exists(candidates_uri) or not _exists(model_uri):
+        return None
+    model = Model.from_json(_read_text(model_uri))
+    candidates = read_columns(candidates_uri)
+    decided = read_columns(_join(step.prefix, "constraints.arrow"))
+    decisions = [Decision(str(record_ids[a]), str(record_ids[b]), SAME if same else NOT_SAME)
+                 for a, b, same in zip(decided["lo"].tolist(), decided["hi"].tolist(), decided["same"].tolist(),
+                                       strict=True)]
+    return review_pairs(record_ids, labels, candidates["lo"].astype(np.int64), candidates["hi"].astype(np.int64),
+                        candidates["weight"], candidates["guards"], model.threshold_weight,
+                        [g.name for g in model.settings.guards], decisions)
+
+
+def _cluster_stats(label_uris: Sequence[str]) -> dict[str, Any]:
+    """The refine shards' :class:`ClusterStats`, summed (notes joined)."""
+    total: dict[str, Any] = {}
+    for uri in label_uris:
+        stats_uri = _sibling(uri, CLUSTER_STATS)
+        if not _exists(stats_uri):
+            continue
+        for name, value in json.loads(_read_text(stats_uri)).items():
+            total[name] = total.get(name, [] if isinstance(value, list) else 0) + value
+    return total
 
 
 # ---------------------------------------------------------------------- on one machine

@@ -70,7 +70,15 @@ assert differ == 0, f"{differ} records in a different person"
 assert (people_file["address_id"] == one.address_ids()).all()
 person = dict(zip(ids, people_file["person_id"]))
 assert person[together[0]] == person[together[1]] and person[apart[0]] != person[apart[1]]
-print("same", len(set(people_file["person_id"])), "people", len(run.score), "shards", len(run.refine), "refine")
+# the stewards' review: the same closest calls as the one-process link's, and its clustering figures
+review = json.loads((tmp / "rebuild" / "review.json").read_text())
+assert one.review and run.finish.review_pairs == len(review) == len(one.review)
+assert [(r["record_a"], r["record_b"], r["kind"], r["weight"], list(r["guards"])) for r in review] == \
+    [(r.record_a, r.record_b, r.kind, r.weight, list(r.guards)) for r in one.review]
+for name in ("components", "split", "conflicts", "pairs_scored"):
+    assert run.finish.cluster[name] == one.stats["cluster"][name], (name, run.finish.cluster, one.stats["cluster"])
+print("same", len(set(people_file["person_id"])), "people", len(run.score), "shards", len(run.refine), "refine",
+      len(review), "review pairs", run.finish.cluster)
 """
 
 
