@@ -75,15 +75,26 @@ class Visit:
         """Reload once the page's own calls have answered: a reload aborts any still in flight (the
         alerts count asked after each page, say), and that abort is the test's doing, not a fault.
         Playwright's "networkidle" does not serve: it is reached once per document, and the app's
-        pages are routes within one document."""
-        deadline = time.monotonic() + 15
-        while self.in_flight and time.monotonic() < deadline:
-            self.page.wait_for_timeout(50)  # lets Playwright deliver the requests' events
+        pages are routes within one document (hence :meth:`settle`)."""
+        self.settle()
         self.page.reload()
+
+    def settle(self, quiet_ms: int = 300, timeout_s: float = 30) -> None:
+        """Wait until no request has been in flight for ``quiet_ms`` (a page's call, then the alerts
+        count it starts, say). A test that goes on sooner races the app: its next page may ask
+        before the last one's call has written what it waits for (a "Looked at the users" event)."""
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the requests' events
+            if self.in_flight:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+                return
 
     def checkpoint(self, name: str) -> dict[str, Any]:
         """Screenshot the page and run axe on it; fail on any WCAG 2.2 AA violation."""
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         self.shots += 1
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", f"{self.test_name}-{self.shots:02d}-{name}".lower()).strip("-")

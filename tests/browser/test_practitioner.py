@@ -252,7 +252,7 @@ def test_no_one_found_says_so_with_coverage_and_the_print_layout_is_audited(
 def fits(visit: Visit, name: str) -> None:
     """No horizontal scrolling at the viewport's width (WCAG 2.2, 1.4.10 reflow), and axe clean."""
     page = visit.page
-    page.wait_for_load_state("networkidle")
+    visit.settle()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 320, f"{name} is {width} px wide at a 320 px viewport"
     visit.checkpoint(f"{name} at 320 px")
