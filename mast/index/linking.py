@@ -108,6 +108,11 @@ class MatchSettings:
                    retention_days(env))
 
 
+def state_key(version: str) -> str:
+    """Where a version's record -> person state lives in the curated bucket (see the module docstring)."""
+    return f"{STATE_PREFIX}{version}.parquet"
+
+
 def searchable_records(settings: MatchSettings, now: dt.datetime) -> pa.Table:
     """Every record the index should hold on ``now``'s clock: each feed's current records, less the
     withdrawn and those past retention (ingest drops them from the feed's state on its own clock)."""
@@ -575,7 +580,7 @@ class _MatchRun:
 
     # ------------------------------------------------------------------ state and report
     def _state_key(self, version: str) -> str:
-        return f"{STATE_PREFIX}{version}.parquet"
+        return state_key(version)
 
     def _read_state(self, version: str) -> dict[str, str] | None:
         try:
