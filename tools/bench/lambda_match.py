@@ -58,6 +58,8 @@ class MatchOnStack:
 
     records: int
     people_indexed: int
+    #: index items the match run wrote (its version's manifest)
+    items_written: int
     #: the match run's wall time (its last invocation, as Lambda's Duration)
     match_seconds: float
     match_peak_mb: float
@@ -117,6 +119,25 @@ def _live_state(running: Any) -> tuple[str | None, dict[str, str]]:
                                           Key=state_key(version))["Body"].read()
     table = pq.read_table(io.BytesIO(body))
     return version, dict(zip(table.column("record_id").to_pylist(), table.column("person_id").to_pylist(), strict=True))
+
+
+def _items_listed(running: Any, version: str) -> int:
+    """The index items the match run wrote for ``version``, as its manifest lists them (every item is
+    listed before it is written: :meth:`mast.index.linking._MatchRun._list`)."""
+    from mast.index.linking import MANIFEST_PREFIX
+
+    s3 = running.client("s3")
+    bucket = running.environment["CURATED_BUCKET"]
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{MANIFEST_PREFIX}{version}/"}
+    items = 0
+    while True:
+        page = s3.list_objects_v2(**kwargs)
+        for part in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=part["Key"])["Body"].read()
+            items += pq.read_metadata(io.BytesIO(body)).num_rows
+        if not page.get("IsTruncated"):
+            return items
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
 def _searchable_target(running: Any, version: str, record_ids: list[str]) -> dict[str, Any] | None:
@@ -182,6 +203,7 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
         version, state = _live_state(running)
         failures = _dead_letters(running)
         target = _searchable_target(running, version, list(state)) if version else None
+        items = _items_listed(running, version) if version else 0
         found = False
         if target is not None:
             user = next(u for u in demo.DEMO_USERS if u.groups == ("practitioners",))
@@ -193,7 +215,7 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
                                   headers={"Authorization": token}, timeout=60)
             found = reply.ok and any(target["person_id"] == p["person_id"] for p in reply.json().get("people", []))
         return MatchOnStack(
-            records=len(state), people_indexed=len(set(state.values())),
+            records=len(state), people_indexed=len(set(state.values())), items_written=items,
             match_seconds=watch.calls.last_seconds, match_peak_mb=round(running.runner.peak_mb.get(match, 0.0)),
             match_memory_mb=spec.memory, match_timeout_s=spec.timeout,
             searched_record=target["record_id"] if target else "", found=found, failures=failures,
