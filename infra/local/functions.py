@@ -23,6 +23,7 @@ function whose variables disagree with another's stops the local stack, as befor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -57,7 +58,7 @@ INIT_TIMEOUT = 120.0
 #: a synchronous invocation's response may be at most 6 MB (Lambda's payload limit)
 RESPONSE_LIMIT = 6_291_556
 
-__all__ = ["FunctionError", "FunctionRunner", "FunctionThrottled", "LambdaContext"]
+__all__ = ["FunctionError", "FunctionRunner", "FunctionThrottled", "Invocations", "LambdaContext"]
 
 
 class FunctionError(RuntimeError):
@@ -104,6 +105,31 @@ class _Environment:
 
 
 @dataclass
+class Invocations:
+    """What one function's invocations came to so far (what CloudWatch's Lambda metrics would show:
+    invocations, errors by type, duration), so that a caller waiting on a function can say what
+    happened instead of waiting in silence. Counts, times and error types only (no event, no result)."""
+
+    started: int = 0
+    succeeded: int = 0
+    #: failed invocations by error type (``Sandbox.Timedout``, ``Runtime.OutOfMemory``, a handler's exception …)
+    errors: dict[str, int] = field(default_factory=dict)
+    #: when each invocation still running started (epoch seconds)
+    running_since: list[float] = field(default_factory=list)
+    #: the last failure, as Lambda reports it (``type: message``), and when it ended
+    last_error: str = ""
+    last_error_at: float | None = None
+    #: the last invocation that ended: its wall seconds and CPU seconds (its environment and every
+    #: process the environment started and reaped)
+    last_seconds: float = 0.0
+    last_cpu_seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+
+@dataclass
 class _Function:
     spec: FunctionSpec
     limit: int
@@ -132,6 +158,14 @@ class FunctionRunner:
         self._watchdog: threading.Thread | None = None
         #: the most memory (PSS, MB) any environment of each function has held while running
         self.peak_mb: dict[str, float] = {}
+        self._invocations = {name: Invocations() for name in self.specs}
+        self._invocations_lock = threading.Lock()
+
+    def invocations(self, name: str) -> Invocations:
+        """A copy of what ``name``'s invocations came to so far (see :class:`Invocations`)."""
+        with self._invocations_lock:
+            now = self._invocations[name]
+            return dataclasses.replace(now, errors=dict(now.errors), running_since=list(now.running_since))
 
     def shared_environment(self) -> dict[str, str]:
         """The one environment every function agrees on; a clash is refused, naming it."""
@@ -268,6 +302,11 @@ class FunctionRunner:
             log_group_name=f"/aws/lambda/{name}",
         )
         healthy = False
+        cpu_before = _cpu_seconds(env.process.pid)
+        with self._invocations_lock:
+            self._invocations[name].started += 1
+            self._invocations[name].running_since.append(started)
+        error: FunctionError | None = None
         try:
             env.killed_for_memory = False
             env.busy_since = started
@@ -292,7 +331,24 @@ class FunctionRunner:
                                     f"Response payload size ({len(value.encode())} bytes) exceeded maximum allowed "
                                     f"payload size ({RESPONSE_LIMIT} bytes).")
             return json.loads(value)
+        except FunctionError as failed:
+            error = failed
+            raise
         finally:
+            ended = time.time()
+            # the environment and what it started still running (a run stopped at its Timeout
+            # leaves its linking workers unreaped); what it reaped is in its own children's times
+            alive = _sessions().get(env.process.pid, []) if env.process.poll() is None else []
+            cpu = sum(_cpu_seconds(pid) for pid in alive) - cpu_before
+            with self._invocations_lock:
+                calls = self._invocations[name]
+                calls.running_since.remove(started)
+                calls.last_seconds, calls.last_cpu_seconds = round(ended - started, 1), round(max(cpu, 0.0), 1)
+                if error is None:
+                    calls.succeeded += 1
+                else:
+                    calls.errors[error.error_type] = calls.errors.get(error.error_type, 0) + 1
+                    calls.last_error, calls.last_error_at = f"{error.error_type}: {error.message}"[:500], ended
             with self._busy_lock:
                 self._busy.discard(env)
             env.busy_since = None
@@ -337,6 +393,18 @@ def _sessions() -> dict[int, list[int]]:
             continue
         out.setdefault(int(fields[3]), []).append(int(entry.name))  # field 6 of stat: the session
     return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) of a process and of the children it has reaped (a linking
+    worker's time counts once the environment joins it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # after the command: state is field 3, so utime/stime/cutime/cstime (14-17) are [11:15]
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _pss_mb(pid: int) -> float:

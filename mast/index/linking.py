@@ -56,7 +56,7 @@ from mast.feeds import store
 from mast.feeds.events import FeedIngested
 from mast.feeds.retention import DEFAULT_RETENTION_DAYS, retained, retention_days, snapshot_feeds
 from mast.index import layout
-from mast.index.address_keys import address_key_strings, record_address_keys
+from mast.index.address_keys import INDEX_KEY_RULES, address_key_strings, record_address_keys
 from mast.index.layout import IndexedRecord
 from mast.index.messages import RebuildRequested, RelinkRequested
 from mast.index.reader import IndexReader
@@ -106,6 +106,11 @@ class MatchSettings:
         return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
                    env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
                    retention_days(env))
+
+
+def state_key(version: str) -> str:
+    """Where a version's record -> person state lives in the curated bucket (see the module docstring)."""
+    return f"{STATE_PREFIX}{version}.parquet"
 
 
 def searchable_records(settings: MatchSettings, now: dt.datetime) -> pa.Table:
@@ -328,12 +333,14 @@ class _MatchRun:
                           strict=True):
             summaries.add(_indexed(row, people[i], addresses[i], {}))
             homes.add(str(addresses[i]))
-        puts, deletes = self._updated_items(version, changes, summaries, affected, homes - {""})
+        population = _Population(ordered, linker.keys, address_keys, people, addresses)
+        puts, deletes = self._updated_items(version, changes, summaries, affected, homes - {""}, population)
         # every key item the run may update is listed before it is written, with the other items
         updated = [{"pk": {"S": layout.key_pk(version, key)}, "sk": {"S": layout.KEY_SK}}
                    for key in {*changes.keys, *changes.key_addresses}]
         self._list(version, [*puts, *record_puts, *updated], "update")
-        updates, emptied, rewritten = self._apply(version, changes, puts, deletes, record_puts, record_deletes)
+        updates, emptied, rewritten = self._apply(version, changes, puts, deletes, record_puts, record_deletes,
+                                                  population)
         puts.extend([*record_puts, *rewritten[0]])
         deletes.extend([*record_deletes, *rewritten[1]])
         # alerts before the state: a run that dies after the index was written but before the state
@@ -348,7 +355,7 @@ class _MatchRun:
                             items_deleted=len(deletes) + emptied, review_pairs=self._review(linker), alerts=alerted)
 
     def _apply(self, version: str, changes: _Changes, puts: list[dict[str, Any]], deletes: list[tuple[str, str]],
-               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]],
+               record_puts: list[dict[str, Any]], record_deletes: list[tuple[str, str]], population: _Population,
                ) -> tuple[int, int, tuple[list[dict[str, Any]], list[tuple[str, str]]]]:
         """Write an incremental update so that a run that dies part way leaves what a retry completes
         exactly. A record item names the items it occupies, and an update works out what to change
@@ -357,9 +364,12 @@ class _MatchRun:
         (and a removed record's item deleted). Until its record item is rewritten a record's old place
         is still named by it, so a retry takes it out again (taking an id out of a set it has left, or
         putting it into one it is in, changes nothing); once rewritten, every change of the run is
-        already done. Past the cap (a year of one key held by more than a block of records) only the
-        count of those left out moves, so a retry may count one twice there until the next rebuild
-        counts afresh.
+        already done. Past the cap (a year of one key held by more than a block of records, a person
+        or address past :data:`layout.MAX_ID_BYTES`) an item holds only a count of the records it
+        leaves out, not who they are, so moving that count by the run's changes would count a record
+        twice when a retry moves it again: such an item is instead written afresh from the run's
+        whole population (:class:`_Population`: every record the index holds after this run, with its
+        keys, year, person and address), exactly as a rebuild writes it, and a retry writes the same.
 
         A key item is not read: its ids are added and taken out by UpdateItem
         (:meth:`IndexWriter.add_and_remove_ids`); only a key split by birth year, or one growing past
@@ -374,10 +384,14 @@ class _MatchRun:
         refused = set(refused_pks)
         rewrite_puts, rewrite_deletes = self._rewritten_keys(
             version, {moves[pk]: changes.keys.get(moves[pk], {}) for pk in moves if pk in refused},
-            changes.key_addresses)
+            changes.key_addresses, population)
         self._list(version, rewrite_puts, "update")
-        self.writer.put(rewrite_puts)
-        self.writer.delete(rewrite_deletes)
+        # a rewritten key's own item last: until it is written a retry finds the key as it was (split,
+        # or past a block) and rewrites it again, so no year item it no longer lists is left behind
+        self.writer.put([i for i in rewrite_puts if i["sk"]["S"] != layout.KEY_SK])
+        self.writer.delete([k for k in rewrite_deletes if k[1] != layout.KEY_SK])
+        self.writer.put([i for i in rewrite_puts if i["sk"]["S"] == layout.KEY_SK])
+        self.writer.delete([k for k in rewrite_deletes if k[1] == layout.KEY_SK])
         self.writer.put(puts)
         self.writer.delete(deletes)
         self.writer.put(record_puts)
@@ -385,12 +399,15 @@ class _MatchRun:
         return len(jobs) - len(refused) - emptied, emptied, (rewrite_puts, rewrite_deletes)
 
     def _updated_items(self, version: str, changes: _Changes, summaries: layout.Summaries, affected: set[str],
-                       homes: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+                       homes: set[str], population: _Population,
+                       ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """The person and address items ``changes`` touches, read and rewritten (key items are
         updated without a read: :meth:`_apply`). The items of every address where an ``affected``
         person (one whose records changed) has a record now (``homes``) are rewritten too, with that
         person's involvement from ``summaries`` (their records now), so a household view never shows
-        a stale one; the summaries of the records that entered an address are ``summaries``' too."""
+        a stale one; the summaries of the records that entered an address are ``summaries``' too.
+        An item past :data:`layout.MAX_ID_BYTES` (some records left out, counted only) is made afresh
+        from ``population``, so that a retry cannot count a record it left out twice (:meth:`_apply`)."""
         address_changes: dict[str, dict[str, str | None]] = {a: {} for a in sorted(homes)}
         address_changes.update(changes.addresses)
         wanted = [(layout.person_pk(version, p), layout.PERSON_SK) for p in changes.people]
@@ -417,6 +434,10 @@ class _MatchRun:
                     else:
                         ids.add(rid)
                         tags[rid] = tag
+                if left_out > 0:  # who was left out is not stored: count everyone afresh
+                    tags = population.person_records(owner) if sk == layout.PERSON_SK \
+                        else population.address_records(owner)
+                    ids, left_out = set(tags), 0
                 if sk == layout.PERSON_SK:
                     item = layout.ids_item(pk, sk, ids, len(ids) + left_out, tags=tags)
                     if item is not None:
@@ -440,89 +461,43 @@ class _MatchRun:
         return puts, deletes
 
     def _rewritten_keys(self, version: str, keys: dict[str, dict[str, tuple[str | None, str | None]]],
-                        addresses: dict[str, set[str]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        """The key items of ``keys`` (with their records' moves) read and rewritten whole: a key split
-        by birth year, or one grown past a block (split now). An unsplit key's item is written as an
-        update leaves it (its ids, no count), so that a retry that comes here ends where one run did."""
+                        addresses: dict[str, set[str]], population: _Population,
+                        ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The items of ``keys`` (keys split by birth year, or grown past a block; each with its
+        records' moves between years) written afresh from the run's population
+        (:class:`_Population`): the items a rebuild writes for them (:func:`layout.key_items`), so
+        a retry, or a run after a retry, writes the same, and a record left out of a full year is
+        never counted twice (the items hold no identity of those left out). A key back within a block
+        is one item again, written as an update leaves one (its ids and addresses, no count:
+        :meth:`IndexWriter.add_and_remove_ids` only adds addresses), so a key rewritten here ends
+        where one update would have. Year items no longer written are deleted: those of the key
+        item as read, of its records' years now and of the years its records moved from (a retry may
+        find the key item already rewritten)."""
+        members = population.key_members(list(keys))
         wanted: list[tuple[str, str]] = []
         for key, moves in keys.items():
             pk = layout.key_pk(version, key)
-            wanted.append((pk, layout.KEY_SK))
-            years = {y for move in moves.values() for y in move if y is not None}
-            wanted.extend((pk, layout.year_sk(y)) for y in sorted(years))
+            years = set(members[key][0].values()) | {y for move in moves.values() for y in move if y is not None}
+            wanted.extend([(pk, layout.KEY_SK), *((pk, layout.year_sk(y)) for y in sorted(years))])
         current = self.writer.get_items(wanted) if wanted else {}
         puts: list[dict[str, Any]] = []
         deletes: list[tuple[str, str]] = []
-        split: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        for key, moves in keys.items():
+        for key in keys:
             pk = layout.key_pk(version, key)
             item = current.get((pk, layout.KEY_SK))
-            if item is not None and "years" in item:
-                self._update_split(pk, item, moves, current, puts, deletes)
-                continue
-            ids = set(layout.ids_of(item))
-            ids -= {rid for rid, (_, new) in moves.items() if new is None}
-            ids |= {rid for rid, (_, new) in moves.items() if new is not None}
-            if len(ids) <= layout.KEY_BLOCK:
-                if ids:
-                    rewritten = {"pk": {"S": pk}, "sk": {"S": layout.KEY_SK}, "ids": {"SS": sorted(ids)}}
-                    named = set(item.get("addresses", {}).get("SS", [])) if item else set()
-                    if named | addresses.get(key, set()):
-                        rewritten["addresses"] = {"SS": sorted(named | addresses.get(key, set()))}
-                    puts.append(rewritten)
-                elif item is not None:
-                    deletes.append((pk, layout.KEY_SK))
-            else:
-                split[key] = {rid: moves.get(rid, (None, None)) for rid in ids}
-        if split:  # keys grown past a block: split by the birth years their records are filed under
-            unknown = [rid for members in split.values() for rid, (_, new) in members.items() if new is None]
-            filed = {rid: it.get("year", {}).get("S", layout.NO_YEAR)
-                     for rid, it in self.writer.get_records(version, unknown).items()}
-            for key, members in split.items():
-                puts.extend(layout.key_items(version, key, {
-                    rid: new if new is not None else filed.get(rid, layout.NO_YEAR) for rid, (_, new) in members.items()}))
+            held, at = members[key]
+            if len(held) <= layout.KEY_BLOCK and item is not None and "years" not in item:
+                at = set(item.get("addresses", {}).get("SS", [])) | addresses.get(key, set())
+            else:  # split, or no item: named as a rebuild names them
+                at = at | addresses.get(key, set())
+            written = layout.key_items(version, key, held, at)
+            if len(held) <= layout.KEY_BLOCK:
+                for unsplit in written:
+                    unsplit.pop("count", None)
+            puts.extend(written)
+            have = {sk for p, sk in current if p == pk} | {layout.year_sk(y) for y in layout.years_of(item)}
+            deletes.extend((pk, sk) for sk in sorted(have - {i["sk"]["S"] for i in written}))
         return puts, deletes
-
-    @staticmethod
-    def _update_split(pk: str, item: dict[str, Any], moves: dict[str, tuple[str | None, str | None]],
-                      current: dict[tuple[str, str], dict[str, Any]], puts: list[dict[str, Any]],
-                      deletes: list[tuple[str, str]]) -> None:
-        """A key split by year: each record moved out of its old year's item and into its new one."""
-        years = layout.years_of(item)
-        held: dict[str, tuple[set[str], int]] = {}
-
-        def year(y: str) -> tuple[set[str], int]:
-            if y not in held:
-                part = current.get((pk, layout.year_sk(y)))
-                held[y] = (set(layout.ids_of(part)), layout.count_of(part))
-            return held[y]
-
-        for rid, (old, new) in moves.items():
-            if old == new:
-                continue
-            if old is not None:
-                ids, count = year(old)
-                if rid in ids or count > len(ids):
-                    ids.discard(rid)
-                    held[old] = (ids, count - 1)
-            if new is not None:
-                ids, count = year(new)
-                if rid not in ids:
-                    if len(ids) < layout.KEY_BLOCK:
-                        ids.add(rid)
-                    held[new] = (ids, count + 1)
-        for y, (ids, count) in held.items():
-            years[y] = count
-            sk = layout.year_sk(y)
-            part = layout.ids_item(pk, sk, ids, count, cap=layout.KEY_BLOCK) if count > 0 else None
-            if part is not None:
-                puts.append(part)
-            elif (pk, sk) in current:
-                deletes.append((pk, sk))
-        if sum(years.values()) > 0:
-            puts.append(layout.split_key_item(pk, years))
-        else:
-            deletes.append((pk, layout.KEY_SK))
 
     # ------------------------------------------------------------------ manifest and retiring
     def _put_listed(self, version: str, items: list[dict[str, Any]]) -> int:
@@ -575,7 +550,7 @@ class _MatchRun:
 
     # ------------------------------------------------------------------ state and report
     def _state_key(self, version: str) -> str:
-        return f"{STATE_PREFIX}{version}.parquet"
+        return state_key(version)
 
     def _read_state(self, version: str) -> dict[str, str] | None:
         try:
@@ -663,6 +638,62 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
     fields["sensitive"] = bool(row.get("sensitive"))
     return IndexedRecord.model_validate({**fields, "contact": contact, "person_id": person, "address_id": address,
                                          "term_frequencies": frequencies})
+
+
+class _Population:
+    """Every record the index holds once an incremental run is written (the run's records in link
+    order), with its index keys, birth year, person and address: what an item past its cap is made
+    afresh from (:meth:`_MatchRun._apply`). Looked up by a vectorised pass over the key, person or
+    address column asked about, for the few items past a cap a day touches."""
+
+    def __init__(self, records: pa.Table, keys: np.ndarray, address_keys: np.ndarray, people: np.ndarray,
+                 addresses: np.ndarray) -> None:
+        self.records = records
+        self.columns = [keys[:, j] for j in range(keys.shape[1])] + [address_keys[:, j] for j in range(address_keys.shape[1])]
+        self.rules = INDEX_KEY_RULES
+        self.people = people
+        self.addresses = addresses
+
+    def _ids_years(self, rows: np.ndarray) -> tuple[list[str], list[str]]:
+        taken = self.records.take(pa.array(rows, type=pa.int64()))
+        ids = [str(rid) for rid in taken.column("record_id").to_pylist()]
+        years = [str(y) if y is not None else layout.NO_YEAR for y in pc.year(taken.column("dob")).to_pylist()]
+        return ids, years
+
+    def key_members(self, keys: Sequence[str]) -> dict[str, tuple[dict[str, str], set[str]]]:
+        """Each key's records now (record id -> birth year, as :func:`layout.year_of` files it) and
+        their addresses."""
+        wanted: dict[int, dict[int, str]] = {}  # key column -> key value -> the key's index form
+        for key in keys:
+            namespace, _, value = key.rpartition("#")
+            for j, rule in enumerate(self.rules):
+                if rule.namespace == namespace:
+                    wanted.setdefault(j, {})[int(value, 16)] = key
+        out: dict[str, tuple[dict[str, str], set[str]]] = {key: ({}, set()) for key in keys}
+        for j, values in wanted.items():
+            column = self.columns[j].astype(np.uint64, copy=False)
+            rows = np.nonzero(np.isin(column, np.array(sorted(values), dtype=np.uint64)))[0]
+            if not len(rows):
+                continue
+            ids, years = self._ids_years(rows)
+            for row, rid, year in zip(rows.tolist(), ids, years, strict=True):
+                held, at = out[values[int(column[row])]]
+                held[rid] = year
+                if self.addresses[row]:
+                    at.add(str(self.addresses[row]))
+        return out
+
+    def person_records(self, person: str) -> dict[str, str]:
+        """A person's records now, each with its address (as a person's item tags them)."""
+        rows = np.nonzero(self.people == person)[0]
+        ids, _ = self._ids_years(rows)
+        return {rid: str(self.addresses[row]) for rid, row in zip(ids, rows.tolist(), strict=True)}
+
+    def address_records(self, address: str) -> dict[str, str]:
+        """The records at an address now, each with its person (as an address's item tags them)."""
+        rows = np.nonzero(self.addresses == address)[0]
+        ids, _ = self._ids_years(rows)
+        return {rid: str(self.people[row]) for rid, row in zip(ids, rows.tolist(), strict=True)}
 
 
 class _Changes:

@@ -51,6 +51,33 @@ class KeyLookup:
     left_out: int = 0
     #: the addresses the address-search keys read name (:func:`mast.index.layout.key_items`)
     addresses: list[str] = field(default_factory=list)
+    #: a key split by birth year and read for some years (:func:`years_read`) for a complete date of
+    #: birth: the most records of any one such key born in the years not read (0: none), so the page
+    #: can say so (a partial date filters by its year: nothing is counted)
+    other_years: int = 0
+    #: the birth years read of the keys split by year (empty: none was split; :func:`years_read`)
+    years: tuple[str, ...] = ()
+
+
+def years_read(year: int, slipped: bool = True) -> list[str]:
+    """The birth years a key split by year is read for when a search gives ``year``.
+
+    A key held by more than a block of records is split by birth year, and a search reads only the
+    years it gives; a year typed wrong would then miss the person altogether (the tool exists so that
+    no one is missed). So with ``slipped`` (the search scores a complete date of birth) it also reads
+    the years a typed year most often slips to: one either side (1985 for 1986: a slip of a key, or a
+    date near the new year) and the last two digits swapped (1986 for 1968); and always the records
+    with no date of birth. Why no wider band: each year read may bring a block (500) of candidates
+    whose records the search reads and scores, in the same round trips; four years bound that to
+    four blocks a key, and the records of the key's other years are counted instead
+    (:attr:`KeyLookup.other_years`) and the page says how many were not read, so a practitioner unsure
+    of the year knows to search again. Without ``slipped`` (a partial date, which a search filters
+    by its year exactly) only the year is read."""
+    years = [year]
+    if slipped:
+        tens, units = divmod(year % 100, 10)
+        years += [y for y in (year - 1, year + 1, year - year % 100 + 10 * units + tens) if y not in years]
+    return [str(y) for y in years] + [layout.NO_YEAR]
 
 
 class IndexUnavailable(RuntimeError):
@@ -129,16 +156,19 @@ class IndexReader:
         return key_salt(self._salt_secret_arn, self._secrets_client)
 
     # ------------------------------------------------------------------ lookups
-    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+    def lookup(self, keys: Sequence[str], year: int | None = None, *, slipped: bool = True) -> KeyLookup:
         """The record ids under each lookup key, every key read in one BatchGetItem.
 
         A key split by birth year (held by more than :data:`layout.KEY_BLOCK` records) gives the ids
-        of ``year`` and of records with no date of birth when a year is given, read in the same
-        call; without one it is in :attr:`KeyLookup.shared` with how many records hold it."""
+        of the years :func:`years_read` names for ``year`` (and of records with no date of birth),
+        read in the same call, and (``slipped``: a complete date) counts the records of its other
+        years (:attr:`KeyLookup.other_years`); without a year it is in :attr:`KeyLookup.shared` with how
+        many records hold it."""
         distinct = list(dict.fromkeys(keys))
         if not distinct:
             return KeyLookup()
-        sks = [layout.KEY_SK] + ([layout.year_sk(str(year)), layout.year_sk(layout.NO_YEAR)] if year else [])
+        years = years_read(year, slipped) if year else []
+        sks = [layout.KEY_SK] + [layout.year_sk(y) for y in years]
 
         def read(version: str) -> dict[tuple[str, str], dict[str, Any]]:
             wanted = [(layout.key_pk(version, k), sk) for k in distinct for sk in sks]
@@ -149,6 +179,8 @@ class IndexReader:
         ids: dict[str, list[str]] = {}
         shared: dict[str, int] = {}
         left_out = 0
+        other_years = 0
+        split = False
         addresses: dict[str, None] = {}
         for key in distinct:
             pk = layout.key_pk(version, key)
@@ -161,9 +193,13 @@ class IndexReader:
                 parts = [found.get((pk, sk)) for sk in sks[1:]]
                 ids[key] = [rid for part in parts for rid in layout.ids_of(part)]
                 left_out += sum(layout.count_of(part) - len(layout.ids_of(part)) for part in parts)
+                if slipped:  # a partial date is a filter by its year: the other years are not wanted
+                    per_year = layout.years_of(item)
+                    other_years = max(other_years, layout.count_of(item) - sum(per_year.get(y, 0) for y in years))
+                split = True
             else:
                 shared[key] = layout.count_of(item)
-        return KeyLookup(ids, shared, left_out, list(addresses))
+        return KeyLookup(ids, shared, left_out, list(addresses), other_years, tuple(years) if split else ())
 
     def record_ids_for_keys(self, keys: Sequence[str], max_per_key: int | None = None,
                             year: int | None = None) -> dict[str, list[str]]:

@@ -213,7 +213,7 @@ class IndexWriter:
         return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, chunks) for i in items}
 
     def add_and_remove_ids(self, changes: Sequence[tuple[str, str, list[str], list[str], list[str]]],
-                           block: int = layout.KEY_BLOCK) -> tuple[list[str], int]:
+                           block: int | None = None) -> tuple[list[str], int]:
         """Take record ids out of and put them into unsplit key items without reading them: one
         UpdateItem each way (DELETE, then ADD, on the ``ids`` string set; ``count`` removed, so that
         the set's size is the count). ``changes``: (pk, sk, ids to add, ids to take out, addresses to
@@ -223,10 +223,13 @@ class IndexWriter:
         ends exactly where one run would. DynamoDB still bills each update's write units on the whole
         item (the larger of before and after), as if it were put; only the read is saved. An item
         emptied is deleted. An update is refused (its pk returned, nothing changed by the refused
-        call) when the key is split by birth year, or would grow past ``block`` ids, or is taken
+        call) when the key is split by birth year, or would grow past ``block`` ids (a key new to the
+        index given more than a block at once included), or is taken
         from but does not exist: the caller reads and rewrites those (addresses alone, refused by a
         split key, are not wanted there: an address search reads no split key). Returns those
-        refused, and how many items were emptied and deleted."""
+        refused, and how many items were emptied and deleted. ``block``: :data:`layout.KEY_BLOCK`
+        unless given."""
+        block = layout.KEY_BLOCK if block is None else block
 
         def one(change: tuple[str, str, list[str], list[str], list[str]]) -> tuple[str | None, int]:
             pk, sk, adds, removes, addresses = change
@@ -244,6 +247,8 @@ class IndexWriter:
                                                 ConditionExpression="attribute_not_exists(#i)",
                                                 ExpressionAttributeNames={"#i": "ids"})
                         return None, 1
+                if len(adds) > block:  # a key new to the index can only be made within a block by an update
+                    return pk, 0
                 if adds:
                     values: dict[str, Any] = {":a": {"SS": sorted(adds)}, ":room": {"N": str(block - len(adds))}}
                     if addresses:

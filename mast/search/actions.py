@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from mast.access.caller import Caller, Group
@@ -18,6 +18,7 @@ from mast.access.declarations import Declaration
 from mast.audit.event import AuditUnavailable
 from mast.audit.store import AuditStore
 from mast.config import Partnership, load_partnership
+from mast.index.layout import NO_YEAR
 from mast.schema import Refused
 from mast.search.coverage import FeedStatus
 from mast.search.models import (
@@ -74,7 +75,8 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
         people_returned=tuple(p.shown.person_id for p in outcome.people), record_ids=tuple(shown_ids),
         records_returned=len(shown_ids), sensitive_returned=outcome.sensitive,
         detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out,
-                           "too_common": outcome.too_common, "shared_by": outcome.shared_by}),
+                           "too_common": outcome.too_common, "shared_by": outcome.shared_by,
+                           "other_years": outcome.other_years}),
     )
     stored = StoredSearch(
         search_id=search_id, user_sub=caller.sub, created_at=dt.datetime.now(dt.UTC),
@@ -89,16 +91,25 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
     return SearchResponse(
         search_id=search_id, kind=outcome.kind, people=[p.shown for p in outcome.people], left_out=outcome.left_out,
         bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY}, dwellings=dwellings,
-        too_common=outcome.too_common, shared_by=outcome.shared_by, narrow=narrowing(outcome.shared_by, request),
+        too_common=outcome.too_common, shared_by=outcome.shared_by, other_years=outcome.other_years,
+        narrow=narrowing(outcome.shared_by, request, outcome.other_years, outcome.years_read),
     )
 
 
-def narrowing(shared_by: int, request: SearchRequest) -> str | None:
-    """What to say when part of a search was not read: how many records share it, and what to add."""
-    if not shared_by:
-        return None
+def narrowing(shared_by: int, request: SearchRequest, other_years: int = 0,
+              years_read: Sequence[str] = ()) -> str | None:
+    """What to say when part of a search was not read: how many records share it, and what to add;
+    or, for a name narrowed by the year of birth (:func:`mast.index.reader.years_read`), how many
+    records of it were born in the years not read, so a practitioner unsure of the year searches again."""
     query = request.query
     part = "this name" if query.is_person_search else "this address"
+    if not shared_by and other_years:
+        years = sorted(y for y in years_read if y != NO_YEAR)
+        read = ", ".join(years[:-1]) + f" and {years[-1]}" if len(years) > 1 else "".join(years)
+        return (f"{other_years:,} records share {part} and were born in other years than {read}, so were not "
+                "read: if the year of birth may be wrong, search again with the year it may be.")
+    if not shared_by:
+        return None
     wanted = "a date of birth or a postcode" if query.is_person_search else "the first line of the address"
     if query.is_person_search and query.dob is not None and query.dob.year:
         wanted = "a postcode or a fuller name"

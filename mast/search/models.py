@@ -168,6 +168,9 @@ class SearchResponse(StrictModel):
                             "held by too many records to read: give a date of birth or a postcode to narrow")
     shared_by: int = Field(default=0, ge=0, description="records holding the most common part of the search "
                            "that was not read (0: every part was read)")
+    other_years: int = Field(default=0, ge=0, description="a name held by very many records is read for the year of "
+                             "birth given, the years either side and the year with its last two digits swapped: "
+                             "the records of it born in other years, not read (0: none)")
     narrow: str | None = Field(default=None, description="in words, when part of the search was not read: how "
                                "many records share it, and what to add")
 

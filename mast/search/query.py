@@ -53,7 +53,7 @@ class IndexReading(Protocol):
 
     def model(self) -> Model: ...
     def key_salt(self) -> str: ...
-    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup: ...
+    def lookup(self, keys: Sequence[str], year: int | None = None, *, slipped: bool = True) -> KeyLookup: ...
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]: ...
     def person_record_ids(self, person_id: str) -> list[str]: ...
     def address_record_ids(self, address_id: str) -> list[str]: ...
@@ -106,6 +106,10 @@ class SearchOutcome:
     too_common: int = 0
     #: records holding the most common of those keys
     shared_by: int = 0
+    #: a key split by birth year read for the years in ``years_read`` only: the most records of one
+    #: such key born in other years (:func:`mast.index.reader.years_read`), which the page counts
+    other_years: int = 0
+    years_read: tuple[str, ...] = ()
 
     @property
     def record_ids(self) -> list[str]:
@@ -148,7 +152,9 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     salt = index.key_salt()
     keys = query_keys(wanted, salt, LOOKUP_KEYS if query.is_person_search else INDEX_KEY_RULES)
     year = query.dob.year if query.dob is not None and query.dob.year else None
-    found = index.lookup(keys, year) if keys else KeyLookup()
+    # a complete date of birth is scored, so a slipped year is read too; a partial one filters by its year
+    complete = query.dob is not None and query.dob.complete
+    found = index.lookup(keys, year, slipped=complete) if keys else KeyLookup()
     candidate_ids = list(dict.fromkeys(rid for ids in found.ids.values() for rid in ids))
     with ThreadPoolExecutor(3) as pool:
         model_read = pool.submit(index.model)
@@ -175,7 +181,8 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     kept = tuple((address, tuple(p for p in here if p in ids)) for address, here in dwellings)
     return SearchOutcome(kind, listed, max(0, len(people) - limit), model.threshold,
                          tuple((address, here) for address, here in kept if here),
-                         too_common=len(found.shared), shared_by=max(found.shared.values(), default=0))
+                         too_common=len(found.shared), shared_by=max(found.shared.values(), default=0),
+                         other_years=found.other_years, years_read=found.years)
 
 
 T = TypeVar("T")

@@ -26,6 +26,7 @@ import yaml
 from infra.local import stack
 from infra.local.template import load_template
 from tests.conftest import free_port
+from tools.bench.lambda_match import MatchWatch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +92,15 @@ def test_a_run_past_its_timeout_is_stopped_received_again_then_dead_lettered(
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     # each receive waited out the queue's 3 s VisibilityTimeout (not retried at once)
     assert all(gap >= 2.9 for gap in gaps), gaps
+    # what a caller waiting on the match function sees of it, and says when it gives up
+    match = limited.runner.name_of("MatchFunction")
+    calls = limited.runner.invocations(match)
+    assert calls.errors.get("Sandbox.Timedout", 0) >= 3 and not calls.running_since
+    assert calls.last_error == "Sandbox.Timedout: Task timed out after 2.00 seconds"
+    said: list[str] = []
+    outcome = MatchWatch.of(limited, match).wait(30, said.append)
+    assert outcome.startswith("gave up: 1 message(s) dead-lettered") and "Task timed out" in outcome, outcome
+    assert said and "dead-lettered: 1" in said[-1] and "Sandbox.Timedout" in said[-1], said
 
 
 def test_several_invocations_of_one_function_run_at_once_up_to_its_reserved_concurrency(

@@ -25,6 +25,8 @@ def test_the_match_function_links_in_worker_processes_within_its_limits_and_sear
     copy = tmp_path / "template.yaml"
     copy.write_text(yaml.safe_dump(template, sort_keys=False))
     result = link_on_stack(1500, tmp_path / "stack", template=copy, announce=lambda _: None, timeout=600)
+    assert result.outcome == "linked", result  # one run, not failed, nothing left on the queue
+    assert result.invocations >= 1 and result.errors == {} and result.match_cpu_seconds > 0
     assert result.failures == []  # nothing dead-lettered
     assert result.records > 1000 and result.people_indexed > 500
     assert result.found, result

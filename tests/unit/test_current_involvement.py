@@ -96,7 +96,7 @@ class Held:
     def key_salt(self) -> str:
         return "unused"
 
-    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+    def lookup(self, keys: Sequence[str], year: int | None = None, *, slipped: bool = True) -> KeyLookup:
         return KeyLookup()
 
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]:
@@ -247,7 +247,7 @@ class Few:
     def key_salt(self) -> str:
         return "unused"
 
-    def lookup(self, keys: Sequence[str], year: int | None = None) -> KeyLookup:
+    def lookup(self, keys: Sequence[str], year: int | None = None, *, slipped: bool = True) -> KeyLookup:
         return KeyLookup()
 
     def records(self, record_ids: Iterable[str]) -> list[IndexedRecord]:

@@ -100,6 +100,7 @@ def test_a_name_held_by_more_than_a_block_is_narrowed_by_the_year_of_birth(crowd
     # (this synthetic crowd, 620 of one name in a town of a few hundred, trains a model that scores none
     # of them highly, so this is asked of the index, as the search asks it)
     from mast.index import IndexReader
+    from mast.index.reader import years_read
     from mast.linkage.keys import LOOKUP_KEYS
     from mast.linkage.scorer import prepare_query, query_keys
     from mast.search.models import SearchQuery
@@ -114,7 +115,10 @@ def test_a_name_held_by_more_than_a_block_is_narrowed_by_the_year_of_birth(crowd
     found = reader.lookup(keys, day.year)
     assert not found.shared and found.left_out == 0
     name_keys = [k for k in keys if k.startswith(("name_phonetics#", "family#"))]
-    assert name_keys and all(target["record_id"] in found.ids[k] and len(found.ids[k]) == 10 for k in name_keys)
+    # (and the years a typed year most often slips to: test_a_slipped_year_of_birth_still_reads_...)
+    read = set(years_read(day.year)) & {str(y) for y in YEARS}
+    assert name_keys and all(target["record_id"] in found.ids[k] and len(found.ids[k]) == 10 * len(read)
+                             for k in name_keys)
     assert reader.lookup(keys).shared.keys() >= set(name_keys)  # without the year: not read, counted
 
 
@@ -126,6 +130,52 @@ def test_a_name_only_search_of_such_a_name_says_how_many_share_it_and_asks_for_m
     audited = [json.loads(i["detail"]["S"]) for i in crowded.ddb.scan(TableName="audit")["Items"]
                if "shared_by" in i.get("detail", {}).get("S", "")]
     assert any(d["shared_by"] == body["shared_by"] for d in audited)
+
+
+def test_a_slipped_year_of_birth_still_reads_the_person_of_a_name_split_by_year(crowded: Deployment) -> None:
+    """Issue 14: a name held by more than a block is read for the year of birth given; before, a year
+    typed wrong (1986 for 1968, 1969 for 1968) read only that wrong year's records, and the person was
+    not among the candidates. The years either side and the year with its last two digits swapped
+    are read now, in the same call, and the records of the name's other years are counted for the
+    page (a partial date filters by its year: only that year is read, nothing counted)."""
+    from mast.index import IndexReader
+    from mast.index.reader import years_read
+    from mast.linkage.keys import LOOKUP_KEYS
+    from mast.linkage.scorer import prepare_query, query_keys
+    from mast.search.models import SearchQuery
+    from mast.search.query import linkage_query
+
+    target = next(r for r in SHARED if r["dob"].startswith("1968-"))
+    day = dt.date.fromisoformat(target["dob"])
+    reader = IndexReader("index", crowded.ddb)
+    for typed in (1986, 1969, 1967, 1968):
+        query = SearchQuery.model_validate({"given_name": "Elowen", "family_name": "Tremayne",
+                                            "dob": {"day": day.day, "month": day.month, "year": typed}})
+        keys = query_keys(prepare_query(linkage_query(query)), reader.key_salt(), LOOKUP_KEYS)
+        name_keys = [k for k in keys if k.startswith(("name_phonetics#", "family#"))]
+        found = reader.lookup(keys, typed)
+        assert name_keys and all(target["record_id"] in found.ids[k] for k in name_keys), typed
+        read = [y for y in years_read(typed) if y != "-"]
+        assert len(read) == 4 and str(typed) in read and "1968" in read
+        assert all(len(found.ids[k]) == 40 for k in name_keys)  # ten a year, four years read
+        assert found.other_years == 620 - 40  # the name's records of the other years, counted
+    partial = reader.lookup(keys, 1986, slipped=False)
+    assert all(target["record_id"] not in partial.ids[k] and len(partial.ids[k]) == 10 for k in name_keys)
+    assert partial.other_years == 0
+
+    calls = _counted(crowded)
+    before = calls.result()
+    body = search(crowded, {"given_name": "Elowen", "family_name": "Tremayne",
+                            "dob": {"day": day.day, "month": day.month, "year": 1986}})
+    after = calls.result()
+    assert after["round_trips"] - before["round_trips"] <= 3, (before, after)  # no more round trips
+    assert body["other_years"] == 580 and body["too_common"] == 0
+    assert body["narrow"] == ("580 records share this name and were born in other years than 1968, 1985, 1986 and "
+                              "1987, so were not read: if the year of birth may be wrong, search again with the "
+                              "year it may be.")
+    audited = [json.loads(i["detail"]["S"]) for i in crowded.ddb.scan(TableName="audit")["Items"]
+               if "other_years" in i.get("detail", {}).get("S", "")]
+    assert any(d["other_years"] == 580 for d in audited)
 
 
 def _counted(d: Deployment) -> Calls:
