@@ -47,7 +47,8 @@ class KeyLookup:
     ids: dict[str, list[str]] = field(default_factory=dict)
     #: keys not read, with the records holding each: split by birth year, and no year was given
     shared: dict[str, int] = field(default_factory=dict)
-    #: records under the keys read that their items left out (a year held by more than a block)
+    #: the most records under any one key read that its items left out (a year held by more than a
+    #: block); the most, not the sum, as the same records are left out under each of their keys
     left_out: int = 0
     #: the addresses the address-search keys read name (:func:`mast.index.layout.key_items`)
     addresses: list[str] = field(default_factory=list)
@@ -188,11 +189,11 @@ class IndexReader:
             if item is None or "years" not in item:
                 ids[key] = layout.ids_of(item)
                 addresses.update(dict.fromkeys(sorted((item or {}).get("addresses", {}).get("SS", []))))
-                left_out += layout.count_of(item) - len(ids[key])
+                left_out = max(left_out, layout.count_of(item) - len(ids[key]))
             elif year:
                 parts = [found.get((pk, sk)) for sk in sks[1:]]
                 ids[key] = [rid for part in parts for rid in layout.ids_of(part)]
-                left_out += sum(layout.count_of(part) - len(layout.ids_of(part)) for part in parts)
+                left_out = max(left_out, sum(layout.count_of(part) - len(layout.ids_of(part)) for part in parts))
                 if slipped:  # a partial date is a filter by its year: the other years are not wanted
                     per_year = layout.years_of(item)
                     other_years = max(other_years, layout.count_of(item) - sum(per_year.get(y, 0) for y in years))

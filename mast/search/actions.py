@@ -76,7 +76,7 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
         records_returned=len(shown_ids), sensitive_returned=outcome.sensitive,
         detail=json.dumps({"kind": outcome.kind, "people": len(outcome.people), "left_out": outcome.left_out,
                            "too_common": outcome.too_common, "shared_by": outcome.shared_by,
-                           "other_years": outcome.other_years}),
+                           "other_years": outcome.other_years, "unread": outcome.unread}),
     )
     stored = StoredSearch(
         search_id=search_id, user_sub=caller.sub, created_at=dt.datetime.now(dt.UTC),
@@ -92,17 +92,27 @@ def declared_search(caller: Caller, request: SearchRequest, index: IndexReading,
         search_id=search_id, kind=outcome.kind, people=[p.shown for p in outcome.people], left_out=outcome.left_out,
         bands={"strong": outcome.strong, "possible": POSSIBLE_PROBABILITY}, dwellings=dwellings,
         too_common=outcome.too_common, shared_by=outcome.shared_by, other_years=outcome.other_years,
-        narrow=narrowing(outcome.shared_by, request, outcome.other_years, outcome.years_read),
+        unread=outcome.unread,
+        narrow=narrowing(outcome.shared_by, request, outcome.other_years, outcome.years_read, outcome.unread),
     )
 
 
 def narrowing(shared_by: int, request: SearchRequest, other_years: int = 0,
-              years_read: Sequence[str] = ()) -> str | None:
+              years_read: Sequence[str] = (), unread: int = 0) -> str | None:
     """What to say when part of a search was not read: how many records share it, and what to add;
     or, for a name narrowed by the year of birth (:func:`mast.index.reader.years_read`), how many
-    records of it were born in the years not read, so a practitioner unsure of the year searches again."""
+    records of it were born in the years not read, so a practitioner unsure of the year searches again;
+    or how many records of a part that was read its items left out (``unread``: more records of one
+    year than a search reads), so that no one is dropped without the page saying so."""
     query = request.query
     part = "this name" if query.is_person_search else "this address"
+    if not shared_by and unread:
+        wanted = "a postcode or a fuller name" if query.is_person_search else "the first line of the address"
+        shared = "this name and a year of birth read" if query.is_person_search else part
+        said = (f"{unread:,} more records share {shared} than a search reads, so were not read: "
+                f"give {wanted} to narrow the search.")
+        rest = narrowing(0, request, other_years, years_read)
+        return f"{said} {rest}" if rest else said
     if not shared_by and other_years:
         years = sorted(y for y in years_read if y != NO_YEAR)
         read = ", ".join(years[:-1]) + f" and {years[-1]}" if len(years) > 1 else "".join(years)

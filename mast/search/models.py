@@ -171,6 +171,8 @@ class SearchResponse(StrictModel):
     other_years: int = Field(default=0, ge=0, description="a name held by very many records is read for the year of "
                              "birth given, the years either side and the year with its last two digits swapped: "
                              "the records of it born in other years, not read (0: none)")
+    unread: int = Field(default=0, ge=0, description="records sharing a part of the search that was read, beyond "
+                        "the block a search reads of it (one year of a very common name): not read (0: none)")
     narrow: str | None = Field(default=None, description="in words, when part of the search was not read: how "
                                "many records share it, and what to add")
 

@@ -110,6 +110,9 @@ class SearchOutcome:
     #: such key born in other years (:func:`mast.index.reader.years_read`), which the page counts
     other_years: int = 0
     years_read: tuple[str, ...] = ()
+    #: records under the keys read that their items left out: one year of a name held by more
+    #: records than an item holds (:attr:`mast.index.reader.KeyLookup.left_out`), which the page counts
+    unread: int = 0
 
     @property
     def record_ids(self) -> list[str]:
@@ -182,7 +185,7 @@ def search(index: IndexReading, query: SearchQuery, limit: int = MAX_PEOPLE) -> 
     return SearchOutcome(kind, listed, max(0, len(people) - limit), model.threshold,
                          tuple((address, here) for address, here in kept if here),
                          too_common=len(found.shared), shared_by=max(found.shared.values(), default=0),
-                         other_years=found.other_years, years_read=found.years)
+                         other_years=found.other_years, years_read=found.years, unread=found.left_out)
 
 
 T = TypeVar("T")

@@ -229,3 +229,28 @@ def test_a_person_view_and_an_address_search_wait_for_at_most_three_round_trips(
     waited("POST", "/search", {"declaration": DECLARATION, "query": address})  # warm
     searched, _ = waited("POST", "/search", {"declaration": DECLARATION, "query": address})
     assert viewed <= 3 and searched <= 3, (viewed, searched)
+
+
+def test_records_of_a_year_past_a_block_are_counted_never_dropped_silently(crowded: Deployment,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 point 5: when one year of a name is held by more records than an item holds, the
+    search reads the block and says how many it did not read; before, the reader counted them and
+    the search dropped the count, so the page said nothing. A block of 4 here (ten a year)."""
+    from mast.index import IndexReader, layout
+    from mast.search.actions import narrowing
+    from mast.search.models import SearchQuery, SearchRequest
+    from mast.search.query import search as search_index
+
+    monkeypatch.setattr(layout, "KEY_BLOCK", 4)
+    _table(crowded.ddb, "index-small-blocks")
+    write_index(crowded.ddb, "index-small-blocks", crowded.rows)
+    asked = {"given_name": "Elowen", "family_name": "Tremayne", "dob": {"year": 1968}}
+    outcome = search_index(IndexReader("index-small-blocks", crowded.ddb), SearchQuery.model_validate(asked))
+    assert outcome.unread == 10 - 4  # the most of one key's year left out, not summed over the name's keys
+    request = SearchRequest.model_validate({"declaration": DECLARATION, "query": asked})
+    assert narrowing(outcome.shared_by, request, outcome.other_years, outcome.years_read, outcome.unread) == (
+        "6 more records share this name and a year of birth read than a search reads, so were not read: give a "
+        "postcode or a fuller name to narrow the search.")
+    # the full index holds every one of them: nothing to say
+    full = search_index(IndexReader("index", crowded.ddb), SearchQuery.model_validate(asked))
+    assert full.unread == 0

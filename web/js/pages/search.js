@@ -227,7 +227,7 @@ export async function resultsPage({ navigate }) {
       <h1 class="govuk-heading-l">${heading}</h1>
       <p class="govuk-body">No agency in MAST has a record that matches your search. This does not mean no agency is involved: MAST holds only the partners' data listed below, and a feed that is overdue or sample only may be missing records.</p>
       ${result.too_common ? html`<div class="govuk-inset-text" id="too-common">${result.narrow || "Part of your search is shared by too many records to read them all. Add a date of birth or a postcode and search again."}</div>` : ""}
-      ${!result.too_common && result.other_years ? html`<div class="govuk-inset-text" id="other-years">${result.narrow}</div>` : ""}
+      ${!result.too_common && (result.other_years || result.unread) ? html`<div class="govuk-inset-text" id="${result.unread ? "not-read" : "other-years"}">${result.narrow}</div>` : ""}
       ${coverage}
       ${again}`);
     return;
@@ -236,7 +236,7 @@ export async function resultsPage({ navigate }) {
     <h1 class="govuk-heading-l">${heading}</h1>
     <p class="govuk-body">Choose the person you are looking for to see each agency's involvement: open cases whatever their start, and records of the last 12 months. Check the date of birth and postcode district before you choose.</p>
     ${result.too_common ? html`<div class="govuk-inset-text" id="too-common">${result.narrow || "Part of your search is shared by too many records to read them all (a very common name, or a postcode with very many people). Add a date of birth or a postcode to be sure no one is missed."}</div>` : ""}
-    ${!result.too_common && result.other_years ? html`<div class="govuk-inset-text" id="other-years">${result.narrow}</div>` : ""}
+    ${!result.too_common && (result.other_years || result.unread) ? html`<div class="govuk-inset-text" id="${result.unread ? "not-read" : "other-years"}">${result.narrow}</div>` : ""}
     ${result.left_out ? html`<div class="govuk-inset-text" id="left-out">More than ${result.people.length} people match: ${count} in all. The ${result.people.length} best matches are shown and ${result.left_out} are not. Add a date of birth or a postcode to narrow the search.</div>` : ""}
     ${byDwelling ? dwellings(result) : people(result)}
     ${coverage}
