@@ -31,6 +31,7 @@ from infra.local.moto_fixes import (
     fix_dynamodb_query_by_partition,
     hold_to_aws_limits,
     keep_scheduled_rules_off_the_event_bus,
+    read_dynamodb_json_imports_by_line,
 )
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
@@ -268,6 +269,7 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     _fix_moto_bucket_policies()
     fix_dynamodb_query_by_partition()
     hold_to_aws_limits()
+    read_dynamodb_json_imports_by_line()
     enforce_cognito_like_aws()
     keep_scheduled_rules_off_the_event_bus()
     interpret_state_machines()

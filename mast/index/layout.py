@@ -281,6 +281,12 @@ def split_key_item(pk: str, years: Mapping[str, int]) -> dict[str, Any]:
             "years": {"M": {y: {"N": str(n)} for y, n in sorted(years.items()) if n > 0}}}
 
 
+def model_items(version: str, text: str) -> list[dict[str, Any]]:
+    """The items holding a version's model (its JSON in parts: a DynamoDB item may hold 400 KB)."""
+    parts = [text[i : i + MODEL_PART_CHARS] for i in range(0, len(text), MODEL_PART_CHARS)]
+    return [{"pk": {"S": model_pk(version)}, "sk": {"S": f"{i:05d}"}, "text": {"S": part}} for i, part in enumerate(parts)]
+
+
 def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[str]]]) -> list[dict[str, Any]]:
     """Every item of a version holding ``records`` (each with its lookup keys): the record items,
     then one item per distinct key (split by year where large), person and address."""
