@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -51,6 +52,8 @@ from mast.index.writer import IndexWriter
 
 #: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
 ITEMS_PER_FILE = 100_000
+#: records turned into items at a time (as the match run's rebuild does)
+ROWS_PER_CHUNK = 20_000
 #: the grace an old version's table is kept after the switch unless the template says otherwise
 DEFAULT_GRACE_MINUTES = 60
 #: DescribeImport's states that end an import other than well
@@ -173,20 +176,24 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
     model = Model.from_json(_get(s3, step.model).decode("utf-8"))
 
     def indexed() -> Iterator[tuple[IndexedRecord, list[str]]]:
-        for i, row in enumerate(records.to_pylist()):
-            record = _indexed(row, str(people["person_id"][i]), str(people["address_id"][i]), term_frequencies(table, i))
-            yield record, key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
+        for start in range(0, records.num_rows, ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
+            for offset, row in enumerate(records.slice(start, ROWS_PER_CHUNK).to_pylist()):
+                i = start + offset
+                record = _indexed(row, str(people["person_id"][i]), str(people["address_id"][i]),
+                                  term_frequencies(table, i))
+                yield record, key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
 
-    items = layout.model_items(version, model.to_json()) + layout.version_items(version, indexed())
+    # written a file at a time as they are made: a region's items are never all held at once
+    stream = itertools.chain(layout.model_items(version, model.to_json()), layout.iter_version_items(version, indexed()))
     folder_key = f"{_split(step.prefix)[1].rstrip('/')}/import/{version}/"
     bucket = settings.curated_bucket
-    files = 0
-    for start in range(0, len(items), ITEMS_PER_FILE):
-        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n"
-                        for item in items[start : start + ITEMS_PER_FILE])
+    files = items = 0
+    while part := list(itertools.islice(stream, ITEMS_PER_FILE)):
+        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part)
         s3.put_object(Bucket=bucket, Key=f"{folder_key}part-{files:05d}.json.gz",
                       Body=gzip.compress(lines.encode("utf-8"), compresslevel=6))
         files += 1
+        items += len(part)
 
     # the record -> person state a day's link restores from (as the match run writes it)
     state = io.BytesIO()
@@ -214,7 +221,7 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
         InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP", TableCreationParameters=creation)
     arn = started_import["ImportTableDescription"]["ImportArn"]
     return Imported(version=version, table=table_name, import_arn=arn, previous=step.previous,
-                    records=len(table), people=len(set(people["person_id"].tolist())), items=len(items),
+                    records=len(table), people=len(set(people["person_id"].tolist())), items=items,
                     files=files, seconds=round(time.perf_counter() - started, 3))
 
 
