@@ -12,7 +12,10 @@ The switch is a JSON resource on the local AWS endpoint (HTTPS, 127.0.0.1 only):
     GET  /_mast/faults                                   -> {"unavailable_tables": [...]}
     PUT  /_mast/faults  {"unavailable_tables": ["AuditTable"]}
 
-A table is named by its logical id in ``template.yaml`` or by its physical name.
+A table is named by its logical id in ``template.yaml`` or by its physical name. A table made
+unavailable takes with it every table named with its name as a prefix (``<name>-…``): the index's
+versions, which a rebuild imports into tables of their own (``mast-local-index-<version>``), are
+unavailable with ``IndexTable``, as an outage of the index would take them.
 ``mast local fault`` is the command-line way to set it.
 """
 
@@ -76,7 +79,8 @@ class Faults:
             request = json.loads(body or b"{}")
         except ValueError:
             return False
-        return not unavailable.isdisjoint(_tables_named(request))
+        return any(table == name or table.startswith(f"{name}-")
+                   for table in _tables_named(request) for name in unavailable)
 
 
 def _tables_named(request: Mapping[str, Any]) -> Iterator[str]:

@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from infra.local.access import function_access_key
 from infra.local.lambda_worker import LambdaContext
 from infra.local.provision import FunctionSpec
 from infra.local.template import UnsupportedTemplateFeature, local_code_dir
@@ -233,6 +234,8 @@ class FunctionRunner:
             raise UnsupportedTemplateFeature(f"{spec.logical_id}: handler file {path} does not exist")
         ours, theirs = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH")]))}
+        # the function signs with a key of its own: the local stack checks its role on the index (infra.local.access)
+        env["AWS_ACCESS_KEY_ID"] = function_access_key(spec.name)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "infra.local.lambda_worker", str(theirs.fileno())],

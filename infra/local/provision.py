@@ -40,6 +40,8 @@ class FunctionSpec:
     memory: int = 128
     #: ReservedConcurrentExecutions, None when the template reserves none
     reserved_concurrency: int | None = None
+    #: the function's role (its policies are in :attr:`Provisioned.role_policies`)
+    role_arn: str = ""
 
 
 @dataclass
@@ -432,6 +434,7 @@ class Provisioner:
             timeout=int(p.get("Timeout", 3)),
             memory=int(p.get("MemorySize", 128)),
             reserved_concurrency=int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None,
+            role_arn=str(p.get("Role", "")),
         )
         return name, {"Arn": self._arn("lambda", f"function:{name}")}
 

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import requests
 
+from infra.local.access import IndexAccess, with_index_access
 from infra.local.api import LocalApi, TokenVerifier, routes_from_swagger, throttles_from_method_settings
 from infra.local.faults import Faults, with_faults
 from infra.local.functions import FunctionRunner
@@ -31,6 +32,7 @@ from infra.local.moto_fixes import (
     fix_dynamodb_query_by_partition,
     hold_to_aws_limits,
     keep_scheduled_rules_off_the_event_bus,
+    read_dynamodb_json_imports_by_line,
 )
 from infra.local.provision import Provisioned, Provisioner
 from infra.local.router import EventRouter
@@ -259,7 +261,7 @@ def _fix_moto_bucket_policies() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
-def _start_moto(options: LocalOptions, faults: Faults) -> Any:
+def _start_moto(options: LocalOptions, faults: Faults, access: IndexAccess) -> Any:
     """moto's server app over HTTPS on 127.0.0.1 (never another address), in a thread, behind the
     fault switch (which refuses nothing until told to)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -268,11 +270,12 @@ def _start_moto(options: LocalOptions, faults: Faults) -> Any:
     _fix_moto_bucket_policies()
     fix_dynamodb_query_by_partition()
     hold_to_aws_limits()
+    read_dynamodb_json_imports_by_line()
     enforce_cognito_like_aws()
     keep_scheduled_rules_off_the_event_bus()
     interpret_state_machines()
     cert, key = ensure_certificate(options.aws_ca_bundle.parent)
-    app = with_faults(DomainDispatcherApplication(create_backend_app), faults)
+    app = with_faults(with_index_access(DomainDispatcherApplication(create_backend_app), access), faults)
     server = make_server("127.0.0.1", options.aws_port, app, threaded=True,
                          request_handler=MotoRequestHandler, ssl_context=(str(cert), str(key)))
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
@@ -322,7 +325,8 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         _hook_cognito_invitations(outbox)
         _hook_ses_mail(outbox)
         faults = Faults()
-        moto = _start_moto(options, faults)
+        access = IndexAccess()
+        moto = _start_moto(options, faults, access)
         stoppers.append(moto.shutdown)
         _wait_for(lambda: requests.get(f"{options.aws_endpoint}/moto-api/", timeout=2).ok, "moto")
         # moto's backends live in this process, not in the server: a stack started here before
@@ -343,6 +347,9 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
         outputs = {name: str(resolver.resolve(o["Value"])) for name, o in expanded.get("Outputs", {}).items()}
         faults.name_tables({logical: str(resolver.ref(logical)) for logical, kind in provisioned.resources.items()
                             if kind == "AWS::DynamoDB::Table"})
+        if "IndexTable" in provisioned.resources:
+            access.configure(str(resolver.ref("IndexTable")), REGION, ACCOUNT, {
+                name: provisioned.role_policies.get(spec.role_arn, []) for name, spec in provisioned.functions.items()})
 
         runner = FunctionRunner(provisioned.functions, ROOT, REGION, ACCOUNT)
         environment = runner.shared_environment()

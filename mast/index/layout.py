@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from pydantic import Field
@@ -281,17 +281,28 @@ def split_key_item(pk: str, years: Mapping[str, int]) -> dict[str, Any]:
             "years": {"M": {y: {"N": str(n)} for y, n in sorted(years.items()) if n > 0}}}
 
 
+def model_items(version: str, text: str) -> list[dict[str, Any]]:
+    """The items holding a version's model (its JSON in parts: a DynamoDB item may hold 400 KB)."""
+    parts = [text[i : i + MODEL_PART_CHARS] for i in range(0, len(text), MODEL_PART_CHARS)]
+    return [{"pk": {"S": model_pk(version)}, "sk": {"S": f"{i:05d}"}, "text": {"S": part}} for i, part in enumerate(parts)]
+
+
 def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[str]]]) -> list[dict[str, Any]]:
     """Every item of a version holding ``records`` (each with its lookup keys): the record items,
     then one item per distinct key (split by year where large), person and address."""
-    items: list[dict[str, Any]] = []
+    return list(iter_version_items(version, records))
+
+
+def iter_version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[str]]]) -> Iterator[dict[str, Any]]:
+    """:func:`version_items`, each record's item given as its record comes (only ids are held of it),
+    so that a rebuild's import writes a million records' items without holding them all."""
     keys: dict[str, dict[str, str]] = {}
     key_addresses: dict[str, set[str]] = {}
     people: dict[str, dict[str, str]] = {}
     addresses: dict[str, dict[str, str]] = {}
     summaries = Summaries()
     for record, record_keys in records:
-        items.append(record_item(version, record, record_keys))
+        yield record_item(version, record, record_keys)
         year = year_of(record)
         for key in record_keys:
             keys.setdefault(key, {})[record.record_id] = year
@@ -302,9 +313,8 @@ def version_items(version: str, records: Iterable[tuple[IndexedRecord, Sequence[
             addresses.setdefault(record.address_id, {})[record.record_id] = record.person_id
         summaries.add(record)
     for key, members in keys.items():
-        items.extend(key_items(version, key, members, key_addresses.get(key, ())))
-    items.extend(person_and_address_items(version, people, addresses, summaries))
-    return items
+        yield from key_items(version, key, members, key_addresses.get(key, ()))
+    yield from person_and_address_items(version, people, addresses, summaries)
 
 
 def person_and_address_items(version: str, people: Mapping[str, Mapping[str, str]],

@@ -215,6 +215,8 @@ class _MatchRun:
         linker = Linker.build(prepare(_linkage_columns(records)), None, decisions, self.options)
         self._timed("link", t)
         t = time.perf_counter()
+        # a version written item by item lives in the index table itself (an imported one has its own)
+        self.writer.items_table = self.writer.table_name
         version = self.writer.begin_version(linker.model, self.now)
         people, addresses = linker.person_ids(), linker.address_ids()
         address_keys = record_address_keys(linker.table, self.salt)
@@ -290,7 +292,8 @@ class _MatchRun:
         base = base.take(pa.array(order))
         base_ids = [base_ids[i] for i in order.tolist()]
         added = records.filter(pa.array(relink))
-        model = IndexReader(self.settings.index_table, self.ddb, version=version).model()
+        model = IndexReader(self.settings.index_table, self.ddb, version=version,
+                            items_table=self.writer.items_table).model()
         linker = Linker.restore(prepare(_linkage_columns(base)), model, [state[rid] for rid in base_ids],
                                 decisions, self.options)
         if added.num_rows:
@@ -525,6 +528,7 @@ class _MatchRun:
         manifest is all gone loses its model and state. A version made before manifests is given a
         TTL instead (:meth:`IndexWriter.retire_by_scan`). Returns the items deleted."""
         deleted = 0
+        self.writer.drop_retired_tables(self.now)  # imported versions: their tables, whole
         for version, listed in self.writer.retired_versions(self.now).items():
             if not listed:
                 self.writer.retire_by_scan(version)
@@ -541,7 +545,7 @@ class _MatchRun:
                     listed_items = pq.read_table(io.BytesIO(body))
                     keys = list(dict.fromkeys(zip(listed_items.column("pk").to_pylist(),
                                                   listed_items.column("sk").to_pylist(), strict=True)))
-                    self.writer.delete(keys)
+                    self.writer.delete(keys, table=self.writer.table_name)
                     self.s3.delete_object(Bucket=self.settings.curated_bucket, Key=part["Key"])
                     deleted += len(keys)
                     if deleted >= budget:

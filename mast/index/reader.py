@@ -13,6 +13,11 @@ container saw live last (:data:`_LAST_LIVE`), and kept if the pointer still name
 always does; a retired version stays whole for a day, so the read was of one whole version either
 way); otherwise it is made again on the live one. Every key of a query is read in one BatchGetItem
 (:meth:`IndexReader.lookup`), and records, people and addresses in batches of 100 on threads.
+
+Tables. The pointer lives in the table the reader is given (the template's ``IndexTable``); a
+version a rebuild imported lives in a table of its own, which the pointer names (``table``), and
+the reader reads that version's items there (a version without one is in the given table). The old
+table stays until its grace has passed, so a search pinned to it before the switch finishes on it.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from mast.linkage.model import Model
 _BATCH_GET = 100
 _MODELS: dict[tuple[str, str], Model] = {}
 _MODELS_LOCK = threading.Lock()
-#: the version each index table was last seen live at in this container (see the module docstring)
-_LAST_LIVE: dict[str, str] = {}
+#: the version each index table was last seen live at in this container, with the table holding its
+#: items (see the module docstring)
+_LAST_LIVE: dict[str, tuple[str, str]] = {}
 T = TypeVar("T")
 
 
@@ -93,7 +99,8 @@ class IndexReader:
     """
 
     def __init__(self, table_name: str, client: Any = None, *, version: str | None = None,
-                 salt_secret_arn: str | None = None, secrets_client: Any = None, threads: int = 8) -> None:
+                 salt_secret_arn: str | None = None, secrets_client: Any = None, threads: int = 8,
+                 items_table: str | None = None) -> None:
         if client is None:
             import boto3
 
@@ -101,6 +108,9 @@ class IndexReader:
         self.table_name = table_name
         self.client = client
         self._version = version
+        #: the table each version's items are read from (a version not here: ``table_name``);
+        #: ``items_table`` names the pinned ``version``'s
+        self._tables: dict[str, str] = {version: items_table} if version and items_table else {}
         self._salt_secret_arn = salt_secret_arn
         self._secrets_client = secrets_client
         self._threads = threads
@@ -125,9 +135,20 @@ class IndexReader:
         if item and item.get("linkage", {}).get("S") != index_linkage():
             raise IndexUnavailable("the live index was linked by another version of MAST; it is being rebuilt")
         self._version = item["version"]["S"] if item else None
-        if self._version is not None:
-            _LAST_LIVE[self.table_name] = self._version
+        if item is not None and self._version is not None:
+            table = item.get("table", {}).get("S", self.table_name)
+            self._tables[self._version] = table
+            _LAST_LIVE[self.table_name] = (self._version, table)
         return self._version
+
+    @property
+    def items_table(self) -> str:
+        """The table holding this reader's version's items (the pointer's ``table``)."""
+        return self._tables.get(self.version, self.table_name)
+
+    def _table_of(self, pk: str) -> str:
+        """The table holding an item of a version (its key begins ``V#<version>#``)."""
+        return self._tables.get(pk.split("#", 2)[1], self.table_name) if pk.startswith("V#") else self.table_name
 
     @property
     def version(self) -> str:
@@ -292,17 +313,20 @@ class IndexReader:
         last seen live beside the pointer's read, and made again only if the pointer moved."""
         if self._version is not None:
             return read(self._version)
-        guess = _LAST_LIVE.get(self.table_name)
-        if guess is None:
+        last = _LAST_LIVE.get(self.table_name)
+        if last is None:
             return read(self.version)
+        guess, self._tables[last[0]] = last
         with ThreadPoolExecutor(2) as pool:
             pointer = pool.submit(self.live_version)
             early = pool.submit(read, guess)
             live = pointer.result()
-            answer = early.result()
+            if live is not None and live == guess:
+                return early.result()
         if live is None:
             raise IndexUnavailable("there is no index yet: no feed has been linked")
-        return answer if live == guess else read(live)
+        # the guess was of another version: its answer is dropped unread (its table may be gone)
+        return read(live)
 
     def _items(self, wanted: Sequence[tuple[str, str]], projection: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (pk, sk): BatchGetItem in batches of 100, on threads."""
@@ -310,7 +334,7 @@ class IndexReader:
         chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
 
         def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return batch_get(self.client, self.table_name, chunk, projection=projection)
+            return batch_get(self.client, self._table_of(chunk[0]["pk"]["S"]), chunk, projection=projection)
 
         if len(chunks) <= 1 or self._threads <= 1:
             pages = [one(c) for c in chunks]
@@ -323,7 +347,7 @@ class IndexReader:
     def _query(self, pk: str, attributes: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
         names = {f"#a{i}": a for i, a in enumerate(attributes)}
         kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
+            "TableName": self._table_of(pk),
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ProjectionExpression": ", ".join(names),

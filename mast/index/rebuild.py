@@ -11,7 +11,10 @@ states):
 decisions; the model trained; shards of candidate blocks written, and a manifest of them for the
 distributed Map's item reader) → ``score`` (a distributed Map: one invocation per shard) →
 ``cluster`` (all links into components; a manifest of refine shards) → ``refine`` (a second Map)
-→ ``finish`` (every record's person and address).
+→ ``finish`` (every record's person and address) → ``import`` (the version's items to S3 as
+DynamoDB JSON and ImportTable started: :mod:`mast.index.imported`) → ``import_status`` (asked again
+after a wait until the import is done) → ``switch`` (the live pointer moved to the new version and
+its table) → ``sweep`` (after the grace, the old version's table deleted).
 
 :func:`run_step` is the one entry: the step's name and its input, validated (pydantic), in; its
 output, as JSON, out. The deployment's key salt is read from its secret inside ``prepare``, never
@@ -43,6 +46,8 @@ class StartRebuild(BaseModel):
     pairs_per_shard: int = Field(sharded.PAIRS_PER_SHARD, ge=1)
     min_shards: int = Field(1, ge=1, le=10_000)
     records_per_refine: int = Field(sharded.RECORDS_PER_REFINE, ge=1)
+    grace_seconds: int | None = Field(None, ge=0, le=7 * 24 * 3600, description=(
+        "how long the old version's table is kept after the switch (default: the template's IndexGraceMinutes)"))
 
 
 class Manifest(BaseModel):
@@ -66,6 +71,9 @@ class Prepared(BaseModel):
     candidate_pair_occurrences: int
     seconds: float
     peak_mb: float
+    #: the version live when the rebuild started: the switch is made only if it is still live
+    previous: str | None = None
+    grace_seconds: int = 0
 
 
 class Clustered(BaseModel):
@@ -107,7 +115,18 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
         return sharded.refine_shard(sharded.RefineInput.model_validate(given)).model_dump()
     if step == "finish":
         return sharded.finish(sharded.FinishInput.model_validate(given)).model_dump()
-    raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine or finish")
+    if step in ("import", "import_status", "switch", "sweep"):
+        from mast.index import imported
+
+        if step == "import":
+            return imported.import_version(imported.ImportStep.model_validate(given), now=now).model_dump()
+        if step == "import_status":
+            return imported.import_status(imported.ImportStatusStep.model_validate(given)).model_dump()
+        if step == "switch":
+            return imported.switch_version(imported.SwitchStep.model_validate(given), now=now).model_dump()
+        return imported.sweep(now=now).model_dump()
+    raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine, finish, import, "
+                     "import_status, switch or sweep")
 
 
 def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
@@ -116,8 +135,10 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     import pyarrow.parquet as pq
 
     from mast.access.decisions import DecisionStore
+    from mast.index.imported import grace_seconds
     from mast.index.linking import MatchSettings, searchable_records
     from mast.index.salt import key_salt
+    from mast.index.writer import IndexWriter
 
     settings = MatchSettings.from_env()
     now = now or dt.datetime.now(dt.UTC)
@@ -126,9 +147,13 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     records = searchable_records(settings, now)
     records = records.append_column("source", records.column("partner"))
     decisions = DecisionStore(settings.control_table, session.client("dynamodb")).all()
+    previous, _ = IndexWriter(settings.index_table, session.client("dynamodb")).live()
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         records_path = Path(folder) / "records.parquet"
         pq.write_table(records, records_path)
+        # the import step makes the index's records from these very rows
+        bucket, _, folder_key = prefix.removeprefix("s3://").partition("/")
+        session.client("s3").upload_file(str(records_path), bucket, f"{folder_key}/records.parquet")
         decisions_path = Path(folder) / "decisions.jsonl"
         decisions_path.write_text("".join(json.dumps({
             "record_id_a": d.record_a, "record_id_b": d.record_b, "decision": d.decision, "decided_by": d.decided_by,
@@ -146,7 +171,8 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
                     records=out.records, shards=count, shard_manifest=manifest,
                     records_per_refine=start.records_per_refine,
                     candidate_pair_occurrences=out.candidate_pair_occurrences, seconds=out.seconds,
-                    peak_mb=out.peak_mb)
+                    peak_mb=out.peak_mb, previous=previous,
+                    grace_seconds=grace_seconds() if start.grace_seconds is None else start.grace_seconds)
 
 
 def cluster(step: ClusterStep) -> Clustered:

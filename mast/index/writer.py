@@ -11,6 +11,13 @@ manifest, which the match run writes to S3 before it writes the items it lists
 (:mod:`mast.index.linking`), so the manifest always names at least every item the version holds.
 A version made before manifests existed (its state item has no ``manifest`` flag) is retired as it
 was then: each item given a TTL (:meth:`IndexWriter.retire_by_scan`).
+
+Tables (issue 15): the writer's table (the template's ``IndexTable``) holds the ``INDEX`` pointer and
+every version's state item. A version the match run writes item by item lives in that table too; a
+version a rebuild imports (:mod:`mast.index.imported`) lives in a table of its own, which its state
+item and the pointer name (``table``). :meth:`IndexWriter.live` points the item methods at the live
+version's table, so a day's link writes the live table directly; a retired version's own table is
+dropped whole once its grace has passed (:meth:`IndexWriter.drop_retired_tables`), never item by item.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ class IndexWriter:
 
             client = boto3.client("dynamodb")
         self.table_name = table_name
+        #: where the item methods read and write: the live version's table once :meth:`live` has read
+        #: the pointer (a version imported into a table of its own), else this writer's own table
+        self.items_table = table_name
         self.client = client
         self.threads = threads
 
@@ -54,6 +64,7 @@ class IndexWriter:
                                     Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
         if item is None:
             return None, False
+        self.items_table = item.get("table", {}).get("S", self.table_name)
         return item["version"]["S"], item.get("linkage", {}).get("S") == index_linkage()
 
     def begin_version(self, model: Model, now: dt.datetime | None = None) -> str:
@@ -66,14 +77,14 @@ class IndexWriter:
             # its items are listed in a manifest (retired by deleting them: see the module docstring)
             "manifest": {"BOOL": True},
         })
-        text = model.to_json()
-        parts = [text[i : i + layout.MODEL_PART_CHARS] for i in range(0, len(text), layout.MODEL_PART_CHARS)]
-        self.put([{"pk": {"S": layout.model_pk(version)}, "sk": {"S": f"{i:05d}"}, "text": {"S": part}}
-                  for i, part in enumerate(parts)])
+        self.put(layout.model_items(version, model.to_json()), table=self.table_name)
         return version
 
-    def switch(self, version: str, expected: str | None, stats: dict[str, int] | None = None) -> None:
-        """Make ``version`` live in one conditional write: only if ``expected`` is still live."""
+    def switch(self, version: str, expected: str | None, stats: dict[str, int] | None = None,
+               table: str | None = None) -> None:
+        """Make ``version`` live in one conditional write: only if ``expected`` is still live.
+        ``table``: the table holding the version's items, when it is not this writer's own (an
+        imported version's): the pointer names it, and searches read it from there."""
         now = dt.datetime.now(dt.UTC).isoformat()
         built = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
                                      Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}}).get("Item")
@@ -81,6 +92,8 @@ class IndexWriter:
         linkage = (built or {}).get("linkage", {"S": "unknown"})
         item = {"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version},
                 "switched_at": {"S": now}, "linkage": linkage}
+        if table is not None and table != self.table_name:
+            item["table"] = {"S": table}
         if expected is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -111,9 +124,33 @@ class IndexWriter:
         out: dict[str, bool] = {}
         for item in self._version_items():
             after = item.get("purge_after", {}).get("S")
-            if item.get("state", {}).get("S") == "retired" and after and dt.datetime.fromisoformat(after) <= now:
+            if ("table" not in item and item.get("state", {}).get("S") == "retired" and after
+                    and dt.datetime.fromisoformat(after) <= now):
                 out[item["sk"]["S"][2:]] = "manifest" in item
         return out
+
+    def drop_retired_tables(self, now: dt.datetime | None = None) -> list[str]:
+        """Delete the table of each retired version that has one of its own (an imported version)
+        once its grace has passed, and mark the version ``gone``; returns the tables deleted. A table
+        the pointer names is never deleted (a version is retired only once it is no longer live)."""
+        now = now or dt.datetime.now(dt.UTC)
+        pointer = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                       Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
+        live_table = (pointer or {}).get("table", {}).get("S")
+        dropped: list[str] = []
+        for item in self._version_items():
+            table = item.get("table", {}).get("S")
+            after = item.get("purge_after", {}).get("S")
+            if (table is None or table == live_table or item.get("state", {}).get("S") != "retired"
+                    or not after or dt.datetime.fromisoformat(after) > now):
+                continue
+            try:
+                self.client.delete_table(TableName=table)
+            except self.client.exceptions.ResourceNotFoundException:
+                pass  # never made (its import failed), or deleted by a run that stopped before the state
+            self._set_state(item["sk"]["S"][2:], "gone")
+            dropped.append(table)
+        return dropped
 
     def forget(self, version: str) -> None:
         """Delete what is left of a retired version once its items are gone: its model and its state."""
@@ -121,7 +158,7 @@ class IndexWriter:
                                   ExpressionAttributeValues={":pk": {"S": layout.model_pk(version)}},
                                   ProjectionExpression="pk, sk").get("Items", [])
         self.delete([(i["pk"]["S"], i["sk"]["S"]) for i in parts]
-                    + [(layout.POINTER_PK, layout.version_sk(version))])
+                    + [(layout.POINTER_PK, layout.version_sk(version))], table=self.table_name)
 
     def retire_by_scan(self, version: str, grace: dt.timedelta = RETIRED_GRACE) -> int:
         """A version written before manifests: give each of its items an ``expires_at`` (DynamoDB's
@@ -139,7 +176,7 @@ class IndexWriter:
             items = page.get("Items", [])
             for item in items:
                 item["expires_at"] = {"N": str(expires)}
-            self.put(items)
+            self.put(items, table=self.table_name)
             retired += len(items)
             if "LastEvaluatedKey" not in page:
                 break
@@ -194,7 +231,7 @@ class IndexWriter:
 
         def one(chunk: list[str]) -> list[dict[str, Any]]:
             keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}} for rid in chunk]
-            return batch_get(self.client, self.table_name, keys, projection=layout.RECORD_ITEM_KEYS)
+            return batch_get(self.client, self.items_table, keys, projection=layout.RECORD_ITEM_KEYS)
 
         found: dict[str, dict[str, Any]] = {}
         for items in self._map(one, chunks):
@@ -208,7 +245,7 @@ class IndexWriter:
         chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
 
         def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return batch_get(self.client, self.table_name, chunk, consistent=True)
+            return batch_get(self.client, self.items_table, chunk, consistent=True)
 
         return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, chunks) for i in items}
 
@@ -238,12 +275,12 @@ class IndexWriter:
             try:
                 if removes:
                     reply = self.client.update_item(
-                        TableName=self.table_name, Key=key, UpdateExpression="DELETE #i :r REMOVE #c",
+                        TableName=self.items_table, Key=key, UpdateExpression="DELETE #i :r REMOVE #c",
                         ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#y)",
                         ExpressionAttributeNames={**names, "#c": "count"},
                         ExpressionAttributeValues={":r": {"SS": sorted(removes)}}, ReturnValues="ALL_NEW")
                     if not adds and "ids" not in reply.get("Attributes", {}):
-                        self.client.delete_item(TableName=self.table_name, Key=key,
+                        self.client.delete_item(TableName=self.items_table, Key=key,
                                                 ConditionExpression="attribute_not_exists(#i)",
                                                 ExpressionAttributeNames={"#i": "ids"})
                         return None, 1
@@ -254,7 +291,7 @@ class IndexWriter:
                     if addresses:
                         values[":d"] = {"SS": sorted(addresses)}
                     self.client.update_item(
-                        TableName=self.table_name, Key=key,
+                        TableName=self.items_table, Key=key,
                         UpdateExpression="ADD #i :a" + (", #d :d" if addresses else "") + " REMOVE #c",
                         ConditionExpression="attribute_not_exists(#y) AND (attribute_not_exists(#i) OR size(#i) <= :room)",
                         ExpressionAttributeNames={**names, "#c": "count", **({"#d": "addresses"} if addresses else {})},
@@ -262,7 +299,7 @@ class IndexWriter:
                 elif addresses:
                     try:
                         self.client.update_item(
-                            TableName=self.table_name, Key=key, UpdateExpression="ADD #d :d",
+                            TableName=self.items_table, Key=key, UpdateExpression="ADD #d :d",
                             ConditionExpression="attribute_exists(#i) AND attribute_not_exists(#y)",
                             ExpressionAttributeNames={**names, "#d": "addresses"},
                             ExpressionAttributeValues={":d": {"SS": sorted(addresses)}}, ReturnValues="ALL_NEW")
@@ -275,19 +312,23 @@ class IndexWriter:
         done = list(self._map(one, list(changes)))
         return [pk for pk, _ in done if pk is not None], sum(n for _, n in done)
 
-    def put(self, items: Sequence[dict[str, Any]]) -> None:
-        self._write([{"PutRequest": {"Item": item}} for item in items])
+    def put(self, items: Sequence[dict[str, Any]], table: str | None = None) -> None:
+        """Put ``items`` in ``table`` (default :attr:`items_table`)."""
+        self._write([{"PutRequest": {"Item": item}} for item in items], table or self.items_table)
 
-    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
-        self._write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys])
+    def delete(self, keys: Sequence[tuple[str, str]], table: str | None = None) -> None:
+        """Delete the items of ``keys`` from ``table`` (default :attr:`items_table`)."""
+        self._write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys],
+                    table or self.items_table)
 
-    def _write(self, requests: list[dict[str, Any]]) -> None:
+    def _write(self, requests: list[dict[str, Any]], table: str) -> None:
         """BatchWriteItem in batches of 25, several in flight, retrying what was left unprocessed."""
-        batches = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+        batches = [(table, requests[i : i + _BATCH_WRITE]) for i in range(0, len(requests), _BATCH_WRITE)]
         list(self._map(self._write_batch, batches))
 
-    def _write_batch(self, batch: list[dict[str, Any]], attempts: int = 10) -> None:
-        request = {self.table_name: batch}
+    def _write_batch(self, job: tuple[str, list[dict[str, Any]]], attempts: int = 10) -> None:
+        table, batch = job
+        request = {table: batch}
         for attempt in range(attempts):
             reply = self.client.batch_write_item(RequestItems=request)
             request = reply.get("UnprocessedItems") or {}

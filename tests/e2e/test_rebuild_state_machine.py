@@ -6,10 +6,16 @@ interprets the definition; each step is an invocation of the template's ``Rebuil
 the stack's function environments under their limits; every step passes S3 keys only (Step
 Functions' 256 KiB quota holds locally). The people it finds are exactly those of the one-process
 link (:meth:`Linker.build`) on the same records, model and stewards' decisions.
+
+The new version is imported (issue 15 point 2): ImportTable makes ``<index>-<version>``, the pointer
+moves to it in one write, searches answer throughout (from the old version until the switch, the
+new one after), the old version's table is gone after the grace (a few seconds here: the execution
+input's ``grace_seconds``), and a rebuild that fails leaves the live version searchable.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -19,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from mast.access.decisions import DecisionStore
+from mast.index.reader import IndexReader
 from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.model import Model
 from mast.linkage.sharded import read_columns, read_records
 from tests.conftest import LocalStackProcess
+from tests.e2e.test_search_api import DECLARATION, api, indexed_records, token_of
 
 
 def _download(s3: Any, uri: str, folder: Path) -> Path:
@@ -38,23 +46,46 @@ def _download(s3: Any, uri: str, folder: Path) -> Path:
     return folder / key
 
 
-def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_link_does(
-        local_stack: LocalStackProcess, tmp_path: Path) -> None:
-    sfn = local_stack.client("stepfunctions")
+def start(stack: LocalStackProcess, **given: Any) -> str:
+    """Start the rebuild state machine as the match function will; its execution ARN."""
+    sfn = stack.client("stepfunctions")
     machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "mast-local-rebuild")
     rebuild = f"e2e-{uuid.uuid4().hex[:8]}"
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name=rebuild,
-                                    input=json.dumps({"rebuild": rebuild, "min_shards": 4,
-                                                      "records_per_refine": 150}))
-    deadline = time.time() + 420
+                                    input=json.dumps({"rebuild": rebuild, **given}))
+    return str(execution["executionArn"])
+
+
+def finished(stack: LocalStackProcess, arn: str, while_running: Any = None, seconds: int = 480) -> dict[str, Any]:
+    """The execution once it has stopped (``while_running()`` called about each second until then)."""
+    sfn = stack.client("stepfunctions")
+    deadline = time.time() + seconds
     described: dict[str, Any] = {}
     while time.time() < deadline:
-        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        described = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":
-            break
+            return described
+        if while_running is not None:
+            while_running()
         time.sleep(1)
-    assert described.get("status") == "SUCCEEDED", json.dumps(
-        sfn.get_execution_history(executionArn=execution["executionArn"])["events"][-3:], default=str)[-3000:]
+    raise AssertionError(f"the rebuild did not stop in {seconds} s")
+
+
+def history(stack: LocalStackProcess, arn: str) -> str:
+    events = stack.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+    return json.dumps(events[-3:], default=str)[-3000:]
+
+
+def index_table(stack: LocalStackProcess) -> str:
+    return next(t for t in stack.client("dynamodb").list_tables()["TableNames"] if t.endswith("-index"))
+
+
+def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_link_does(
+        local_stack: LocalStackProcess, tmp_path: Path) -> None:
+    indexed_records(local_stack)  # the demo has been linked (by the match function): a live version
+    arn = start(local_stack, min_shards=4, records_per_refine=150, grace_seconds=2)
+    described = finished(local_stack, arn)
+    assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
     state = json.loads(described["output"])
     assert state["prepared"]["shards"] >= 4
     assert len(state["scored"]) == state["prepared"]["shards"]
@@ -77,3 +108,82 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     differ = int(np.sum(people["person_id"] != one.person_ids()))
     assert differ == 0, f"{differ} of {len(table)} records in a different person than the one-process link's"
     assert (people["address_id"] == one.address_ids()).all()
+
+    # imported, not written item by item: a table of its own under the index's name prefix, which
+    # the pointer names; it holds every record, in the person the rebuild found
+    index = index_table(local_stack)
+    assert state["imported"]["table"] == f"{index}-{state['imported']['version']}" == state["switched"]["table"]
+    assert state["import_status"]["status"] == "COMPLETED"
+    assert state["import_status"]["imported"] == state["imported"]["items"]
+    reader = IndexReader(index, ddb)
+    assert reader.live_version() == state["imported"]["version"] and reader.items_table == state["imported"]["table"]
+    indexed = reader.records(list(people["record_id"]))
+    assert len(indexed) == len(table)
+    assert {r.record_id: r.person_id for r in indexed} == dict(zip(people["record_id"], people["person_id"], strict=True))
+
+
+def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_the_grace(
+        local_stack: LocalStackProcess) -> None:
+    ddb = local_stack.client("dynamodb")
+    index = index_table(local_stack)
+    before = IndexReader(index, ddb)
+    before.live_version()
+    if before.items_table == index:  # the live version was written by the match function: import one first
+        first = start(local_stack, grace_seconds=0)
+        assert finished(local_stack, first).get("status") == "SUCCEEDED", history(local_stack, first)
+        before = IndexReader(index, ddb)
+    old_version = before.live_version()
+    old_table = before.items_table
+    sample = [r["record_id"] for r in indexed_records(local_stack)[:50]]
+    someone = next(r for r in indexed_records(local_stack) if r.get("dob") and r.get("family_name")
+                   and r.get("given_name") and not r.get("sensitive"))
+    born = dt.date.fromisoformat(someone["dob"])
+    query = {"given_name": someone["given_name"].title(), "family_name": someone["family_name"].title(),
+             "dob": {"day": born.day, "month": born.month, "year": born.year}}
+    practitioner = token_of(local_stack, ("practitioners",))
+    seen: list[str] = []
+    answers: list[int] = []
+
+    def search_now() -> None:
+        reader = IndexReader(index, ddb)
+        version = reader.live_version()
+        assert version is not None
+        if not seen or seen[-1] != version:
+            seen.append(version)
+        assert len(reader.records(sample)) == len(sample)  # whole, on whichever version is live
+        response = api(local_stack, "POST", "/search", practitioner, json={"declaration": DECLARATION, "query": query})
+        assert response.status_code == 200, response.text
+        answers.append(len(response.json()["people"]))
+
+    grace = 12
+    arn = start(local_stack, grace_seconds=grace)
+    described = finished(local_stack, arn, while_running=search_now)
+    assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
+    state = json.loads(described["output"])
+    new_version, new_table = state["imported"]["version"], state["imported"]["table"]
+    # from the old version until the switch, from the new one after; never neither
+    assert seen[0] == old_version and seen[-1] == new_version and len(seen) == 2, seen
+    assert answers and all(answers)
+    assert state["switched"]["retired"] and old_version in state["switched"]["retired"]
+    # the grace waited out, then the old version's table deleted whole (the first rebuild's)
+    assert old_table in state["swept"]["dropped"]
+    assert old_table not in ddb.list_tables()["TableNames"]
+    assert new_table in ddb.list_tables()["TableNames"]
+    search_now()
+
+
+def test_a_rebuild_that_fails_leaves_the_live_version_searchable(local_stack: LocalStackProcess) -> None:
+    ddb = local_stack.client("dynamodb")
+    index = index_table(local_stack)
+    live = IndexReader(index, ddb)
+    version = live.live_version()
+    table = live.items_table
+    # a rebuild whose Prepare fails (an input it refuses): caught, RebuildFailed, the pointer untouched
+    arn = start(local_stack, min_shards=0)
+    described = finished(local_stack, arn, seconds=120)
+    assert described["status"] == "FAILED" and described.get("error") == "RebuildFailed"
+    after = IndexReader(index, ddb)
+    assert after.live_version() == version and after.items_table == table
+    assert table in ddb.list_tables()["TableNames"]
+    sample = [r["record_id"] for r in indexed_records(local_stack)[:20]]
+    assert len(after.records(sample)) == len(sample)

@@ -36,7 +36,7 @@ def api(stack: LocalStackProcess, method: str, path: str, token: str | None, **k
 
 
 def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
-    """The live version's records, read straight from the index table (waits for the first link), as
+    """The live version's records, read straight from the table holding them (waits for the first link), as
     plain JSON values (:func:`mast.index.layout.record_from_item`: the reader's own decoding)."""
     ddb = stack.client("dynamodb")
     table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-index"))
@@ -46,7 +46,9 @@ def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
         if live:
             prefix = f"V#{live['version']['S']}#R#"
             items: list[dict[str, Any]] = []
-            kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "begins_with(pk, :p) AND sk = :r",
+            # an imported version's items are in the table the pointer names (issue 15)
+            holding = live.get("table", {}).get("S", table)
+            kwargs: dict[str, Any] = {"TableName": holding, "FilterExpression": "begins_with(pk, :p) AND sk = :r",
                                       "ExpressionAttributeValues": {":p": {"S": prefix}, ":r": {"S": "R"}}}
             while True:
                 page = ddb.scan(**kwargs)

@@ -21,7 +21,8 @@ def make_client() -> tuple[Client, list[bytes]]:
         return Response("{}", content_type="application/x-amz-json-1.0")
 
     faults = Faults()
-    faults.name_tables({"AuditTable": "mast-local-audit", "ControlTable": "mast-local-control"})
+    faults.name_tables({"AuditTable": "mast-local-audit", "ControlTable": "mast-local-control",
+                        "IndexTable": "mast-local-index"})
     return Client(with_faults(moto, faults)), seen
 
 
@@ -65,3 +66,15 @@ def test_clearing_restores_the_table_and_unknown_names_are_a_400() -> None:
     assert client.put(PATH, json={"unavailable_tables": []}).json == {"unavailable_tables": []}
     assert dynamodb(client, "PutItem", {"TableName": "mast-local-audit", "Item": {}}).status_code == 200
     assert client.delete(PATH).status_code == 405
+
+
+def test_the_index_is_unavailable_by_its_name_prefix_with_every_imported_version() -> None:
+    client, seen = make_client()
+    assert client.put(PATH, json={"unavailable_tables": ["IndexTable"]}).status_code == 200
+    for table in ("mast-local-index", "mast-local-index-20261205T080000000000Z"):
+        refused = dynamodb(client, "BatchGetItem", {"RequestItems": {table: {"Keys": []}}})
+        assert refused.status_code == 400 and b"ResourceNotFoundException" in refused.get_data()
+    # a table whose name only begins the same way, without the separator, is another table
+    assert dynamodb(client, "GetItem", {"TableName": "mast-local-indexes", "Key": {}}).status_code == 200
+    assert dynamodb(client, "GetItem", {"TableName": "mast-local-control", "Key": {}}).status_code == 200
+    assert len(seen) == 2

@@ -1,0 +1,273 @@
+"""A rebuilt index version imported into a table of its own, not written item by item (issue 15).
+
+A region's rebuild writes tens of millions of items; written one by one they take hours of a new
+on-demand table's write rate and most of a rebuild's cost. DynamoDB's ImportTable instead makes a
+new table from files in S3, uses no write capacity and is billed by the size it reads. So the
+rebuild state machine's last steps are:
+
+``import`` (:func:`import_version`): every item of the version, built by
+:func:`mast.index.layout.version_items` from the rebuild's records and the people its ``finish`` step
+found (records, keys, people, addresses and their household items) and the model's items, written
+to S3 as DynamoDB JSON, gzip, and ImportTable started, creating the table
+``<index table>-<version>`` with the index table's own key schema, indexes and key: the index's name
+prefix, which the roles that touch the index are limited to. The version's state item (in the index
+table, beside the pointer) names the table from here on, so a failed rebuild's table is found and
+dropped later; the record → person state a day's link restores from is written beside the curated
+records, as the match run writes it.
+
+``import_status`` (:func:`import_status`): the import's state (the state machine waits and asks
+again until it is done); a failed or cancelled import fails the step, and the rebuild, with the
+live version untouched.
+
+``switch`` (:func:`switch_version`): one conditional write of the ``INDEX``/``LIVE`` pointer to the
+new version and its table, only if the version the rebuild started from is still live; every other
+version is retired with the grace (the template's ``IndexGraceMinutes``).
+
+``sweep`` (:func:`sweep`), after the state machine has waited out the grace: the tables of retired
+versions whose grace has passed are deleted whole. A search pinned to the old version before the
+switch reads the old table until then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import itertools
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mast.index import layout
+from mast.index.address_keys import address_key_strings, index_linkage, record_address_keys
+from mast.index.layout import IndexedRecord
+from mast.index.linking import MatchSettings
+from mast.index.writer import IndexWriter
+
+#: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
+ITEMS_PER_FILE = 100_000
+#: records turned into items at a time (as the match run's rebuild does)
+ROWS_PER_CHUNK = 20_000
+#: the grace an old version's table is kept after the switch unless the template says otherwise
+DEFAULT_GRACE_MINUTES = 60
+#: DescribeImport's states that end an import other than well
+FAILED_STATES = frozenset({"FAILED", "CANCELLING", "CANCELLED"})
+
+
+class ImportFailed(RuntimeError):
+    """ImportTable ended without making the version's table (the rebuild fails; the live version stays)."""
+
+
+def grace_seconds(env: dict[str, str] | None = None) -> int:
+    """The grace an old version's table is kept after a switch: ``INDEX_GRACE_MINUTES`` (the
+    template's ``IndexGraceMinutes``)."""
+    env = dict(os.environ) if env is None else env
+    return int(float(env.get("INDEX_GRACE_MINUTES") or DEFAULT_GRACE_MINUTES) * 60)
+
+
+def version_table(index_table: str, version: str) -> str:
+    """The table an imported version lives in: the index table's name, then the version, so that it
+    carries the index's name prefix (the only tables the roles that touch the index reach)."""
+    return f"{index_table}-{version}"
+
+
+class ImportStep(BaseModel):
+    """``import``'s input: the rebuild's prefix (its records and model), and its people."""
+
+    prefix: str = Field(pattern=r"^s3://")
+    model: str
+    people: str
+    previous: str | None = None
+
+
+class Imported(BaseModel):
+    version: str
+    table: str
+    import_arn: str
+    previous: str | None
+    records: int
+    people: int
+    items: int
+    files: int
+    seconds: float
+
+
+class ImportStatusStep(BaseModel):
+    import_arn: str
+
+
+class ImportStatus(BaseModel):
+    status: str
+    imported: int = 0
+
+
+class SwitchStep(BaseModel):
+    version: str
+    table: str
+    previous: str | None
+    records: int = Field(ge=0)
+    people: int = Field(ge=0)
+    grace_seconds: int = Field(ge=0)
+
+
+class Switched(BaseModel):
+    version: str
+    table: str
+    retired: list[str]
+
+
+class Swept(BaseModel):
+    dropped: list[str]
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _get(s3: Any, uri: str) -> bytes:
+    bucket, key = _split(uri)
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def import_version(step: ImportStep, settings: MatchSettings | None = None, *, session: Any = None,
+                   now: dt.datetime | None = None) -> Imported:
+    """The version's items to S3 as DynamoDB JSON (gzip), and ImportTable started (see the module docstring)."""
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.linking import STATE_PREFIX, _indexed
+    from mast.index.salt import key_salt
+    from mast.linkage.io import canonical_columns
+    from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
+    from mast.linkage.model import Model
+    from mast.linkage.scorer import term_frequencies
+    from mast.linkage.sharded import read_columns
+    from mast.linkage.table import prepare
+
+    started = time.perf_counter()
+    settings = settings or MatchSettings.from_env()
+    session = session or boto3.session.Session()
+    s3, ddb = session.client("s3"), session.client("dynamodb")
+    salt = key_salt(settings.key_salt_secret_arn, session.client("secretsmanager"))
+    now = now or dt.datetime.now(dt.UTC)
+    version = layout.new_version(now)
+    table_name = version_table(settings.index_table, version)
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        local = Path(folder) / "records.parquet"
+        local.write_bytes(_get(s3, f"{step.prefix.rstrip('/')}/records.parquet"))
+        records = pq.read_table(local)
+        found = Path(folder) / "people.arrow"
+        found.write_bytes(_get(s3, step.people))
+        people = read_columns(str(found))
+    table = prepare(canonical_columns(records))
+    if list(people["record_id"]) != table.record_id.tolist() or records.column("record_id").to_pylist() != table.record_id.tolist():
+        raise ValueError("the rebuild's people are not of its records (another rebuild's files?)")
+    keys = record_keys(table, LOOKUP_KEYS, salt)
+    address_keys = record_address_keys(table, salt)
+    model = Model.from_json(_get(s3, step.model).decode("utf-8"))
+
+    def indexed() -> Iterator[tuple[IndexedRecord, list[str]]]:
+        for start in range(0, records.num_rows, ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
+            for offset, row in enumerate(records.slice(start, ROWS_PER_CHUNK).to_pylist()):
+                i = start + offset
+                record = _indexed(row, str(people["person_id"][i]), str(people["address_id"][i]),
+                                  term_frequencies(table, i))
+                yield record, key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
+
+    # written a file at a time as they are made: a region's items are never all held at once
+    stream = itertools.chain(layout.model_items(version, model.to_json()), layout.iter_version_items(version, indexed()))
+    folder_key = f"{_split(step.prefix)[1].rstrip('/')}/import/{version}/"
+    bucket = settings.curated_bucket
+    files = items = 0
+    while part := list(itertools.islice(stream, ITEMS_PER_FILE)):
+        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part)
+        s3.put_object(Bucket=bucket, Key=f"{folder_key}part-{files:05d}.json.gz",
+                      Body=gzip.compress(lines.encode("utf-8"), compresslevel=6))
+        files += 1
+        items += len(part)
+
+    # the record -> person state a day's link restores from (as the match run writes it)
+    state = io.BytesIO()
+    pq.write_table(pa.table({"record_id": pa.array(table.record_id.tolist(), pa.string()),
+                             "person_id": pa.array([str(p) for p in people["person_id"]], pa.string())}), state)
+    s3.put_object(Bucket=bucket, Key=f"{STATE_PREFIX}{version}.parquet", Body=state.getvalue())
+
+    # the version is known (and its table found later, whatever happens) before the import starts
+    ddb.put_item(TableName=settings.index_table, Item={
+        "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}, "state": {"S": "importing"},
+        "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, "table": {"S": table_name}})
+    index = ddb.describe_table(TableName=settings.index_table)["Table"]
+    creation: dict[str, Any] = {
+        "TableName": table_name, "AttributeDefinitions": index["AttributeDefinitions"],
+        "KeySchema": index["KeySchema"], "BillingMode": "PAY_PER_REQUEST"}
+    if index.get("GlobalSecondaryIndexes"):
+        creation["GlobalSecondaryIndexes"] = [
+            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+            for g in index["GlobalSecondaryIndexes"]]
+    key_arn = index.get("SSEDescription", {}).get("KMSMasterKeyArn")
+    if key_arn:  # the index's own customer key
+        creation["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+    started_import = ddb.import_table(
+        ClientToken=version, S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder_key},
+        InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP", TableCreationParameters=creation)
+    arn = started_import["ImportTableDescription"]["ImportArn"]
+    return Imported(version=version, table=table_name, import_arn=arn, previous=step.previous,
+                    records=len(table), people=len(set(people["person_id"].tolist())), items=items,
+                    files=files, seconds=round(time.perf_counter() - started, 3))
+
+
+def import_status(step: ImportStatusStep, *, session: Any = None) -> ImportStatus:
+    """How the import is going (``IN_PROGRESS``, ``COMPLETED``); raises :class:`ImportFailed` when it failed."""
+    import boto3
+
+    ddb = (session or boto3.session.Session()).client("dynamodb")
+    described = ddb.describe_import(ImportArn=step.import_arn)["ImportTableDescription"]
+    status = str(described["ImportStatus"])
+    errors = int(described.get("ErrorCount") or 0)
+    # an item left out is a person a search would miss: an import with any error fails the rebuild
+    if status in FAILED_STATES or (status == "COMPLETED" and errors):
+        raise ImportFailed(f"the import ended {status}: {described.get('FailureCode') or 'items in error'} "
+                           f"({errors} items in error)")
+    return ImportStatus(status=status, imported=int(described.get("ImportedItemCount") or 0))
+
+
+def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, session: Any = None,
+                   now: dt.datetime | None = None) -> Switched:
+    """The pointer moved to the imported version and its table in one conditional write (only if
+    ``step.previous`` is still live: :class:`mast.index.writer.IndexConflict` otherwise); every other
+    version retired with the grace."""
+    import boto3
+
+    settings = settings or MatchSettings.from_env()
+    ddb = (session or boto3.session.Session()).client("dynamodb")
+    writer = IndexWriter(settings.index_table, ddb)
+    state = ddb.get_item(TableName=settings.index_table, ConsistentRead=True, Key={
+        "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(step.version)}}).get("Item") or {}
+    if state.get("table", {}).get("S") != step.table or state.get("state", {}).get("S") != "importing":
+        raise ValueError(f"version {step.version} is not an import into {step.table} waiting to be switched to")
+    writer.switch(step.version, step.previous, {"records": step.records, "people": step.people}, table=step.table)
+    now = now or dt.datetime.now(dt.UTC)
+    retired = []
+    for old, old_state in writer.versions().items():
+        if old != step.version and old_state not in ("retired", "gone"):
+            writer.retire(old, grace=dt.timedelta(seconds=step.grace_seconds), now=now)
+            retired.append(old)
+    return Switched(version=step.version, table=step.table, retired=retired)
+
+
+def sweep(settings: MatchSettings | None = None, *, session: Any = None, now: dt.datetime | None = None) -> Swept:
+    """The tables of retired versions whose grace has passed, deleted whole."""
+    import boto3
+
+    settings = settings or MatchSettings.from_env()
+    writer = IndexWriter(settings.index_table, (session or boto3.session.Session()).client("dynamodb"))
+    return Swept(dropped=writer.drop_retired_tables(now))

@@ -1,0 +1,162 @@
+"""An index version imported into a table of its own (issue 15 point 2), on moto: the rebuild's
+``import``, ``import_status``, ``switch`` and ``sweep`` steps (:mod:`mast.index.imported`) on the
+files a rebuild's earlier steps leave in S3 (the records, the model, the people: made here by the
+one-process link, which the state machine's steps are tested to equal), and the readers and the
+day's link after the switch.
+
+The whole state machine on the local stack: tests/e2e/test_rebuild_state_machine.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local.moto_fixes import read_dynamodb_json_imports_by_line
+from mast.access.decisions import DecisionStore
+from mast.index import imported, layout
+from mast.index.linking import _linkage_columns, searchable_records
+from mast.index.reader import IndexReader
+from mast.index.salt import key_salt
+from mast.index.writer import IndexConflict, IndexWriter
+from mast.linkage.link import Linker, LinkOptions
+from mast.linkage.sharded import write_columns
+from mast.linkage.table import prepare
+from tests.integration.test_match import aws, ingest_day, match, state_record_ids  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _imports_read_by_line() -> None:
+    """moto's ImportTable parser breaks on the record items' JSON text: the local stack's fix, as there."""
+    read_dynamodb_json_imports_by_line()
+
+
+def rebuild_files(aws: dict[str, Any], name: str) -> imported.ImportStep:  # noqa: F811
+    """What a rebuild's prepare and finish steps leave under its prefix: the records, the model, the people."""
+    settings, s3 = aws["match"], aws["s3"]
+    records = searchable_records(settings, dt.datetime.now(dt.UTC))
+    records = records.append_column("source", records.column("partner"))
+    salt = key_salt(settings.key_salt_secret_arn, aws["session"].client("secretsmanager"))
+    decisions = DecisionStore(settings.control_table, aws["ddb"]).all()
+    linker = Linker.build(prepare(_linkage_columns(records.drop_columns(["source"]))), None, decisions,
+                          LinkOptions(workers=1, key_salt=salt))
+    folder = f"rebuilds/{name}"
+    sink = io.BytesIO()
+    pq.write_table(records, sink)
+    s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/records.parquet", Body=sink.getvalue())
+    s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/model.json", Body=linker.model.to_json().encode())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "people.arrow"
+        write_columns(str(path), {"record_id": linker.table.record_id, "person_id": linker.person_ids(),
+                                  "address_id": linker.address_ids()})
+        s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/people.arrow", Body=path.read_bytes())
+    prefix = f"s3://{settings.curated_bucket}/{folder}"
+    live, _ = IndexWriter(settings.index_table, aws["ddb"]).live()
+    return imported.ImportStep(prefix=prefix, model=f"{prefix}/model.json", people=f"{prefix}/people.arrow",
+                               previous=live)
+
+
+def run_import(aws: dict[str, Any], step: imported.ImportStep) -> imported.Imported:  # noqa: F811
+    """``import``, then ``import_status`` until it is done, as the state machine's loop asks."""
+    started = imported.import_version(step, aws["match"], session=aws["session"])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status = imported.import_status(imported.ImportStatusStep(import_arn=started.import_arn), session=aws["session"])
+        if status.status == "COMPLETED":
+            assert status.imported == started.items
+            return started
+        time.sleep(0.2)
+    pytest.fail("the import did not finish")
+
+
+def switch(aws: dict[str, Any], done: imported.Imported, grace: int) -> imported.Switched:  # noqa: F811
+    return imported.switch_version(imported.SwitchStep(
+        version=done.version, table=done.table, previous=done.previous, records=done.records, people=done.people,
+        grace_seconds=grace), aws["match"], session=aws["session"])
+
+
+def test_an_imported_version_is_searched_from_its_own_table_and_the_old_one_goes_after_the_grace(
+        aws: dict[str, Any]) -> None:  # noqa: F811
+    ddb, settings = aws["ddb"], aws["match"]
+    match(aws, ingest_day(aws, 0))  # the first link: a version written item by item in the index table
+    before = IndexReader(settings.index_table, ddb)
+    first = before.live_version()
+    assert first is not None and before.items_table == "t-index"
+    some = state_record_ids(aws, first)[:20]
+    assert len({r.record_id for r in before.records(some)}) == 20
+
+    done = run_import(aws, rebuild_files(aws, "one"))
+    assert done.table == f"t-index-{done.version}" and done.previous == first
+    # until the switch, searches read the live version in the index table
+    assert IndexReader(settings.index_table, ddb).live_version() == first
+    pinned = IndexReader(settings.index_table, ddb)
+    pinned.live_version()
+
+    switched = switch(aws, done, grace=3600)
+    assert switched.retired == [first]
+    after = IndexReader(settings.index_table, ddb)
+    assert after.live_version() == done.version and after.items_table == done.table
+    # the imported table holds every item of the version (records, keys, people, households, model)
+    assert {r.record_id for r in after.records(some)} == set(some)
+    assert after.model().to_json() == IndexReader(done.table, ddb, version=done.version).model().to_json()
+    person = after.records(some[:1])[0].person_id
+    assert some[0] in after.person_record_ids(person)
+    # a search pinned before the switch still reads the old version, whole
+    assert {r.record_id for r in pinned.records(some)} == set(some)
+
+    # a day's link writes the live (imported) table directly
+    outcome = match(aws, ingest_day(aws, 1))
+    assert outcome.mode == "incremental" and outcome.version == done.version
+    assert IndexWriter(settings.index_table, ddb).versions()[done.version] == "live"
+    new_ids = state_record_ids(aws, done.version)
+    reader = IndexReader(settings.index_table, ddb)
+    current = searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist()
+    added = sorted(set(current) - set(new_ids))
+    assert added and {r.record_id for r in reader.records(added)} == set(added)
+    assert ddb.get_item(TableName=done.table, Key={"pk": {"S": layout.record_pk(done.version, added[0])},
+                                                   "sk": {"S": layout.RECORD_SK}}).get("Item")
+
+    # a second rebuild: the first imported version retired, its table deleted once the grace has passed
+    second = run_import(aws, rebuild_files(aws, "two"))
+    assert second.previous == done.version
+    switch(aws, second, grace=0)
+    assert imported.sweep(aws["match"], session=aws["session"]).dropped == [done.table]
+    assert done.table not in ddb.list_tables()["TableNames"]
+    assert second.table in ddb.list_tables()["TableNames"]
+    assert IndexWriter(settings.index_table, ddb).versions()[done.version] == "gone"
+    assert {r.record_id for r in IndexReader(settings.index_table, ddb).records(some)} == set(some)
+
+
+def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_live_version(
+        aws: dict[str, Any]) -> None:  # noqa: F811
+    ddb, settings = aws["ddb"], aws["match"]
+    match(aws, ingest_day(aws, 0))
+    live = IndexReader(settings.index_table, ddb).live_version()
+    stale = run_import(aws, rebuild_files(aws, "stale").model_copy(update={"previous": "19990101T000000000000Z"}))
+    with pytest.raises(IndexConflict):
+        switch(aws, stale, grace=0)
+    assert IndexReader(settings.index_table, ddb).live_version() == live
+
+    # an import whose file is not what ImportTable reads fails: the status step raises (the state
+    # machine's CheckImport fails the rebuild), and nothing switches
+    bucket = settings.curated_bucket
+    aws["s3"].put_object(Bucket=bucket, Key="rebuilds/bad/import/x/part-00000.json.gz", Body=b"not gzip")
+    arn = ddb.import_table(
+        S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": "rebuilds/bad/import/x/"}, InputFormat="DYNAMODB_JSON",
+        InputCompressionType="GZIP", TableCreationParameters={
+            "TableName": "t-index-bad", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"},
+    )["ImportTableDescription"]["ImportArn"]
+    deadline = time.time() + 30
+    with pytest.raises(imported.ImportFailed):
+        while time.time() < deadline:
+            imported.import_status(imported.ImportStatusStep(import_arn=arn), session=aws["session"])
+            time.sleep(0.2)
+    assert IndexReader(settings.index_table, ddb).live_version() == live
