@@ -56,6 +56,8 @@ ITEMS_PER_FILE = 100_000
 ROWS_PER_CHUNK = 20_000
 #: the grace an old version's table is kept after the switch unless the template says otherwise
 DEFAULT_GRACE_MINUTES = 60
+#: record ids in one relink message (the message's own limit)
+RELINK_CHUNK = 1000
 #: DescribeImport's states that end an import other than well
 FAILED_STATES = frozenset({"FAILED", "CANCELLING", "CANCELLED"})
 
@@ -114,12 +116,19 @@ class SwitchStep(BaseModel):
     records: int = Field(ge=0)
     people: int = Field(ge=0)
     grace_seconds: int = Field(ge=0)
+    #: the rebuild's folder: its ``records.parquet`` says which records (and which of their ingests)
+    #: the new version was built from, so those ingested since are relinked into it (:func:`catch_up`)
+    prefix: str | None = Field(None, pattern=r"^s3://")
 
 
 class Switched(BaseModel):
     version: str
     table: str
     retired: list[str]
+    #: records ingested, changed or gone after the rebuild read them, sent to the match function
+    caught_up: int = 0
+    #: the link's closest calls put in the stewards' review queue
+    review_pairs: int = 0
 
 
 class Swept(BaseModel):
@@ -261,7 +270,70 @@ def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, s
         if old != step.version and old_state not in ("retired", "gone"):
             writer.retire(old, grace=dt.timedelta(seconds=step.grace_seconds), now=now)
             retired.append(old)
-    return Switched(version=step.version, table=step.table, retired=retired)
+    caught_up = review = 0
+    if step.prefix:
+        session = session or boto3.session.Session()
+        caught_up = catch_up(step.prefix, settings, session, now)
+        review = publish_findings(step.prefix, settings, session, now)
+    return Switched(version=step.version, table=step.table, retired=retired, caught_up=caught_up,
+                    review_pairs=review)
+
+
+def publish_findings(prefix: str, settings: MatchSettings, session: Any, now: dt.datetime) -> int:
+    """What the one-run rebuild publishes when it switches, from the files the sharded link left:
+    the partners' linkage report (the current one and the day's) and the link's closest calls in
+    the stewards' review queue. Returns the review pairs queued."""
+    from mast.linkage.report import REPORT_KEY, REPORTS_PREFIX
+    from mast.linkage.review import ReviewPair
+    from mast.linkage.sharded import REPORT
+    from mast.stewardship.queue import ReviewQueue
+
+    s3 = session.client("s3")
+    folder = prefix.rstrip("/")
+    try:
+        report = json.loads(_get(s3, f"{folder}/{REPORT}"))
+    except s3.exceptions.NoSuchKey:
+        report = None  # a rebuild from before the report was written in its finish step
+    if report is not None:
+        report["generated_at"] = now.isoformat()
+        body = json.dumps(report, indent=1).encode()
+        for key in (REPORT_KEY, f"{REPORTS_PREFIX}{now.date().isoformat()}.json"):
+            s3.put_object(Bucket=settings.curated_bucket, Key=key, Body=body, ContentType="application/json")
+    try:
+        pairs = [ReviewPair(**{**p, "guards": tuple(p["guards"])}) for p in json.loads(_get(s3, f"{folder}/review.json"))]
+    except s3.exceptions.NoSuchKey:
+        return 0
+    return ReviewQueue(settings.control_table, session.client("dynamodb")).add_pairs(pairs, now)
+
+
+def catch_up(prefix: str, settings: MatchSettings, session: Any, now: dt.datetime) -> int:
+    """Send the match function the records the new version lacks: those ingested after the rebuild
+    read its input (a new record, or a new ingest of one it read: an ended case, a changed address),
+    and those gone since (withdrawn, erased, past retention). The daily links made during the
+    rebuild went into the old version; without this the new one would miss them until the next
+    rebuild. They go as ``relink`` messages on the match queue (FIFO, behind any ingest already
+    queued), which link them into the version now live at once. Returns how many records were sent."""
+    import pyarrow.parquet as pq
+
+    from mast.index.linking import searchable_records
+    from mast.index.messages import RelinkRequested, send_match_message
+
+    queue_url = os.environ.get("MATCH_QUEUE_URL", "")
+    built = pq.read_table(io.BytesIO(_get(session.client("s3"), f"{prefix.rstrip('/')}/records.parquet")),
+                          columns=["record_id", "ingest_id"])
+    read = set(zip(built.column("record_id").to_pylist(), built.column("ingest_id").to_pylist(), strict=True))
+    current = searchable_records(settings, now).select(["record_id", "ingest_id"])
+    now_ids = current.column("record_id").to_pylist()
+    changed = {rid for rid, ingest in zip(now_ids, current.column("ingest_id").to_pylist(), strict=True)
+               if (rid, ingest) not in read}
+    gone = {rid for rid, _ in read} - set(now_ids)
+    ids = sorted(changed | gone)
+    if ids and not queue_url:
+        raise RuntimeError(f"{len(ids)} records changed during the rebuild and MATCH_QUEUE_URL is not set")
+    sqs = session.client("sqs")
+    for start in range(0, len(ids), RELINK_CHUNK):
+        send_match_message(RelinkRequested(record_ids=ids[start : start + RELINK_CHUNK]), queue_url, sqs)
+    return len(ids)
 
 
 def sweep(settings: MatchSettings | None = None, *, session: Any = None, now: dt.datetime | None = None) -> Swept:

@@ -75,6 +75,7 @@ from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
 from mast.linkage.link import BATCH_PAIRS, NEAR_PER_RANGE, PairScorer, address_ids, person_ids_for
 from mast.linkage.model import Model
 from mast.linkage.pairs import DEFAULT_MAX_BLOCK, Blocks, block_key, make_blocks, pair_codes, ranges
+from mast.linkage.report import linkage_report
 from mast.linkage.review import MARGIN_BITS, ReviewPair, review_pairs
 from mast.linkage.table import RecordTable, positions, prepare, select_rows, take_rows
 from mast.linkage.training import TrainingOptions, train
@@ -86,6 +87,8 @@ PAIRS_PER_SHARD = 24_000_000
 NEAR_FILE = "near.arrow"
 #: in the rebuild's folder: every pair the review may pick from, gathered by the cluster step
 REVIEW_CANDIDATES = "review-candidates.arrow"
+#: in the rebuild's folder: the partners' linkage report (:func:`mast.linkage.report.linkage_report`)
+REPORT = "report.json"
 #: beside a refine shard's labels: its clustering statistics (JSON)
 CLUSTER_STATS = "cluster.json"
 #: records of multi-record components per refine shard
@@ -687,8 +690,10 @@ def finish(step: FinishInput) -> FinishOutput:
         part = read_columns(uri)
         labels[part["row"].astype(np.int64)] = part["label"]
     uri = _join(step.prefix, "people.arrow")
-    write_columns(uri, {"record_id": table.record_id, "person_id": person_ids_for(table, labels),
-                        "address_id": address_ids(table)})
+    people, addresses = person_ids_for(table, labels), address_ids(table)
+    write_columns(uri, {"record_id": table.record_id, "person_id": people, "address_id": addresses})
+    # the partners' linkage report, as the one-run rebuild publishes it (the switch publishes this one)
+    _write_text(_join(step.prefix, REPORT), json.dumps(linkage_report(table, people, addresses), indent=1))
     review = _review(step, table.record_id, labels)
     review_uri = None
     if review is not None:

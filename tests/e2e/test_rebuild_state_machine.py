@@ -121,6 +121,13 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     assert len(indexed) == len(table)
     assert {r.record_id: r.person_id for r in indexed} == dict(zip(people["record_id"], people["person_id"], strict=True))
 
+    # what the one-run rebuild publishes, published by the switch: the stewards' closest calls (the
+    # one-process link's own) and the partners' linkage report, made at the switch
+    assert state["switched"]["review_pairs"] == len(one.review) > 0
+    curated = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-curated-" in b["Name"])
+    report = json.loads(s3.get_object(Bucket=curated, Key="linkage/report.json")["Body"].read())
+    assert dt.datetime.fromisoformat(report["generated_at"]) >= described["startDate"]
+
 
 def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_the_grace(
         local_stack: LocalStackProcess) -> None:

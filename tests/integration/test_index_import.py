@@ -160,3 +160,56 @@ def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_li
             imported.import_status(imported.ImportStatusStep(import_arn=arn), session=aws["session"])
             time.sleep(0.2)
     assert IndexReader(settings.index_table, ddb).live_version() == live
+
+
+def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version(
+        aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Issue 15 point 1: the day's links made while a rebuild runs go into the old version; the new
+    version, built from what prepare read, would miss them until the next rebuild. The switch sends
+    them to the match function (relink), which links them into the version now live."""
+    from mast.index.messages import parse_match_message
+
+    ddb, settings, sqs = aws["ddb"], aws["match"], aws["sqs"]
+    monkeypatch.setenv("MATCH_QUEUE_URL", aws["queue"])
+    for message in ingest_day(aws, 0):
+        match(aws, message)
+    step = rebuild_files(aws, "while")  # prepare has read its records
+    _drain(sqs, aws["queue"])
+    day = ingest_day(aws, 1)  # a day's ingest, linked into the live (old) version meanwhile
+    for message in day:
+        match(aws, message)
+    _drain(sqs, aws["queue"])
+    done = run_import(aws, step)
+    current = set(searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist())
+    built = set(pq.read_table(io.BytesIO(aws["s3"].get_object(Bucket=settings.curated_bucket,
+                                                              Key="rebuilds/while/records.parquet")["Body"].read()),
+                              columns=["record_id"]).column("record_id").to_pylist())
+    new = sorted(current - built)
+    assert new, "the day brought new records"
+
+    switched = imported.switch_version(imported.SwitchStep(
+        version=done.version, table=done.table, previous=done.previous, records=done.records, people=done.people,
+        grace_seconds=3600, prefix=step.prefix), settings, session=aws["session"])
+    reader = IndexReader(settings.index_table, ddb)
+    assert reader.live_version() == done.version
+    assert not reader.records(new)  # the switch alone: the new version lacks the day's records
+    assert switched.caught_up >= len(new)
+    relinks = [parse_match_message(m["Body"]) for m in _drain(sqs, aws["queue"])]
+    assert relinks and all(m.type == "relink" for m in relinks)
+    assert set(new) <= {rid for m in relinks for rid in m.record_ids}
+    for message in relinks:
+        outcome = match(aws, message)
+        assert outcome.mode == "incremental" and outcome.version == done.version
+    after = IndexReader(settings.index_table, ddb)
+    assert {r.record_id for r in after.records(new)} == set(new)
+    assert {r.record_id for r in after.records(sorted(current | built))} == current  # and none that has gone
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message on the queue, taken off it."""
+    taken: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for m in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        taken.extend(batch)
+    return taken
