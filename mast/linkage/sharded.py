@@ -693,7 +693,7 @@ def finish(step: FinishInput) -> FinishOutput:
     people, addresses = person_ids_for(table, labels), address_ids(table)
     write_columns(uri, {"record_id": table.record_id, "person_id": people, "address_id": addresses})
     # the partners' linkage report, as the one-run rebuild publishes it (the switch publishes this one)
-    _write_text(_join(step.prefix, REPORT), json.dumps(linkage_report(table, people, addresses), indent=1))
+    _write_text(_join(step.prefix, REPORT), json.dumps(linkage_report(table, people.tolist(), addresses.tolist()), indent=1))
     review = _review(step, table.record_id, labels)
     review_uri = None
     if review is not None:
