@@ -139,6 +139,7 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     from mast.index.linking import MatchSettings, searchable_records
     from mast.index.salt import key_salt
     from mast.index.writer import IndexWriter
+    from mast.linkage.decisions import dump_decisions
 
     settings = MatchSettings.from_env()
     now = now or dt.datetime.now(dt.UTC)
@@ -155,9 +156,7 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
         bucket, _, folder_key = prefix.removeprefix("s3://").partition("/")
         session.client("s3").upload_file(str(records_path), bucket, f"{folder_key}/records.parquet")
         decisions_path = Path(folder) / "decisions.jsonl"
-        decisions_path.write_text("".join(json.dumps({
-            "record_id_a": d.record_a, "record_id_b": d.record_b, "decision": d.decision, "decided_by": d.decided_by,
-            "decided_at": d.decided_at, "reason": d.reason}) + "\n" for d in decisions), "utf-8")
+        dump_decisions(decisions, decisions_path)
         del records
         out = sharded.prepare_shards(
             sharded.PrepareInput(records=str(records_path), prefix=prefix, model=None, decisions=str(decisions_path),

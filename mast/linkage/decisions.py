@@ -89,3 +89,11 @@ def load_decisions(path: str | Path) -> list[Decision]:
     else:
         rows = list(csv.DictReader(text.splitlines()))
     return [parse_decision(r) for r in rows]
+
+
+def dump_decisions(decisions: Iterable[Decision], path: str | Path) -> None:
+    """Write decisions as JSON lines, which :func:`load_decisions` reads back unchanged (a rebuild
+    hands the stewards' decisions to its prepare step so)."""
+    Path(path).write_text("".join(json.dumps({
+        "record_id_a": d.record_a, "record_id_b": d.record_b, "decision": d.decision, "decided_by": d.decided_by,
+        "decided_at": d.decided_at, "reason": d.reason}) + "\n" for d in decisions), "utf-8")

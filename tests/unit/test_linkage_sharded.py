@@ -158,3 +158,12 @@ def test_a_pair_met_only_through_colliding_block_ids_is_scored_by_exactly_one_sh
     owners = np.asarray([_owned(lo, hi, key_columns, index, 3) for index in range(3)])
     assert owners.sum(axis=0).tolist() == [1, 1]  # each pair once
     assert owners[1001 % 3, 0] and owners[7 % 3, 1]  # by the smallest id the two share
+
+
+def test_decisions_dumped_for_a_rebuild_load_back_unchanged(tmp_path: Path) -> None:
+    from mast.linkage.decisions import Decision, dump_decisions, load_decisions
+
+    decisions = [Decision("a", "b", "same", "steward@x", "2026-12-05T09:00:00+00:00", 'said "yes", twice'),
+                 Decision("c", "d", "not_same")]
+    dump_decisions(decisions, tmp_path / "decisions.jsonl")
+    assert load_decisions(tmp_path / "decisions.jsonl") == decisions
