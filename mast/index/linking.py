@@ -42,6 +42,7 @@ import io
 import json
 import os
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from aws_lambda_powertools import Logger
 
 from mast.access.decisions import DecisionStore
 from mast.feeds import store
@@ -72,6 +74,8 @@ from mast.linkage.scorer import term_frequencies
 from mast.linkage.table import prepare
 from mast.records import PartnerContact
 from mast.stewardship.queue import ReviewQueue
+
+logger = Logger(child=True)
 
 STATE_PREFIX = "index/state/"
 MANIFEST_PREFIX = "index/manifest/"
@@ -99,13 +103,18 @@ class MatchSettings:
     web_url: str = ""
     #: days a record is kept after its last involvement (:mod:`mast.feeds.retention`)
     retention_days: int = DEFAULT_RETENTION_DAYS
+    #: the rebuild state machine (the template's RebuildStateMachine; "": rebuild in this run), and
+    #: the records from which a rebuild due is started there (0: never)
+    rebuild_state_machine: str = ""
+    sharded_rebuild_from: int = 0
 
     @classmethod
     def from_env(cls) -> MatchSettings:
         env = os.environ
         return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
                    env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
-                   retention_days(env))
+                   retention_days(env), env.get("REBUILD_STATE_MACHINE_ARN", ""),
+                   int(env.get("SHARDED_REBUILD_FROM", "0") or 0))
 
 
 def state_key(version: str) -> str:
@@ -125,7 +134,9 @@ def searchable_records(settings: MatchSettings, now: dt.datetime) -> pa.Table:
 class MatchOutcome:
     """What one run did (counts only: this is logged)."""
 
-    mode: Literal["rebuild", "incremental"]
+    #: "rebuild-started": a rebuild was due and is left to the state machine, with nothing to link
+    #: meanwhile (no live version, or one another release's linkage cannot extend)
+    mode: Literal["rebuild", "incremental", "rebuild-started"]
     version: str
     records: int
     people: int
@@ -138,6 +149,8 @@ class MatchOutcome:
     review_pairs: int = 0
     #: alerts made for organisations with open cases of people newly involved with another partner
     alerts: int = 0
+    #: the rebuild state machine's execution this run started, or found running (its name)
+    rebuild_started: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -192,14 +205,45 @@ class _MatchRun:
         # searchable again), or outgrown, or asked for: a rebuild, without reading the saved state
         rebuild = (live is None or not this_linkage or any(isinstance(m, RebuildRequested) for m in messages)
                    or searchable.num_rows > REBUILD_GROWTH * max(self.writer.trained_records(live), 1))
-        state = None if rebuild or live is None else self._read_state(live)
         changed = set().union(*(self._changed_ids(m) for m in messages))
+        started = None
+        if rebuild and self._sharded(searchable.num_rows):
+            started = self._start_rebuild()
+            # the day's link goes on against the live version while the state machine rebuilds (its
+            # switch sends on what came meanwhile); with none it can extend, there is nothing to do
+            rebuild = live is None or not this_linkage
+            if rebuild:
+                outcome = MatchOutcome("rebuild-started", live or "", searchable.num_rows, 0,
+                                       rebuild_started=started)
+                outcome.seconds = self.seconds
+                return outcome
+        state = None if rebuild or live is None else self._read_state(live)
         if live is None or state is None:
             outcome = self.rebuild(searchable, decisions, live, changed)
         else:
             outcome = self.incremental(searchable, decisions, live, state, changed)
+        outcome.rebuild_started = started
         outcome.seconds = self.seconds
         return outcome
+
+    def _sharded(self, records: int) -> bool:
+        """Whether a rebuild of ``records`` goes to the state machine (sharded, imported)."""
+        return bool(self.settings.rebuild_state_machine) and 0 < self.settings.sharded_rebuild_from <= records
+
+    def _start_rebuild(self) -> str:
+        """Start the rebuild state machine, unless an execution is running already (one rebuild at a
+        time: a second would switch from a version the first retires); its execution's name."""
+        from mast.index.rebuild import StartRebuild
+
+        sfn = self.session.client("stepfunctions")
+        arn = self.settings.rebuild_state_machine
+        running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1).get("executions", [])
+        if running:
+            return str(running[0]["name"])
+        name = f"rebuild-{self.now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        sfn.start_execution(stateMachineArn=arn, name=name, input=StartRebuild.model_validate({"rebuild": name}).model_dump_json())
+        logger.info("rebuild started on the state machine", extra={"execution": name})
+        return name
 
     def _changed_ids(self, message: Message) -> set[str]:
         if isinstance(message, RelinkRequested):

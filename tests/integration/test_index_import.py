@@ -22,7 +22,7 @@ import pytest
 from infra.local.moto_fixes import read_dynamodb_json_imports_by_line
 from mast.access.decisions import DecisionStore
 from mast.index import imported, layout
-from mast.index.linking import _linkage_columns, searchable_records
+from mast.index.linking import _linkage_columns, run_match, searchable_records
 from mast.index.reader import IndexReader
 from mast.index.salt import key_salt
 from mast.index.writer import IndexConflict, IndexWriter
@@ -213,3 +213,50 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         taken.extend(batch)
     return taken
+
+
+def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
+        aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Issue 15 point 1: a rebuild due (asked for, outgrown, another release's linkage, no index yet)
+    of at least ``ShardedRebuildFrom`` records is started on the rebuild state machine, one execution
+    at a time, and the day's links go on against the live version meanwhile."""
+    import dataclasses
+    import json
+
+    from moto.core.config import default_user_config
+
+    from mast.index.messages import RebuildRequested
+
+    # executions stay running here, as a rebuild's do for minutes (a local stack started in this
+    # process earlier has moto run definitions, which would end this one at once)
+    monkeypatch.setitem(default_user_config["stepfunctions"], "execute_state_machine", False)
+    sfn = aws["session"].client("stepfunctions")
+    machine = sfn.create_state_machine(name="t-rebuild", roleArn="arn:aws:iam::123456789012:role/t",
+                                       definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass",
+                                                                                                "End": True}}}))
+    arn = machine["stateMachineArn"]
+    sharded = dataclasses.replace(aws["match"], rebuild_state_machine=arn, sharded_rebuild_from=1)
+
+    # no index yet: the first rebuild is the state machine's, and nothing is written meanwhile
+    first = run_match(ingest_day(aws, 0)[0], sharded, session=aws["session"])
+    assert first.mode == "rebuild-started" and first.rebuild_started
+    assert IndexWriter(sharded.index_table, aws["ddb"]).live() == (None, False)
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions] == [first.rebuild_started]
+    started = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert started["rebuild"] == first.rebuild_started
+
+    # with a live version (made here in one run, below the size), an asked rebuild goes to the state
+    # machine, which is still running: no second execution, and the day's link goes on
+    sfn.stop_execution(executionArn=executions[0]["executionArn"])
+    one_run = run_match(RebuildRequested(reason="first"), aws["match"], session=aws["session"])
+    assert one_run.mode == "rebuild"
+    asked = run_match(RebuildRequested(reason="release"), sharded, session=aws["session"])
+    assert asked.mode == "incremental" and asked.version == one_run.version and asked.rebuild_started
+    twice = run_match(RebuildRequested(reason="asked again"), sharded, session=aws["session"])
+    assert twice.rebuild_started == asked.rebuild_started  # the running one, not a second
+    day = run_match(ingest_day(aws, 1), sharded, session=aws["session"])
+    assert day.mode == "incremental" and day.linked > 0 and day.rebuild_started is None
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert len(executions) == 2
+    assert [e["name"] for e in executions if e["status"] == "RUNNING"] == [asked.rebuild_started]
