@@ -62,6 +62,21 @@ def run_without_dev_shm(program: str, *args: str, timeout: float = 600) -> subpr
                           text=True, timeout=timeout)
 
 
+def recording_moto() -> tuple[Any, list[bytes]]:
+    """A WSGI stand-in for moto that answers every request ``{}`` and keeps each body, for testing
+    the local stack's middlewares (faults, the index's IAM check) by what reaches moto."""
+    from werkzeug.wrappers import Request, Response
+
+    seen: list[bytes] = []
+
+    @Request.application  # type: ignore[arg-type]
+    def moto(request: Request) -> Response:
+        seen.append(request.get_data())
+        return Response("{}", content_type="application/x-amz-json-1.0")
+
+    return moto, seen
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

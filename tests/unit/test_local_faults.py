@@ -7,19 +7,13 @@ import json
 from typing import Any
 
 from werkzeug.test import Client
-from werkzeug.wrappers import Request, Response
 
 from infra.local.faults import PATH, Faults, with_faults
+from tests.conftest import recording_moto
 
 
 def make_client() -> tuple[Client, list[bytes]]:
-    seen: list[bytes] = []
-
-    @Request.application  # type: ignore[arg-type]
-    def moto(request: Request) -> Response:
-        seen.append(request.get_data())
-        return Response("{}", content_type="application/x-amz-json-1.0")
-
+    moto, seen = recording_moto()
     faults = Faults()
     faults.name_tables({"AuditTable": "mast-local-audit", "ControlTable": "mast-local-control",
                         "IndexTable": "mast-local-index"})

@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from werkzeug.test import Client
-from werkzeug.wrappers import Request, Response
 
 from infra.local.access import IndexAccess, function_access_key, with_index_access
+from tests.conftest import recording_moto
 
 BASE = "arn:aws:dynamodb:eu-west-2:123456789012:table/"
 PREFIX_ROLE = [{"Version": "2012-10-17", "Statement": [
@@ -26,13 +26,7 @@ ONE_TABLE_ROLE = [{"Version": "2012-10-17", "Statement": [
 
 
 def make_client() -> tuple[Client, list[bytes]]:
-    seen: list[bytes] = []
-
-    @Request.application  # type: ignore[arg-type]
-    def moto(request: Request) -> Response:
-        seen.append(request.get_data())
-        return Response("{}", content_type="application/x-amz-json-1.0")
-
+    moto, seen = recording_moto()
     access = IndexAccess()
     access.configure("mast-local-index", "eu-west-2", "123456789012",
                      {"search": PREFIX_ROLE, "old": ONE_TABLE_ROLE, "audit": []})
