@@ -9,6 +9,10 @@ rest are linked; its reason is noted for the operator (:mod:`mast.deadletters`),
 it again and, after the queue's retries, moves it to the dead-letter queue (alarmed). When every
 message of a batch fails the handler raises, so the whole batch is retried.
 
+Also invoked by the rebuild state machine's ``CatchUp`` task (an event ``{"catch_up": {...}}``): what
+was ingested while the rebuild ran is linked into the imported version before the switch
+(:func:`mast.index.imported.catch_up_version`), with the code and rights a day's link has.
+
 Also fired once a day by its ``AlertDigest`` schedule (an EventBridge scheduled event): the daily
 alert digest of the organisations that chose one (:func:`mast.alerts.nudge.send_digests`).
 """
@@ -35,6 +39,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         return _digest(event)
+    if "catch_up" in event:
+        return _catch_up(event["catch_up"])
     records = event.get("Records", [])
     if not records:
         return {}
@@ -82,3 +88,13 @@ def _digest(event: dict[str, Any]) -> dict[str, Any]:
     sent = send_digests(load_partnership(), os.environ, boto3.client("ses"), boto3.client("dynamodb"), now)
     logger.info("alert digest sent", extra={"mails": sent, "at": now.isoformat()})
     return {"mails": sent}
+
+
+def _catch_up(given: Any) -> dict[str, Any]:
+    """The rebuild's catch-up (a malformed input raises pydantic's ValidationError: not retried)."""
+    from mast.index.batches import options_from_env
+    from mast.index.imported import CatchUpStep, catch_up_version
+
+    caught = catch_up_version(CatchUpStep.model_validate(given), options=options_from_env())
+    logger.info("rebuild caught up", extra=caught.model_dump())
+    return caught.model_dump()

@@ -19,9 +19,18 @@ records, as the match run writes it.
 again until it is done); a failed or cancelled import fails the step, and the rebuild, with the
 live version untouched.
 
-``switch`` (:func:`switch_version`): one conditional write of the ``INDEX``/``LIVE`` pointer to the
+``catch_up`` (:func:`catch_up_version`, run by the match function, whose code and rights a day's
+link uses): the records ingested, changed or gone since prepare read its input are linked into the
+new version, in its own table, before anyone searches it, by the same incremental link a day's run
+makes; the report and the stewards' review of the rebuild are published; what it read is kept
+(``caught-up.parquet``) for the switch.
+
+``switch`` (:func:`switch_version`): point-in-time recovery turned on for the new table, then one
+conditional write of the ``INDEX``/``LIVE`` pointer to the
 new version and its table, only if the version the rebuild started from is still live; every other
-version is retired with the grace (the template's ``IndexGraceMinutes``).
+version is retired with the grace (the template's ``IndexGraceMinutes``). The records ingested in
+the seconds between the catch-up's read and the switch (a day's link on the old version meanwhile)
+are sent to the match function as ``relink`` messages, which link them into the version now live.
 
 ``sweep`` (:func:`sweep`), after the state machine has waited out the grace: the tables of retired
 versions whose grace has passed are deleted whole. A search pinned to the old version before the
@@ -60,6 +69,12 @@ DEFAULT_GRACE_MINUTES = 60
 RELINK_CHUNK = 1000
 #: DescribeImport's states that end an import other than well
 FAILED_STATES = frozenset({"FAILED", "CANCELLING", "CANCELLED"})
+#: an import still running after this long fails the rebuild (the state machine's wait-and-ask loop
+#: would otherwise go on for its execution's year): 50 million records are about 27 GB gzipped,
+#: 3 hours at the 10 GB an hour ``mast bench capacity`` assumes; this allows eight times that
+IMPORT_HOURS_AT_MOST = 24
+#: what the catch-up read of the records, for the switch to compare with (under the rebuild's prefix)
+CAUGHT_UP = "caught-up.parquet"
 
 
 class ImportFailed(RuntimeError):
@@ -109,6 +124,31 @@ class ImportStatus(BaseModel):
     imported: int = 0
 
 
+class CatchUpStep(BaseModel):
+    """``catch_up``'s input: the imported version, the version live until now, the rebuild's folder."""
+
+    version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
+    table: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    previous: str | None = None
+    prefix: str = Field(pattern=r"^s3://")
+
+
+class CaughtUp(BaseModel):
+    """What the catch-up linked into the new version before the switch (counts only)."""
+
+    version: str
+    #: records new or changed since prepare read its input, linked into the version
+    linked: int
+    #: records gone since (withdrawn, erased, past retention), taken out of it
+    removed: int
+    #: alerts made for records the live version had not held (a release's rebuild: the day's links
+    #: could not extend the live version while it ran)
+    alerts: int
+    #: the rebuild's closest calls, and the catch-up's, put in the stewards' review queue
+    review_pairs: int
+    seconds: float
+
+
 class SwitchStep(BaseModel):
     version: str
     table: str
@@ -125,10 +165,8 @@ class Switched(BaseModel):
     version: str
     table: str
     retired: list[str]
-    #: records ingested, changed or gone after the rebuild read them, sent to the match function
+    #: records ingested, changed or gone after the catch-up read them, sent to the match function
     caught_up: int = 0
-    #: the link's closest calls put in the stewards' review queue
-    review_pairs: int = 0
 
 
 class Swept(BaseModel):
@@ -234,8 +272,9 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
                     files=files, seconds=round(time.perf_counter() - started, 3))
 
 
-def import_status(step: ImportStatusStep, *, session: Any = None) -> ImportStatus:
-    """How the import is going (``IN_PROGRESS``, ``COMPLETED``); raises :class:`ImportFailed` when it failed."""
+def import_status(step: ImportStatusStep, *, session: Any = None, now: dt.datetime | None = None) -> ImportStatus:
+    """How the import is going (``IN_PROGRESS``, ``COMPLETED``); raises :class:`ImportFailed` when it
+    failed, or has run past :data:`IMPORT_HOURS_AT_MOST`."""
     import boto3
 
     ddb = (session or boto3.session.Session()).client("dynamodb")
@@ -246,6 +285,12 @@ def import_status(step: ImportStatusStep, *, session: Any = None) -> ImportStatu
     if status in FAILED_STATES or (status == "COMPLETED" and errors):
         raise ImportFailed(f"the import ended {status}: {described.get('FailureCode') or 'items in error'} "
                            f"({errors} items in error)")
+    began = described.get("StartTime")
+    if status != "COMPLETED" and isinstance(began, dt.datetime):
+        running = (now or dt.datetime.now(dt.UTC)) - began.astimezone(dt.UTC)
+        if running > dt.timedelta(hours=IMPORT_HOURS_AT_MOST):
+            raise ImportFailed(f"the import is still {status} after {running.total_seconds() / 3600:.1f} hours "
+                               f"(at most {IMPORT_HOURS_AT_MOST})")
     return ImportStatus(status=status, imported=int(described.get("ImportedItemCount") or 0))
 
 
@@ -263,6 +308,10 @@ def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, s
         "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(step.version)}}).get("Item") or {}
     if state.get("table", {}).get("S") != step.table or state.get("state", {}).get("S") != "importing":
         raise ValueError(f"version {step.version} is not an import into {step.table} waiting to be switched to")
+    # the live table can be restored to any second of the last 35 days, as IndexTable can (ImportTable
+    # makes a table without it; it is asked for again on a retry, which changes nothing)
+    ddb.update_continuous_backups(TableName=step.table,
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     writer.switch(step.version, step.previous, {"records": step.records, "people": step.people}, table=step.table)
     now = now or dt.datetime.now(dt.UTC)
     retired = []
@@ -270,13 +319,10 @@ def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, s
         if old != step.version and old_state not in ("retired", "gone"):
             writer.retire(old, grace=dt.timedelta(seconds=step.grace_seconds), now=now)
             retired.append(old)
-    caught_up = review = 0
+    caught_up = 0
     if step.prefix:
-        session = session or boto3.session.Session()
-        caught_up = catch_up(step.prefix, settings, session, now)
-        review = publish_findings(step.prefix, settings, session, now)
-    return Switched(version=step.version, table=step.table, retired=retired, caught_up=caught_up,
-                    review_pairs=review)
+        caught_up = relink_since(step.prefix, settings, session or boto3.session.Session(), now)
+    return Switched(version=step.version, table=step.table, retired=retired, caught_up=caught_up)
 
 
 def publish_findings(prefix: str, settings: MatchSettings, session: Any, now: dt.datetime) -> int:
@@ -306,27 +352,93 @@ def publish_findings(prefix: str, settings: MatchSettings, session: Any, now: dt
     return ReviewQueue(settings.control_table, session.client("dynamodb")).add_pairs(pairs, now)
 
 
-def catch_up(prefix: str, settings: MatchSettings, session: Any, now: dt.datetime) -> int:
-    """Send the match function the records the new version lacks: those ingested after the rebuild
-    read its input (a new record, or a new ingest of one it read: an ended case, a changed address),
-    and those gone since (withdrawn, erased, past retention). The daily links made during the
-    rebuild went into the old version; without this the new one would miss them until the next
-    rebuild. They go as ``relink`` messages on the match queue (FIFO, behind any ingest already
-    queued), which link them into the version now live at once. Returns how many records were sent."""
+def _read_ids(s3: Any, uri: str) -> set[tuple[str, str]] | None:
+    """The (record id, ingest id) pairs of a records file under a rebuild's prefix (None if absent)."""
     import pyarrow.parquet as pq
 
+    try:
+        body = _get(s3, uri)
+    except s3.exceptions.NoSuchKey:
+        return None
+    read = pq.read_table(io.BytesIO(body), columns=["record_id", "ingest_id"])
+    return set(zip(read.column("record_id").to_pylist(), read.column("ingest_id").to_pylist(), strict=True))
+
+
+def _differences(read: set[tuple[str, str]], current: Any) -> tuple[set[str], set[str]]:
+    """The records ``current`` (a table with record and ingest ids) holds new or with a new ingest
+    (an ended case, a changed address) since ``read``, and those ``read`` held that are gone."""
+    now_ids = current.column("record_id").to_pylist()
+    changed = {rid for rid, ingest in zip(now_ids, current.column("ingest_id").to_pylist(), strict=True)
+               if (rid, ingest) not in read}
+    return changed, {rid for rid, _ in read} - set(now_ids)
+
+
+def catch_up_version(step: CatchUpStep, settings: MatchSettings | None = None, *, session: Any = None,
+                     options: Any = None, now: dt.datetime | None = None) -> CaughtUp:
+    """Link into the imported version, before the switch, what came since prepare read its input.
+
+    A rebuild of a region runs for an hour or more; the day's links made meanwhile went into the
+    live version (or, on a release's rebuild, could not be made at all), and the new version, built
+    from what prepare read, lacks them. Here they are linked into it by the same incremental link a
+    day's run makes (:func:`mast.index.linking.link_into`): the records new or ingested again since
+    (an ended case, a changed address) linked, those gone taken out. Records the version live until
+    now did not hold alert the organisations whose open cases they touch, as a day's link would
+    have (alerts are made once each, so one the day's link made already is not made again). The
+    rebuild's linkage report and its closest calls are published first, so the catch-up's own, more
+    current, report is the one left. What this read is kept for the switch, which relinks only what
+    came in the seconds after."""
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.linking import link_into, saved_state, searchable_records
+
+    started = time.perf_counter()
+    settings = settings or MatchSettings.from_env()
+    session = session or boto3.session.Session()
+    now = now or dt.datetime.now(dt.UTC)
+    s3 = session.client("s3")
+    folder = step.prefix.rstrip("/")
+    review = publish_findings(step.prefix, settings, session, now)
+    read = _read_ids(s3, f"{folder}/records.parquet")
+    if read is None:
+        raise ValueError(f"{folder} holds no records.parquet: not a rebuild's folder")
+    records = searchable_records(settings, now)
+    changed, gone = _differences(read, records)
+    known = saved_state(s3, settings.curated_bucket, step.previous) if step.previous else None
+    ids = records.column("record_id").to_pylist()
+    unknown = known is not None and any(rid not in known for rid in ids)
+    linked = removed = alerts = 0
+    if changed or gone or unknown:
+        outcome = link_into(step.version, step.table, records, changed, settings, known=known, session=session,
+                            options=options, now=now)
+        linked, removed, alerts = outcome.linked, outcome.removed, outcome.alerts
+        review += outcome.review_pairs
+    sink = io.BytesIO()
+    pq.write_table(records.select(["record_id", "ingest_id"]).cast(
+        pa.schema([("record_id", pa.string()), ("ingest_id", pa.string())])), sink)
+    bucket, key = _split(f"{folder}/{CAUGHT_UP}")
+    s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
+    return CaughtUp(version=step.version, linked=linked, removed=removed, alerts=alerts, review_pairs=review,
+                    seconds=round(time.perf_counter() - started, 3))
+
+
+def relink_since(prefix: str, settings: MatchSettings, session: Any, now: dt.datetime) -> int:
+    """Send the match function the records the new version lacks at the switch: those ingested,
+    changed or gone after the catch-up read them (:func:`catch_up_version`; or, for a rebuild
+    without one, after prepare read them): the day's links made in those seconds went into the old
+    version. They go as ``relink`` messages on the match queue (FIFO, behind any ingest already
+    queued), which link them into the version now live at once. Returns how many records were sent."""
     from mast.index.linking import searchable_records
     from mast.index.messages import RelinkRequested, send_match_message
 
     queue_url = os.environ.get("MATCH_QUEUE_URL", "")
-    built = pq.read_table(io.BytesIO(_get(session.client("s3"), f"{prefix.rstrip('/')}/records.parquet")),
-                          columns=["record_id", "ingest_id"])
-    read = set(zip(built.column("record_id").to_pylist(), built.column("ingest_id").to_pylist(), strict=True))
-    current = searchable_records(settings, now).select(["record_id", "ingest_id"])
-    now_ids = current.column("record_id").to_pylist()
-    changed = {rid for rid, ingest in zip(now_ids, current.column("ingest_id").to_pylist(), strict=True)
-               if (rid, ingest) not in read}
-    gone = {rid for rid, _ in read} - set(now_ids)
+    s3 = session.client("s3")
+    folder = prefix.rstrip("/")
+    read = _read_ids(s3, f"{folder}/{CAUGHT_UP}")
+    if read is None:
+        read = _read_ids(s3, f"{folder}/records.parquet") or set()
+    changed, gone = _differences(read, searchable_records(settings, now).select(["record_id", "ingest_id"]))
     ids = sorted(changed | gone)
     if ids and not queue_url:
         raise RuntimeError(f"{len(ids)} records changed during the rebuild and MATCH_QUEUE_URL is not set")

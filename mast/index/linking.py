@@ -43,7 +43,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -173,6 +173,37 @@ def run_match(message: Message | Sequence[Message], settings: MatchSettings, *, 
     if not messages:
         raise ValueError("no message to link")
     return _MatchRun(settings, session, options, now or dt.datetime.now(dt.UTC)).run(messages)
+
+
+def link_into(version: str, table: str, records: pa.Table, changed: set[str], settings: MatchSettings, *,
+              known: Mapping[str, str] | None, session: Any, options: LinkOptions | None = None,
+              now: dt.datetime | None = None) -> MatchOutcome:
+    """Link ``changed`` records (and any ``records`` the version's saved state lacks, less those it
+    holds that are gone) into ``version``, whose items are in ``table``: an imported rebuild's version
+    before it is live. The same incremental link a day's run makes on the live version (restored
+    from the version's state, only the items that differ written), so that a rebuild's catch-up
+    links what came while it ran exactly as the day's links did (:mod:`mast.index.imported`).
+    ``known``: the records alerted on already (the version live until now); those of ``records`` not
+    in it alert (None: those the version's state lacks)."""
+    run = _MatchRun(settings, session, options, now or dt.datetime.now(dt.UTC))
+    run.writer.items_table = table
+    state = run._read_state(version)
+    if state is None:
+        raise ValueError(f"version {version} has no saved record -> person state to link into")
+    decisions = DecisionStore(settings.control_table, run.ddb).all()
+    outcome = run.incremental(records, decisions, version, state, changed, known=known)
+    outcome.seconds = run.seconds
+    return outcome
+
+
+def saved_state(s3: Any, bucket: str, version: str) -> dict[str, str] | None:
+    """A version's saved record -> person state (None when it has none)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=state_key(version))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    table = pq.read_table(io.BytesIO(body))
+    return dict(zip(table.column("record_id").to_pylist(), table.column("person_id").to_pylist(), strict=True))
 
 
 class _MatchRun:
@@ -322,7 +353,9 @@ class _MatchRun:
 
     # ------------------------------------------------------------------ incremental
     def incremental(self, records: pa.Table, decisions: list[Decision], version: str, state: dict[str, str],
-                    changed: set[str]) -> MatchOutcome:
+                    changed: set[str], known: Mapping[str, str] | None = None) -> MatchOutcome:
+        """Link ``changed`` (and every record ``state`` lacks, less those gone) into ``version``.
+        ``known``: the records alerted on already (default ``state``): a record not in it alerts."""
         t = time.perf_counter()
         ids = records.column("record_id").to_pylist()
         relink = np.fromiter((rid in changed or rid not in state for rid in ids), dtype=bool, count=len(ids))
@@ -393,7 +426,9 @@ class _MatchRun:
         # alerts before the state: a run that dies after the index was written but before the state
         # is retried with the same records still new, and makes the same alerts (same ids, once)
         alerted = self._alert(ordered, people, addresses,
-                              [rid for rid in added.column("record_id").to_pylist() if rid not in state])
+                              [rid for rid in added.column("record_id").to_pylist() if rid not in state]
+                              if known is None else [rid for rid in [*base_ids, *added.column("record_id").to_pylist()]
+                                                     if rid not in known])
         self._write_state(version, linker)
         self._timed("write", t)
         self._report(linker, people, addresses)
@@ -601,12 +636,7 @@ class _MatchRun:
         return state_key(version)
 
     def _read_state(self, version: str) -> dict[str, str] | None:
-        try:
-            body = self.s3.get_object(Bucket=self.settings.curated_bucket, Key=self._state_key(version))["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            return None
-        table = pq.read_table(io.BytesIO(body))
-        return dict(zip(table.column("record_id").to_pylist(), table.column("person_id").to_pylist(), strict=True))
+        return saved_state(self.s3, self.settings.curated_bucket, version)
 
     def _write_state(self, version: str, linker: Linker) -> None:
         table = pa.table({"record_id": pa.array(linker.table.record_id.tolist(), pa.string()),

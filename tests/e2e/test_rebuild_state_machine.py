@@ -9,7 +9,8 @@ link (:meth:`Linker.build`) on the same records, model and stewards' decisions.
 
 The new version is imported (issue 15 point 2): ImportTable makes ``<index>-<version>``, the pointer
 moves to it in one write, searches answer throughout (from the old version until the switch, the
-new one after), the old version's table is gone after the grace (a few seconds here: the execution
+new one after), what is ingested while it runs is linked into the new version before the switch
+(the catch-up, in the match function), the old version's table is gone after the grace (a few seconds here: the execution
 input's ``grace_seconds``), and a rebuild that fails leaves the live version searchable.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +32,8 @@ from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.model import Model
 from mast.linkage.sharded import read_columns, read_records
 from tests.conftest import LocalStackProcess
+from tests.e2e.test_alerts import police_extract
+from tests.e2e.test_local_stack import _sftp
 from tests.e2e.test_search_api import DECLARATION, api, indexed_records, token_of
 
 
@@ -121,16 +125,17 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     assert len(indexed) == len(table)
     assert {r.record_id: r.person_id for r in indexed} == dict(zip(people["record_id"], people["person_id"], strict=True))
 
-    # what the one-run rebuild publishes, published by the switch: the stewards' closest calls (the
-    # one-process link's own) and the partners' linkage report, made at the switch
-    assert state["switched"]["review_pairs"] == len(one.review) > 0
+    # what the one-run rebuild publishes, published before the switch (by the catch-up, which ran
+    # in the match function): the stewards' closest calls (the one-process link's own) and the
+    # partners' linkage report
+    assert state["caught_up"]["review_pairs"] >= len(one.review) > 0
     curated = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-curated-" in b["Name"])
     report = json.loads(s3.get_object(Bucket=curated, Key="linkage/report.json")["Body"].read())
     assert dt.datetime.fromisoformat(report["generated_at"]) >= described["startDate"]
 
 
 def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_the_grace(
-        local_stack: LocalStackProcess) -> None:
+        local_stack: LocalStackProcess, tmp_path: Path) -> None:
     ddb = local_stack.client("dynamodb")
     index = index_table(local_stack)
     before = IndexReader(index, ddb)
@@ -162,9 +167,28 @@ def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_th
         assert response.status_code == 200, response.text
         answers.append(len(response.json()["people"]))
 
+    # a police incident for someone indexed, sent over SFTP once the rebuild has read its records:
+    # the new version, built without it, must hold it the moment it is live (the catch-up)
+    person = next(r for r in indexed_records(local_stack) if r.get("dob") and r.get("family_name")
+                  and r.get("given_name") and r.get("address_line1") and r.get("postcode") and not r.get("sensitive"))
+    reference = f"26WM{secrets.randbelow(10**7):07d}-N1"
+    extract = tmp_path / "police-rebuild.csv"
+    extract.write_bytes(police_extract(person, reference, dt.datetime.now(dt.UTC).date()))
+    s3 = local_stack.client("s3")
+    curated = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-curated-" in b["Name"])
+    sent: list[str] = []
+
+    def search_and_send() -> None:
+        search_now()
+        if not sent and s3.list_objects_v2(Bucket=curated, Prefix=f"rebuilds/{arn.rsplit(':', 1)[-1]}/records.parquet"
+                                           ).get("KeyCount"):
+            uploaded = _sftp(local_stack, "wm-police", f"put {extract} police-rebuild-{reference}.csv\n")
+            assert uploaded.returncode == 0, uploaded.stderr
+            sent.append(reference)
+
     grace = 12
     arn = start(local_stack, grace_seconds=grace)
-    described = finished(local_stack, arn, while_running=search_now)
+    described = finished(local_stack, arn, while_running=search_and_send)
     assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
     state = json.loads(described["output"])
     new_version, new_table = state["imported"]["version"], state["imported"]["table"]
@@ -172,6 +196,11 @@ def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_th
     assert seen[0] == old_version and seen[-1] == new_version and len(seen) == 2, seen
     assert answers and all(answers)
     assert state["switched"]["retired"] and old_version in state["switched"]["retired"]
+    # the incident sent while it ran: linked into the new version before the switch, to the person
+    assert sent and state["caught_up"]["linked"] >= 1, state.get("caught_up")
+    record_id = f"wm-police:{reference}"
+    (linked,) = IndexReader(index, ddb).records([record_id])
+    assert person["record_id"] in IndexReader(index, ddb).person_record_ids(linked.person_id)
     # the grace waited out, then the old version's table deleted whole (the first rebuild's)
     assert old_table in state["swept"]["dropped"]
     assert old_table not in ddb.list_tables()["TableNames"]

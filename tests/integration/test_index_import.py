@@ -162,11 +162,13 @@ def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_li
     assert IndexReader(settings.index_table, ddb).live_version() == live
 
 
-def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version(
+def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version_before_the_switch(
         aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Issue 15 point 1: the day's links made while a rebuild runs go into the old version; the new
-    version, built from what prepare read, would miss them until the next rebuild. The switch sends
-    them to the match function (relink), which links them into the version now live."""
+    version, built from what prepare read, lacks them. The catch-up links them into the new version
+    in its own table before the switch (the same incremental link), so the version is whole the
+    moment it is live; what comes in the seconds between the catch-up and the switch is sent to the
+    match function (relink), which links it into the version then live."""
     from mast.index.messages import parse_match_message
 
     ddb, settings, sqs = aws["ddb"], aws["match"], aws["sqs"]
@@ -174,35 +176,61 @@ def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version(
     for message in ingest_day(aws, 0):
         match(aws, message)
     step = rebuild_files(aws, "while")  # prepare has read its records
-    _drain(sqs, aws["queue"])
-    day = ingest_day(aws, 1)  # a day's ingest, linked into the live (old) version meanwhile
-    for message in day:
+    built = set(pq.read_table(io.BytesIO(aws["s3"].get_object(Bucket=settings.curated_bucket,
+                                                              Key="rebuilds/while/records.parquet")["Body"].read()),
+                              columns=["record_id"]).column("record_id").to_pylist())
+    for message in ingest_day(aws, 1):  # a day's ingest, linked into the live (old) version meanwhile
         match(aws, message)
     _drain(sqs, aws["queue"])
     done = run_import(aws, step)
     current = set(searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist())
-    built = set(pq.read_table(io.BytesIO(aws["s3"].get_object(Bucket=settings.curated_bucket,
-                                                              Key="rebuilds/while/records.parquet")["Body"].read()),
-                              columns=["record_id"]).column("record_id").to_pylist())
     new = sorted(current - built)
     assert new, "the day brought new records"
+    unswitched = IndexReader(settings.index_table, ddb, version=done.version, items_table=done.table)
+    assert not unswitched.records(new)  # the import alone: the new version lacks the day's records
 
+    caught = imported.catch_up_version(imported.CatchUpStep(
+        version=done.version, table=done.table, previous=done.previous, prefix=step.prefix), settings,
+        session=aws["session"])
+    assert caught.linked >= len(new)
+    assert IndexReader(settings.index_table, ddb).live_version() == done.previous  # not switched yet
+    assert {r.record_id for r in unswitched.records(new)} == set(new)  # but the new version holds them
+    # each linked into a person of the new version that the person's item knows
+    for record in unswitched.records(new[:5]):
+        assert record.record_id in unswitched.person_record_ids(record.person_id)
+
+    def read_now() -> set[tuple[str, str]]:
+        table = searchable_records(settings, dt.datetime.now(dt.UTC))
+        return set(zip(table.column("record_id").to_pylist(), table.column("ingest_id").to_pylist(), strict=True))
+
+    caught_up_read = read_now()
+    for message in ingest_day(aws, 2):  # in the seconds after the catch-up read, before the switch
+        match(aws, message)
+    _drain(sqs, aws["queue"])
+    late = sorted({rid for rid, _ in read_now()} - current)
+    assert late
     switched = imported.switch_version(imported.SwitchStep(
         version=done.version, table=done.table, previous=done.previous, records=done.records, people=done.people,
         grace_seconds=3600, prefix=step.prefix), settings, session=aws["session"])
     reader = IndexReader(settings.index_table, ddb)
     assert reader.live_version() == done.version
-    assert not reader.records(new)  # the switch alone: the new version lacks the day's records
-    assert switched.caught_up >= len(new)
+    assert ddb.describe_continuous_backups(TableName=done.table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert {r.record_id for r in reader.records(new)} == set(new)
+    assert not reader.records(late)
     relinks = [parse_match_message(m["Body"]) for m in _drain(sqs, aws["queue"])]
-    assert relinks and all(m.type == "relink" for m in relinks)
-    assert set(new) <= {rid for m in relinks for rid in m.record_ids}
+    sent = {rid for m in relinks for rid in m.record_ids}
+    assert all(m.type == "relink" for m in relinks) and switched.caught_up == len(sent)
+    # only what came after the catch-up read: new records, new ingests of ones it read, ones gone
+    after_day = read_now()
+    gone = {rid for rid, _ in caught_up_read} - {rid for rid, _ in after_day}
+    assert set(late) <= sent and sent == {rid for rid, _ in after_day - caught_up_read} | gone
     for message in relinks:
         outcome = match(aws, message)
         assert outcome.mode == "incremental" and outcome.version == done.version
     after = IndexReader(settings.index_table, ddb)
-    assert {r.record_id for r in after.records(new)} == set(new)
-    assert {r.record_id for r in after.records(sorted(current | built))} == current  # and none that has gone
+    everything = set(searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist())
+    assert {r.record_id for r in after.records(sorted(everything | built))} == everything  # and none gone
 
 
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:

@@ -204,3 +204,26 @@ def test_the_linkage_fingerprint_changes_with_how_keys_are_made() -> None:
     explained = (dataclasses.replace(first, explanation="said otherwise"), *INDEX_KEY_RULES[1:])
     assert len({index_linkage(), linkage_fingerprint(renamed), linkage_fingerprint(fewer)}) == 3
     assert linkage_fingerprint(explained) == index_linkage()  # words about a rule change nothing
+
+
+def test_an_import_still_running_past_its_hours_fails_the_rebuild() -> None:
+    """The state machine's wait-and-ask loop has no count of its own: ``import_status`` ends it."""
+    from mast.index import imported
+
+    began = dt.datetime(2026, 12, 1, 6, tzinfo=dt.UTC)
+
+    class Imports:  # DynamoDB's DescribeImport of an import still running (a stand-in for boto3's client)
+        def describe_import(self, ImportArn: str) -> dict[str, Any]:
+            return {"ImportTableDescription": {"ImportStatus": "IN_PROGRESS", "StartTime": began,
+                                               "ImportedItemCount": 7}}
+
+    class Session:
+        def client(self, name: str) -> Imports:
+            return Imports()
+
+    step = imported.ImportStatusStep(import_arn="arn:aws:dynamodb:eu-west-2:1:table/t/import/1")
+    hours = dt.timedelta(hours=imported.IMPORT_HOURS_AT_MOST)
+    status = imported.import_status(step, session=Session(), now=began + hours - dt.timedelta(minutes=1))
+    assert status.status == "IN_PROGRESS" and status.imported == 7
+    with pytest.raises(imported.ImportFailed, match="still IN_PROGRESS after 24.0 hours"):
+        imported.import_status(step, session=Session(), now=began + hours + dt.timedelta(minutes=1))

@@ -176,3 +176,27 @@ def test_an_ingests_changes_expire_but_not_before_a_dead_lettered_match_run_can_
         if resource["Type"] == "AWS::SQS::Queue" and "MessageRetentionPeriod" in resource.get("Properties", {})
     )
     assert changes[0]["ExpirationInDays"] > longest_wait_days
+
+
+def test_a_rebuild_fails_only_before_its_switch_and_never_runs_unbounded(template: dict) -> None:
+    """Every step up to the switch fails the rebuild (the live version untouched, alarmed); the
+    catch-up runs in the match function before the switch; a sweep that fails after a good switch
+    ends the execution well; and the execution has a timeout."""
+    definition = template["Resources"]["RebuildStateMachine"]["Properties"]["Definition"]
+    states = definition["States"]
+    assert 0 < definition["TimeoutSeconds"] <= 10 * 24 * 3600
+    order, name = [], definition["StartAt"]
+    while name and name not in order:
+        order.append(name)
+        state = states[name]
+        if state["Type"] == "Choice":  # the way on, not the loop back
+            name = next((n for n in [*(c["Next"] for c in state["Choices"]), state["Default"]] if n not in order), None)
+        else:
+            name = state.get("Next")
+    assert order[:order.index("Switch") + 1][-2:] == ["CatchUp", "Switch"]
+    assert states["CatchUp"]["Parameters"]["FunctionName"] == "${Match}"
+    for step in order[:order.index("Switch") + 1]:
+        if states[step]["Type"] in ("Task", "Map"):
+            assert [c["Next"] for c in states[step]["Catch"]] == ["RebuildFailed"], step
+    (caught,) = states["Sweep"]["Catch"]
+    assert states[caught["Next"]]["Type"] == "Succeed"
