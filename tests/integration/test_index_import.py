@@ -288,3 +288,44 @@ def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert len(executions) == 2
     assert [e["name"] for e in executions if e["status"] == "RUNNING"] == [asked.rebuild_started]
+
+
+def test_a_release_rebuild_s_catch_up_alerts_as_the_days_links_it_stood_in_for_would_have(
+        aws: dict[str, Any]) -> None:  # noqa: F811
+    """On a release's rebuild the day's links cannot extend the live version (another release's
+    linkage), so what is ingested meanwhile is linked only by the catch-up: its records must alert the
+    organisations whose open cases they touch, exactly the alerts a day's link would have made."""
+    import dataclasses
+
+    from mast.audit import deserialise
+    from tests.integration.test_match import _table
+
+    ddb = aws["ddb"]
+    for name in ("t-audit", "t-audit-ref", "t-control-ref"):
+        _table(ddb, name)
+    settings = dataclasses.replace(aws["match"], audit_table="t-audit")
+    run_match(ingest_day(aws, 0), settings, session=aws["session"])  # the live version
+    # a day ingested after the release started the rebuild, before prepare read the records, and one
+    # after: linked by no day's link (the live version is another release's); the first is in the
+    # rebuild's own records, so only the version live until now says it is new
+    days = ingest_day(aws, 1)
+    step = rebuild_files(aws, "release")
+    days += ingest_day(aws, 2)
+    done = run_import(aws, step)
+
+    caught = imported.catch_up_version(imported.CatchUpStep(
+        version=done.version, table=done.table, previous=done.previous, prefix=step.prefix), settings,
+        session=aws["session"])
+
+    # the reference: the day's link the rebuild stood in for, on the version then live, its alerts
+    # kept apart (in tables of their own)
+    reference = dataclasses.replace(settings, audit_table="t-audit-ref", control_table="t-control-ref")
+    linked = run_match(days, reference, session=aws["session"])
+    assert linked.mode == "incremental" and linked.version == done.previous
+
+    def alerted(table: str) -> set[tuple[str, tuple[str, ...]]]:
+        events = [deserialise(i) for i in ddb.scan(TableName=table)["Items"]]
+        return {(e["organisation"], tuple(e["record_ids"])) for e in events if e["action"] == "alert-made"}
+
+    assert linked.alerts > 0, "the days bring records that touch open cases"
+    assert caught.alerts == linked.alerts and alerted("t-audit") == alerted("t-audit-ref")
