@@ -13,14 +13,13 @@ stack itself, tests, the operator's command line) pass, as the account's adminis
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from infra.local.faults import _read_body, _tables_named
+from infra.local.faults import read_body, tables_named
 from infra.local.iam import PolicyEvaluator
 
 _DYNAMODB_TARGET = "DynamoDB_20120810."
@@ -87,7 +86,7 @@ class IndexAccess:
         except ValueError:
             return None
         action = f"dynamodb:{target.removeprefix(_DYNAMODB_TARGET)}"
-        resources = [f"{base}{table}" for table in _tables_named(request)]
+        resources = [f"{base}{table}" for table in tables_named(request)]
         created = (request.get("TableCreationParameters") or {}).get("TableName")
         if isinstance(created, str):  # ImportTable names the table it makes here
             resources.append(f"{base}{created}")
@@ -107,8 +106,7 @@ def with_index_access(app: WsgiApp, access: IndexAccess) -> WsgiApp:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         if target.startswith(_DYNAMODB_TARGET) and KEY_PREFIX in authorization:
-            body = _read_body(environ)
-            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+            body = read_body(environ)
             reason = access.denial(target, body, authorization)
             if reason is not None:
                 data = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException",

@@ -80,10 +80,10 @@ class Faults:
         except ValueError:
             return False
         return any(table == name or table.startswith(f"{name}-")
-                   for table in _tables_named(request) for name in unavailable)
+                   for table in tables_named(request) for name in unavailable)
 
 
-def _tables_named(request: Mapping[str, Any]) -> Iterator[str]:
+def tables_named(request: Mapping[str, Any]) -> Iterator[str]:
     """Every table a DynamoDB request names: single-table calls, batches and transactions."""
     if isinstance(request.get("TableName"), str):
         yield request["TableName"]
@@ -107,7 +107,7 @@ def with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
             method = environ.get("REQUEST_METHOD")
             if method == "PUT":
                 try:
-                    wanted = json.loads(_read_body(environ) or b"{}").get("unavailable_tables", [])
+                    wanted = json.loads(read_body(environ) or b"{}").get("unavailable_tables", [])
                     if not isinstance(wanted, list):
                         raise ValueError("unavailable_tables must be a list of table names")
                     faults.set_unavailable(str(t) for t in wanted)
@@ -120,8 +120,7 @@ def with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
             return reply(start_response, "200 OK", {"unavailable_tables": faults.unavailable()}, "application/json")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(_DYNAMODB_TARGET) and faults.unavailable():  # only DynamoDB calls are refused
-            body = _read_body(environ)
-            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+            body = read_body(environ)
             if faults.refuses(target, body):
                 return reply(start_response, "400 Bad Request", _NOT_FOUND, "application/x-amz-json-1.0")
         return app(environ, start_response)
@@ -129,9 +128,13 @@ def with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
     return application
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
+def read_body(environ: dict[str, Any]) -> bytes:
+    """A WSGI request's body, read once and put back for moto to read again (the local stack's
+    middlewares that look at a DynamoDB request before moto answers it: faults and index access)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    return environ["wsgi.input"].read(length) if length > 0 else b""
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+    return body

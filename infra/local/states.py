@@ -185,8 +185,12 @@ def run_state_machines(invoke: Callable[[str, Mapping[str, Any]], Any], function
 
     def detach() -> None:
         global _runtime
+        from moto.core.config import default_user_config
+
         with _lock:
             _runtime = None
+        # moto's own default again: a later moto in this process (a test's) keeps executions running
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = False  # type: ignore[typeddict-item]
 
     return detach
 

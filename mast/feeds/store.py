@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +56,28 @@ _STATE = re.compile(r"state/partner=(?P<partner>[^/]+)/feed=(?P<feed>[^/]+)/(?P<
 def new_ingest_id(claimed_at: dt.datetime, content_sha256: str) -> str:
     """``20261125T101500123456Z-<12 hex of the content hash>``: time-ordered, and names the bytes."""
     return f"{claimed_at.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}-{content_sha256[:12]}"
+
+
+#: the session :func:`_aws` gives, and the AWS_* environment it was made in
+_SESSION: tuple[tuple[tuple[str, str], ...], Any] | None = None
+
+
+def _aws() -> Any:
+    """The boto3 session awswrangler's calls use: one per process while the AWS_* environment
+    (credentials, region, endpoint) stays the same, made afresh when it changes (the tests').
+
+    Given none, awswrangler makes a new boto3 session for every call, and each parses botocore's
+    JSON service models again (about 0.3 s a client): a match run reading twenty feeds' states spent
+    seconds on it, and the test suite minutes."""
+    global _SESSION
+    import os
+
+    import boto3
+
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    if _SESSION is None or _SESSION[0] != environment:
+        _SESSION = (environment, boto3.session.Session())
+    return _SESSION[1]
 
 
 def records_key(partner: str, feed: str, ingest_date: dt.date, ingest_id: str) -> str:
@@ -80,7 +102,7 @@ def write_versions(bucket: str, key: str, versions: pa.Table) -> str:
 
     uri = f"s3://{bucket}/{key}"
     frame = versions.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA).to_pandas(types_mapper=pd.ArrowDtype)
-    wr.s3.to_parquet(frame, path=uri, index=False, compression="snappy")
+    wr.s3.to_parquet(frame, path=uri, index=False, compression="snappy", boto3_session=_aws())
     return uri
 
 
@@ -95,7 +117,7 @@ def list_version_files(bucket: str, feeds: Iterable[str] | None = None) -> dict[
 
     wanted = None if feeds is None else set(feeds)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for uri in wr.s3.list_objects(f"s3://{bucket}/{RECORDS_PREFIX}", suffix=".parquet"):
+    for uri in wr.s3.list_objects(f"s3://{bucket}/{RECORDS_PREFIX}", suffix=".parquet", boto3_session=_aws()):
         match = _FILE.search(uri)
         if match is None or (wanted is not None and match["feed"] not in wanted):
             continue
@@ -109,7 +131,7 @@ def list_state_files(bucket: str, feeds: Iterable[str] | None = None) -> dict[tu
 
     wanted = None if feeds is None else set(feeds)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for uri in wr.s3.list_objects(f"s3://{bucket}/{STATE_PREFIX}", suffix=".parquet"):
+    for uri in wr.s3.list_objects(f"s3://{bucket}/{STATE_PREFIX}", suffix=".parquet", boto3_session=_aws()):
         match = _STATE.search(uri)
         if match is None or (wanted is not None and match["feed"] not in wanted):
             continue
@@ -125,7 +147,7 @@ def retire_states(bucket: str, partner: str, feed: str, newest: str) -> int:
     files = list_state_files(bucket, [feed]).get((partner, feed), [])
     old = [uri for ingest_id, uri in files if ingest_id < newest][:-1]
     if old:
-        wr.s3.delete_objects(old)
+        wr.s3.delete_objects(old, boto3_session=_aws())
     return len(old)
 
 
@@ -182,5 +204,5 @@ def current_versions(versions: pa.Table) -> pa.Table:
 def _read(uris: list[str]) -> pa.Table:
     import awswrangler as wr
 
-    frame = wr.s3.read_parquet(path=uris, dtype_backend="pyarrow", columns=RECORD_SCHEMA.names)
+    frame = wr.s3.read_parquet(path=uris, dtype_backend="pyarrow", columns=RECORD_SCHEMA.names, boto3_session=_aws())
     return pa.Table.from_pandas(frame, preserve_index=False).select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)

@@ -432,7 +432,7 @@ def relink_since(prefix: str, settings: MatchSettings, session: Any, now: dt.dat
     from mast.index.linking import searchable_records
     from mast.index.messages import RelinkRequested, send_match_message
 
-    queue_url = os.environ.get("MATCH_QUEUE_URL", "")
+    queue_url = settings.match_queue_url
     s3 = session.client("s3")
     folder = prefix.rstrip("/")
     read = _read_ids(s3, f"{folder}/{CAUGHT_UP}")
@@ -441,7 +441,7 @@ def relink_since(prefix: str, settings: MatchSettings, session: Any, now: dt.dat
     changed, gone = _differences(read, searchable_records(settings, now).select(["record_id", "ingest_id"]))
     ids = sorted(changed | gone)
     if ids and not queue_url:
-        raise RuntimeError(f"{len(ids)} records changed during the rebuild and MATCH_QUEUE_URL is not set")
+        raise RuntimeError(f"{len(ids)} records changed during the rebuild and no match queue is set (MATCH_QUEUE_URL)")
     sqs = session.client("sqs")
     for start in range(0, len(ids), RELINK_CHUNK):
         send_match_message(RelinkRequested(record_ids=ids[start : start + RELINK_CHUNK]), queue_url, sqs)

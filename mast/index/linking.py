@@ -107,6 +107,8 @@ class MatchSettings:
     #: the records from which a rebuild due is started there (0: never)
     rebuild_state_machine: str = ""
     sharded_rebuild_from: int = 0
+    #: the match queue (the rebuild's switch sends it what came in its last seconds: relink)
+    match_queue_url: str = ""
 
     @classmethod
     def from_env(cls) -> MatchSettings:
@@ -114,7 +116,7 @@ class MatchSettings:
         return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
                    env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
                    retention_days(env), env.get("REBUILD_STATE_MACHINE_ARN", ""),
-                   int(env.get("SHARDED_REBUILD_FROM", "0") or 0))
+                   int(env.get("SHARDED_REBUILD_FROM", "0") or 0), env.get("MATCH_QUEUE_URL", ""))
 
 
 def state_key(version: str) -> str:
@@ -243,7 +245,10 @@ class _MatchRun:
             # the day's link goes on against the live version while the state machine rebuilds (its
             # switch sends on what came meanwhile); with none it can extend, there is nothing to do
             rebuild = live is None or not this_linkage
-            if rebuild:
+            # nothing to link meanwhile either when only a rebuild was asked for (restoring a region's
+            # people to link nothing would cost minutes); records the live version lacks wait for the
+            # next ingest's link, or the rebuild's catch-up
+            if rebuild or all(isinstance(m, RebuildRequested) for m in messages):
                 outcome = MatchOutcome("rebuild-started", live or "", searchable.num_rows, 0,
                                        rebuild_started=started)
                 outcome.seconds = self.seconds

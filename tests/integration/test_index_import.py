@@ -9,6 +9,7 @@ The whole state machine on the local stack: tests/e2e/test_rebuild_state_machine
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import tempfile
@@ -163,7 +164,7 @@ def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_li
 
 
 def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version_before_the_switch(
-        aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        aws: dict[str, Any]) -> None:  # noqa: F811
     """Issue 15 point 1: the day's links made while a rebuild runs go into the old version; the new
     version, built from what prepare read, lacks them. The catch-up links them into the new version
     in its own table before the switch (the same incremental link), so the version is whole the
@@ -171,8 +172,8 @@ def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version_b
     match function (relink), which links it into the version then live."""
     from mast.index.messages import parse_match_message
 
-    ddb, settings, sqs = aws["ddb"], aws["match"], aws["sqs"]
-    monkeypatch.setenv("MATCH_QUEUE_URL", aws["queue"])
+    ddb, sqs = aws["ddb"], aws["sqs"]
+    settings = dataclasses.replace(aws["match"], match_queue_url=aws["queue"])
     for message in ingest_day(aws, 0):
         match(aws, message)
     step = rebuild_files(aws, "while")  # prepare has read its records
@@ -248,7 +249,6 @@ def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
     """Issue 15 point 1: a rebuild due (asked for, outgrown, another release's linkage, no index yet)
     of at least ``ShardedRebuildFrom`` records is started on the rebuild state machine, one execution
     at a time, and the day's links go on against the live version meanwhile."""
-    import dataclasses
     import json
 
     from moto.core.config import default_user_config
@@ -280,7 +280,9 @@ def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
     one_run = run_match(RebuildRequested(reason="first"), aws["match"], session=aws["session"])
     assert one_run.mode == "rebuild"
     asked = run_match(RebuildRequested(reason="release"), sharded, session=aws["session"])
-    assert asked.mode == "incremental" and asked.version == one_run.version and asked.rebuild_started
+    # a rebuild asked for, and nothing else: started, and no link of nothing meanwhile
+    assert asked.mode == "rebuild-started" and asked.version == one_run.version and asked.rebuild_started
+    assert asked.items_put == 0 and "link" not in asked.seconds
     twice = run_match(RebuildRequested(reason="asked again"), sharded, session=aws["session"])
     assert twice.rebuild_started == asked.rebuild_started  # the running one, not a second
     day = run_match(ingest_day(aws, 1), sharded, session=aws["session"])
@@ -295,8 +297,6 @@ def test_a_release_rebuild_s_catch_up_alerts_as_the_days_links_it_stood_in_for_w
     """On a release's rebuild the day's links cannot extend the live version (another release's
     linkage), so what is ingested meanwhile is linked only by the catch-up: its records must alert the
     organisations whose open cases they touch, exactly the alerts a day's link would have made."""
-    import dataclasses
-
     from mast.audit import deserialise
     from tests.integration.test_match import _table
 
