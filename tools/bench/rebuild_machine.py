@@ -63,6 +63,14 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:  # type: ign
     parser.add_argument("--records", type=int, default=100_000, help="generated records (default 100,000)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for the execution")
+    parser.add_argument("--min-shards", type=int, default=None, help=(
+        "cut at least this many score shards: the bench starts the execution itself with this StartRebuild "
+        "input, the match function's own first run skipped (its queue purged); default: the match function "
+        "starts it, shards cut as in production"))
+    parser.add_argument("--records-per-refine", type=int, default=None,
+                        help="with --min-shards: records in one refine shard (default the product's)")
+    parser.add_argument("--no-compare", dest="compare", action="store_false",
+                        help="skip the one-process link of the same records (the reference)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.set_defaults(func=run)
 
@@ -281,6 +289,11 @@ class RebuildOnStack:
     execution_input_bytes: int
     execution_output_bytes: int
     #: checks
+    #: the reference: the one-process link (Linker.build) of the rebuild's own records, model, salt
+    #: and stewards' decisions, run after the stack stopped; records in a different person or address
+    one_process_seconds: float
+    one_process_person_differs: int
+    one_process_address_differs: int
     pointer_moved: bool
     live_version: str
     live_table: str
@@ -291,6 +304,8 @@ class RebuildOnStack:
     found: bool
     error: str = ""
     load: list[float] = field(default_factory=list)
+    #: how the execution was started: by the match function, or by the bench with this StartRebuild input
+    started_by: str = "the match function"
 
 
 def _rebuild_execution(running: Any) -> str:
@@ -310,7 +325,8 @@ def _wait_for(running: Any, arn: str, uses: UseWatch, timeout: float,
     """The execution once it has stopped, saying where it is on each change of state (and each minute)."""
     sfn = running.client("stepfunctions")
     started = time.time()
-    said, said_at = "", 0.0
+    seen: set[str] = set()
+    said_at = 0.0
     while True:
         described = sfn.describe_execution(executionArn=arn)
         now = time.time()
@@ -319,11 +335,12 @@ def _wait_for(running: Any, arn: str, uses: UseWatch, timeout: float,
         events = execution_history(sfn, arn)
         entered = [str(_details(e).get("name")) for e in events if str(e["type"]).endswith("StateEntered")]
         where = entered[-1] if entered else "(starting)"
-        if where != said or now - said_at >= 60:
+        if where not in seen or now - said_at >= 60:  # each state once (not each turn of the import's wait), and each minute
             calls = "; ".join(f"{u.logical_id} {u.invocations} ({u.cpu_seconds:.0f} CPU-s, {u.peak_mb:.0f} MB)"
                               for u in uses.use.values())
             announce(f"  +{now - started:.0f} s: {where}; {calls}; load {os.getloadavg()[0]:.1f}")
-            said, said_at = where, now
+            seen.add(where)
+            said_at = now
         if now - started > timeout:
             raise TimeoutError(f"the execution was still {where} after {timeout:,.0f} s")
         time.sleep(2)
@@ -356,11 +373,89 @@ def _people(running: Any, uri: str, folder: Path) -> dict[str, str]:
     return dict(zip((str(r) for r in people["record_id"]), (str(p) for p in people["person_id"]), strict=True))
 
 
+def _download(running: Any, uri: str, folder: Path) -> Path:
+    """Everything under an s3:// prefix (or the one object) into ``folder``, keeping the layout."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    s3 = running.client("s3")
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]:
+        if obj["Key"].endswith("/"):  # a folder marker pyarrow left
+            continue
+        target = folder / obj["Key"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    return folder / key
+
+
+@dataclass
+class Reference:
+    """What the one-process link needs, downloaded while the stack ran."""
+
+    table: Path
+    model: Path
+    people: Path
+    decisions: list[Any]
+    salt: str
+
+
+def _reference_inputs(running: Any, output: dict[str, Any], folder: Path) -> Reference:
+    from mast.access.decisions import DecisionStore
+    from mast.index.salt import key_salt
+
+    env = running.environment
+    return Reference(
+        table=_download(running, output["prepared"]["table"], folder),
+        model=_download(running, output["prepared"]["model"], folder),
+        people=_download(running, output["finished"]["people"], folder),
+        decisions=DecisionStore(env["CONTROL_TABLE"], running.client("dynamodb")).all(),
+        salt=key_salt(env["KEY_SALT_SECRET_ARN"], running.client("secretsmanager")))
+
+
+def one_process_differences(reference: Reference) -> tuple[float, int, int]:
+    """The one-process link (:meth:`Linker.build`, as the match function's own rebuild links) of the
+    rebuild's records with its model, salt and decisions: its seconds, and the records the sharded
+    rebuild put in a different person, and a different address (as ``tests/e2e/test_rebuild_state_machine.py``
+    checks on the demo)."""
+    import numpy as np
+
+    from mast.linkage.link import Linker, LinkOptions
+    from mast.linkage.model import Model
+    from mast.linkage.sharded import read_columns, read_records
+
+    table, _ = read_records(str(reference.table))
+    model = Model.from_json(reference.model.read_text())
+    people = read_columns(str(reference.people))
+    started = time.perf_counter()
+    one = Linker.build(table, model=model, decisions=reference.decisions, options=LinkOptions(key_salt=reference.salt))
+    seconds = round(time.perf_counter() - started, 1)
+    if list(people["record_id"]) != list(table.record_id):
+        raise ValueError("the finish step's people are not in the order of the rebuild's records")
+    return (seconds, int(np.sum(people["person_id"] != one.person_ids())),
+            int(np.sum(people["address_id"] != one.address_ids())))
+
+
+def _start_directly(running: Any, watch: MatchWatch, min_shards: int, records_per_refine: int | None) -> str:
+    """Start the execution as the match function does (:meth:`mast.index.linking._MatchRun._start_rebuild`),
+    with the shards asked for; the match function's own first run skipped (its queue purged)."""
+    from mast.index.rebuild import StartRebuild
+
+    running.client("sqs").purge_queue(QueueUrl=watch.queue_url)
+    name = f"rebuild-bench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    given: dict[str, Any] = {"rebuild": name, "min_shards": min_shards}
+    if records_per_refine:
+        given["records_per_refine"] = records_per_refine
+    start = StartRebuild.model_validate(given)
+    running.client("stepfunctions").start_execution(
+        stateMachineArn=running.environment["REBUILD_STATE_MACHINE_ARN"], name=name, input=start.model_dump_json())
+    return f"the bench, with {start.model_dump_json(exclude={'rebuild'})}"
+
+
 def rebuild_on_stack(records: int, folder: Path, *, seed: int = 15, timeout: float = 3 * 3600,
+                     min_shards: int | None = None, records_per_refine: int | None = None, compare: bool = True,
                      announce: Callable[[str], None] = print) -> RebuildOnStack:
     """Start the local stack in ``folder``, ingest ``records`` generated rows over SFTP, let the match
-    function start the rebuild state machine, wait for it, and check what it made (see the module
-    docstring); the stack is stopped on return."""
+    function start the rebuild state machine (or, with ``min_shards``, start it so), wait for it,
+    and check what it made (see the module docstring); the stack is stopped before the one-process
+    link of the same records (``compare``), which the sharded people are compared with."""
     from mast.index.reader import IndexReader
 
     began = time.time()
@@ -371,13 +466,18 @@ def rebuild_on_stack(records: int, folder: Path, *, seed: int = 15, timeout: flo
         t = time.time()
         accepted = send_generated(options, folder, records, seed, announce)
         ingest_seconds = round(time.time() - t, 1)
-        announce(f"ingested {accepted:,} rows in {ingest_seconds:.0f} s; the match function's first run starts "
-                 "the rebuild …")
+        announce(f"ingested {accepted:,} rows in {ingest_seconds:.0f} s; the rebuild starts …")
         load.append(os.getloadavg()[0])
         watch = MatchWatch.of(running, match)
+        started_by = "the match function"
         with UseWatch(running, FUNCTIONS) as uses:
-            running.router.resume(match)
-            match_wait = watch.wait(600, announce)
+            if min_shards:
+                started_by = _start_directly(running, watch, min_shards, records_per_refine)
+                match_wait = "skipped (its queue purged; the bench started the execution)"
+                running.router.resume(match)
+            else:
+                running.router.resume(match)
+                match_wait = watch.wait(600, announce)
             arn = _rebuild_execution(running)
             announce(f"the rebuild {arn.rsplit(':', 1)[-1]} runs …")
             described = _wait_for(running, arn, uses, timeout, announce)
@@ -420,6 +520,11 @@ def rebuild_on_stack(records: int, folder: Path, *, seed: int = 15, timeout: flo
                 target = _searchable_target(running, live, sample)
         found = search_finds(options, target) if target is not None else False
         uses_now = list(uses.use.values())
+        reference = _reference_inputs(running, output, folder / "reference") if compare and status == "SUCCEEDED" else None
+    one_seconds, person_differs, address_differs = 0.0, -1, -1
+    if reference is not None:
+        announce("the one-process link of the same records (the reference) …")
+        one_seconds, person_differs, address_differs = one_process_differences(reference)
     payloads = [max(s.largest_input, s.largest_output) for s in states]
     return RebuildOnStack(
         records_generated=records, rows_accepted=accepted, status=status, execution=arn.rsplit(":", 1)[-1],
@@ -436,9 +541,12 @@ def rebuild_on_stack(records: int, folder: Path, *, seed: int = 15, timeout: flo
         largest_payload=max(payloads, default=0),
         execution_input_bytes=len(str(described.get("input") or "").encode()),
         execution_output_bytes=len(str(described.get("output") or "").encode()),
+        one_process_seconds=one_seconds, one_process_person_differs=person_differs,
+        one_process_address_differs=address_differs,
         pointer_moved=moved, live_version=live, live_table=live_table,
         sample=len(sample), sample_in_table=in_table, sample_same_person=same,
-        searched_record=target["record_id"] if target else "", found=found, error=error, load=load)
+        searched_record=target["record_id"] if target else "", found=found, error=error, load=load,
+        started_by=started_by)
 
 
 def _prepared_pairs(events: list[dict[str, Any]]) -> int:
@@ -467,7 +575,7 @@ def report(result: RebuildOnStack, figures: dict[str, Any]) -> str:
         f"{', '.join(f'{x:.1f}' for x in r.load)} (start, after ingest, after the rebuild). Template parameters "
         f"set: {', '.join(f'{k}={v}' for k, v in PARAMETERS.items())}; everything else the template's.",
         "",
-        f"- execution `{r.execution}`: **{r.status}**{' (' + r.error + ')' if r.error else ''}",
+        f"- execution `{r.execution}`, started by {r.started_by}: **{r.status}**{' (' + r.error + ')' if r.error else ''}",
         f"- {r.rows_accepted:,} rows accepted over SFTP and the ingest function in {r.ingest_seconds:,.0f} s; "
         f"the match function's runs: {r.match_wait}",
         f"- rebuilt: {r.records:,} records into {r.people:,} people; {r.score_shards} score shard(s), "
@@ -482,6 +590,11 @@ def report(result: RebuildOnStack, figures: dict[str, Any]) -> str:
         f"- {r.sample:,} records sampled: {r.sample_in_table:,} in the new table, {r.sample_same_person:,} with the "
         "person the finish step found",
         f"- a practitioner's search through the API found the person of `{r.searched_record}`: **{r.found}**",
+        (f"- the reference, the one-process link (`Linker.build`) of the same records, model, salt and decisions "
+         f"({r.one_process_seconds:,.0f} s, in the bench's process after the stack stopped): "
+         f"**{r.one_process_person_differs:,}** records in a different person, "
+         f"{r.one_process_address_differs:,} in a different address" if r.one_process_person_differs >= 0
+         else "- the one-process link (the reference): not run"),
         "",
         "| state | entered | wall s | largest input B | largest output B |",
         "|---|---|---|---|---|",
@@ -499,11 +612,13 @@ def report(result: RebuildOnStack, figures: dict[str, Any]) -> str:
         "| function | invocations | errors | wall s | CPU s | longest s / Timeout | peak PSS MB / MemorySize |",
         "|---|---|---|---|---|---|---|",
         *(f"| {u.logical_id} | {u.invocations} | {sum(u.errors.values())} | {u.wall_seconds:,.1f} | "
-          f"{u.cpu_seconds:,.1f}{' (approx.)' if u.approximated else ''} | {u.longest_seconds:,.1f} / {u.timeout_s} | "
+          f"{u.cpu_seconds:,.1f}{f' (≈: {u.approximated} of {u.invocations})' if u.approximated else ''} | {u.longest_seconds:,.1f} / {u.timeout_s} | "
           f"{u.peak_mb:,.0f} / {u.memory_mb:,} |" for u in r.functions),
         "",
         "CPU seconds are of the function's environment and the processes it started; moto's work for it (S3, "
-        "DynamoDB, the import) is in the stack's own process and is in the wall seconds only.",
+        "DynamoDB, the import) is in the stack's own process and is in the wall seconds only. ≈: that many "
+        "invocations ended between two of the bench's looks (every 0.1 s; the stack's runner keeps the last "
+        "invocation's times only) and were counted with the last one's seconds.",
         "",
     ]
     return "\n".join(lines)
@@ -514,14 +629,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"the rebuild state machine on the local stack: {args.records:,} generated records over SFTP …",
               flush=True)
         result = rebuild_on_stack(args.records, Path(folder), seed=args.seed, timeout=args.timeout,
-                                  announce=lambda line: print(line, flush=True))
+                                  min_shards=args.min_shards, records_per_refine=args.records_per_refine,
+                                  compare=args.compare, announce=lambda line: print(line, flush=True))
     figures = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "python": platform.python_version(), "parameters": PARAMETERS, **asdict(result)}
     text = report(result, figures)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rebuild-machine.json").write_text(json.dumps(figures, indent=1, default=str) + "\n")
-    (args.out / "rebuild-machine.md").write_text(text)
+    name = "rebuild-machine" if not args.min_shards else f"rebuild-machine-{args.min_shards}-shards"
+    (args.out / f"{name}.json").write_text(json.dumps(figures, indent=1, default=str) + "\n")
+    (args.out / f"{name}.md").write_text(text)
     ok = (result.status == "SUCCEEDED" and result.pointer_moved and result.found
-          and result.sample_same_person == result.sample > 0)
+          and result.sample_same_person == result.sample > 0 and result.one_process_person_differs <= 0)
     return 0 if ok else 1
