@@ -569,7 +569,7 @@ def _prepared_pairs(events: list[dict[str, Any]]) -> int:
 def report(result: RebuildOnStack, figures: dict[str, Any]) -> str:
     r = result
     lines = [
-        f"# `mast bench rebuild-machine --records {r.records_generated}`",
+        f"# `{figures['command']}`",
         "",
         f"Run {figures['date']} on {figures['machine']}, Python {figures['python']}; load average "
         f"{', '.join(f'{x:.1f}' for x in r.load)} (start, after ingest, after the rebuild). Template parameters "
@@ -631,8 +631,12 @@ def run(args: argparse.Namespace) -> int:
         result = rebuild_on_stack(args.records, Path(folder), seed=args.seed, timeout=args.timeout,
                                   min_shards=args.min_shards, records_per_refine=args.records_per_refine,
                                   compare=args.compare, announce=lambda line: print(line, flush=True))
+    command = f"mast bench rebuild-machine --records {args.records}"
+    if args.min_shards:
+        command += f" --min-shards {args.min_shards}"
+        command += f" --records-per-refine {args.records_per_refine}" if args.records_per_refine else ""
     figures = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "python": platform.python_version(), "parameters": PARAMETERS, **asdict(result)}
+               "python": platform.python_version(), "command": command, "parameters": PARAMETERS, **asdict(result)}
     text = report(result, figures)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
