@@ -18,8 +18,16 @@ invocations, wall and CPU seconds and peak memory (PSS) beside its ``MemorySize`
 files and bytes; the largest input and output of each state against Step Functions' 256 KiB; the
 wall time of the ingest, the rebuild and the whole. Checked: the live pointer names the new version
 and its table; a sample of records is in that table with the person the rebuild's ``finish`` found;
-a practitioner's search through the API finds a linked person. ``tests/e2e/test_rebuild_state_machine.py``
-is the small version in the suite (the demo's records, shards forced).
+a practitioner's search through the API finds a linked person. The reference, in the same run: the
+one-process link (``Linker.build``) of the rebuild's own records, model, salt and stewards'
+decisions, after the stack has stopped; the records the sharded rebuild put in a different person
+or address are counted (``--no-compare`` skips it).
+
+``--min-shards`` (and ``--records-per-refine``) cut more shards than production would at this size,
+to run the distributed Maps wide: the bench then starts the execution itself with that
+``StartRebuild`` input, as the match function does, and purges the match function's queue instead
+of letting its first run start it. ``tests/e2e/test_rebuild_state_machine.py`` is the small version
+in the suite (the demo's records, shards forced).
 """
 
 from __future__ import annotations
