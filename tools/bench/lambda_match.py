@@ -20,6 +20,7 @@ processes (before issue 14 a multiprocessing Pool with SharedMemory, which fails
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -28,7 +29,7 @@ import platform
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,11 +143,15 @@ def _items_listed(running: Any, version: str) -> int:
 
 def _searchable_target(running: Any, version: str, record_ids: list[str]) -> dict[str, Any] | None:
     """The first indexed record (by id) a practitioner can search for by name and date of birth,
-    read from its record item (a hundred at a time)."""
+    read from its record item (a hundred at a time) in the live version's table (the index table
+    itself for a version the match function wrote, the version's own for an imported one)."""
     from mast.index import layout
     from mast.index.writer import IndexWriter
 
     writer = IndexWriter(running.environment["INDEX_TABLE"], running.client("dynamodb"))
+    live, _ = writer.live()  # and the table its items are in
+    if live != version:
+        raise ValueError(f"version {version} is not the live one ({live})")
     ordered = sorted(record_ids)
     for start in range(0, len(ordered), 100):
         chunk = ordered[start:start + 100]
@@ -160,22 +165,22 @@ def _searchable_target(running: Any, version: str, record_ids: list[str]) -> dic
     return None
 
 
-def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path | None = None,
-                  announce: Callable[[str], None] = print, timeout: float = 1800) -> MatchOnStack:
-    """Start the local stack in ``folder``, ingest ``records`` generated rows over SFTP, link them in
-    one match run, search for one of them through the API; the stack is stopped on return."""
+@contextlib.contextmanager
+def stack_in(folder: Path, *, template: Path | None = None,
+             parameters: dict[str, str] | None = None) -> Iterator[tuple[Any, Any]]:
+    """The local stack from the template (or ``template``, with ``parameters`` over its defaults)
+    started in ``folder`` with the feeds' SFTP keys and the demo's users: ``(running, options)``.
+    Stopped on leaving, and the process's environment (which ``start`` points at its moto) restored."""
     from infra.local import demo, stack
     from mast.config import load_partnership
-    from mast.feeds.sftp_client import SftpAccount
-    from tools.generate import generate
 
     saved = dict(os.environ)
-    partnership = load_partnership()
     options = stack.LocalOptions(port=_free_port(), sftp_port=_free_port(), aws_port=_free_port(), state_dir=folder,
                                  function_log_level="WARNING")
     if template is not None:
         options.template = template
-    options.parameters.update(demo.ensure_feed_keys(partnership, folder / "keys"))
+    options.parameters.update(demo.ensure_feed_keys(load_partnership(), folder / "keys"))
+    options.parameters.update(parameters or {})
     try:
         running = stack.start(options, announce=lambda _: None)
     except BaseException:
@@ -185,17 +190,57 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
     try:
         demo.seed_users(running.client("cognito-idp"), running.outputs["UserPoolId"],
                         running.outputs["UserPoolClientId"])
+        yield running, options
+    finally:
+        running.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def send_generated(options: Any, folder: Path, records: int, seed: int,
+                   announce: Callable[[str], None] = print) -> int:
+    """About ``records`` generated rows (one day's extract of every feed) sent through the SFTP
+    gateway, each waited for until the ingest function's receipt; the rows accepted."""
+    from mast.feeds.sftp_client import SftpAccount
+    from tools.generate import generate
+
+    day = generate(max(1, round(records / ROWS_PER_PERSON)), seed)
+    extracts = folder / "extracts"
+    day.write(extracts)
+    accepted = 0
+    for feed, extract in sorted(day.files.items()):
+        account = SftpAccount(options.host, options.sftp_port, feed, folder / "keys" / feed, check_host_key=False)
+        sent = time.time()
+        receipt = account.receipt(account.put(extracts / extract.file_name), after=sent, timeout=600)
+        announce(f"  {feed}: {receipt.rows_accepted} rows accepted")
+        accepted += receipt.rows_accepted
+    return accepted
+
+
+def search_finds(options: Any, target: dict[str, Any]) -> bool:
+    """Whether a signed-in practitioner's search by ``target``'s name and date of birth, through the
+    API, answers with ``target``'s person."""
+    from infra.local import demo
+
+    user = next(u for u in demo.DEMO_USERS if u.groups == ("practitioners",))
+    token = _sign_in(options.url, user.email, user.password)
+    born = dt.date.fromisoformat(target["dob"])
+    query = {"given_name": target["given_name"], "family_name": target["family_name"],
+             "dob": {"day": born.day, "month": born.month, "year": born.year}}
+    reply = requests.post(f"{options.url}/api/search", json={"declaration": DECLARATION, "query": query},
+                          headers={"Authorization": token}, timeout=60)
+    return reply.ok and any(target["person_id"] == p["person_id"] for p in reply.json().get("people", []))
+
+
+def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path | None = None,
+                  announce: Callable[[str], None] = print, timeout: float = 1800) -> MatchOnStack:
+    """Start the local stack in ``folder``, ingest ``records`` generated rows over SFTP, link them in
+    one match run, search for one of them through the API; the stack is stopped on return."""
+    with stack_in(folder, template=template) as (running, options):
         match = running.runner.name_of("MatchFunction")
         spec = running.runner.specs[match]
         running.router.pause(match)  # every feed first, then one link of them all
-        day = generate(max(1, round(records / ROWS_PER_PERSON)), seed)
-        extracts = folder / "extracts"
-        day.write(extracts)
-        for feed, extract in sorted(day.files.items()):
-            account = SftpAccount(options.host, options.sftp_port, feed, folder / "keys" / feed, check_host_key=False)
-            sent = time.time()
-            receipt = account.receipt(account.put(extracts / extract.file_name), after=sent, timeout=600)
-            announce(f"  {feed}: {receipt.rows_accepted} rows accepted")
+        send_generated(options, folder, records, seed, announce)
         running.runner.peak_mb.pop(match, None)
         watch = MatchWatch.of(running, match)
         running.router.resume(match)
@@ -204,16 +249,7 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
         failures = _dead_letters(running)
         target = _searchable_target(running, version, list(state)) if version else None
         items = _items_listed(running, version) if version else 0
-        found = False
-        if target is not None:
-            user = next(u for u in demo.DEMO_USERS if u.groups == ("practitioners",))
-            token = _sign_in(options.url, user.email, user.password)
-            born = dt.date.fromisoformat(target["dob"])
-            query = {"given_name": target["given_name"], "family_name": target["family_name"],
-                     "dob": {"day": born.day, "month": born.month, "year": born.year}}
-            reply = requests.post(f"{options.url}/api/search", json={"declaration": DECLARATION, "query": query},
-                                  headers={"Authorization": token}, timeout=60)
-            found = reply.ok and any(target["person_id"] == p["person_id"] for p in reply.json().get("people", []))
+        found = search_finds(options, target) if target is not None else False
         return MatchOnStack(
             records=len(state), people_indexed=len(set(state.values())), items_written=items,
             match_seconds=watch.calls.last_seconds, match_peak_mb=round(running.runner.peak_mb.get(match, 0.0)),
@@ -221,10 +257,6 @@ def link_on_stack(records: int, folder: Path, *, seed: int = 14, template: Path 
             searched_record=target["record_id"] if target else "", found=found, failures=failures,
             outcome=outcome, invocations=watch.calls.started, errors=watch.calls.errors,
             match_cpu_seconds=watch.calls.last_cpu_seconds)
-    finally:
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @dataclass
