@@ -449,3 +449,22 @@ def test_the_linkage_report_counts_as_sets_of_partners_per_person_and_address_wo
     empty = linkage_report(prepare_records([]), [], [])
     assert empty["people"] == empty["addresses"] == empty["addresses_with_repeated_records"] == 0
     assert empty["people_shared_between_partners"] == [] and empty["people_per_partner"] == {}
+
+
+def test_isin_sorted_answers_as_numpy_isin_with_its_bitmap_filter_and_without() -> None:
+    """Large inputs are filtered by a bitmap of the set's low bits before the binary search: values
+    whose low bits collide with a member's (but are not members), negative values, a 2-D matrix of
+    keys, and sets too large for the filter all answer as ``np.isin`` does."""
+    from mast.linkage.arrays import isin_sorted
+
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-(1 << 40), 1 << 40, size=(40_000, 4))
+    keys[rng.random(keys.shape) < 0.3] = 0
+    for size in (1, 7, 5000, 2_000_000):
+        members = np.sort(rng.choice(keys.reshape(-1), size))
+        if size == 7:  # neighbours sharing every low bit with a member, never members themselves
+            keys[:7, 0] = members + (1 << 30)
+        got = isin_sorted(keys, members)
+        assert got.shape == keys.shape and np.array_equal(got, np.isin(keys, members)), size
+        assert np.array_equal(isin_sorted(keys[:, 0], members), np.isin(keys[:, 0], members))
+    assert isin_sorted(keys, np.zeros(0, np.int64)).shape == keys.shape
