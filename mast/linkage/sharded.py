@@ -446,9 +446,61 @@ def _namespace_columns() -> list[list[int]]:
 
 
 def _cost(started: float) -> dict[str, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_mb": round(usage.ru_maxrss / 1024, 1)}
+    """Seconds since ``started``; CPU seconds and peak memory of this process and of the processes it
+    ran (:class:`Background`: their CPU counts, and the largest process is the peak)."""
+    usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    return {"seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(cpu, 2),
+            "peak_mb": round(max(usage.ru_maxrss, children.ru_maxrss) / 1024, 1)}
+
+
+class Background:
+    """``function()`` in a process forked for it (it starts with this one's memory, shared until
+    written) while this one goes on; :meth:`result` waits for what it returned (a small JSON-able
+    dict) and raises :class:`StepFailed` with its traceback if it failed or died.
+
+    ``os.fork`` and a pipe, not :mod:`multiprocessing`: a step runs in a daemon process locally
+    (multiprocessing forbids those children), and Lambda has no /dev/shm. The background process
+    ends with ``os._exit``: it must not run this process's exit handlers or flush its buffers."""
+
+    def __init__(self, function: Callable[[], dict[str, Any]]) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the background process
+            os.close(read_end)
+            code = 0
+            try:
+                message = json.dumps({"ok": function()})
+            except BaseException:
+                message, code = json.dumps({"error": traceback.format_exc()}), 1
+            try:
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(message.encode("utf-8"))
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self.pid, self.read_end = pid, read_end
+
+    def result(self) -> dict[str, Any]:
+        with os.fdopen(self.read_end, "rb") as source:
+            raw = source.read()
+        _, status = os.waitpid(self.pid, 0)
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            message = {}
+        if status != 0 or "ok" not in message:
+            raise StepFailed(message.get("error") or f"a background process died (wait status {status})")
+        return dict(message["ok"])
+
+    def cancel(self) -> None:
+        """Kill it and reap it (the step failed: nothing may go on in the background)."""
+        try:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.read_end)
 
 
 def prepare_shards(step: PrepareInput, key_salt: str = "",
@@ -468,13 +520,36 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     keys = record_keys(table, LOOKUP_KEYS, key_salt)
     blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, step.max_block))
     stage("keys")
+    trained: Background | None = None
     if step.model:
         model_uri = step.model
     else:
-        model = train(Model(), table, keys, blocks, training or TrainingOptions())
+        # training needs only the table and its blocks, which are made: it runs in a process of its
+        # own beside the writing of the table and the shards, which do not need the model
         model_uri = _join(step.prefix, "model.json")
-        _write_text(model_uri, model.to_json())
-    stage("train")
+
+        def train_and_write() -> dict[str, Any]:
+            began = time.perf_counter()
+            _write_text(model_uri, train(Model(), table, keys, blocks, training or TrainingOptions()).to_json())
+            return {"seconds": round(time.perf_counter() - began, 3)}
+
+        trained = Background(train_and_write)
+    try:
+        return _write_prepared(step, table, keys, blocks, model_uri, trained, started, stages)
+    except BaseException:
+        if trained is not None:
+            trained.cancel()
+        raise
+
+
+def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, blocks: Blocks, model_uri: str,
+                    trained: Background | None, started: float, stages: dict[str, float]) -> PrepareOutput:
+    """The rest of :func:`prepare_shards`, while the model trains: the decisions as row pairs, the table,
+    the shards; then the wait for the model."""
+
+    def stage(name: str) -> None:
+        stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
+
     row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
     constraints, skipped = constraints_for(load_decisions(step.decisions) if step.decisions else [], row_of)
     del row_of
@@ -507,6 +582,10 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         write_columns(_join(uri, "members.arrow"), {"row": positions(rows, len(table))[members]})
         shards.append(uri)
     stage("write_shards")
+    if trained is not None:
+        train_seconds = trained.result()["seconds"]
+        stage("wait_for_train")
+        stages["train"] = train_seconds  # its own seconds, beside the writing (not in the total)
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
                          records=len(table), shards=shards, candidate_pair_occurrences=occurrences, max_block=step.max_block,
                          blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
