@@ -69,6 +69,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from mast.linkage.arrays import isin_sorted, small_pages, unique
+from mast.linkage.background import Background, BackgroundFailed
 from mast.linkage.cluster import cluster, components
 from mast.linkage.decisions import NOT_SAME, SAME, Decision, constraints_for, load_decisions
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
@@ -454,55 +455,6 @@ def _cost(started: float) -> dict[str, float]:
             "peak_mb": round(max(usage.ru_maxrss, children.ru_maxrss) / 1024, 1)}
 
 
-class Background:
-    """``function()`` in a process forked for it (it starts with this one's memory, shared until
-    written) while this one goes on; :meth:`result` waits for what it returned (a small JSON-able
-    dict) and raises :class:`StepFailed` with its traceback if it failed or died.
-
-    ``os.fork`` and a pipe, not :mod:`multiprocessing`: a step runs in a daemon process locally
-    (multiprocessing forbids those children), and Lambda has no /dev/shm. The background process
-    ends with ``os._exit``: it must not run this process's exit handlers or flush its buffers."""
-
-    def __init__(self, function: Callable[[], dict[str, Any]]) -> None:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the background process
-            os.close(read_end)
-            code = 0
-            try:
-                message = json.dumps({"ok": function()})
-            except BaseException:
-                message, code = json.dumps({"error": traceback.format_exc()}), 1
-            try:
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(message.encode("utf-8"))
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        self.pid, self.read_end = pid, read_end
-
-    def result(self) -> dict[str, Any]:
-        with os.fdopen(self.read_end, "rb") as source:
-            raw = source.read()
-        _, status = os.waitpid(self.pid, 0)
-        try:
-            message = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            message = {}
-        if status != 0 or "ok" not in message:
-            raise StepFailed(message.get("error") or f"a background process died (wait status {status})")
-        return dict(message["ok"])
-
-    def cancel(self) -> None:
-        """Kill it and reap it (the step failed: nothing may go on in the background)."""
-        try:
-            os.kill(self.pid, 9)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(self.read_end)
-
-
 def prepare_shards(step: PrepareInput, key_salt: str = "",
                    training: TrainingOptions | None = None) -> PrepareOutput:
     """Records -> the model, the whole prepared table (for refining and the ids), the decisions as row
@@ -515,12 +467,12 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     def stage(name: str) -> None:
         stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
 
-    table = prepare(read_canonical(step.records))
+    table = prepare(read_canonical(step.records), beside=True)  # part of the address parse on a second core
     stage("read_and_normalise")
     keys = record_keys(table, LOOKUP_KEYS, key_salt)
     blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, step.max_block))
     stage("keys")
-    trained: Background | None = None
+    trained: Background[dict[str, Any]] | None = None
     if step.model:
         model_uri = step.model
     else:
@@ -529,9 +481,11 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         model_uri = _join(step.prefix, "model.json")
 
         def train_and_write() -> dict[str, Any]:
+            # the model comes back to be written here: an S3 client forked from this process's
+            # (its threads left behind) is not to be trusted in the child
             began = time.perf_counter()
-            _write_text(model_uri, train(Model(), table, keys, blocks, training or TrainingOptions()).to_json())
-            return {"seconds": round(time.perf_counter() - began, 3)}
+            model = train(Model(), table, keys, blocks, training or TrainingOptions()).to_json()
+            return {"model": model, "seconds": round(time.perf_counter() - began, 3)}
 
         trained = Background(train_and_write)
     try:
@@ -543,7 +497,7 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
 
 
 def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, blocks: Blocks, model_uri: str,
-                    trained: Background | None, started: float, stages: dict[str, float]) -> PrepareOutput:
+                    trained: Background[dict[str, Any]] | None, started: float, stages: dict[str, float]) -> PrepareOutput:
     """The rest of :func:`prepare_shards`, while the model trains: the decisions as row pairs, the table,
     the shards; then the wait for the model."""
 
@@ -583,9 +537,10 @@ def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, bl
         shards.append(uri)
     stage("write_shards")
     if trained is not None:
-        train_seconds = trained.result()["seconds"]
+        model = trained.result()
+        _write_text(model_uri, model["model"])
         stage("wait_for_train")
-        stages["train"] = train_seconds  # its own seconds, beside the writing (not in the total)
+        stages["train"] = model["seconds"]  # its own seconds, beside the writing (not in the total)
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
                          records=len(table), shards=shards, candidate_pair_occurrences=occurrences, max_block=step.max_block,
                          blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
@@ -817,7 +772,7 @@ def _cluster_stats(label_uris: Sequence[str]) -> dict[str, Any]:
 Out = TypeVar("Out", bound=BaseModel)
 
 
-class StepFailed(RuntimeError):
+class StepFailed(BackgroundFailed):
     """A step raised, or its process died (killed, out of memory): the rebuild fails, loudly."""
 
 

@@ -7,6 +7,7 @@ import itertools
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -468,3 +469,33 @@ def test_isin_sorted_answers_as_numpy_isin_with_its_bitmap_filter_and_without() 
         assert got.shape == keys.shape and np.array_equal(got, np.isin(keys, members)), size
         assert np.array_equal(isin_sorted(keys[:, 0], members), np.isin(keys[:, 0], members))
     assert isin_sorted(keys, np.zeros(0, np.int64)).shape == keys.shape
+
+
+def test_a_table_prepared_with_its_address_lines_parsed_beside_is_the_same_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare(beside=True)`` parses most distinct first lines in a forked process: every column,
+    vocabulary and term frequency is what the one-process preparation makes (the vocabularies'
+    codes too: they are given in the same order)."""
+    import mast.linkage.table as table_module
+    from mast.linkage.table import prepare
+
+    monkeypatch.setattr(table_module, "BESIDE_FROM", 10)  # the generated records are few
+    rng = np.random.default_rng(5)
+    streets = ["High Street", "Rose Court", "Flat 2, 14 Mill Lane", "12A Church Rd", "Apt 3 The Maltings", ""]
+    lines = [f"{rng.integers(1, 60)} {streets[rng.integers(len(streets))]}" if rng.random() > 0.2 else
+             streets[rng.integers(len(streets))] for _ in range(400)]
+    columns = {"record_id": [f"r{i}" for i in range(400)], "given_name": ["Ann"] * 400, "family_name": ["Lee"] * 400,
+               "address_line1": lines, "address_line2": ["12 High Street" if i % 7 == 0 else "Walsall" for i in range(400)],
+               "postcode": ["WS1 1AA"] * 400}
+    beside, alone = prepare(columns, beside=True), prepare(columns)
+    (rows_b, vocabs_b), (rows_a, vocabs_a) = beside.columns(), alone.columns()
+    def same(one: Any, other: Any) -> bool:
+        if isinstance(one, list) or np.asarray(one).dtype == object:
+            return list(one) == list(other)
+        return np.array_equal(one, other)
+
+    assert all(same(rows_b[name], column) for name, column in rows_a.items())
+    for attribute, columns_a in vocabs_a.items():
+        for name, column in columns_a.items():
+            assert same(vocabs_b[attribute][name], column), (attribute, name)
+    assert len(alone.vocabs.dwellings) > 50 and all(np.array_equal(beside.tf[k], alone.tf[k]) for k in alone.tf)

@@ -184,7 +184,7 @@ class _Done(BaseModel):
 def _step_with_background(step: _TrainsBeside) -> _Done:
     import os
 
-    from mast.linkage.sharded import Background
+    from mast.linkage.background import Background
 
     def work() -> dict[str, int]:
         if step.fail:
@@ -199,13 +199,13 @@ def test_work_in_the_background_of_a_step_returns_its_result_or_fails_the_step_w
     process is forked all the same, its result comes back, and its failure fails the step."""
     import os
 
-    from mast.linkage.sharded import Background
+    from mast.linkage.background import Background, BackgroundFailed
 
     done = run_steps(_step_with_background, [_TrainsBeside()], _Done, 1)[0]
     assert done.background != done.pid and os.getpid() not in (done.background, done.pid)
     with pytest.raises(StepFailed, match="the model would not train"):
         run_steps(_step_with_background, [_TrainsBeside(fail=True)], _Done, 1)
-    with pytest.raises(StepFailed, match="died"):
+    with pytest.raises(BackgroundFailed, match="died"):
         Background(lambda: os._exit(3)).result()
     slow = Background(lambda: __import__("time").sleep(60) or {})
     slow.cancel()  # killed and reaped: no process left behind
