@@ -68,7 +68,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, Field
 
-from mast.linkage.arrays import isin_sorted, small_pages, unique
+from mast.linkage.arrays import isin_sorted, small_pages, unique, unique_inverse
 from mast.linkage.background import Background, BackgroundFailed
 from mast.linkage.cluster import cluster, components
 from mast.linkage.decisions import NOT_SAME, SAME, Decision, constraints_for, load_decisions
@@ -92,6 +92,8 @@ REVIEW_CANDIDATES = "review-candidates.arrow"
 REPORT = "report.json"
 #: beside a refine shard's labels: its clustering statistics (JSON)
 CLUSTER_STATS = "cluster.json"
+#: in the table's folder: every record's address id (:func:`mast.linkage.link.address_ids`), from prepare
+ADDRESS_IDS = "address-ids.arrow"
 #: records of multi-record components per refine shard
 RECORDS_PER_REFINE = 250_000
 #: complete-scoring limit of a component (as :class:`mast.linkage.link.LinkOptions`)
@@ -515,6 +517,9 @@ def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, bl
     table_uri = _join(step.prefix, "table")
     files = TableFiles.of(table)
     files.write(table_uri)
+    # every record's address id depends on its record alone: made here, while the model trains,
+    # rather than in finish, when nothing else runs
+    write_columns(_join(table_uri, ADDRESS_IDS), {"address_id": address_ids(table)})
     stage("write_table")
 
     occurrences = int(blocks.pair_counts.sum())
@@ -724,8 +729,18 @@ def finish(step: FinishInput) -> FinishOutput:
         part = read_columns(uri)
         labels[part["row"].astype(np.int64)] = part["label"]
     uri = _join(step.prefix, "people.arrow")
-    people, addresses = person_ids_for(table, labels), address_ids(table)
-    write_columns(uri, {"record_id": table.record_id, "person_id": people, "address_id": addresses})
+    people = person_ids_for(table, labels)
+    # the record and address ids go from file to file as Arrow strings, never decoded to Python's
+    addresses_uri = _join(step.table, ADDRESS_IDS)
+    columns = _read_arrow(_join(step.table, "records.arrow")).select(["record_id"])
+    if _exists(addresses_uri):
+        address_column = _read_arrow(addresses_uri).column("address_id")
+        addresses = _python_strings(address_column.combine_chunks())
+    else:  # a table prepared before prepare wrote them
+        addresses = address_ids(table)
+        address_column = _arrow(addresses)
+    _write_arrow(uri, columns.append_column("person_id", _ids_column(people, labels))
+                 .append_column("address_id", address_column))
     # the partners' linkage report, as the one-run rebuild publishes it (the switch publishes this one)
     _write_text(_join(step.prefix, REPORT), json.dumps(linkage_report(table, people.tolist(), addresses.tolist()), indent=1))
     review = _review(step, table.record_id, labels)
@@ -735,6 +750,18 @@ def finish(step: FinishInput) -> FinishOutput:
         _write_text(review_uri, json.dumps([pair.__dict__ for pair in review]))
     return FinishOutput(people=uri, records=len(table), persons=len(unique(labels)), review=review_uri,
                         review_pairs=len(review or []), cluster=_cluster_stats(step.labels), **_cost(started))
+
+
+def _ids_column(ids: np.ndarray, labels: np.ndarray) -> Any:
+    """Each record's person id (``ids``, one value per label: :func:`person_ids_for`) as an Arrow string
+    column, each distinct id encoded once and then taken (a person's id is on all its records)."""
+    import pyarrow as pa
+
+    roots, inverse = unique_inverse(labels)
+    one = np.empty(len(roots), dtype=np.int64)
+    one[inverse] = np.arange(len(labels))  # a record of each cluster
+    indices = np.ascontiguousarray(inverse, dtype=np.int64)
+    return _arrow(ids[one]).take(pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
 
 
 def _review(step: FinishInput, record_ids: np.ndarray, labels: np.ndarray) -> list[ReviewPair] | None:
