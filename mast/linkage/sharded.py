@@ -457,6 +457,26 @@ def _cost(started: float) -> dict[str, float]:
             "peak_mb": round(max(usage.ru_maxrss, children.ru_maxrss) / 1024, 1)}
 
 
+class _Stages:
+    """Prepare's stages: wall seconds of each (in ``seconds`` under its name) and the CPU-seconds this
+    process spent in it (under ``cpu:<name>``); work done beside (in a process of its own, overlapping
+    the stages) under its own name and ``cpu:<name>``, not in the stages' sum. The CPU-seconds tell
+    what a stage costs on an idle machine when a shared one stretches its wall time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def __call__(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[name] = round(wall - self._wall, 3)
+        self.seconds[f"cpu:{name}"] = round(cpu - self._cpu, 3)
+        self._wall, self._cpu = wall, cpu
+
+    def beside(self, name: str, seconds: float, cpu: float) -> None:
+        self.seconds[name], self.seconds[f"cpu:{name}"] = round(seconds, 3), round(cpu, 3)
+
+
 def prepare_shards(step: PrepareInput, key_salt: str = "",
                    training: TrainingOptions | None = None) -> PrepareOutput:
     """Records -> the model, the whole prepared table (for refining and the ids), the decisions as row
@@ -464,11 +484,7 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     from mast.linkage.io import read_canonical
 
     started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def stage(name: str) -> None:
-        stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
-
+    stage = _Stages()
     table = prepare(read_canonical(step.records), beside=True)  # part of the address parse on a second core
     stage("read_and_normalise")
     keys = record_keys(table, LOOKUP_KEYS, key_salt)
@@ -485,13 +501,13 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         def train_and_write() -> dict[str, Any]:
             # the model comes back to be written here: an S3 client forked from this process's
             # (its threads left behind) is not to be trusted in the child
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             model = train(Model(), table, keys, blocks, training or TrainingOptions()).to_json()
-            return {"model": model, "seconds": round(time.perf_counter() - began, 3)}
+            return {"model": model, "seconds": time.perf_counter() - began, "cpu": time.process_time() - cpu}
 
         trained = Background(train_and_write)
     try:
-        return _write_prepared(step, table, keys, blocks, model_uri, trained, started, stages)
+        return _write_prepared(step, table, keys, blocks, model_uri, trained, started, stage)
     except BaseException:
         if trained is not None:
             trained.cancel()
@@ -499,13 +515,9 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
 
 
 def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, blocks: Blocks, model_uri: str,
-                    trained: Background[dict[str, Any]] | None, started: float, stages: dict[str, float]) -> PrepareOutput:
+                    trained: Background[dict[str, Any]] | None, started: float, stage: _Stages) -> PrepareOutput:
     """The rest of :func:`prepare_shards`, while the model trains: the decisions as row pairs, the table,
     the shards; then the wait for the model."""
-
-    def stage(name: str) -> None:
-        stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
-
     row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
     constraints, skipped = constraints_for(load_decisions(step.decisions) if step.decisions else [], row_of)
     del row_of
@@ -545,10 +557,10 @@ def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, bl
         model = trained.result()
         _write_text(model_uri, model["model"])
         stage("wait_for_train")
-        stages["train"] = model["seconds"]  # its own seconds, beside the writing (not in the total)
+        stage.beside("train", model["seconds"], model["cpu"])
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
                          records=len(table), shards=shards, candidate_pair_occurrences=occurrences, max_block=step.max_block,
-                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
+                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stage.seconds,
                          **_cost(started))
 
 
@@ -870,8 +882,11 @@ def link_locally(records: str, prefix: str, processes: int = 2, model: str | Non
                  decisions: str | None = None, key_salt: str = "", pairs_per_shard: int = PAIRS_PER_SHARD,
                  records_per_refine: int = RECORDS_PER_REFINE, min_shards: int = 1,
                  training: TrainingOptions | None = None) -> LocalLink:
-    """The sharded link of ``records`` under ``prefix``, every step in a process of its own."""
+    """The sharded link of ``records`` under ``prefix``, every step in a process of its own; at least
+    one score shard per process (a region too small for two shards of :data:`PAIRS_PER_SHARD` pairs
+    would leave all but one idle while one scores them all)."""
     started = time.perf_counter()
+    min_shards = max(min_shards, processes)
 
     def prepare_step(step: PrepareInput) -> PrepareOutput:
         return prepare_shards(step, key_salt, training)

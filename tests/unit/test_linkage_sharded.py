@@ -211,3 +211,22 @@ def test_work_in_the_background_of_a_step_returns_its_result_or_fails_the_step_w
     slow.cancel()  # killed and reaped: no process left behind
     with pytest.raises(ChildProcessError):
         os.waitpid(slow.pid, os.WNOHANG)
+
+
+def test_a_local_link_scores_in_one_shard_per_process_at_least_each_pair_once(tmp_path: Path) -> None:
+    """A few records are far fewer pairs than a shard holds, yet each process gets a shard to score
+    (none idles while one scores all), and every candidate pair is scored by exactly one of them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.linkage.sharded import link_locally
+
+    rows = [dict(r, source="police") for r in ROWS]
+    pq.write_table(pa.table({k: [r.get(k) for r in rows] for k in sorted({k for r in rows for k in r})}),
+                   tmp_path / "records.parquet")
+    run = link_locally(str(tmp_path / "records.parquet"), str(tmp_path / "rebuild"), processes=2)
+    one = link_records(rows)
+    assert len(run.score) == 2
+    assert sum(s.scored_pairs for s in run.score) == one.stats["candidate_pairs"] > 0
+    people = read_columns(run.finish.people)
+    assert list(people["person_id"]) == list(one.person_ids())
