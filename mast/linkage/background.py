@@ -59,7 +59,7 @@ class Background(Generic[T]):
             kind, value = "error", ""
         if status != 0 or kind != "ok":
             raise BackgroundFailed(value or f"a background process died (wait status {status})")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def cancel(self) -> None:
         """Kill it and reap it (the work that needed it failed: nothing may go on behind)."""
