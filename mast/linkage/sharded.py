@@ -5,10 +5,12 @@ million records), so a rebuild runs as steps, each reading and writing files und
 folder here, an S3 prefix in AWS: every path goes through pyarrow's filesystems) and passing only
 their paths on, small enough for Step Functions' 256 KiB payload:
 
-1. :func:`prepare_shards` normalises the records, makes their lookup keys and candidate blocks (with
-   the oversize limits of :func:`mast.linkage.keys.block_limits`), trains the model unless one is
-   given, and writes shards of blocks, each with only the records its blocks hold
-   (:meth:`mast.linkage.table.RecordTable.columns`: their values, not the whole vocabularies);
+1. :func:`prepare_shards` normalises the records (most distinct address lines parsed in a forked
+   process meanwhile), makes their lookup keys and candidate blocks (with the oversize limits of
+   :func:`mast.linkage.keys.block_limits`), trains the model unless one is given (in a forked
+   process, beside the rest), and writes every record's address id and shards of blocks, each with
+   only the records its blocks hold (:meth:`mast.linkage.table.RecordTable.columns`: their values,
+   not the whole vocabularies). A second core is what a 10 GB Lambda has (six);
 2. :func:`score_shard` (one per shard: the distributed map) scores one shard's candidate pairs with
    the one scorer, :meth:`mast.linkage.model.Model.score`, and writes its links (row pairs at or
    above the threshold that no guard vetoed);
@@ -18,7 +20,7 @@ their paths on, small enough for Step Functions' 256 KiB payload:
 4. :func:`refine_shard` (a second map) clusters each one's components with
    :func:`mast.linkage.cluster.cluster`, exactly as :meth:`mast.linkage.link.Linker.build` does:
    every pair in a component scored, the household guards, the decisions;
-5. :func:`finish` gives every record its person id and address id.
+5. :func:`finish` gives every record its person id (and the address id prepare made).
 
 The people are those :meth:`Linker.build` finds from the same records and model: a pair is scored
 in one shard only (the shard of the smallest usable lookup key the two records share, so a pair
@@ -27,19 +29,21 @@ it, and a shard's table scores pairs exactly as the whole table does.
 
 :func:`link_locally` runs the steps on one machine, each in a forked process holding only its own
 inputs, at most ``processes`` at a time (Process and Pipe: no Pool or shared memory, which Lambda
-lacks).
+lacks), with at least one score shard per process. Prepare, which runs alone, forks one process at a
+time beside itself (:class:`mast.linkage.background.Background`).
 
 Sizes (measured on the generated million, 1,035,019 records, 42.8 million candidate pair occurrences,
 23.7 million distinct pairs). A score shard holds about :data:`PAIRS_PER_SHARD` (24 million) pair
 occurrences: two shards at the million, each about 1.03 million records (a record's ten or so blocks
-fall in both), 11.9 million pairs scored, 29 CPU-seconds, 1.4 GB peak: a 3 GB Lambda takes
+fall in both), 11.9 million pairs scored, 30 to 34 CPU-seconds, 1.2 GB peak: a 3 GB Lambda takes
 one with room, far inside 15 minutes. At ten million records (estimated, not measured) that is about
 18 shards of some 4.4 million records each (about 3.5 GB: a 6 GB Lambda), each still about 30
 CPU-seconds. A refine shard
 holds at most :data:`RECORDS_PER_REFINE` (250,000) records of multi-record components (0.4 GB at the
 million; 22 of them at ten million). The steps that hold every record in one process:
 
-- :func:`prepare_shards` (the whole table, its keys and blocks, training): 1.9 GB at the million,
+- :func:`prepare_shards` (the whole table, its keys and blocks, training): 1.6 GB at the million
+  (its largest process; the forked trainer shares the table's pages),
   so a 10 GB Lambda prepares about five million records. Past that this step itself must become a
   map: normalising partitions of the records against a shared vocabulary, term frequencies summed in
   a reduce, block keys counted by key hash to find the oversize ones. That is where this design
@@ -47,7 +51,7 @@ million; 22 of them at ten million). The steps that hold every record in one pro
 - :func:`cluster_links` (the links, about 0.6 a record, and the table's columns, memory-mapped): 0.35
   GB at the million, about 3.5 GB at ten million (estimated).
 - :func:`finish` (record ids and the vocabularies as Python strings, to hash person and address
-  ids): 0.7 GB at the million, about 7 GB at ten million (estimated): the next to split (by ranges of rows) if
+  ids): 0.6 GB at the million, about 7 GB at ten million (estimated): the next to split (by ranges of rows) if
   a region outgrows that.
 """
 
