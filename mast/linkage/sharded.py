@@ -5,10 +5,12 @@ million records), so a rebuild runs as steps, each reading and writing files und
 folder here, an S3 prefix in AWS: every path goes through pyarrow's filesystems) and passing only
 their paths on, small enough for Step Functions' 256 KiB payload:
 
-1. :func:`prepare_shards` normalises the records, makes their lookup keys and candidate blocks (with
-   the oversize limits of :func:`mast.linkage.keys.block_limits`), trains the model unless one is
-   given, and writes shards of blocks, each with only the records its blocks hold
-   (:meth:`mast.linkage.table.RecordTable.columns`: their values, not the whole vocabularies);
+1. :func:`prepare_shards` normalises the records (most distinct address lines parsed in a forked
+   process meanwhile), makes their lookup keys and candidate blocks (with the oversize limits of
+   :func:`mast.linkage.keys.block_limits`), trains the model unless one is given (in a forked
+   process, beside the rest), and writes every record's address id and shards of blocks, each with
+   only the records its blocks hold (:meth:`mast.linkage.table.RecordTable.columns`: their values,
+   not the whole vocabularies). A second core is what a 10 GB Lambda has (six);
 2. :func:`score_shard` (one per shard: the distributed map) scores one shard's candidate pairs with
    the one scorer, :meth:`mast.linkage.model.Model.score`, and writes its links (row pairs at or
    above the threshold that no guard vetoed);
@@ -18,7 +20,7 @@ their paths on, small enough for Step Functions' 256 KiB payload:
 4. :func:`refine_shard` (a second map) clusters each one's components with
    :func:`mast.linkage.cluster.cluster`, exactly as :meth:`mast.linkage.link.Linker.build` does:
    every pair in a component scored, the household guards, the decisions;
-5. :func:`finish` gives every record its person id and address id.
+5. :func:`finish` gives every record its person id (and the address id prepare made).
 
 The people are those :meth:`Linker.build` finds from the same records and model: a pair is scored
 in one shard only (the shard of the smallest usable lookup key the two records share, so a pair
@@ -27,19 +29,21 @@ it, and a shard's table scores pairs exactly as the whole table does.
 
 :func:`link_locally` runs the steps on one machine, each in a forked process holding only its own
 inputs, at most ``processes`` at a time (Process and Pipe: no Pool or shared memory, which Lambda
-lacks).
+lacks), with at least one score shard per process. Prepare, which runs alone, forks one process at a
+time beside itself (:class:`mast.linkage.background.Background`).
 
 Sizes (measured on the generated million, 1,035,019 records, 42.8 million candidate pair occurrences,
 23.7 million distinct pairs). A score shard holds about :data:`PAIRS_PER_SHARD` (24 million) pair
 occurrences: two shards at the million, each about 1.03 million records (a record's ten or so blocks
-fall in both), 11.9 million pairs scored, 29 CPU-seconds, 1.4 GB peak: a 3 GB Lambda takes
+fall in both), 11.9 million pairs scored, 30 to 34 CPU-seconds, 1.2 GB peak: a 3 GB Lambda takes
 one with room, far inside 15 minutes. At ten million records (estimated, not measured) that is about
 18 shards of some 4.4 million records each (about 3.5 GB: a 6 GB Lambda), each still about 30
 CPU-seconds. A refine shard
 holds at most :data:`RECORDS_PER_REFINE` (250,000) records of multi-record components (0.4 GB at the
 million; 22 of them at ten million). The steps that hold every record in one process:
 
-- :func:`prepare_shards` (the whole table, its keys and blocks, training): 1.9 GB at the million,
+- :func:`prepare_shards` (the whole table, its keys and blocks, training): 1.6 GB at the million
+  (its largest process; the forked trainer shares the table's pages),
   so a 10 GB Lambda prepares about five million records. Past that this step itself must become a
   map: normalising partitions of the records against a shared vocabulary, term frequencies summed in
   a reduce, block keys counted by key hash to find the oversize ones. That is where this design
@@ -47,7 +51,7 @@ million; 22 of them at ten million). The steps that hold every record in one pro
 - :func:`cluster_links` (the links, about 0.6 a record, and the table's columns, memory-mapped): 0.35
   GB at the million, about 3.5 GB at ten million (estimated).
 - :func:`finish` (record ids and the vocabularies as Python strings, to hash person and address
-  ids): 0.7 GB at the million, about 7 GB at ten million (estimated): the next to split (by ranges of rows) if
+  ids): 0.6 GB at the million, about 7 GB at ten million (estimated): the next to split (by ranges of rows) if
   a region outgrows that.
 """
 
@@ -68,7 +72,8 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, Field
 
-from mast.linkage.arrays import isin_sorted, small_pages, unique
+from mast.linkage.arrays import isin_sorted, small_pages, unique, unique_inverse
+from mast.linkage.background import Background, BackgroundFailed
 from mast.linkage.cluster import cluster, components
 from mast.linkage.decisions import NOT_SAME, SAME, Decision, constraints_for, load_decisions
 from mast.linkage.keys import LOOKUP_KEYS, block_limits, record_keys
@@ -91,6 +96,8 @@ REVIEW_CANDIDATES = "review-candidates.arrow"
 REPORT = "report.json"
 #: beside a refine shard's labels: its clustering statistics (JSON)
 CLUSTER_STATS = "cluster.json"
+#: in the table's folder: every record's address id (:func:`mast.linkage.link.address_ids`), from prepare
+ADDRESS_IDS = "address-ids.arrow"
 #: records of multi-record components per refine shard
 RECORDS_PER_REFINE = 250_000
 #: complete-scoring limit of a component (as :class:`mast.linkage.link.LinkOptions`)
@@ -446,9 +453,32 @@ def _namespace_columns() -> list[list[int]]:
 
 
 def _cost(started: float) -> dict[str, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_mb": round(usage.ru_maxrss / 1024, 1)}
+    """Seconds since ``started``; CPU seconds and peak memory of this process and of the processes it
+    ran (:class:`Background`: their CPU counts, and the largest process is the peak)."""
+    usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    return {"seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(cpu, 2),
+            "peak_mb": round(max(usage.ru_maxrss, children.ru_maxrss) / 1024, 1)}
+
+
+class _Stages:
+    """Prepare's stages: wall seconds of each (in ``seconds`` under its name) and the CPU-seconds this
+    process spent in it (under ``cpu:<name>``); work done beside (in a process of its own, overlapping
+    the stages) under its own name and ``cpu:<name>``, not in the stages' sum. The CPU-seconds tell
+    what a stage costs on an idle machine when a shared one stretches its wall time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def __call__(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[name] = round(wall - self._wall, 3)
+        self.seconds[f"cpu:{name}"] = round(cpu - self._cpu, 3)
+        self._wall, self._cpu = wall, cpu
+
+    def beside(self, name: str, seconds: float, cpu: float) -> None:
+        self.seconds[name], self.seconds[f"cpu:{name}"] = round(seconds, 3), round(cpu, 3)
 
 
 def prepare_shards(step: PrepareInput, key_salt: str = "",
@@ -458,23 +488,40 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     from mast.linkage.io import read_canonical
 
     started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def stage(name: str) -> None:
-        stages[name] = round(time.perf_counter() - started - sum(stages.values()), 3)
-
-    table = prepare(read_canonical(step.records))
+    stage = _Stages()
+    table = prepare(read_canonical(step.records), beside=True)  # part of the address parse on a second core
     stage("read_and_normalise")
     keys = record_keys(table, LOOKUP_KEYS, key_salt)
     blocks = make_blocks(keys, block_limits(LOOKUP_KEYS, step.max_block))
     stage("keys")
+    trained: Background[dict[str, Any]] | None = None
     if step.model:
         model_uri = step.model
     else:
-        model = train(Model(), table, keys, blocks, training or TrainingOptions())
+        # training needs only the table and its blocks, which are made: it runs in a process of its
+        # own beside the writing of the table and the shards, which do not need the model
         model_uri = _join(step.prefix, "model.json")
-        _write_text(model_uri, model.to_json())
-    stage("train")
+
+        def train_and_write() -> dict[str, Any]:
+            # the model comes back to be written here: an S3 client forked from this process's
+            # (its threads left behind) is not to be trusted in the child
+            began, cpu = time.perf_counter(), time.process_time()
+            model = train(Model(), table, keys, blocks, training or TrainingOptions()).to_json()
+            return {"model": model, "seconds": time.perf_counter() - began, "cpu": time.process_time() - cpu}
+
+        trained = Background(train_and_write)
+    try:
+        return _write_prepared(step, table, keys, blocks, model_uri, trained, started, stage)
+    except BaseException:
+        if trained is not None:
+            trained.cancel()
+        raise
+
+
+def _write_prepared(step: PrepareInput, table: RecordTable, keys: np.ndarray, blocks: Blocks, model_uri: str,
+                    trained: Background[dict[str, Any]] | None, started: float, stage: _Stages) -> PrepareOutput:
+    """The rest of :func:`prepare_shards`, while the model trains: the decisions as row pairs, the table,
+    the shards; then the wait for the model."""
     row_of = {rid: i for i, rid in enumerate(table.record_id.tolist())}
     constraints, skipped = constraints_for(load_decisions(step.decisions) if step.decisions else [], row_of)
     del row_of
@@ -486,6 +533,9 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
     table_uri = _join(step.prefix, "table")
     files = TableFiles.of(table)
     files.write(table_uri)
+    # every record's address id depends on its record alone: made here, while the model trains,
+    # rather than in finish, when nothing else runs
+    write_columns(_join(table_uri, ADDRESS_IDS), {"address_id": address_ids(table)})
     stage("write_table")
 
     occurrences = int(blocks.pair_counts.sum())
@@ -507,9 +557,14 @@ def prepare_shards(step: PrepareInput, key_salt: str = "",
         write_columns(_join(uri, "members.arrow"), {"row": positions(rows, len(table))[members]})
         shards.append(uri)
     stage("write_shards")
+    if trained is not None:
+        model = trained.result()
+        _write_text(model_uri, model["model"])
+        stage("wait_for_train")
+        stage.beside("train", model["seconds"], model["cpu"])
     return PrepareOutput(prefix=step.prefix, model=model_uri, table=table_uri, constraints=constraints_uri,
                          records=len(table), shards=shards, candidate_pair_occurrences=occurrences, max_block=step.max_block,
-                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stages,
+                         blocks_skipped_over_limit=blocks.skipped, decisions_skipped=skipped, stage_seconds=stage.seconds,
                          **_cost(started))
 
 
@@ -690,8 +745,18 @@ def finish(step: FinishInput) -> FinishOutput:
         part = read_columns(uri)
         labels[part["row"].astype(np.int64)] = part["label"]
     uri = _join(step.prefix, "people.arrow")
-    people, addresses = person_ids_for(table, labels), address_ids(table)
-    write_columns(uri, {"record_id": table.record_id, "person_id": people, "address_id": addresses})
+    people = person_ids_for(table, labels)
+    # the record and address ids go from file to file as Arrow strings, never decoded to Python's
+    addresses_uri = _join(step.table, ADDRESS_IDS)
+    columns = _read_arrow(_join(step.table, "records.arrow")).select(["record_id"])
+    if _exists(addresses_uri):
+        address_column = _read_arrow(addresses_uri).column("address_id")
+        addresses = _python_strings(address_column.combine_chunks())
+    else:  # a table prepared before prepare wrote them
+        addresses = address_ids(table)
+        address_column = _arrow(addresses)
+    _write_arrow(uri, columns.append_column("person_id", _ids_column(people, labels))
+                 .append_column("address_id", address_column))
     # the partners' linkage report, as the one-run rebuild publishes it (the switch publishes this one)
     _write_text(_join(step.prefix, REPORT), json.dumps(linkage_report(table, people.tolist(), addresses.tolist()), indent=1))
     review = _review(step, table.record_id, labels)
@@ -701,6 +766,18 @@ def finish(step: FinishInput) -> FinishOutput:
         _write_text(review_uri, json.dumps([pair.__dict__ for pair in review]))
     return FinishOutput(people=uri, records=len(table), persons=len(unique(labels)), review=review_uri,
                         review_pairs=len(review or []), cluster=_cluster_stats(step.labels), **_cost(started))
+
+
+def _ids_column(ids: np.ndarray, labels: np.ndarray) -> Any:
+    """Each record's person id (``ids``, one value per label: :func:`person_ids_for`) as an Arrow string
+    column, each distinct id encoded once and then taken (a person's id is on all its records)."""
+    import pyarrow as pa
+
+    roots, inverse = unique_inverse(labels)
+    one = np.empty(len(roots), dtype=np.int64)
+    one[inverse] = np.arange(len(labels))  # a record of each cluster
+    indices = np.ascontiguousarray(inverse, dtype=np.int64)
+    return _arrow(ids[one]).take(pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
 
 
 def _review(step: FinishInput, record_ids: np.ndarray, labels: np.ndarray) -> list[ReviewPair] | None:
@@ -738,7 +815,7 @@ def _cluster_stats(label_uris: Sequence[str]) -> dict[str, Any]:
 Out = TypeVar("Out", bound=BaseModel)
 
 
-class StepFailed(RuntimeError):
+class StepFailed(BackgroundFailed):
     """A step raised, or its process died (killed, out of memory): the rebuild fails, loudly."""
 
 
@@ -809,8 +886,11 @@ def link_locally(records: str, prefix: str, processes: int = 2, model: str | Non
                  decisions: str | None = None, key_salt: str = "", pairs_per_shard: int = PAIRS_PER_SHARD,
                  records_per_refine: int = RECORDS_PER_REFINE, min_shards: int = 1,
                  training: TrainingOptions | None = None) -> LocalLink:
-    """The sharded link of ``records`` under ``prefix``, every step in a process of its own."""
+    """The sharded link of ``records`` under ``prefix``, every step in a process of its own; at least
+    one score shard per process (a region too small for two shards of :data:`PAIRS_PER_SHARD` pairs
+    would leave all but one idle while one scores them all)."""
     started = time.perf_counter()
+    min_shards = max(min_shards, processes)
 
     def prepare_step(step: PrepareInput) -> PrepareOutput:
         return prepare_shards(step, key_salt, training)

@@ -7,6 +7,7 @@ import itertools
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -404,3 +405,97 @@ def test_an_address_context_never_makes_agreement_rarer_than_among_strangers() -
     floored = _at_least_general(household, strangers, null)
     assert floored.sum() == pytest.approx(1.0)
     assert floored[-1] > 0.048  # taking the raise out of disagreement would leave it 0.02
+
+
+def test_the_linkage_report_counts_as_sets_of_partners_per_person_and_address_would() -> None:
+    """The report counts on integer codes; here against the plain reading of its definition (a set of
+    partners per person and per address) on people, partners and addresses drawn at random: a
+    record of no partner ("unknown"), records with no address, people known to one partner only."""
+    from collections import defaultdict
+    from itertools import combinations
+
+    from mast.linkage.report import linkage_report
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    partners = ["police", "nhs", "fire", "adults", "children"]
+    rows = [{"record_id": f"r{i}", "given_name": "A", "family_name": "B",
+             "source": partners[rng.integers(len(partners))] if rng.random() > 0.02 else None} for i in range(n)]
+    table = prepare_records(rows)
+    person_ids = [f"P-{rng.integers(n // 3)}" for _ in range(n)]
+    address_ids = [f"A-{rng.integers(n // 4)}" if rng.random() > 0.3 else "" for _ in range(n)]
+    report = linkage_report(table, person_ids, address_ids)
+
+    source = [r["source"] or "unknown" for r in rows]
+    people: dict[str, set[str]] = defaultdict(set)
+    places: dict[str, set[str]] = defaultdict(set)
+    records_at: dict[str, int] = defaultdict(int)
+    for s, person, address in zip(source, person_ids, address_ids, strict=True):
+        people[person].add(s)
+        if address:
+            places[address].add(s)
+            records_at[address] += 1
+    pairs: dict[tuple[str, str], int] = defaultdict(int)
+    for known in people.values():
+        for a, b in combinations(sorted(known), 2):
+            pairs[(a, b)] += 1
+    assert report["people"] == len(people) and report["addresses"] == len(places) and report["records"] == n
+    assert report["people_per_partner"] == {s: sum(s in p for p in people.values()) for s in sorted(set(source))}
+    assert "unknown" in report["people_per_partner"]
+    assert report["people_shared_between_partners"] == [{"partners": [a, b], "people": c}
+                                                        for (a, b), c in sorted(pairs.items())]
+    assert report["people_known_to_more_than_one_partner"] == sum(len(p) > 1 for p in people.values())
+    assert report["addresses_with_more_than_one_partner"] == sum(len(p) > 1 for p in places.values())
+    assert report["addresses_with_repeated_records"] == sum(c >= 3 for c in records_at.values())
+    empty = linkage_report(prepare_records([]), [], [])
+    assert empty["people"] == empty["addresses"] == empty["addresses_with_repeated_records"] == 0
+    assert empty["people_shared_between_partners"] == [] and empty["people_per_partner"] == {}
+
+
+def test_isin_sorted_answers_as_numpy_isin_with_its_bitmap_filter_and_without() -> None:
+    """Large inputs are filtered by a bitmap of the set's low bits before the binary search: values
+    whose low bits collide with a member's (but are not members), negative values, a 2-D matrix of
+    keys, and sets too large for the filter all answer as ``np.isin`` does."""
+    from mast.linkage.arrays import isin_sorted
+
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-(1 << 40), 1 << 40, size=(40_000, 4))
+    keys[rng.random(keys.shape) < 0.3] = 0
+    for size in (1, 7, 5000, 2_000_000):
+        members = np.sort(rng.choice(keys.reshape(-1), size))
+        if size == 7:  # neighbours sharing every low bit with a member, never members themselves
+            keys[:7, 0] = members + (1 << 30)
+        got = isin_sorted(keys, members)
+        assert got.shape == keys.shape and np.array_equal(got, np.isin(keys, members)), size
+        assert np.array_equal(isin_sorted(keys[:, 0], members), np.isin(keys[:, 0], members))
+    assert isin_sorted(keys, np.zeros(0, np.int64)).shape == keys.shape
+
+
+def test_a_table_prepared_with_its_address_lines_parsed_beside_is_the_same_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare(beside=True)`` parses most distinct first lines in a forked process: every column,
+    vocabulary and term frequency is what the one-process preparation makes (the vocabularies'
+    codes too: they are given in the same order)."""
+    import mast.linkage.table as table_module
+    from mast.linkage.table import prepare
+
+    monkeypatch.setattr(table_module, "BESIDE_FROM", 10)  # the generated records are few
+    rng = np.random.default_rng(5)
+    streets = ["High Street", "Rose Court", "Flat 2, 14 Mill Lane", "12A Church Rd", "Apt 3 The Maltings", ""]
+    lines = [f"{rng.integers(1, 60)} {streets[rng.integers(len(streets))]}" if rng.random() > 0.2 else
+             streets[rng.integers(len(streets))] for _ in range(400)]
+    columns = {"record_id": [f"r{i}" for i in range(400)], "given_name": ["Ann"] * 400, "family_name": ["Lee"] * 400,
+               "address_line1": lines, "address_line2": ["12 High Street" if i % 7 == 0 else "Walsall" for i in range(400)],
+               "postcode": ["WS1 1AA"] * 400}
+    beside, alone = prepare(columns, beside=True), prepare(columns)
+    (rows_b, vocabs_b), (rows_a, vocabs_a) = beside.columns(), alone.columns()
+    def same(one: Any, other: Any) -> bool:
+        if isinstance(one, list) or np.asarray(one).dtype == object:
+            return list(one) == list(other)
+        return np.array_equal(one, other)
+
+    assert all(same(rows_b[name], column) for name, column in rows_a.items())
+    for attribute, columns_a in vocabs_a.items():
+        for name, column in columns_a.items():
+            assert same(vocabs_b[attribute][name], column), (attribute, name)
+    assert len(alone.vocabs.dwellings) > 50 and all(np.array_equal(beside.tf[k], alone.tf[k]) for k in alone.tf)

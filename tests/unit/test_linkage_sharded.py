@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import BaseModel
 
 from mast.linkage.link import link_records
 from mast.linkage.sharded import (
@@ -167,3 +168,65 @@ def test_decisions_dumped_for_a_rebuild_load_back_unchanged(tmp_path: Path) -> N
                  Decision("c", "d", "not_same")]
     dump_decisions(decisions, tmp_path / "decisions.jsonl")
     assert load_decisions(tmp_path / "decisions.jsonl") == decisions
+
+
+class _TrainsBeside(BaseModel):
+    """A step that runs work in the background, as prepare trains beside its writing."""
+
+    fail: bool = False
+
+
+class _Done(BaseModel):
+    background: int
+    pid: int
+
+
+def _step_with_background(step: _TrainsBeside) -> _Done:
+    import os
+
+    from mast.linkage.background import Background
+
+    def work() -> dict[str, int]:
+        if step.fail:
+            raise ValueError("the model would not train")
+        return {"pid": os.getpid()}
+
+    return _Done(background=Background(work).result()["pid"], pid=os.getpid())
+
+
+def test_work_in_the_background_of_a_step_returns_its_result_or_fails_the_step_with_its_reason() -> None:
+    """A step's process is a daemon locally (which multiprocessing forbids children): the background
+    process is forked all the same, its result comes back, and its failure fails the step."""
+    import os
+
+    from mast.linkage.background import Background, BackgroundFailed
+
+    done = run_steps(_step_with_background, [_TrainsBeside()], _Done, 1)[0]
+    assert done.background != done.pid and os.getpid() not in (done.background, done.pid)
+    with pytest.raises(StepFailed, match="the model would not train"):
+        run_steps(_step_with_background, [_TrainsBeside(fail=True)], _Done, 1)
+    with pytest.raises(BackgroundFailed, match="died"):
+        Background(lambda: os._exit(3)).result()
+    slow = Background(lambda: __import__("time").sleep(60) or {})
+    slow.cancel()  # killed and reaped: no process left behind
+    with pytest.raises(ChildProcessError):
+        os.waitpid(slow.pid, os.WNOHANG)
+
+
+def test_a_local_link_scores_in_one_shard_per_process_at_least_each_pair_once(tmp_path: Path) -> None:
+    """A few records are far fewer pairs than a shard holds, yet each process gets a shard to score
+    (none idles while one scores all), and every candidate pair is scored by exactly one of them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.linkage.sharded import link_locally
+
+    rows = [dict(r, source="police") for r in ROWS]
+    pq.write_table(pa.table({k: [r.get(k) for r in rows] for k in sorted({k for r in rows for k in r})}),
+                   tmp_path / "records.parquet")
+    run = link_locally(str(tmp_path / "records.parquet"), str(tmp_path / "rebuild"), processes=2)
+    one = link_records(rows)
+    assert len(run.score) == 2
+    assert sum(s.scored_pairs for s in run.score) == one.stats["candidate_pairs"] > 0
+    people = read_columns(run.finish.people)
+    assert list(people["person_id"]) == list(one.person_ids())

@@ -19,6 +19,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,39 @@ def compare_people(one: np.ndarray, other: np.ndarray) -> dict[str, int]:
             "people_other_without_twin": len(np.unique(b[~same])), "cluster_pairs": len(both)}
 
 
+def _scheduled(cpu: list[float], processes: int) -> float:
+    """When the last of these steps ends, each taking its CPU-seconds, started in order as soon as one
+    of ``processes`` is free (as :func:`mast.linkage.sharded.run_steps` starts them)."""
+    free = [0.0] * max(processes, 1)
+    for seconds in cpu:
+        free.sort()
+        free[0] += seconds
+    return max(free, default=0.0)
+
+
+def idle_estimate(steps: dict[str, Any], processes: int) -> dict[str, float]:
+    """The sharded link's seconds on an idle machine, estimated from each step's CPU-seconds (its wall
+    seconds on a shared machine are stretched by others' work): prepare's own stages in turn, its
+    training beside the writing of the table and the shards; the score and refine steps scheduled on
+    ``processes``; cluster and finish alone. Process starts and waits on files are left out."""
+    stage = steps["prepare"]["stages"]
+    cpu = {k.removeprefix("cpu:"): v for k, v in stage.items() if k.startswith("cpu:")}
+    writes = sum(cpu.get(k, 0.0) for k in ("write_table", "write_shards", "wait_for_train"))
+    prepare = cpu.get("read_and_normalise", 0.0) + cpu.get("keys", 0.0) + max(cpu.get("train", 0.0), writes)
+    parts = {"prepare": prepare,
+             "score": _scheduled([s["cpu_seconds"] for s in steps["score"]], processes),
+             "cluster": steps["cluster"]["cpu_seconds"],
+             "refine": _scheduled([r["cpu_seconds"] for r in steps["refine"]], processes),
+             "finish": steps["finish"]["cpu_seconds"]}
+    return {**{k: round(v, 1) for k, v in parts.items()}, "total": round(sum(parts.values()), 1)}
+
+
 def _peaks(values: list[float]) -> str:
     return ", ".join(f"{v:,.0f}" for v in values)
+
+
+def _tenths(values: list[float]) -> str:
+    return ", ".join(f"{v:,.1f}" for v in values)
 
 
 def run_large(args: argparse.Namespace) -> int:
@@ -69,6 +101,7 @@ def run_large(args: argparse.Namespace) -> int:
     steps = sharded["steps"]
     step_peaks = ([steps["prepare"]["peak_mb"]] + [s["peak_mb"] for s in steps["score"]] + [steps["cluster"]["peak_mb"]]
                   + [r["peak_mb"] for r in steps["refine"]] + [steps["finish"]["peak_mb"]])
+    idle = idle_estimate(steps, processes)
     rows = []
     for side, r in (("one process (Linker.build)", one), ("sharded (mast.linkage.sharded)", sharded)):
         c, p = r["cluster"], r["pairwise"]
@@ -107,19 +140,29 @@ def run_large(args: argparse.Namespace) -> int:
         f"steps {sharded['step_cpu_seconds']}.",
         f"- One-process stages (s): {one['stage_seconds']}; its processes' peaks (MB, RSS sampled): "
         f"{_peaks(one['peak_rss_mb_by_process'])}.",
-        f"- Sharded steps: prepare {steps['prepare']['seconds']:.1f} s ({steps['prepare']['stages']}), "
+        f"- Sharded steps: prepare {steps['prepare']['seconds']:.1f} s "
+        f"({ {k: v for k, v in steps['prepare']['stages'].items() if not k.startswith('cpu:')} }), "
         f"{steps['prepare']['shards']} score shards "
         f"({_peaks([s['seconds'] for s in steps['score']])} s; records each {_peaks([s['records'] for s in steps['score']])}"
         f"; pairs each {_peaks([s['pairs'] for s in steps['score']])}), cluster {steps['cluster']['seconds']:.1f} s, "
         f"{steps['cluster']['refine_shards']} refine shards ({_peaks([r['seconds'] for r in steps['refine']])} s), "
         f"finish {steps['finish']['seconds']:.1f} s.",
-        f"- Sharded steps' peaks (MB, RSS as each step's process measured it, in step order): {_peaks(step_peaks)}.",
+        f"- Sharded steps' peaks (MB, RSS as each step's process measured it, or the largest process it ran; in step "
+        f"order): {_peaks(step_peaks)}.",
+        f"- Sharded steps' CPU-seconds: prepare {steps['prepare']['cpu_seconds']} (its own stages "
+        f"{ {k.removeprefix('cpu:'): v for k, v in steps['prepare']['stages'].items() if k.startswith('cpu:')} }, the "
+        f"rest the address lines parsed beside), score {_tenths([s['cpu_seconds'] for s in steps['score']])}, cluster "
+        f"{steps['cluster']['cpu_seconds']}, refine {_tenths([r['cpu_seconds'] for r in steps['refine']])}, finish "
+        f"{steps['finish']['cpu_seconds']}. **On an idle machine** (estimated from these, not measured: prepare's own "
+        f"stages in turn with training beside the writing, score and refine steps scheduled on {processes} "
+        f"processes, process starts left out): {idle['total']} s ({idle}).",
         "",
     ]
     print("\n".join(report))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "linkage-large.md").write_text("\n".join(report), "utf-8")
     (args.out / "linkage-large.json").write_text(json.dumps({"one_process": one, "sharded": sharded, "people": people,
-                                                             "same_model": same_model}, indent=2), "utf-8")
+                                                             "same_model": same_model, "idle_estimate": idle},
+                                                            indent=2), "utf-8")
     print(f"written: {args.out / 'linkage-large.md'}, linkage-large.json")
     return 0

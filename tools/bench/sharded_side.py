@@ -45,14 +45,16 @@ def main() -> None:
 
     dataset = load(args.dataset)
     steps: dict[str, Any] = {
-        "prepare": {"seconds": run.prepare.seconds, "peak_mb": run.prepare.peak_mb,
+        "prepare": {"seconds": run.prepare.seconds, "cpu_seconds": run.prepare.cpu_seconds, "peak_mb": run.prepare.peak_mb,
                     "stages": run.prepare.stage_seconds, "shards": len(run.prepare.shards)},
-        "score": [{"seconds": s.seconds, "peak_mb": s.peak_mb, "records": s.records, "pairs": s.scored_pairs}
+        "score": [{"seconds": s.seconds, "cpu_seconds": s.cpu_seconds, "peak_mb": s.peak_mb, "records": s.records,
+                   "pairs": s.scored_pairs}
                   for s in run.score],
-        "cluster": {"seconds": run.cluster.seconds, "peak_mb": run.cluster.peak_mb,
+        "cluster": {"seconds": run.cluster.seconds, "cpu_seconds": run.cluster.cpu_seconds, "peak_mb": run.cluster.peak_mb,
                     "refine_shards": len(run.cluster.refine)},
-        "refine": [{"seconds": r.seconds, "peak_mb": r.peak_mb, "records": r.records} for r in run.refine],
-        "finish": {"seconds": run.finish.seconds, "peak_mb": run.finish.peak_mb},
+        "refine": [{"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "peak_mb": r.peak_mb, "records": r.records}
+                   for r in run.refine],
+        "finish": {"seconds": run.finish.seconds, "cpu_seconds": run.finish.cpu_seconds, "peak_mb": run.finish.peak_mb},
     }
     result = {
         "records": run.prepare.records,
