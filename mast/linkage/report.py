@@ -41,40 +41,49 @@ REPORT_KEY = "linkage/report.json"
 REPORTS_PREFIX = "linkage/reports/"
 
 
-def linkage_report(table: RecordTable, person_ids: Sequence[str], address_ids: Sequence[str],
+def linkage_report(table: RecordTable, person_ids: Sequence[str] | np.ndarray, address_ids: Sequence[str] | np.ndarray,
                    repeat_threshold: int = 3) -> dict[str, Any]:
-    """Counts of shared people and addresses between partners, and addresses with repeated records."""
+    """Counts of shared people and addresses between partners, and addresses with repeated records.
+
+    Counted by column (distinct person and partner pairs, distinct address and partner pairs), not
+    by a Python loop over every record: a day's link writes it for the whole index."""
     sources = table.vocabs.sources.values
-    source = [sources[c] if c >= 0 else "unknown" for c in table.source.tolist()]
-    people: dict[str, set[str]] = defaultdict(set)
-    places: dict[str, set[str]] = defaultdict(set)
-    records_at: dict[str, int] = defaultdict(int)
-    for s, person, address in zip(source, person_ids, address_ids, strict=True):
-        people[str(person)].add(s)
-        if address:
-            places[str(address)].add(s)
-            records_at[str(address)] += 1
+    # each record's partner name ("unknown" without one), as its rank among the names used
+    named = np.asarray([*sources, "unknown"], dtype=object)
+    names, name_of = np.unique(named, return_inverse=True)
+    source = name_of.reshape(-1)[np.where(table.source >= 0, table.source, len(sources))]
+    width = np.int64(len(names))
+    person_values, person = np.unique(np.asarray(person_ids, dtype=str), return_inverse=True)
+    person = person.reshape(-1)
+    # distinct (person, partner): sorted by person, then partner name
+    known = np.unique(person.astype(np.int64) * width + source)
+    who, partner = known // width, known % width
+    partners_of = np.bincount(who, minlength=len(person_values))
+    per_source = np.bincount(partner, minlength=len(names))
     pairs: dict[tuple[str, str], int] = defaultdict(int)
-    for partners in people.values():
-        for a, b in combinations(sorted(partners), 2):
-            pairs[(a, b)] += 1
-    per_source: defaultdict[str, int] = defaultdict(int)
-    for partners in people.values():
-        for s in partners:
-            per_source[s] += 1
-    shared_addresses = sum(1 for partners in places.values() if len(partners) > 1)
-    repeats = np.asarray(list(records_at.values()) or [0])
+    several = partners_of[who] > 1
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], who[several]])) != 0)
+    for group in np.split(partner[several], starts[1:]) if several.any() else []:
+        for a, b in combinations(group.tolist(), 2):
+            pairs[(str(names[a]), str(names[b]))] += 1
+    addresses = np.asarray(address_ids, dtype=str)
+    placed = np.flatnonzero(addresses != "")
+    place_values, place = np.unique(addresses[placed], return_inverse=True)
+    place = place.reshape(-1)
+    place_partners = np.bincount(np.unique(place.astype(np.int64) * width + source[placed]) // width,
+                                 minlength=len(place_values))
+    records_at = np.bincount(place, minlength=len(place_values))
     return {
         "records": len(table),
-        "people": len(people),
-        "addresses": len(places),
-        "people_per_partner": dict(sorted(per_source.items())),
+        "people": len(person_values),
+        "addresses": len(place_values),
+        "people_per_partner": {str(names[k]): int(n) for k, n in enumerate(per_source.tolist()) if n},
         "people_shared_between_partners": [
             {"partners": [a, b], "people": n} for (a, b), n in sorted(pairs.items())
         ],
-        "people_known_to_more_than_one_partner": sum(1 for p in people.values() if len(p) > 1),
-        "addresses_with_more_than_one_partner": shared_addresses,
-        "addresses_with_repeated_records": int((repeats >= repeat_threshold).sum()),
+        "people_known_to_more_than_one_partner": int((partners_of > 1).sum()),
+        "addresses_with_more_than_one_partner": int((place_partners > 1).sum()),
+        "addresses_with_repeated_records": int((records_at >= repeat_threshold).sum()),
         "repeat_threshold": repeat_threshold,
     }
 

@@ -24,6 +24,7 @@ key, would make the day's key items look smaller than a full index's).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Self
 
@@ -60,6 +61,20 @@ def attribute_size(value: dict[str, Any]) -> int:
     raise ValueError(kind)
 
 
+def _item_hash(item: dict[str, Any]) -> bytes:
+    """A hash of one item, string sets in any order."""
+    plain = {k: sorted(v["SS"]) if "SS" in v else v for k, v in item.items()}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).digest()
+
+
+def people_digest(state: Any) -> str:
+    """A digest of a record -> person state (a table of ``record_id``, ``person_id``), in any row order:
+    two runs that find the same people have the same."""
+    lines = sorted(f"{r}\t{p}" for r, p in zip(state.column("record_id").to_pylist(),
+                                                state.column("person_id").to_pylist(), strict=True))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
 def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
 
@@ -67,8 +82,11 @@ def item_size(item: dict[str, Any]) -> int:
 class Calls:
     """DynamoDB calls of every client the session makes after :meth:`attach`, with their items and units."""
 
-    def __init__(self, export_bytes: bool = False) -> None:
+    def __init__(self, export_bytes: bool = False, digest: bool = False) -> None:
         self.lock = threading.Lock()
+        #: with ``digest``, a digest of every item put (in any order): two runs that write the same
+        #: items have the same (``mast bench incremental --against``)
+        self._item_hashes: list[bytes] | None = [] if digest else None
         #: with ``export_bytes``, also the bytes the written items take: by DynamoDB's item-size rules, as
         #: DynamoDB JSON lines (ImportTable's input format) and those lines gzipped (``mast bench capacity``)
         self.export_bytes = export_bytes
@@ -121,6 +139,8 @@ class Calls:
             self.items_deleted += deletes
             # a write unit per KB of each item written; a delete one (an update: on its answer)
             self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes
+            if self._item_hashes is not None:
+                self._item_hashes.extend(_item_hash(i) for i in puts)
             if self._gzip is not None:
                 for item in puts:
                     line = (json.dumps({"Item": item}, separators=(",", ":")) + "\n").encode("utf-8")
@@ -158,12 +178,14 @@ class Calls:
             self.read_units += units
 
     def result(self) -> dict[str, Any]:
-        exported = {}
+        exported: dict[str, Any] = {}
         if self._gzip is not None:
             with self.lock:
                 self.gzip_bytes += len(self._gzip.flush(zlib.Z_FULL_FLUSH))
             exported = {"item_bytes": self.item_bytes, "dynamodb_json_bytes": self.json_bytes,
                         "dynamodb_json_gzip_bytes": self.gzip_bytes}
+        if self._item_hashes is not None:
+            exported["items_digest"] = hashlib.sha256(b"".join(sorted(self._item_hashes))).hexdigest()[:16]
         return {**exported, "calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
                 "items_put": self.items_put, "items_deleted": self.items_deleted, "items_read": self.items_read,
                 "write_units": round(self.write_units), "read_units": round(self.read_units, 1),
@@ -191,6 +213,44 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self.done.set()
         self.thread.join()
+
+
+class MotoTime:
+    """CPU seconds moto spends answering calls in this process, by service (the thread's CPU time inside
+    moto's request handler, summed over the client's threads). On AWS that work is DynamoDB's and S3's,
+    not the match Lambda's: the run's seconds less these are the match function's own (with the
+    client's half of every call, which stays), and the calls' waiting on AWS is counted apart
+    (round trips, calls)."""
+
+    def __enter__(self) -> Self:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._original = original = BotocoreStubber.process_request
+        spent = self.seconds
+        lock = self._lock
+
+        def timed(stubber: Any, request: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(stubber, request)
+            finally:
+                host = str(request.url).split("//", 1)[-1].split("/", 1)[0]
+                service = "dynamodb" if "dynamodb" in host else "s3" if "s3" in host else "other"
+                with lock:
+                    spent[service] += time.thread_time() - started
+
+        BotocoreStubber.process_request = timed  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        BotocoreStubber.process_request = self._original  # type: ignore[method-assign]
+
+    def result(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in sorted(self.seconds.items())}
 
 
 def main(workdir: Path) -> dict[str, Any]:
@@ -278,19 +338,36 @@ def main(workdir: Path) -> dict[str, Any]:
         for (partner, feed), part in by_feed(day1).items():
             store.write_versions("b-curated", store.state_key(partner, feed, DAY1), part)
         messages = changes_of(day_changes, DAY1, dt.date(2025, 11, 2))
-        calls = Calls()
+        calls = Calls(digest=True)
         calls.attach(session)
-        with PeakMemory() as memory:
+        profile = (workdir / "profile").read_text("utf-8").strip() if (workdir / "profile").exists() else ""
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+        with PeakMemory() as memory, MotoTime() as moto_time:
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             outcome = run_match(messages, settings, session=session)
+            if profiler is not None:
+                profiler.disable()
             seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.dump_stats(profile)
+        written = s3.get_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{outcome.version}.parquet")["Body"].read()
+        state_digest = people_digest(pq.read_table(io.BytesIO(written)))
     return {
         "records": day1.num_rows, "messages": len(messages), "changes_linked": day_changes.num_rows,
         "mode": outcome.mode, "linked": outcome.linked, "removed": outcome.removed,
         "items_put_reported": outcome.items_put, "items_deleted_reported": outcome.items_deleted,
         "seconds": round(seconds, 2), "seconds_by_step": outcome.seconds,
+        # moto answering the run's calls in this process (AWS's work, not the match function's)
+        "moto_cpu_seconds": moto_time.result(),
+        "seconds_without_moto": round(seconds - sum(moto_time.seconds.values()), 2),
         "peak_rss_mb": round(memory.peak / 2**20, 1), "rss_before_mb": round(memory.before / 2**20, 1),
-        "warm_up_mode": warm.mode, **calls.result(),
+        "warm_up_mode": warm.mode, **calls.result(), "state_digest": state_digest,
         "items_per_record_linked": round(calls.items_put / max(outcome.linked, 1), 2),
         "write_units_per_record_linked": round(calls.write_units / max(outcome.linked, 1), 2),
         **({"rebuild": rebuilt} if rebuilt else {}),
