@@ -12,7 +12,13 @@ That run is measured: every DynamoDB call it makes (counted on the client, by op
 it writes and deletes, the write and read units they cost (computed from the items' sizes by
 DynamoDB's rules: a write unit per KB written, a read unit per 4 KB read strongly, half that
 eventually), its time, and its peak resident memory (sampled; moto's copy of the data is in the
-same process, so this is an upper bound). Prints one JSON line; never a name.
+same process, so this is an upper bound). Moto answers the calls in this process too: the CPU it
+spends doing so (:class:`MotoTime`) is DynamoDB's and S3's work on AWS, so it is reported apart, and
+the run's seconds without it are the match function's own. Also a digest of the record -> person
+state the run wrote and of the items it put, so that two runs of different code on the same day can
+be shown to find the same people and write the same items (``mast bench incremental --against``); and,
+with a ``profile`` file in ``WORKDIR`` naming a path, a cProfile of the run there. Prints one JSON
+line; never a name.
 
 With ``full_index`` in ``WORKDIR`` (``mast bench incremental --full-index``), the live version the day
 starts from is the match function's own rebuild of the day before, measured the same way (items,

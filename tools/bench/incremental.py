@@ -17,6 +17,11 @@ run is :func:`mast.index.linking.run_match` on moto, counted by DynamoDB call: i
 deleted, write and read units, seconds and peak memory. Beside it, the reference: how many records
 the same day relinked before ingest compared snapshots (every snapshot row it re-sent), and the
 items and write units that would cost at the day's measured items per relinked record.
+With ``--against COMMIT``, the day's run is also made with that commit's ``mast`` package (taken by
+``git archive`` into a temporary folder; the harness is this code's), alternately with this code's,
+``--repeat`` times each, on the same data: the medians of each, their ratio, and whether every run
+found the same people and wrote the same items (digests of the state and the items). ``--profile``
+writes a cProfile of this code's first day's run.
 Prints counts and seconds, never a name.
 """
 
