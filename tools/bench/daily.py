@@ -277,6 +277,10 @@ def main(workdir: Path) -> dict[str, Any]:
     from mast.index.writer import IndexWriter
     from mast.linkage.model import Model
 
+    # one clock for every run on this folder (the parent's), so that runs of different code name the same
+    # versions and write the same items
+    now = (dt.datetime.fromisoformat((workdir / "now").read_text("utf-8").strip()) if (workdir / "now").exists()
+           else dt.datetime.now(dt.UTC))
     day0, day1 = pq.read_table(workdir / "day0.parquet"), pq.read_table(workdir / "day1.parquet")
     changed = pq.read_table(workdir / "changed.parquet").column("record_id")
     people = pq.read_table(workdir / "people.parquet")
@@ -319,7 +323,8 @@ def main(workdir: Path) -> dict[str, Any]:
             counted = Calls(export_bytes=True)
             counted.attach(session)
             started = time.perf_counter()
-            outcome = run_match(RebuildRequested(reason="bench"), settings, session=session)
+            outcome = run_match(RebuildRequested(reason="bench"), settings, session=session,
+                                now=now - dt.timedelta(hours=2))
             rebuilt = {"records": outcome.records, "seconds": round(time.perf_counter() - started, 2),
                        "items_put_reported": outcome.items_put, **counted.result()}
             rebuilt["items_per_record"] = round(rebuilt["items_put"] / max(outcome.records, 1), 2)
@@ -327,7 +332,8 @@ def main(workdir: Path) -> dict[str, Any]:
             session = boto3.session.Session(region_name=REGION)  # the day's calls counted apart
         writer = IndexWriter("b-index", ddb)
         if not rebuilt:
-            version = writer.begin_version(Model.from_json((workdir / "model.json").read_text()))
+            version = writer.begin_version(Model.from_json((workdir / "model.json").read_text()),
+                                           now - dt.timedelta(hours=2))
             sink = io.BytesIO()
             pq.write_table(people, sink)
             s3.put_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{version}.parquet", Body=sink.getvalue())
@@ -336,7 +342,7 @@ def main(workdir: Path) -> dict[str, Any]:
         # the items of the records the day changes, as the live index holds them (not measured)
         before = day0.filter(pc.is_in(day0.column("record_id"), value_set=changed))
         warm = run_match(changes_of(before, "20251101T030000000000Z-warm", dt.date(2025, 11, 1)), settings,
-                         session=session)  # fmt: skip
+                         session=session, now=now - dt.timedelta(hours=1))  # fmt: skip
 
         # the day: each feed's new state and what changed in it, one message per feed
         fresh = pc.invert(pc.is_in(day1.column("record_id"), value_set=day0.column("record_id")))
@@ -356,7 +362,7 @@ def main(workdir: Path) -> dict[str, Any]:
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            outcome = run_match(messages, settings, session=session)
+            outcome = run_match(messages, settings, session=session, now=now)
             if profiler is not None:
                 profiler.disable()
             seconds = time.perf_counter() - started

@@ -266,13 +266,17 @@ def _day_runs(folder: Path, args: argparse.Namespace) -> list[tuple[str, dict[st
     against = getattr(args, "against", None)
     profile = getattr(args, "profile", None)
     runs: list[tuple[str, dict[str, Any]]] = []
+    (folder / "now").write_text(dt.datetime.now(dt.UTC).isoformat(), "utf-8")  # every run on one clock
     with tempfile.TemporaryDirectory(prefix="mast-bench-reference-") as reference:
         if against:
             root = Path(__file__).resolve().parents[2]
             archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", against, "mast"],
                                      check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", reference], input=archive, check=True)
-            (Path(reference) / "tools").symlink_to(root / "tools")  # the harness is this code's; mast is theirs
+            # the harness and the configuration (infra/: the partnership, the feeds' definitions, which
+            # retention reads) are this checkout's; only mast is theirs
+            for shared in ("tools", "infra", "template.yaml"):
+                (Path(reference) / shared).symlink_to(root / shared)
         for k in range(repeat):
             for side in (["reference", "this"] if against else ["this"]):
                 (folder / "profile").unlink(missing_ok=True)
@@ -299,15 +303,23 @@ def _compared(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         steps = sorted({k for r in mine for k in r.get("seconds_by_step", {})})
         out[side] = {"runs": len(mine), "seconds": [r["seconds"] for r in mine],
                      "median_seconds": round(statistics.median(r["seconds"] for r in mine), 2),
+                     "median_seconds_without_moto": round(statistics.median(
+                         r.get("seconds_without_moto", r["seconds"]) for r in mine), 2),
                      "median_seconds_by_step": {k: round(statistics.median(r.get("seconds_by_step", {}).get(k, 0.0)
                                                                            for r in mine), 2) for k in steps},
                      "peak_rss_mb": max(r["peak_rss_mb"] for r in mine)}
     ok = [r for _, r in runs if "error" not in r]
+    out["runs"] = [{"side": side, "seconds": r.get("seconds"), "seconds_without_moto": r.get("seconds_without_moto"),
+                    "moto_cpu_seconds": r.get("moto_cpu_seconds"), "state_digest": r.get("state_digest"),
+                    "items_digest": r.get("items_digest"), **({"error": r["error"]} if "error" in r else {})}
+                   for side, r in runs]
     out["same_people"] = len({r.get("state_digest") for r in ok}) == 1
     out["same_items"] = len({r.get("items_digest") for r in ok}) == 1
     if "reference" in out and "this" in out and "median_seconds" in out.get("reference", {}) \
             and "median_seconds" in out.get("this", {}):
         out["ratio_reference_to_this"] = round(out["reference"]["median_seconds"] / max(out["this"]["median_seconds"], 1e-9), 2)
+        out["ratio_without_moto"] = round(out["reference"]["median_seconds_without_moto"]
+                                          / max(out["this"]["median_seconds_without_moto"], 1e-9), 2)
     return out
 
 
@@ -335,9 +347,11 @@ def print_daily(d: dict[str, Any]) -> None:
         c = d["compared"]
         for side in ("reference", "this"):
             if side in c:
-                print(f"  {side}: median {c[side].get('median_seconds')} s of {c[side].get('seconds')}, by step "
+                print(f"  {side}: median {c[side].get('median_seconds')} s of {c[side].get('seconds')} (without moto's "
+                      f"CPU {c[side].get('median_seconds_without_moto')} s), by step "
                       f"{c[side].get('median_seconds_by_step')}, peak RSS {c[side].get('peak_rss_mb')} MB")
-        print(f"  ratio reference / this: {c.get('ratio_reference_to_this')}; same people in every run: "
+        print(f"  ratio reference / this: {c.get('ratio_reference_to_this')} (without moto's CPU "
+              f"{c.get('ratio_without_moto')}); same people in every run: "
               f"{c['same_people']}; same items written: {c['same_items']}")
     print(f"  before the snapshot diff: {ref['records_relinked']:,} records relinked (x{d['ratio_relinked_before_to_after']}),"
           f" about {ref['items_put_estimated']:,} items and {ref['write_units_estimated']:,} write units")
