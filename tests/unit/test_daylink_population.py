@@ -77,3 +77,18 @@ def test_the_saved_state_is_looked_up_by_column_and_by_record() -> None:
         state.people_of(ids)  # "x" is not held: never a person made up for it
     assert "a" in state and "x" not in state and state["c"] == "P-2"
     assert list(state) == ["a", "b", "c"] and len(state) == 3
+
+
+def test_a_uprn_names_the_dwelling_and_the_rest_are_hashed_or_blank() -> None:
+    from mast.linkage.link import address_ids
+
+    table = prepare_records([
+        {"record_id": "a", "uprn": "100023336956", "postcode": "B13 9SS", "address_line1": "14 High Street"},
+        {"record_id": "b", "uprn": "5"},
+        {"record_id": "c", "postcode": "B13 9SS", "address_line1": "14 High Street"},
+        {"record_id": "d"},
+    ], compute_tf=False)
+    ids = address_ids(table)
+    assert ids.tolist()[:2] == ["A-U100023336956", "A-U5"]
+    assert all(isinstance(i, str) for i in ids.tolist())
+    assert ids[2].startswith("A-") and not ids[2].startswith("A-U") and ids[3] == ""
