@@ -406,8 +406,7 @@ def catch_up_version(step: CatchUpStep, settings: MatchSettings | None = None, *
     records = searchable_records(settings, now)
     changed, gone = _differences(read, records)
     known = saved_state(s3, settings.curated_bucket, step.previous) if step.previous else None
-    ids = records.column("record_id").to_pylist()
-    unknown = known is not None and any(rid not in known for rid in ids)
+    unknown = known is not None and not known.held(records.column("record_id").combine_chunks()).all()
     linked = removed = alerts = 0
     if changed or gone or unknown:
         outcome = link_into(step.version, step.table, records, changed, settings, known=known, session=session,

@@ -43,7 +43,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -178,7 +178,7 @@ def run_match(message: Message | Sequence[Message], settings: MatchSettings, *, 
 
 
 def link_into(version: str, table: str, records: pa.Table, changed: set[str], settings: MatchSettings, *,
-              known: Mapping[str, str] | None, session: Any, options: LinkOptions | None = None,
+              known: SavedState | None, session: Any, options: LinkOptions | None = None,
               now: dt.datetime | None = None) -> MatchOutcome:
     """Link ``changed`` records (and any ``records`` the version's saved state lacks, less those it
     holds that are gone) into ``version``, whose items are in ``table``: an imported rebuild's version
@@ -198,14 +198,13 @@ def link_into(version: str, table: str, records: pa.Table, changed: set[str], se
     return outcome
 
 
-def saved_state(s3: Any, bucket: str, version: str) -> dict[str, str] | None:
+def saved_state(s3: Any, bucket: str, version: str) -> SavedState | None:
     """A version's saved record -> person state (None when it has none)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=state_key(version))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
-    table = pq.read_table(io.BytesIO(body))
-    return dict(zip(table.column("record_id").to_pylist(), table.column("person_id").to_pylist(), strict=True))
+    return SavedState(pq.read_table(io.BytesIO(body)))
 
 
 class _MatchRun:
@@ -357,27 +356,31 @@ class _MatchRun:
                             alerts=alerted)
 
     # ------------------------------------------------------------------ incremental
-    def incremental(self, records: pa.Table, decisions: list[Decision], version: str, state: dict[str, str],
-                    changed: set[str], known: Mapping[str, str] | None = None) -> MatchOutcome:
+    def incremental(self, records: pa.Table, decisions: list[Decision], version: str, state: SavedState,
+                    changed: set[str], known: SavedState | None = None) -> MatchOutcome:
         """Link ``changed`` (and every record ``state`` lacks, less those gone) into ``version``.
         ``known``: the records alerted on already (default ``state``): a record not in it alerts."""
         t = time.perf_counter()
-        ids = records.column("record_id").to_pylist()
-        relink = np.fromiter((rid in changed or rid not in state for rid in ids), dtype=bool, count=len(ids))
-        present = set(ids)
-        removed = [rid for rid in state if rid not in present]
+        # whole-population work by column (pyarrow's hash lookups), never a Python loop over every record
+        ids = records.column("record_id").combine_chunks()
+        held = state.held(ids)
+        relink = ~held | pc.is_in(ids, value_set=pa.array(sorted(changed), pa.string())).to_numpy(zero_copy_only=False)
+        removed = state.ids.filter(pc.invert(pc.is_in(state.ids, value_set=ids))).to_pylist()
         base = records.filter(pa.array(~relink))
         base_ids = base.column("record_id").to_pylist()
+        base_people = state.people_of(base.column("record_id"))
         # each person's root record (whose hash is the person id) first: restored ids stay the same
-        roots = np.fromiter((person_id(rid) == state[rid] for rid in base_ids), dtype=bool, count=len(base_ids))
+        roots = np.fromiter(map(str.__eq__, map(person_id, base_ids), base_people.tolist()), dtype=bool,
+                            count=len(base_ids))
         order = np.concatenate([np.nonzero(roots)[0], np.nonzero(~roots)[0]])
         base = base.take(pa.array(order))
         base_ids = [base_ids[i] for i in order.tolist()]
+        base_people = base_people[order]
         added = records.filter(pa.array(relink))
+        added_held = held[relink]
         model = IndexReader(self.settings.index_table, self.ddb, version=version,
                             items_table=self.writer.items_table).model()
-        linker = Linker.restore(prepare(_linkage_columns(base)), model, [state[rid] for rid in base_ids],
-                                decisions, self.options)
+        linker = Linker.restore(prepare(_linkage_columns(base)), model, base_people, decisions, self.options)
         if added.num_rows:
             linker.add(_linkage_columns(added))
         self._timed("link", t)
@@ -385,7 +388,8 @@ class _MatchRun:
         ordered = pa.concat_tables([base, added]) if added.num_rows else base
         people, addresses = linker.person_ids(), linker.address_ids()
         address_keys = record_address_keys(linker.table, self.salt)
-        relinked = [rid for rid in added.column("record_id").to_pylist() if rid in state]
+        added_ids = added.column("record_id").to_pylist()
+        relinked = [rid for rid, was in zip(added_ids, added_held.tolist(), strict=True) if was]
         old = self.writer.get_records(version, [*relinked, *removed])
         changes = _Changes()
         record_puts: list[dict[str, Any]] = []
@@ -394,7 +398,7 @@ class _MatchRun:
             if rid in old:
                 changes.leave(old[rid])
                 record_deletes.append((layout.record_pk(version, rid), layout.RECORD_SK))
-        rewrite = [i for i, rid in enumerate(base_ids) if people[i] != state[rid]]
+        rewrite = np.nonzero(people[: len(base_ids)] != base_people)[0].tolist()
         rewrite.extend(range(len(base_ids), len(ordered)))
         rows = ordered.take(pa.array(rewrite, type=pa.int64())).to_pylist() if rewrite else []
         for i, row in zip(rewrite, rows, strict=True):
@@ -403,7 +407,7 @@ class _MatchRun:
             item = layout.record_item(version, record, _keys(linker, address_keys, i))
             before = old.get(rid)
             if before is None and i < len(base_ids):  # a base record whose person changed: only that
-                changes.person(rid, state[rid], record.person_id, record.address_id)
+                changes.person(rid, str(base_people[i]), record.person_id, record.address_id)
             else:
                 if before is not None:
                     changes.leave(before)
@@ -411,7 +415,8 @@ class _MatchRun:
             record_puts.append(item)
         # the people whose records changed: their records now (what the address items say of them)
         affected = set(changes.people)
-        theirs = [i for i, p in enumerate(people.tolist()) if p in affected]
+        theirs: list[int] = np.nonzero(pc.is_in(pa.array(people, pa.string()), value_set=pa.array(
+            sorted(affected), pa.string())).to_numpy(zero_copy_only=False))[0].tolist()
         summaries = layout.Summaries()
         homes: set[str] = set()
         for i, row in zip(theirs, ordered.take(pa.array(theirs, type=pa.int64())).to_pylist() if theirs else [],
@@ -431,9 +436,9 @@ class _MatchRun:
         # alerts before the state: a run that dies after the index was written but before the state
         # is retried with the same records still new, and makes the same alerts (same ids, once)
         alerted = self._alert(ordered, people, addresses,
-                              [rid for rid in added.column("record_id").to_pylist() if rid not in state]
-                              if known is None else [rid for rid in [*base_ids, *added.column("record_id").to_pylist()]
-                                                     if rid not in known])
+                              [rid for rid, was in zip(added_ids, added_held.tolist(), strict=True) if not was]
+                              if known is None else ordered.column("record_id").filter(pa.array(
+                                  ~known.held(ordered.column("record_id").combine_chunks()))).to_pylist())
         self._write_state(version, linker)
         self._timed("write", t)
         self._report(linker, people, addresses)
@@ -640,12 +645,12 @@ class _MatchRun:
     def _state_key(self, version: str) -> str:
         return state_key(version)
 
-    def _read_state(self, version: str) -> dict[str, str] | None:
+    def _read_state(self, version: str) -> SavedState | None:
         return saved_state(self.s3, self.settings.curated_bucket, version)
 
     def _write_state(self, version: str, linker: Linker) -> None:
-        table = pa.table({"record_id": pa.array(linker.table.record_id.tolist(), pa.string()),
-                          "person_id": pa.array(linker.person_ids().tolist(), pa.string())})
+        table = pa.table({"record_id": pa.array(linker.table.record_id, pa.string()),
+                          "person_id": pa.array(linker.person_ids(), pa.string())})
         sink = io.BytesIO()
         pq.write_table(table, sink)
         self.s3.put_object(Bucket=self.settings.curated_bucket, Key=self._state_key(version), Body=sink.getvalue())
@@ -721,6 +726,46 @@ def _indexed(row: dict[str, Any], person: str, address: str, frequencies: dict[s
     fields["sensitive"] = bool(row.get("sensitive"))
     return IndexedRecord.model_validate({**fields, "contact": contact, "person_id": person, "address_id": address,
                                          "term_frequencies": frequencies})
+
+
+class SavedState:
+    """A version's record -> person state (:func:`state_key`) as two string columns in the order it
+    was written. A day's link looks every current record up in it at once (:meth:`held`,
+    :meth:`people_of`: pyarrow hash lookups), not one by one through a dict of a million; it also
+    answers ``rid in state`` and ``state[rid]`` for the few records a caller asks about."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.ids = table.column("record_id").combine_chunks()
+        self.people = table.column("person_id").combine_chunks()
+        self._row_of: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _rows(self) -> dict[str, int]:
+        if self._row_of is None:
+            self._row_of = {rid: i for i, rid in enumerate(self.ids.to_pylist())}
+        return self._row_of
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._rows()
+
+    def __getitem__(self, record_id: str) -> str:
+        return str(self.people[self._rows()[record_id]].as_py())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids.to_pylist())
+
+    def held(self, ids: pa.Array) -> np.ndarray:
+        """Whether each of ``ids`` is in the state (bool array)."""
+        return np.asarray(pc.is_in(ids, value_set=self.ids).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def people_of(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The person of each of ``ids`` (all held), as an object array of str."""
+        rows = pc.index_in(ids, value_set=self.ids)
+        if rows.null_count:
+            raise KeyError("a record is not in the state")
+        return np.asarray(self.people.take(rows).to_numpy(zero_copy_only=False), dtype=object)
 
 
 class _Population:

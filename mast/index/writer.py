@@ -35,6 +35,9 @@ from mast.linkage.model import Model
 
 #: BatchWriteItem takes at most 25 requests
 _BATCH_WRITE = 25
+#: calls a writer keeps in flight at once (its threads): an incremental run's UpdateItems wait on
+#: DynamoDB's round trips, not on this process (``mast bench capacity`` counts its calls by this)
+THREADS = 8
 #: how long an old version stays readable after the switch (searches in flight finish on it)
 RETIRED_GRACE = dt.timedelta(days=1)
 
@@ -44,7 +47,7 @@ class IndexConflict(RuntimeError):
 
 
 class IndexWriter:
-    def __init__(self, table_name: str, client: Any = None, threads: int = 8) -> None:
+    def __init__(self, table_name: str, client: Any = None, threads: int = THREADS) -> None:
         if client is None:
             import boto3
 

@@ -284,8 +284,8 @@ def address_ids(table: RecordTable) -> np.ndarray:
     out = np.empty(n, dtype=object)
     out[:] = ""
     has_uprn = table.uprn != 0
-    for i in np.nonzero(has_uprn)[0].tolist():
-        out[i] = f"A-U{int(table.uprn[i])}"
+    if has_uprn.any():
+        out[has_uprn] = np.char.mod("A-U%d", table.uprn[has_uprn].astype(np.int64)).astype(object)
     rest = np.nonzero(~has_uprn & (key != 0))[0]
     if len(rest):
         hexes = np.char.mod("A-%016x", (key[rest] >> np.uint64(1)).astype(np.int64))

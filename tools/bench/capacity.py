@@ -111,6 +111,11 @@ PRICES: dict[str, dict[str, Any]] = {
         "source": "https://docs.amazonaws.cn/en_us/amazondynamodb/latest/developerguide/S3DataImport.HowItWorks.html",
         "label": "assumed", "note": "AWS publishes no ImportTable throughput ('import times are directly related to "
                                     "your data's characteristics'): a guess, to be measured on AWS"},
+    "ddb_call_seconds": {
+        "value": 0.010, "unit": "seconds one DynamoDB call takes from a Lambda in its region (round trip)",
+        "region": "eu-west-2", "source": "https://repost.aws/ja/knowledge-center/dynamodb-high-latency",
+        "label": "assumed", "note": "the page gives single-digit milliseconds on average for GetItem and PutItem, "
+                                    "measured inside DynamoDB (without the network or the client): 10 ms assumed"},
     "lambda_timeout_s": {
         "value": 900, "unit": "seconds, a Lambda invocation's limit", "region": "every region",
         "source": "https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html", "label": "cited"},
@@ -189,6 +194,24 @@ def _lambda_memory_mb(peak_mb: float) -> int:
     """Memory a step's function is given: its peak with headroom, at least 1,024 MB; may exceed the limit
     (which the checks then say)."""
     return max(1024, math.ceil(peak_mb * HEADROOM / 64) * 64)
+
+
+def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float | None, float | None]:
+    """A day's link at ``records`` in the match Lambda: its own seconds (the run's seconds on moto less
+    the CPU moto spent answering its calls in the same process, which on AWS is DynamoDB's and S3's
+    work) and the time its calls wait on DynamoDB (the calls, at :data:`PRICES` ``ddb_call_seconds``
+    each, :data:`mast.index.writer.THREADS` at a time), each scaled through the two sizes measured;
+    (total, own, calls), or Nones for counts measured before moto's part was."""
+    from mast.index.writer import THREADS
+
+    smaller = day["smaller"]
+    if "seconds_without_moto" not in day or "seconds_without_moto" not in smaller:
+        return None, None, None
+    own = _at(fit(smaller["records"], smaller["seconds_without_moto"], day["records"], day["seconds_without_moto"]),
+              records)
+    calls = _at(fit(smaller["records"], smaller["calls_total"], day["records"], day["calls_total"]), records)
+    waiting = calls * _price("ddb_call_seconds") / THREADS
+    return own + waiting, own, waiting
 
 
 def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
@@ -270,7 +293,10 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
     # the index in the same process, is too noisy at these sizes to scale (it is reported beside)
     scale = records / day["records"]
     smaller = day["smaller"]
-    day_seconds = _at(fit(smaller["records"], smaller["seconds"], day["records"], day["seconds"]), records)
+    on_moto = _at(fit(smaller["records"], smaller["seconds"], day["records"], day["seconds"]), records)
+    day_seconds, own_seconds, call_seconds = day_on_aws(day, records)
+    if day_seconds is None:  # counts of a run from before moto's part was measured: the run on moto
+        day_seconds = on_moto
     day_peak = rebuild["steps"]["prepare"]["peak_mb"]
     day_usd = (day["write_units"] * scale * _price("ddb_write_unit") + day["read_units"] * scale * _price("ddb_read_unit")
                + day_seconds * _lambda_memory_mb(day_peak) / 1024 * _price("lambda_gb_second"))
@@ -312,6 +338,9 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
                   "write_units": round(write_units),
                   "within_limits": today_write_seconds <= _price("lambda_timeout_s")},
         "day": {"seconds": _figure(day_seconds, "assumed", "s"), "usd": _figure(day_usd, "assumed", "USD"),
+                "on_moto_seconds": _figure(on_moto, "assumed", "s"),
+                **({"own_seconds": _figure(own_seconds, "assumed", "s"),
+                    "calls_seconds": _figure(call_seconds, "assumed", "s")} if own_seconds is not None else {}),
                 "peak_mb": _figure(day_peak, "assumed", "MB"), "records_linked": round(day["linked"] * scale)},
         "searches_month_usd": {str(k): _figure(per_search * k * 30, "assumed", "USD") for k in (1_000, 100_000)},
         "storage": {"gb": _figure(storage_gb, "assumed", "GB"), "usd_month": _figure(storage_usd, "assumed", "USD")},
@@ -422,11 +451,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
              "dynamodb_json_bytes_per_record": rebuilt["dynamodb_json_bytes"] / r,
              "dynamodb_json_gzip_bytes_per_record": rebuilt["dynamodb_json_gzip_bytes"] / r,
              "today_seconds_on_moto": rebuilt["seconds"]}
-    day_counts = {k: measured[k] for k in ("records", "linked", "seconds", "peak_rss_mb", "rss_before_mb",
-                                           "write_units", "read_units", "calls_total", "items_put", "items_read")}
+    day_counts = {k: measured[k] for k in ("records", "linked", "seconds", "seconds_without_moto", "moto_cpu_seconds",
+                                           "seconds_by_step", "peak_rss_mb", "rss_before_mb", "write_units",
+                                           "read_units", "calls_total", "items_put", "items_read")}
     day_counts.update(new_records=day["new_records"], snapshot_changes=day["snapshot_changes"],
                       snapshot_share=day["snapshot_change_rate"]["share_ended_or_changed"],
-                      smaller={k: smaller_day[k] for k in ("records", "linked", "seconds", "peak_rss_mb", "rss_before_mb")})
+                      smaller={k: smaller_day[k] for k in ("records", "linked", "seconds", "seconds_without_moto",
+                                                           "moto_cpu_seconds", "calls_total", "peak_rss_mb",
+                                                           "rss_before_mb")})
     search = _search(args)
     print(f"search counted on {args.search_records:,} records", flush=True)
     return {"sharded": {"large": large, "small": small}, "index": index, "day": day_counts, "search": search,
@@ -460,7 +492,10 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         f"{large['seconds']} s, {large['score_shards']} score and {large['refine_shards']} refine shards, step peaks "
         + ", ".join(f"{k} {large[k]['peak_mb']:,.0f} MB" for k in ("prepare", "score", "cluster", "refine", "finish"))
         + f". A day ({day['new_records']:,} new records, {day['snapshot_changes']:,} snapshot changes at the measured "
-        f"share {day['snapshot_share']}): {day['linked']:,} linked in {day['seconds']} s, peak {day['peak_rss_mb']:,.0f} MB "
+        f"share {day['snapshot_share']}): {day['linked']:,} linked in {day['seconds']} s"
+        + (f" (of which moto answering its calls {sum(day['moto_cpu_seconds'].values()):,.1f} s of CPU, the match "
+           f"function's own {day['seconds_without_moto']} s)" if "seconds_without_moto" in day else "")
+        + f", peak {day['peak_rss_mb']:,.0f} MB "
         f"(moto's copy included), {day['write_units']:,} write units, {day['read_units']:,} read units, "
         f"{day['calls_total']:,} calls. A search ({s['records']:,} records): person search "
         f"{s['person search'].get('calls_total', 0):g} calls, {s['person search'].get('round_trips', 0):g} round trips, "
@@ -468,7 +503,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         f"person view {s['person view'].get('read_units', 0):g} read units; address search "
         f"{s['address search'].get('read_units', 0):g} read units; handler {s['handler_seconds'] * 1000:.0f} ms on moto.",
         "",
-        "Projected (labelled assumed: the counts scaled linearly from the two sizes measured, with the prices below):",
+        "Projected (labelled assumed: the counts scaled linearly from the two sizes measured, with the prices below; "
+        "a day's link is the match function's own seconds, the run's on moto less moto's CPU answering its calls, plus "
+        "its calls' round trips on DynamoDB, ddb_call_seconds each, as many at once as the index writer's threads):",
         "",
         "| records | rebuild: sharded link + import | of which import | rebuild cost | today: one Lambda writing items "
         "| a day's link | 1,000 searches/day, a month | 100,000 searches/day, a month | storage a month | limits broken |",
@@ -480,7 +517,10 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
             f"| {_size(n)} | {_time(r['seconds']['value'])} ({r['score_shards']} score, {r['refine_shards']} refine "
             f"shards) | {_time(r['import_seconds']['value'])} | {_money(r['usd']['value'])} | "
             f"{_time(t['seconds']['value'])}, {_money(t['usd']['value'])}{'' if t['within_limits'] else ' (over 900 s)'} | "
-            f"{_time(d['seconds']['value'])}, {_money(d['usd']['value'])}, {d['peak_mb']['value']:,.0f} MB | "
+            f"{_time(d['seconds']['value'])}"
+            + (f" ({_time(d['own_seconds']['value'])} its own, {_time(d['calls_seconds']['value'])} its calls; on moto "
+               f"{_time(d['on_moto_seconds']['value'])})" if "own_seconds" in d else "")
+            + f", {_money(d['usd']['value'])}, {d['peak_mb']['value']:,.0f} MB | "
             f"{_money(p['searches_month_usd']['1000']['value'])} | {_money(p['searches_month_usd']['100000']['value'])} | "
             f"{p['storage']['gb']['value']:,.1f} GB, {_money(p['storage']['usd_month']['value'])} | "
             f"{'; '.join(p['limits_broken']) or 'none'} |")

@@ -12,7 +12,13 @@ That run is measured: every DynamoDB call it makes (counted on the client, by op
 it writes and deletes, the write and read units they cost (computed from the items' sizes by
 DynamoDB's rules: a write unit per KB written, a read unit per 4 KB read strongly, half that
 eventually), its time, and its peak resident memory (sampled; moto's copy of the data is in the
-same process, so this is an upper bound). Prints one JSON line; never a name.
+same process, so this is an upper bound). Moto answers the calls in this process too: the CPU it
+spends doing so (:class:`MotoTime`) is DynamoDB's and S3's work on AWS, so it is reported apart, and
+the run's seconds without it are the match function's own. Also a digest of the record -> person
+state the run wrote and of the items it put, so that two runs of different code on the same day can
+be shown to find the same people and write the same items (``mast bench incremental --against``); and,
+with a ``profile`` file in ``WORKDIR`` naming a path, a cProfile of the run there. Prints one JSON
+line; never a name.
 
 With ``full_index`` in ``WORKDIR`` (``mast bench incremental --full-index``), the live version the day
 starts from is the match function's own rebuild of the day before, measured the same way (items,
@@ -24,6 +30,7 @@ key, would make the day's key items look smaller than a full index's).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -32,7 +39,7 @@ import sys
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Self
 
@@ -60,6 +67,20 @@ def attribute_size(value: dict[str, Any]) -> int:
     raise ValueError(kind)
 
 
+def _item_hash(item: dict[str, Any]) -> bytes:
+    """A hash of one item, string sets in any order."""
+    plain = {k: sorted(v["SS"]) if "SS" in v else v for k, v in item.items()}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).digest()
+
+
+def people_digest(state: Any) -> str:
+    """A digest of a record -> person state (a table of ``record_id``, ``person_id``), in any row order:
+    two runs that find the same people have the same."""
+    lines = sorted(f"{r}\t{p}" for r, p in zip(state.column("record_id").to_pylist(),
+                                                state.column("person_id").to_pylist(), strict=True))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
 def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
 
@@ -67,8 +88,11 @@ def item_size(item: dict[str, Any]) -> int:
 class Calls:
     """DynamoDB calls of every client the session makes after :meth:`attach`, with their items and units."""
 
-    def __init__(self, export_bytes: bool = False) -> None:
+    def __init__(self, export_bytes: bool = False, digest: bool = False) -> None:
         self.lock = threading.Lock()
+        #: with ``digest``, a digest of every item put (in any order): two runs that write the same
+        #: items have the same (``mast bench incremental --against``)
+        self._item_hashes: list[bytes] | None = [] if digest else None
         #: with ``export_bytes``, also the bytes the written items take: by DynamoDB's item-size rules, as
         #: DynamoDB JSON lines (ImportTable's input format) and those lines gzipped (``mast bench capacity``)
         self.export_bytes = export_bytes
@@ -121,6 +145,8 @@ class Calls:
             self.items_deleted += deletes
             # a write unit per KB of each item written; a delete one (an update: on its answer)
             self.write_units += sum(math.ceil(item_size(i) / 1024) for i in puts) + deletes
+            if self._item_hashes is not None:
+                self._item_hashes.extend(_item_hash(i) for i in puts)
             if self._gzip is not None:
                 for item in puts:
                     line = (json.dumps({"Item": item}, separators=(",", ":")) + "\n").encode("utf-8")
@@ -158,12 +184,14 @@ class Calls:
             self.read_units += units
 
     def result(self) -> dict[str, Any]:
-        exported = {}
+        exported: dict[str, Any] = {}
         if self._gzip is not None:
             with self.lock:
                 self.gzip_bytes += len(self._gzip.flush(zlib.Z_FULL_FLUSH))
             exported = {"item_bytes": self.item_bytes, "dynamodb_json_bytes": self.json_bytes,
                         "dynamodb_json_gzip_bytes": self.gzip_bytes}
+        if self._item_hashes is not None:
+            exported["items_digest"] = hashlib.sha256(b"".join(sorted(self._item_hashes))).hexdigest()[:16]
         return {**exported, "calls": dict(sorted(self.calls.items())), "calls_total": sum(self.calls.values()),
                 "items_put": self.items_put, "items_deleted": self.items_deleted, "items_read": self.items_read,
                 "write_units": round(self.write_units), "read_units": round(self.read_units, 1),
@@ -193,6 +221,44 @@ class PeakMemory:
         self.thread.join()
 
 
+class MotoTime:
+    """CPU seconds moto spends answering calls in this process, by service (the thread's CPU time inside
+    moto's request handler, summed over the client's threads). On AWS that work is DynamoDB's and S3's,
+    not the match Lambda's: the run's seconds less these are the match function's own (with the
+    client's half of every call, which stays), and the calls' waiting on AWS is counted apart
+    (round trips, calls)."""
+
+    def __enter__(self) -> Self:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._original = original = BotocoreStubber.process_request
+        spent = self.seconds
+        lock = self._lock
+
+        def timed(stubber: Any, request: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(stubber, request)
+            finally:
+                host = str(request.url).split("//", 1)[-1].split("/", 1)[0]
+                service = "dynamodb" if "dynamodb" in host else "s3" if "s3" in host else "other"
+                with lock:
+                    spent[service] += time.thread_time() - started
+
+        BotocoreStubber.process_request = timed  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        BotocoreStubber.process_request = self._original  # type: ignore[method-assign]
+
+    def result(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in sorted(self.seconds.items())}
+
+
 def main(workdir: Path) -> dict[str, Any]:
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                         "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
@@ -211,6 +277,10 @@ def main(workdir: Path) -> dict[str, Any]:
     from mast.index.writer import IndexWriter
     from mast.linkage.model import Model
 
+    # one clock for every run on this folder (the parent's), so that runs of different code name the same
+    # versions and write the same items
+    now = (dt.datetime.fromisoformat((workdir / "now").read_text("utf-8").strip()) if (workdir / "now").exists()
+           else dt.datetime.now(dt.UTC))
     day0, day1 = pq.read_table(workdir / "day0.parquet"), pq.read_table(workdir / "day1.parquet")
     changed = pq.read_table(workdir / "changed.parquet").column("record_id")
     people = pq.read_table(workdir / "people.parquet")
@@ -253,7 +323,8 @@ def main(workdir: Path) -> dict[str, Any]:
             counted = Calls(export_bytes=True)
             counted.attach(session)
             started = time.perf_counter()
-            outcome = run_match(RebuildRequested(reason="bench"), settings, session=session)
+            outcome = run_match(RebuildRequested(reason="bench"), settings, session=session,
+                                now=now - dt.timedelta(hours=2))
             rebuilt = {"records": outcome.records, "seconds": round(time.perf_counter() - started, 2),
                        "items_put_reported": outcome.items_put, **counted.result()}
             rebuilt["items_per_record"] = round(rebuilt["items_put"] / max(outcome.records, 1), 2)
@@ -261,7 +332,8 @@ def main(workdir: Path) -> dict[str, Any]:
             session = boto3.session.Session(region_name=REGION)  # the day's calls counted apart
         writer = IndexWriter("b-index", ddb)
         if not rebuilt:
-            version = writer.begin_version(Model.from_json((workdir / "model.json").read_text()))
+            version = writer.begin_version(Model.from_json((workdir / "model.json").read_text()),
+                                           now - dt.timedelta(hours=2))
             sink = io.BytesIO()
             pq.write_table(people, sink)
             s3.put_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{version}.parquet", Body=sink.getvalue())
@@ -270,7 +342,7 @@ def main(workdir: Path) -> dict[str, Any]:
         # the items of the records the day changes, as the live index holds them (not measured)
         before = day0.filter(pc.is_in(day0.column("record_id"), value_set=changed))
         warm = run_match(changes_of(before, "20251101T030000000000Z-warm", dt.date(2025, 11, 1)), settings,
-                         session=session)  # fmt: skip
+                         session=session, now=now - dt.timedelta(hours=1))  # fmt: skip
 
         # the day: each feed's new state and what changed in it, one message per feed
         fresh = pc.invert(pc.is_in(day1.column("record_id"), value_set=day0.column("record_id")))
@@ -278,19 +350,36 @@ def main(workdir: Path) -> dict[str, Any]:
         for (partner, feed), part in by_feed(day1).items():
             store.write_versions("b-curated", store.state_key(partner, feed, DAY1), part)
         messages = changes_of(day_changes, DAY1, dt.date(2025, 11, 2))
-        calls = Calls()
+        calls = Calls(digest=True)
         calls.attach(session)
-        with PeakMemory() as memory:
+        profile = (workdir / "profile").read_text("utf-8").strip() if (workdir / "profile").exists() else ""
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+        with PeakMemory() as memory, MotoTime() as moto_time:
             started = time.perf_counter()
-            outcome = run_match(messages, settings, session=session)
+            if profiler is not None:
+                profiler.enable()
+            outcome = run_match(messages, settings, session=session, now=now)
+            if profiler is not None:
+                profiler.disable()
             seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.dump_stats(profile)
+        written = s3.get_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{outcome.version}.parquet")["Body"].read()
+        state_digest = people_digest(pq.read_table(io.BytesIO(written)))
     return {
         "records": day1.num_rows, "messages": len(messages), "changes_linked": day_changes.num_rows,
         "mode": outcome.mode, "linked": outcome.linked, "removed": outcome.removed,
         "items_put_reported": outcome.items_put, "items_deleted_reported": outcome.items_deleted,
         "seconds": round(seconds, 2), "seconds_by_step": outcome.seconds,
+        # moto answering the run's calls in this process (AWS's work, not the match function's)
+        "moto_cpu_seconds": moto_time.result(),
+        "seconds_without_moto": round(seconds - sum(moto_time.seconds.values()), 2),
         "peak_rss_mb": round(memory.peak / 2**20, 1), "rss_before_mb": round(memory.before / 2**20, 1),
-        "warm_up_mode": warm.mode, **calls.result(),
+        "warm_up_mode": warm.mode, **calls.result(), "state_digest": state_digest,
         "items_per_record_linked": round(calls.items_put / max(outcome.linked, 1), 2),
         "write_units_per_record_linked": round(calls.write_units / max(outcome.linked, 1), 2),
         **({"rebuild": rebuilt} if rebuilt else {}),

@@ -17,6 +17,11 @@ run is :func:`mast.index.linking.run_match` on moto, counted by DynamoDB call: i
 deleted, write and read units, seconds and peak memory. Beside it, the reference: how many records
 the same day relinked before ingest compared snapshots (every snapshot row it re-sent), and the
 items and write units that would cost at the day's measured items per relinked record.
+With ``--against COMMIT``, the day's run is also made with that commit's ``mast`` package (taken by
+``git archive`` into a temporary folder; the harness is this code's), alternately with this code's,
+``--repeat`` times each, on the same data: the medians of each, their ratio, and whether every run
+found the same people and wrote the same items (digests of the state and the items). ``--profile``
+writes a cProfile of this code's first day's run.
 Prints counts and seconds, never a name.
 """
 
@@ -46,6 +51,13 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:  # type: ign
     parser.add_argument("--full-index", action="store_true",
                         help="the day starts from the match function's measured rebuild of the day before")
     parser.add_argument("--workers", type=int, help="processes for the batch link (default: all cores)")
+    parser.add_argument("--against", metavar="COMMIT",
+                        help="also run the day's match run with COMMIT's mast package (git archive), alternately with "
+                             "this code's, on the same data: medians, their ratio, and whether the people and the "
+                             "items written are the same")
+    parser.add_argument("--repeat", type=int, default=1, help="the day's runs of each side (default 1)")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="cProfile this code's (first) day's match run into FILE (pstats)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     parser.set_defaults(func=run)
 
@@ -194,7 +206,6 @@ def daily(frames: Path, is_new: np.ndarray, args: argparse.Namespace) -> dict[st
     from mast.linkage.link import Linker, LinkOptions
     from mast.linkage.table import prepare
     from tools.bench.generated import AS_OF
-    from tools.bench.measure import run_side
 
     rate = snapshot_change_rate(args.rate_people)
     records = curated(frames)
@@ -226,7 +237,9 @@ def daily(frames: Path, is_new: np.ndarray, args: argparse.Namespace) -> dict[st
         if getattr(args, "full_index", False):
             (folder / "full_index").write_text("1", "utf-8")
         del live
-        measured = run_side([str(folder)], module="tools.bench.daily", timeout=7200)
+        runs = _day_runs(folder, args)
+    measured = next(r for side, r in runs if side == "this")
+    compared = _compared(runs) if getattr(args, "against", None) or len(runs) > 1 else {}
     # the reference: before ingest compared snapshots, every snapshot row re-sent was relinked
     resent = int((in_snapshot & ~ended & ~is_new).sum())  # the open snapshot records the day's files re-send
     before_linked = int(is_new.sum()) + resent + int(ended.sum())
@@ -237,7 +250,77 @@ def daily(frames: Path, is_new: np.ndarray, args: argparse.Namespace) -> dict[st
             "reference_before_diff": {"records_relinked": before_linked,
                                       "items_put_estimated": round(per_record * before_linked),
                                       "write_units_estimated": round(wcu_per_record * before_linked)},
-            "ratio_relinked_before_to_after": round(before_linked / max(measured.get("linked", 1), 1), 2)}
+            "ratio_relinked_before_to_after": round(before_linked / max(measured.get("linked", 1), 1), 2),
+            **({"compared": compared} if compared else {})}
+
+
+def _day_runs(folder: Path, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The day's match run on ``folder``'s data, each in its own process: this code's, and with
+    ``--against`` the reference commit's, alternately (reference first), ``--repeat`` times each."""
+    import subprocess
+    import tempfile
+
+    from tools.bench.measure import run_side
+
+    repeat = max(getattr(args, "repeat", 1) or 1, 1)
+    against = getattr(args, "against", None)
+    profile = getattr(args, "profile", None)
+    runs: list[tuple[str, dict[str, Any]]] = []
+    (folder / "now").write_text(dt.datetime.now(dt.UTC).isoformat(), "utf-8")  # every run on one clock
+    with tempfile.TemporaryDirectory(prefix="mast-bench-reference-") as reference:
+        if against:
+            root = Path(__file__).resolve().parents[2]
+            archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", against, "mast"],
+                                     check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", reference], input=archive, check=True)
+            # the harness and the configuration (infra/: the partnership, the feeds' definitions, which
+            # retention reads) are this checkout's; only mast is theirs
+            for shared in ("tools", "infra", "template.yaml"):
+                (Path(reference) / shared).symlink_to(root / shared)
+        for k in range(repeat):
+            for side in (["reference", "this"] if against else ["this"]):
+                (folder / "profile").unlink(missing_ok=True)
+                if profile and side == "this" and k == 0:
+                    (folder / "profile").write_text(str(Path(profile).resolve()), "utf-8")
+                result = run_side([str(folder)], module="tools.bench.daily", timeout=7200,
+                                  cwd=reference if side == "reference" else None)
+                print(f"  day's run ({side}): {result.get('seconds')} s {result.get('seconds_by_step')}", flush=True)
+                runs.append((side, result))
+    return runs
+
+
+def _compared(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Medians of each side's seconds (whole run and by step), their ratio, and whether every run found
+    the same people (the record -> person state it wrote) and wrote the same items."""
+    import statistics
+
+    out: dict[str, Any] = {}
+    for side in dict.fromkeys(s for s, _ in runs):
+        mine = [r for s, r in runs if s == side and "error" not in r]
+        if not mine:
+            out[side] = {"error": next(r["error"] for s, r in runs if s == side)}
+            continue
+        steps = sorted({k for r in mine for k in r.get("seconds_by_step", {})})
+        out[side] = {"runs": len(mine), "seconds": [r["seconds"] for r in mine],
+                     "median_seconds": round(statistics.median(r["seconds"] for r in mine), 2),
+                     "median_seconds_without_moto": round(statistics.median(
+                         r.get("seconds_without_moto", r["seconds"]) for r in mine), 2),
+                     "median_seconds_by_step": {k: round(statistics.median(r.get("seconds_by_step", {}).get(k, 0.0)
+                                                                           for r in mine), 2) for k in steps},
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in mine)}
+    ok = [r for _, r in runs if "error" not in r]
+    out["runs"] = [{"side": side, "seconds": r.get("seconds"), "seconds_without_moto": r.get("seconds_without_moto"),
+                    "moto_cpu_seconds": r.get("moto_cpu_seconds"), "state_digest": r.get("state_digest"),
+                    "items_digest": r.get("items_digest"), **({"error": r["error"]} if "error" in r else {})}
+                   for side, r in runs]
+    out["same_people"] = len({r.get("state_digest") for r in ok}) == 1
+    out["same_items"] = len({r.get("items_digest") for r in ok}) == 1
+    if "reference" in out and "this" in out and "median_seconds" in out.get("reference", {}) \
+            and "median_seconds" in out.get("this", {}):
+        out["ratio_reference_to_this"] = round(out["reference"]["median_seconds"] / max(out["this"]["median_seconds"], 1e-9), 2)
+        out["ratio_without_moto"] = round(out["reference"]["median_seconds_without_moto"]
+                                          / max(out["this"]["median_seconds_without_moto"], 1e-9), 2)
+    return out
 
 
 def print_daily(d: dict[str, Any]) -> None:
@@ -260,5 +343,15 @@ def print_daily(d: dict[str, Any]) -> None:
               f"per record), {r['calls_total']:,} calls, {r['seconds']} s")
     print(f"  per record linked: {m.get('items_per_record_linked')} items, {m.get('write_units_per_record_linked')} "
           "write units")
+    if "compared" in d:
+        c = d["compared"]
+        for side in ("reference", "this"):
+            if side in c:
+                print(f"  {side}: median {c[side].get('median_seconds')} s of {c[side].get('seconds')} (without moto's "
+                      f"CPU {c[side].get('median_seconds_without_moto')} s), by step "
+                      f"{c[side].get('median_seconds_by_step')}, peak RSS {c[side].get('peak_rss_mb')} MB")
+        print(f"  ratio reference / this: {c.get('ratio_reference_to_this')} (without moto's CPU "
+              f"{c.get('ratio_without_moto')}); same people in every run: "
+              f"{c['same_people']}; same items written: {c['same_items']}")
     print(f"  before the snapshot diff: {ref['records_relinked']:,} records relinked (x{d['ratio_relinked_before_to_after']}),"
           f" about {ref['items_put_estimated']:,} items and {ref['write_units_estimated']:,} write units")

@@ -38,13 +38,15 @@ def _tree_memory(proc: Any, by_process: dict[int, int] | None = None) -> tuple[i
     return pss, rss
 
 
-def run_side(args: list[str], timeout: float = 3600.0, module: str = "tools.bench.side") -> dict[str, Any]:
-    """Run ``python -m <module> <args>``; its JSON result plus ``peak_pss_mb``/``wall_seconds``."""
+def run_side(args: list[str], timeout: float = 3600.0, module: str = "tools.bench.side",
+             cwd: str | None = None) -> dict[str, Any]:
+    """Run ``python -m <module> <args>``; its JSON result plus ``peak_pss_mb``/``wall_seconds``. With
+    ``cwd``, the module and the packages it imports are found there first (another commit's code)."""
     import psutil
 
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
     proc = psutil.Process(child.pid)
     peak = {"pss": 0, "rss": 0}
     by_process: dict[int, int] = {}
