@@ -35,19 +35,7 @@ from tests.conftest import LocalStackProcess
 from tests.e2e.test_alerts import police_extract
 from tests.e2e.test_local_stack import _sftp
 from tests.e2e.test_search_api import DECLARATION, api, indexed_records, token_of
-
-
-def _download(s3: Any, uri: str, folder: Path) -> Path:
-    """Everything under an s3:// prefix (or the one object) into ``folder``, keeping the layout."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]
-    for obj in listed:
-        if obj["Key"].endswith("/"):  # a folder marker pyarrow left
-            continue
-        target = folder / obj["Key"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-    return folder / key
+from tools.bench.rebuild_machine import download
 
 
 def start(stack: LocalStackProcess, **given: Any) -> str:
@@ -98,10 +86,10 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     assert all(str(link["links"]).startswith("s3://") for link in state["scored"])
 
     s3 = local_stack.client("s3")
-    table_dir = _download(s3, state["prepared"]["table"], tmp_path)
+    table_dir = download(s3, state["prepared"]["table"], tmp_path)
     table, _ = read_records(str(table_dir))
-    model = Model.from_json(_download(s3, state["prepared"]["model"], tmp_path).read_text())
-    people = read_columns(str(_download(s3, state["finished"]["people"], tmp_path)))
+    model = Model.from_json(download(s3, state["prepared"]["model"], tmp_path).read_text())
+    people = read_columns(str(download(s3, state["finished"]["people"], tmp_path)))
     assert state["finished"]["records"] == len(table) == len(people["record_id"]) > 1000
 
     ddb = local_stack.client("dynamodb")

@@ -61,6 +61,9 @@ def test_the_linkage_report_of_records_without_addresses_or_partners() -> None:
     report = linkage_report(table, ["P-1", "P-1"], ["", ""])
     assert report == _report_by_loop(["unknown", "unknown"], ["P-1", "P-1"], ["", ""])
     assert report["addresses"] == 0 and report["people_per_partner"] == {"unknown": 1}
+    empty = linkage_report(prepare_records([], compute_tf=False), [], [])
+    assert empty == _report_by_loop([], [], [])
+    assert empty["people_shared_between_partners"] == [] and empty["people_per_partner"] == {}
 
 
 def test_the_saved_state_is_looked_up_by_column_and_by_record() -> None:

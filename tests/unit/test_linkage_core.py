@@ -407,51 +407,6 @@ def test_an_address_context_never_makes_agreement_rarer_than_among_strangers() -
     assert floored[-1] > 0.048  # taking the raise out of disagreement would leave it 0.02
 
 
-def test_the_linkage_report_counts_as_sets_of_partners_per_person_and_address_would() -> None:
-    """The report counts on integer codes; here against the plain reading of its definition (a set of
-    partners per person and per address) on people, partners and addresses drawn at random: a
-    record of no partner ("unknown"), records with no address, people known to one partner only."""
-    from collections import defaultdict
-    from itertools import combinations
-
-    from mast.linkage.report import linkage_report
-
-    rng = np.random.default_rng(7)
-    n = 3000
-    partners = ["police", "nhs", "fire", "adults", "children"]
-    rows = [{"record_id": f"r{i}", "given_name": "A", "family_name": "B",
-             "source": partners[rng.integers(len(partners))] if rng.random() > 0.02 else None} for i in range(n)]
-    table = prepare_records(rows)
-    person_ids = [f"P-{rng.integers(n // 3)}" for _ in range(n)]
-    address_ids = [f"A-{rng.integers(n // 4)}" if rng.random() > 0.3 else "" for _ in range(n)]
-    report = linkage_report(table, person_ids, address_ids)
-
-    source = [r["source"] or "unknown" for r in rows]
-    people: dict[str, set[str]] = defaultdict(set)
-    places: dict[str, set[str]] = defaultdict(set)
-    records_at: dict[str, int] = defaultdict(int)
-    for s, person, address in zip(source, person_ids, address_ids, strict=True):
-        people[person].add(s)
-        if address:
-            places[address].add(s)
-            records_at[address] += 1
-    pairs: dict[tuple[str, str], int] = defaultdict(int)
-    for known in people.values():
-        for a, b in combinations(sorted(known), 2):
-            pairs[(a, b)] += 1
-    assert report["people"] == len(people) and report["addresses"] == len(places) and report["records"] == n
-    assert report["people_per_partner"] == {s: sum(s in p for p in people.values()) for s in sorted(set(source))}
-    assert "unknown" in report["people_per_partner"]
-    assert report["people_shared_between_partners"] == [{"partners": [a, b], "people": c}
-                                                        for (a, b), c in sorted(pairs.items())]
-    assert report["people_known_to_more_than_one_partner"] == sum(len(p) > 1 for p in people.values())
-    assert report["addresses_with_more_than_one_partner"] == sum(len(p) > 1 for p in places.values())
-    assert report["addresses_with_repeated_records"] == sum(c >= 3 for c in records_at.values())
-    empty = linkage_report(prepare_records([]), [], [])
-    assert empty["people"] == empty["addresses"] == empty["addresses_with_repeated_records"] == 0
-    assert empty["people_shared_between_partners"] == [] and empty["people_per_partner"] == {}
-
-
 def test_isin_sorted_answers_as_numpy_isin_with_its_bitmap_filter_and_without() -> None:
     """Large inputs are filtered by a bitmap of the set's low bits before the binary search: values
     whose low bits collide with a member's (but are not members), negative values, a 2-D matrix of

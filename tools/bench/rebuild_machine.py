@@ -381,10 +381,10 @@ def _people(running: Any, uri: str, folder: Path) -> dict[str, str]:
     return dict(zip((str(r) for r in people["record_id"]), (str(p) for p in people["person_id"]), strict=True))
 
 
-def _download(running: Any, uri: str, folder: Path) -> Path:
-    """Everything under an s3:// prefix (or the one object) into ``folder``, keeping the layout."""
+def download(s3: Any, uri: str, folder: Path) -> Path:
+    """Everything under an s3:// prefix (or the one object) into ``folder``, keeping the layout
+    (a rebuild's files, to compare with a link of the same records; the e2e test uses it too)."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    s3 = running.client("s3")
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]:
         if obj["Key"].endswith("/"):  # a folder marker pyarrow left
             continue
@@ -411,9 +411,9 @@ def _reference_inputs(running: Any, output: dict[str, Any], folder: Path) -> Ref
 
     env = running.environment
     return Reference(
-        table=_download(running, output["prepared"]["table"], folder),
-        model=_download(running, output["prepared"]["model"], folder),
-        people=_download(running, output["finished"]["people"], folder),
+        table=download(running.client("s3"), output["prepared"]["table"], folder),
+        model=download(running.client("s3"), output["prepared"]["model"], folder),
+        people=download(running.client("s3"), output["finished"]["people"], folder),
         decisions=DecisionStore(env["CONTROL_TABLE"], running.client("dynamodb")).all(),
         salt=key_salt(env["KEY_SALT_SECRET_ARN"], running.client("secretsmanager")))
 
