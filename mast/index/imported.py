@@ -5,15 +5,22 @@ on-demand table's write rate and most of a rebuild's cost. DynamoDB's ImportTabl
 new table from files in S3, uses no write capacity and is billed by the size it reads. So the
 rebuild state machine's last steps are:
 
-``import`` (:func:`import_version`): every item of the version, built by
-:func:`mast.index.layout.version_items` from the rebuild's records and the people its ``finish`` step
-found (records, keys, people, addresses and their household items) and the model's items, written
-to S3 as DynamoDB JSON, gzip, and ImportTable started, creating the table
-``<index table>-<version>`` with the index table's own key schema, indexes and key: the index's name
-prefix, which the roles that touch the index are limited to. The version's state item (in the index
-table, beside the pointer) names the table from here on, so a failed rebuild's table is found and
-dropped later; the record → person state a day's link restores from is written beside the curated
-records, as the match run writes it.
+``export_plan`` (:func:`plan_export`): the new version named, and its state item (in the index
+table, beside the pointer) written, naming the table ``<index table>-<version>`` from here on, so a
+failed rebuild's table is found and dropped later; and the version's items cut into export shards,
+one per :data:`RECORDS_PER_EXPORT` records.
+
+``export`` (:func:`export_shard`, a distributed Map: one invocation per shard): the items of the
+partitions a shard owns (:func:`owner`: a stable hash of the partition key), built by
+:mod:`mast.index.layout`'s own functions from the rebuild's records and the people its ``finish``
+step found (records, keys, people, addresses and their household items; the model's items in shard
+0), written to S3 as DynamoDB JSON, gzip. One Lambda building every item of a million records would
+hold about 15 GB and run past its 15 minutes; a shard holds its share.
+
+``import`` (:func:`import_version`): ImportTable started on every shard's files, creating the
+version's table with the index table's own key schema, indexes and key: the index's name prefix,
+which the roles that touch the index are limited to; the record → person state a day's link
+restores from is written beside the curated records, as the match run writes it.
 
 ``import_status`` (:func:`import_status`): the import's state (the state machine waits and asks
 again until it is done); a failed or cancelled import fails the step, and the rebuild, with the
@@ -44,10 +51,12 @@ import gzip
 import io
 import itertools
 import json
+import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +64,15 @@ from pydantic import BaseModel, Field
 
 from mast.index import layout
 from mast.index.address_keys import address_key_strings, index_linkage, record_address_keys
-from mast.index.layout import IndexedRecord
 from mast.index.linking import MatchSettings
 from mast.index.writer import IndexWriter
 
 #: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
 ITEMS_PER_FILE = 100_000
+#: records an export shard is cut for: every shard reads every record's ids and keys (about 10 s a
+#: million) and builds a share of the items (about 0.45 ms a record's items, and their memory), so at
+#: a million records ten shards each take about a minute and well under a GB
+RECORDS_PER_EXPORT = 100_000
 #: records turned into items at a time (as the match run's rebuild does)
 ROWS_PER_CHUNK = 20_000
 #: the grace an old version's table is kept after the switch unless the template says otherwise
@@ -94,13 +106,62 @@ def version_table(index_table: str, version: str) -> str:
     return f"{index_table}-{version}"
 
 
-class ImportStep(BaseModel):
-    """``import``'s input: the rebuild's prefix (its records and model), and its people."""
+class ExportPlanStep(BaseModel):
+    """``export_plan``'s input: the rebuild's prefix (its records and model), its people, how many."""
 
     prefix: str = Field(pattern=r"^s3://")
     model: str
     people: str
     previous: str | None = None
+    records: int = Field(ge=0)
+    records_per_export: int = Field(RECORDS_PER_EXPORT, ge=1)
+
+
+class ExportShard(BaseModel):
+    """One item of the ``export`` Map: which share of the version's items to write."""
+
+    prefix: str = Field(pattern=r"^s3://")
+    model: str
+    people: str
+    version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
+    shard: int = Field(ge=0)
+    shards: int = Field(ge=1)
+
+
+class ExportPlan(BaseModel):
+    version: str
+    table: str
+    previous: str | None
+    shards: list[ExportShard]
+
+
+class Exported(BaseModel):
+    """What one export shard wrote (counts only) and what it cost."""
+
+    shard: int
+    items: int
+    files: int
+    json_bytes: int
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_mb: float = 0.0
+
+
+class ExportCount(BaseModel):
+    items: int = Field(ge=0)
+    files: int = Field(ge=0)
+
+
+class ImportStep(BaseModel):
+    """``import``'s input: the version and its table (from ``export_plan``), the rebuild's folder and
+    people, and what the export shards wrote."""
+
+    version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
+    table: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    prefix: str = Field(pattern=r"^s3://")
+    people: str
+    previous: str | None = None
+    exported: list[ExportCount]
 
 
 class Imported(BaseModel):
@@ -183,31 +244,123 @@ def _get(s3: Any, uri: str) -> bytes:
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def import_version(step: ImportStep, settings: MatchSettings | None = None, *, session: Any = None,
-                   now: dt.datetime | None = None) -> Imported:
-    """The version's items to S3 as DynamoDB JSON (gzip), and ImportTable started (see the module docstring)."""
+def plan_export(step: ExportPlanStep, settings: MatchSettings | None = None, *, session: Any = None,
+                now: dt.datetime | None = None) -> ExportPlan:
+    """The new version's name and table, known (its state item, ``importing``, names the table, so a
+    failed rebuild's table is found and dropped later) before any of its items are written; and the
+    export shards: one per :data:`RECORDS_PER_EXPORT` records."""
     import boto3
-    import pyarrow as pa
+
+    settings = settings or MatchSettings.from_env()
+    ddb = (session or boto3.session.Session()).client("dynamodb")
+    now = now or dt.datetime.now(dt.UTC)
+    version = layout.new_version(now)
+    table_name = version_table(settings.index_table, version)
+    ddb.put_item(TableName=settings.index_table, Item={
+        "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}, "state": {"S": "importing"},
+        "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, "table": {"S": table_name}})
+    count = max(1, math.ceil(step.records / step.records_per_export))
+    shards = [ExportShard(prefix=step.prefix, model=step.model, people=step.people, version=version, shard=i,
+                          shards=count) for i in range(count)]
+    return ExportPlan(version=version, table=table_name, previous=step.previous, shards=shards)
+
+
+def _import_folder(prefix: str, version: str) -> tuple[str, str]:
+    """The bucket and key prefix a version's import files go under (ImportTable reads them all)."""
+    bucket, key = _split(prefix)
+    return bucket, f"{key.rstrip('/')}/import/{version}/"
+
+
+def owner(pk: str, shards: int) -> int:
+    """The export shard that writes every item of partition ``pk`` (a stable hash: each item of a
+    version is written by exactly one shard, whichever shard reads which records)."""
+    return zlib.crc32(pk.encode("utf-8")) % shards
+
+
+def _year(value: Any) -> str:
+    """:func:`mast.index.layout.year_of` of a record whose date of birth is ``value`` as read."""
+    if value is None or value == "":
+        return layout.NO_YEAR
+    return str(value.year) if isinstance(value, dt.date) else str(dt.date.fromisoformat(str(value)[:10]).year)
+
+
+def shard_items(version: str, records: Any, table: Any, people: Mapping[str, Any], keys: Any, address_keys: Any,
+                shard: int, shards: int) -> Iterator[dict[str, Any]]:
+    """The items of ``version`` that export shard ``shard`` of ``shards`` writes: those whose
+    partition it owns (:func:`owner`). Together the shards write exactly the items of
+    :func:`mast.index.layout.iter_version_items` (less the model's), each once.
+
+    Every shard reads every record's ids and keys (columns and short strings), but builds the full
+    record (and its summaries) only for the records its items need: its own records, those at its
+    addresses (for their household items), and every record of the people at its addresses (their
+    involvement). So a shard's work and memory are a share of the version's, not all of it."""
+    from mast.index.linking import _indexed
+    from mast.linkage.keys import LOOKUP_KEYS, key_strings
+    from mast.linkage.scorer import term_frequencies
+
+    record_ids = records.column("record_id").to_pylist()
+    person_ids = [str(p) for p in people["person_id"]]
+    address_ids = [str(a) for a in people["address_id"]]
+    years = [_year(v) for v in records.column("dob").to_pylist()]
+    owned_person = {p for p in set(person_ids) if owner(layout.person_pk(version, p), shards) == shard}
+    owned_address = {a for a in set(address_ids) if a and owner(layout.address_pk(version, a), shards) == shard}
+    at_owned = [a in owned_address for a in address_ids]
+    people_there = {p for p, there in zip(person_ids, at_owned, strict=True) if there}
+
+    key_members: dict[str, dict[str, str]] = {}
+    key_addresses: dict[str, set[str]] = {}
+    person_members: dict[str, dict[str, str]] = {}
+    address_members: dict[str, dict[str, str]] = {}
+    summaries = layout.Summaries()
+    needed: list[int] = []
+    needed_keys: list[list[str]] = []
+    for i, rid in enumerate(record_ids):
+        strings = key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
+        for key in strings:
+            if owner(layout.key_pk(version, key), shards) == shard:
+                key_members.setdefault(key, {})[rid] = years[i]
+                if key.startswith(layout.ADDRESS_KEY_PREFIX):
+                    key_addresses.setdefault(key, set()).add(address_ids[i])
+        person, address = person_ids[i], address_ids[i]
+        if person in owned_person:
+            person_members.setdefault(person, {})[rid] = address
+        if at_owned[i]:
+            address_members.setdefault(address, {})[rid] = person
+        if at_owned[i] or owner(layout.record_pk(version, rid), shards) == shard:
+            needed.append(i)
+            needed_keys.append(strings)
+
+    for start in range(0, len(needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
+        rows = needed[start : start + ROWS_PER_CHUNK]
+        for i, row, strings in zip(rows, records.take(rows).to_pylist(), needed_keys[start : start + ROWS_PER_CHUNK],
+                                   strict=True):
+            record = _indexed(row, person_ids[i], address_ids[i], term_frequencies(table, i))
+            if owner(layout.record_pk(version, record.record_id), shards) == shard:
+                yield layout.record_item(version, record, strings)
+            if at_owned[i] or person_ids[i] in people_there:
+                summaries.add(record)
+    for key, members in key_members.items():
+        yield from layout.key_items(version, key, members, key_addresses.get(key, ()))
+    yield from layout.person_and_address_items(version, person_members, address_members, summaries)
+
+
+def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, session: Any = None) -> Exported:
+    """One export shard's items (:func:`shard_items`; the model's in shard 0) to S3 as DynamoDB JSON,
+    gzip, a file of :data:`ITEMS_PER_FILE` at a time as they are made. A retry writes the same files."""
+    import boto3
     import pyarrow.parquet as pq
 
-    from mast.index.linking import STATE_PREFIX, _indexed
     from mast.index.salt import key_salt
     from mast.linkage.io import canonical_columns
-    from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
-    from mast.linkage.model import Model
-    from mast.linkage.scorer import term_frequencies
-    from mast.linkage.sharded import read_columns
+    from mast.linkage.keys import LOOKUP_KEYS, record_keys
+    from mast.linkage.sharded import _cost, read_columns
     from mast.linkage.table import prepare
 
     started = time.perf_counter()
     settings = settings or MatchSettings.from_env()
     session = session or boto3.session.Session()
-    s3, ddb = session.client("s3"), session.client("dynamodb")
+    s3 = session.client("s3")
     salt = key_salt(settings.key_salt_secret_arn, session.client("secretsmanager"))
-    now = now or dt.datetime.now(dt.UTC)
-    version = layout.new_version(now)
-    table_name = version_table(settings.index_table, version)
-
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         local = Path(folder) / "records.parquet"
         local.write_bytes(_get(s3, f"{step.prefix.rstrip('/')}/records.parquet"))
@@ -220,41 +373,55 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
         raise ValueError("the rebuild's people are not of its records (another rebuild's files?)")
     keys = record_keys(table, LOOKUP_KEYS, salt)
     address_keys = record_address_keys(table, salt)
-    model = Model.from_json(_get(s3, step.model).decode("utf-8"))
-
-    def indexed() -> Iterator[tuple[IndexedRecord, list[str]]]:
-        for start in range(0, records.num_rows, ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
-            for offset, row in enumerate(records.slice(start, ROWS_PER_CHUNK).to_pylist()):
-                i = start + offset
-                record = _indexed(row, str(people["person_id"][i]), str(people["address_id"][i]),
-                                  term_frequencies(table, i))
-                yield record, key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
-
-    # written a file at a time as they are made: a region's items are never all held at once
-    stream = itertools.chain(layout.model_items(version, model.to_json()), layout.iter_version_items(version, indexed()))
-    folder_key = f"{_split(step.prefix)[1].rstrip('/')}/import/{version}/"
-    bucket = settings.curated_bucket
-    files = items = 0
+    stream: Iterator[dict[str, Any]] = shard_items(step.version, records, table, people, keys, address_keys,
+                                                   step.shard, step.shards)
+    if step.shard == 0:
+        model = _get(s3, step.model).decode("utf-8")
+        stream = itertools.chain(layout.model_items(step.version, model), stream)
+    # written a file at a time as they are made: a shard's items are never all held at once
+    bucket, folder_key = _import_folder(step.prefix, step.version)
+    files = items = size = 0
     while part := list(itertools.islice(stream, ITEMS_PER_FILE)):
-        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part)
-        s3.put_object(Bucket=bucket, Key=f"{folder_key}part-{files:05d}.json.gz",
-                      Body=gzip.compress(lines.encode("utf-8"), compresslevel=6))
+        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part).encode("utf-8")
+        s3.put_object(Bucket=bucket, Key=f"{folder_key}s{step.shard:05d}-{files:05d}.json.gz",
+                      Body=gzip.compress(lines, compresslevel=6))
         files += 1
         items += len(part)
+        size += len(lines)
+    return Exported(shard=step.shard, items=items, files=files, json_bytes=size, **_cost(started))
 
+
+def import_version(step: ImportStep, settings: MatchSettings | None = None, *, session: Any = None) -> Imported:
+    """ImportTable started on the export shards' files (see the module docstring), and the record ->
+    person state a day's link restores from written beside the curated records."""
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.linking import STATE_PREFIX
+    from mast.linkage.sharded import read_columns
+
+    started = time.perf_counter()
+    settings = settings or MatchSettings.from_env()
+    session = session or boto3.session.Session()
+    s3, ddb = session.client("s3"), session.client("dynamodb")
+    state = ddb.get_item(TableName=settings.index_table, ConsistentRead=True, Key={
+        "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(step.version)}}).get("Item") or {}
+    if state.get("table", {}).get("S") != step.table or state.get("state", {}).get("S") != "importing":
+        raise ValueError(f"version {step.version} is not an export for {step.table} waiting to be imported")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        found = Path(folder) / "people.arrow"
+        found.write_bytes(_get(s3, step.people))
+        people = read_columns(str(found), skip=("address_id",))
     # the record -> person state a day's link restores from (as the match run writes it)
-    state = io.BytesIO()
-    pq.write_table(pa.table({"record_id": pa.array(table.record_id.tolist(), pa.string()),
-                             "person_id": pa.array([str(p) for p in people["person_id"]], pa.string())}), state)
-    s3.put_object(Bucket=bucket, Key=f"{STATE_PREFIX}{version}.parquet", Body=state.getvalue())
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"record_id": pa.array([str(r) for r in people["record_id"]], pa.string()),
+                             "person_id": pa.array([str(p) for p in people["person_id"]], pa.string())}), sink)
+    s3.put_object(Bucket=settings.curated_bucket, Key=f"{STATE_PREFIX}{step.version}.parquet", Body=sink.getvalue())
 
-    # the version is known (and its table found later, whatever happens) before the import starts
-    ddb.put_item(TableName=settings.index_table, Item={
-        "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}, "state": {"S": "importing"},
-        "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, "table": {"S": table_name}})
     index = ddb.describe_table(TableName=settings.index_table)["Table"]
     creation: dict[str, Any] = {
-        "TableName": table_name, "AttributeDefinitions": index["AttributeDefinitions"],
+        "TableName": step.table, "AttributeDefinitions": index["AttributeDefinitions"],
         "KeySchema": index["KeySchema"], "BillingMode": "PAY_PER_REQUEST"}
     if index.get("GlobalSecondaryIndexes"):
         creation["GlobalSecondaryIndexes"] = [
@@ -263,13 +430,15 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
     key_arn = index.get("SSEDescription", {}).get("KMSMasterKeyArn")
     if key_arn:  # the index's own customer key
         creation["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+    bucket, folder_key = _import_folder(step.prefix, step.version)
     started_import = ddb.import_table(
-        ClientToken=version, S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder_key},
+        ClientToken=step.version, S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder_key},
         InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP", TableCreationParameters=creation)
     arn = started_import["ImportTableDescription"]["ImportArn"]
-    return Imported(version=version, table=table_name, import_arn=arn, previous=step.previous,
-                    records=len(table), people=len(set(people["person_id"].tolist())), items=items,
-                    files=files, seconds=round(time.perf_counter() - started, 3))
+    return Imported(version=step.version, table=step.table, import_arn=arn, previous=step.previous,
+                    records=len(people["record_id"]), people=len(set(people["person_id"].tolist())),
+                    items=sum(e.items for e in step.exported), files=sum(e.files for e in step.exported),
+                    seconds=round(time.perf_counter() - started, 3))
 
 
 def import_status(step: ImportStatusStep, *, session: Any = None, now: dt.datetime | None = None) -> ImportStatus:

@@ -11,8 +11,9 @@ states):
 decisions; the model trained; shards of candidate blocks written, and a manifest of them for the
 distributed Map's item reader) → ``score`` (a distributed Map: one invocation per shard) →
 ``cluster`` (all links into components; a manifest of refine shards) → ``refine`` (a second Map)
-→ ``finish`` (every record's person and address) → ``import`` (the version's items to S3 as
-DynamoDB JSON and ImportTable started: :mod:`mast.index.imported`) → ``import_status`` (asked again
+→ ``finish`` (every record's person and address) → ``export_plan`` (the new version named, its
+export shards in a manifest) → ``export`` (a third Map: each shard's share of the version's items to
+S3 as DynamoDB JSON) → ``import`` (ImportTable started: :mod:`mast.index.imported`) → ``import_status`` (asked again
 after a wait until the import is done) → ``switch`` (the live pointer moved to the new version and
 its table) → ``sweep`` (after the grace, the old version's table deleted).
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mast.index.imported import RECORDS_PER_EXPORT
 from mast.linkage import sharded
 
 #: where a rebuild's files go, under the curated bucket (a lifecycle rule may expire them)
@@ -46,6 +48,7 @@ class StartRebuild(BaseModel):
     pairs_per_shard: int = Field(sharded.PAIRS_PER_SHARD, ge=1)
     min_shards: int = Field(1, ge=1, le=10_000)
     records_per_refine: int = Field(sharded.RECORDS_PER_REFINE, ge=1)
+    records_per_export: int = Field(RECORDS_PER_EXPORT, ge=1)
     grace_seconds: int | None = Field(None, ge=0, le=7 * 24 * 3600, description=(
         "how long the old version's table is kept after the switch (default: the template's IndexGraceMinutes)"))
 
@@ -68,6 +71,7 @@ class Prepared(BaseModel):
     shards: int
     shard_manifest: Manifest
     records_per_refine: int
+    records_per_export: int = RECORDS_PER_EXPORT
     candidate_pair_occurrences: int
     seconds: float
     peak_mb: float
@@ -115,18 +119,22 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
         return sharded.refine_shard(sharded.RefineInput.model_validate(given)).model_dump()
     if step == "finish":
         return sharded.finish(sharded.FinishInput.model_validate(given)).model_dump()
-    if step in ("import", "import_status", "switch", "sweep"):
+    if step in ("export_plan", "export", "import", "import_status", "switch", "sweep"):
         from mast.index import imported
 
+        if step == "export_plan":
+            return export_plan(imported.ExportPlanStep.model_validate(given), now=now).model_dump()
+        if step == "export":
+            return imported.export_shard(imported.ExportShard.model_validate(given)).model_dump()
         if step == "import":
-            return imported.import_version(imported.ImportStep.model_validate(given), now=now).model_dump()
+            return imported.import_version(imported.ImportStep.model_validate(given)).model_dump()
         if step == "import_status":
             return imported.import_status(imported.ImportStatusStep.model_validate(given)).model_dump()
         if step == "switch":
             return imported.switch_version(imported.SwitchStep.model_validate(given), now=now).model_dump()
         return imported.sweep(now=now).model_dump()
-    raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine, finish, import, "
-                     "import_status, switch or sweep")
+    raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine, finish, export_plan, export, "
+                     "import, import_status, switch or sweep")
 
 
 def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
@@ -168,7 +176,7 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     manifest = _write_manifest(prefix, "score-shards.json", items)
     return Prepared(prefix=prefix, model=out.model, table=out.table, constraints=out.constraints,
                     records=out.records, shards=count, shard_manifest=manifest,
-                    records_per_refine=start.records_per_refine,
+                    records_per_refine=start.records_per_refine, records_per_export=start.records_per_export,
                     candidate_pair_occurrences=out.candidate_pair_occurrences, seconds=out.seconds,
                     peak_mb=out.peak_mb, previous=previous,
                     grace_seconds=grace_seconds() if start.grace_seconds is None else start.grace_seconds)
@@ -181,6 +189,27 @@ def cluster(step: ClusterStep) -> Clustered:
     manifest = _write_manifest(step.prefix, "refine-shards.json", items)
     return Clustered(refine_shards=len(out.refine), refine_manifest=manifest, linked_pairs=out.linked_pairs,
                      components=out.components, seconds=out.seconds, peak_mb=out.peak_mb)
+
+
+class ExportPlanned(BaseModel):
+    """``export_plan``'s output: the new version, its table, and where the ``export`` Map reads its shards."""
+
+    version: str
+    table: str
+    previous: str | None
+    shards: int
+    export_manifest: Manifest
+
+
+def export_plan(step: Any, *, now: dt.datetime | None = None) -> ExportPlanned:
+    """The new version named and its export shards (:func:`mast.index.imported.plan_export`), in a
+    manifest for the ``export`` Map."""
+    from mast.index import imported
+
+    plan = imported.plan_export(step, now=now)
+    manifest = _write_manifest(step.prefix, "export-shards.json", [s.model_dump() for s in plan.shards])
+    return ExportPlanned(version=plan.version, table=plan.table, previous=plan.previous, shards=len(plan.shards),
+                         export_manifest=manifest)
 
 
 def _write_manifest(prefix: str, name: str, items: list[dict[str, Any]]) -> Manifest:

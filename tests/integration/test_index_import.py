@@ -39,8 +39,9 @@ def _imports_read_by_line() -> None:
     read_dynamodb_json_imports_by_line()
 
 
-def rebuild_files(aws: dict[str, Any], name: str) -> imported.ImportStep:  # noqa: F811
-    """What a rebuild's prepare and finish steps leave under its prefix: the records, the model, the people."""
+def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3) -> imported.ExportPlanStep:  # noqa: F811
+    """What a rebuild's prepare and finish steps leave under its prefix (the records, the model, the
+    people), as ``export_plan`` is given them: cut into ``export_shards`` export shards."""
     settings, s3 = aws["match"], aws["s3"]
     records = searchable_records(settings, dt.datetime.now(dt.UTC))
     records = records.append_column("source", records.column("partner"))
@@ -60,13 +61,20 @@ def rebuild_files(aws: dict[str, Any], name: str) -> imported.ImportStep:  # noq
         s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/people.arrow", Body=path.read_bytes())
     prefix = f"s3://{settings.curated_bucket}/{folder}"
     live, _ = IndexWriter(settings.index_table, aws["ddb"]).live()
-    return imported.ImportStep(prefix=prefix, model=f"{prefix}/model.json", people=f"{prefix}/people.arrow",
-                               previous=live)
+    n = records.num_rows
+    return imported.ExportPlanStep(prefix=prefix, model=f"{prefix}/model.json", people=f"{prefix}/people.arrow",
+                                   previous=live, records=n, records_per_export=-(-n // export_shards))
 
 
-def run_import(aws: dict[str, Any], step: imported.ImportStep) -> imported.Imported:  # noqa: F811
-    """``import``, then ``import_status`` until it is done, as the state machine's loop asks."""
-    started = imported.import_version(step, aws["match"], session=aws["session"])
+def run_import(aws: dict[str, Any], step: imported.ExportPlanStep) -> imported.Imported:  # noqa: F811
+    """``export_plan``, ``export`` (each shard), ``import``, then ``import_status`` until it is done,
+    as the state machine runs them."""
+    plan = imported.plan_export(step, aws["match"], session=aws["session"])
+    exported = [imported.export_shard(shard, aws["match"], session=aws["session"]) for shard in plan.shards]
+    started = imported.import_version(imported.ImportStep(
+        version=plan.version, table=plan.table, prefix=step.prefix, people=step.people, previous=step.previous,
+        exported=[imported.ExportCount(items=e.items, files=e.files) for e in exported]), aws["match"],
+        session=aws["session"])
     deadline = time.time() + 120
     while time.time() < deadline:
         status = imported.import_status(imported.ImportStatusStep(import_arn=started.import_arn), session=aws["session"])
@@ -133,6 +141,67 @@ def test_an_imported_version_is_searched_from_its_own_table_and_the_old_one_goes
     assert second.table in ddb.list_tables()["TableNames"]
     assert IndexWriter(settings.index_table, ddb).versions()[done.version] == "gone"
     assert {r.record_id for r in IndexReader(settings.index_table, ddb).records(some)} == set(some)
+
+
+def test_the_export_shards_write_every_item_of_the_version_once(aws: dict[str, Any]) -> None:  # noqa: F811
+    """However many export shards cut a version, together they write exactly the items the
+    one-process build makes (:func:`mast.index.layout.iter_version_items`, the model's beside), each
+    once: every record, key, person, address and household item, with the same content."""
+    import gzip
+    import json
+
+    from mast.index.address_keys import address_key_strings, record_address_keys
+    from mast.index.linking import _indexed
+    from mast.linkage.io import canonical_columns
+    from mast.linkage.keys import LOOKUP_KEYS, key_strings, record_keys
+    from mast.linkage.scorer import term_frequencies
+    from mast.linkage.sharded import read_columns
+
+    settings, s3 = aws["match"], aws["s3"]
+    match(aws, ingest_day(aws, 0))
+    match(aws, ingest_day(aws, 1))
+
+    def written(step: imported.ExportPlanStep) -> tuple[str, list[str]]:
+        plan = imported.plan_export(step, settings, session=aws["session"])
+        for shard in plan.shards:
+            imported.export_shard(shard, settings, session=aws["session"])
+        listed = s3.list_objects_v2(Bucket=settings.curated_bucket,
+                                    Prefix=f"{step.prefix.split('/', 3)[3]}/import/{plan.version}/")["Contents"]
+        assert len({o["Key"].rsplit("/", 1)[1][:6] for o in listed}) == len(plan.shards)  # each shard wrote
+        lines = [line for o in listed for line in gzip.decompress(
+            s3.get_object(Bucket=settings.curated_bucket, Key=o["Key"])["Body"].read()).decode().splitlines()]
+        return plan.version, lines
+
+    step = rebuild_files(aws, "shards", export_shards=4)
+    assert step.records > 100
+    version, sharded = written(step)
+    _, one_shard = written(step.model_copy(update={"records_per_export": step.records}))
+
+    # the one-process build, from the same files, as the import made it before it was sharded
+    folder = step.prefix.split("/", 3)[3]
+    records = pq.read_table(io.BytesIO(s3.get_object(Bucket=settings.curated_bucket,
+                                                     Key=f"{folder}/records.parquet")["Body"].read()))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "people.arrow"
+        path.write_bytes(s3.get_object(Bucket=settings.curated_bucket, Key=f"{folder}/people.arrow")["Body"].read())
+        people = read_columns(str(path))
+    table = prepare(canonical_columns(records))
+    salt = key_salt(settings.key_salt_secret_arn, aws["session"].client("secretsmanager"))
+    keys, address_keys = record_keys(table, LOOKUP_KEYS, salt), record_address_keys(table, salt)
+    rows = records.to_pylist()
+    model = s3.get_object(Bucket=settings.curated_bucket, Key=f"{folder}/model.json")["Body"].read().decode()
+    reference = layout.model_items(version, model) + layout.version_items(version, [
+        (_indexed(row, str(people["person_id"][i]), str(people["address_id"][i]), term_frequencies(table, i)),
+         key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])) for i, row in enumerate(rows)])
+    expected = sorted(json.dumps({"Item": item}, separators=(",", ":"), sort_keys=True) for item in reference)
+
+    def canonical(lines: list[str]) -> list[str]:
+        return sorted(json.dumps(json.loads(line), separators=(",", ":"), sort_keys=True) for line in lines)
+
+    assert {item["sk"]["S"][:1] for item in reference} >= {"R", "K", "P", "A", "H"}
+    assert canonical(sharded) == expected  # every item once: none missing, none twice, none different
+    one_version = json.loads(one_shard[0])["Item"]["pk"]["S"].split("#")[1]
+    assert canonical([line.replace(one_version, version) for line in one_shard]) == expected
 
 
 def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_live_version(
