@@ -326,7 +326,7 @@ def shard_items(version: str, records: Any, table: Any, people: Mapping[str, Any
             person_members.setdefault(person, {})[rid] = address
         if at_owned[i]:
             address_members.setdefault(address, {})[rid] = person
-        if at_owned[i] or owner(layout.record_pk(version, rid), shards) == shard:
+        if at_owned[i] or person in people_there or owner(layout.record_pk(version, rid), shards) == shard:
             needed.append(i)
             needed_keys.append(strings)
 
