@@ -75,7 +75,7 @@ def index_table(stack: LocalStackProcess) -> str:
 def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_link_does(
         local_stack: LocalStackProcess, tmp_path: Path) -> None:
     indexed_records(local_stack)  # the demo has been linked (by the match function): a live version
-    arn = start(local_stack, min_shards=4, records_per_refine=150, grace_seconds=2)
+    arn = start(local_stack, min_shards=4, records_per_refine=150, records_per_export=400, grace_seconds=2)
     described = finished(local_stack, arn)
     assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
     state = json.loads(described["output"])
@@ -107,6 +107,10 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     assert state["imported"]["table"] == f"{index}-{state['imported']['version']}" == state["switched"]["table"]
     assert state["import_status"]["status"] == "COMPLETED"
     assert state["import_status"]["imported"] == state["imported"]["items"]
+    # the items exported by shards (a third Map), each shard's share, which together ImportTable read
+    assert state["planned"]["shards"] == len(state["exported"]) >= 3
+    assert all(e["items"] > 0 for e in state["exported"])
+    assert sum(e["items"] for e in state["exported"]) == state["imported"]["items"]
     reader = IndexReader(index, ddb)
     assert reader.live_version() == state["imported"]["version"] and reader.items_table == state["imported"]["table"]
     indexed = reader.records(list(people["record_id"]))
