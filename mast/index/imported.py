@@ -46,6 +46,7 @@ switch reads the old table until then.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import io
@@ -56,7 +57,7 @@ import os
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,7 @@ class Exported(BaseModel):
     items: int
     files: int
     json_bytes: int
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_mb: float = 0.0
@@ -284,19 +286,32 @@ def _year(value: Any) -> str:
     return str(value.year) if isinstance(value, dt.date) else str(dt.date.fromisoformat(str(value)[:10]).year)
 
 
-def shard_items(version: str, records: Any, table: Any, people: Mapping[str, Any], keys: Any, address_keys: Any,
-                shard: int, shards: int) -> Iterator[dict[str, Any]]:
-    """The items of ``version`` that export shard ``shard`` of ``shards`` writes: those whose
-    partition it owns (:func:`owner`). Together the shards write exactly the items of
-    :func:`mast.index.layout.iter_version_items` (less the model's), each once.
+@dataclasses.dataclass
+class ShardScan:
+    """What an export shard gathers from every record (:func:`scan_shard`) before building its items."""
 
-    Every shard reads every record's ids and keys (columns and short strings), but builds the full
-    record (and its summaries) only for the records its items need: its own records, those at its
-    addresses (for their household items), and every record of the people at its addresses (their
-    involvement). So a shard's work and memory are a share of the version's, not all of it."""
-    from mast.index.linking import _indexed
+    shard: int
+    shards: int
+    person_ids: list[str]
+    address_ids: list[str]
+    #: the rows whose full record the shard's items need, in order, each with its key strings
+    needed: list[int]
+    needed_keys: list[list[str]]
+    #: the rows whose records are the shard's own (their record items) or at its addresses, or of
+    #: the people there (the household items' summaries)
+    summarised: set[int]
+    key_members: dict[str, dict[str, str]]
+    key_addresses: dict[str, set[str]]
+    person_members: dict[str, dict[str, str]]
+    address_members: dict[str, dict[str, str]]
+
+
+def scan_shard(version: str, records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
+               shards: int) -> ShardScan:
+    """Every record's ids and keys read for the partitions export shard ``shard`` owns
+    (:func:`owner`): its keys' members, its people's and addresses' records, and which rows it needs
+    whole (:func:`shard_items`)."""
     from mast.linkage.keys import LOOKUP_KEYS, key_strings
-    from mast.linkage.scorer import term_frequencies
 
     record_ids = records.column("record_id").to_pylist()
     person_ids = [str(p) for p in people["person_id"]]
@@ -306,55 +321,63 @@ def shard_items(version: str, records: Any, table: Any, people: Mapping[str, Any
     owned_address = {a for a in set(address_ids) if a and owner(layout.address_pk(version, a), shards) == shard}
     at_owned = [a in owned_address for a in address_ids]
     people_there = {p for p, there in zip(person_ids, at_owned, strict=True) if there}
-
-    key_members: dict[str, dict[str, str]] = {}
-    key_addresses: dict[str, set[str]] = {}
-    person_members: dict[str, dict[str, str]] = {}
-    address_members: dict[str, dict[str, str]] = {}
-    summaries = layout.Summaries()
-    needed: list[int] = []
-    needed_keys: list[list[str]] = []
+    scan = ShardScan(shard, shards, person_ids, address_ids, [], [], set(), {}, {}, {}, {})
     for i, rid in enumerate(record_ids):
         strings = key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
         for key in strings:
             if owner(layout.key_pk(version, key), shards) == shard:
-                key_members.setdefault(key, {})[rid] = years[i]
+                scan.key_members.setdefault(key, {})[rid] = years[i]
                 if key.startswith(layout.ADDRESS_KEY_PREFIX):
-                    key_addresses.setdefault(key, set()).add(address_ids[i])
+                    scan.key_addresses.setdefault(key, set()).add(address_ids[i])
         person, address = person_ids[i], address_ids[i]
         if person in owned_person:
-            person_members.setdefault(person, {})[rid] = address
+            scan.person_members.setdefault(person, {})[rid] = address
         if at_owned[i]:
-            address_members.setdefault(address, {})[rid] = person
-        if at_owned[i] or person in people_there or owner(layout.record_pk(version, rid), shards) == shard:
-            needed.append(i)
-            needed_keys.append(strings)
+            scan.address_members.setdefault(address, {})[rid] = person
+        there = at_owned[i] or person in people_there
+        if there:
+            scan.summarised.add(i)
+        if there or owner(layout.record_pk(version, rid), shards) == shard:
+            scan.needed.append(i)
+            scan.needed_keys.append(strings)
+    return scan
 
-    for start in range(0, len(needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
-        rows = needed[start : start + ROWS_PER_CHUNK]
-        for i, row, strings in zip(rows, records.take(rows).to_pylist(), needed_keys[start : start + ROWS_PER_CHUNK],
-                                   strict=True):
-            record = _indexed(row, person_ids[i], address_ids[i], term_frequencies(table, i))
-            if owner(layout.record_pk(version, record.record_id), shards) == shard:
+
+def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iterator[dict[str, Any]]:
+    """The items of ``version`` that export shard ``scan.shard`` of ``scan.shards`` writes: those
+    whose partition it owns (:func:`owner`). Together the shards write exactly the items of
+    :func:`mast.index.layout.iter_version_items` (less the model's), each once.
+
+    Every shard reads every record's ids and keys (:func:`scan_shard`: columns and short strings),
+    but builds the full record (and its summaries) only for the records its items need: its own
+    records, those at its addresses (for their household items), and every record of the people at
+    its addresses (their involvement). So a shard's work and memory are a share of the version's."""
+    from mast.index.linking import _indexed
+    from mast.linkage.scorer import term_frequencies
+
+    summaries = layout.Summaries()
+    for start in range(0, len(scan.needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
+        rows = scan.needed[start : start + ROWS_PER_CHUNK]
+        for i, row, strings in zip(rows, records.take(rows).to_pylist(),
+                                   scan.needed_keys[start : start + ROWS_PER_CHUNK], strict=True):
+            record = _indexed(row, scan.person_ids[i], scan.address_ids[i], term_frequencies(table, i))
+            if owner(layout.record_pk(version, record.record_id), scan.shards) == scan.shard:
                 yield layout.record_item(version, record, strings)
-            if at_owned[i] or person_ids[i] in people_there:
+            if i in scan.summarised:
                 summaries.add(record)
-    for key, members in key_members.items():
-        yield from layout.key_items(version, key, members, key_addresses.get(key, ()))
-    yield from layout.person_and_address_items(version, person_members, address_members, summaries)
+    for key, members in scan.key_members.items():
+        yield from layout.key_items(version, key, members, scan.key_addresses.get(key, ()))
+    yield from layout.person_and_address_items(version, scan.person_members, scan.address_members, summaries)
 
 
 def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, session: Any = None) -> Exported:
-    """One export shard's items (:func:`shard_items`; the model's in shard 0) to S3 as DynamoDB JSON,
-    gzip, a file of :data:`ITEMS_PER_FILE` at a time as they are made. A retry writes the same files."""
+    """One export shard's items to S3 (:func:`write_export`), from the rebuild's files. A retry writes
+    the same files."""
     import boto3
     import pyarrow.parquet as pq
 
     from mast.index.salt import key_salt
-    from mast.linkage.io import canonical_columns
-    from mast.linkage.keys import LOOKUP_KEYS, record_keys
     from mast.linkage.sharded import _cost, read_columns
-    from mast.linkage.table import prepare
 
     started = time.perf_counter()
     settings = settings or MatchSettings.from_env()
@@ -368,27 +391,52 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
         found = Path(folder) / "people.arrow"
         found.write_bytes(_get(s3, step.people))
         people = read_columns(str(found))
+    model = _get(s3, step.model).decode("utf-8") if step.shard == 0 else None
+    bucket, folder_key = _import_folder(step.prefix, step.version)
+
+    def put(name: str, body: bytes) -> None:
+        s3.put_object(Bucket=bucket, Key=f"{folder_key}{name}", Body=body)
+
+    written = write_export(records, people, model, step.version, step.shard, step.shards, salt, put)
+    return Exported(shard=step.shard, items=written.items, files=written.files, json_bytes=written.json_bytes,
+                    stage_seconds=written.stage_seconds, **_cost(started))
+
+
+def write_export(records: Any, people: Mapping[str, Any], model: str | None, version: str, shard: int, shards: int,
+                 salt: str, put: Callable[[str, bytes], None]) -> Exported:
+    """Export shard ``shard``'s items of ``version`` (:func:`shard_items`; the model's, when given)
+    as DynamoDB JSON, gzip, :data:`ITEMS_PER_FILE` a file, each handed to ``put`` with its name as it
+    is made: a shard's items are never all held at once. Its stages' seconds: ``prepare`` (the records
+    prepared and keyed), ``scan`` (every record's ids and keys, for the partitions it owns), ``build``
+    (its items made, serialised, compressed and put)."""
+    from mast.linkage.io import canonical_columns
+    from mast.linkage.keys import LOOKUP_KEYS, record_keys
+    from mast.linkage.table import prepare
+
+    began = time.perf_counter()
     table = prepare(canonical_columns(records))
     if list(people["record_id"]) != table.record_id.tolist() or records.column("record_id").to_pylist() != table.record_id.tolist():
         raise ValueError("the rebuild's people are not of its records (another rebuild's files?)")
     keys = record_keys(table, LOOKUP_KEYS, salt)
     address_keys = record_address_keys(table, salt)
-    stream: Iterator[dict[str, Any]] = shard_items(step.version, records, table, people, keys, address_keys,
-                                                   step.shard, step.shards)
-    if step.shard == 0:
-        model = _get(s3, step.model).decode("utf-8")
-        stream = itertools.chain(layout.model_items(step.version, model), stream)
-    # written a file at a time as they are made: a shard's items are never all held at once
-    bucket, folder_key = _import_folder(step.prefix, step.version)
+    stages = {"prepare": time.perf_counter() - began}
+    began = time.perf_counter()
+    scanned = scan_shard(version, records, people, keys, address_keys, shard, shards)
+    stages["scan"] = time.perf_counter() - began
+    began = time.perf_counter()
+    stream: Iterator[dict[str, Any]] = shard_items(version, records, table, scanned)
+    if model is not None:
+        stream = itertools.chain(layout.model_items(version, model), stream)
     files = items = size = 0
     while part := list(itertools.islice(stream, ITEMS_PER_FILE)):
         lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part).encode("utf-8")
-        s3.put_object(Bucket=bucket, Key=f"{folder_key}s{step.shard:05d}-{files:05d}.json.gz",
-                      Body=gzip.compress(lines, compresslevel=6))
+        put(f"s{shard:05d}-{files:05d}.json.gz", gzip.compress(lines, compresslevel=6))
         files += 1
         items += len(part)
         size += len(lines)
-    return Exported(shard=step.shard, items=items, files=files, json_bytes=size, **_cost(started))
+    stages["build"] = time.perf_counter() - began
+    return Exported(shard=shard, items=items, files=files, json_bytes=size,
+                    stage_seconds={k: round(v, 3) for k, v in stages.items()})
 
 
 def import_version(step: ImportStep, settings: MatchSettings | None = None, *, session: Any = None) -> Imported:

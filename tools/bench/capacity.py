@@ -239,11 +239,25 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
     total = _at(fit(n1, small["refine"]["seconds"], n2, large["refine"]["seconds"]), records)
     peak = _at(fit(n1, small["refine"]["peak_mb"], n2, large["refine"]["peak_mb"]), records / refine_shards)
     steps["refine"] = {"count": refine_shards, "seconds_each": total / refine_shards, "peak_mb": peak}
+    if small.get("export") and large.get("export"):
+        # an export shard reads every record (prepared, keyed, scanned) and builds its share of the
+        # items; its memory is taken as linear in the records it reads, which overstates it (its
+        # share of the items, and what they hold, shrinks as the shards grow in number)
+        from mast.index.imported import RECORDS_PER_EXPORT
+
+        ex_small, ex_large = small["export"], large["export"]
+        count = max(1, math.ceil(records / RECORDS_PER_EXPORT))
+        scan = _at(fit(n1, ex_small["scan_seconds"], n2, ex_large["scan_seconds"]), records)
+        build = _at(fit(n1, ex_small["build_seconds"], n2, ex_large["build_seconds"]), records)
+        peak = _at(fit(n1, ex_small["peak_mb"], n2, ex_large["peak_mb"]), records)
+        steps["export"] = {"count": count, "seconds_each": scan + build / count, "peak_mb": peak}
     concurrency = min(_price("lambda_concurrency"), _price("sfn_map_concurrency"))
     wall = 0.0
     gb_seconds = 0.0
     invocations = 0
-    for name in ("prepare", "score", "cluster", "refine", "finish"):
+    for name in ("prepare", "score", "cluster", "refine", "finish", "export"):
+        if name not in steps:  # counts measured before the export was sharded
+            continue
         step = steps[name]
         step["memory_mb"] = _lambda_memory_mb(step["peak_mb"])
         waves = math.ceil(step["count"] / concurrency)
@@ -251,6 +265,7 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
         gb_seconds += step["count"] * step["seconds_each"] * step["memory_mb"] / 1024
         invocations += step["count"]
     return {"steps": steps, "pairs": pairs, "score_shards": score_shards, "refine_shards": refine_shards,
+            "export_shards": steps.get("export", {}).get("count", 0),
             "seconds": wall, "gb_seconds": gb_seconds, "invocations": invocations}
 
 
@@ -279,7 +294,8 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
     json_gb = index["dynamodb_json_bytes_per_record"] * records / GB
     gzip_gb = index["dynamodb_json_gzip_bytes_per_record"] * records / GB
     import_seconds = json_gb / _price("ddb_import_gb_per_hour") * 3600
-    transitions = 10 + TRANSITIONS_PER_CHILD * (rebuild["score_shards"] + rebuild["refine_shards"])
+    transitions = 10 + TRANSITIONS_PER_CHILD * (rebuild["score_shards"] + rebuild["refine_shards"]
+                                                + rebuild["export_shards"])
     lambda_usd = rebuild["gb_seconds"] * _price("lambda_gb_second") + rebuild["invocations"] * _price("lambda_request")
     sharded_usd = (lambda_usd + transitions * _price("sfn_transition") + json_gb * _price("ddb_import_gb"))
     sharded_seconds = rebuild["seconds"] + import_seconds
@@ -331,6 +347,7 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
                     "dynamodb_json_gb": _figure(json_gb, "measured" if records == n else "assumed", "GB"),
                     "transitions": transitions, "items": round(items),
                     "score_shards": rebuild["score_shards"], "refine_shards": rebuild["refine_shards"],
+                    "export_shards": rebuild["export_shards"],
                     "steps": {k: {kk: round(vv, 1) if isinstance(vv, float) else vv for kk, vv in v.items()}
                               for k, v in rebuild["steps"].items()},
                     "within_limits": not broken},
@@ -387,7 +404,14 @@ def _sharded(records: int) -> dict[str, Any]:
     def total(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {"seconds": sum(r["seconds"] for r in rows), "peak_mb": max(r["peak_mb"] for r in rows)}
 
+    exports = steps.get("export", [])
+    export = {"shards": len(exports), "peak_mb": max(e["peak_mb"] for e in exports),
+              # each shard prepares, keys and scans every record; the items are built once among them
+              "scan_seconds": sum(e["stages"]["prepare"] + e["stages"]["scan"] for e in exports) / len(exports),
+              "build_seconds": sum(e["stages"]["build"] for e in exports),
+              "seconds": max(e["seconds"] for e in exports)} if exports else None
     return {"records": out["records"], "pairs": sum(s["pairs"] for s in steps["score"]), "seconds": out["seconds"],
+            "export": export,
             "cpu_seconds": out["step_cpu_seconds"],
             **{k: {"seconds": steps[k]["seconds"], "peak_mb": steps[k]["peak_mb"]} for k in ("prepare", "cluster", "finish")},
             "score": total(steps["score"]), "refine": total(steps["refine"]),
@@ -491,6 +515,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         f"{idx['dynamodb_json_gzip_bytes_per_record']:,.0f} B gzipped. The sharded link of {large['records']:,} records: "
         f"{large['seconds']} s, {large['score_shards']} score and {large['refine_shards']} refine shards, step peaks "
         + ", ".join(f"{k} {large[k]['peak_mb']:,.0f} MB" for k in ("prepare", "score", "cluster", "refine", "finish"))
+        + (f"; the import's export in {large['export']['shards']} shard(s): each {large['export']['scan_seconds']:.1f} s "
+           f"reading every record, {large['export']['build_seconds']:.1f} s building the items among them, peak "
+           f"{large['export']['peak_mb']:,.0f} MB" if large.get("export") else "")
         + f". A day ({day['new_records']:,} new records, {day['snapshot_changes']:,} snapshot changes at the measured "
         f"share {day['snapshot_share']}): {day['linked']:,} linked in {day['seconds']} s"
         + (f" (of which moto answering its calls {sum(day['moto_cpu_seconds'].values()):,.1f} s of CPU, the match "
@@ -514,8 +541,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
     for n, p in projections.items():
         r, t, d = p["rebuild"], p["today"], p["day"]
         lines.append(
-            f"| {_size(n)} | {_time(r['seconds']['value'])} ({r['score_shards']} score, {r['refine_shards']} refine "
-            f"shards) | {_time(r['import_seconds']['value'])} | {_money(r['usd']['value'])} | "
+            f"| {_size(n)} | {_time(r['seconds']['value'])} ({r['score_shards']} score, {r['refine_shards']} refine"
+            + (f", {r['export_shards']} export" if r.get("export_shards") else "") + " shards) |"
+            f" {_time(r['import_seconds']['value'])} | {_money(r['usd']['value'])} | "
             f"{_time(t['seconds']['value'])}, {_money(t['usd']['value'])}{'' if t['within_limits'] else ' (over 900 s)'} | "
             f"{_time(d['seconds']['value'])}"
             + (f" ({_time(d['own_seconds']['value'])} its own, {_time(d['calls_seconds']['value'])} its calls; on moto "

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from mast.index.imported import Exported
 
 
 def main() -> None:
@@ -35,6 +41,7 @@ def main() -> None:
     run = link_locally(str(records), args.prefix, processes=args.processes)
     seconds = time.perf_counter() - started
     cpu_after = os.times()
+    exports = export_locally(str(records), run.finish.people, run.prepare.model, args.prefix, args.processes)
     people = read_columns(run.finish.people, skip=("address_id",))
     links = [read_columns(s.links) for s in run.score]
     lo = np.concatenate([p["lo"] for p in links]).astype(np.int64)
@@ -55,6 +62,9 @@ def main() -> None:
         "refine": [{"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "peak_mb": r.peak_mb, "records": r.records}
                    for r in run.refine],
         "finish": {"seconds": run.finish.seconds, "cpu_seconds": run.finish.cpu_seconds, "peak_mb": run.finish.peak_mb},
+        # the import's export shards, after the link (not in its seconds): each its share of the items
+        "export": [{"seconds": e.seconds, "cpu_seconds": e.cpu_seconds, "peak_mb": e.peak_mb, "items": e.items,
+                    "json_bytes": e.json_bytes, "stages": e.stage_seconds, "shards": len(exports)} for e in exports],
     }
     result = {
         "records": run.prepare.records,
@@ -71,6 +81,58 @@ def main() -> None:
         **_quality(np.asarray(people["person_id"]), lo, hi, dataset),
     }
     print(json.dumps(result))
+
+
+class LocalExport(BaseModel):
+    """One export shard run here (:func:`mast.index.imported.write_export`), its files to a folder."""
+
+    records: str
+    people: str
+    model: str
+    folder: str
+    shard: int
+    shards: int
+
+
+def export_shard_locally(step: LocalExport) -> Exported:
+    """As the rebuild's ``export`` step, from local files. The generated records lack a feed's
+    provenance columns (partner, feed, ingest, the partner's own id), which the index's records
+    carry: they are filled here with short strings, as the curated records hold them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.imported import write_export
+    from mast.linkage.sharded import _cost, read_columns
+
+    started = time.perf_counter()
+    records = pq.read_table(step.records).drop_columns(["truth"])
+    n = records.num_rows
+    source = records.column("source")
+    for name, column in (("partner", source), ("feed", source), ("ingest_id", pa.array(["bench"] * n, pa.string())),
+                         ("source_record_id", records.column("record_id"))):
+        if name not in records.column_names:
+            records = records.append_column(name, column)
+    people = read_columns(step.people)
+    model = Path(step.model).read_text() if step.shard == 0 else None
+    out = Path(step.folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_export(records, people, model, "bench", step.shard, step.shards, "salt",
+                           lambda name, body: (out / name).write_bytes(body) and None)
+    return written.model_copy(update=_cost(started))
+
+
+def export_locally(records: str, people: str, model: str, prefix: str, processes: int) -> list[Exported]:
+    """Every export shard of the records (one per :data:`RECORDS_PER_EXPORT`), a process each, at
+    most ``processes`` at a time."""
+    import pyarrow.parquet as pq
+
+    from mast.index.imported import RECORDS_PER_EXPORT, Exported
+    from mast.linkage.sharded import run_steps
+
+    shards = max(1, math.ceil(pq.read_metadata(records).num_rows / RECORDS_PER_EXPORT))
+    steps = [LocalExport(records=records, people=people, model=model, folder=f"{prefix}/import", shard=i, shards=shards)
+             for i in range(shards)]
+    return run_steps(export_shard_locally, steps, Exported, processes)
 
 
 if __name__ == "__main__":
