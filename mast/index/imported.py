@@ -56,7 +56,6 @@ import math
 import os
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,14 @@ ITEMS_PER_FILE = 100_000
 #: million) and builds a share of the items (about 0.45 ms a record's items, and their memory), so at
 #: a million records ten shards each take about a minute and well under a GB
 RECORDS_PER_EXPORT = 100_000
+#: records a version's table is cut for: a larger version is imported into several tables at once
+#: (:class:`mast.index.layout.VersionTables`), each loaded by an import of its own beside the others.
+#: About 2 GB of DynamoDB JSON (4 KB a record), 12 minutes at the 10 GB an hour ``mast bench
+#: capacity`` assumes (AWS publishes no import rate)
+RECORDS_PER_TABLE = 500_000
+#: imports an account may run at once ("up to 50 simultaneous import table operations", the
+#: DynamoDB API's LimitExceededException), so the tables a version is cut into
+MAX_TABLES = 50
 #: records turned into items at a time (as the match run's rebuild does)
 ROWS_PER_CHUNK = 20_000
 #: the grace an old version's table is kept after the switch unless the template says otherwise
@@ -116,6 +123,7 @@ class ExportPlanStep(BaseModel):
     previous: str | None = None
     records: int = Field(ge=0)
     records_per_export: int = Field(RECORDS_PER_EXPORT, ge=1)
+    records_per_table: int = Field(RECORDS_PER_TABLE, ge=1)
 
 
 class ExportShard(BaseModel):
@@ -127,11 +135,14 @@ class ExportShard(BaseModel):
     version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
     shard: int = Field(ge=0)
     shards: int = Field(ge=1)
+    #: the tables the version's items are cut into (:class:`mast.index.layout.VersionTables`)
+    parts: int = Field(1, ge=1, le=MAX_TABLES)
 
 
 class ExportPlan(BaseModel):
     version: str
     table: str
+    parts: int
     previous: str | None
     shards: list[ExportShard]
 
@@ -160,6 +171,7 @@ class ImportStep(BaseModel):
 
     version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
     table: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    parts: int = Field(1, ge=1, le=MAX_TABLES)
     prefix: str = Field(pattern=r"^s3://")
     people: str
     previous: str | None = None
@@ -169,7 +181,9 @@ class ImportStep(BaseModel):
 class Imported(BaseModel):
     version: str
     table: str
-    import_arn: str
+    parts: int = 1
+    #: one import per table of the version
+    import_arns: list[str]
     previous: str | None
     records: int
     people: int
@@ -179,10 +193,12 @@ class Imported(BaseModel):
 
 
 class ImportStatusStep(BaseModel):
-    import_arn: str
+    import_arns: list[str] = Field(min_length=1, max_length=MAX_TABLES)
 
 
 class ImportStatus(BaseModel):
+    """``COMPLETED`` once every import of the version is; ``IN_PROGRESS`` until then."""
+
     status: str
     imported: int = 0
 
@@ -192,6 +208,7 @@ class CatchUpStep(BaseModel):
 
     version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
     table: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    parts: int = Field(1, ge=1, le=MAX_TABLES)
     previous: str | None = None
     prefix: str = Field(pattern=r"^s3://")
 
@@ -215,6 +232,7 @@ class CaughtUp(BaseModel):
 class SwitchStep(BaseModel):
     version: str
     table: str
+    parts: int = Field(1, ge=1, le=MAX_TABLES)
     previous: str | None
     records: int = Field(ge=0)
     people: int = Field(ge=0)
@@ -257,26 +275,28 @@ def plan_export(step: ExportPlanStep, settings: MatchSettings | None = None, *, 
     ddb = (session or boto3.session.Session()).client("dynamodb")
     now = now or dt.datetime.now(dt.UTC)
     version = layout.new_version(now)
-    table_name = version_table(settings.index_table, version)
+    tables = layout.VersionTables(version_table(settings.index_table, version),
+                                  min(MAX_TABLES, max(1, math.ceil(step.records / step.records_per_table))))
     ddb.put_item(TableName=settings.index_table, Item={
         "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}, "state": {"S": "importing"},
-        "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, "table": {"S": table_name}})
+        "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, **tables.attributes()})
     count = max(1, math.ceil(step.records / step.records_per_export))
     shards = [ExportShard(prefix=step.prefix, model=step.model, people=step.people, version=version, shard=i,
-                          shards=count) for i in range(count)]
-    return ExportPlan(version=version, table=table_name, previous=step.previous, shards=shards)
+                          shards=count, parts=tables.parts) for i in range(count)]
+    return ExportPlan(version=version, table=tables.name, parts=tables.parts, previous=step.previous, shards=shards)
 
 
-def _import_folder(prefix: str, version: str) -> tuple[str, str]:
-    """The bucket and key prefix a version's import files go under (ImportTable reads them all)."""
+def _import_folder(prefix: str, version: str, part: int | None = None) -> tuple[str, str]:
+    """The bucket and key prefix a version's import files go under (ImportTable reads them all); with
+    ``part``, one table's of a version cut into several (:class:`mast.index.layout.VersionTables`)."""
     bucket, key = _split(prefix)
-    return bucket, f"{key.rstrip('/')}/import/{version}/"
+    return bucket, f"{key.rstrip('/')}/import/{version}/" + (f"p{part:02d}/" if part is not None else "")
 
 
 def owner(pk: str, shards: int) -> int:
     """The export shard that writes every item of partition ``pk`` (a stable hash: each item of a
     version is written by exactly one shard, whichever shard reads which records)."""
-    return zlib.crc32(pk.encode("utf-8")) % shards
+    return layout.partition_of(pk, shards)
 
 
 def _year(value: Any) -> str:
@@ -397,18 +417,19 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     def put(name: str, body: bytes) -> None:
         s3.put_object(Bucket=bucket, Key=f"{folder_key}{name}", Body=body)
 
-    written = write_export(records, people, model, step.version, step.shard, step.shards, salt, put)
+    written = write_export(records, people, model, step.version, step.shard, step.shards, salt, put, step.parts)
     return Exported(shard=step.shard, items=written.items, files=written.files, json_bytes=written.json_bytes,
                     stage_seconds=written.stage_seconds, **_cost(started))
 
 
 def write_export(records: Any, people: Mapping[str, Any], model: str | None, version: str, shard: int, shards: int,
-                 salt: str, put: Callable[[str, bytes], None]) -> Exported:
+                 salt: str, put: Callable[[str, bytes], None], parts: int = 1) -> Exported:
     """Export shard ``shard``'s items of ``version`` (:func:`shard_items`; the model's, when given)
     as DynamoDB JSON, gzip, :data:`ITEMS_PER_FILE` a file, each handed to ``put`` with its name as it
     is made: a shard's items are never all held at once. Its stages' seconds: ``prepare`` (the records
     prepared and keyed), ``scan`` (every record's ids and keys, for the partitions it owns), ``build``
-    (its items made, serialised, compressed and put)."""
+    (its items made, serialised, compressed and put). With ``parts`` tables, each item goes to its
+    table's folder (``pNN/``), whose files one import reads."""
     from mast.linkage.io import canonical_columns
     from mast.linkage.keys import LOOKUP_KEYS, record_keys
     from mast.linkage.table import prepare
@@ -428,12 +449,18 @@ def write_export(records: Any, people: Mapping[str, Any], model: str | None, ver
     if model is not None:
         stream = itertools.chain(layout.model_items(version, model), stream)
     files = items = size = 0
-    while part := list(itertools.islice(stream, ITEMS_PER_FILE)):
-        lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in part).encode("utf-8")
-        put(f"s{shard:05d}-{files:05d}.json.gz", gzip.compress(lines, compresslevel=6))
+    tables = layout.VersionTables("", parts)
+    while batch := list(itertools.islice(stream, ITEMS_PER_FILE)):
+        by_part: dict[int, list[dict[str, Any]]] = {}
+        for item in batch:
+            by_part.setdefault(layout.partition_of(item["pk"]["S"], parts) if parts > 1 else 0, []).append(item)
+        for part, mine in sorted(by_part.items()):
+            lines = "".join(json.dumps({"Item": item}, separators=(",", ":")) + "\n" for item in mine).encode("utf-8")
+            folder = f"p{part:02d}/" if tables.parts > 1 else ""
+            put(f"{folder}s{shard:05d}-{files:05d}.json.gz", gzip.compress(lines, compresslevel=6))
+            size += len(lines)
         files += 1
-        items += len(part)
-        size += len(lines)
+        items += len(batch)
     stages["build"] = time.perf_counter() - began
     return Exported(shard=shard, items=items, files=files, json_bytes=size,
                     stage_seconds={k: round(v, 3) for k, v in stages.items()})
@@ -455,7 +482,8 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
     s3, ddb = session.client("s3"), session.client("dynamodb")
     state = ddb.get_item(TableName=settings.index_table, ConsistentRead=True, Key={
         "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(step.version)}}).get("Item") or {}
-    if state.get("table", {}).get("S") != step.table or state.get("state", {}).get("S") != "importing":
+    tables = layout.VersionTables(step.table, step.parts)
+    if (layout.VersionTables.of_item(state, "") != tables or state.get("state", {}).get("S") != "importing"):
         raise ValueError(f"version {step.version} is not an export for {step.table} waiting to be imported")
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         found = Path(folder) / "people.arrow"
@@ -469,8 +497,8 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
 
     index = ddb.describe_table(TableName=settings.index_table)["Table"]
     creation: dict[str, Any] = {
-        "TableName": step.table, "AttributeDefinitions": index["AttributeDefinitions"],
-        "KeySchema": index["KeySchema"], "BillingMode": "PAY_PER_REQUEST"}
+        "AttributeDefinitions": index["AttributeDefinitions"], "KeySchema": index["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST"}
     if index.get("GlobalSecondaryIndexes"):
         creation["GlobalSecondaryIndexes"] = [
             {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
@@ -478,37 +506,47 @@ def import_version(step: ImportStep, settings: MatchSettings | None = None, *, s
     key_arn = index.get("SSEDescription", {}).get("KMSMasterKeyArn")
     if key_arn:  # the index's own customer key
         creation["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
-    bucket, folder_key = _import_folder(step.prefix, step.version)
-    started_import = ddb.import_table(
-        ClientToken=step.version, S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder_key},
-        InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP", TableCreationParameters=creation)
-    arn = started_import["ImportTableDescription"]["ImportArn"]
-    return Imported(version=step.version, table=step.table, import_arn=arn, previous=step.previous,
+    arns = []
+    for part, name in enumerate(tables.names()):  # every table's import at once, beside the others
+        bucket, folder_key = _import_folder(step.prefix, step.version, part if tables.parts > 1 else None)
+        started_import = ddb.import_table(
+            ClientToken=f"{step.version}-{part}", S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder_key},
+            InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP",
+            TableCreationParameters={**creation, "TableName": name})
+        arns.append(started_import["ImportTableDescription"]["ImportArn"])
+    return Imported(version=step.version, table=step.table, parts=tables.parts, import_arns=arns, previous=step.previous,
                     records=len(people["record_id"]), people=len(set(people["person_id"].tolist())),
                     items=sum(e.items for e in step.exported), files=sum(e.files for e in step.exported),
                     seconds=round(time.perf_counter() - started, 3))
 
 
 def import_status(step: ImportStatusStep, *, session: Any = None, now: dt.datetime | None = None) -> ImportStatus:
-    """How the import is going (``IN_PROGRESS``, ``COMPLETED``); raises :class:`ImportFailed` when it
-    failed, or has run past :data:`IMPORT_HOURS_AT_MOST`."""
+    """How the version's imports are going: ``COMPLETED`` once every one is, else the state of one
+    that is not; raises :class:`ImportFailed` when any failed, or has run past
+    :data:`IMPORT_HOURS_AT_MOST` (the rebuild fails, the live version untouched)."""
     import boto3
 
     ddb = (session or boto3.session.Session()).client("dynamodb")
-    described = ddb.describe_import(ImportArn=step.import_arn)["ImportTableDescription"]
-    status = str(described["ImportStatus"])
-    errors = int(described.get("ErrorCount") or 0)
-    # an item left out is a person a search would miss: an import with any error fails the rebuild
-    if status in FAILED_STATES or (status == "COMPLETED" and errors):
-        raise ImportFailed(f"the import ended {status}: {described.get('FailureCode') or 'items in error'} "
-                           f"({errors} items in error)")
-    began = described.get("StartTime")
-    if status != "COMPLETED" and isinstance(began, dt.datetime):
-        running = (now or dt.datetime.now(dt.UTC)) - began.astimezone(dt.UTC)
-        if running > dt.timedelta(hours=IMPORT_HOURS_AT_MOST):
-            raise ImportFailed(f"the import is still {status} after {running.total_seconds() / 3600:.1f} hours "
-                               f"(at most {IMPORT_HOURS_AT_MOST})")
-    return ImportStatus(status=status, imported=int(described.get("ImportedItemCount") or 0))
+    status, imported = "COMPLETED", 0
+    for arn in step.import_arns:
+        described = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
+        state = str(described["ImportStatus"])
+        errors = int(described.get("ErrorCount") or 0)
+        # an item left out is a person a search would miss: an import with any error fails the rebuild
+        if state in FAILED_STATES or (state == "COMPLETED" and errors):
+            table = str(described.get("TableArn") or arn).split("table/", 1)[-1].split("/", 1)[0]
+            raise ImportFailed(f"the import into {table} ended {state}: "
+                               f"{described.get('FailureCode') or 'items in error'} ({errors} items in error)")
+        if state != "COMPLETED":
+            status = state
+        began = described.get("StartTime")
+        if state != "COMPLETED" and isinstance(began, dt.datetime):
+            running = (now or dt.datetime.now(dt.UTC)) - began.astimezone(dt.UTC)
+            if running > dt.timedelta(hours=IMPORT_HOURS_AT_MOST):
+                raise ImportFailed(f"the import is still {state} after {running.total_seconds() / 3600:.1f} hours "
+                                   f"(at most {IMPORT_HOURS_AT_MOST})")
+        imported += int(described.get("ImportedItemCount") or 0)
+    return ImportStatus(status=status, imported=imported)
 
 
 def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, session: Any = None,
@@ -523,13 +561,15 @@ def switch_version(step: SwitchStep, settings: MatchSettings | None = None, *, s
     writer = IndexWriter(settings.index_table, ddb)
     state = ddb.get_item(TableName=settings.index_table, ConsistentRead=True, Key={
         "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(step.version)}}).get("Item") or {}
-    if state.get("table", {}).get("S") != step.table or state.get("state", {}).get("S") != "importing":
+    tables = layout.VersionTables(step.table, step.parts)
+    if layout.VersionTables.of_item(state, "") != tables or state.get("state", {}).get("S") != "importing":
         raise ValueError(f"version {step.version} is not an import into {step.table} waiting to be switched to")
     # the live table can be restored to any second of the last 35 days, as IndexTable can (ImportTable
     # makes a table without it; it is asked for again on a retry, which changes nothing)
-    ddb.update_continuous_backups(TableName=step.table,
-                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-    writer.switch(step.version, step.previous, {"records": step.records, "people": step.people}, table=step.table)
+    for name in tables.names():
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    writer.switch(step.version, step.previous, {"records": step.records, "people": step.people}, table=tables)
     now = now or dt.datetime.now(dt.UTC)
     retired = []
     for old, old_state in writer.versions().items():
@@ -626,7 +666,8 @@ def catch_up_version(step: CatchUpStep, settings: MatchSettings | None = None, *
     unknown = known is not None and not known.held(records.column("record_id").combine_chunks()).all()
     linked = removed = alerts = 0
     if changed or gone or unknown:
-        outcome = link_into(step.version, step.table, records, changed, settings, known=known, session=session,
+        outcome = link_into(step.version, layout.VersionTables(step.table, step.parts), records, changed, settings,
+                            known=known, session=session,
                             options=options, now=now)
         linked, removed, alerts = outcome.linked, outcome.removed, outcome.alerts
         review += outcome.review_pairs

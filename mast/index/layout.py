@@ -31,8 +31,10 @@ millions of them and the search function reads a few hundred, both without a ser
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -67,6 +69,45 @@ ADDRESS_KEY_PREFIX: Final = "address:"
 NO_YEAR: Final = "-"
 #: a DynamoDB item may hold 400 KB; model parts stay well under it
 MODEL_PART_CHARS: Final = 300_000
+
+
+def partition_of(pk: str, count: int) -> int:
+    """Which of ``count`` parts a partition key falls in: a stable hash (CRC-32), the same in every
+    process and release, so that whoever writes an item and whoever reads it agree."""
+    return zlib.crc32(pk.encode("utf-8")) % count
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionTables:
+    """The table(s) holding a version's items: the index table itself (a version the match function
+    wrote), or an imported version's own table; or, for a version too large for one import to load
+    in good time, ``parts`` tables (``<name>-p00`` …), each imported at once beside the others and
+    holding the partitions :func:`partition_of` gives it. Every item of a partition is in one table,
+    so a query reads one table; a batch read groups its keys by table. The pointer and the version's
+    state item name the table (``table``) and the parts (``parts``, absent for one)."""
+
+    name: str
+    parts: int = 1
+
+    def of(self, pk: str) -> str:
+        """The table holding the items of partition ``pk``."""
+        return self.name if self.parts <= 1 else self.part(partition_of(pk, self.parts))
+
+    def part(self, index: int) -> str:
+        return self.name if self.parts <= 1 else f"{self.name}-p{index:02d}"
+
+    def names(self) -> list[str]:
+        """Every table of the version."""
+        return [self.part(i) for i in range(max(self.parts, 1))]
+
+    @classmethod
+    def of_item(cls, item: Mapping[str, Any], default: str) -> VersionTables:
+        """From a pointer or version state item (``default``: the table when it names none)."""
+        return cls(item.get("table", {}).get("S", default), int(item.get("parts", {}).get("N", "1")))
+
+    def attributes(self) -> dict[str, Any]:
+        """What a pointer or version state item records of them."""
+        return {"table": {"S": self.name}, **({"parts": {"N": str(self.parts)}} if self.parts > 1 else {})}
 
 
 def version_prefix(version: str) -> str:

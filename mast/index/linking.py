@@ -59,7 +59,7 @@ from mast.feeds.events import FeedIngested
 from mast.feeds.retention import DEFAULT_RETENTION_DAYS, retained, retention_days, snapshot_feeds
 from mast.index import layout
 from mast.index.address_keys import INDEX_KEY_RULES, address_key_strings, record_address_keys
-from mast.index.layout import IndexedRecord
+from mast.index.layout import IndexedRecord, VersionTables
 from mast.index.messages import RebuildRequested, RelinkRequested
 from mast.index.reader import IndexReader
 from mast.index.salt import key_salt
@@ -177,11 +177,11 @@ def run_match(message: Message | Sequence[Message], settings: MatchSettings, *, 
     return _MatchRun(settings, session, options, now or dt.datetime.now(dt.UTC)).run(messages)
 
 
-def link_into(version: str, table: str, records: pa.Table, changed: set[str], settings: MatchSettings, *,
+def link_into(version: str, table: str | VersionTables, records: pa.Table, changed: set[str], settings: MatchSettings, *,
               known: SavedState | None, session: Any, options: LinkOptions | None = None,
               now: dt.datetime | None = None) -> MatchOutcome:
     """Link ``changed`` records (and any ``records`` the version's saved state lacks, less those it
-    holds that are gone) into ``version``, whose items are in ``table``: an imported rebuild's version
+    holds that are gone) into ``version``, whose items are in ``table`` (or its parts): an imported rebuild's version
     before it is live. The same incremental link a day's run makes on the live version (restored
     from the version's state, only the items that differ written), so that a rebuild's catch-up
     links what came while it ran exactly as the day's links did (:mod:`mast.index.imported`).
@@ -379,7 +379,7 @@ class _MatchRun:
         added = records.filter(pa.array(relink))
         added_held = held[relink]
         model = IndexReader(self.settings.index_table, self.ddb, version=version,
-                            items_table=self.writer.items_table).model()
+                            items_table=self.writer.tables).model()
         linker = Linker.restore(prepare(_linkage_columns(base)), model, base_people, decisions, self.options)
         if added.num_rows:
             linker.add(_linkage_columns(added))

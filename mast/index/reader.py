@@ -41,7 +41,7 @@ _MODELS: dict[tuple[str, str], Model] = {}
 _MODELS_LOCK = threading.Lock()
 #: the version each index table was last seen live at in this container, with the table holding its
 #: items (see the module docstring)
-_LAST_LIVE: dict[str, tuple[str, str]] = {}
+_LAST_LIVE: dict[str, tuple[str, layout.VersionTables]] = {}
 T = TypeVar("T")
 
 
@@ -100,7 +100,7 @@ class IndexReader:
 
     def __init__(self, table_name: str, client: Any = None, *, version: str | None = None,
                  salt_secret_arn: str | None = None, secrets_client: Any = None, threads: int = 8,
-                 items_table: str | None = None) -> None:
+                 items_table: str | layout.VersionTables | None = None) -> None:
         if client is None:
             import boto3
 
@@ -108,9 +108,11 @@ class IndexReader:
         self.table_name = table_name
         self.client = client
         self._version = version
-        #: the table each version's items are read from (a version not here: ``table_name``);
+        #: the table(s) each version's items are read from (a version not here: ``table_name``);
         #: ``items_table`` names the pinned ``version``'s
-        self._tables: dict[str, str] = {version: items_table} if version and items_table else {}
+        if isinstance(items_table, str):
+            items_table = layout.VersionTables(items_table)
+        self._tables: dict[str, layout.VersionTables] = {version: items_table} if version and items_table else {}
         self._salt_secret_arn = salt_secret_arn
         self._secrets_client = secrets_client
         self._threads = threads
@@ -136,19 +138,28 @@ class IndexReader:
             raise IndexUnavailable("the live index was linked by another version of MAST; it is being rebuilt")
         self._version = item["version"]["S"] if item else None
         if item is not None and self._version is not None:
-            table = item.get("table", {}).get("S", self.table_name)
-            self._tables[self._version] = table
-            _LAST_LIVE[self.table_name] = (self._version, table)
+            tables = layout.VersionTables.of_item(item, self.table_name)
+            self._tables[self._version] = tables
+            _LAST_LIVE[self.table_name] = (self._version, tables)
         return self._version
 
     @property
     def items_table(self) -> str:
-        """The table holding this reader's version's items (the pointer's ``table``)."""
-        return self._tables.get(self.version, self.table_name)
+        """The table holding this reader's version's items (the pointer's ``table``; with parts, their
+        names' stem: :attr:`tables`)."""
+        return self.tables.name
+
+    @property
+    def tables(self) -> layout.VersionTables:
+        """The table(s) holding this reader's version's items."""
+        return self._tables.get(self.version) or layout.VersionTables(self.table_name)
 
     def _table_of(self, pk: str) -> str:
         """The table holding an item of a version (its key begins ``V#<version>#``)."""
-        return self._tables.get(pk.split("#", 2)[1], self.table_name) if pk.startswith("V#") else self.table_name
+        if not pk.startswith("V#"):
+            return self.table_name
+        tables = self._tables.get(pk.split("#", 2)[1])
+        return tables.of(pk) if tables is not None else self.table_name
 
     @property
     def version(self) -> str:
@@ -330,11 +341,14 @@ class IndexReader:
 
     def _items(self, wanted: Sequence[tuple[str, str]], projection: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (pk, sk): BatchGetItem in batches of 100, on threads."""
-        keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)]
-        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for pk, sk in dict.fromkeys(wanted):
+            by_table.setdefault(self._table_of(pk), []).append({"pk": {"S": pk}, "sk": {"S": sk}})
+        chunks = [(table, keys[i : i + _BATCH_GET]) for table, keys in by_table.items()
+                  for i in range(0, len(keys), _BATCH_GET)]
 
-        def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return batch_get(self.client, self._table_of(chunk[0]["pk"]["S"]), chunk, projection=projection)
+        def one(job: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+            return batch_get(self.client, job[0], job[1], projection=projection)
 
         if len(chunks) <= 1 or self._threads <= 1:
             pages = [one(c) for c in chunks]

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mast.index.imported import RECORDS_PER_EXPORT
+from mast.index.imported import RECORDS_PER_EXPORT, RECORDS_PER_TABLE
 from mast.linkage import sharded
 
 #: where a rebuild's files go, under the curated bucket (a lifecycle rule may expire them)
@@ -49,6 +49,7 @@ class StartRebuild(BaseModel):
     min_shards: int = Field(1, ge=1, le=10_000)
     records_per_refine: int = Field(sharded.RECORDS_PER_REFINE, ge=1)
     records_per_export: int = Field(RECORDS_PER_EXPORT, ge=1)
+    records_per_table: int = Field(RECORDS_PER_TABLE, ge=1)
     grace_seconds: int | None = Field(None, ge=0, le=7 * 24 * 3600, description=(
         "how long the old version's table is kept after the switch (default: the template's IndexGraceMinutes)"))
 
@@ -72,6 +73,7 @@ class Prepared(BaseModel):
     shard_manifest: Manifest
     records_per_refine: int
     records_per_export: int = RECORDS_PER_EXPORT
+    records_per_table: int = RECORDS_PER_TABLE
     candidate_pair_occurrences: int
     seconds: float
     peak_mb: float
@@ -177,6 +179,7 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     return Prepared(prefix=prefix, model=out.model, table=out.table, constraints=out.constraints,
                     records=out.records, shards=count, shard_manifest=manifest,
                     records_per_refine=start.records_per_refine, records_per_export=start.records_per_export,
+                    records_per_table=start.records_per_table,
                     candidate_pair_occurrences=out.candidate_pair_occurrences, seconds=out.seconds,
                     peak_mb=out.peak_mb, previous=previous,
                     grace_seconds=grace_seconds() if start.grace_seconds is None else start.grace_seconds)
@@ -196,6 +199,8 @@ class ExportPlanned(BaseModel):
 
     version: str
     table: str
+    #: the tables the version is cut into (:class:`mast.index.layout.VersionTables`)
+    parts: int
     previous: str | None
     shards: int
     export_manifest: Manifest
@@ -208,7 +213,8 @@ def export_plan(step: Any, *, now: dt.datetime | None = None) -> ExportPlanned:
 
     plan = imported.plan_export(step, now=now)
     manifest = _write_manifest(step.prefix, "export-shards.json", [s.model_dump() for s in plan.shards])
-    return ExportPlanned(version=plan.version, table=plan.table, previous=plan.previous, shards=len(plan.shards),
+    return ExportPlanned(version=plan.version, table=plan.table, parts=plan.parts, previous=plan.previous,
+                         shards=len(plan.shards),
                          export_manifest=manifest)
 
 

@@ -53,11 +53,20 @@ class IndexWriter:
 
             client = boto3.client("dynamodb")
         self.table_name = table_name
-        #: where the item methods read and write: the live version's table once :meth:`live` has read
-        #: the pointer (a version imported into a table of its own), else this writer's own table
-        self.items_table = table_name
+        #: where the item methods read and write: the live version's table(s) once :meth:`live` has
+        #: read the pointer (a version imported into a table of its own), else this writer's own table
+        self.tables = layout.VersionTables(table_name)
         self.client = client
         self.threads = threads
+
+    @property
+    def items_table(self) -> str:
+        """The table the item methods use (with parts, their names' stem: :attr:`tables`)."""
+        return self.tables.name
+
+    @items_table.setter
+    def items_table(self, table: str | layout.VersionTables) -> None:
+        self.tables = table if isinstance(table, layout.VersionTables) else layout.VersionTables(table)
 
     # ------------------------------------------------------------------ versions
     def live(self) -> tuple[str | None, bool]:
@@ -67,7 +76,7 @@ class IndexWriter:
                                     Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}}).get("Item")
         if item is None:
             return None, False
-        self.items_table = item.get("table", {}).get("S", self.table_name)
+        self.tables = layout.VersionTables.of_item(item, self.table_name)
         return item["version"]["S"], item.get("linkage", {}).get("S") == index_linkage()
 
     def begin_version(self, model: Model, now: dt.datetime | None = None) -> str:
@@ -84,10 +93,10 @@ class IndexWriter:
         return version
 
     def switch(self, version: str, expected: str | None, stats: dict[str, int] | None = None,
-               table: str | None = None) -> None:
+               table: str | layout.VersionTables | None = None) -> None:
         """Make ``version`` live in one conditional write: only if ``expected`` is still live.
-        ``table``: the table holding the version's items, when it is not this writer's own (an
-        imported version's): the pointer names it, and searches read it from there."""
+        ``table``: the table(s) holding the version's items, when they are not this writer's own (an
+        imported version's): the pointer names them, and searches read them from there."""
         now = dt.datetime.now(dt.UTC).isoformat()
         built = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
                                      Key={"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}}).get("Item")
@@ -95,8 +104,9 @@ class IndexWriter:
         linkage = (built or {}).get("linkage", {"S": "unknown"})
         item = {"pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.LIVE_SK}, "version": {"S": version},
                 "switched_at": {"S": now}, "linkage": linkage}
-        if table is not None and table != self.table_name:
-            item["table"] = {"S": table}
+        tables = layout.VersionTables(table) if isinstance(table, str) else table
+        if tables is not None and tables != layout.VersionTables(self.table_name):
+            item.update(tables.attributes())
         if expected is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -142,17 +152,18 @@ class IndexWriter:
         live_table = (pointer or {}).get("table", {}).get("S")
         dropped: list[str] = []
         for item in self._version_items():
-            table = item.get("table", {}).get("S")
             after = item.get("purge_after", {}).get("S")
-            if (table is None or table == live_table or item.get("state", {}).get("S") != "retired"
-                    or not after or dt.datetime.fromisoformat(after) > now):
+            if ("table" not in item or item["table"].get("S") == live_table
+                    or item.get("state", {}).get("S") != "retired" or not after
+                    or dt.datetime.fromisoformat(after) > now):
                 continue
-            try:
-                self.client.delete_table(TableName=table)
-            except self.client.exceptions.ResourceNotFoundException:
-                pass  # never made (its import failed), or deleted by a run that stopped before the state
+            for table in layout.VersionTables.of_item(item, self.table_name).names():
+                try:
+                    self.client.delete_table(TableName=table)
+                except self.client.exceptions.ResourceNotFoundException:
+                    pass  # never made (its import failed), or deleted by a run that stopped before the state
+                dropped.append(table)
             self._set_state(item["sk"]["S"][2:], "gone")
-            dropped.append(table)
         return dropped
 
     def forget(self, version: str) -> None:
@@ -229,12 +240,10 @@ class IndexWriter:
     def get_records(self, version: str, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Record items by record id, only the attributes naming the items they occupy (what an
         update must undo; the record's JSON, the bulk of each item, is not read)."""
-        wanted = list(dict.fromkeys(record_ids))
-        chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
+        chunks = self._chunks([(layout.record_pk(version, rid), layout.RECORD_SK) for rid in record_ids])
 
-        def one(chunk: list[str]) -> list[dict[str, Any]]:
-            keys = [{"pk": {"S": layout.record_pk(version, rid)}, "sk": {"S": layout.RECORD_SK}} for rid in chunk]
-            return batch_get(self.client, self.items_table, keys, projection=layout.RECORD_ITEM_KEYS)
+        def one(chunk: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+            return batch_get(self.client, chunk[0], chunk[1], projection=layout.RECORD_ITEM_KEYS)
 
         found: dict[str, dict[str, Any]] = {}
         for items in self._map(one, chunks):
@@ -244,13 +253,17 @@ class IndexWriter:
 
     def get_items(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (pk, sk), strongly consistent (an update reads what it is about to rewrite)."""
-        keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)]
-        chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
+        def one(chunk: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+            return batch_get(self.client, chunk[0], chunk[1], consistent=True)
 
-        def one(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return batch_get(self.client, self.items_table, chunk, consistent=True)
+        return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, self._chunks(wanted)) for i in items}
 
-        return {(i["pk"]["S"], i["sk"]["S"]): i for items in self._map(one, chunks) for i in items}
+    def _chunks(self, wanted: Iterable[tuple[str, str]]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Keys (pk, sk) as BatchGetItem's batches of 100, each of one table (:attr:`tables`)."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for pk, sk in dict.fromkeys(wanted):
+            by_table.setdefault(self.tables.of(pk), []).append({"pk": {"S": pk}, "sk": {"S": sk}})
+        return [(table, keys[i : i + 100]) for table, keys in by_table.items() for i in range(0, len(keys), 100)]
 
     def add_and_remove_ids(self, changes: Sequence[tuple[str, str, list[str], list[str], list[str]]],
                            block: int | None = None) -> tuple[list[str], int]:
@@ -278,12 +291,12 @@ class IndexWriter:
             try:
                 if removes:
                     reply = self.client.update_item(
-                        TableName=self.items_table, Key=key, UpdateExpression="DELETE #i :r REMOVE #c",
+                        TableName=self.tables.of(pk), Key=key, UpdateExpression="DELETE #i :r REMOVE #c",
                         ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#y)",
                         ExpressionAttributeNames={**names, "#c": "count"},
                         ExpressionAttributeValues={":r": {"SS": sorted(removes)}}, ReturnValues="ALL_NEW")
                     if not adds and "ids" not in reply.get("Attributes", {}):
-                        self.client.delete_item(TableName=self.items_table, Key=key,
+                        self.client.delete_item(TableName=self.tables.of(pk), Key=key,
                                                 ConditionExpression="attribute_not_exists(#i)",
                                                 ExpressionAttributeNames={"#i": "ids"})
                         return None, 1
@@ -294,7 +307,7 @@ class IndexWriter:
                     if addresses:
                         values[":d"] = {"SS": sorted(addresses)}
                     self.client.update_item(
-                        TableName=self.items_table, Key=key,
+                        TableName=self.tables.of(pk), Key=key,
                         UpdateExpression="ADD #i :a" + (", #d :d" if addresses else "") + " REMOVE #c",
                         ConditionExpression="attribute_not_exists(#y) AND (attribute_not_exists(#i) OR size(#i) <= :room)",
                         ExpressionAttributeNames={**names, "#c": "count", **({"#d": "addresses"} if addresses else {})},
@@ -302,7 +315,7 @@ class IndexWriter:
                 elif addresses:
                     try:
                         self.client.update_item(
-                            TableName=self.items_table, Key=key, UpdateExpression="ADD #d :d",
+                            TableName=self.tables.of(pk), Key=key, UpdateExpression="ADD #d :d",
                             ConditionExpression="attribute_exists(#i) AND attribute_not_exists(#y)",
                             ExpressionAttributeNames={**names, "#d": "addresses"},
                             ExpressionAttributeValues={":d": {"SS": sorted(addresses)}}, ReturnValues="ALL_NEW")
@@ -316,17 +329,21 @@ class IndexWriter:
         return [pk for pk, _ in done if pk is not None], sum(n for _, n in done)
 
     def put(self, items: Sequence[dict[str, Any]], table: str | None = None) -> None:
-        """Put ``items`` in ``table`` (default :attr:`items_table`)."""
-        self._write([{"PutRequest": {"Item": item}} for item in items], table or self.items_table)
+        """Put ``items`` in ``table`` (default: each in its table of :attr:`tables`)."""
+        self._write([(item["pk"]["S"], {"PutRequest": {"Item": item}}) for item in items], table)
 
     def delete(self, keys: Sequence[tuple[str, str]], table: str | None = None) -> None:
-        """Delete the items of ``keys`` from ``table`` (default :attr:`items_table`)."""
-        self._write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in keys],
-                    table or self.items_table)
+        """Delete the items of ``keys`` from ``table`` (default: each from its table of :attr:`tables`)."""
+        self._write([(pk, {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}) for pk, sk in keys], table)
 
-    def _write(self, requests: list[dict[str, Any]], table: str) -> None:
-        """BatchWriteItem in batches of 25, several in flight, retrying what was left unprocessed."""
-        batches = [(table, requests[i : i + _BATCH_WRITE]) for i in range(0, len(requests), _BATCH_WRITE)]
+    def _write(self, requests: list[tuple[str, dict[str, Any]]], table: str | None) -> None:
+        """BatchWriteItem in batches of 25 (each of one table), several in flight, retrying what was
+        left unprocessed."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for pk, request in requests:
+            by_table.setdefault(table or self.tables.of(pk), []).append(request)
+        batches = [(name, mine[i : i + _BATCH_WRITE]) for name, mine in by_table.items()
+                   for i in range(0, len(mine), _BATCH_WRITE)]
         list(self._map(self._write_batch, batches))
 
     def _write_batch(self, job: tuple[str, list[dict[str, Any]]], attempts: int = 10) -> None:

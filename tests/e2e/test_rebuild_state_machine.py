@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mast.access.decisions import DecisionStore
+from mast.index.layout import VersionTables
 from mast.index.reader import IndexReader
 from mast.linkage.link import Linker, LinkOptions
 from mast.linkage.model import Model
@@ -75,7 +76,8 @@ def index_table(stack: LocalStackProcess) -> str:
 def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_link_does(
         local_stack: LocalStackProcess, tmp_path: Path) -> None:
     indexed_records(local_stack)  # the demo has been linked (by the match function): a live version
-    arn = start(local_stack, min_shards=4, records_per_refine=150, records_per_export=400, grace_seconds=2)
+    arn = start(local_stack, min_shards=4, records_per_refine=150, records_per_export=400, records_per_table=700,
+                grace_seconds=2)
     described = finished(local_stack, arn)
     assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
     state = json.loads(described["output"])
@@ -111,6 +113,12 @@ def test_the_rebuild_state_machine_links_the_demo_in_shards_as_the_one_process_l
     assert state["planned"]["shards"] == len(state["exported"]) >= 3
     assert all(e["items"] > 0 for e in state["exported"])
     assert sum(e["items"] for e in state["exported"]) == state["imported"]["items"]
+    # and cut into tables, each imported at once beside the others, each holding its partitions
+    tables = VersionTables(state["imported"]["table"], state["imported"]["parts"])
+    assert tables.parts >= 2 and len(state["imported"]["import_arns"]) == tables.parts
+    for name in tables.names():
+        sample = ddb.scan(TableName=name, Limit=20)["Items"]
+        assert sample and all(tables.of(item["pk"]["S"]) == name for item in sample)
     reader = IndexReader(index, ddb)
     assert reader.live_version() == state["imported"]["version"] and reader.items_table == state["imported"]["table"]
     indexed = reader.records(list(people["record_id"]))
@@ -137,7 +145,7 @@ def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_th
         assert finished(local_stack, first).get("status") == "SUCCEEDED", history(local_stack, first)
         before = IndexReader(index, ddb)
     old_version = before.live_version()
-    old_table = before.items_table
+    old_tables = before.tables.names()
     sample = [r["record_id"] for r in indexed_records(local_stack)[:50]]
     someone = next(r for r in indexed_records(local_stack) if r.get("dob") and r.get("family_name")
                    and r.get("given_name") and not r.get("sensitive"))
@@ -194,9 +202,9 @@ def test_searches_answer_throughout_a_rebuild_and_the_old_table_is_gone_after_th
     (linked,) = IndexReader(index, ddb).records([record_id])
     assert person["record_id"] in IndexReader(index, ddb).person_record_ids(linked.person_id)
     # the grace waited out, then the old version's table deleted whole (the first rebuild's)
-    assert old_table in state["swept"]["dropped"]
-    assert old_table not in ddb.list_tables()["TableNames"]
-    assert new_table in ddb.list_tables()["TableNames"]
+    assert set(old_tables) <= set(state["swept"]["dropped"])
+    assert not set(old_tables) & set(ddb.list_tables()["TableNames"])
+    assert set(VersionTables(new_table, state["imported"]["parts"]).names()) <= set(ddb.list_tables()["TableNames"])
     search_now()
 
 
@@ -205,13 +213,13 @@ def test_a_rebuild_that_fails_leaves_the_live_version_searchable(local_stack: Lo
     index = index_table(local_stack)
     live = IndexReader(index, ddb)
     version = live.live_version()
-    table = live.items_table
+    tables = live.tables
     # a rebuild whose Prepare fails (an input it refuses): caught, RebuildFailed, the pointer untouched
     arn = start(local_stack, min_shards=0)
     described = finished(local_stack, arn, seconds=120)
     assert described["status"] == "FAILED" and described.get("error") == "RebuildFailed"
     after = IndexReader(index, ddb)
-    assert after.live_version() == version and after.items_table == table
-    assert table in ddb.list_tables()["TableNames"]
+    assert after.live_version() == version and after.tables == tables
+    assert set(tables.names()) <= set(ddb.list_tables()["TableNames"])
     sample = [r["record_id"] for r in indexed_records(local_stack)[:20]]
     assert len(after.records(sample)) == len(sample)

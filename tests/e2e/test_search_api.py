@@ -46,16 +46,17 @@ def indexed_records(stack: LocalStackProcess) -> list[dict[str, Any]]:
         if live:
             prefix = f"V#{live['version']['S']}#R#"
             items: list[dict[str, Any]] = []
-            # an imported version's items are in the table the pointer names (issue 15)
-            holding = live.get("table", {}).get("S", table)
-            kwargs: dict[str, Any] = {"TableName": holding, "FilterExpression": "begins_with(pk, :p) AND sk = :r",
-                                      "ExpressionAttributeValues": {":p": {"S": prefix}, ":r": {"S": "R"}}}
-            while True:
-                page = ddb.scan(**kwargs)
-                items.extend(page["Items"])
-                if "LastEvaluatedKey" not in page:
-                    return [layout.record_from_item(item).model_dump(mode="json") for item in items]
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            # an imported version's items are in the table(s) the pointer names (issue 15)
+            for holding in layout.VersionTables.of_item(live, table).names():
+                kwargs: dict[str, Any] = {"TableName": holding, "FilterExpression": "begins_with(pk, :p) AND sk = :r",
+                                          "ExpressionAttributeValues": {":p": {"S": prefix}, ":r": {"S": "R"}}}
+                while True:
+                    page = ddb.scan(**kwargs)
+                    items.extend(page["Items"])
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return [layout.record_from_item(item).model_dump(mode="json") for item in items]
         time.sleep(3)
     pytest.fail("the demo data was never linked into the index")
 

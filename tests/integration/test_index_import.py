@@ -39,9 +39,11 @@ def _imports_read_by_line() -> None:
     read_dynamodb_json_imports_by_line()
 
 
-def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3) -> imported.ExportPlanStep:  # noqa: F811
+def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3,  # noqa: F811
+                  tables: int = 2) -> imported.ExportPlanStep:
     """What a rebuild's prepare and finish steps leave under its prefix (the records, the model, the
-    people), as ``export_plan`` is given them: cut into ``export_shards`` export shards."""
+    people), as ``export_plan`` is given them: cut into ``export_shards`` export shards, and the
+    version into ``tables`` tables (:class:`mast.index.layout.VersionTables`)."""
     settings, s3 = aws["match"], aws["s3"]
     records = searchable_records(settings, dt.datetime.now(dt.UTC))
     records = records.append_column("source", records.column("partner"))
@@ -63,7 +65,8 @@ def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3) -> imp
     live, _ = IndexWriter(settings.index_table, aws["ddb"]).live()
     n = records.num_rows
     return imported.ExportPlanStep(prefix=prefix, model=f"{prefix}/model.json", people=f"{prefix}/people.arrow",
-                                   previous=live, records=n, records_per_export=-(-n // export_shards))
+                                   previous=live, records=n, records_per_export=-(-n // export_shards),
+                                   records_per_table=-(-n // tables))
 
 
 def run_import(aws: dict[str, Any], step: imported.ExportPlanStep) -> imported.Imported:  # noqa: F811
@@ -72,12 +75,12 @@ def run_import(aws: dict[str, Any], step: imported.ExportPlanStep) -> imported.I
     plan = imported.plan_export(step, aws["match"], session=aws["session"])
     exported = [imported.export_shard(shard, aws["match"], session=aws["session"]) for shard in plan.shards]
     started = imported.import_version(imported.ImportStep(
-        version=plan.version, table=plan.table, prefix=step.prefix, people=step.people, previous=step.previous,
+        version=plan.version, table=plan.table, parts=plan.parts, prefix=step.prefix, people=step.people, previous=step.previous,
         exported=[imported.ExportCount(items=e.items, files=e.files) for e in exported]), aws["match"],
         session=aws["session"])
     deadline = time.time() + 120
     while time.time() < deadline:
-        status = imported.import_status(imported.ImportStatusStep(import_arn=started.import_arn), session=aws["session"])
+        status = imported.import_status(imported.ImportStatusStep(import_arns=started.import_arns), session=aws["session"])
         if status.status == "COMPLETED":
             assert status.imported == started.items
             return started
@@ -87,7 +90,7 @@ def run_import(aws: dict[str, Any], step: imported.ExportPlanStep) -> imported.I
 
 def switch(aws: dict[str, Any], done: imported.Imported, grace: int) -> imported.Switched:  # noqa: F811
     return imported.switch_version(imported.SwitchStep(
-        version=done.version, table=done.table, previous=done.previous, records=done.records, people=done.people,
+        version=done.version, table=done.table, parts=done.parts, previous=done.previous, records=done.records, people=done.people,
         grace_seconds=grace), aws["match"], session=aws["session"])
 
 
@@ -103,6 +106,15 @@ def test_an_imported_version_is_searched_from_its_own_table_and_the_old_one_goes
 
     done = run_import(aws, rebuild_files(aws, "one"))
     assert done.table == f"t-index-{done.version}" and done.previous == first
+    # cut into two tables, each imported beside the other, every item in the one its partition falls in
+    tables = layout.VersionTables(done.table, done.parts)
+    assert done.parts == 2 and tables.names() == [f"{done.table}-p00", f"{done.table}-p01"]
+    assert len(done.import_arns) == 2
+    counts = [ddb.scan(TableName=name, Select="COUNT")["Count"] for name in tables.names()]
+    assert sum(counts) == done.items and min(counts) > done.items / 4  # both hold a fair share
+    for name in tables.names():
+        sample = ddb.scan(TableName=name, Limit=50)["Items"]
+        assert sample and all(tables.of(item["pk"]["S"]) == name for item in sample)
     # until the switch, searches read the live version in the index table
     assert IndexReader(settings.index_table, ddb).live_version() == first
     pinned = IndexReader(settings.index_table, ddb)
@@ -114,7 +126,8 @@ def test_an_imported_version_is_searched_from_its_own_table_and_the_old_one_goes
     assert after.live_version() == done.version and after.items_table == done.table
     # the imported table holds every item of the version (records, keys, people, households, model)
     assert {r.record_id for r in after.records(some)} == set(some)
-    assert after.model().to_json() == IndexReader(done.table, ddb, version=done.version).model().to_json()
+    assert after.model().to_json() == IndexReader(settings.index_table, ddb, version=done.version,
+                                                  items_table=tables).model().to_json()
     person = after.records(some[:1])[0].person_id
     assert some[0] in after.person_record_ids(person)
     # a search pinned before the switch still reads the old version, whole
@@ -129,15 +142,15 @@ def test_an_imported_version_is_searched_from_its_own_table_and_the_old_one_goes
     current = searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist()
     added = sorted(set(current) - set(new_ids))
     assert added and {r.record_id for r in reader.records(added)} == set(added)
-    assert ddb.get_item(TableName=done.table, Key={"pk": {"S": layout.record_pk(done.version, added[0])},
-                                                   "sk": {"S": layout.RECORD_SK}}).get("Item")
+    pk = layout.record_pk(done.version, added[0])
+    assert ddb.get_item(TableName=tables.of(pk), Key={"pk": {"S": pk}, "sk": {"S": layout.RECORD_SK}}).get("Item")
 
     # a second rebuild: the first imported version retired, its table deleted once the grace has passed
-    second = run_import(aws, rebuild_files(aws, "two"))
-    assert second.previous == done.version
+    second = run_import(aws, rebuild_files(aws, "two", tables=1))  # one table, named as the version
+    assert second.previous == done.version and second.parts == 1
     switch(aws, second, grace=0)
-    assert imported.sweep(aws["match"], session=aws["session"]).dropped == [done.table]
-    assert done.table not in ddb.list_tables()["TableNames"]
+    assert imported.sweep(aws["match"], session=aws["session"]).dropped == tables.names()
+    assert not set(tables.names()) & set(ddb.list_tables()["TableNames"])
     assert second.table in ddb.list_tables()["TableNames"]
     assert IndexWriter(settings.index_table, ddb).versions()[done.version] == "gone"
     assert {r.record_id for r in IndexReader(settings.index_table, ddb).records(some)} == set(some)
@@ -227,7 +240,7 @@ def test_a_switch_from_a_version_no_longer_live_and_a_failed_import_leave_the_li
     deadline = time.time() + 30
     with pytest.raises(imported.ImportFailed):
         while time.time() < deadline:
-            imported.import_status(imported.ImportStatusStep(import_arn=arn), session=aws["session"])
+            imported.import_status(imported.ImportStatusStep(import_arns=[arn]), session=aws["session"])
             time.sleep(0.2)
     assert IndexReader(settings.index_table, ddb).live_version() == live
 
@@ -256,11 +269,11 @@ def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version_b
     current = set(searchable_records(settings, dt.datetime.now(dt.UTC)).column("record_id").to_pylist())
     new = sorted(current - built)
     assert new, "the day brought new records"
-    unswitched = IndexReader(settings.index_table, ddb, version=done.version, items_table=done.table)
+    unswitched = IndexReader(settings.index_table, ddb, version=done.version, items_table=layout.VersionTables(done.table, done.parts))
     assert not unswitched.records(new)  # the import alone: the new version lacks the day's records
 
     caught = imported.catch_up_version(imported.CatchUpStep(
-        version=done.version, table=done.table, previous=done.previous, prefix=step.prefix), settings,
+        version=done.version, table=done.table, parts=done.parts, previous=done.previous, prefix=step.prefix), settings,
         session=aws["session"])
     assert caught.linked >= len(new)
     assert IndexReader(settings.index_table, ddb).live_version() == done.previous  # not switched yet
@@ -280,12 +293,13 @@ def test_records_ingested_while_a_rebuild_runs_are_linked_into_the_new_version_b
     late = sorted({rid for rid, _ in read_now()} - current)
     assert late
     switched = imported.switch_version(imported.SwitchStep(
-        version=done.version, table=done.table, previous=done.previous, records=done.records, people=done.people,
+        version=done.version, table=done.table, parts=done.parts, previous=done.previous, records=done.records, people=done.people,
         grace_seconds=3600, prefix=step.prefix), settings, session=aws["session"])
     reader = IndexReader(settings.index_table, ddb)
     assert reader.live_version() == done.version
-    assert ddb.describe_continuous_backups(TableName=done.table)["ContinuousBackupsDescription"][
+    assert all(ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
         "PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        for name in layout.VersionTables(done.table, done.parts).names())
     assert {r.record_id for r in reader.records(new)} == set(new)
     assert not reader.records(late)
     relinks = [parse_match_message(m["Body"]) for m in _drain(sqs, aws["queue"])]
@@ -383,7 +397,7 @@ def test_a_release_rebuild_s_catch_up_alerts_as_the_days_links_it_stood_in_for_w
     done = run_import(aws, step)
 
     caught = imported.catch_up_version(imported.CatchUpStep(
-        version=done.version, table=done.table, previous=done.previous, prefix=step.prefix), settings,
+        version=done.version, table=done.table, parts=done.parts, previous=done.previous, prefix=step.prefix), settings,
         session=aws["session"])
 
     # the reference: the day's link the rebuild stood in for, on the version then live, its alerts

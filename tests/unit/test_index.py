@@ -221,9 +221,51 @@ def test_an_import_still_running_past_its_hours_fails_the_rebuild() -> None:
         def client(self, name: str) -> Imports:
             return Imports()
 
-    step = imported.ImportStatusStep(import_arn="arn:aws:dynamodb:eu-west-2:1:table/t/import/1")
+    step = imported.ImportStatusStep(import_arns=["arn:aws:dynamodb:eu-west-2:1:table/t/import/1"])
     hours = dt.timedelta(hours=imported.IMPORT_HOURS_AT_MOST)
     status = imported.import_status(step, session=Session(), now=began + hours - dt.timedelta(minutes=1))
     assert status.status == "IN_PROGRESS" and status.imported == 7
     with pytest.raises(imported.ImportFailed, match="still IN_PROGRESS after 24.0 hours"):
         imported.import_status(step, session=Session(), now=began + hours + dt.timedelta(minutes=1))
+
+
+def test_a_version_in_several_tables_is_imported_when_every_import_is_and_fails_when_any_does() -> None:
+    """A version cut into tables (:class:`mast.index.layout.VersionTables`) has an import per table:
+    ``import_status`` says ``COMPLETED`` only once every one is, counts the items of all, and fails
+    the rebuild when any one fails (a table short of items is people a search would miss)."""
+    from mast.index import imported
+
+    states = {"a": {"ImportStatus": "COMPLETED", "ImportedItemCount": 5},
+              "b": {"ImportStatus": "IN_PROGRESS", "ImportedItemCount": 2}}
+
+    class Imports:
+        def describe_import(self, ImportArn: str) -> dict[str, Any]:
+            return {"ImportTableDescription": states[ImportArn]}
+
+    class Session:
+        def client(self, name: str) -> Imports:
+            return Imports()
+
+    step = imported.ImportStatusStep(import_arns=["a", "b"])
+    assert imported.import_status(step, session=Session()).status == "IN_PROGRESS"
+    states["b"] = {"ImportStatus": "COMPLETED", "ImportedItemCount": 6}
+    assert imported.import_status(step, session=Session()) == imported.ImportStatus(status="COMPLETED", imported=11)
+    states["a"] = {"ImportStatus": "FAILED", "FailureCode": "ItemsInError", "ErrorCount": 1}
+    with pytest.raises(imported.ImportFailed, match="ended FAILED"):
+        imported.import_status(step, session=Session())
+
+
+def test_a_version_s_tables_hold_each_partition_in_one_of_them() -> None:
+    from mast.index.layout import VersionTables, key_pk, partition_of, record_pk
+
+    one = VersionTables("t-index-v1")
+    assert one.names() == ["t-index-v1"] and one.of(record_pk("v1", "r")) == "t-index-v1"
+    assert one.attributes() == {"table": {"S": "t-index-v1"}}
+    three = VersionTables("t-index-v1", 3)
+    assert three.names() == ["t-index-v1-p00", "t-index-v1-p01", "t-index-v1-p02"]
+    pks = [key_pk("v1", f"name#{i:016x}") for i in range(3000)]
+    used = {three.of(pk) for pk in pks}
+    assert used == set(three.names())  # every table used
+    assert all(three.of(pk) == f"t-index-v1-p{partition_of(pk, 3):02d}" for pk in pks)  # the same every time
+    assert VersionTables.of_item(three.attributes(), "t-index") == three
+    assert VersionTables.of_item({}, "t-index") == VersionTables("t-index")

@@ -506,9 +506,10 @@ def rebuild_on_stack(records: int, folder: Path, *, seed: int = 15, timeout: flo
         files = gzip_bytes = processed = 0
         if imported:
             files, gzip_bytes = _import_files(running, prepared["prefix"], version)
-            described_import = running.client("dynamodb").describe_import(
-                ImportArn=imported["import_arn"])["ImportTableDescription"]
-            processed = int(described_import.get("ProcessedSizeBytes") or 0)
+            for import_arn in imported["import_arns"]:  # one import per table of the version
+                described_import = running.client("dynamodb").describe_import(
+                    ImportArn=import_arn)["ImportTableDescription"]
+                processed += int(described_import.get("ProcessedSizeBytes") or 0)
 
         reader = IndexReader(running.environment["INDEX_TABLE"], running.client("dynamodb"))
         live = reader.live_version() or ""
