@@ -54,6 +54,7 @@ import itertools
 import json
 import math
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -155,6 +156,8 @@ class Exported(BaseModel):
     files: int
     json_bytes: int
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    #: the process's peak memory once every record was read and scanned, before any item was built
+    scan_peak_mb: float = 0.0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_mb: float = 0.0
@@ -419,7 +422,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
 
     written = write_export(records, people, model, step.version, step.shard, step.shards, salt, put, step.parts)
     return Exported(shard=step.shard, items=written.items, files=written.files, json_bytes=written.json_bytes,
-                    stage_seconds=written.stage_seconds, **_cost(started))
+                    stage_seconds=written.stage_seconds, scan_peak_mb=written.scan_peak_mb, **_cost(started))
 
 
 def write_export(records: Any, people: Mapping[str, Any], model: str | None, version: str, shard: int, shards: int,
@@ -444,6 +447,7 @@ def write_export(records: Any, people: Mapping[str, Any], model: str | None, ver
     began = time.perf_counter()
     scanned = scan_shard(version, records, people, keys, address_keys, shard, shards)
     stages["scan"] = time.perf_counter() - began
+    scan_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()
     stream: Iterator[dict[str, Any]] = shard_items(version, records, table, scanned)
     if model is not None:
@@ -463,7 +467,7 @@ def write_export(records: Any, people: Mapping[str, Any], model: str | None, ver
         items += len(batch)
     stages["build"] = time.perf_counter() - began
     return Exported(shard=shard, items=items, files=files, json_bytes=size,
-                    stage_seconds={k: round(v, 3) for k, v in stages.items()})
+                    stage_seconds={k: round(v, 3) for k, v in stages.items()}, scan_peak_mb=round(scan_peak_mb, 1))
 
 
 def import_version(step: ImportStep, settings: MatchSettings | None = None, *, session: Any = None) -> Imported:

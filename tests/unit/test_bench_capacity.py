@@ -24,7 +24,8 @@ def counts(day_seconds: float = 2.0) -> dict:
                 "score": _step(1 + n / 2000, 100 + 40 * n * 16 / 2**20), "refine": per,
                 # each export shard reads every record in 0.01 ms; the items take 0.4 ms a record among them
                 "export": {"shards": 1, "scan_seconds": n / 100_000, "build_seconds": 0.4 * n / 1000,
-                           "peak_mb": 300 + n * 2048 / 2**20, "seconds": n / 100_000 + 0.4 * n / 1000}}
+                           "peak_mb": 300 + n * 2048 / 2**20, "seconds": n / 100_000 + 0.4 * n / 1000,
+                           "scan_peak_mb": 300 + n * 1024 / 2**20, "build_mb_per_record": 1024 / 2**20}}
 
     return {
         "sharded": {"small": sharded(5_000), "large": sharded(20_000)},
@@ -77,6 +78,8 @@ def test_the_export_is_cut_in_shards_each_reading_every_record_and_building_its_
     assert "export" not in without["steps"]
     assert at_1m["seconds"] == pytest.approx(without["seconds"] + export["seconds_each"])
     assert at_1m["gb_seconds"] > without["gb_seconds"]
+    # its memory: what the scan of every record holds, and what building its share of the items adds
+    assert export["peak_mb"] == pytest.approx(300 + 1_000_000 * 1024 / 2**20 + 1_000_000 / export["count"] * 1024 / 2**20)
     # and its limits checked as every step's are
     assert any(b.startswith("export") for b in checks(rebuild_steps(counts(), 50_000_000)))
 
@@ -94,8 +97,12 @@ def test_project_costs_the_import_by_the_measured_dynamodb_json_bytes() -> None:
     gb = 8000.0 * 1_000_000 / 2**30
     assert p["rebuild"]["dynamodb_json_gb"]["value"] == pytest.approx(gb, rel=1e-5)
     assert p["rebuild"]["import_usd"]["value"] == pytest.approx(gb * PRICES["ddb_import_gb"]["value"], rel=1e-5)
+    # a million records in two tables (RECORDS_PER_TABLE each at most), imported at once beside each other
+    assert p["rebuild"]["tables"] == 2
     assert p["rebuild"]["import_seconds"]["value"] == pytest.approx(
-        gb / PRICES["ddb_import_gb_per_hour"]["value"] * 3600, rel=1e-5)
+        gb / 2 / PRICES["ddb_import_gb_per_hour"]["value"] * 3600, rel=1e-5)
+    # fifty million in at most fifty, the imports an account may run at once
+    assert project(counts(), 50_000_000)["rebuild"]["tables"] == 50
     # today's rebuild: every write unit, at a new on-demand table's rate
     write_units = 21.0 * 1_000_000
     assert p["today"]["write_units"] == write_units

@@ -191,9 +191,10 @@ def _figure(value: float, label: str, unit: str = "") -> dict[str, Any]:
 
 
 def _lambda_memory_mb(peak_mb: float) -> int:
-    """Memory a step's function is given: its peak with headroom, at least 1,024 MB; may exceed the limit
-    (which the checks then say)."""
-    return max(1024, math.ceil(peak_mb * HEADROOM / 64) * 64)
+    """Memory a step's function is given: its peak with headroom, at least 1,024 MB, at most Lambda's
+    largest (a step that needs more cannot run on Lambda: the checks say so, and it is costed as if it
+    ran at the largest)."""
+    return min(int(_price("lambda_memory_mb")), max(1024, math.ceil(peak_mb * HEADROOM / 64) * 64))
 
 
 def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float | None, float | None]:
@@ -241,15 +242,18 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
     steps["refine"] = {"count": refine_shards, "seconds_each": total / refine_shards, "peak_mb": peak}
     if small.get("export") and large.get("export"):
         # an export shard reads every record (prepared, keyed, scanned) and builds its share of the
-        # items; its memory is taken as linear in the records it reads, which overstates it (its
-        # share of the items, and what they hold, shrinks as the shards grow in number)
+        # items: its memory is what the scan holds (linear in every record) and what its share adds
         from mast.index.imported import RECORDS_PER_EXPORT
 
         ex_small, ex_large = small["export"], large["export"]
         count = max(1, math.ceil(records / RECORDS_PER_EXPORT))
         scan = _at(fit(n1, ex_small["scan_seconds"], n2, ex_large["scan_seconds"]), records)
         build = _at(fit(n1, ex_small["build_seconds"], n2, ex_large["build_seconds"]), records)
-        peak = _at(fit(n1, ex_small["peak_mb"], n2, ex_large["peak_mb"]), records)
+        if ex_large.get("scan_peak_mb"):
+            peak = (_at(fit(n1, ex_small["scan_peak_mb"], n2, ex_large["scan_peak_mb"]), records)
+                    + ex_large["build_mb_per_record"] * records / count)
+        else:  # counts from before the scan's peak was measured: linear in the records, which overstates it
+            peak = _at(fit(n1, ex_small["peak_mb"], n2, ex_large["peak_mb"]), records)
         steps["export"] = {"count": count, "seconds_each": scan + build / count, "peak_mb": peak}
     concurrency = min(_price("lambda_concurrency"), _price("sfn_map_concurrency"))
     wall = 0.0
@@ -293,7 +297,12 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
     items = index["items_per_record"] * records
     json_gb = index["dynamodb_json_bytes_per_record"] * records / GB
     gzip_gb = index["dynamodb_json_gzip_bytes_per_record"] * records / GB
-    import_seconds = json_gb / _price("ddb_import_gb_per_hour") * 3600
+    # a version past RECORDS_PER_TABLE is cut into tables, each imported at once beside the others
+    # (VersionTables; at most MAX_TABLES, the account's imports at once): the import takes its largest
+    from mast.index.imported import MAX_TABLES, RECORDS_PER_TABLE
+
+    tables = min(MAX_TABLES, max(1, math.ceil(records / RECORDS_PER_TABLE)))
+    import_seconds = json_gb / tables / _price("ddb_import_gb_per_hour") * 3600
     transitions = 10 + TRANSITIONS_PER_CHILD * (rebuild["score_shards"] + rebuild["refine_shards"]
                                                 + rebuild["export_shards"])
     lambda_usd = rebuild["gb_seconds"] * _price("lambda_gb_second") + rebuild["invocations"] * _price("lambda_request")
@@ -341,7 +350,7 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
         "records": records,
         "rebuild": {"seconds": _figure(sharded_seconds, "assumed", "s"), "usd": _figure(sharded_usd, "assumed", "USD"),
                     "link_seconds": _figure(rebuild["seconds"], "assumed", "s"),
-                    "import_seconds": _figure(import_seconds, "assumed", "s"),
+                    "import_seconds": _figure(import_seconds, "assumed", "s"), "tables": tables,
                     "lambda_usd": _figure(lambda_usd, "assumed", "USD"),
                     "import_usd": _figure(json_gb * _price("ddb_import_gb"), "assumed", "USD"),
                     "dynamodb_json_gb": _figure(json_gb, "measured" if records == n else "assumed", "GB"),
@@ -406,6 +415,10 @@ def _sharded(records: int) -> dict[str, Any]:
 
     exports = steps.get("export", [])
     export = {"shards": len(exports), "peak_mb": max(e["peak_mb"] for e in exports),
+              # what reading and scanning every record holds, and what building a shard's share adds
+              "scan_peak_mb": max(e.get("scan_peak_mb", 0.0) for e in exports),
+              "build_mb_per_record": max((e["peak_mb"] - e.get("scan_peak_mb", 0.0)) * len(exports) / out["records"]
+                                         for e in exports),
               # each shard prepares, keys and scans every record; the items are built once among them
               "scan_seconds": sum(e["stages"]["prepare"] + e["stages"]["scan"] for e in exports) / len(exports),
               "build_seconds": sum(e["stages"]["build"] for e in exports),
@@ -543,7 +556,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         lines.append(
             f"| {_size(n)} | {_time(r['seconds']['value'])} ({r['score_shards']} score, {r['refine_shards']} refine"
             + (f", {r['export_shards']} export" if r.get("export_shards") else "") + " shards) |"
-            f" {_time(r['import_seconds']['value'])} | {_money(r['usd']['value'])} | "
+            f" {_time(r['import_seconds']['value'])}"
+            + (f" ({r['tables']} tables at once)" if r.get("tables", 1) > 1 else "") + " |"
+            f" {_money(r['usd']['value'])} | "
             f"{_time(t['seconds']['value'])}, {_money(t['usd']['value'])}{'' if t['within_limits'] else ' (over 900 s)'} | "
             f"{_time(d['seconds']['value'])}"
             + (f" ({_time(d['own_seconds']['value'])} its own, {_time(d['calls_seconds']['value'])} its calls; on moto "

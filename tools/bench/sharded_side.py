@@ -64,7 +64,8 @@ def main() -> None:
         "finish": {"seconds": run.finish.seconds, "cpu_seconds": run.finish.cpu_seconds, "peak_mb": run.finish.peak_mb},
         # the import's export shards, after the link (not in its seconds): each its share of the items
         "export": [{"seconds": e.seconds, "cpu_seconds": e.cpu_seconds, "peak_mb": e.peak_mb, "items": e.items,
-                    "json_bytes": e.json_bytes, "stages": e.stage_seconds, "shards": len(exports)} for e in exports],
+                    "json_bytes": e.json_bytes, "stages": e.stage_seconds, "scan_peak_mb": e.scan_peak_mb,
+                    "shards": len(exports)} for e in exports],
     }
     result = {
         "records": run.prepare.records,
