@@ -11,7 +11,7 @@ failed rebuild's table is found and dropped later; and the version's items cut i
 one per :data:`RECORDS_PER_EXPORT` records.
 
 ``export`` (:func:`export_shard`, a distributed Map: one invocation per shard): the items of the
-partitions a shard owns (:func:`owner`: a stable hash of the partition key), built by
+partitions a shard owns (by record row, person, address and key value: :func:`scan_shard`), built by
 :mod:`mast.index.layout`'s own functions from the rebuild's records and the people its ``finish``
 step found (records, keys, people, addresses and their household items; the model's items in shard
 0), written to S3 as DynamoDB JSON, gzip. One Lambda building every item of a million records would
@@ -61,10 +61,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from mast.index import layout
-from mast.index.address_keys import address_key_strings, index_linkage, record_address_keys
+from mast.index.address_keys import ADDRESS_KEYS, address_key_strings, index_linkage, record_address_keys
 from mast.index.linking import MatchSettings
 from mast.index.writer import IndexWriter
 
@@ -296,12 +297,6 @@ def _import_folder(prefix: str, version: str, part: int | None = None) -> tuple[
     return bucket, f"{key.rstrip('/')}/import/{version}/" + (f"p{part:02d}/" if part is not None else "")
 
 
-def owner(pk: str, shards: int) -> int:
-    """The export shard that writes every item of partition ``pk`` (a stable hash: each item of a
-    version is written by exactly one shard, whichever shard reads which records)."""
-    return layout.partition_of(pk, shards)
-
-
 def _year(value: Any) -> str:
     """:func:`mast.index.layout.year_of` of a record whose date of birth is ``value`` as read."""
     if value is None or value == "":
@@ -317,11 +312,13 @@ class ShardScan:
     shards: int
     person_ids: list[str]
     address_ids: list[str]
+    #: the rows whose own record items the shard writes
+    own_rows: np.ndarray
     #: the rows whose full record the shard's items need, in order, each with its key strings
     needed: list[int]
     needed_keys: list[list[str]]
-    #: the rows whose records are the shard's own (their record items) or at its addresses, or of
-    #: the people there (the household items' summaries)
+    #: the rows whose summaries the shard's household items hold: those at its addresses, and every
+    #: record of the people there (their involvement)
     summarised: set[int]
     key_members: dict[str, dict[str, str]]
     key_addresses: dict[str, set[str]]
@@ -331,47 +328,72 @@ class ShardScan:
 
 def scan_shard(version: str, records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
                shards: int) -> ShardScan:
-    """Every record's ids and keys read for the partitions export shard ``shard`` owns
-    (:func:`owner`): its keys' members, its people's and addresses' records, and which rows it needs
-    whole (:func:`shard_items`)."""
+    """Every record's ids and keys read, as columns, for what export shard ``shard`` writes: a record's
+    item by its row, a person's by the person, an address's (and its household's) by the address, a
+    key's by the key's value, each taken modulo the shards. Every shard reads the same files in the
+    same order, so each item is written by exactly one; only the shard's own share is then turned into
+    Python objects. Which table each item goes to is a separate matter (the partition key's hash,
+    :class:`mast.index.layout.VersionTables`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from mast.linkage.keys import LOOKUP_KEYS, key_strings
 
+    n = records.num_rows
     record_ids = records.column("record_id").to_pylist()
-    person_ids = [str(p) for p in people["person_id"]]
-    address_ids = [str(a) for a in people["address_id"]]
-    years = [_year(v) for v in records.column("dob").to_pylist()]
-    owned_person = {p for p in set(person_ids) if owner(layout.person_pk(version, p), shards) == shard}
-    owned_address = {a for a in set(address_ids) if a and owner(layout.address_pk(version, a), shards) == shard}
-    at_owned = [a in owned_address for a in address_ids]
-    people_there = {p for p, there in zip(person_ids, at_owned, strict=True) if there}
-    scan = ShardScan(shard, shards, person_ids, address_ids, [], [], set(), {}, {}, {}, {})
-    for i, rid in enumerate(record_ids):
-        strings = key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i])
-        for key in strings:
-            if owner(layout.key_pk(version, key), shards) == shard:
-                scan.key_members.setdefault(key, {})[rid] = years[i]
-                if key.startswith(layout.ADDRESS_KEY_PREFIX):
-                    scan.key_addresses.setdefault(key, set()).add(address_ids[i])
-        person, address = person_ids[i], address_ids[i]
-        if person in owned_person:
-            scan.person_members.setdefault(person, {})[rid] = address
-        if at_owned[i]:
-            scan.address_members.setdefault(address, {})[rid] = person
-        there = at_owned[i] or person in people_there
-        if there:
-            scan.summarised.add(i)
-        if there or owner(layout.record_pk(version, rid), shards) == shard:
-            scan.needed.append(i)
-            scan.needed_keys.append(strings)
+    persons = pc.dictionary_encode(pa.array(np.asarray(people["person_id"]).astype(str), pa.string()))
+    addresses = pc.dictionary_encode(pa.array(np.asarray(people["address_id"]).astype(str), pa.string()))
+    person_code = np.asarray(persons.indices, dtype=np.int64)
+    address_code = np.asarray(addresses.indices, dtype=np.int64)
+    address_names = addresses.dictionary.to_pylist()
+    has_address = np.array([bool(a) for a in address_names], dtype=bool)[address_code] if n else np.zeros(0, bool)
+    own_rows = np.flatnonzero(np.arange(n) % shards == shard)
+    own_person = person_code % shards == shard
+    at_owned = has_address & (address_code % shards == shard)
+    there = np.zeros(len(persons.dictionary), dtype=bool)
+    there[person_code[at_owned]] = True
+    summarised_mask = at_owned | there[person_code]
+    needed_mask = summarised_mask.copy()
+    needed_mask[own_rows] = True
+    needed = np.flatnonzero(needed_mask)
+
+    # only the rows the shard needs become Python strings
+    person_ids = [""] * n
+    address_ids = [""] * n
+    touched = np.flatnonzero(needed_mask | own_person | at_owned)
+    person_names = persons.dictionary.to_pylist()
+    for i in touched.tolist():
+        person_ids[i] = person_names[person_code[i]]
+        address_ids[i] = address_names[address_code[i]]
+    scan = ShardScan(shard, shards, person_ids, address_ids, own_rows, needed.tolist(), [],
+                     set(np.flatnonzero(summarised_mask).tolist()), {}, {}, {}, {})
+    scan.needed_keys = [key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i]) for i in scan.needed]
+
+    # the shard's keys: those whose value falls to it, their records in row order
+    dobs = records.column("dob")
+    for matrix, rules in ((keys, LOOKUP_KEYS), (address_keys, ADDRESS_KEYS)):
+        values = np.asarray(matrix, dtype=np.int64)
+        mine = (values != 0) & (values.view(np.uint64) % np.uint64(shards) == shard)
+        rows, columns = np.nonzero(mine)  # row by row, in each row the rules' order
+        for i, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            rule = rules[column]
+            key = f"{rule.namespace}#{int(values[i, column]):016x}"
+            scan.key_members.setdefault(key, {})[record_ids[i]] = _year(dobs[i].as_py())
+            if key.startswith(layout.ADDRESS_KEY_PREFIX):
+                scan.key_addresses.setdefault(key, set()).add(address_names[address_code[i]])
+    for i in np.flatnonzero(own_person).tolist():
+        scan.person_members.setdefault(person_ids[i], {})[record_ids[i]] = address_ids[i]
+    for i in np.flatnonzero(at_owned).tolist():
+        scan.address_members.setdefault(address_ids[i], {})[record_ids[i]] = person_ids[i]
     return scan
 
 
 def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iterator[dict[str, Any]]:
     """The items of ``version`` that export shard ``scan.shard`` of ``scan.shards`` writes: those
-    whose partition it owns (:func:`owner`). Together the shards write exactly the items of
+    whose partition it owns (:func:`scan_shard`). Together the shards write exactly the items of
     :func:`mast.index.layout.iter_version_items` (less the model's), each once.
 
-    Every shard reads every record's ids and keys (:func:`scan_shard`: columns and short strings),
+    Every shard reads every record's ids and keys (:func:`scan_shard`: as columns),
     but builds the full record (and its summaries) only for the records its items need: its own
     records, those at its addresses (for their household items), and every record of the people at
     its addresses (their involvement). So a shard's work and memory are a share of the version's."""
@@ -384,7 +406,7 @@ def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iter
         for i, row, strings in zip(rows, records.take(rows).to_pylist(),
                                    scan.needed_keys[start : start + ROWS_PER_CHUNK], strict=True):
             record = _indexed(row, scan.person_ids[i], scan.address_ids[i], term_frequencies(table, i))
-            if owner(layout.record_pk(version, record.record_id), scan.shards) == scan.shard:
+            if i % scan.shards == scan.shard:
                 yield layout.record_item(version, record, strings)
             if i in scan.summarised:
                 summaries.add(record)
