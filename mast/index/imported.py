@@ -306,86 +306,56 @@ def _year(value: Any) -> str:
 
 @dataclasses.dataclass
 class ShardScan:
-    """What an export shard gathers from every record (:func:`scan_shard`) before building its items."""
+    """Which rows export shard ``shard`` of ``shards`` needs, and which items are its own: every
+    record's ids and keys read as columns (:func:`scan_shard`), nothing yet made a Python object."""
 
     shard: int
     shards: int
-    person_ids: list[str]
-    address_ids: list[str]
-    #: the rows whose own record items the shard writes
-    own_rows: np.ndarray
-    #: the rows whose full record the shard's items need, in order, each with its key strings
-    needed: list[int]
-    needed_keys: list[list[str]]
+    record_ids: Any
+    person_code: np.ndarray
+    person_names: Any
+    address_code: np.ndarray
+    address_names: Any
+    keys: np.ndarray
+    address_keys: np.ndarray
+    #: rows whose records' own items the shard writes (by row), whose people's (by person), whose
+    #: addresses' and households' (by address)
+    own_person: np.ndarray
+    at_owned: np.ndarray
     #: the rows whose summaries the shard's household items hold: those at its addresses, and every
     #: record of the people there (their involvement)
-    summarised: set[int]
-    key_members: dict[str, dict[str, str]]
-    key_addresses: dict[str, set[str]]
-    person_members: dict[str, dict[str, str]]
-    address_members: dict[str, dict[str, str]]
+    summarised: np.ndarray
+    #: the rows whose full record the shard's items need
+    needed: np.ndarray
 
 
-def scan_shard(version: str, records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
+def scan_shard(records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
                shards: int) -> ShardScan:
     """Every record's ids and keys read, as columns, for what export shard ``shard`` writes: a record's
     item by its row, a person's by the person, an address's (and its household's) by the address, a
     key's by the key's value, each taken modulo the shards. Every shard reads the same files in the
-    same order, so each item is written by exactly one; only the shard's own share is then turned into
-    Python objects. Which table each item goes to is a separate matter (the partition key's hash,
-    :class:`mast.index.layout.VersionTables`)."""
+    same order, so each item is written by exactly one; only the shard's share is then made into
+    Python objects (:func:`shard_items`). Which table each item goes to is a separate matter (the
+    partition key's hash, :class:`mast.index.layout.VersionTables`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mast.linkage.keys import LOOKUP_KEYS, key_strings
-
     n = records.num_rows
-    record_ids = records.column("record_id").to_pylist()
     persons = pc.dictionary_encode(pa.array(np.asarray(people["person_id"]).astype(str), pa.string()))
     addresses = pc.dictionary_encode(pa.array(np.asarray(people["address_id"]).astype(str), pa.string()))
     person_code = np.asarray(persons.indices, dtype=np.int64)
     address_code = np.asarray(addresses.indices, dtype=np.int64)
-    address_names = addresses.dictionary.to_pylist()
-    has_address = np.array([bool(a) for a in address_names], dtype=bool)[address_code] if n else np.zeros(0, bool)
-    own_rows = np.flatnonzero(np.arange(n) % shards == shard)
-    own_person = person_code % shards == shard
+    has_address = np.asarray(pc.not_equal(addresses.dictionary, ""), dtype=bool)[address_code] if n \
+        else np.zeros(0, bool)
     at_owned = has_address & (address_code % shards == shard)
     there = np.zeros(len(persons.dictionary), dtype=bool)
     there[person_code[at_owned]] = True
-    summarised_mask = at_owned | there[person_code]
-    needed_mask = summarised_mask.copy()
-    needed_mask[own_rows] = True
-    needed = np.flatnonzero(needed_mask)
-
-    # only the rows the shard needs become Python strings
-    person_ids = [""] * n
-    address_ids = [""] * n
-    touched = np.flatnonzero(needed_mask | own_person | at_owned)
-    person_names = persons.dictionary.to_pylist()
-    for i in touched.tolist():
-        person_ids[i] = person_names[person_code[i]]
-        address_ids[i] = address_names[address_code[i]]
-    scan = ShardScan(shard, shards, person_ids, address_ids, own_rows, needed.tolist(), [],
-                     set(np.flatnonzero(summarised_mask).tolist()), {}, {}, {}, {})
-    scan.needed_keys = [key_strings(keys[i], LOOKUP_KEYS) + address_key_strings(address_keys[i]) for i in scan.needed]
-
-    # the shard's keys: those whose value falls to it, their records in row order
-    dobs = records.column("dob")
-    for matrix, rules in ((keys, LOOKUP_KEYS), (address_keys, ADDRESS_KEYS)):
-        values = np.asarray(matrix, dtype=np.int64)
-        mine = (values != 0) & (values.view(np.uint64) % np.uint64(shards) == shard)
-        rows, columns = np.nonzero(mine)  # row by row, in each row the rules' order
-        for i, column in zip(rows.tolist(), columns.tolist(), strict=True):
-            rule = rules[column]
-            key = f"{rule.namespace}#{int(values[i, column]):016x}"
-            scan.key_members.setdefault(key, {})[record_ids[i]] = _year(dobs[i].as_py())
-            if key.startswith(layout.ADDRESS_KEY_PREFIX):
-                scan.key_addresses.setdefault(key, set()).add(address_names[address_code[i]])
-    for i in np.flatnonzero(own_person).tolist():
-        scan.person_members.setdefault(person_ids[i], {})[record_ids[i]] = address_ids[i]
-    for i in np.flatnonzero(at_owned).tolist():
-        scan.address_members.setdefault(address_ids[i], {})[record_ids[i]] = person_ids[i]
-    return scan
+    summarised = at_owned | there[person_code]
+    needed = summarised | (np.arange(n) % shards == shard)
+    return ShardScan(shard, shards, records.column("record_id"), person_code, persons.dictionary, address_code,
+                     addresses.dictionary, np.asarray(keys, dtype=np.int64),
+                     np.asarray(address_keys, dtype=np.int64), person_code % shards == shard, at_owned,
+                     summarised, needed)
 
 
 def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iterator[dict[str, Any]]:
@@ -393,26 +363,63 @@ def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iter
     whose partition it owns (:func:`scan_shard`). Together the shards write exactly the items of
     :func:`mast.index.layout.iter_version_items` (less the model's), each once.
 
-    Every shard reads every record's ids and keys (:func:`scan_shard`: as columns),
-    but builds the full record (and its summaries) only for the records its items need: its own
-    records, those at its addresses (for their household items), and every record of the people at
-    its addresses (their involvement). So a shard's work and memory are a share of the version's."""
+    Only the shard's share becomes Python objects: its own records, those at its addresses (for
+    their household items) and every record of the people there (their involvement), in full; and
+    the ids of its keys', people's and addresses' records. So a shard's work and memory are a share of
+    the version's, beside the columns of every record it reads."""
+    import pyarrow as pa
+
     from mast.index.linking import _indexed
+    from mast.linkage.keys import LOOKUP_KEYS, key_strings
     from mast.linkage.scorer import term_frequencies
 
+    touched = np.flatnonzero(scan.needed | scan.own_person | scan.at_owned)
+    taken = pa.array(touched)
+    record_ids = dict(zip(touched.tolist(), scan.record_ids.take(taken).to_pylist(), strict=True))
+    person_ids = dict(zip(touched.tolist(), scan.person_names.take(pa.array(scan.person_code[touched])).to_pylist(),
+                          strict=True))
+    address_ids = dict(zip(touched.tolist(),
+                           scan.address_names.take(pa.array(scan.address_code[touched])).to_pylist(), strict=True))
+
     summaries = layout.Summaries()
-    for start in range(0, len(scan.needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
-        rows = scan.needed[start : start + ROWS_PER_CHUNK]
-        for i, row, strings in zip(rows, records.take(rows).to_pylist(),
-                                   scan.needed_keys[start : start + ROWS_PER_CHUNK], strict=True):
-            record = _indexed(row, scan.person_ids[i], scan.address_ids[i], term_frequencies(table, i))
+    needed = np.flatnonzero(scan.needed)
+    for start in range(0, len(needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
+        rows = needed[start : start + ROWS_PER_CHUNK].tolist()
+        for i, row in zip(rows, records.take(pa.array(rows)).to_pylist(), strict=True):
+            strings = key_strings(scan.keys[i], LOOKUP_KEYS) + address_key_strings(scan.address_keys[i])
+            record = _indexed(row, person_ids[i], address_ids[i], term_frequencies(table, i))
             if i % scan.shards == scan.shard:
                 yield layout.record_item(version, record, strings)
-            if i in scan.summarised:
+            if scan.summarised[i]:
                 summaries.add(record)
-    for key, members in scan.key_members.items():
-        yield from layout.key_items(version, key, members, scan.key_addresses.get(key, ()))
-    yield from layout.person_and_address_items(version, scan.person_members, scan.address_members, summaries)
+
+    # the shard's keys: those whose value falls to it, their records in row order
+    key_members: dict[str, dict[str, str]] = {}
+    key_addresses: dict[str, set[str]] = {}
+    for values, rules in ((scan.keys, LOOKUP_KEYS), (scan.address_keys, ADDRESS_KEYS)):
+        rows, columns = np.nonzero((values != 0) & (values.view(np.uint64) % np.uint64(scan.shards) == scan.shard))
+        unique = np.unique(rows)
+        at = dict(zip(unique.tolist(), zip(scan.record_ids.take(pa.array(unique)).to_pylist(),
+                                           records.column("dob").take(pa.array(unique)).to_pylist(),
+                                           scan.address_names.take(pa.array(scan.address_code[unique])).to_pylist(),
+                                           strict=True), strict=True))
+        for i, column in zip(rows.tolist(), columns.tolist(), strict=True):  # row by row, rules in order
+            record_id, dob, address = at[i]
+            key = f"{rules[column].namespace}#{int(values[i, column]):016x}"
+            key_members.setdefault(key, {})[record_id] = _year(dob)
+            if key.startswith(layout.ADDRESS_KEY_PREFIX):
+                key_addresses.setdefault(key, set()).add(address)
+    for key, members in key_members.items():
+        yield from layout.key_items(version, key, members, key_addresses.get(key, ()))
+    del key_members, key_addresses
+
+    person_members: dict[str, dict[str, str]] = {}
+    address_members: dict[str, dict[str, str]] = {}
+    for i in np.flatnonzero(scan.own_person).tolist():
+        person_members.setdefault(person_ids[i], {})[record_ids[i]] = address_ids[i]
+    for i in np.flatnonzero(scan.at_owned).tolist():
+        address_members.setdefault(address_ids[i], {})[record_ids[i]] = person_ids[i]
+    yield from layout.person_and_address_items(version, person_members, address_members, summaries)
 
 
 def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, session: Any = None) -> Exported:
@@ -467,7 +474,7 @@ def write_export(records: Any, people: Mapping[str, Any], model: str | None, ver
     address_keys = record_address_keys(table, salt)
     stages = {"prepare": time.perf_counter() - began}
     began = time.perf_counter()
-    scanned = scan_shard(version, records, people, keys, address_keys, shard, shards)
+    scanned = scan_shard(records, people, keys, address_keys, shard, shards)
     stages["scan"] = time.perf_counter() - began
     scan_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()
