@@ -329,6 +329,18 @@ class ShardScan:
     needed: np.ndarray
 
 
+def encoded(values: Any) -> Any:
+    """``values`` (ids) as one dictionary-encoded Arrow array: a code per row, each distinct id once.
+    (pyarrow converts a large NumPy string array in chunks, as a ChunkedArray; large strings are one.)"""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(np.asarray(values).astype(str), pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return pc.dictionary_encode(array)
+
+
 def scan_shard(records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
                shards: int) -> ShardScan:
     """Every record's ids and keys read, as columns, for what export shard ``shard`` writes: a record's
@@ -337,12 +349,10 @@ def scan_shard(records: Any, people: Mapping[str, Any], keys: Any, address_keys:
     same order, so each item is written by exactly one; only the shard's share is then made into
     Python objects (:func:`shard_items`). Which table each item goes to is a separate matter (the
     partition key's hash, :class:`mast.index.layout.VersionTables`)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     n = records.num_rows
-    persons = pc.dictionary_encode(pa.array(np.asarray(people["person_id"]).astype(str), pa.string()))
-    addresses = pc.dictionary_encode(pa.array(np.asarray(people["address_id"]).astype(str), pa.string()))
+    persons, addresses = encoded(people["person_id"]), encoded(people["address_id"])
     person_code = np.asarray(persons.indices, dtype=np.int64)
     address_code = np.asarray(addresses.indices, dtype=np.int64)
     has_address = np.asarray(pc.not_equal(addresses.dictionary, ""), dtype=bool)[address_code] if n \

@@ -269,3 +269,16 @@ def test_a_version_s_tables_hold_each_partition_in_one_of_them() -> None:
     assert all(three.of(pk) == f"t-index-v1-p{partition_of(pk, 3):02d}" for pk in pks)  # the same every time
     assert VersionTables.of_item(three.attributes(), "t-index") == three
     assert VersionTables.of_item({}, "t-index") == VersionTables("t-index")
+
+
+def test_a_million_ids_are_encoded_as_one_array() -> None:
+    """An export shard codes a region's person and address ids; pyarrow turns a large NumPy string
+    array into a ChunkedArray, which has no codes (found by ``mast bench linkage --large``)."""
+    import numpy as np
+
+    from mast.index.imported import encoded
+
+    ids = np.array([f"P-{i % 400_000:016x}" for i in range(1_000_000)], dtype=object)
+    coded = encoded(ids)
+    assert len(coded.indices) == 1_000_000 and len(coded.dictionary) == 400_000
+    assert coded.dictionary[int(coded.indices[999_999].as_py())].as_py() == ids[999_999]

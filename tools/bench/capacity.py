@@ -404,7 +404,7 @@ def _sharded(records: int) -> dict[str, Any]:
     from tools.bench.measure import run_side
 
     with tempfile.TemporaryDirectory(prefix="mast-capacity-") as tmp:
-        out = run_side([f"generated:{records}", f"{tmp}/rebuild", f"{tmp}/people.arrow", "--processes", "2"],
+        out = run_side([f"generated:{records}", f"{tmp}/rebuild", f"{tmp}/people.arrow", "--processes", "2", "--export"],
                        module="tools.bench.sharded_side")
     if "error" in out:
         raise RuntimeError(f"the sharded link of {records:,} records failed: {out['error']}")

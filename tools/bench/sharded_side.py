@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("prefix", help="folder for the rebuild's files")
     parser.add_argument("people", help="Arrow file for each record's person id")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--export", action="store_true",
+                        help="then the import's export shards too (mast bench capacity), after the link's seconds")
     args = parser.parse_args()
 
     from mast.linkage.sharded import link_locally, read_columns, write_columns
@@ -41,7 +43,8 @@ def main() -> None:
     run = link_locally(str(records), args.prefix, processes=args.processes)
     seconds = time.perf_counter() - started
     cpu_after = os.times()
-    exports = export_locally(str(records), run.finish.people, run.prepare.model, args.prefix, args.processes)
+    exports = export_locally(str(records), run.finish.people, run.prepare.model, args.prefix,
+                             args.processes) if args.export else []
     people = read_columns(run.finish.people, skip=("address_id",))
     links = [read_columns(s.links) for s in run.score]
     lo = np.concatenate([p["lo"] for p in links]).astype(np.int64)
