@@ -12,9 +12,10 @@ one per :data:`RECORDS_PER_EXPORT` records.
 
 ``export`` (:func:`export_shard`, a distributed Map: one invocation per shard): the items of the
 partitions a shard owns (by record row, person, address and key value: :func:`scan_shard`), built by
-:mod:`mast.index.layout`'s own functions from the rebuild's records and the people its ``finish``
-step found (records, keys, people, addresses and their household items; the model's items in shard
-0), written to S3 as DynamoDB JSON, gzip. One Lambda building every item of a million records would
+:mod:`mast.index.layout`'s own functions from the rebuild's records, the table its ``prepare`` step
+normalised (once, for every shard: its term frequencies are the index's) and the people its
+``finish`` step found (records, keys, people, addresses and their household items; the model's items
+in shard 0), written to S3 as DynamoDB JSON, gzip. One Lambda building every item of a million records would
 hold about 15 GB and run past its 15 minutes; a shard holds its share.
 
 ``import`` (:func:`import_version`): ImportTable started on every shard's files, creating the
@@ -68,6 +69,7 @@ from mast.index import layout
 from mast.index.address_keys import ADDRESS_KEYS, address_key_strings, index_linkage, record_address_keys
 from mast.index.linking import MatchSettings
 from mast.index.writer import IndexWriter
+from mast.linkage.table import RecordTable
 
 #: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
 ITEMS_PER_FILE = 100_000
@@ -117,10 +119,14 @@ def version_table(index_table: str, version: str) -> str:
 
 
 class ExportPlanStep(BaseModel):
-    """``export_plan``'s input: the rebuild's prefix (its records and model), its people, how many."""
+    """``export_plan``'s input: the rebuild's prefix (its records and model), its prepared table, its
+    people, how many."""
 
     prefix: str = Field(pattern=r"^s3://")
     model: str
+    #: the link's prepared table (:func:`mast.linkage.sharded.prepare_shards`'s ``table``): every record
+    #: normalised once, with its term frequencies, in the records' order
+    prepared_table: str
     people: str
     previous: str | None = None
     records: int = Field(ge=0)
@@ -133,6 +139,7 @@ class ExportShard(BaseModel):
 
     prefix: str = Field(pattern=r"^s3://")
     model: str
+    prepared_table: str
     people: str
     version: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")
     shard: int = Field(ge=0)
@@ -285,7 +292,8 @@ def plan_export(step: ExportPlanStep, settings: MatchSettings | None = None, *, 
         "pk": {"S": layout.POINTER_PK}, "sk": {"S": layout.version_sk(version)}, "state": {"S": "importing"},
         "created_at": {"S": now.isoformat()}, "linkage": {"S": index_linkage()}, **tables.attributes()})
     count = max(1, math.ceil(step.records / step.records_per_export))
-    shards = [ExportShard(prefix=step.prefix, model=step.model, people=step.people, version=version, shard=i,
+    shards = [ExportShard(prefix=step.prefix, model=step.model, prepared_table=step.prepared_table, people=step.people,
+                          version=version, shard=i,
                           shards=count, parts=tables.parts) for i in range(count)]
     return ExportPlan(version=version, table=tables.name, parts=tables.parts, previous=step.previous, shards=shards)
 
@@ -439,7 +447,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     import pyarrow.parquet as pq
 
     from mast.index.salt import key_salt
-    from mast.linkage.sharded import _cost, read_columns
+    from mast.linkage.sharded import _cost, read_columns, read_records
 
     started = time.perf_counter()
     settings = settings or MatchSettings.from_env()
@@ -447,42 +455,55 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     s3 = session.client("s3")
     salt = key_salt(settings.key_salt_secret_arn, session.client("secretsmanager"))
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
-        local = Path(folder) / "records.parquet"
-        local.write_bytes(_get(s3, f"{step.prefix.rstrip('/')}/records.parquet"))
-        records = pq.read_table(local)
-        found = Path(folder) / "people.arrow"
-        found.write_bytes(_get(s3, step.people))
-        people = read_columns(str(found))
+        # each file to the function's disk as it streams (never whole in memory), then read from there:
+        # the Arrow files memory-mapped, so only the pages read count against the function's memory
+        def fetch(uri: str, name: str) -> str:
+            path = Path(folder) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(*_split(uri), str(path))
+            return str(path)
+
+        records = pq.read_table(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
+        people = read_columns(fetch(step.people, "people.arrow"))
+        bucket, key = _split(step.prepared_table.rstrip("/") + "/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for found in page.get("Contents", []):
+                name = found["Key"].removeprefix(key)
+                if name and "/" not in name:  # the table's files (not the folder markers pyarrow's S3 writer leaves)
+                    fetch(f"s3://{bucket}/{found['Key']}", f"table/{name}")
+        table, _ = read_records(str(Path(folder) / "table"))
     model = _get(s3, step.model).decode("utf-8") if step.shard == 0 else None
     bucket, folder_key = _import_folder(step.prefix, step.version)
 
     def put(name: str, body: bytes) -> None:
         s3.put_object(Bucket=bucket, Key=f"{folder_key}{name}", Body=body)
 
-    written = write_export(records, people, model, step.version, step.shard, step.shards, salt, put, step.parts)
+    written = write_export(records, table, people, model, step.version, step.shard, step.shards, salt, put,
+                           step.parts)
     return Exported(shard=step.shard, items=written.items, files=written.files, json_bytes=written.json_bytes,
                     stage_seconds=written.stage_seconds, scan_peak_mb=written.scan_peak_mb, **_cost(started))
 
 
-def write_export(records: Any, people: Mapping[str, Any], model: str | None, version: str, shard: int, shards: int,
-                 salt: str, put: Callable[[str, bytes], None], parts: int = 1) -> Exported:
+def write_export(records: Any, table: RecordTable, people: Mapping[str, Any], model: str | None, version: str,
+                 shard: int, shards: int, salt: str, put: Callable[[str, bytes], None], parts: int = 1) -> Exported:
     """Export shard ``shard``'s items of ``version`` (:func:`shard_items`; the model's, when given)
     as DynamoDB JSON, gzip, :data:`ITEMS_PER_FILE` a file, each handed to ``put`` with its name as it
-    is made: a shard's items are never all held at once. Its stages' seconds: ``prepare`` (the records
-    prepared and keyed), ``scan`` (every record's ids and keys, for the partitions it owns), ``build``
-    (its items made, serialised, compressed and put). With ``parts`` tables, each item goes to its
-    table's folder (``pNN/``), whose files one import reads."""
-    from mast.linkage.io import canonical_columns
+    is made: a shard's items are never all held at once. ``records``: the rebuild's records as read;
+    ``table``: the same records as the link's prepare step normalised them (read, not normalised
+    again: that was most of a shard's seconds and memory). Its stages' seconds: ``keys`` (every
+    record's keys, from the table), ``scan`` (every record's ids and keys, for the partitions it owns),
+    ``build`` (its items made, serialised, compressed and put). With ``parts`` tables, each item goes
+    to its table's folder (``pNN/``), whose files one import reads."""
     from mast.linkage.keys import LOOKUP_KEYS, record_keys
-    from mast.linkage.table import prepare
 
     began = time.perf_counter()
-    table = prepare(canonical_columns(records))
-    if list(people["record_id"]) != table.record_id.tolist() or records.column("record_id").to_pylist() != table.record_id.tolist():
-        raise ValueError("the rebuild's people are not of its records (another rebuild's files?)")
+    ids = table.record_id.tolist()
+    if list(people["record_id"]) != ids or records.column("record_id").to_pylist() != ids:
+        raise ValueError("the rebuild's records, table and people are not of the same records "
+                         "(another rebuild's files?)")
     keys = record_keys(table, LOOKUP_KEYS, salt)
     address_keys = record_address_keys(table, salt)
-    stages = {"prepare": time.perf_counter() - began}
+    stages = {"keys": time.perf_counter() - began}
     began = time.perf_counter()
     scanned = scan_shard(records, people, keys, address_keys, shard, shards)
     stages["scan"] = time.perf_counter() - began

@@ -28,7 +28,7 @@ from mast.index.reader import IndexReader
 from mast.index.salt import key_salt
 from mast.index.writer import IndexConflict, IndexWriter
 from mast.linkage.link import Linker, LinkOptions
-from mast.linkage.sharded import write_columns
+from mast.linkage.sharded import write_columns, write_records
 from mast.linkage.table import prepare
 from tests.integration.test_match import aws, ingest_day, match, state_record_ids  # noqa: F401
 
@@ -42,8 +42,8 @@ def _imports_read_by_line() -> None:
 def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3,  # noqa: F811
                   tables: int = 2) -> imported.ExportPlanStep:
     """What a rebuild's prepare and finish steps leave under its prefix (the records, the model, the
-    people), as ``export_plan`` is given them: cut into ``export_shards`` export shards, and the
-    version into ``tables`` tables (:class:`mast.index.layout.VersionTables`)."""
+    prepared table, the people), as ``export_plan`` is given them: cut into ``export_shards`` export
+    shards, and the version into ``tables`` tables (:class:`mast.index.layout.VersionTables`)."""
     settings, s3 = aws["match"], aws["s3"]
     records = searchable_records(settings, dt.datetime.now(dt.UTC))
     records = records.append_column("source", records.column("partner"))
@@ -61,10 +61,14 @@ def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3,  # noq
         write_columns(str(path), {"record_id": linker.table.record_id, "person_id": linker.person_ids(),
                                   "address_id": linker.address_ids()})
         s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/people.arrow", Body=path.read_bytes())
+        write_records(f"{tmp}/table", linker.table)  # as prepare writes its table
+        for file in sorted(Path(tmp, "table").iterdir()):
+            s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/table/{file.name}", Body=file.read_bytes())
     prefix = f"s3://{settings.curated_bucket}/{folder}"
     live, _ = IndexWriter(settings.index_table, aws["ddb"]).live()
     n = records.num_rows
-    return imported.ExportPlanStep(prefix=prefix, model=f"{prefix}/model.json", people=f"{prefix}/people.arrow",
+    return imported.ExportPlanStep(prefix=prefix, model=f"{prefix}/model.json", prepared_table=f"{prefix}/table",
+                                   people=f"{prefix}/people.arrow",
                                    previous=live, records=n, records_per_export=-(-n // export_shards),
                                    records_per_table=-(-n // tables))
 

@@ -241,8 +241,8 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
     peak = _at(fit(n1, small["refine"]["peak_mb"], n2, large["refine"]["peak_mb"]), records / refine_shards)
     steps["refine"] = {"count": refine_shards, "seconds_each": total / refine_shards, "peak_mb": peak}
     if small.get("export") and large.get("export"):
-        # an export shard reads every record (prepared, keyed, scanned) and builds its share of the
-        # items: its memory is what the scan holds (linear in every record) and what its share adds
+        # an export shard reads every record (the prepared table, keyed and scanned) and builds its share
+        # of the items: its memory is what the scan holds (linear in every record) and what its share adds
         from mast.index.imported import RECORDS_PER_EXPORT
 
         ex_small, ex_large = small["export"], large["export"]
@@ -419,8 +419,9 @@ def _sharded(records: int) -> dict[str, Any]:
               "scan_peak_mb": max(e.get("scan_peak_mb", 0.0) for e in exports),
               "build_mb_per_record": max((e["peak_mb"] - e.get("scan_peak_mb", 0.0)) * len(exports) / out["records"]
                                          for e in exports),
-              # each shard prepares, keys and scans every record; the items are built once among them
-              "scan_seconds": sum(e["stages"]["prepare"] + e["stages"]["scan"] for e in exports) / len(exports),
+              # each shard keys and scans every record (reading the link's prepared table); the items
+              # are built once among them
+              "scan_seconds": sum(e["stages"]["keys"] + e["stages"]["scan"] for e in exports) / len(exports),
               "build_seconds": sum(e["stages"]["build"] for e in exports),
               "seconds": max(e["seconds"] for e in exports)} if exports else None
     return {"records": out["records"], "pairs": sum(s["pairs"] for s in steps["score"]), "seconds": out["seconds"],

@@ -43,7 +43,7 @@ def main() -> None:
     run = link_locally(str(records), args.prefix, processes=args.processes)
     seconds = time.perf_counter() - started
     cpu_after = os.times()
-    exports = export_locally(str(records), run.finish.people, run.prepare.model, args.prefix,
+    exports = export_locally(str(records), run.prepare.table, run.finish.people, run.prepare.model, args.prefix,
                              args.processes) if args.export else []
     people = read_columns(run.finish.people, skip=("address_id",))
     links = [read_columns(s.links) for s in run.score]
@@ -91,6 +91,8 @@ class LocalExport(BaseModel):
     """One export shard run here (:func:`mast.index.imported.write_export`), its files to a folder."""
 
     records: str
+    #: the link's prepared table (its prepare step's ``table``)
+    table: str
     people: str
     model: str
     folder: str
@@ -106,7 +108,7 @@ def export_shard_locally(step: LocalExport) -> Exported:
     import pyarrow.parquet as pq
 
     from mast.index.imported import write_export
-    from mast.linkage.sharded import _cost, read_columns
+    from mast.linkage.sharded import _cost, read_columns, read_records
 
     started = time.perf_counter()
     records = pq.read_table(step.records).drop_columns(["truth"])
@@ -120,12 +122,18 @@ def export_shard_locally(step: LocalExport) -> Exported:
     model = Path(step.model).read_text() if step.shard == 0 else None
     out = Path(step.folder)
     out.mkdir(parents=True, exist_ok=True)
-    written = write_export(records, people, model, "bench", step.shard, step.shards, "salt",
-                           lambda name, body: (out / name).write_bytes(body) and None)
+    table, _ = read_records(step.table)
+
+    def put(name: str, body: bytes) -> None:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(body)
+
+    written = write_export(records, table, people, model, "bench", step.shard, step.shards, "salt", put)
     return written.model_copy(update=_cost(started))
 
 
-def export_locally(records: str, people: str, model: str, prefix: str, processes: int) -> list[Exported]:
+def export_locally(records: str, table: str, people: str, model: str, prefix: str,
+                   processes: int) -> list[Exported]:
     """Every export shard of the records (one per :data:`RECORDS_PER_EXPORT`), a process each, at
     most ``processes`` at a time."""
     import pyarrow.parquet as pq
@@ -134,7 +142,8 @@ def export_locally(records: str, people: str, model: str, prefix: str, processes
     from mast.linkage.sharded import run_steps
 
     shards = max(1, math.ceil(pq.read_metadata(records).num_rows / RECORDS_PER_EXPORT))
-    steps = [LocalExport(records=records, people=people, model=model, folder=f"{prefix}/import", shard=i, shards=shards)
+    steps = [LocalExport(records=records, table=table, people=people, model=model, folder=f"{prefix}/import", shard=i,
+                         shards=shards)
              for i in range(shards)]
     return run_steps(export_shard_locally, steps, Exported, processes)
 
