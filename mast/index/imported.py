@@ -58,7 +58,7 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -338,18 +338,37 @@ class ShardScan:
 
 
 def encoded(values: Any) -> Any:
-    """``values`` (ids) as one dictionary-encoded Arrow array: a code per row, each distinct id once.
-    (pyarrow converts a large NumPy string array in chunks, as a ChunkedArray; large strings are one.)"""
+    """``values`` (ids: an Arrow column, or a sequence of str) as one dictionary-encoded Arrow array: a
+    code per row, each distinct id once. (pyarrow converts a large NumPy string array in chunks, as a
+    ChunkedArray; large strings are one.)"""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    array = pa.array(np.asarray(values).astype(str), pa.large_string())
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        array = values.cast(pa.large_string())
+    else:
+        array = pa.array(np.asarray(values).astype(str), pa.large_string())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return pc.dictionary_encode(array)
 
 
-def scan_shard(records: Any, people: Mapping[str, Any], keys: Any, address_keys: Any, shard: int,
+def same_ids(one: Any, other: Any) -> bool:
+    """Whether two columns of ids (Arrow, or sequences of str) hold the same ids in the same order,
+    compared in Arrow (no Python string is made of an Arrow column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(values: Any) -> Any:
+        if isinstance(values, pa.Array | pa.ChunkedArray):
+            return values.cast(pa.large_string())
+        return pa.array(list(values), pa.large_string())
+
+    a, b = arrow(one), arrow(other)
+    return len(a) == len(b) and (len(a) == 0 or bool(pc.all(pc.equal(a, b)).as_py()))
+
+
+def scan_shard(records: Any, people: Any, keys: Any, address_keys: Any, shard: int,
                shards: int) -> ShardScan:
     """Every record's ids and keys read, as columns, for what export shard ``shard`` writes: a record's
     item by its row, a person's by the person, an address's (and its household's) by the address, a
@@ -447,7 +466,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     import pyarrow.parquet as pq
 
     from mast.index.salt import key_salt
-    from mast.linkage.sharded import _cost, read_columns, read_records
+    from mast.linkage.sharded import _cost, read_arrow, read_records
 
     started = time.perf_counter()
     settings = settings or MatchSettings.from_env()
@@ -464,7 +483,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
             return str(path)
 
         records = pq.read_table(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
-        people = read_columns(fetch(step.people, "people.arrow"))
+        people = read_arrow(fetch(step.people, "people.arrow"))
         bucket, key = _split(step.prepared_table.rstrip("/") + "/")
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
             for found in page.get("Contents", []):
@@ -484,11 +503,13 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
                     stage_seconds=written.stage_seconds, scan_peak_mb=written.scan_peak_mb, **_cost(started))
 
 
-def write_export(records: Any, table: RecordTable, people: Mapping[str, Any], model: str | None, version: str,
+def write_export(records: Any, table: RecordTable, people: Any, model: str | None, version: str,
                  shard: int, shards: int, salt: str, put: Callable[[str, bytes], None], parts: int = 1) -> Exported:
     """Export shard ``shard``'s items of ``version`` (:func:`shard_items`; the model's, when given)
     as DynamoDB JSON, gzip, :data:`ITEMS_PER_FILE` a file, each handed to ``put`` with its name as it
     is made: a shard's items are never all held at once. ``records``: the rebuild's records as read;
+    ``people``: the finish step's file (record, person and address ids; an Arrow table, read
+    memory-mapped: its ids never become Python strings but for the shard's share);
     ``table``: the same records as the link's prepare step normalised them (read, not normalised
     again: that was most of a shard's seconds and memory). Its stages' seconds: ``keys`` (every
     record's keys, from the table), ``scan`` (every record's ids and keys, for the partitions it owns),
@@ -497,8 +518,8 @@ def write_export(records: Any, table: RecordTable, people: Mapping[str, Any], mo
     from mast.linkage.keys import LOOKUP_KEYS, record_keys
 
     began = time.perf_counter()
-    ids = table.record_id.tolist()
-    if list(people["record_id"]) != ids or records.column("record_id").to_pylist() != ids:
+    ids = records.column("record_id")
+    if not (same_ids(ids, people["record_id"]) and same_ids(ids, table.record_id)):
         raise ValueError("the rebuild's records, table and people are not of the same records "
                          "(another rebuild's files?)")
     keys = record_keys(table, LOOKUP_KEYS, salt)

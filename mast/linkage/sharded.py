@@ -334,8 +334,10 @@ def _write_arrow(uri: str, table: Any) -> None:
         writer.write_table(table)
 
 
-def _read_arrow(uri: str, skip: Sequence[str] = ()) -> Any:
-    """An Arrow IPC file as a pyarrow Table (a local file memory-mapped: nothing is copied)."""
+def read_arrow(uri: str, skip: Sequence[str] = ()) -> Any:
+    """An Arrow IPC file (as :func:`write_columns` writes them) as a pyarrow Table, its columns
+    left in Arrow: a local file memory-mapped, so nothing is copied and only the pages read count
+    against the process's memory (:func:`read_columns` makes numpy and Python objects of them)."""
     import pyarrow as pa
 
     if "://" not in uri:  # left open: the arrays read are views of the mapping (closed when they go)
@@ -349,7 +351,7 @@ def _read_arrow(uri: str, skip: Sequence[str] = ()) -> Any:
 
 def read_columns(uri: str, skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """The columns :func:`write_columns` wrote (but those in ``skip``)."""
-    table = _read_arrow(uri, skip)
+    table = read_arrow(uri, skip)
     return {name: _numpy(table.column(name)) for name in table.column_names}
 
 
@@ -388,7 +390,7 @@ class TableFiles:
     def read(cls, prefix: str, skip: Sequence[str] = ()) -> TableFiles:
         """The files :meth:`write` wrote under ``prefix`` (the record columns ``skip`` left out)."""
         records = read_columns(_join(prefix, "records.arrow"), skip=skip)
-        return cls(records, {a: _read_arrow(_join(prefix, f"vocab-{a}.arrow")) for a in _vocab_names()},
+        return cls(records, {a: read_arrow(_join(prefix, f"vocab-{a}.arrow")) for a in _vocab_names()},
                    _code_columns())
 
     def write(self, prefix: str, rows: np.ndarray | None = None, extra: Mapping[str, np.ndarray] | None = None,
@@ -748,9 +750,9 @@ def finish(step: FinishInput) -> FinishOutput:
     people = person_ids_for(table, labels)
     # the record and address ids go from file to file as Arrow strings, never decoded to Python's
     addresses_uri = _join(step.table, ADDRESS_IDS)
-    columns = _read_arrow(_join(step.table, "records.arrow")).select(["record_id"])
+    columns = read_arrow(_join(step.table, "records.arrow")).select(["record_id"])
     if _exists(addresses_uri):
-        address_column = _read_arrow(addresses_uri).column("address_id")
+        address_column = read_arrow(addresses_uri).column("address_id")
         addresses = _python_strings(address_column.combine_chunks())
     else:  # a table prepared before prepare wrote them
         addresses = address_ids(table)

@@ -108,7 +108,7 @@ def export_shard_locally(step: LocalExport) -> Exported:
     import pyarrow.parquet as pq
 
     from mast.index.imported import write_export
-    from mast.linkage.sharded import _cost, read_columns, read_records
+    from mast.linkage.sharded import _cost, read_arrow, read_records
 
     started = time.perf_counter()
     records = pq.read_table(step.records).drop_columns(["truth"])
@@ -118,7 +118,7 @@ def export_shard_locally(step: LocalExport) -> Exported:
                          ("source_record_id", records.column("record_id"))):
         if name not in records.column_names:
             records = records.append_column(name, column)
-    people = read_columns(step.people)
+    people = read_arrow(step.people)
     model = Path(step.model).read_text() if step.shard == 0 else None
     out = Path(step.folder)
     out.mkdir(parents=True, exist_ok=True)
