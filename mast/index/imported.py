@@ -71,6 +71,9 @@ from mast.index.linking import MatchSettings
 from mast.index.writer import IndexWriter
 from mast.linkage.table import RecordTable
 
+#: rows in one row group of a rebuild's ``records.parquet``: an export shard reads whole records a
+#: row group at a time, keeping only the rows it needs (:class:`ShardRecords`)
+ROWS_PER_GROUP = 20_000
 #: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
 ITEMS_PER_FILE = 100_000
 #: records an export shard is cut for: every shard reads every record's ids and keys (about 10 s a
@@ -368,7 +371,46 @@ def same_ids(one: Any, other: Any) -> bool:
     return len(a) == len(b) and (len(a) == 0 or bool(pc.all(pc.equal(a, b)).as_py()))
 
 
-def scan_shard(records: Any, people: Any, keys: Any, address_keys: Any, shard: int,
+class ShardRecords:
+    """A rebuild's records (its ``records.parquet``) as an export shard reads them: every record's id
+    and date of birth as columns; whole records only for the rows it needs (:meth:`load`), read a row
+    group at a time. Whole, a million records are about 750 MB in Arrow: every shard held them all."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.file = pq.ParquetFile(path)
+        columns = self.file.read(columns=["record_id", "dob"])
+        self.record_id, self.dob = columns.column("record_id"), columns.column("dob")
+        self.num_rows = int(self.file.metadata.num_rows)
+        self._rows = np.zeros(0, np.int64)
+        self._loaded: Any = None
+
+    def load(self, rows: np.ndarray) -> None:
+        """Hold the whole records of ``rows`` (ascending), and only those."""
+        import pyarrow as pa
+
+        parts, start = [], 0
+        for group in range(self.file.num_row_groups):
+            size = self.file.metadata.row_group(group).num_rows
+            lo, hi = np.searchsorted(rows, [start, start + size])
+            if hi > lo:
+                parts.append(self.file.read_row_group(group).take(pa.array(rows[lo:hi] - start)))
+            start += size
+        self._rows = np.asarray(rows, dtype=np.int64)
+        self._loaded = pa.concat_tables(parts) if parts else self.file.schema_arrow.empty_table()
+
+    def take(self, rows: list[int]) -> list[dict[str, Any]]:
+        """Whole records of ``rows`` (each loaded), as dicts."""
+        import pyarrow as pa
+
+        at = np.searchsorted(self._rows, rows)
+        if len(rows) and (at.max() >= len(self._rows) or (self._rows[at] != rows).any()):
+            raise ValueError("a row the shard did not load")
+        return list(self._loaded.take(pa.array(at)).to_pylist())
+
+
+def scan_shard(record_ids: Any, people: Any, keys: Any, address_keys: Any, shard: int,
                shards: int) -> ShardScan:
     """Every record's ids and keys read, as columns, for what export shard ``shard`` writes: a record's
     item by its row, a person's by the person, an address's (and its household's) by the address, a
@@ -378,7 +420,7 @@ def scan_shard(records: Any, people: Any, keys: Any, address_keys: Any, shard: i
     partition key's hash, :class:`mast.index.layout.VersionTables`)."""
     import pyarrow.compute as pc
 
-    n = records.num_rows
+    n = len(record_ids)
     persons, addresses = encoded(people["person_id"]), encoded(people["address_id"])
     person_code = np.asarray(persons.indices, dtype=np.int64)
     address_code = np.asarray(addresses.indices, dtype=np.int64)
@@ -389,13 +431,13 @@ def scan_shard(records: Any, people: Any, keys: Any, address_keys: Any, shard: i
     there[person_code[at_owned]] = True
     summarised = at_owned | there[person_code]
     needed = summarised | (np.arange(n) % shards == shard)
-    return ShardScan(shard, shards, records.column("record_id"), person_code, persons.dictionary, address_code,
+    return ShardScan(shard, shards, record_ids, person_code, persons.dictionary, address_code,
                      addresses.dictionary, np.asarray(keys, dtype=np.int64),
                      np.asarray(address_keys, dtype=np.int64), person_code % shards == shard, at_owned,
                      summarised, needed)
 
 
-def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iterator[dict[str, Any]]:
+def shard_items(version: str, records: ShardRecords, table: Any, scan: ShardScan) -> Iterator[dict[str, Any]]:
     """The items of ``version`` that export shard ``scan.shard`` of ``scan.shards`` writes: those
     whose partition it owns (:func:`scan_shard`). Together the shards write exactly the items of
     :func:`mast.index.layout.iter_version_items` (less the model's), each once.
@@ -422,7 +464,7 @@ def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iter
     needed = np.flatnonzero(scan.needed)
     for start in range(0, len(needed), ROWS_PER_CHUNK):  # rows as dicts a chunk at a time
         rows = needed[start : start + ROWS_PER_CHUNK].tolist()
-        for i, row in zip(rows, records.take(pa.array(rows)).to_pylist(), strict=True):
+        for i, row in zip(rows, records.take(rows), strict=True):
             strings = key_strings(scan.keys[i], LOOKUP_KEYS) + address_key_strings(scan.address_keys[i])
             record = _indexed(row, person_ids[i], address_ids[i], term_frequencies(table, i))
             if i % scan.shards == scan.shard:
@@ -437,7 +479,7 @@ def shard_items(version: str, records: Any, table: Any, scan: ShardScan) -> Iter
         rows, columns = np.nonzero((values != 0) & (values.view(np.uint64) % np.uint64(scan.shards) == scan.shard))
         unique = np.unique(rows)
         at = dict(zip(unique.tolist(), zip(scan.record_ids.take(pa.array(unique)).to_pylist(),
-                                           records.column("dob").take(pa.array(unique)).to_pylist(),
+                                           records.dob.take(pa.array(unique)).to_pylist(),
                                            scan.address_names.take(pa.array(scan.address_code[unique])).to_pylist(),
                                            strict=True), strict=True))
         for i, column in zip(rows.tolist(), columns.tolist(), strict=True):  # row by row, rules in order
@@ -463,7 +505,6 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     """One export shard's items to S3 (:func:`write_export`), from the rebuild's files. A retry writes
     the same files."""
     import boto3
-    import pyarrow.parquet as pq
 
     from mast.index.salt import key_salt
     from mast.linkage.sharded import _cost, read_arrow, read_records
@@ -482,7 +523,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
             s3.download_file(*_split(uri), str(path))
             return str(path)
 
-        records = pq.read_table(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
+        records = ShardRecords(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
         people = read_arrow(fetch(step.people, "people.arrow"))
         bucket, key = _split(step.prepared_table.rstrip("/") + "/")
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
@@ -491,23 +532,24 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
                 if name and "/" not in name:  # the table's files (not the folder markers pyarrow's S3 writer leaves)
                     fetch(f"s3://{bucket}/{found['Key']}", f"table/{name}")
         table, _ = read_records(str(Path(folder) / "table"))
-    model = _get(s3, step.model).decode("utf-8") if step.shard == 0 else None
-    bucket, folder_key = _import_folder(step.prefix, step.version)
+        model = _get(s3, step.model).decode("utf-8") if step.shard == 0 else None
+        bucket, folder_key = _import_folder(step.prefix, step.version)
 
-    def put(name: str, body: bytes) -> None:
-        s3.put_object(Bucket=bucket, Key=f"{folder_key}{name}", Body=body)
+        def put(name: str, body: bytes) -> None:
+            s3.put_object(Bucket=bucket, Key=f"{folder_key}{name}", Body=body)
 
-    written = write_export(records, table, people, model, step.version, step.shard, step.shards, salt, put,
-                           step.parts)
+        written = write_export(records, table, people, model, step.version, step.shard, step.shards, salt, put,
+                               step.parts)
     return Exported(shard=step.shard, items=written.items, files=written.files, json_bytes=written.json_bytes,
                     stage_seconds=written.stage_seconds, scan_peak_mb=written.scan_peak_mb, **_cost(started))
 
 
-def write_export(records: Any, table: RecordTable, people: Any, model: str | None, version: str,
+def write_export(records: ShardRecords, table: RecordTable, people: Any, model: str | None, version: str,
                  shard: int, shards: int, salt: str, put: Callable[[str, bytes], None], parts: int = 1) -> Exported:
     """Export shard ``shard``'s items of ``version`` (:func:`shard_items`; the model's, when given)
     as DynamoDB JSON, gzip, :data:`ITEMS_PER_FILE` a file, each handed to ``put`` with its name as it
-    is made: a shard's items are never all held at once. ``records``: the rebuild's records as read;
+    is made: a shard's items are never all held at once. ``records``: the rebuild's records (whole
+    only for the rows the shard needs, loaded once it knows them);
     ``people``: the finish step's file (record, person and address ids; an Arrow table, read
     memory-mapped: its ids never become Python strings but for the shard's share);
     ``table``: the same records as the link's prepare step normalised them (read, not normalised
@@ -518,7 +560,7 @@ def write_export(records: Any, table: RecordTable, people: Any, model: str | Non
     from mast.linkage.keys import LOOKUP_KEYS, record_keys
 
     began = time.perf_counter()
-    ids = records.column("record_id")
+    ids = records.record_id
     if not (same_ids(ids, people["record_id"]) and same_ids(ids, table.record_id)):
         raise ValueError("the rebuild's records, table and people are not of the same records "
                          "(another rebuild's files?)")
@@ -526,7 +568,8 @@ def write_export(records: Any, table: RecordTable, people: Any, model: str | Non
     address_keys = record_address_keys(table, salt)
     stages = {"keys": time.perf_counter() - began}
     began = time.perf_counter()
-    scanned = scan_shard(records, people, keys, address_keys, shard, shards)
+    scanned = scan_shard(records.record_id, people, keys, address_keys, shard, shards)
+    records.load(np.flatnonzero(scanned.needed))
     stages["scan"] = time.perf_counter() - began
     scan_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()

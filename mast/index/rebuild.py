@@ -145,7 +145,7 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     import pyarrow.parquet as pq
 
     from mast.access.decisions import DecisionStore
-    from mast.index.imported import grace_seconds
+    from mast.index.imported import ROWS_PER_GROUP, grace_seconds
     from mast.index.linking import MatchSettings, searchable_records
     from mast.index.salt import key_salt
     from mast.index.writer import IndexWriter
@@ -161,8 +161,9 @@ def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
     previous, _ = IndexWriter(settings.index_table, session.client("dynamodb")).live()
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         records_path = Path(folder) / "records.parquet"
-        pq.write_table(records, records_path)
-        # the import step makes the index's records from these very rows
+        # the export shards make the index's records from these very rows, each reading whole records
+        # a row group at a time and keeping only those it needs
+        pq.write_table(records, records_path, row_group_size=ROWS_PER_GROUP)
         bucket, _, folder_key = prefix.removeprefix("s3://").partition("/")
         session.client("s3").upload_file(str(records_path), bucket, f"{folder_key}/records.parquet")
         decisions_path = Path(folder) / "decisions.jsonl"

@@ -53,7 +53,7 @@ def rebuild_files(aws: dict[str, Any], name: str, export_shards: int = 3,  # noq
                           LinkOptions(workers=1, key_salt=salt))
     folder = f"rebuilds/{name}"
     sink = io.BytesIO()
-    pq.write_table(records, sink)
+    pq.write_table(records, sink, row_group_size=500)  # several row groups, as a region's are
     s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/records.parquet", Body=sink.getvalue())
     s3.put_object(Bucket=settings.curated_bucket, Key=f"{folder}/model.json", Body=linker.model.to_json().encode())
     with tempfile.TemporaryDirectory() as tmp:

@@ -282,3 +282,26 @@ def test_a_million_ids_are_encoded_as_one_array() -> None:
     coded = encoded(ids)
     assert len(coded.indices) == 1_000_000 and len(coded.dictionary) == 400_000
     assert coded.dictionary[int(coded.indices[999_999].as_py())].as_py() == ids[999_999]
+
+
+def test_an_export_shard_holds_whole_records_only_for_the_rows_it_needs(tmp_path: Path) -> None:
+    """``ShardRecords`` reads every record's id and date of birth, and whole records only for the rows
+    loaded, a row group at a time; asking for a row it did not load is an error, not a wrong record."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.imported import ShardRecords, same_ids
+
+    ids = [f"r{i}" for i in range(10)]
+    path = tmp_path / "records.parquet"
+    pq.write_table(pa.table({"record_id": ids, "dob": [f"2000-01-{i + 1:02d}" for i in range(10)],
+                             "family_name": [f"NAME{i}" for i in range(10)]}), path, row_group_size=3)
+    records = ShardRecords(path)
+    assert records.num_rows == 10 and same_ids(records.record_id, ids) and not same_ids(records.record_id, ids[::-1])
+    assert records.file.num_row_groups == 4
+    records.load(np.array([1, 2, 3, 8, 9]))  # rows from three of the four groups
+    assert [r["record_id"] for r in records.take([9, 1, 3])] == ["r9", "r1", "r3"]
+    assert records.take([8])[0]["family_name"] == "NAME8"
+    with pytest.raises(ValueError, match="did not load"):
+        records.take([4])

@@ -101,23 +101,12 @@ class LocalExport(BaseModel):
 
 
 def export_shard_locally(step: LocalExport) -> Exported:
-    """As the rebuild's ``export`` step, from local files. The generated records lack a feed's
-    provenance columns (partner, feed, ingest, the partner's own id), which the index's records
-    carry: they are filled here with short strings, as the curated records hold them."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from mast.index.imported import write_export
+    """As the rebuild's ``export`` step, from local files (:func:`export_records` wrote the records)."""
+    from mast.index.imported import ShardRecords, write_export
     from mast.linkage.sharded import _cost, read_arrow, read_records
 
     started = time.perf_counter()
-    records = pq.read_table(step.records).drop_columns(["truth"])
-    n = records.num_rows
-    source = records.column("source")
-    for name, column in (("partner", source), ("feed", source), ("ingest_id", pa.array(["bench"] * n, pa.string())),
-                         ("source_record_id", records.column("record_id"))):
-        if name not in records.column_names:
-            records = records.append_column(name, column)
+    records = ShardRecords(step.records)
     people = read_arrow(step.people)
     model = Path(step.model).read_text() if step.shard == 0 else None
     out = Path(step.folder)
@@ -132,17 +121,50 @@ def export_shard_locally(step: LocalExport) -> Exported:
     return written.model_copy(update=_cost(started))
 
 
+class ExportRecords(BaseModel):
+    """The generated records, and where to write them as a rebuild's ``records.parquet``."""
+
+    records: str
+    target: str
+
+
+class ExportRecordsWritten(BaseModel):
+    records: int
+
+
+def export_records(step: ExportRecords) -> ExportRecordsWritten:
+    """The generated records as the rebuild's prepare step writes its ``records.parquet`` (row groups
+    of :data:`mast.index.imported.ROWS_PER_GROUP`). The generated records lack a feed's provenance
+    columns (partner, feed, ingest, the partner's own id), which the index's records carry: they are
+    filled here with short strings, as the curated records hold them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mast.index.imported import ROWS_PER_GROUP
+
+    records = pq.read_table(step.records).drop_columns(["truth"])
+    n = records.num_rows
+    source = records.column("source")
+    for name, column in (("partner", source), ("feed", source), ("ingest_id", pa.array(["bench"] * n, pa.string())),
+                         ("source_record_id", records.column("record_id"))):
+        if name not in records.column_names:
+            records = records.append_column(name, column)
+    pq.write_table(records, step.target, row_group_size=ROWS_PER_GROUP)
+    return ExportRecordsWritten(records=n)
+
+
 def export_locally(records: str, table: str, people: str, model: str, prefix: str,
                    processes: int) -> list[Exported]:
     """Every export shard of the records (one per :data:`RECORDS_PER_EXPORT`), a process each, at
-    most ``processes`` at a time."""
-    import pyarrow.parquet as pq
-
+    most ``processes`` at a time; the records first written as the rebuild writes them, in a process
+    of its own (this one holds nothing its children would inherit)."""
     from mast.index.imported import RECORDS_PER_EXPORT, Exported
     from mast.linkage.sharded import run_steps
 
-    shards = max(1, math.ceil(pq.read_metadata(records).num_rows / RECORDS_PER_EXPORT))
-    steps = [LocalExport(records=records, table=table, people=people, model=model, folder=f"{prefix}/import", shard=i,
+    target = f"{prefix}/records.parquet"
+    n = run_steps(export_records, [ExportRecords(records=records, target=target)], ExportRecordsWritten, 1)[0].records
+    shards = max(1, math.ceil(n / RECORDS_PER_EXPORT))
+    steps = [LocalExport(records=target, table=table, people=people, model=model, folder=f"{prefix}/import", shard=i,
                          shards=shards)
              for i in range(shards)]
     return run_steps(export_shard_locally, steps, Exported, processes)
