@@ -76,9 +76,10 @@ from mast.linkage.table import RecordTable
 ROWS_PER_GROUP = 20_000
 #: items in one import file (DynamoDB JSON, gzip); ImportTable reads the files in parallel
 ITEMS_PER_FILE = 100_000
-#: records an export shard is cut for: every shard reads every record's ids and keys (about 10 s a
-#: million) and builds a share of the items (about 0.45 ms a record's items, and their memory), so at
-#: a million records ten shards each take about a minute and well under a GB
+#: records an export shard is cut for: every shard keys and scans every record (a few seconds and
+#: about 0.8 KB a record, ``mast bench capacity``) and builds a share of the items (about 0.5 ms and
+#: 20 KB a record of its share, most of it a file's items held as they are serialised), so at a
+#: million records ten shards each take under a minute and about 3 GB
 RECORDS_PER_EXPORT = 100_000
 #: records a version's table is cut for: a larger version is imported into several tables at once
 #: (:class:`mast.index.layout.VersionTables`), each loaded by an import of its own beside the others.
