@@ -42,6 +42,35 @@ def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return uniq // width, uniq % width, inverse
 
 
+#: float rounding: a pair this near a similarity threshold is compared as strings, not judged by a bound
+_SLACK = 1e-6
+
+
+def _may_reach(shared: np.ndarray, lx: np.ndarray, ly: np.ndarray, metric: str, limit: float) -> np.ndarray:
+    """Per pair of values, whether ``metric`` may reach ``limit`` (a distance at most it, a similarity
+    at least it), judged by their lengths and the letters they share at most
+    (:meth:`~mast.linkage.vocab.LetterSets.shared`): a pair that cannot is not compared as strings. Every bound is one no pair can pass, so nothing that would pass is
+    left out (a test holds rapidfuzz to it).
+
+    * an edit (Damerau-)Levenshtein distance is at least ``longer - shared``: each letter of the
+      longer string the other lacks takes an edit of its own;
+    * so a normalised Levenshtein similarity is at most ``shared / longer``;
+    * Jaro is at most ``(shared / len_a + shared / len_b + 1) / 3`` (its matches are shared letters),
+      and Winkler's bonus for a common prefix (at most 4 letters, 0.1 each, of what Jaro falls short
+      of 1) lifts that to at most ``0.6 * jaro + 0.4``."""
+    longer = np.maximum(lx, ly)
+    empty = np.minimum(lx, ly) == 0  # nothing to bound: left to rapidfuzz
+    if metric == "dl":
+        return empty | (longer - shared <= limit)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "lev":
+            bound = shared / longer
+        else:
+            jaro = np.where(shared > 0, (shared / lx + shared / ly + 1.0) / 3.0, 0.0)
+            bound = np.where(shared > 0, 0.6 * jaro + 0.4, 0.0)
+    return empty | (bound >= limit - _SLACK)
+
+
 class _GammaOf(dict[str, np.ndarray]):
     """The levels of a part of a context's pairs (see :meth:`PairContext.subset`): read from the whole,
     cut to the part, when first asked for (the whole fills in comparisons as they are evaluated)."""
@@ -120,8 +149,8 @@ class PairContext:
         """The pairs where left ``field_l`` and right ``field_r`` are both present and differ, as ``(rows,
         x, y, inverse)``: ``rows`` their positions, ``x < y`` the distinct unordered pairs of value ids
         among them, ``inverse`` the index of each row's pair among those. Made once per batch and field
-        pair: every similarity metric and every per-distinct-pair test of the fields shares it (its sort
-        is the dearest step of a test that is cheap per distinct pair). Pairs holding one value on both
+        pair: every per-distinct-pair test of the fields, and every similarity asked without a limit,
+        shares it (its sort is the dearest step of a test that is cheap per distinct pair). Pairs holding one value on both
         sides are left out: they are many (records of one person), and what a test says of a value and
         itself needs no sort (see :meth:`per_distinct_pair`)."""
         key = ("pairs", field_l, field_r)
@@ -163,7 +192,8 @@ class PairContext:
     def vocab(self, field: str) -> Vocab:
         return self.table.vocabs.of(field)
 
-    def similarity(self, field_l: str, field_r: str, metric: str, spaceless: bool = False) -> np.ndarray:
+    def similarity(self, field_l: str, field_r: str, metric: str, spaceless: bool = False,
+                   cutoff: float | None = None) -> np.ndarray:
         """String similarity in [0, 1] of left ``field_l`` and right ``field_r`` (0 where missing).
 
         Computed once per distinct pair of values. ``metric``: ``"jw"`` (Jaro-Winkler) or ``"lev"``
@@ -171,8 +201,12 @@ class PairContext:
         ``DL_MOST + 1`` where greater than ``DL_MOST``, 99 where missing)
         or ``"prefix"`` (length of the common prefix; 0 where missing, 99 where equal). ``spaceless``:
         compare the values with their spaces removed (``PRIDDLE S TREET`` is ``PRIDDLE STREET``).
+        ``cutoff`` (``"jw"`` and ``"lev"``): a similarity under it reads as 0, as rapidfuzz's
+        ``score_cutoff`` has it; a test that asks only ``>= cutoff`` passes it, and the pairs whose
+        letters cannot reach it (:class:`~mast.linkage.vocab.LetterSets`) are never compared as
+        strings. A distance over ``DL_MOST`` is settled the same way.
         """
-        key = ("sim", field_l, field_r, metric, spaceless)
+        key = ("sim", field_l, field_r, metric, spaceless, cutoff)
         if key in self._cache:
             return self._cache[key]
         inherited = self._inherited(key)
@@ -183,27 +217,43 @@ class PairContext:
         missing, same = {"dl": (99.0, 0.0), "prefix": (0.0, 99.0)}.get(metric, (0.0, 1.0))
         a, b = self.values(field_l)[0], self.values(field_r)[1]
         out = np.where((a == b) & (a >= 0), np.float32(same), np.float32(missing))
-        rows, _, _, inverse = self.distinct_pairs(field_l, field_r)
+        limit = DL_MOST if metric == "dl" else cutoff
+        if limit is None or metric == "prefix":
+            # every differing pair's values compared, once per distinct pair
+            rows, x, y, inverse = self.distinct_pairs(field_l, field_r)
+        else:
+            # the letters judged per pair first (cheap), and only the pairs that may reach the limit sorted
+            # into distinct pairs and compared as strings (a sort of every differing pair is the dearest
+            # step of a similarity once few pairs are compared)
+            differing, shared, lx, ly = self._letters_shared(field_l, field_r, spaceless)
+            out[differing] = DL_MOST + 1 if metric == "dl" else 0.0
+            rows = differing[_may_reach(shared, lx, ly, metric, limit)]
+            x, y, inverse = _distinct_pairs(a[rows], b[rows]) if rows.size else (rows, rows, rows)
         if rows.size:
-            ua, ub = self._differing_strings(field_l, field_r, spaceless)
             scorer = {"jw": _JW.normalized_similarity, "lev": _Lev.normalized_similarity, "dl": _DL.distance,
                       "prefix": _Prefix.similarity}[metric]
-            cutoff = {"score_cutoff": DL_MOST} if metric == "dl" else {}
+            strings = self.vocab(field_l).spaceless() if spaceless else self.vocab(field_l).comparable()
+            # a similarity exactly at the threshold (0.92) is a hair under it in double precision and a
+            # hair over it in the float32 the tests compare: rapidfuzz's cut is set just below it
+            options = {} if limit is None else {"score_cutoff": limit if metric == "dl" else limit - _SLACK}
             # rapidfuzz's stubs type scorer keyword arguments (score_cutoff) per scorer; the call is right
-            sims = cpdist(ua, ub, scorer=scorer, dtype=np.float32, workers=1, **cutoff)  # type: ignore[call-overload]
+            sims = cpdist([strings[i] for i in x.tolist()], [strings[i] for i in y.tolist()],  # type: ignore[call-overload]
+                          scorer=scorer, dtype=np.float32, workers=1, **options)
             out[rows] = sims[inverse]
         self._cache[key] = out
         return out
 
-    def _differing_strings(self, field_l: str, field_r: str, spaceless: bool) -> tuple[list[str], list[str]]:
-        """The strings of the distinct pairs of :meth:`distinct_pairs`, as the metrics compare them:
-        made once for every metric of the field pair."""
-        key = ("strings", field_l, field_r, spaceless)
+    def _letters_shared(self, field_l: str, field_r: str,
+                        spaceless: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs where left ``field_l`` and right ``field_r`` are both present and differ (their
+        positions), with at most how many letters their values share and the values' lengths
+        (:class:`~mast.linkage.vocab.LetterSets`): made once per batch and field pair, for every
+        metric of it."""
+        key = ("letters", field_l, field_r, spaceless)
         if key not in self._cache:
-            _, x, y, _ = self.distinct_pairs(field_l, field_r)
-            vocab = self.vocab(field_l)
-            strings = vocab.spaceless() if spaceless else vocab.comparable()
-            self._cache[key] = ([strings[i] for i in x.tolist()], [strings[i] for i in y.tolist()])
+            a, b = self.values(field_l)[0], self.values(field_r)[1]
+            differing = np.flatnonzero((a >= 0) & (b >= 0) & (a != b))
+            self._cache[key] = (differing, *self.vocab(field_l).letter_sets(spaceless).shared(a[differing], b[differing]))
         return self._cache[key]
 
     def dob_digits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +375,7 @@ class Crossed:
         long_enough = (names.length[np.maximum(a, 0)] >= 2) & (names.length[np.maximum(b, 0)] >= 2)
 
         def near(part: PairContext) -> np.ndarray:
-            return (part.similarity(field_l, field_r, "jw") >= self.threshold) | (
+            return (part.similarity(field_l, field_r, "jw", cutoff=self.threshold) >= self.threshold) | (
                 part.similarity(field_l, field_r, "dl") <= 1)
 
         return _only_where(ctx, long_enough & (a >= 0) & (b >= 0), near)
@@ -395,8 +445,8 @@ class ShiftedName:
         # the given name is a word of the other's (double-barrelled) family name
         in_right = _among_words(ctx, lg, rf, left)
         in_left = _among_words(ctx, rg, lf, right)
-        left &= (ctx.similarity("given", "family", "jw") >= self.threshold) | in_right
-        right &= (ctx.similarity("family", "given", "jw") >= self.threshold) | in_left
+        left &= (ctx.similarity("given", "family", "jw", cutoff=self.threshold) >= self.threshold) | in_right
+        right &= (ctx.similarity("family", "given", "jw", cutoff=self.threshold) >= self.threshold) | in_left
         return left | right
 
     def describe(self) -> str:
@@ -465,7 +515,7 @@ class JaroWinkler:
     threshold: float
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        return ctx.similarity(self.field, self.field, "jw") >= self.threshold
+        return ctx.similarity(self.field, self.field, "jw", cutoff=self.threshold) >= self.threshold
 
     def describe(self) -> str:
         return f"{self.field} Jaro-Winkler similarity >= {self.threshold}"
@@ -503,7 +553,7 @@ class SpacelessNear:
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         near = (ctx.similarity(self.field, self.field, "dl", spaceless=True) <= self.k) | (
-            ctx.similarity(self.field, self.field, "jw", spaceless=True) >= self.threshold)
+            ctx.similarity(self.field, self.field, "jw", spaceless=True, cutoff=self.threshold) >= self.threshold)
         return near & ctx.both(self.field)
 
     def describe(self) -> str:
@@ -518,7 +568,7 @@ class EditSimilarity:
     threshold: float
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
-        return ctx.similarity(self.field, self.field, "lev") >= self.threshold
+        return ctx.similarity(self.field, self.field, "lev", cutoff=self.threshold) >= self.threshold
 
     def describe(self) -> str:
         return f"{self.field} Levenshtein similarity >= {self.threshold}"

@@ -42,6 +42,7 @@ class Vocab:
         self.index: dict[str, int] = {}
         self._hashes = np.empty(0, dtype=np.int64)
         self._spaceless: list[str] = []
+        self._letters: dict[bool, LetterSets] = {}
         for value in values:
             self.code(value)
 
@@ -90,6 +91,17 @@ class Vocab:
         """The form of each value that string similarities compare."""
         return self.values
 
+    def letter_sets(self, spaceless: bool = False) -> LetterSets:
+        """The letters of each value's comparable form (or spaceless form), index-aligned with the
+        codes: what :meth:`mast.linkage.predicates.PairContext.similarity` bounds a metric with before
+        it spends a string comparison on a pair. Extended as values are added."""
+        strings = self.spaceless() if spaceless else self.comparable()
+        known = self._letters.get(spaceless, LetterSets.of([]))
+        if len(known.length) < len(strings):
+            known = known.extended(LetterSets.of(strings[len(known.length):]))
+            self._letters[spaceless] = known
+        return known
+
     def strings(self, codes: np.ndarray) -> list[str]:
         """Strings of ``codes`` ('' for missing)."""
         values = self.values
@@ -113,6 +125,43 @@ class Vocab:
         vocab.values = list(columns["value"])
         vocab.index = {v: i for i, v in enumerate(vocab.values)}
         return vocab
+
+
+class LetterSets:
+    """Which letters each string holds, as a 64-bit mask (a letter's code point modulo 64 names its
+    bit), with its length and how many bits its mask sets.
+
+    Two strings share at most ``popcount(a & b) + min(len_a - bits_a, len_b - bits_b)`` letters,
+    counted with repeats (each shared bit once, and no more repeats than either string has):
+    whatever letters fold onto one bit, it is an upper bound, and from it an upper bound on how
+    alike the two can be under an edit distance or Jaro-Winkler. Most pairs of different names share
+    too few letters to pass a threshold, and are settled without comparing their strings."""
+
+    def __init__(self, mask: np.ndarray, length: np.ndarray, bits: np.ndarray) -> None:
+        self.mask, self.length, self.bits = mask, length, bits
+
+    @classmethod
+    def of(cls, strings: Sequence[str]) -> LetterSets:
+        length = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+        mask = np.zeros(len(strings), dtype=np.uint64)
+        points = np.frombuffer("".join(strings).encode("utf-32-le"), dtype=np.uint32)
+        if points.size:
+            letters = np.left_shift(np.uint64(1), (points & 63).astype(np.uint64))
+            filled = length > 0
+            mask[filled] = np.bitwise_or.reduceat(letters, (np.cumsum(length) - length)[filled])
+        return cls(mask, length, np.bitwise_count(mask).astype(np.int64))
+
+    def extended(self, more: LetterSets) -> LetterSets:
+        return LetterSets(np.concatenate([self.mask, more.mask]), np.concatenate([self.length, more.length]),
+                          np.concatenate([self.bits, more.bits]))
+
+    def shared(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per pair of codes: at most how many letters (with repeats) ``x`` and ``y`` share, and their
+        two lengths."""
+        lx, ly = self.length[x], self.length[y]
+        at_most = np.bitwise_count(self.mask[x] & self.mask[y]).astype(np.int64)
+        at_most += np.minimum(lx - self.bits[x], ly - self.bits[y])
+        return np.minimum(at_most, np.minimum(lx, ly)), lx, ly
 
 
 class NameVocab(Vocab):

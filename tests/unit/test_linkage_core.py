@@ -371,6 +371,38 @@ def test_edit_distances_are_exact_up_to_dl_most_and_no_level_asks_beyond() -> No
         SpacelessNear("street", k=DL_MOST + 1)
 
 
+def test_a_similarity_with_a_cutoff_passes_every_pair_the_whole_comparison_passes() -> None:
+    """The letters' bound (:class:`mast.linkage.vocab.LetterSets`) settles a pair without comparing its
+    strings only when it cannot pass: over names of every shape (repeated letters, spaces, hyphens,
+    digits, letters beyond ASCII that fold onto one bit, one-letter names) and the pairs exactly at a
+    threshold (ADANN / ADANS is 0.92), each test answers as rapidfuzz on every pair would."""
+    from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
+
+    from mast.linkage.predicates import DL_MOST, PairContext
+
+    rng = np.random.default_rng(7)
+    alphabet = list("ABCDEEEFGHIJKLMNOPRSTAAN -'") + ["É", "Ł", "ā", "Ø"]
+    names = ["ADANN", "ADANS", "ALLAM", "ALLAN", "HALDDEN", "HALFOTD", "ANNA", "NANA", "A", "B", "SMITH-JONES",
+             "JONES SMITH", "B15 2TT", "B15 2TF", "B51 2TT", "EEEEEE", "EEEEEF", "ÉLODIE", "ELODIE", "ŁUKASZ", "LUKASZ"]
+    names += ["".join(rng.choice(alphabet, size=int(rng.integers(1, 11)))) for _ in range(400)]
+    table = prepare_records([{"record_id": str(i), "family_name": "X", "given_name": n} for i, n in enumerate(names)])
+    pairs = np.array(list(itertools.combinations(range(len(names)), 2)))
+    ctx = PairContext(table, pairs[:, 0], pairs[:, 1])
+    strings = table.vocabs.names.comparable()
+    left, right = ctx.values("given")
+    present = (left >= 0) & (right >= 0)  # a name the normaliser refused is missing: no similarity to compare
+    assert present.mean() > 0.9
+    a = [strings[i] if i >= 0 else "" for i in left.tolist()]
+    b = [strings[i] if i >= 0 else "" for i in right.tolist()]
+    for metric, scorer, threshold in (("jw", JaroWinkler, 0.92), ("jw", JaroWinkler, 0.80), ("lev", Levenshtein, 0.75)):
+        whole = np.array([scorer.normalized_similarity(x, y) for x, y in zip(a, b, strict=True)], dtype=np.float32)
+        cut = ctx.similarity("given", "given", metric, cutoff=threshold)
+        assert ((cut >= threshold) == (whole >= threshold))[present].all(), (metric, threshold)
+    distance = np.array([min(DamerauLevenshtein.distance(x, y), DL_MOST + 1) for x, y in zip(a, b, strict=True)])
+    assert (ctx.similarity("given", "given", "dl") == distance)[present].all()
+    assert int(((distance <= 1) & (left != right) & present).sum()) > 10  # the bound had near pairs to keep
+
+
 def test_a_record_joined_early_to_the_wrong_group_moves_to_its_person() -> None:
     # 1, 2, 3 are one person. 0 links to each of them (10 bits) and more strongly to 4 (25), so greedy
     # agglomeration joins 0 and 4 first; 4 conflicts with 1, so {0, 4} can never join {1, 2, 3}. Yet 0
