@@ -341,17 +341,24 @@ class ShardScan:
     needed: np.ndarray
 
 
+def _large_strings(values: Any) -> Any:
+    """Ids (an Arrow column, or a sequence of str) as Arrow large strings, without a Python string made
+    of an Arrow column. (pyarrow converts a large NumPy string array in chunks, as a ChunkedArray;
+    large strings are one.)"""
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(pa.large_string())
+    return pa.array(np.asarray(values).astype(str), pa.large_string())
+
+
 def encoded(values: Any) -> Any:
     """``values`` (ids: an Arrow column, or a sequence of str) as one dictionary-encoded Arrow array: a
-    code per row, each distinct id once. (pyarrow converts a large NumPy string array in chunks, as a
-    ChunkedArray; large strings are one.)"""
+    code per row, each distinct id once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        array = values.cast(pa.large_string())
-    else:
-        array = pa.array(np.asarray(values).astype(str), pa.large_string())
+    array = _large_strings(values)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return pc.dictionary_encode(array)
@@ -359,16 +366,10 @@ def encoded(values: Any) -> Any:
 
 def same_ids(one: Any, other: Any) -> bool:
     """Whether two columns of ids (Arrow, or sequences of str) hold the same ids in the same order,
-    compared in Arrow (no Python string is made of an Arrow column)."""
-    import pyarrow as pa
+    compared in Arrow."""
     import pyarrow.compute as pc
 
-    def arrow(values: Any) -> Any:
-        if isinstance(values, pa.Array | pa.ChunkedArray):
-            return values.cast(pa.large_string())
-        return pa.array(list(values), pa.large_string())
-
-    a, b = arrow(one), arrow(other)
+    a, b = _large_strings(one), _large_strings(other)
     return len(a) == len(b) and (len(a) == 0 or bool(pc.all(pc.equal(a, b)).as_py()))
 
 
@@ -383,7 +384,6 @@ class ShardRecords:
         self.file = pq.ParquetFile(path)
         columns = self.file.read(columns=["record_id", "dob"])
         self.record_id, self.dob = columns.column("record_id"), columns.column("dob")
-        self.num_rows = int(self.file.metadata.num_rows)
         self._rows = np.zeros(0, np.int64)
         self._loaded: Any = None
 
