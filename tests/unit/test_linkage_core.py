@@ -403,6 +403,23 @@ def test_a_similarity_with_a_cutoff_passes_every_pair_the_whole_comparison_passe
     assert int(((distance <= 1) & (left != right) & present).sum()) > 10  # the bound had near pairs to keep
 
 
+def test_records_keyed_a_range_at_a_time_get_the_keys_they_get_keyed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record's keys are its own values' alone, so keying a range at a time (:data:`KEY_ROWS`, what
+    bounds an export shard's memory) changes no key."""
+    import mast.linkage.keys as keys
+
+    table = prepare_records([
+        {"record_id": str(i), "given_name": given, "family_name": family, "dob": dob, "postcode": postcode}
+        for i, (given, family, dob, postcode) in enumerate(itertools.product(
+            ("Ann", "Bill", ""), ("Smith", "O'Neil"), ("1980-02-03", ""), ("B15 2TT", "")))
+    ])
+    whole = record_keys(table, LOOKUP_KEYS, "salt")
+    monkeypatch.setattr(keys, "KEY_ROWS", 5)
+    assert not np.array_equal(record_keys(table, LOOKUP_KEYS, "pepper"), whole)
+    assert np.array_equal(record_keys(table, LOOKUP_KEYS, "salt"), whole)
+    assert (whole != 0).sum() > len(table)
+
+
 def test_a_record_joined_early_to_the_wrong_group_moves_to_its_person() -> None:
     # 1, 2, 3 are one person. 0 links to each of them (10 bits) and more strongly to 4 (25), so greedy
     # agglomeration joins 0 and 4 first; 4 conflicts with 1, so {0, 4} can never join {1, 2, 3}. Yet 0

@@ -198,9 +198,11 @@ def _lambda_memory_mb(peak_mb: float) -> int:
 
 
 def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float | None, float | None]:
-    """A day's link at ``records`` in the match Lambda: its own seconds (the run's seconds on moto less
-    the CPU moto spent answering its calls in the same process, which on AWS is DynamoDB's and S3's
-    work) and the time its calls wait on DynamoDB (the calls, at :data:`PRICES` ``ddb_call_seconds``
+    """A day's link at ``records`` in the match Lambda: its own seconds (the run's CPU-seconds on moto
+    less the CPU moto spent answering its calls in the same process, which on AWS is DynamoDB's and
+    S3's work; counts measured before the CPU-seconds were: the run's wall seconds less moto's CPU,
+    which also counts the client's threads waiting for moto, and varied by half between two runs of the
+    same day) and the time its calls wait on DynamoDB (the calls, at :data:`PRICES` ``ddb_call_seconds``
     each, :data:`mast.index.writer.THREADS` at a time), each scaled through the two sizes measured;
     (total, own, calls), or Nones for counts measured before moto's part was."""
     from mast.index.writer import THREADS
@@ -208,8 +210,9 @@ def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float |
     smaller = day["smaller"]
     if "seconds_without_moto" not in day or "seconds_without_moto" not in smaller:
         return None, None, None
-    own = _at(fit(smaller["records"], smaller["seconds_without_moto"], day["records"], day["seconds_without_moto"]),
-              records)
+    measure = ("cpu_seconds_without_moto" if "cpu_seconds_without_moto" in day and "cpu_seconds_without_moto" in smaller
+               else "seconds_without_moto")
+    own = _at(fit(smaller["records"], smaller[measure], day["records"], day[measure]), records)
     calls = _at(fit(smaller["records"], smaller["calls_total"], day["records"], day["calls_total"]), records)
     waiting = calls * _price("ddb_call_seconds") / THREADS
     return own + waiting, own, waiting
@@ -489,12 +492,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
              "dynamodb_json_bytes_per_record": rebuilt["dynamodb_json_bytes"] / r,
              "dynamodb_json_gzip_bytes_per_record": rebuilt["dynamodb_json_gzip_bytes"] / r,
              "today_seconds_on_moto": rebuilt["seconds"]}
-    day_counts = {k: measured[k] for k in ("records", "linked", "seconds", "seconds_without_moto", "moto_cpu_seconds",
+    day_counts = {k: measured[k] for k in ("records", "linked", "seconds", "seconds_without_moto", "cpu_seconds",
+                                           "cpu_seconds_without_moto", "moto_cpu_seconds",
                                            "seconds_by_step", "peak_rss_mb", "rss_before_mb", "write_units",
                                            "read_units", "calls_total", "items_put", "items_read")}
     day_counts.update(new_records=day["new_records"], snapshot_changes=day["snapshot_changes"],
                       snapshot_share=day["snapshot_change_rate"]["share_ended_or_changed"],
                       smaller={k: smaller_day[k] for k in ("records", "linked", "seconds", "seconds_without_moto",
+                                                           "cpu_seconds", "cpu_seconds_without_moto",
                                                            "moto_cpu_seconds", "calls_total", "peak_rss_mb",
                                                            "rss_before_mb")})
     search = _search(args)
@@ -535,7 +540,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         + f". A day ({day['new_records']:,} new records, {day['snapshot_changes']:,} snapshot changes at the measured "
         f"share {day['snapshot_share']}): {day['linked']:,} linked in {day['seconds']} s"
         + (f" (of which moto answering its calls {sum(day['moto_cpu_seconds'].values()):,.1f} s of CPU, the match "
-           f"function's own {day['seconds_without_moto']} s)" if "seconds_without_moto" in day else "")
+           f"function's own {day['seconds_without_moto']} s of wall time"
+           + (f", {day['cpu_seconds_without_moto']} s of CPU: the CPU is what the projection scales"
+              if "cpu_seconds_without_moto" in day else "") + ")" if "seconds_without_moto" in day else "")
         + f", peak {day['peak_rss_mb']:,.0f} MB "
         f"(moto's copy included), {day['write_units']:,} write units, {day['read_units']:,} read units, "
         f"{day['calls_total']:,} calls. A search ({s['records']:,} records): person search "
@@ -545,7 +552,7 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         f"{s['address search'].get('read_units', 0):g} read units; handler {s['handler_seconds'] * 1000:.0f} ms on moto.",
         "",
         "Projected (labelled assumed: the counts scaled linearly from the two sizes measured, with the prices below; "
-        "a day's link is the match function's own seconds, the run's on moto less moto's CPU answering its calls, plus "
+        "a day's link is the match function's own seconds, the run's CPU-seconds on moto less moto's CPU answering its calls, plus "
         "its calls' round trips on DynamoDB, ddb_call_seconds each, as many at once as the index writer's threads):",
         "",
         "| records | rebuild: sharded link + import | of which import | rebuild cost | today: one Lambda writing items "

@@ -359,13 +359,13 @@ def main(workdir: Path) -> dict[str, Any]:
 
             profiler = cProfile.Profile()
         with PeakMemory() as memory, MotoTime() as moto_time:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             if profiler is not None:
                 profiler.enable()
             outcome = run_match(messages, settings, session=session, now=now)
             if profiler is not None:
                 profiler.disable()
-            seconds = time.perf_counter() - started
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if profiler is not None:
             profiler.dump_stats(profile)
         written = s3.get_object(Bucket="b-curated", Key=f"{STATE_PREFIX}{outcome.version}.parquet")["Body"].read()
@@ -378,6 +378,11 @@ def main(workdir: Path) -> dict[str, Any]:
         # moto answering the run's calls in this process (AWS's work, not the match function's)
         "moto_cpu_seconds": moto_time.result(),
         "seconds_without_moto": round(seconds - sum(moto_time.seconds.values()), 2),
+        # the process's CPU-seconds (every thread's) less moto's: the match function's own work, without
+        # the seconds its threads spent waiting (for the interpreter's lock that moto held, or for a
+        # loaded machine), which the wall-clock figure above counts and which vary from run to run
+        "cpu_seconds": round(cpu_seconds, 2),
+        "cpu_seconds_without_moto": round(cpu_seconds - sum(moto_time.seconds.values()), 2),
         "peak_rss_mb": round(memory.peak / 2**20, 1), "rss_before_mb": round(memory.before / 2**20, 1),
         "warm_up_mode": warm.mode, **calls.result(), "state_digest": state_digest,
         "items_per_record_linked": round(calls.items_put / max(outcome.linked, 1), 2),
