@@ -343,13 +343,14 @@ class ShardScan:
 
 def _large_strings(values: Any) -> Any:
     """Ids (an Arrow column, or a sequence of str) as Arrow large strings, without a Python string made
-    of an Arrow column. (pyarrow converts a large NumPy string array in chunks, as a ChunkedArray;
-    large strings are one.)"""
+    of an Arrow column, and without a fixed-width NumPy copy of Python strings (``astype(str)`` holds
+    every id at the longest id's width, four bytes a character). (pyarrow converts a large NumPy
+    string array in chunks, as a ChunkedArray; large strings are one.)"""
     import pyarrow as pa
 
     if isinstance(values, pa.Array | pa.ChunkedArray):
         return values.cast(pa.large_string())
-    return pa.array(np.asarray(values).astype(str), pa.large_string())
+    return pa.array(np.asarray(values, dtype=object), pa.large_string())
 
 
 def encoded(values: Any) -> Any:
