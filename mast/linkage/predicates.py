@@ -49,8 +49,9 @@ _SLACK = 1e-6
 def _may_reach(shared: np.ndarray, lx: np.ndarray, ly: np.ndarray, metric: str, limit: float) -> np.ndarray:
     """Per pair of values, whether ``metric`` may reach ``limit`` (a distance at most it, a similarity
     at least it), judged by their lengths and the letters they share at most
-    (:meth:`~mast.linkage.vocab.LetterSets.shared`): a pair that cannot is not compared as strings. Every bound is one no pair can pass, so nothing that would pass is
-    left out (a test holds rapidfuzz to it).
+    (:meth:`~mast.linkage.vocab.LetterSets.shared`): a pair that cannot is not compared as strings.
+    Every bound is one no pair can pass, so nothing that would pass is left out (a unit test holds it
+    to rapidfuzz on every pair of a few hundred names).
 
     * an edit (Damerau-)Levenshtein distance is at least ``longer - shared``: each letter of the
       longer string the other lacks takes an edit of its own;
@@ -150,9 +151,9 @@ class PairContext:
         x, y, inverse)``: ``rows`` their positions, ``x < y`` the distinct unordered pairs of value ids
         among them, ``inverse`` the index of each row's pair among those. Made once per batch and field
         pair: every per-distinct-pair test of the fields, and every similarity asked without a limit,
-        shares it (its sort is the dearest step of a test that is cheap per distinct pair). Pairs holding one value on both
-        sides are left out: they are many (records of one person), and what a test says of a value and
-        itself needs no sort (see :meth:`per_distinct_pair`)."""
+        shares it (its sort is the dearest step of a test that is cheap per distinct pair). Pairs
+        holding one value on both sides are left out: they are many (records of one person), and what
+        a test says of a value and itself needs no sort (see :meth:`per_distinct_pair`)."""
         key = ("pairs", field_l, field_r)
         if key not in self._cache:
             a = self.values(field_l)[0]
