@@ -25,7 +25,9 @@ from infra.local.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
-CORE = ["pydantic>=2.7,<3", "aws-lambda-powertools>=3.0,<4", "PyYAML>=6", "rapidfuzz>=3.6,<4", "numpy>=1.26"]
+#: pyproject.toml's core dependencies less boto3 (the runtime's): keep the two alike (numpy 2 is the
+#: scorer's floor: numpy.bitwise_count, numpy._core)
+CORE = ["pydantic>=2.7,<3", "aws-lambda-powertools>=3.0,<4", "PyYAML>=6", "rapidfuzz>=3.6,<4", "numpy>=2.0"]
 #: What each function needs beyond the Lambda runtime. pandas, pyarrow and awswrangler come from
 #: AWS's own "AWS SDK for pandas" layer, which the template attaches to the functions that write
 #: Parquet (together they exceed Lambda's 250 MB if packaged beside the code).

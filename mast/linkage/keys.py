@@ -230,9 +230,9 @@ def block_limits(rules: tuple[KeyRule, ...], default: int) -> np.ndarray:
 
 
 #: Records keyed at a time. A record's keys depend on its own values alone, and keying a range at a
-#: time bounds what the key parts hold while they are made (about 600 B a record: each part's values
-#: and mask, each rule's hash): a whole population at once was the largest part of an export shard's
-#: memory that grew with the population.
+#: time bounds what the key parts hold while they are made (each part's values and mask, each rule's
+#: hash). Meant to cut an export shard's memory that grows with the population; `mast bench capacity`
+#: has not shown the cut (its two-size fit moves by a third between runs).
 KEY_ROWS = 200_000
 
 
