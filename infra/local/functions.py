@@ -16,6 +16,13 @@ time. As on Lambda:
   space than they use, which would fail where Lambda does not.)
 * **no /dev/shm**: multiprocessing's semaphores and shared memory raise inside an environment
   (see :mod:`infra.local.lambda_worker`); Process and Pipe work.
+* **/tmp**: each environment has a directory of its own as its ``TMPDIR`` (Python's ``tempfile``
+  writes there), kept while the environment lives, as Lambda keeps ``/tmp`` between warm
+  invocations; the watchdog stops a run whose directory holds more than the function's
+  ``EphemeralStorage`` (512 MB unless the template says more), which fails as Lambda's full disk
+  does, ``OSError: [Errno 28] No space left on device``. (Looked at every
+  :data:`WATCH_INTERVAL`, as memory is: a file written and deleted between two looks escapes it;
+  a path written outside ``TMPDIR`` escapes it too, and on Lambda fails, read-only.)
 
 Every function is given the one environment they all agree on (the template's ``Globals``); a
 function whose variables disagree with another's stops the local stack, as before.
@@ -27,10 +34,12 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -84,13 +93,17 @@ class _Environment:
     function: str
     process: subprocess.Popen[bytes]
     conn: Connection
+    #: the environment's /tmp (its TMPDIR)
+    scratch: Path
     #: set by the watchdog when it stopped this environment for its memory
     killed_for_memory: bool = False
+    #: set by the watchdog when it stopped this environment for its /tmp
+    killed_for_disk: bool = False
     busy_since: float | None = None
     peak_mb: float = 0.0
 
     def stop(self) -> None:
-        """Kill the worker and everything it started (it leads its own session)."""
+        """Kill the worker and everything it started (it leads its own session); its /tmp goes with it."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -103,6 +116,7 @@ class _Environment:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             logger.warning("a local Lambda environment did not stop", extra={"function": self.function})
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 @dataclass
@@ -159,6 +173,10 @@ class FunctionRunner:
         self._watchdog: threading.Thread | None = None
         #: the most memory (PSS, MB) any environment of each function has held while running
         self.peak_mb: dict[str, float] = {}
+        #: the most /tmp (MB on disk) any environment of each function has held while running
+        self.peak_disk_mb: dict[str, float] = {}
+        #: where the environments' /tmp directories go (removed with the runner)
+        self.scratch = Path(tempfile.mkdtemp(prefix="mast-lambda-tmp-"))
         self._invocations = {name: Invocations() for name in self.specs}
         self._invocations_lock = threading.Lock()
 
@@ -223,6 +241,7 @@ class FunctionRunner:
             busy = list(self._busy)
         for env in busy:
             env.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ------------------------------------------------------------------ environments
     def _start(self, name: str) -> _Environment:
@@ -236,6 +255,8 @@ class FunctionRunner:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH")]))}
         # the function signs with a key of its own: the local stack checks its role on the index (infra.local.access)
         env["AWS_ACCESS_KEY_ID"] = function_access_key(spec.name)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{spec.logical_id}-", dir=self.scratch))
+        env["TMPDIR"] = str(scratch)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "infra.local.lambda_worker", str(theirs.fileno())],
@@ -244,7 +265,7 @@ class FunctionRunner:
         finally:
             theirs.close()
         conn = Connection(ours.detach())
-        environment = _Environment(name, process, conn)
+        environment = _Environment(name, process, conn, scratch)
         # the function's variables, as the stack set them (it may override one, e.g. the log level)
         variables = {key: os.environ.get(key, value) for key, value in spec.environment.items()}
         conn.send({"path": str(path), "module": f"mast_local_fn_{spec.logical_id}", "attribute": attribute,
@@ -311,7 +332,7 @@ class FunctionRunner:
             self._invocations[name].running_since.append(started)
         error: FunctionError | None = None
         try:
-            env.killed_for_memory = False
+            env.killed_for_memory = env.killed_for_disk = False
             env.busy_since = started
             with self._busy_lock:
                 self._busy.add(env)
@@ -325,6 +346,9 @@ class FunctionRunner:
                 if env.killed_for_memory:
                     raise FunctionError(name, "Runtime.OutOfMemory",
                                         f"Runtime exited with error: signal: killed (memory above {spec.memory} MB)") from None
+                if env.killed_for_disk:
+                    raise FunctionError(name, "OSError", "[Errno 28] No space left on device "
+                                        f"(/tmp above its EphemeralStorage, {spec.ephemeral_mb} MB)") from None
                 raise FunctionError(name, "Runtime.ExitError", "Runtime exited without providing a reason") from None
             healthy = True
             if status != "ok":
@@ -360,7 +384,7 @@ class FunctionRunner:
     def name_of(self, logical_id: str) -> str:
         return next(name for name, spec in self.specs.items() if spec.logical_id == logical_id)
 
-    # ------------------------------------------------------------------ memory
+    # ------------------------------------------------------------------ memory and /tmp
     def _watch_memory(self) -> None:
         while not self._stopping.wait(WATCH_INTERVAL):
             with self._busy_lock:
@@ -369,6 +393,18 @@ class FunctionRunner:
                 continue
             sessions = _sessions()
             for env in busy:
+                disk = _disk_mb(env.scratch)
+                self.peak_disk_mb[env.function] = max(self.peak_disk_mb.get(env.function, 0.0), disk)
+                if disk > self.specs[env.function].ephemeral_mb and env.busy_since is not None:
+                    logger.warning("a function passed its EphemeralStorage and was stopped",
+                                   extra={"function": env.function, "disk_mb": round(disk),
+                                          "limit_mb": self.specs[env.function].ephemeral_mb})
+                    env.killed_for_disk = True
+                    try:
+                        os.killpg(env.process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    continue
                 limit = self.specs[env.function].memory
                 used = sum(_pss_mb(pid) for pid in sessions.get(env.process.pid, [env.process.pid]))
                 env.peak_mb = max(env.peak_mb, used)
@@ -396,6 +432,18 @@ def _sessions() -> dict[int, list[int]]:
             continue
         out.setdefault(int(fields[3]), []).append(int(entry.name))  # field 6 of stat: the session
     return out
+
+
+def _disk_mb(folder: Path) -> float:
+    """MB on disk under ``folder`` (blocks allocated, as a full disk counts them)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:  # removed while looked at
+                continue
+    return total / (1024 * 1024)
 
 
 def _cpu_seconds(pid: int) -> float:

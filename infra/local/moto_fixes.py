@@ -64,6 +64,13 @@ BATCH_WRITE_MAX_BYTES = 16 * 1024 * 1024
 #: 1 MiB that AWS allows since 2025; the local stack holds MAST to the 256 KiB every SQS consumer
 #: and older queue accepts, so a message that fits locally fits everywhere
 SQS_MAX_MESSAGE_BYTES = 262_144
+#: ImportTable: at most 50 imports at once in an account (DynamoDB's ``LimitExceededException``:
+#: https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/dynamodb/aws.sdk.kotlin.services.dynamodb.model/-limit-exceeded-exception),
+#: and one import at most 50,000 S3 objects and 1 TB of them in eu-west-2
+#: (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataImport.BestPractices.html)
+IMPORTS_AT_ONCE = 50
+IMPORT_MAX_OBJECTS = 50_000
+IMPORT_MAX_BYTES = 1024**4
 
 
 def hold_to_aws_limits() -> None:
@@ -263,7 +270,11 @@ def keep_scheduled_rules_off_the_event_bus() -> None:
 
 
 def read_dynamodb_json_imports_by_line() -> None:
-    """Make DynamoDB's ImportTable read DynamoDB JSON as AWS does: one item per line.
+    """Make DynamoDB's ImportTable read DynamoDB JSON as AWS does, one item per line, and hold it to
+    its limits, which moto does not: an import started while :data:`IMPORTS_AT_ONCE` are in progress is
+    refused (``LimitExceededException``), and one over :data:`IMPORT_MAX_OBJECTS` objects or
+    :data:`IMPORT_MAX_BYTES` fails without a table (``FAILED``, saying which; AWS's guide names the
+    limits, not how an import past them ends: failing is the safe reading).
 
     moto (5.2) parses an import file with py_partiql_parser's ``JsonParser``, which breaks on a
     string attribute holding escaped quotes (an index record item holds its record as JSON text:
@@ -271,23 +282,40 @@ def read_dynamodb_json_imports_by_line() -> None:
     read with :func:`json.loads`; the table is created, counted and marked ``COMPLETED`` or
     ``FAILED`` (an item in error, or a file that is not gzip when GZIP is named) exactly as moto does.
     """
+    from moto.core.exceptions import JsonRESTError
     from moto.core.utils import gzip_decompress
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table_import import TableImport
 
     if getattr(TableImport._process_s3_files, "_mast_fixed", False):
         return
+    original_import = DynamoDBBackend.import_table
+
+    def import_table(self: Any, *args: Any, **kwargs: Any) -> Any:
+        running = sum(1 for i in self.table_imports.values() if i.status == "IN_PROGRESS")
+        if running >= IMPORTS_AT_ONCE:
+            raise JsonRESTError("LimitExceededException", f"{running} imports are in progress: up to "
+                                f"{IMPORTS_AT_ONCE} simultaneous import table operations are allowed per account")
+        return original_import(self, *args, **kwargs)
 
     def process_s3_files(self: Any, s3_backend: Any, bucket: Any) -> None:
         from moto.dynamodb.models import dynamodb_backends
 
         dynamo = dynamodb_backends[self.account_id][self.region_name]
+        keys, _, _, _ = s3_backend.list_objects(bucket, prefix=self.s3_source.get("S3KeyPrefix"), delimiter=None,
+                                                marker=None, max_keys=None)
+        size = sum(key.size for key in keys)
+        if len(keys) > IMPORT_MAX_OBJECTS or size > IMPORT_MAX_BYTES:
+            self.failure_code = "LimitExceededException"
+            self.failure_message = (f"the import source holds {len(keys):,} objects and {size:,} bytes: one import "
+                                    f"takes at most {IMPORT_MAX_OBJECTS:,} objects and {IMPORT_MAX_BYTES:,} bytes")
+            self.status = "FAILED"
+            return
         self.table = dynamo.create_table(
             name=self.table_name, billing_mode=self.billing_mode, throughput=self.throughput,
             schema=self.key_schema, global_indexes=self.global_indexes, indexes=None, attr=self.attrs,
             sse_specification=None, streams=None, tags=[], deletion_protection_enabled=False,
             warm_throughput=None)
-        keys, _, _, _ = s3_backend.list_objects(bucket, prefix=self.s3_source.get("S3KeyPrefix"), delimiter=None,
-                                                marker=None, max_keys=None)
         for key in keys:
             raw = gzip_decompress(key.value) if self.compression_type == "GZIP" else key.value
             for line in raw.decode("utf-8").splitlines():
@@ -305,3 +333,4 @@ def read_dynamodb_json_imports_by_line() -> None:
 
     process_s3_files._mast_fixed = True  # type: ignore[attr-defined]
     TableImport._process_s3_files = process_s3_files  # type: ignore[method-assign]
+    DynamoDBBackend.import_table = import_table  # type: ignore[method-assign]

@@ -42,6 +42,8 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     #: the function's role (its policies are in :attr:`Provisioned.role_policies`)
     role_arn: str = ""
+    #: MB of ``/tmp`` (``EphemeralStorage``), Lambda's default 512 when the template sets none
+    ephemeral_mb: int = 512
 
 
 @dataclass
@@ -435,6 +437,7 @@ class Provisioner:
             memory=int(p.get("MemorySize", 128)),
             reserved_concurrency=int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None,
             role_arn=str(p.get("Role", "")),
+            ephemeral_mb=_ephemeral_mb(logical_id, p),
         )
         return name, {"Arn": self._arn("lambda", f"function:{name}")}
 
@@ -638,3 +641,18 @@ class Provisioner:
     def _api_gateway_account(self, logical_id: str, p: dict[str, Any]) -> Created:
         """API Gateway's per-account logging role: the local API logs to this process, not CloudWatch."""
         return self._name(logical_id), {}
+
+
+#: the most ``/tmp`` a Lambda function may have, and the least (its default), in MB
+#: (https://docs.aws.amazon.com/lambda/latest/dg/API_EphemeralStorage.html)
+EPHEMERAL_MB_RANGE = (512, 10_240)
+
+
+def _ephemeral_mb(logical_id: str, p: Mapping[str, Any]) -> int:
+    """A function's ``EphemeralStorage`` size in MB (512 when the template sets none); a size Lambda
+    refuses stops the stack, as CloudFormation would fail the deploy."""
+    size = int((p.get("EphemeralStorage") or {}).get("Size", EPHEMERAL_MB_RANGE[0]))
+    if not EPHEMERAL_MB_RANGE[0] <= size <= EPHEMERAL_MB_RANGE[1]:
+        raise UnsupportedTemplateFeature(f"{logical_id}: EphemeralStorage Size {size} MB is outside Lambda's "
+                                         f"{EPHEMERAL_MB_RANGE[0]} to {EPHEMERAL_MB_RANGE[1]:,} MB")
+    return size

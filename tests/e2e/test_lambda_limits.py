@@ -125,6 +125,26 @@ def test_memory_past_memory_size_stops_the_run(limited: stack.RunningStack) -> N
     assert under.status_code == 200 and under.json()["held_mb"] == 64
 
 
+def test_tmp_past_ephemeral_storage_stops_the_run_as_a_full_disk(limited: stack.RunningStack) -> None:
+    runner = limited.runner
+    name = runner.name_of("SearchFunction")
+    assert runner.specs[name].ephemeral_mb == 512  # the template sets none: Lambda's default
+    under = _health(limited, action="write", mb=64, seconds=0.5)
+    assert under.status_code == 200, under.text
+    # the environment's own directory, not the machine's /tmp
+    tmpdir = Path(under.json()["tmpdir"])
+    assert tmpdir.parent == runner.scratch and tmpdir.is_dir()
+    over = _health(limited, action="write", mb=600)  # EphemeralStorage 512
+    assert over.status_code == 502
+    calls = runner.invocations(name)
+    assert calls.errors.get("OSError", 0) >= 1
+    assert "No space left on device" in calls.last_error and "512 MB" in calls.last_error
+    assert runner.peak_disk_mb[name] > 512
+    # the stopped environment's /tmp went with it
+    assert not any(p.name.startswith("probe-") and p.stat().st_size > 512 * 1024 * 1024
+                   for p in runner.scratch.rglob("probe-*"))
+
+
 def test_no_dev_shm_as_on_lambda_but_process_and_pipe_work(limited: stack.RunningStack) -> None:
     reply = _health(limited, action="shm")
     assert reply.status_code == 200, reply.text

@@ -92,6 +92,30 @@ def test_prepare_over_ten_gigabytes_is_a_broken_limit() -> None:
     assert checks(rebuild_steps(counts(), 10_000)) == []
 
 
+def test_a_step_whose_files_outgrow_its_functions_tmp_is_a_broken_limit() -> None:
+    given = capacity.template_ephemeral_mb()
+    assert 512 <= given <= PRICES["lambda_ephemeral_mb"]["value"] == 10_240
+
+    def with_disk(c: dict) -> dict:  # export's files 1 MB fixed plus 0.3 KB a record; prepare's a third
+        for part in c["sharded"].values():
+            n = part["records"]
+            part["disk_mb"] = {"prepare": 1 + n * 100 / 2**20, "export": 1 + n * 300 / 2**20}
+        return c
+
+    steps = rebuild_steps(with_disk(counts()), 10_000_000)["steps"]
+    assert steps["export"]["disk_mb"] == pytest.approx(1 + 10_000_000 * 300 / 2**20)
+    assert steps["prepare"]["disk_mb"] == pytest.approx(1 + 10_000_000 * 100 / 2**20)
+    records_at = (given - 1) * 2**20 / 300  # where the export's files pass the template's /tmp
+    under = checks(rebuild_steps(with_disk(counts()), int(records_at * 0.99)))
+    assert not any("/tmp" in b for b in under)
+    over = [b for b in checks(rebuild_steps(with_disk(counts()), int(records_at * 1.01))) if "/tmp" in b]
+    assert len(over) == 1 and over[0].startswith("export") and "EphemeralStorage" in over[0]
+    past = [b for b in checks(rebuild_steps(with_disk(counts()), 50_000_000)) if "/tmp" in b]
+    assert any(b.startswith("export") and "Lambda's most" in b for b in past)
+    # counts measured before /tmp was counted check nothing of it
+    assert "disk_mb" not in rebuild_steps(counts(), 50_000_000)["steps"]["export"]
+
+
 def test_project_costs_the_import_by_the_measured_dynamodb_json_bytes() -> None:
     p = project(counts(), 1_000_000)
     gb = 8000.0 * 1_000_000 / 2**30

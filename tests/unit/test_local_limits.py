@@ -79,3 +79,59 @@ def test_a_throttled_function_is_api_gateways_500() -> None:
         raise FunctionThrottled(function, "TooManyRequestsException", "Rate Exceeded.")
 
     assert _api(throttled, 5).handle("GET", "/slow", "", {}, b"", "127.0.0.1").status == 500
+
+
+def _wait_import(ddb: Any, arn: str) -> dict[str, Any]:
+    for _ in range(200):
+        described = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
+        if described["ImportStatus"] != "IN_PROGRESS":
+            return dict(described)
+        time.sleep(0.05)
+    raise AssertionError("the import did not end")
+
+
+def test_an_import_past_its_objects_fails_and_a_51st_at_once_is_refused_as_dynamodb_does(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import json
+
+    from moto.dynamodb.models import dynamodb_backends
+
+    from infra.local import moto_fixes
+
+    moto_fixes.read_dynamodb_json_imports_by_line()
+    monkeypatch.setattr(moto_fixes, "IMPORT_MAX_OBJECTS", 3)  # 50,000 on AWS: three here, to stay small
+    s3, ddb = aws.client("s3"), aws.client("dynamodb")
+    s3.create_bucket(Bucket="imports", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    for folder, files in (("three/", 3), ("four/", 4)):
+        for i in range(files):
+            line = json.dumps({"Item": {"pk": {"S": f"{folder}{i}"}}}) + "\n"
+            s3.put_object(Bucket="imports", Key=f"{folder}{i}.json.gz", Body=gzip.compress(line.encode()))
+
+    def start(folder: str, table: str) -> str:
+        return str(ddb.import_table(
+            S3BucketSource={"S3Bucket": "imports", "S3KeyPrefix": folder}, InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP", TableCreationParameters={
+                "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]},
+        )["ImportTableDescription"]["ImportArn"])
+
+    within = _wait_import(ddb, start("three/", "within"))
+    assert within["ImportStatus"] == "COMPLETED" and within["ImportedItemCount"] == 3
+    past = _wait_import(ddb, start("four/", "past"))
+    assert past["ImportStatus"] == "FAILED" and "at most 3 objects" in past["FailureMessage"]
+    assert "past" not in ddb.list_tables()["TableNames"]  # no table made of a refused import
+
+    # fifty imports in progress: the fifty-first is refused until one ends
+    backend = dynamodb_backends["123456789012"]["eu-west-2"]
+    held = list(backend.table_imports.values())[0]
+    in_progress = {f"arn:held:{i}": type("Held", (), {"status": "IN_PROGRESS"})() for i in range(50)}
+    backend.table_imports.update(in_progress)
+    with pytest.raises(ClientError) as refused:
+        start("three/", "fifty-first")
+    assert refused.value.response["Error"]["Code"] == "LimitExceededException"
+    for arn in in_progress:
+        del backend.table_imports[arn]
+    assert held.status == "COMPLETED"
+    assert _wait_import(ddb, start("three/", "later"))["ImportStatus"] == "COMPLETED"

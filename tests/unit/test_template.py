@@ -200,3 +200,13 @@ def test_a_rebuild_fails_only_before_its_switch_and_never_runs_unbounded(templat
             assert [c["Next"] for c in states[step]["Catch"]] == ["RebuildFailed"], step
     (caught,) = states["Sweep"]["Catch"]
     assert states[caught["Next"]]["Type"] == "Succeed"
+
+
+def test_a_functions_tmp_is_lambdas_default_unless_set_and_a_size_lambda_refuses_stops_the_stack() -> None:
+    from infra.local.provision import _ephemeral_mb
+
+    assert _ephemeral_mb("F", {}) == 512
+    assert _ephemeral_mb("F", {"EphemeralStorage": {"Size": 4096}}) == 4096
+    for size in (256, 10_241):
+        with pytest.raises(UnsupportedTemplateFeature, match=f"F: EphemeralStorage Size {size} MB"):
+            _ephemeral_mb("F", {"EphemeralStorage": {"Size": size}})

@@ -41,6 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: the repository (its template.yaml)
+ROOT = Path(__file__).resolve().parents[2]
+
 RESULTS = Path("bench-data/results")
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000, 50_000_000)
 REGION = "eu-west-2"
@@ -122,6 +125,9 @@ PRICES: dict[str, dict[str, Any]] = {
     "lambda_memory_mb": {
         "value": 10240, "unit": "MB, a Lambda function's memory limit", "region": "every region",
         "source": "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.md", "label": "cited"},
+    "lambda_ephemeral_mb": {
+        "value": 10240, "unit": "MB, a Lambda function's /tmp (EphemeralStorage) at most", "region": "every region",
+        "source": "https://docs.aws.amazon.com/lambda/latest/dg/API_EphemeralStorage.html", "label": "cited"},
     "lambda_concurrency": {
         "value": 1000, "unit": "concurrent executions, an account's default quota", "region": "per region",
         "source": "https://docs.aws.Amazon.com/lambda/latest/dg/limits.html", "label": "cited"},
@@ -258,6 +264,11 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
         else:  # counts from before the scan's peak was measured: linear in the records, which overstates it
             peak = _at(fit(n1, ex_small["peak_mb"], n2, ex_large["peak_mb"]), records)
         steps["export"] = {"count": count, "seconds_each": scan + build / count, "peak_mb": peak}
+    # /tmp: what a whole-population step downloads or writes grows with the records (runs measured before
+    # it was counted have none)
+    for name, (mb_small, mb_large) in _pairs(small.get("disk_mb", {}), large.get("disk_mb", {})).items():
+        if name in steps:
+            steps[name]["disk_mb"] = _at(fit(n1, mb_small, n2, mb_large), records)
     concurrency = min(_price("lambda_concurrency"), _price("sfn_map_concurrency"))
     wall = 0.0
     gb_seconds = 0.0
@@ -276,10 +287,29 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
             "seconds": wall, "gb_seconds": gb_seconds, "invocations": invocations}
 
 
+def _pairs(small: dict[str, float], large: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """The figures measured at both sizes, by name."""
+    return {name: (small[name], large[name]) for name in small.keys() & large.keys()}
+
+
+def template_ephemeral_mb(logical_id: str = "RebuildFunction") -> int:
+    """The /tmp ``template.yaml`` gives a function (``EphemeralStorage``; Lambda's default 512 MB)."""
+    from infra.local.template import load_template
+
+    properties = load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
+    return int((properties.get("EphemeralStorage") or {}).get("Size", 512))
+
+
 def checks(rebuild: dict[str, Any]) -> list[str]:
     """Where the sharded rebuild breaks a Lambda or Step Functions limit at this size (empty: none)."""
     broken = []
+    given = template_ephemeral_mb()
     for name, step in rebuild["steps"].items():
+        if step.get("disk_mb", 0.0) > given:
+            most = _price("lambda_ephemeral_mb")
+            broken.append(f"{name}: {step['disk_mb']:,.0f} MB of /tmp > " + (
+                f"{most:,.0f} MB, Lambda's most" if step["disk_mb"] > most
+                else f"RebuildFunction's EphemeralStorage, {given:,} MB (Lambda allows up to {most:,.0f})"))
         if step["seconds_each"] > _price("lambda_timeout_s"):
             broken.append(f"{name}: {step['seconds_each']:,.0f} s a Lambda > {_price('lambda_timeout_s'):,.0f} s")
         if step["peak_mb"] * HEADROOM > _price("lambda_memory_mb"):
@@ -428,7 +458,7 @@ def _sharded(records: int) -> dict[str, Any]:
               "build_seconds": sum(e["stages"]["build"] for e in exports),
               "seconds": max(e["seconds"] for e in exports)} if exports else None
     return {"records": out["records"], "pairs": sum(s["pairs"] for s in steps["score"]), "seconds": out["seconds"],
-            "export": export,
+            "export": export, "disk_mb": out.get("disk_mb", {}),
             "cpu_seconds": out["step_cpu_seconds"],
             **{k: {"seconds": steps[k]["seconds"], "peak_mb": steps[k]["peak_mb"]} for k in ("prepare", "cluster", "finish")},
             "score": total(steps["score"]), "refine": total(steps["refine"]),
@@ -537,6 +567,8 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         + (f"; the import's export in {large['export']['shards']} shard(s): each {large['export']['scan_seconds']:.1f} s "
            f"reading every record, {large['export']['build_seconds']:.1f} s building the items among them, peak "
            f"{large['export']['peak_mb']:,.0f} MB" if large.get("export") else "")
+        + (", on /tmp " + ", ".join(f"{k} {v:,.0f} MB" for k, v in sorted(large["disk_mb"].items()))
+           if large.get("disk_mb") else "")
         + f". A day ({day['new_records']:,} new records, {day['snapshot_changes']:,} snapshot changes at the measured "
         f"share {day['snapshot_share']}): {day['linked']:,} linked in {day['seconds']} s"
         + (f" (of which moto answering its calls {sum(day['moto_cpu_seconds'].values()):,.1f} s of CPU, the match "

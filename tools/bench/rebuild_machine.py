@@ -91,6 +91,8 @@ class FunctionUse:
     logical_id: str
     memory_mb: int
     timeout_s: int
+    #: its /tmp (EphemeralStorage)
+    ephemeral_mb: int = 512
     invocations: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     #: summed over the invocations that ended
@@ -99,6 +101,8 @@ class FunctionUse:
     #: the longest invocation (against the Timeout)
     longest_seconds: float = 0.0
     peak_mb: float = 0.0
+    #: the most its /tmp held while running (MB on disk)
+    peak_disk_mb: float = 0.0
     #: invocations that ended between two looks, whose seconds are the last one's counted again
     #: (the runner keeps the last invocation's times only): 0 means the sums are exact
     approximated: int = 0
@@ -117,11 +121,12 @@ class UseWatch:
         self._base_started: dict[str, int] = {}
         for name, lid in self.names.items():
             spec = running.runner.specs[name]
-            self.use[name] = FunctionUse(lid, spec.memory, spec.timeout)
+            self.use[name] = FunctionUse(lid, spec.memory, spec.timeout, spec.ephemeral_mb)
             calls = running.runner.invocations(name)
             self._ended[name] = calls.succeeded + calls.failed
             self._base_started[name] = calls.started
             running.runner.peak_mb.pop(name, None)
+            running.runner.peak_disk_mb.pop(name, None)
         self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-use-watch", daemon=True)
@@ -153,6 +158,7 @@ class UseWatch:
             use.invocations = calls.started - self._base_started[name]
             use.errors = dict(calls.errors)
             use.peak_mb = round(self.running.runner.peak_mb.get(name, 0.0))
+            use.peak_disk_mb = round(self.running.runner.peak_disk_mb.get(name, 0.0), 1)
 
 
 # --- the execution's history ----------------------------------------------------------------------
@@ -618,11 +624,12 @@ def report(result: RebuildOnStack, figures: dict[str, Any]) -> str:
         "The Maps' children keep no history in moto; every task's input and result is held to 256 KiB as it "
         "runs (`infra/local/states.py`), so a run that succeeded passed none larger.",
         "",
-        "| function | invocations | errors | wall s | CPU s | longest s / Timeout | peak PSS MB / MemorySize |",
-        "|---|---|---|---|---|---|---|",
+        "| function | invocations | errors | wall s | CPU s | longest s / Timeout | peak PSS MB / MemorySize "
+        "| peak /tmp MB / EphemeralStorage |",
+        "|---|---|---|---|---|---|---|---|",
         *(f"| {u.logical_id} | {u.invocations} | {sum(u.errors.values())} | {u.wall_seconds:,.1f} | "
           f"{u.cpu_seconds:,.1f}{f' (≈: {u.approximated} of {u.invocations})' if u.approximated else ''} | {u.longest_seconds:,.1f} / {u.timeout_s} | "
-          f"{u.peak_mb:,.0f} / {u.memory_mb:,} |" for u in r.functions),
+          f"{u.peak_mb:,.0f} / {u.memory_mb:,} | {u.peak_disk_mb:,.1f} / {u.ephemeral_mb:,} |" for u in r.functions),
         "",
         "CPU seconds are of the function's environment and the processes it started; moto's work for it (S3, "
         "DynamoDB, the import) is in the stack's own process and is in the wall seconds only. ≈: that many "

@@ -71,6 +71,9 @@ def main() -> None:
                     "shards": len(exports)} for e in exports],
     }
     result = {
+        # what each whole-population step of the rebuild holds on its Lambda's /tmp (the files it downloads
+        # or writes there: mast.index.rebuild.prepare, mast.index.imported.export_shard)
+        **({"disk_mb": rebuild_disk_mb(args.prefix, run.prepare.table, run.finish.people)} if args.export else {}),
         "records": run.prepare.records,
         "seconds": round(seconds, 2),
         "records_per_second": round(run.prepare.records / seconds),
@@ -85,6 +88,18 @@ def main() -> None:
         **_quality(np.asarray(people["person_id"]), lo, hi, dataset),
     }
     print(json.dumps(result))
+
+
+def rebuild_disk_mb(prefix: str, table: str, people: str) -> dict[str, float]:
+    """MB of /tmp the rebuild's steps hold on Lambda, from the files this link wrote: ``prepare`` writes
+    the records' Parquet there before uploading it; an ``export`` shard downloads it, the finish step's
+    people and the prepared table's files; ``import`` downloads the people."""
+    def mb(*paths: str | Path) -> float:
+        files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else p.iterdir() if p.is_dir() else [])]
+        return round(sum(f.stat().st_size for f in files if f.is_file()) / (1024 * 1024), 1)
+
+    records = Path(prefix) / "records.parquet"
+    return {"prepare": mb(records), "export": mb(records, people, table), "import": mb(people)}
 
 
 class LocalExport(BaseModel):

@@ -1,5 +1,5 @@
 """A Lambda handler that tests put in place of a function in a copy of the template, to see the
-local stack hold a function to its limits (timeout, memory, no /dev/shm, concurrency).
+local stack hold a function to its limits (timeout, memory, /tmp, no /dev/shm, concurrency).
 
 What it does is said by the event: an SQS message body or the API's query string,
 ``{"action": "sleep", "seconds": 5, "log": "/path"}``; each invocation appends ``start <id>`` (and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from typing import Any
 
@@ -63,6 +64,13 @@ def _act(request: dict[str, Any], invocation: str) -> dict[str, Any]:
             hold[i] = 1
         time.sleep(float(request.get("seconds", 2)))
         result["held_mb"] = len(hold) // (1024 * 1024)
+    elif action == "write":  # a file of ``mb`` MB in the function's /tmp, kept (as a cache would be)
+        with tempfile.NamedTemporaryFile(delete=False, prefix="probe-") as handle:
+            block = b"\1" * (1024 * 1024)
+            for _ in range(int(request["mb"])):
+                handle.write(block)
+        time.sleep(float(request.get("seconds", 2)))
+        result.update(written_mb=int(request["mb"]), tmpdir=tempfile.gettempdir())
     elif action == "shm":
         result["shm"] = _shm()
     _note(log, f"end {invocation} {time.time():.3f}")
