@@ -509,7 +509,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
     import boto3
 
     from mast.index.salt import key_salt
-    from mast.linkage.sharded import _cost, read_arrow, read_records
+    from mast.linkage.sharded import _cost, read_arrow, read_records, record_table_files
 
     started = time.perf_counter()
     settings = settings or MatchSettings.from_env()
@@ -527,12 +527,8 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
 
         records = ShardRecords(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
         people = read_arrow(fetch(step.people, "people.arrow"))
-        bucket, key = _split(step.prepared_table.rstrip("/") + "/")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            for found in page.get("Contents", []):
-                name = found["Key"].removeprefix(key)
-                if name and "/" not in name:  # the table's files (not the folder markers pyarrow's S3 writer leaves)
-                    fetch(f"s3://{bucket}/{found['Key']}", f"table/{name}")
+        for name in record_table_files():  # the table's files read_records reads, no others (not its address ids)
+            fetch(f"{step.prepared_table.rstrip('/')}/{name}", f"table/{name}")
         table, _ = read_records(str(Path(folder) / "table"))
         model = _get(s3, step.model).decode("utf-8") if step.shard == 0 else None
         bucket, folder_key = _import_folder(step.prefix, step.version)

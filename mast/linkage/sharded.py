@@ -437,11 +437,19 @@ def write_records(prefix: str, table: RecordTable, rows: np.ndarray | None = Non
     TableFiles.of(table).write(prefix, rows, extra)
 
 
+def record_table_files() -> list[str]:
+    """The files of a folder :func:`read_records` reads (a step that downloads a table fetches these
+    and no others)."""
+    return ["records.arrow", *(f"vocab-{attribute}.arrow" for attribute in _vocab_names())]
+
+
 def read_records(prefix: str) -> tuple[RecordTable, dict[str, np.ndarray]]:
     """The table :func:`write_records` wrote, and all its record columns (the extra ones too). A shard
     written without record ids gets '' for each (scoring and clustering never read them)."""
-    records = read_columns(_join(prefix, "records.arrow"))
-    vocabs = {attribute: read_columns(_join(prefix, f"vocab-{attribute}.arrow")) for attribute in _vocab_names()}
+    records_file, *vocab_files = record_table_files()
+    records = read_columns(_join(prefix, records_file))
+    vocabs = {attribute: read_columns(_join(prefix, name))
+              for attribute, name in zip(_vocab_names(), vocab_files, strict=True)}
     return RecordTable.from_columns(records, vocabs), records
 
 
