@@ -63,7 +63,7 @@ from mast.index.layout import IndexedRecord, VersionTables
 from mast.index.messages import RebuildRequested, RelinkRequested
 from mast.index.reader import IndexReader
 from mast.index.salt import key_salt
-from mast.index.writer import IndexWriter
+from mast.index.writer import IndexWriter, writer_client
 from mast.linkage.decisions import Decision
 from mast.linkage.io import canonical_columns
 from mast.linkage.keys import LOOKUP_KEYS, key_strings
@@ -212,7 +212,7 @@ class _MatchRun:
         self.settings = settings
         self.session = session
         self.s3 = session.client("s3")
-        self.ddb = session.client("dynamodb")
+        self.ddb = writer_client(session)
         self.salt = key_salt(settings.key_salt_secret_arn, session.client("secretsmanager"))
         base = options or LinkOptions()
         self.options = LinkOptions(**{**base.__dict__, "key_salt": self.salt})

@@ -36,8 +36,18 @@ from mast.linkage.model import Model
 #: BatchWriteItem takes at most 25 requests
 _BATCH_WRITE = 25
 #: calls a writer keeps in flight at once (its threads): an incremental run's UpdateItems wait on
-#: DynamoDB's round trips, not on this process (``mast bench capacity`` counts its calls by this)
-THREADS = 8
+#: DynamoDB's round trips, not on this process (``mast bench capacity`` counts its calls by this).
+#: Its client needs as many connections (:func:`writer_client`): botocore keeps 10 by default, and
+#: a thread finding none opens a connection it then throws away.
+THREADS = 16
+
+
+def writer_client(session: Any = None) -> Any:
+    """A DynamoDB client whose connection pool holds :data:`THREADS` connections, for a writer."""
+    import boto3
+    from botocore.config import Config
+
+    return (session or boto3.session.Session()).client("dynamodb", config=Config(max_pool_connections=THREADS))
 #: how long an old version stays readable after the switch (searches in flight finish on it)
 RETIRED_GRACE = dt.timedelta(days=1)
 
@@ -49,9 +59,7 @@ class IndexConflict(RuntimeError):
 class IndexWriter:
     def __init__(self, table_name: str, client: Any = None, threads: int = THREADS) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")
+            client = writer_client()
         self.table_name = table_name
         #: where the item methods read and write: the live version's table(s) once :meth:`live` has
         #: read the pointer (a version imported into a table of its own), else this writer's own table

@@ -305,3 +305,14 @@ def test_an_export_shard_holds_whole_records_only_for_the_rows_it_needs(tmp_path
     assert records.take([8])[0]["family_name"] == "NAME8"
     with pytest.raises(ValueError, match="did not load"):
         records.take([4])
+
+
+def test_a_writers_client_holds_a_connection_for_each_of_its_threads() -> None:
+    """botocore keeps 10 connections unless told: a writer's threads past that would each open a
+    connection and throw it away (a TLS handshake a call, on AWS)."""
+    from mast.index.writer import THREADS, IndexWriter, writer_client
+
+    session = boto3.session.Session(region_name="eu-west-2", aws_access_key_id="t", aws_secret_access_key="t")
+    assert THREADS > 10
+    assert writer_client(session).meta.config.max_pool_connections == THREADS
+    assert IndexWriter("t", writer_client(session)).threads == THREADS
