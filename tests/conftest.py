@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -78,9 +79,21 @@ def recording_moto() -> tuple[Any, list[bytes]]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range. A port the kernel picks (binding port 0)
+    is from that range, where this machine's outgoing connections take theirs: between the pick and
+    the server's bind (seconds, while a stack provisions) a connection could take it, and the server
+    failed "Address already in use" (once in a CI run)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ranges:
+        ephemeral_low = int(ranges.read().split()[0])
+    for _ in range(200):
+        port = random.randint(10_000, ephemeral_low - 1)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass

@@ -52,11 +52,13 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.RunningS
     saved = dict(os.environ)
     options = stack.LocalOptions(port=free_port(), sftp_port=free_port(), aws_port=free_port(), state_dir=folder,
                                  template=limited_template(folder), function_log_level="WARNING")
-    running = stack.start(options, announce=lambda _: None)
-    try:
-        yield running
+    try:  # a stack that fails to start has set the environment too: it is put back either way
+        running = stack.start(options, announce=lambda _: None)
+        try:
+            yield running
+        finally:
+            running.stop()
     finally:
-        running.stop()
         os.environ.clear()
         os.environ.update(saved)
 

@@ -84,11 +84,13 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.RunningS
     saved = dict(os.environ)
     options = stack.LocalOptions(port=free_port(), sftp_port=free_port(), aws_port=free_port(), state_dir=folder,
                                  template=machines_template(folder), function_log_level="WARNING")
-    started = stack.start(options, announce=lambda _: None)
-    try:
-        yield started
+    try:  # a stack that fails to start has set the environment too: it is put back either way
+        started = stack.start(options, announce=lambda _: None)
+        try:
+            yield started
+        finally:
+            started.stop()
     finally:
-        started.stop()
         os.environ.clear()
         os.environ.update(saved)
 
