@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -76,6 +77,24 @@ def recording_moto() -> tuple[Any, list[bytes]]:
         return Response("{}", content_type="application/x-amz-json-1.0")
 
     return moto, seen
+
+
+@contextlib.contextmanager
+def stack_in_this_process(options: Any) -> Iterator[Any]:
+    """The local stack started in this process with ``options`` (an ``infra.local.stack.LocalOptions``),
+    stopped after; the environment it sets is put back even when it fails to start."""
+    from infra.local import stack
+
+    saved = dict(os.environ)
+    try:
+        running = stack.start(options, announce=lambda _: None)
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def free_port() -> int:

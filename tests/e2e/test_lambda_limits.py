@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import yaml
 
 from infra.local import stack
 from infra.local.template import load_template
-from tests.conftest import free_port
+from tests.conftest import free_port, stack_in_this_process
 from tools.bench.lambda_match import MatchWatch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,18 +48,10 @@ def limited_template(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.RunningStack]:
     folder = tmp_path_factory.mktemp("limited")
-    saved = dict(os.environ)
     options = stack.LocalOptions(port=free_port(), sftp_port=free_port(), aws_port=free_port(), state_dir=folder,
                                  template=limited_template(folder), function_log_level="WARNING")
-    try:  # a stack that fails to start has set the environment too: it is put back either way
-        running = stack.start(options, announce=lambda _: None)
-        try:
-            yield running
-        finally:
-            running.stop()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with stack_in_this_process(options) as running:
+        yield running
 
 
 def _url(running: stack.RunningStack, name: str) -> str:

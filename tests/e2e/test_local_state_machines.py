@@ -23,7 +23,7 @@ import yaml
 
 from infra.local import stack
 from infra.local.template import load_template
-from tests.conftest import free_port
+from tests.conftest import free_port, stack_in_this_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,18 +81,10 @@ def machines_template(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.RunningStack]:
     folder = tmp_path_factory.mktemp("machines")
-    saved = dict(os.environ)
     options = stack.LocalOptions(port=free_port(), sftp_port=free_port(), aws_port=free_port(), state_dir=folder,
                                  template=machines_template(folder), function_log_level="WARNING")
-    try:  # a stack that fails to start has set the environment too: it is put back either way
-        started = stack.start(options, announce=lambda _: None)
-        try:
-            yield started
-        finally:
-            started.stop()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with stack_in_this_process(options) as started:
+        yield started
 
 
 def _run_map(running: stack.RunningStack, items: list[dict[str, Any]]) -> dict[str, Any]:
