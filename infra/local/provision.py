@@ -437,7 +437,7 @@ class Provisioner:
             memory=int(p.get("MemorySize", 128)),
             reserved_concurrency=int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None,
             role_arn=str(p.get("Role", "")),
-            ephemeral_mb=_ephemeral_mb(logical_id, p),
+            ephemeral_mb=ephemeral_mb_of(logical_id, p),
         )
         return name, {"Arn": self._arn("lambda", f"function:{name}")}
 
@@ -648,7 +648,7 @@ class Provisioner:
 EPHEMERAL_MB_RANGE = (512, 10_240)
 
 
-def _ephemeral_mb(logical_id: str, p: Mapping[str, Any]) -> int:
+def ephemeral_mb_of(logical_id: str, p: Mapping[str, Any]) -> int:
     """A function's ``EphemeralStorage`` size in MB (512 when the template sets none); a size Lambda
     refuses stops the stack, as CloudFormation would fail the deploy."""
     size = int((p.get("EphemeralStorage") or {}).get("Size", EPHEMERAL_MB_RANGE[0]))

@@ -203,10 +203,10 @@ def test_a_rebuild_fails_only_before_its_switch_and_never_runs_unbounded(templat
 
 
 def test_a_functions_tmp_is_lambdas_default_unless_set_and_a_size_lambda_refuses_stops_the_stack() -> None:
-    from infra.local.provision import _ephemeral_mb
+    from infra.local.provision import ephemeral_mb_of
 
-    assert _ephemeral_mb("F", {}) == 512
-    assert _ephemeral_mb("F", {"EphemeralStorage": {"Size": 4096}}) == 4096
+    assert ephemeral_mb_of("F", {}) == 512
+    assert ephemeral_mb_of("F", {"EphemeralStorage": {"Size": 4096}}) == 4096
     for size in (256, 10_241):
         with pytest.raises(UnsupportedTemplateFeature, match=f"F: EphemeralStorage Size {size} MB"):
-            _ephemeral_mb("F", {"EphemeralStorage": {"Size": size}})
+            ephemeral_mb_of("F", {"EphemeralStorage": {"Size": size}})

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -292,12 +293,14 @@ def _pairs(small: dict[str, float], large: dict[str, float]) -> dict[str, tuple[
     return {name: (small[name], large[name]) for name in small.keys() & large.keys()}
 
 
+@functools.cache
 def template_ephemeral_mb(logical_id: str = "RebuildFunction") -> int:
-    """The /tmp ``template.yaml`` gives a function (``EphemeralStorage``; Lambda's default 512 MB)."""
+    """The /tmp ``template.yaml`` gives a function (``EphemeralStorage``; Lambda's default 512 MB), read
+    once a run."""
+    from infra.local.provision import ephemeral_mb_of
     from infra.local.template import load_template
 
-    properties = load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
-    return int((properties.get("EphemeralStorage") or {}).get("Size", 512))
+    return ephemeral_mb_of(logical_id, load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"])
 
 
 def checks(rebuild: dict[str, Any]) -> list[str]:

@@ -95,9 +95,8 @@ def rebuild_disk_mb(prefix: str, table: str, people: str) -> dict[str, float]:
     the records' Parquet there before uploading it; an ``export`` shard downloads it, the finish step's
     people and the prepared table's files (those :func:`mast.linkage.sharded.read_records` reads);
     ``import`` downloads the people."""
-    def mb(*paths: str | Path) -> float:
-        files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else p.iterdir() if p.is_dir() else [])]
-        return round(sum(f.stat().st_size for f in files if f.is_file()) / (1024 * 1024), 1)
+    def mb(*files: str | Path) -> float:
+        return round(sum(Path(f).stat().st_size for f in files) / (1024 * 1024), 1)
 
     from mast.linkage.sharded import record_table_files
 
