@@ -269,13 +269,14 @@ class Swept(BaseModel):
     dropped: list[str]
 
 
-def _split(uri: str) -> tuple[str, str]:
+def s3_location(uri: str) -> tuple[str, str]:
+    """An ``s3://bucket/key`` URI's bucket and key."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
 
 
 def _get(s3: Any, uri: str) -> bytes:
-    bucket, key = _split(uri)
+    bucket, key = s3_location(uri)
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
@@ -305,7 +306,7 @@ def plan_export(step: ExportPlanStep, settings: MatchSettings | None = None, *, 
 def _import_folder(prefix: str, version: str, part: int | None = None) -> tuple[str, str]:
     """The bucket and key prefix a version's import files go under (ImportTable reads them all); with
     ``part``, one table's of a version cut into several (:class:`mast.index.layout.VersionTables`)."""
-    bucket, key = _split(prefix)
+    bucket, key = s3_location(prefix)
     return bucket, f"{key.rstrip('/')}/import/{version}/" + (f"p{part:02d}/" if part is not None else "")
 
 
@@ -522,7 +523,7 @@ def export_shard(step: ExportShard, settings: MatchSettings | None = None, *, se
         def fetch(uri: str, name: str) -> str:
             path = Path(folder) / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(*_split(uri), str(path))
+            s3.download_file(*s3_location(uri), str(path))
             return str(path)
 
         records = ShardRecords(fetch(f"{step.prefix.rstrip('/')}/records.parquet", "records.parquet"))
@@ -800,7 +801,7 @@ def catch_up_version(step: CatchUpStep, settings: MatchSettings | None = None, *
     sink = io.BytesIO()
     pq.write_table(records.select(["record_id", "ingest_id"]).cast(
         pa.schema([("record_id", pa.string()), ("ingest_id", pa.string())])), sink)
-    bucket, key = _split(f"{folder}/{CAUGHT_UP}")
+    bucket, key = s3_location(f"{folder}/{CAUGHT_UP}")
     s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
     return CaughtUp(version=step.version, linked=linked, removed=removed, alerts=alerts, review_pairs=review,
                     seconds=round(time.perf_counter() - started, 3))

@@ -109,6 +109,9 @@ class MatchSettings:
     sharded_rebuild_from: int = 0
     #: the match queue (the rebuild's switch sends it what came in its last seconds: relink)
     match_queue_url: str = ""
+    #: the records from which the rebuild's steps that hold every record run as Fargate tasks, not
+    #: Lambda functions (the template's FargateRebuildFrom when a task image is deployed; 0: never)
+    fargate_rebuild_from: int = 0
 
     @classmethod
     def from_env(cls) -> MatchSettings:
@@ -116,7 +119,8 @@ class MatchSettings:
         return cls(env["CURATED_BUCKET"], env["INDEX_TABLE"], env["CONTROL_TABLE"], env["KEY_SALT_SECRET_ARN"],
                    env.get("AUDIT_TABLE", ""), env.get("ALERTS_FROM", ""), env.get("WEB_URL", ""),
                    retention_days(env), env.get("REBUILD_STATE_MACHINE_ARN", ""),
-                   int(env.get("SHARDED_REBUILD_FROM", "0") or 0), env.get("MATCH_QUEUE_URL", ""))
+                   int(env.get("SHARDED_REBUILD_FROM", "0") or 0), env.get("MATCH_QUEUE_URL", ""),
+                   int(env.get("FARGATE_REBUILD_FROM", "0") or 0))
 
 
 def state_key(version: str) -> str:
@@ -240,7 +244,7 @@ class _MatchRun:
         changed = set().union(*(self._changed_ids(m) for m in messages))
         started = None
         if rebuild and self._sharded(searchable.num_rows):
-            started = self._start_rebuild()
+            started = self._start_rebuild(searchable.num_rows)
             # the day's link goes on against the live version while the state machine rebuilds (its
             # switch sends on what came meanwhile); with none it can extend, there is nothing to do
             rebuild = live is None or not this_linkage
@@ -265,9 +269,10 @@ class _MatchRun:
         """Whether a rebuild of ``records`` goes to the state machine (sharded, imported)."""
         return bool(self.settings.rebuild_state_machine) and 0 < self.settings.sharded_rebuild_from <= records
 
-    def _start_rebuild(self) -> str:
+    def _start_rebuild(self, records: int) -> str:
         """Start the rebuild state machine, unless an execution is running already (one rebuild at a
-        time: a second would switch from a version the first retires); its execution's name."""
+        time: a second would switch from a version the first retires); its execution's name. Its
+        steps that hold every record run on Fargate from ``fargate_rebuild_from`` records."""
         from mast.index.rebuild import StartRebuild
 
         sfn = self.session.client("stepfunctions")
@@ -276,8 +281,10 @@ class _MatchRun:
         if running:
             return str(running[0]["name"])
         name = f"rebuild-{self.now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        sfn.start_execution(stateMachineArn=arn, name=name, input=StartRebuild.model_validate({"rebuild": name}).model_dump_json())
-        logger.info("rebuild started on the state machine", extra={"execution": name})
+        runs_on = "fargate" if 0 < self.settings.fargate_rebuild_from <= records else "lambda"
+        start = StartRebuild.model_validate({"rebuild": name, "runs_on": runs_on})
+        sfn.start_execution(stateMachineArn=arn, name=name, input=start.model_dump_json())
+        logger.info("rebuild started on the state machine", extra={"execution": name, "runs_on": runs_on})
         return name
 
     def _changed_ids(self, message: Message) -> set[str]:

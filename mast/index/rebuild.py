@@ -30,7 +30,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,6 +52,9 @@ class StartRebuild(BaseModel):
     records_per_table: int = Field(RECORDS_PER_TABLE, ge=1)
     grace_seconds: int | None = Field(None, ge=0, le=7 * 24 * 3600, description=(
         "how long the old version's table is kept after the switch (default: the template's IndexGraceMinutes)"))
+    runs_on: Literal["lambda", "fargate"] = Field("lambda", description=(
+        "where the steps that hold every record (prepare, cluster, finish, the export shards) run: "
+        "a Lambda function, or a Fargate task past the template's FargateRebuildFrom records"))
 
 
 class Manifest(BaseModel):
@@ -121,6 +124,10 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
         return sharded.refine_shard(sharded.RefineInput.model_validate(given)).model_dump()
     if step == "finish":
         return sharded.finish(sharded.FinishInput.model_validate(given)).model_dump()
+    if step == "stage":
+        return stage(StepOnTask.model_validate(given)).model_dump()
+    if step == "collect":
+        return collect(Staged.model_validate(given))
     if step in ("export_plan", "export", "import", "import_status", "switch", "sweep"):
         from mast.index import imported
 
@@ -136,7 +143,7 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
             return imported.switch_version(imported.SwitchStep.model_validate(given), now=now).model_dump()
         return imported.sweep(now=now).model_dump()
     raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine, finish, export_plan, export, "
-                     "import, import_status, switch or sweep")
+                     "import, import_status, switch, sweep, stage or collect")
 
 
 def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
@@ -230,3 +237,104 @@ def _write_manifest(prefix: str, name: str, items: list[dict[str, Any]]) -> Mani
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode(),
                                   ContentType="application/json")
     return Manifest(Bucket=bucket, Key=key)
+
+
+# ---------------------------------------------------------------------------------- on Fargate
+# Past a region's size the steps that hold every record outgrow a Lambda (10,240 MB, 900 s): the
+# state machine then runs each of them as a Fargate task of the same code (``functions/rebuild/task.py``,
+# 16 vCPU, 120 GB, 200 GiB of disk). A task takes no payload and returns none: ``stage`` (a Lambda)
+# writes the step's input to S3 and names where its output goes, the task runs the step between the
+# two (:func:`run_staged`), and ``collect`` (a Lambda) returns the output as the Lambda step would
+# have, so the states after it read the same fields either way.
+
+
+class StepTaskFailed(RuntimeError):
+    """A step's task stopped without writing its output (it failed, ran out of memory or was stopped)."""
+
+
+class StepOnTask(BaseModel):
+    """``stage``'s input: the step to run as a task, by a name unique in its rebuild."""
+
+    name: str = Field(pattern=r"^[a-z_]{1,20}(-[0-9]{1,6})?$", description="e.g. prepare, cluster, export-3")
+    #: the rebuild's S3 prefix; before ``prepare`` has made it, the rebuild's id names it
+    prefix: str | None = None
+    rebuild: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    event: dict[str, Any]
+
+
+class Staged(BaseModel):
+    """Where a task reads its step's input and writes its output (S3 URIs), and where it runs (the
+    template's task definition, cluster and network: ``stage`` reads them from its environment)."""
+
+    input: str
+    output: str
+    cluster: str = ""
+    task_definition: str = ""
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+
+
+def stage(step: StepOnTask) -> Staged:
+    """Write ``step.event`` where its task reads it, and clear any output of an earlier attempt."""
+    import boto3
+
+    from mast.index.imported import s3_location
+
+    prefix = step.prefix
+    if prefix is None:
+        if step.rebuild is None:
+            raise ValueError("a staged step names its rebuild's prefix or its id")
+        prefix = rebuild_prefix(os.environ["CURATED_BUCKET"], step.rebuild)
+    if not prefix.startswith("s3://"):
+        raise ValueError(f"a rebuild's prefix is in S3, not {prefix}")
+    env = os.environ
+    staged = Staged(input=f"{prefix.rstrip('/')}/tasks/{step.name}.in.json",
+                    output=f"{prefix.rstrip('/')}/tasks/{step.name}.out.json",
+                    cluster=env.get("REBUILD_TASK_CLUSTER", ""), task_definition=env.get("REBUILD_TASK_DEFINITION", ""),
+                    subnets=[s for s in env.get("REBUILD_TASK_SUBNETS", "").split(",") if s],
+                    security_groups=[g for g in env.get("REBUILD_TASK_SECURITY_GROUP", "").split(",") if g])
+    if not (staged.cluster and staged.task_definition and staged.subnets):
+        raise StepTaskFailed("the rebuild's Fargate task is not deployed (the template's RebuildTaskImage and "
+                             "RebuildTaskSubnets): the rebuild's steps cannot run on Fargate")
+    s3 = boto3.client("s3")
+    bucket, key = s3_location(staged.input)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(step.event).encode(), ContentType="application/json")
+    bucket, key = s3_location(staged.output)
+    s3.delete_object(Bucket=bucket, Key=key)
+    return staged
+
+
+def run_staged(staged: Staged) -> dict[str, Any]:
+    """The task's work: the staged step run, its output written where ``collect`` reads it."""
+    import boto3
+
+    from mast.index.imported import s3_location
+
+    s3 = boto3.client("s3")
+    bucket, key = s3_location(staged.input)
+    event = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    result = run_step(event)
+    bucket, key = s3_location(staged.output)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(result).encode(), ContentType="application/json")
+    return result
+
+
+def collect(staged: Staged) -> dict[str, Any]:
+    """The step's output as its task wrote it; none written is the task's failure."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from mast.index.imported import s3_location
+
+    bucket, key = s3_location(staged.output)
+    try:
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise StepTaskFailed(f"the task for {staged.input.rsplit('/', 1)[-1].removesuffix('.in.json')} "
+                                 "stopped without writing its output (its log is in the rebuild task's log "
+                                 "group)") from None
+        raise
+    result: dict[str, Any] = json.loads(body)
+    return result
+
