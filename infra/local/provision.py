@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.local.states import StateMachineSpec, check_definition, definition_of
-from infra.local.template import Resolver, UnsupportedTemplateFeature, creation_order
+from infra.local.template import LOCAL_CODE_BUCKET, Resolver, UnsupportedTemplateFeature, creation_order
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ class Provisioned:
     named_queries: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Step Functions state machines by name, their definitions checked (moto runs them)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    #: ECS task definitions by family: the function (in :attr:`functions`) that plays each task
+    tasks: dict[str, str] = field(default_factory=dict)
 
 
 Created = tuple[Any, dict[str, Any]]  # (Ref value, GetAtt attributes)
@@ -127,6 +129,8 @@ class Provisioner:
             "AWS::Lambda::Permission": self._lambda_permission,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::StepFunctions::StateMachine": self._state_machine,
+            "AWS::ECS::Cluster": self._ecs_cluster,
+            "AWS::ECS::TaskDefinition": self._ecs_task_definition,
             "AWS::ApiGateway::RestApi": self._rest_api,
             "AWS::ApiGateway::Deployment": self._api_deployment,
             "AWS::ApiGateway::Stage": self._api_stage,
@@ -466,6 +470,53 @@ class Provisioner:
         self.out.state_machines[name] = StateMachineSpec(logical_id, name, arn, p["RoleArn"], definition)
         return arn, {"Arn": arn, "Name": name}
 
+    def _ecs_cluster(self, logical_id: str, p: dict[str, Any]) -> Created:
+        name = p.get("ClusterName") or self._name(logical_id)
+        arn = self.client("ecs").create_cluster(clusterName=name)["cluster"]["clusterArn"]
+        return name, {"Arn": arn}
+
+    def _ecs_task_definition(self, logical_id: str, p: dict[str, Any]) -> Created:
+        """A Fargate task definition, played by the stack's runner as a function: the container's
+        command (``python -m <module>``) is this repository's module's ``handler``, run under the
+        task's Memory and EphemeralStorage (:func:`infra.local.states.run_state_machines`)."""
+        if p.get("RequiresCompatibilities") != ["FARGATE"] or p.get("NetworkMode") != "awsvpc":
+            raise UnsupportedTemplateFeature(f"{logical_id}: only Fargate task definitions (awsvpc) run locally")
+        containers = p.get("ContainerDefinitions") or []
+        if len(containers) != 1:
+            raise UnsupportedTemplateFeature(f"{logical_id}: a task definition of one container runs locally")
+        container = containers[0]
+        command = [str(c) for c in container.get("Command") or []]
+        if len(command) != 3 or command[:2] != ["python", "-m"]:
+            raise UnsupportedTemplateFeature(f"{logical_id}: the container's command {command} is not "
+                                             "`python -m <this repository's module>`")
+        package, _, module = command[2].rpartition(".")
+        cpu, memory = int(p["Cpu"]), int(p["Memory"])
+        if memory not in fargate_memory_mb(cpu):
+            raise UnsupportedTemplateFeature(f"{logical_id}: Fargate has no task of {cpu} CPU units and {memory} MiB")
+        gib = int((p.get("EphemeralStorage") or {}).get("SizeInGiB", FARGATE_EPHEMERAL_GIB[0]))
+        if not FARGATE_EPHEMERAL_GIB[0] <= gib <= FARGATE_EPHEMERAL_GIB[1]:
+            raise UnsupportedTemplateFeature(f"{logical_id}: EphemeralStorage {gib} GiB is outside Fargate's "
+                                             f"{FARGATE_EPHEMERAL_GIB[0]} to {FARGATE_EPHEMERAL_GIB[1]} GiB")
+        family = str(p["Family"])
+        registered = self.client("ecs").register_task_definition(
+            # in moto without awsvpc (checked above): moto cannot attach a Fargate task's network
+            # interface, and the network is not played (infra.local.states runs the task's command)
+            family=family, networkMode="bridge", cpu=str(cpu), memory=str(memory),
+            taskRoleArn=str(p.get("TaskRoleArn", "")), executionRoleArn=str(p.get("ExecutionRoleArn", "")),
+            # moto sums its containers' memory to place a task: the one container has the task's
+            containerDefinitions=[{"name": container["Name"], "image": str(container["Image"]), "command": command,
+                                   "essential": True, "memory": memory, "cpu": cpu}])["taskDefinition"]
+        self.out.functions[family] = FunctionSpec(
+            logical_id=logical_id, name=family,
+            code={"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": package.replace(".", "/")},
+            handler=f"{module}.handler",
+            environment={str(e["Name"]): str(e["Value"]) for e in container.get("Environment") or []},
+            timeout=FARGATE_TASK_SECONDS, memory=memory, role_arn=str(p.get("TaskRoleArn", "")),
+            ephemeral_mb=gib * 1024)
+        self.out.tasks[family] = family
+        arn = registered["taskDefinitionArn"]
+        return arn, {"TaskDefinitionArn": arn}
+
     def _event_source_mapping(self, logical_id: str, p: dict[str, Any]) -> Created:
         destination = (p.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
         retries = p.get("MaximumRetryAttempts")
@@ -656,3 +707,20 @@ def ephemeral_mb_of(logical_id: str, p: Mapping[str, Any]) -> int:
         raise UnsupportedTemplateFeature(f"{logical_id}: EphemeralStorage Size {size} MB is outside Lambda's "
                                          f"{EPHEMERAL_MB_RANGE[0]} to {EPHEMERAL_MB_RANGE[1]:,} MB")
     return size
+
+
+#: a Fargate task's disk, in GiB: its default and its most
+#: (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-taskdefinition-ephemeralstorage.html)
+FARGATE_EPHEMERAL_GIB = (20, 200)
+#: a Fargate task has no time limit; the local runner stops one after the rebuild's backstop (9 days)
+FARGATE_TASK_SECONDS = 9 * 24 * 3600
+
+
+def fargate_memory_mb(cpu: int) -> range | tuple[int, ...]:
+    """The memory (MiB) Fargate allows a task of ``cpu`` CPU units (an empty range: no such task)
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html)."""
+    gib = 1024
+    sizes: dict[int, range | tuple[int, ...]] = {256: (512, gib, 2 * gib), 512: range(gib, 4 * gib + 1, gib), 1024: range(2 * gib, 8 * gib + 1, gib),
+             2048: range(4 * gib, 16 * gib + 1, gib), 4096: range(8 * gib, 30 * gib + 1, gib),
+             8192: range(16 * gib, 60 * gib + 1, 4 * gib), 16384: range(32 * gib, 120 * gib + 1, 8 * gib)}
+    return sizes.get(cpu, ())

@@ -52,7 +52,14 @@ UPLOAD_COMPLETED = "SFTP Server File Upload Completed"
 #: web ACL): there is no CloudFront or WAF locally, so placeholders of the right shape.
 #: parameters the local stack sets where the template's default is "none": the alert mails' sender
 #: (the mails land in the local outbox)
-LOCAL_PARAMETERS = {"AlertsFromAddress": "mast-alerts@mast.localhost"}
+LOCAL_PARAMETERS = {
+    "AlertsFromAddress": "mast-alerts@mast.localhost",
+    # the rebuild's Fargate task is deployed: its image is not pulled (the stack runs this repository's
+    # module, as the image would) and its network is not played (infra.local.states)
+    "RebuildTaskImage": "mast-rebuild-task:local",
+    "RebuildTaskSubnets": "subnet-local",
+    "RebuildTaskSecurityGroup": "sg-local",
+}
 EDGE_PARAMETERS = {
     "WebDomainName": "localhost",
     "WebCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/local",
@@ -390,7 +397,7 @@ def start(options: LocalOptions, announce: Callable[[str], None] = print) -> Run
 
         stoppers.append(run_state_machines(runner.invoke, runner.specs, provisioned.state_machines.values(),
                                            provisioned.role_policies, endpoint=options.aws_endpoint,
-                                           ca_bundle=str(options.aws_ca_bundle)))
+                                           ca_bundle=str(options.aws_ca_bundle), tasks=provisioned.tasks))
 
         router = EventRouter(session, provisioned.event_sources, runner.invoke, REGION)
         router.start()

@@ -17,6 +17,12 @@ retries and catchers. What it cannot do here on its own:
   failed item: on AWS, past its ``ToleratedFailureCount``/``ToleratedFailurePercentage`` (none by
   default) the map run fails with ``States.ExceedToleratedFailureThreshold``. Here it fails so too
   (:func:`_fail_map_runs_past_their_tolerance`), so a shard that fails cannot pass unseen;
+* its ECS, asked to run a task (``ecs:runTask.sync``), records it as running for ever: nothing runs.
+  :func:`run_state_machines` runs the task definition's container command instead, as a function of
+  the stack's runner under the task's Memory and EphemeralStorage (the template's task definitions,
+  ``Provisioned.tasks``), and marks the task ``STOPPED`` with
+  its container's exit code when it ends, which is what the integration waits for; the task's network
+  (Fargate's ``awsvpc``, required) is checked for subnets and not played;
 * it enforces none of Step Functions' quotas. The one MAST can hit is the 256 KiB limit on a task's
   input and result (a state's input or output, an execution's input): a task whose payload or result
   is larger fails with ``States.DataLimitExceeded`` here, as on AWS, so that shards pass S3 keys,
@@ -60,6 +66,8 @@ SUPPORTED_STATE_TYPES = frozenset({"Task", "Map", "Parallel", "Choice", "Pass", 
 #: the task resources the local stack runs: Lambda, as the optimised integration or by ARN
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$")
+#: the one container integration the local stack runs: a Fargate task, waited for
+ECS_RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
 #: what a distributed Map may read its items from (moto runs both)
 ITEM_READERS = frozenset({"arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2"})
 #: where a distributed Map may write its results (moto runs it)
@@ -122,8 +130,12 @@ def _problems(machine: Mapping[str, Any], path: tuple[str, ...]) -> Iterable[str
             continue
         if kind == "Task":
             resource = str(state.get("Resource", ""))
+            if resource == ECS_RUN_TASK_SYNC:
+                if (state.get("Parameters") or {}).get("LaunchType") != "FARGATE":
+                    yield f"task {where}'s ECS task without LaunchType FARGATE (only Fargate tasks run locally)"
+                continue
             if resource != LAMBDA_INVOKE and not _LAMBDA_ARN.match(resource):
-                yield f"task {where}'s resource {resource} (only Lambda runs locally)"
+                yield f"task {where}'s resource {resource} (only Lambda and a Fargate task run locally)"
             if ".sync" in resource or ".waitForTaskToken" in resource:
                 yield f"task {where}'s integration pattern {resource}"
         elif kind == "Map":
@@ -154,6 +166,8 @@ class _Runtime:
     evaluators: dict[str, PolicyEvaluator]
     endpoint: str
     ca_bundle: str
+    #: the template's task definitions by family: the runner's function that plays each
+    tasks: dict[str, str] = field(default_factory=dict)
 
 
 _lock = threading.Lock()
@@ -171,7 +185,7 @@ class TaskFailed(Exception):
 
 def run_state_machines(invoke: Callable[[str, Mapping[str, Any]], Any], functions: Iterable[str],
                        state_machines: Iterable[StateMachineSpec], role_policies: Mapping[str, list[dict[str, Any]]],
-                       *, endpoint: str, ca_bundle: str) -> Callable[[], None]:
+                       *, endpoint: str, ca_bundle: str, tasks: Mapping[str, str] | None = None) -> Callable[[], None]:
     """Let moto run state machines whose Lambda tasks call ``invoke`` (the stack's function runner).
 
     Returns the function that detaches them again (a stopped stack's functions are gone: an
@@ -181,7 +195,8 @@ def run_state_machines(invoke: Callable[[str, Mapping[str, Any]], Any], function
     interpret_state_machines()
     evaluators = {spec.arn: PolicyEvaluator(role_policies.get(spec.role_arn, [])) for spec in state_machines}
     with _lock:
-        _runtime = _Runtime(invoke, frozenset(functions), evaluators, endpoint, ca_bundle)
+        _runtime = _Runtime(invoke, frozenset(functions) - frozenset((tasks or {}).values()), evaluators, endpoint,
+                            ca_bundle, dict(tasks or {}))
 
     def detach() -> None:
         global _runtime
@@ -204,6 +219,8 @@ def interpret_state_machines() -> None:
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True  # type: ignore[typeddict-item]
     _point_interpreter_at_the_stack()
     _hook_lambda_invoke()
+    _hook_ecs_run_task()
+    _name_ecs_parameters_as_boto_does()
     _fail_map_runs_past_their_tolerance()
 
 
@@ -364,3 +381,122 @@ def _run_task(runtime: _Runtime, account: str, region: str, name: str, body: Any
                          f"the task's result ({len(text.encode())} bytes) is past Step Functions' "
                          f"{PAYLOAD_LIMIT}-byte quota: pass S3 keys, not data")
     return text
+
+
+def _hook_ecs_run_task() -> None:
+    """moto's ECS records a task as running and never runs it: run the template's task definition's
+    command in the stack's runner, and stop the task with its exit code when the command ends."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    if getattr(EC2ContainerServiceResponse.run_task, "_mast_fixed", False):
+        return
+    original = EC2ContainerServiceResponse.run_task
+
+    def run_task(self: Any) -> Any:
+        runtime = _runtime
+        if runtime is None:
+            return original(self)
+        from moto.ecs.exceptions import InvalidParameterException
+
+        definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+        function = runtime.tasks.get(definition.family)
+        if function is None:
+            raise InvalidParameterException(f"the local stack plays only the template's task definitions, not "
+                                            f"{definition.family}")
+        caller = str(self.headers.get(CALLER_HEADER, ""))
+        evaluator = runtime.evaluators.get(caller)
+        if evaluator is None or not evaluator.allows("ecs:RunTask", definition.arn):
+            raise InvalidParameterException(f"the role of state machine {caller or '(none named)'} does not allow "
+                                            f"ecs:RunTask on {definition.arn}")
+        roles = (getattr(definition, "task_role_arn", None), getattr(definition, "execution_role_arn", None))
+        for role in filter(None, roles):
+            if not evaluator.allows("iam:PassRole", role):
+                raise InvalidParameterException(f"the role of state machine {caller} does not allow iam:PassRole "
+                                                f"on {role}")
+        subnets = ((self._get_param("networkConfiguration") or {}).get("awsvpcConfiguration") or {}).get("subnets")
+        if not subnets:
+            raise InvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is "
+                                            "specified.")
+        # moto's own response, less the network: the template's subnets are the account's, not moto's,
+        # and the network is not played (the task definition is registered in moto without awsvpc,
+        # whose interfaces moto cannot attach: infra.local.provision)
+        from moto.core.responses import ActionResult
+
+        tasks = self.ecs_backend.run_task(
+            self._get_param("cluster", "default"), self._get_param("taskDefinition"),
+            self._get_int_param("count", 1), self._get_param("overrides"), self._get_param("startedBy"),
+            self._get_param("tags"), self._get_param("launchType"), None,
+            self._get_param("group"), self._get_param("platformVersion"), self._get_param("capacityProviderStrategy"))
+        overrides = (self._get_param("overrides") or {}).get("containerOverrides") or []
+        environment = {e["name"]: e["value"] for o in overrides for e in (o.get("environment") or [])}
+        for task in tasks:
+            # moto moves a task through ECS's states by itself (at once, by default): here it runs
+            # until its command ends
+            task._transitions = []
+            threading.Thread(target=_play_task, args=(runtime, function, task, environment),
+                             name=f"ecs-task-{task.id}", daemon=True).start()
+        return ActionResult({"tasks": tasks, "failures": []})
+
+    run_task._mast_fixed = True  # type: ignore[attr-defined]
+    EC2ContainerServiceResponse.run_task = run_task  # type: ignore[method-assign]
+
+
+def _name_ecs_parameters_as_boto_does() -> None:
+    """moto's ECS integration hands the state's PascalCase parameters (``Cluster``, ``TaskDefinition``)
+    to boto3, which wants ECS's own camelCase names, and reads ECS's answer by Step Functions'
+    PascalCase ones (``Tasks``, ``ClusterArn``): its two renaming hooks are empty. Fill them, as Step
+    Functions names them (the task's description comes back PascalCase)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    if getattr(StateTaskServiceEcs._normalise_parameters, "_mast_fixed", False):
+        return
+
+    def renamed(value: Any, first: Callable[[str], str]) -> Any:
+        if isinstance(value, dict):
+            return {first(k[:1]) + k[1:]: renamed(v, first) for k, v in value.items()}
+        if isinstance(value, list):
+            return [renamed(v, first) for v in value]
+        return value
+
+    def _normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+        camel = renamed(parameters, str.lower)
+        parameters.clear()
+        parameters.update(camel)
+
+    def _normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+        if isinstance(response, dict):
+            pascal = renamed(response, str.upper)
+            response.clear()
+            response.update(pascal)
+
+    _normalise_parameters._mast_fixed = True  # type: ignore[attr-defined]
+    StateTaskServiceEcs._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+    StateTaskServiceEcs._normalise_response = _normalise_response  # type: ignore[method-assign]
+
+
+def _play_task(runtime: _Runtime, function: str, task: Any, environment: dict[str, str]) -> None:
+    """Run one task's command to its end; the task stops with the container's exit code, as ECS reports it."""
+    from infra.local.functions import FunctionError
+
+    task.last_status = "RUNNING"
+    for container in task.containers:
+        container.last_status = "RUNNING"
+    code, reason = 0, "Essential container in task exited"
+    try:
+        runtime.invoke(function, environment)
+    except FunctionError as error:
+        code = 1
+        logger.info("a local Fargate task failed", extra={"function": function, "error_type": error.error_type})
+    except Exception:  # the runner itself failed: the task stops as a lost one would
+        code = 1
+        logger.exception("a local Fargate task could not run")
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = code
+    task.stopped_reason = reason
+    task.desired_status = "STOPPED"
+    task.last_status = "STOPPED"

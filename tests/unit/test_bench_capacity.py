@@ -80,12 +80,12 @@ def test_the_export_is_cut_in_shards_each_reading_every_record_and_building_its_
     assert at_1m["gb_seconds"] > without["gb_seconds"]
     # its memory: what the scan of every record holds, and what building its share of the items adds
     assert export["peak_mb"] == pytest.approx(300 + 1_000_000 * 1024 / 2**20 + 1_000_000 / export["count"] * 1024 / 2**20)
-    # and its limits checked as every step's are
-    assert any(b.startswith("export") for b in checks(rebuild_steps(counts(), 50_000_000)))
+    # and its limits checked as every step's are (on Lambda, at every size)
+    assert any(b.startswith("export") for b in checks(rebuild_steps(counts(), 50_000_000, fargate_from=0)))
 
 
 def test_prepare_over_ten_gigabytes_is_a_broken_limit() -> None:
-    at_50m = rebuild_steps(counts(), 50_000_000)
+    at_50m = rebuild_steps(counts(), 50_000_000, fargate_from=0)
     broken = checks(at_50m)
     assert any(b.startswith("prepare") and "MB" in b for b in broken)
     assert any(b.startswith("prepare") and "900 s" in b for b in broken)
@@ -102,18 +102,45 @@ def test_a_step_whose_files_outgrow_its_functions_tmp_is_a_broken_limit() -> Non
             part["disk_mb"] = {"prepare": 1 + n * 100 / 2**20, "export": 1 + n * 300 / 2**20}
         return c
 
-    steps = rebuild_steps(with_disk(counts()), 10_000_000)["steps"]
+    steps = rebuild_steps(with_disk(counts()), 10_000_000, fargate_from=0)["steps"]
     assert steps["export"]["disk_mb"] == pytest.approx(1 + 10_000_000 * 300 / 2**20)
     assert steps["prepare"]["disk_mb"] == pytest.approx(1 + 10_000_000 * 100 / 2**20)
     records_at = (given - 1) * 2**20 / 300  # where the export's files pass the template's /tmp
-    under = checks(rebuild_steps(with_disk(counts()), int(records_at * 0.99)))
+    under = checks(rebuild_steps(with_disk(counts()), int(records_at * 0.99), fargate_from=0))
     assert not any("/tmp" in b for b in under)
-    over = [b for b in checks(rebuild_steps(with_disk(counts()), int(records_at * 1.01))) if "/tmp" in b]
+    over = [b for b in checks(rebuild_steps(with_disk(counts()), int(records_at * 1.01), fargate_from=0)) if "/tmp" in b]
     assert len(over) == 1 and over[0].startswith("export") and "EphemeralStorage" in over[0]
-    past = [b for b in checks(rebuild_steps(with_disk(counts()), 50_000_000)) if "/tmp" in b]
+    past = [b for b in checks(rebuild_steps(with_disk(counts()), 50_000_000, fargate_from=0)) if "/tmp" in b]
     assert any(b.startswith("export") and "Lambda's most" in b for b in past)
     # counts measured before /tmp was counted check nothing of it
     assert "disk_mb" not in rebuild_steps(counts(), 50_000_000)["steps"]["export"]
+
+
+def test_past_fargate_rebuild_from_the_whole_population_steps_are_fargate_tasks_with_fargates_limits() -> None:
+    fargate = capacity.fargate_settings()
+    # the template's task: Fargate's largest (16 vCPU, 120 GB, 200 GiB), from FargateRebuildFrom records
+    assert (fargate["vcpu"], fargate["memory_mb"], fargate["disk_mb"]) == (16, 122_880, 200 * 1024)
+    assert 0 < fargate["from"] <= 6_000_000 and fargate["exports_at_once"] >= 1
+    below = rebuild_steps(counts(), fargate["from"] - 1)
+    assert {s["runs_on"] for s in below["steps"].values()} == {"lambda"} and below["fargate_usd"] == 0
+    at_50m = rebuild_steps(counts(), 50_000_000)
+    on = {name for name, s in at_50m["steps"].items() if s["runs_on"] == "fargate"}
+    assert on == {"prepare", "cluster", "finish", "export"}  # score and refine shards stay on Lambda
+    # prepare's 48 GB and 14 h (100 MB and 1 s fixed, 1 KB and 0.5 ms a record) fit a task: no time limit
+    assert not any(b.startswith("prepare") for b in checks(at_50m))
+    prepare = at_50m["steps"]["prepare"]
+    hour = (16 * PRICES["fargate_vcpu_hour"]["value"] + 120 * PRICES["fargate_gb_hour"]["value"]
+            + 180 * PRICES["fargate_storage_gb_hour"]["value"])
+    one_task = (prepare["seconds_each"] + PRICES["fargate_start_seconds"]["value"]) / 3600 * hour
+    assert at_50m["fargate_usd"] > 3 * one_task  # prepare, cluster, finish, and the export shards
+    # export shards' tasks run exports_at_once at a time
+    export = at_50m["steps"]["export"]
+    waves = math.ceil(export["count"] / fargate["exports_at_once"])
+    assert at_50m["seconds"] >= waves * (export["seconds_each"] + PRICES["fargate_start_seconds"]["value"])
+    # past a task's memory, the limit is Fargate's
+    huge = checks(rebuild_steps(counts(), 200_000_000))
+    assert any(b.startswith("prepare") and "Fargate task's 122,880 MB" in b for b in huge)
+    assert project(counts(), 50_000_000)["rebuild"]["on_fargate"] == ["cluster", "export", "finish", "prepare"]
 
 
 def test_project_costs_the_import_by_the_measured_dynamodb_json_bytes() -> None:

@@ -210,3 +210,19 @@ def test_a_functions_tmp_is_lambdas_default_unless_set_and_a_size_lambda_refuses
     for size in (256, 10_241):
         with pytest.raises(UnsupportedTemplateFeature, match=f"F: EphemeralStorage Size {size} MB"):
             ephemeral_mb_of("F", {"EphemeralStorage": {"Size": size}})
+
+
+def test_the_rebuild_task_is_fargates_largest_and_its_image_runs_the_templates_command(template: dict) -> None:
+    """RebuildTaskDefinition (the rebuild's steps past a Lambda's size): a task Fargate accepts, the
+    container's command the one infra/rebuild-task/Dockerfile runs, and the module it names exists."""
+    from infra.local.provision import FARGATE_EPHEMERAL_GIB, fargate_memory_mb
+
+    task = template["Resources"]["RebuildTaskDefinition"]["Properties"]
+    assert int(task["Memory"]) in fargate_memory_mb(int(task["Cpu"]))
+    assert int(task["Memory"]) == max(fargate_memory_mb(16384)) and int(task["Cpu"]) == 16384
+    assert task["EphemeralStorage"]["SizeInGiB"] == FARGATE_EPHEMERAL_GIB[1]
+    command = task["ContainerDefinitions"][0]["Command"]
+    dockerfile = (ROOT / "infra" / "rebuild-task" / "Dockerfile").read_text()
+    assert f"CMD {json.dumps(command)}" in dockerfile
+    assert command[:2] == ["python", "-m"] and (ROOT / (command[2].replace(".", "/") + ".py")).is_file()
+    assert fargate_memory_mb(16384 + 1) == () and 1536 not in fargate_memory_mb(256)

@@ -139,6 +139,31 @@ PRICES: dict[str, dict[str, Any]] = {
     "sfn_map_concurrency": {
         "value": 10000, "unit": "child executions a Distributed Map runs at once (default)", "region": "every region",
         "source": "https://docs.amazonaws.cn/step-functions/latest/dg/state-map-distributed.md", "label": "cited"},
+    # the rebuild's steps that hold every record, as Fargate tasks past FargateRebuildFrom records
+    "fargate_task_memory_mb": {
+        "value": 122880, "unit": "MiB, a Fargate task's most memory (16 vCPU, Linux platform 1.4.0)",
+        "region": "every region",
+        "source": "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html",
+        "label": "cited"},
+    "fargate_ephemeral_mb": {
+        "value": 200 * 1024, "unit": "MiB, a Fargate task's most disk (EphemeralStorage 200 GiB)", "region": "every region",
+        "source": "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-taskdefinition-ephemeralstorage.html",
+        "label": "cited"},
+    "fargate_vcpu_hour": {
+        "value": 0.03238, "unit": "USD per vCPU-hour (Linux/ARM)", "region": "us-east-1 figure used for eu-west-2",
+        "source": "https://aws.amazon.com/fargate/pricing/", "label": "assumed",
+        "note": "AWS's us-east-1 rate as a stored page (https://www.vantage.sh/blog/fargate-pricing) quotes it; "
+                "London's is not in a stored page"},
+    "fargate_gb_hour": {
+        "value": 0.00356, "unit": "USD per GB-hour of memory (Linux/ARM)", "region": "us-east-1 figure used for eu-west-2",
+        "source": "https://aws.amazon.com/fargate/pricing/", "label": "assumed", "note": "as the vCPU-hour"},
+    "fargate_storage_gb_hour": {
+        "value": 0.000111, "unit": "USD per GB-hour of disk past the 20 GB included", "region": "us-east-1 figure",
+        "source": "https://aws.amazon.com/fargate/pricing/", "label": "assumed", "note": "as the vCPU-hour"},
+    "fargate_start_seconds": {
+        "value": 60, "unit": "seconds from RunTask to the container running (image pulled, network attached)",
+        "region": "eu-west-2", "source": "", "label": "assumed",
+        "note": "AWS publishes no start time; an image of about 1 GB, to be measured on AWS"},
 }
 
 #: S3 key of a shard as a Map item passes it (bytes), for the payload check when a list is passed inline
@@ -225,10 +250,31 @@ def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float |
     return own + waiting, own, waiting
 
 
-def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
+#: the rebuild's steps that hold every record: on Lambda, or past FargateRebuildFrom on Fargate
+WHOLE_POPULATION_STEPS = ("prepare", "cluster", "finish", "export")
+
+
+@functools.cache
+def fargate_settings() -> dict[str, int]:
+    """What ``template.yaml`` sets for the rebuild's Fargate task, read once a run: from how many
+    records (``FargateRebuildFrom``'s default), its vCPU, memory and disk, and how many export shards'
+    tasks run at once (``ExportOnFargate``'s MaxConcurrency)."""
+    from infra.local.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    task = template["Resources"]["RebuildTaskDefinition"]["Properties"]
+    states = template["Resources"]["RebuildStateMachine"]["Properties"]["Definition"]["States"]
+    return {"from": int(template["Parameters"]["FargateRebuildFrom"]["Default"]), "vcpu": int(task["Cpu"]) // 1024,
+            "memory_mb": int(task["Memory"]), "disk_mb": int(task["EphemeralStorage"]["SizeInGiB"]) * 1024,
+            "exports_at_once": int(states["ExportOnFargate"]["MaxConcurrency"])}
+
+
+def rebuild_steps(counts: dict[str, Any], records: int, fargate_from: int | None = None) -> dict[str, Any]:
     """The sharded link's steps at ``records``: shards, each step's seconds and memory, from the two
     measured sizes (a fixed part and a part per record; a score shard's per pair, a refine shard's per
-    record), and the Lambda GB-seconds they cost."""
+    record), and what they cost: Lambda GB-seconds, and past ``FargateRebuildFrom`` records the Fargate
+    tasks' hours for the steps that hold every record (each task's start added to its time).
+    ``fargate_from``: the records from which those run on Fargate (default: the template's; 0: never)."""
     from mast.linkage.sharded import PAIRS_PER_SHARD, RECORDS_PER_REFINE
 
     small, large = counts["sharded"]["small"], counts["sharded"]["large"]
@@ -271,13 +317,32 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
         if name in steps:
             steps[name]["disk_mb"] = _at(fit(n1, mb_small, n2, mb_large), records)
     concurrency = min(_price("lambda_concurrency"), _price("sfn_map_concurrency"))
+    fargate = fargate_settings()
+    on_fargate = 0 < (fargate["from"] if fargate_from is None else fargate_from) <= records
     wall = 0.0
     gb_seconds = 0.0
     invocations = 0
+    fargate_usd = 0.0
     for name in ("prepare", "score", "cluster", "refine", "finish", "export"):
         if name not in steps:  # counts measured before the export was sharded
             continue
         step = steps[name]
+        if on_fargate and name in WHOLE_POPULATION_STEPS:
+            # a task of RebuildTaskDefinition, staged and collected by two short Lambda invocations
+            step["runs_on"] = "fargate"
+            step["memory_mb"] = fargate["memory_mb"]
+            at_once = fargate["exports_at_once"] if step["count"] > 1 else 1
+            seconds = step["seconds_each"] + _price("fargate_start_seconds")
+            wall += math.ceil(step["count"] / at_once) * seconds
+            hours = step["count"] * seconds / 3600
+            extra_disk_gb = max(fargate["disk_mb"] / 1024 - 20, 0)
+            fargate_usd += hours * (fargate["vcpu"] * _price("fargate_vcpu_hour")
+                                    + fargate["memory_mb"] / 1024 * _price("fargate_gb_hour")
+                                    + extra_disk_gb * _price("fargate_storage_gb_hour"))
+            invocations += 2 * step["count"]
+            gb_seconds += 2 * step["count"] * 1.0 * 10240 / 1024  # stage and collect: about a second each
+            continue
+        step["runs_on"] = "lambda"
         step["memory_mb"] = _lambda_memory_mb(step["peak_mb"])
         waves = math.ceil(step["count"] / concurrency)
         wall += waves * step["seconds_each"]
@@ -285,7 +350,7 @@ def rebuild_steps(counts: dict[str, Any], records: int) -> dict[str, Any]:
         invocations += step["count"]
     return {"steps": steps, "pairs": pairs, "score_shards": score_shards, "refine_shards": refine_shards,
             "export_shards": steps.get("export", {}).get("count", 0),
-            "seconds": wall, "gb_seconds": gb_seconds, "invocations": invocations}
+            "seconds": wall, "gb_seconds": gb_seconds, "invocations": invocations, "fargate_usd": fargate_usd}
 
 
 def _pairs(small: dict[str, float], large: dict[str, float]) -> dict[str, tuple[float, float]]:
@@ -308,6 +373,14 @@ def checks(rebuild: dict[str, Any]) -> list[str]:
     broken = []
     given = template_ephemeral_mb()
     for name, step in rebuild["steps"].items():
+        if step.get("runs_on") == "fargate":  # a Fargate task has no time limit
+            task = fargate_settings()
+            if step.get("disk_mb", 0.0) > task["disk_mb"]:
+                broken.append(f"{name}: {step['disk_mb']:,.0f} MB of disk > the Fargate task's {task['disk_mb']:,} MB")
+            if step["peak_mb"] * HEADROOM > task["memory_mb"]:
+                broken.append(f"{name}: {step['peak_mb']:,.0f} MB (+{HEADROOM - 1:.0%}) > the Fargate task's "
+                              f"{task['memory_mb']:,} MB")
+            continue
         if step.get("disk_mb", 0.0) > given:
             most = _price("lambda_ephemeral_mb")
             broken.append(f"{name}: {step['disk_mb']:,.0f} MB of /tmp > " + (
@@ -342,7 +415,8 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
     transitions = 10 + TRANSITIONS_PER_CHILD * (rebuild["score_shards"] + rebuild["refine_shards"]
                                                 + rebuild["export_shards"])
     lambda_usd = rebuild["gb_seconds"] * _price("lambda_gb_second") + rebuild["invocations"] * _price("lambda_request")
-    sharded_usd = (lambda_usd + transitions * _price("sfn_transition") + json_gb * _price("ddb_import_gb"))
+    fargate_usd = rebuild.get("fargate_usd", 0.0)
+    sharded_usd = (lambda_usd + fargate_usd + transitions * _price("sfn_transition") + json_gb * _price("ddb_import_gb"))
     sharded_seconds = rebuild["seconds"] + import_seconds
     # today: one match Lambda writes every item
     write_units = index["write_units_per_record"] * records
@@ -388,6 +462,8 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
                     "link_seconds": _figure(rebuild["seconds"], "assumed", "s"),
                     "import_seconds": _figure(import_seconds, "assumed", "s"), "tables": tables,
                     "lambda_usd": _figure(lambda_usd, "assumed", "USD"),
+                    "fargate_usd": _figure(fargate_usd, "assumed", "USD"),
+                    "on_fargate": sorted(k for k, v in rebuild["steps"].items() if v.get("runs_on") == "fargate"),
                     "import_usd": _figure(json_gb * _price("ddb_import_gb"), "assumed", "USD"),
                     "dynamodb_json_gb": _figure(json_gb, "measured" if records == n else "assumed", "GB"),
                     "transitions": transitions, "items": round(items),
@@ -598,7 +674,9 @@ def report(counts: dict[str, Any], projections: dict[int, dict[str, Any]]) -> li
         r, t, d = p["rebuild"], p["today"], p["day"]
         lines.append(
             f"| {_size(n)} | {_time(r['seconds']['value'])} ({r['score_shards']} score, {r['refine_shards']} refine"
-            + (f", {r['export_shards']} export" if r.get("export_shards") else "") + " shards) |"
+            + (f", {r['export_shards']} export" if r.get("export_shards") else "") + " shards"
+            + (f"; {', '.join(r['on_fargate'])} on Fargate, {_money(r['fargate_usd']['value'])}"
+               if r.get("on_fargate") else "") + ") |"
             f" {_time(r['import_seconds']['value'])}"
             + (f" ({r['tables']} tables at once)" if r.get("tables", 1) > 1 else "") + " |"
             f" {_money(r['usd']['value'])} | "
