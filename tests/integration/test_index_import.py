@@ -360,6 +360,7 @@ def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
     assert [e["name"] for e in executions] == [first.rebuild_started]
     started = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
     assert started["rebuild"] == first.rebuild_started
+    assert started["runs_on"] == "lambda"  # no Fargate task deployed (fargate_rebuild_from 0)
 
     # with a live version (made here in one run, below the size), an asked rebuild goes to the state
     # machine, which is still running: no second execution, and the day's link goes on
@@ -377,6 +378,16 @@ def test_a_rebuild_due_at_a_region_s_size_is_started_on_the_state_machine_once(
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert len(executions) == 2
     assert [e["name"] for e in executions if e["status"] == "RUNNING"] == [asked.rebuild_started]
+
+    # from FargateRebuildFrom records, the rebuild's steps that hold every record run on Fargate
+    sfn.stop_execution(executionArn=next(e["executionArn"] for e in executions if e["status"] == "RUNNING"))
+    for fargate_from, runs_on in ((10**9, "lambda"), (1, "fargate")):
+        settings = dataclasses.replace(sharded, fargate_rebuild_from=fargate_from)
+        again = run_match(RebuildRequested(reason=f"from {fargate_from}"), settings, session=aws["session"])
+        execution = next(e for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+                         if e["name"] == again.rebuild_started)
+        assert json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["runs_on"] == runs_on
+        sfn.stop_execution(executionArn=execution["executionArn"])
 
 
 def test_a_release_rebuild_s_catch_up_alerts_as_the_days_links_it_stood_in_for_would_have(
