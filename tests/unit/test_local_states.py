@@ -23,7 +23,9 @@ def test_lambda_tasks_maps_and_flow_states_are_run() -> None:
                                 "StartAt": "T", "States": {"T": _task("arn:aws:states:::lambda:invoke")}},
               "Next": "C"},
         "C": {"Type": "Choice", "Choices": [], "Default": "D"},
-        "D": _task("arn:aws:lambda:eu-west-2:123456789012:function:mast-local-MatchFunction")}}
+        "D": _task("arn:aws:lambda:eu-west-2:123456789012:function:mast-local-MatchFunction"), "E": {
+            **_task("arn:aws:states:::ecs:runTask.sync"), "Parameters": {"LaunchType": "FARGATE"}}}}
+    definition["States"]["D"] = {**definition["States"]["D"], "End": False, "Next": "E"}
     check_definition("Machine", definition)
 
 
@@ -36,6 +38,12 @@ def test_lambda_tasks_maps_and_flow_states_are_run() -> None:
      "child executions of type EXPRESS"),
     ({"Type": "Map", "ItemProcessor": {"StartAt": "T", "States": {"T": _task("arn:aws:states:::sqs:sendMessage")}},
       "End": True}, "task S/T's resource"),
+    ({**_task("arn:aws:states:::ecs:runTask.sync"), "Parameters": {"LaunchType": "EC2"}},
+     "ECS task without LaunchType FARGATE"),
+    ({**_task("arn:aws:states:::ecs:runTask"), "Parameters": {"LaunchType": "FARGATE"}},
+     "task S's resource arn:aws:states:::ecs:runTask "),
+    ({**_task("arn:aws:states:::ecs:runTask.waitForTaskToken"), "Parameters": {"LaunchType": "FARGATE"}},
+     "task S's resource arn:aws:states:::ecs:runTask.waitForTaskToken"),
     ({"Type": "Parallel", "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Activity"}}}], "End": True},
      "state S/0/X of type 'Activity'"),
 ])
