@@ -91,10 +91,10 @@ def _digest(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _catch_up(given: Any) -> dict[str, Any]:
-    """The rebuild's catch-up (a malformed input raises pydantic's ValidationError: not retried)."""
-    from mast.index.batches import options_from_env
-    from mast.index.imported import CatchUpStep, catch_up_version
+    """The rebuild's catch-up (a malformed input raises pydantic's ValidationError: not retried); past
+    FargateRebuildFrom records the state machine runs the same step as a task."""
+    from mast.index.rebuild import run_step
 
-    caught = catch_up_version(CatchUpStep.model_validate(given), options=options_from_env())
-    logger.info("rebuild caught up", extra=caught.model_dump())
-    return caught.model_dump()
+    caught = run_step({**given, "step": "catch_up"})
+    logger.info("rebuild caught up", extra=caught)
+    return caught

@@ -128,8 +128,14 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
         return stage(StepOnTask.model_validate(given)).model_dump()
     if step == "collect":
         return collect(Staged.model_validate(given))
-    if step in ("export_plan", "export", "import", "import_status", "switch", "sweep"):
+    if step in ("export_plan", "export", "import", "import_status", "switch", "sweep", "catch_up"):
         from mast.index import imported
+
+        if step == "catch_up":  # the match function's (or its task's) code and rights: a day's link's
+            from mast.index.batches import options_from_env
+
+            return imported.catch_up_version(imported.CatchUpStep.model_validate(given),
+                                             options=options_from_env()).model_dump()
 
         if step == "export_plan":
             return export_plan(imported.ExportPlanStep.model_validate(given), now=now).model_dump()
@@ -143,7 +149,7 @@ def run_step(event: Mapping[str, Any], *, now: dt.datetime | None = None) -> dic
             return imported.switch_version(imported.SwitchStep.model_validate(given), now=now).model_dump()
         return imported.sweep(now=now).model_dump()
     raise ValueError(f"no rebuild step {step!r}: prepare, score, cluster, refine, finish, export_plan, export, "
-                     "import, import_status, switch, sweep, stage or collect")
+                     "import, import_status, catch_up, switch, sweep, stage or collect")
 
 
 def prepare(start: StartRebuild, *, now: dt.datetime | None = None) -> Prepared:
@@ -288,9 +294,12 @@ def stage(step: StepOnTask) -> Staged:
     if not prefix.startswith("s3://"):
         raise ValueError(f"a rebuild's prefix is in S3, not {prefix}")
     env = os.environ
+    # the catch-up links with a day's link's rights (the index's tables, alerts): a task of its own
+    definition = env.get("REBUILD_CATCH_UP_TASK_DEFINITION" if step.event.get("step") == "catch_up"
+                         else "REBUILD_TASK_DEFINITION", "")
     staged = Staged(input=f"{prefix.rstrip('/')}/tasks/{step.name}.in.json",
                     output=f"{prefix.rstrip('/')}/tasks/{step.name}.out.json",
-                    cluster=env.get("REBUILD_TASK_CLUSTER", ""), task_definition=env.get("REBUILD_TASK_DEFINITION", ""),
+                    cluster=env.get("REBUILD_TASK_CLUSTER", ""), task_definition=definition,
                     subnets=[s for s in env.get("REBUILD_TASK_SUBNETS", "").split(",") if s],
                     security_groups=[g for g in env.get("REBUILD_TASK_SECURITY_GROUP", "").split(",") if g])
     if not (staged.cluster and staged.task_definition and staged.subnets):

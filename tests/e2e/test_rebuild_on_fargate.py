@@ -47,22 +47,24 @@ def test_a_rebuild_on_fargate_runs_its_whole_population_steps_as_tasks_and_finds
     assert described.get("status") == "SUCCEEDED", history(local_stack, arn)
     state = json.loads(described["output"])
 
-    # prepare, cluster, finish and each export shard ran as a task of the template's definition, each
-    # stopped with its command's exit code 0; score and refine stayed on Lambda
+    # prepare, cluster, finish and each export shard ran as a task of the template's definition, and the
+    # catch-up as one of its own (the match function's rights), each stopped with its command's exit
+    # code 0; score and refine stayed on Lambda
     ran = [t for t in _tasks(local_stack) if t["taskArn"] not in before]
-    assert len(ran) == 3 + state["planned"]["shards"], [t.get("taskDefinitionArn") for t in ran]
     assert all(t["lastStatus"] == "STOPPED" and t["containers"][0]["exitCode"] == 0 for t in ran)
-    assert all(":task-definition/mast-local-rebuild:" in str(t["taskDefinitionArn"]) for t in ran)
+    families = [str(t["taskDefinitionArn"]).rsplit("/", 1)[-1].split(":")[0] for t in ran]
+    assert sorted(families) == sorted(["mast-local-rebuild"] * (3 + state["planned"]["shards"]) + ["mast-local-catch-up"])
     events = local_stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
     scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in events
                  if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "ecs"]
-    assert len(scheduled) == 3  # the top level's; the export shards' are in the Map's child executions
+    assert len(scheduled) == 4  # the top level's; the export shards' are in the Map's child executions
     assert all(p["LaunchType"] == "FARGATE" for p in scheduled)
 
     # what the states after them read is what the Lambda steps return
     assert state["prepared"]["shards"] >= 2 and state["clustered"]["refine_shards"] >= 2
     assert state["planned"]["shards"] == len(state["exported"]) >= 2
     assert sum(e["items"] for e in state["exported"]) == state["imported"]["items"] == state["import_status"]["imported"]
+    assert state["caught_up"]["review_pairs"] > 0
 
     s3 = local_stack.client("s3")
     table, _ = read_records(str(download(s3, state["prepared"]["table"], tmp_path)))

@@ -140,7 +140,10 @@ def test_past_fargate_rebuild_from_the_whole_population_steps_are_fargate_tasks_
     # past a task's memory, the limit is Fargate's
     huge = checks(rebuild_steps(counts(), 200_000_000))
     assert any(b.startswith("prepare") and "Fargate task's 122,880 MB" in b for b in huge)
-    assert project(counts(), 50_000_000)["rebuild"]["on_fargate"] == ["cluster", "export", "finish", "prepare"]
+    projected = project(counts(), 50_000_000)["rebuild"]
+    # and the catch-up (a day's link's work before the switch) in a task of its own
+    assert projected["on_fargate"] == ["catch_up", "cluster", "export", "finish", "prepare"]
+    assert projected["steps"]["catch_up"]["runs_on"] == "fargate"
 
 
 def test_project_costs_the_import_by_the_measured_dynamodb_json_bytes() -> None:
@@ -203,7 +206,15 @@ def test_targets_say_met_or_not_from_the_projection() -> None:
     verdicts = {name: met for name, met, _ in targets(projections)}
     assert verdicts["1M: a day's link within 5 min"] is False
     assert verdicts["50M: a rebuild within 6 h"] is False  # a limit is broken at 50M
-    assert verdicts["1M: a rebuild within Lambda's and Step Functions' limits"] is True
+    # the rebuild's catch-up is a day's link's work in the match function: 1,000 s is past its 900
+    assert verdicts["1M: a rebuild within Lambda's and Step Functions' limits"] is False
+    assert any(b.startswith("catch_up: 1,000 s") for b in projections[1_000_000]["limits_broken"])
+    quick = {n: project(counts(), n) for n in (1_000_000, 50_000_000)}
+    assert {name: met for name, met, _ in targets(quick)}["1M: a rebuild within Lambda's and Step Functions' limits"]
+    one = quick[1_000_000]["rebuild"]
+    assert one["steps"]["catch_up"]["runs_on"] == "lambda"
+    assert one["seconds"]["value"] == pytest.approx(one["link_seconds"]["value"] + one["import_seconds"]["value"]
+                                                    + quick[1_000_000]["day"]["seconds"]["value"])
 
 
 def test_every_price_and_limit_says_where_it_comes_from() -> None:

@@ -269,6 +269,31 @@ def fargate_settings() -> dict[str, int]:
             "exports_at_once": int(states["ExportOnFargate"]["MaxConcurrency"])}
 
 
+def fargate_task_usd(seconds: float) -> float:
+    """What ``seconds`` of the template's rebuild task cost (its vCPU, memory, and disk past the 20 GB included)."""
+    fargate = fargate_settings()
+    extra_disk_gb = max(fargate["disk_mb"] / 1024 - 20, 0)
+    return seconds / 3600 * (fargate["vcpu"] * _price("fargate_vcpu_hour")
+                             + fargate["memory_mb"] / 1024 * _price("fargate_gb_hour")
+                             + extra_disk_gb * _price("fargate_storage_gb_hour"))
+
+
+def catch_up_step(day_seconds: float, day_peak_mb: float, records: int, fargate_from: int | None = None) -> dict[str, Any]:
+    """The rebuild's catch-up at ``records``: a day's link's code on what came in while the rebuild ran,
+    restoring the whole population as a day's link does, so projected as a whole day's link (an
+    over-estimate: a rebuild takes hours, not a day): in the match function (10,240 MB), or past
+    ``FargateRebuildFrom`` a task of ``RebuildCatchUpTaskDefinition`` (its start added)."""
+    fargate = fargate_settings()
+    if 0 < (fargate["from"] if fargate_from is None else fargate_from) <= records:
+        seconds = day_seconds + _price("fargate_start_seconds")
+        return {"count": 1, "seconds_each": day_seconds, "peak_mb": day_peak_mb, "runs_on": "fargate",
+                "memory_mb": fargate["memory_mb"], "wall_seconds": seconds, "usd": fargate_task_usd(seconds)}
+    memory = int(_price("lambda_memory_mb"))  # the match function's MemorySize
+    return {"count": 1, "seconds_each": day_seconds, "peak_mb": day_peak_mb, "runs_on": "lambda", "memory_mb": memory,
+            "wall_seconds": day_seconds,
+            "usd": day_seconds * memory / 1024 * _price("lambda_gb_second") + _price("lambda_request")}
+
+
 def rebuild_steps(counts: dict[str, Any], records: int, fargate_from: int | None = None) -> dict[str, Any]:
     """The sharded link's steps at ``records``: shards, each step's seconds and memory, from the two
     measured sizes (a fixed part and a part per record; a score shard's per pair, a refine shard's per
@@ -334,11 +359,7 @@ def rebuild_steps(counts: dict[str, Any], records: int, fargate_from: int | None
             at_once = fargate["exports_at_once"] if step["count"] > 1 else 1
             seconds = step["seconds_each"] + _price("fargate_start_seconds")
             wall += math.ceil(step["count"] / at_once) * seconds
-            hours = step["count"] * seconds / 3600
-            extra_disk_gb = max(fargate["disk_mb"] / 1024 - 20, 0)
-            fargate_usd += hours * (fargate["vcpu"] * _price("fargate_vcpu_hour")
-                                    + fargate["memory_mb"] / 1024 * _price("fargate_gb_hour")
-                                    + extra_disk_gb * _price("fargate_storage_gb_hour"))
+            fargate_usd += fargate_task_usd(step["count"] * seconds)
             invocations += 2 * step["count"]
             gb_seconds += 2 * step["count"] * 1.0 * 10240 / 1024  # stage and collect: about a second each
             continue
@@ -445,6 +466,13 @@ def project(counts: dict[str, Any], records: int) -> dict[str, Any]:
     storage_gb = (index["item_bytes_per_record"] + index["items_per_record"] * _price("ddb_item_overhead_bytes")) \
         * records / GB
     storage_usd = storage_gb * _price("ddb_storage_gb_month") + gzip_gb * _price("s3_gb_month")
+    # the catch-up, before the switch: a day's link's work in the new version
+    catch_up = catch_up_step(day_seconds, day_peak, records)
+    rebuild["steps"]["catch_up"] = catch_up
+    sharded_seconds += catch_up["wall_seconds"]
+    sharded_usd += catch_up["usd"]
+    if catch_up["runs_on"] == "fargate":
+        fargate_usd += catch_up["usd"]
     broken = checks(rebuild)
     if gzip_gb * GB > _price("ddb_import_max_bytes"):
         broken.append(f"import: {gzip_gb:,.0f} GB gzipped > 1 TB, one import's limit in eu-west-2")
