@@ -396,6 +396,7 @@ def _hook_ecs_run_task() -> None:
         runtime = _runtime
         if runtime is None:
             return original(self)
+        from moto.core.exceptions import JsonRESTError
         from moto.ecs.exceptions import InvalidParameterException
 
         definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
@@ -406,13 +407,13 @@ def _hook_ecs_run_task() -> None:
         caller = str(self.headers.get(CALLER_HEADER, ""))
         evaluator = runtime.evaluators.get(caller)
         if evaluator is None or not evaluator.allows("ecs:RunTask", definition.arn):
-            raise InvalidParameterException(f"the role of state machine {caller or '(none named)'} does not allow "
-                                            f"ecs:RunTask on {definition.arn}")
+            raise JsonRESTError("AccessDeniedException", f"the role of state machine {caller or '(none named)'} "
+                                f"does not allow ecs:RunTask on {definition.arn}")
         roles = (getattr(definition, "task_role_arn", None), getattr(definition, "execution_role_arn", None))
         for role in filter(None, roles):
             if not evaluator.allows("iam:PassRole", role):
-                raise InvalidParameterException(f"the role of state machine {caller} does not allow iam:PassRole "
-                                                f"on {role}")
+                raise JsonRESTError("AccessDeniedException", f"the role of state machine {caller} does not allow "
+                                    f"iam:PassRole on {role}")
         subnets = ((self._get_param("networkConfiguration") or {}).get("awsvpcConfiguration") or {}).get("subnets")
         if not subnets:
             raise InvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is "
