@@ -185,17 +185,32 @@ def test_a_rebuild_fails_only_before_its_switch_and_never_runs_unbounded(templat
     definition = template["Resources"]["RebuildStateMachine"]["Properties"]["Definition"]
     states = definition["States"]
     assert 0 < definition["TimeoutSeconds"] <= 10 * 24 * 3600
-    order, name = [], definition["StartAt"]
-    while name and name not in order:
-        order.append(name)
-        state = states[name]
-        if state["Type"] == "Choice":  # the way on, not the loop back
-            name = next((n for n in [*(c["Next"] for c in state["Choices"]), state["Default"]] if n not in order), None)
-        else:
-            name = state.get("Next")
-    assert order[:order.index("Switch") + 1][-2:] == ["CatchUp", "Switch"]
+
+    def walk(on_fargate: bool) -> list[str]:
+        """The states in order, along the Lambda steps or (``runs_on`` fargate) the Fargate ones."""
+        order, name = [], definition["StartAt"]
+        while name and name not in order:
+            order.append(name)
+            state = states[name]
+            if state["Type"] == "Choice" and name.endswith("Where"):  # where the steps run
+                name = state["Choices"][0]["Next"] if on_fargate else state["Default"]
+            elif state["Type"] == "Choice":  # the way on, not the loop back
+                name = next((n for n in [*(c["Next"] for c in state["Choices"]), state["Default"]] if n not in order),
+                            None)
+            else:
+                name = state.get("Next")
+        return order[:order.index("Switch") + 1]
+
+    on_lambda, on_fargate = walk(False), walk(True)
+    assert on_lambda[-2:] == ["CatchUp", "Switch"]
     assert states["CatchUp"]["Parameters"]["FunctionName"] == "${Match}"
-    for step in order[:order.index("Switch") + 1]:
+    # past FargateRebuildFrom the whole-population steps and the catch-up are tasks, each staged and
+    # collected, the catch-up in the match function's rights' own task definition
+    assert on_fargate[-4:] == ["CatchUpStage", "CatchUpTask", "CatchUpCollect", "Switch"]
+    tasks = [n for n in on_fargate if states[n].get("Resource") == "arn:aws:states:::ecs:runTask.sync"]
+    assert tasks == ["PrepareTask", "ClusterTask", "FinishTask", "CatchUpTask"]
+    assert "ExportOnFargate" in on_fargate and "Export" in on_lambda
+    for step in {*on_lambda, *on_fargate}:
         if states[step]["Type"] in ("Task", "Map"):
             assert [c["Next"] for c in states[step]["Catch"]] == ["RebuildFailed"], step
     (caught,) = states["Sweep"]["Catch"]
