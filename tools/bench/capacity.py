@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infra.local.provision import FARGATE_EPHEMERAL_GIB, fargate_memory_mb
+
 #: the repository (its template.yaml)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,13 +142,15 @@ PRICES: dict[str, dict[str, Any]] = {
         "value": 10000, "unit": "child executions a Distributed Map runs at once (default)", "region": "every region",
         "source": "https://docs.amazonaws.cn/step-functions/latest/dg/state-map-distributed.md", "label": "cited"},
     # the rebuild's steps that hold every record, as Fargate tasks past FargateRebuildFrom records
+    # the local stack's own limits for a task definition (infra.local.provision), cited there too
     "fargate_task_memory_mb": {
-        "value": 122880, "unit": "MiB, a Fargate task's most memory (16 vCPU, Linux platform 1.4.0)",
+        "value": max(fargate_memory_mb(16384)), "unit": "MiB, a Fargate task's most memory (16 vCPU, Linux platform 1.4.0)",
         "region": "every region",
         "source": "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html",
         "label": "cited"},
     "fargate_ephemeral_mb": {
-        "value": 200 * 1024, "unit": "MiB, a Fargate task's most disk (EphemeralStorage 200 GiB)", "region": "every region",
+        "value": FARGATE_EPHEMERAL_GIB[1] * 1024, "unit": "MiB, a Fargate task's most disk (EphemeralStorage)",
+        "region": "every region",
         "source": "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-taskdefinition-ephemeralstorage.html",
         "label": "cited"},
     "fargate_vcpu_hour": {
@@ -250,6 +254,14 @@ def day_on_aws(day: dict[str, Any], records: int) -> tuple[float | None, float |
     return own + waiting, own, waiting
 
 
+@functools.cache
+def _template() -> dict[str, Any]:
+    """``template.yaml``, read once a run (the task's size, the functions' /tmp)."""
+    from infra.local.template import load_template
+
+    return load_template(ROOT / "template.yaml")
+
+
 #: the rebuild's steps that hold every record: on Lambda, or past FargateRebuildFrom on Fargate
 WHOLE_POPULATION_STEPS = ("prepare", "cluster", "finish", "export")
 
@@ -259,9 +271,7 @@ def fargate_settings() -> dict[str, int]:
     """What ``template.yaml`` sets for the rebuild's Fargate task, read once a run: from how many
     records (``FargateRebuildFrom``'s default), its vCPU, memory and disk, and how many export shards'
     tasks run at once (``ExportOnFargate``'s MaxConcurrency)."""
-    from infra.local.template import load_template
-
-    template = load_template(ROOT / "template.yaml")
+    template = _template()
     task = template["Resources"]["RebuildTaskDefinition"]["Properties"]
     states = template["Resources"]["RebuildStateMachine"]["Properties"]["Definition"]["States"]
     return {"from": int(template["Parameters"]["FargateRebuildFrom"]["Default"]), "vcpu": int(task["Cpu"]) // 1024,
@@ -384,9 +394,8 @@ def template_ephemeral_mb(logical_id: str = "RebuildFunction") -> int:
     """The /tmp ``template.yaml`` gives a function (``EphemeralStorage``; Lambda's default 512 MB), read
     once a run."""
     from infra.local.provision import ephemeral_mb_of
-    from infra.local.template import load_template
 
-    return ephemeral_mb_of(logical_id, load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"])
+    return ephemeral_mb_of(logical_id, _template()["Resources"][logical_id]["Properties"])
 
 
 def checks(rebuild: dict[str, Any]) -> list[str]:
